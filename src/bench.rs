@@ -1,0 +1,231 @@
+//! `textback bench queue`: the scheduler measured the way `../shared/bench/peer-queue.sh`
+//! measures the peers (graphile-worker, procrastinate), printing `RESULT system=ours …` lines
+//! with the same keys, so all of them line up in one table from one run.
+//!
+//! * burn-down: N no-op jobs enqueued in bulk (not timed), then one worker started; jobs/s
+//!   from its start until the last job is finished;
+//! * enqueue → start: one job at a time after an idle pause, woken by `NOTIFY`;
+//! * lateness: jobs due 1–3 s in the future; actual start − `run_at`.
+//!
+//! Environment: `DATABASE_URL` (a fresh database; the script makes one), `PEERQ_JOBS` (20000),
+//! `PEERQ_SCHED_JOBS` (200), `PEERQ_LAT_SAMPLES` (300), `PEERQ_LAT_GAP_MS` (20),
+//! `PEERQ_ANALYZE` (1: ANALYZE after the bulk enqueue, as autoanalyze would).
+
+use std::sync::Arc;
+use std::time::{Duration as StdDuration, Instant};
+
+use anyhow::Context as _;
+use chrono::{Duration, Utc};
+use sqlx::PgPool;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::scheduler::{Scheduler, Timing};
+use crate::store::{BrokerageId, jobs};
+
+const BENCH_SETUP: &str = r#"
+[brokerage]
+slug = "bench"
+name = "Bench"
+time_zone = "America/New_York"
+[text_back]
+template = "Bench {brokerage}. Reply STOP to opt out."
+"#;
+
+fn env_num(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The worker settings the burn-down uses: deep claims and many slots, since a no-op job
+/// holds nothing (the production worker takes 100 jobs a claim and runs 32 at once).
+/// `BENCH_BATCH`, `BENCH_CONCURRENCY` and `BENCH_CLAIMERS` override them.
+pub fn bench_timing() -> Timing {
+    let n = |name: &str, default: u64| usize::try_from(env_num(name, default)).unwrap_or(1);
+    Timing {
+        concurrency: n("BENCH_CONCURRENCY", 4000),
+        batch: n("BENCH_BATCH", 1000),
+        claimers: n("BENCH_CLAIMERS", 2),
+        poll_interval: StdDuration::from_millis(1000),
+        ..Timing::production()
+    }
+}
+
+pub async fn queue() -> anyhow::Result<()> {
+    let config = Config::from_env()?;
+    let n = env_num("PEERQ_JOBS", 20_000);
+    let sched = env_num("PEERQ_SCHED_JOBS", 200);
+    let samples = env_num("PEERQ_LAT_SAMPLES", 300);
+    let gap_ms = env_num("PEERQ_LAT_GAP_MS", 20);
+    let analyze = env_num("PEERQ_ANALYZE", 1) == 1;
+
+    let pool = crate::db::prepare(&config.database_url).await?;
+    let file =
+        crate::setup::parse(BENCH_SETUP).map_err(|p| anyhow::anyhow!("bench setup: {p:?}"))?;
+    let applied = crate::store::setup::apply(&pool, &file)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let brokerage = BrokerageId(applied.brokerage_id);
+    sqlx::query("delete from job where kind = 'noop'")
+        .execute(&pool)
+        .await?;
+
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let mut vars = std::collections::HashMap::new();
+    vars.insert("DATABASE_URL", config.database_url.clone());
+    vars.insert("TWILIO_AUTH_TOKEN", "bench".to_owned());
+    let bench_config = Config::from_lookup(|k| vars.get(k).cloned())?;
+    let app = crate::build_with(bench_config, pool.clone(), clock.clone(), bench_timing())?;
+
+    // Bulk enqueue (not part of the burn-down).
+    let enqueue_started = Instant::now();
+    let now = clock.now();
+    let mut left = n;
+    let mut i = 0u64;
+    while left > 0 {
+        let chunk = left.min(5000);
+        let due: Vec<_> = (0..chunk)
+            .map(|k| {
+                now - Duration::hours(1) + Duration::microseconds(i64::try_from(i + k).unwrap_or(0))
+            })
+            .collect();
+        let mut conn = pool.acquire().await?;
+        jobs::enqueue_noops(&mut conn, brokerage, &due, now).await?;
+        left -= chunk;
+        i += chunk;
+    }
+    let enqueue_bulk_per_s = n as f64 / enqueue_started.elapsed().as_secs_f64();
+    if analyze {
+        sqlx::query("analyze job").execute(&pool).await?;
+    }
+    sqlx::query("checkpoint").execute(&pool).await.ok();
+
+    // Burn-down.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let started = Instant::now();
+    let worker = tokio::spawn(Scheduler::new(app.state.clone()).run(stop_rx));
+    // Two end points: the last handler returned (how peer-queue.sh times the peers), and the
+    // last outcome written (the counter moves after the finishing update commits).
+    let metrics = app.state.metrics.clone();
+    let deadline = Instant::now() + StdDuration::from_secs(600);
+    let mut handled_at = None;
+    while metrics.job_count("noop", "done") < n {
+        anyhow::ensure!(Instant::now() < deadline, "the burn-down did not finish");
+        if handled_at.is_none() && metrics.handled.load(std::sync::atomic::Ordering::Relaxed) >= n {
+            handled_at = Some(started.elapsed());
+        }
+        tokio::time::sleep(StdDuration::from_micros(500)).await;
+    }
+    let written = started.elapsed();
+    let burn = handled_at.unwrap_or(written);
+    let work_jobs_per_s = n as f64 / burn.as_secs_f64();
+    let written_jobs_per_s = n as f64 / written.as_secs_f64();
+
+    // Enqueue → start, one job at a time, each after an idle pause.
+    let mut latencies = Vec::new();
+    for _ in 0..samples {
+        tokio::time::sleep(StdDuration::from_millis(gap_ms)).await;
+        let enqueued = clock.now();
+        let mut conn = pool.acquire().await?;
+        let id = jobs::enqueue(
+            &mut conn,
+            brokerage,
+            &jobs::NewJob {
+                kind: jobs::kind::NOOP,
+                contact_id: None,
+                call_id: None,
+                run_at: enqueued,
+                payload: serde_json::json!({}),
+                now: enqueued,
+            },
+        )
+        .await?;
+        drop(conn);
+        let start = wait_started(&pool, id, StdDuration::from_secs(10)).await?;
+        latencies.push((start - enqueued).num_microseconds().unwrap_or(0) as f64 / 1000.0);
+    }
+
+    // Lateness of future jobs.
+    let base = clock.now() + Duration::seconds(1);
+    let due: Vec<_> = (0..sched)
+        .map(|k| base + Duration::milliseconds(i64::try_from(k * 2000 / sched.max(1)).unwrap_or(0)))
+        .collect();
+    let mut conn = pool.acquire().await?;
+    jobs::enqueue_noops(&mut conn, brokerage, &due, clock.now()).await?;
+    drop(conn);
+    let deadline = Instant::now() + StdDuration::from_secs(60);
+    while metrics.job_count("noop", "done") < n + samples + sched {
+        anyhow::ensure!(Instant::now() < deadline, "the future jobs did not all run");
+        tokio::time::sleep(StdDuration::from_millis(5)).await;
+    }
+    let lateness: Vec<f64> = sqlx::query_scalar(
+        "select extract(epoch from (t.at - j.run_at))::float8 * 1000
+           from job j join job_transition t on t.job_id = j.job_id and t.to_state = 'running'
+          where j.kind = 'noop' and j.run_at >= $1",
+    )
+    .bind(base)
+    .fetch_all(&pool)
+    .await
+    .context("lateness")?;
+    anyhow::ensure!(
+        lateness.len() as u64 == sched,
+        "expected {sched} future jobs, found {}",
+        lateness.len()
+    );
+
+    let _ = stop_tx.send(true);
+    let _ = worker.await;
+
+    let (l50, l99, lmax) = percentiles(latencies);
+    let (s50, s99, smax) = percentiles(lateness);
+    println!(
+        "RESULT system=ours config=batch{}-c{}-claimers{} jobs={n} work_jobs_per_s={:.0} burn_ms={:.0} written_jobs_per_s={:.0} written_ms={:.0} enqueue_bulk_per_s={:.0} \
+         notify_start_p50_ms={l50:.2} notify_start_p99_ms={l99:.2} notify_start_max_ms={lmax:.2} lat_gap_ms={gap_ms} \
+         sched_late_p50_ms={s50:.0} sched_late_p99_ms={s99:.0} sched_late_max_ms={smax:.0} analyzed={}",
+        bench_timing().batch,
+        bench_timing().concurrency,
+        bench_timing().claimers,
+        work_jobs_per_s,
+        burn.as_secs_f64() * 1000.0,
+        written_jobs_per_s,
+        written.as_secs_f64() * 1000.0,
+        enqueue_bulk_per_s,
+        u8::from(analyze)
+    );
+    Ok(())
+}
+
+async fn wait_started(
+    pool: &PgPool,
+    job_id: i64,
+    within: StdDuration,
+) -> anyhow::Result<chrono::DateTime<Utc>> {
+    let deadline = Instant::now() + within;
+    loop {
+        let at: Option<chrono::DateTime<Utc>> =
+            sqlx::query_scalar("select at from job_transition where job_id = $1 and to_state = 'running' order by at limit 1")
+                .bind(job_id)
+                .fetch_optional(pool)
+                .await?;
+        if let Some(at) = at {
+            return Ok(at);
+        }
+        anyhow::ensure!(Instant::now() < deadline, "job {job_id} never started");
+        tokio::time::sleep(StdDuration::from_millis(1)).await;
+    }
+}
+
+fn percentiles(mut v: Vec<f64>) -> (f64, f64, f64) {
+    if v.is_empty() {
+        return (0.0, 0.0, 0.0);
+    }
+    v.sort_by(f64::total_cmp);
+    let at = |p: f64| {
+        v[((v.len() as f64 * p).ceil() as usize)
+            .saturating_sub(1)
+            .min(v.len() - 1)]
+    };
+    (at(0.50), at(0.99), at(1.0))
+}

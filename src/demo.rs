@@ -1,0 +1,403 @@
+//! `textback demo`: the real server and scheduler, the fake carrier in-process, the demo
+//! brokerage, and a scripted morning played through the real, signed webhooks (DESIGN.md "The
+//! demo"). It needs only PostgreSQL.
+//!
+//! The server runs on an offset clock that starts at 10:00 on a weekday in the brokerage's
+//! zone, so the demo shows the same whenever it runs. Each step is printed as it happens, from
+//! what the database records.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use anyhow::Context as _;
+use chrono::{DateTime, Datelike, NaiveTime, TimeZone, Utc, Weekday};
+use chrono_tz::Tz;
+use sqlx::PgPool;
+use url::Url;
+
+use crate::clock::{OffsetClock, SharedClock};
+use crate::config::Config;
+use crate::domain::phone::mask;
+use crate::fake_twilio::{
+    DialResult, FakeTwilio, FakeTwilioConfig, Player, new_call_sid, new_message_sid,
+};
+use crate::store::{BrokerageId, feed};
+
+pub const DEMO_SETUP: &str = include_str!("../fixtures/demo.toml");
+const MAIN_ST: &str = "+15555550100";
+const ELM_ST: &str = "+15555550110";
+const SAM: &str = "+15555550101";
+const JO: &str = "+15555550111";
+
+/// The demo's callers (fictional 555 numbers).
+const JORDAN: &str = "+16175550123";
+const PAT_LANDLINE: &str = "+16175550124";
+const CASEY: &str = "+16175550125";
+const MORGAN: &str = "+16175550126";
+
+/// 10:00 local on `now`'s date in `tz` when that is a weekday, else on the next Monday.
+pub fn demo_start(now: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
+    let mut date = now.with_timezone(&tz).date_naive();
+    while matches!(date.weekday(), Weekday::Sat | Weekday::Sun) {
+        date = date.succ_opt().unwrap_or(date);
+    }
+    let ten = NaiveTime::from_hms_opt(10, 0, 0).unwrap_or_default();
+    match tz.from_local_datetime(&date.and_time(ten)).earliest() {
+        Some(t) => t.with_timezone(&Utc),
+        None => now,
+    }
+}
+
+/// The demo database: `textback_demo` on the server of `DATABASE_URL`.
+fn demo_database_url(config: &Config) -> anyhow::Result<String> {
+    let mut url = Url::parse(&config.database_url).context("DATABASE_URL")?;
+    url.set_path("/textback_demo");
+    Ok(url.to_string())
+}
+
+pub async fn run() -> anyhow::Result<()> {
+    let config = Config::from_env()?;
+    let tz: Tz = "America/New_York"
+        .parse()
+        .map_err(|_| anyhow::anyhow!("time zone"))?;
+    let db_url = demo_database_url(&config)?;
+
+    // A fresh database every time, so the demo always shows the same thing.
+    let admin = {
+        let mut u = Url::parse(&db_url)?;
+        u.set_path("/postgres");
+        u.to_string()
+    };
+    let admin_pool = crate::db::pool(&admin)
+        .await
+        .context("PostgreSQL must be running (see README)")?;
+    sqlx::query("drop database if exists textback_demo with (force)")
+        .execute(&admin_pool)
+        .await?;
+    admin_pool.close().await;
+    let pool = crate::db::prepare(&db_url).await?;
+    let file = crate::setup::parse(DEMO_SETUP)
+        .map_err(|p| anyhow::anyhow!("fixtures/demo.toml: {p:?}"))?;
+    let applied = crate::store::setup::apply(&pool, &file)
+        .await
+        .map_err(|e| anyhow::anyhow!("applying the demo setup: {e}"))?;
+    let brokerage = BrokerageId(applied.brokerage_id);
+
+    let clock: SharedClock = Arc::new(OffsetClock::starting_at(demo_start(Utc::now(), tz)));
+    let token = hex::encode(rand::random::<[u8; 16]>());
+    let account = format!("AC{}", hex::encode(rand::random::<[u8; 16]>()));
+    let fake = FakeTwilio::start(FakeTwilioConfig {
+        account_sid: account.clone(),
+        auth_token: token.clone(),
+        clock: clock.clone(),
+    })
+    .await?;
+    fake.set_line_type(PAT_LANDLINE, "landline");
+
+    let bind = config.bind;
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("cannot listen on {bind} (TEXTBACK_BIND)"))?;
+    let public = format!("http://{}", listener.local_addr()?);
+    let vars: HashMap<&str, String> = HashMap::from([
+        ("DATABASE_URL", db_url.clone()),
+        ("TEXTBACK_BIND", bind.to_string()),
+        ("TEXTBACK_PUBLIC_URL", public.clone()),
+        ("TWILIO_ACCOUNT_SID", account.clone()),
+        ("TWILIO_AUTH_TOKEN", token.clone()),
+        ("TWILIO_API_BASE", fake.base_url()),
+        ("TWILIO_LOOKUP_BASE", fake.base_url()),
+    ]);
+    let demo_config = Config::from_lookup(|k| vars.get(k).cloned())?;
+    let app = crate::build(demo_config, pool.clone(), clock.clone())?;
+
+    println!(
+        "textback demo — Harbor Realty, a fake carrier on {}, the server on {public}",
+        fake.base_url()
+    );
+    println!(
+        "database: textback_demo (fresh; applied fixtures/demo.toml). Times are the demo clock's (Harbor's zone, America/New_York)."
+    );
+    println!(
+        "Logins, the inbox and the dashboard arrive with a later issue; until then the database shows the result."
+    );
+    println!();
+
+    let player = fake.player(&public);
+    let watcher = tokio::spawn(watch(pool.clone(), brokerage, clock.clone(), tz));
+    let script = tokio::spawn(script(player, clock.clone(), tz));
+    let server = crate::run(listener, app, crate::shutdown_signal());
+    let result = server.await;
+    script.abort();
+    watcher.abort();
+    println!();
+    println!(
+        "demo stopped. The database textback_demo keeps what happened (psql -d textback_demo)."
+    );
+    result.context("the server stopped with an error")
+}
+
+fn local(clock: &SharedClock, tz: Tz) -> String {
+    clock
+        .now()
+        .with_timezone(&tz)
+        .format("%H:%M:%S")
+        .to_string()
+}
+
+fn say(clock: &SharedClock, tz: Tz, line: &str) {
+    println!("{}  {line}", local(clock, tz));
+}
+
+async fn pause(secs: u64) {
+    tokio::time::sleep(StdDuration::from_secs(secs)).await;
+}
+
+/// Harbor's morning.
+async fn script(player: Player, clock: SharedClock, tz: Tz) {
+    if let Err(e) = play(&player, &clock, tz).await {
+        say(&clock, tz, &format!("the script stopped: {e:#}"));
+    }
+}
+
+async fn play(player: &Player, clock: &SharedClock, tz: Tz) -> anyhow::Result<()> {
+    pause(1).await;
+    // 1. A missed call that becomes a text-back.
+    say(
+        clock,
+        tz,
+        &format!(
+            "☎  {} calls the 123 Main St line; Sam and Ava's phones ring …",
+            mask(JORDAN)
+        ),
+    );
+    missed_call(player, JORDAN, MAIN_ST).await?;
+    say(
+        clock,
+        tz,
+        "   nobody takes it: the caller hears \"Sorry we missed you. We will text you in a moment.\"",
+    );
+    pause(3).await;
+
+    // 2. A call an agent answers (the screen: the agent presses 1).
+    say(
+        clock,
+        tz,
+        &format!(
+            "☎  {} calls the 42 Elm St line; Jo's phone rings",
+            mask(CASEY)
+        ),
+    );
+    let sid = new_call_sid();
+    player.incoming_call(&sid, CASEY, ELM_ST).await?;
+    let leg = new_call_sid();
+    player.screen(&leg, &sid, JO, CASEY).await?;
+    player.screen_answer(&leg, &sid, JO, CASEY, "1").await?;
+    player
+        .dial_result(&sid, CASEY, ELM_ST, DialResult::answered(95))
+        .await?;
+    say(
+        clock,
+        tz,
+        "   Jo presses 1 and takes the call: answered, nothing to text",
+    );
+    pause(3).await;
+
+    // 3. A landline caller: a callback task, no text.
+    say(
+        clock,
+        tz,
+        &format!(
+            "☎  {} calls the 123 Main St line from a landline; nobody answers",
+            mask(PAT_LANDLINE)
+        ),
+    );
+    missed_call(player, PAT_LANDLINE, MAIN_ST).await?;
+    pause(3).await;
+
+    // 4. A caller who reconnects within the hold: the text-back is cancelled.
+    say(
+        clock,
+        tz,
+        &format!(
+            "☎  {} calls the 42 Elm St line; nobody answers",
+            mask(MORGAN)
+        ),
+    );
+    missed_call(player, MORGAN, ELM_ST).await?;
+    pause(6).await;
+    say(
+        clock,
+        tz,
+        &format!("☎  {} calls again; this time Sam takes it", mask(MORGAN)),
+    );
+    let again = new_call_sid();
+    player.incoming_call(&again, MORGAN, MAIN_ST).await?;
+    let leg = new_call_sid();
+    player.screen(&leg, &again, SAM, MORGAN).await?;
+    player.screen_answer(&leg, &again, SAM, MORGAN, "1").await?;
+    player
+        .dial_result(&again, MORGAN, MAIN_ST, DialResult::answered(240))
+        .await?;
+    pause(20).await;
+
+    // 5. The first caller replies to the text-back: it lands in the conversation.
+    say(
+        clock,
+        tz,
+        &format!(
+            "💬 {} replies: \"Yes! Is the 3 bed on Main St still available? Could I see it Saturday around 11?\"",
+            mask(JORDAN)
+        ),
+    );
+    player
+        .inbound_sms(
+            &new_message_sid(),
+            JORDAN,
+            MAIN_ST,
+            "Yes! Is the 3 bed on Main St still available? Could I see it Saturday around 11?",
+            0,
+            None,
+        )
+        .await?;
+    pause(3).await;
+    say(
+        clock,
+        tz,
+        "That was the morning: missed calls became texts, a reconnect cancelled one, a landline became a task.",
+    );
+    say(
+        clock,
+        tz,
+        "The server keeps running with the fake carrier; press Ctrl-C to stop.",
+    );
+    Ok(())
+}
+
+async fn missed_call(player: &Player, from: &str, to: &str) -> anyhow::Result<()> {
+    let sid = new_call_sid();
+    player.incoming_call(&sid, from, to).await?;
+    player
+        .dial_result(&sid, from, to, DialResult::no_answer())
+        .await?;
+    Ok(())
+}
+
+/// Prints what the database records, as it happens: text-backs and what became of them,
+/// deliveries, callback tasks, replies.
+async fn watch(pool: PgPool, brokerage: BrokerageId, clock: SharedClock, tz: Tz) {
+    let (mut last_transition, mut last_task, mut last_delivery, mut last_inbound) = (0, 0, 0, 0);
+    loop {
+        tokio::time::sleep(StdDuration::from_millis(200)).await;
+        let Ok(mut conn) = pool.acquire().await else {
+            continue;
+        };
+        for t in feed::text_back_transitions(&mut conn, brokerage, last_transition)
+            .await
+            .unwrap_or_default()
+        {
+            last_transition = t.id;
+            let who = t.phone.as_deref().map(mask).unwrap_or_default();
+            let line = match (
+                t.from_state.as_deref(),
+                t.to_state.as_str(),
+                t.reason.as_deref(),
+            ) {
+                (None, "scheduled", _) => format!(
+                    "   missed call from {who} → text-back held {} s",
+                    (t.run_at - t.at).num_seconds().max(0)
+                ),
+                (Some("scheduled"), "scheduled", Some("rearmed")) => {
+                    format!("   another miss from {who} → the text-back waits again")
+                }
+                (_, "cancelled", Some(r)) => {
+                    format!("   text-back to {who} cancelled: {}", plain(r))
+                }
+                (_, "skipped", Some(r)) => format!("   no text to {who}: {}", plain(r)),
+                (_, "sent", _) => format!(
+                    "✉  text-back to {who} accepted by the carrier: \"{}\"",
+                    t.body.unwrap_or_default()
+                ),
+                (_, "dead", r) => {
+                    format!("   text-back to {who} failed: {}", r.unwrap_or("unknown"))
+                }
+                _ => continue,
+            };
+            say(&clock, tz, &line);
+        }
+        for task in feed::tasks(&mut conn, brokerage, last_task)
+            .await
+            .unwrap_or_default()
+        {
+            last_task = task.id;
+            say(
+                &clock,
+                tz,
+                &format!(
+                    "☑  callback task for {}: call back {} ({}) about {}",
+                    task.agents.unwrap_or_else(|| "the agents".into()),
+                    mask(&task.phone),
+                    task.detail.unwrap_or_else(|| "cannot take texts".into()),
+                    task.listing.unwrap_or_else(|| "their call".into())
+                ),
+            );
+        }
+        for (id, to) in feed::deliveries(&mut conn, brokerage, last_delivery)
+            .await
+            .unwrap_or_default()
+        {
+            last_delivery = id;
+            say(&clock, tz, &format!("   delivered to {}", mask(&to)));
+        }
+        for (id, from) in feed::inbound(&mut conn, brokerage, last_inbound)
+            .await
+            .unwrap_or_default()
+        {
+            last_inbound = id;
+            say(
+                &clock,
+                tz,
+                &format!(
+                    "   reply from {} stored in its conversation; pending automation stopped",
+                    mask(&from)
+                ),
+            );
+        }
+    }
+}
+
+fn plain(reason: &str) -> String {
+    match reason {
+        "answered_call" => "the caller reconnected and an agent answered".into(),
+        "inbound_text" => "the caller wrote first".into(),
+        "line_type" => "a landline cannot take texts".into(),
+        "opted_out" => "the number opted out".into(),
+        other => other.replace('_', " "),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_day_starts_at_ten_on_a_weekday() {
+        let tz: Tz = "America/New_York".parse().expect("tz");
+        let table = [
+            ("2026-11-23T03:00:00Z", "2026-11-23T15:00:00Z"), // Sunday evening local → Monday 10:00 EST
+            ("2026-11-25T20:00:00Z", "2026-11-25T15:00:00Z"), // Wednesday → the same day, 10:00 EST
+            ("2026-11-28T15:00:00Z", "2026-11-30T15:00:00Z"), // Saturday → Monday
+            ("2026-07-15T12:00:00Z", "2026-07-15T14:00:00Z"), // summer: 10:00 EDT
+        ];
+        for (now, start) in table {
+            let now = DateTime::parse_from_rfc3339(now)
+                .expect("now")
+                .with_timezone(&Utc);
+            let start = DateTime::parse_from_rfc3339(start)
+                .expect("start")
+                .with_timezone(&Utc);
+            assert_eq!(demo_start(now, tz), start, "{now}");
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! What a carrier code means for the contact, the message and the people: the one table of
+//! reliability.md §3, for the synchronous answer to a send and for status callbacks.
+
+/// The effect of a code, beyond the send's own class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeEffect {
+    /// The recipient opted out or blocked us: suppress the number brokerage-wide, cancel the
+    /// contact's pending jobs (compliance.md R1).
+    OptedOut,
+    /// The number is invalid: mark it, later texts skip `invalid_number`.
+    InvalidNumber,
+    /// The number cannot take texts (landline, unreachable, unknown handset): a callback task.
+    CallbackTask,
+    /// A configuration or account problem (region permission, unregistered sender,
+    /// credentials): the brokerage's admins must act.
+    AdminAlert,
+    /// Filtered by the carrier: no resend; the admins should know (a template may be at fault).
+    Filtered,
+    /// Unknown carrier failure: flag the message for a person.
+    FlagForReview,
+    /// Nothing beyond recording the code.
+    Nothing,
+}
+
+/// Codes in a 4xx answer to `POST Messages.json` (the job ends `dead(code)`).
+pub fn sync_effect(http: u16, code: Option<u32>) -> CodeEffect {
+    match code {
+        Some(21610) => CodeEffect::OptedOut,
+        Some(21211) => CodeEffect::InvalidNumber,
+        Some(21614 | 21635) => CodeEffect::CallbackTask,
+        Some(21408) => CodeEffect::AdminAlert,
+        _ if matches!(http, 401 | 403 | 404) => CodeEffect::AdminAlert,
+        _ => CodeEffect::Nothing,
+    }
+}
+
+/// `ErrorCode` of a status callback (after the job ended `sent`: never a resend).
+pub fn async_effect(code: u32) -> CodeEffect {
+    match code {
+        21610 | 30004 => CodeEffect::OptedOut,
+        30003 | 30005 | 30006 => CodeEffect::CallbackTask,
+        30007 => CodeEffect::Filtered,
+        30034 => CodeEffect::AdminAlert,
+        30008 => CodeEffect::FlagForReview,
+        _ => CodeEffect::Nothing,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use CodeEffect::*;
+
+    #[test]
+    fn the_table_of_reliability_md() {
+        let sync = [
+            (400, Some(21610), OptedOut),
+            (400, Some(21211), InvalidNumber),
+            (400, Some(21614), CallbackTask),
+            (400, Some(21635), CallbackTask),
+            (400, Some(21408), AdminAlert),
+            (401, Some(20003), AdminAlert),
+            (403, None, AdminAlert),
+            (404, Some(20404), AdminAlert),
+            (400, Some(21602), Nothing),
+            (400, None, Nothing),
+        ];
+        for (http, code, effect) in sync {
+            assert_eq!(sync_effect(http, code), effect, "{http} {code:?}");
+        }
+        let asynchronous = [
+            (21610, OptedOut),
+            (30004, OptedOut),
+            (30003, CallbackTask),
+            (30005, CallbackTask),
+            (30006, CallbackTask),
+            (30007, Filtered),
+            (30034, AdminAlert),
+            (30008, FlagForReview),
+            (30001, Nothing),
+            (12345, Nothing),
+        ];
+        for (code, effect) in asynchronous {
+            assert_eq!(async_effect(code), effect, "{code}");
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! The one layer in front of every `/twilio/*` route: security.md §1.1 steps 1–5, in that
+//! order, before anything is stored or parsed into typed structs.
+//!
+//! 1. method is POST (405) · 2. body ≤ 64 KiB and complete within 10 s (413 / 408) ·
+//! 3. form content type (415) · 4. the body decodes strictly (400) ·
+//! 5. `X-Twilio-Signature` is valid for `TEXTBACK_PUBLIC_URL` + path + query (403).
+//!
+//! Steps 6–8 (required fields, the brokerage number, idempotency) belong to the handlers,
+//! which report their outcome back through a response extension; this layer counts every
+//! answer once in `textback_webhooks_total{endpoint,outcome}`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{FromRequestParts, MatchedPath, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http_body_util::{BodyExt, Limited};
+
+use super::AppState;
+use crate::twilio::webhook::{FieldError, Params};
+use crate::twilio::{form, signature};
+
+/// Largest webhook body accepted (security.md §1.1 step 2).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// The whole body must arrive within this.
+pub const BODY_DEADLINE: Duration = Duration::from_secs(10);
+
+/// The endpoints, as metric labels.
+pub const ENDPOINTS: [&str; 7] = [
+    "/twilio/voice",
+    "/twilio/voice/dial",
+    "/twilio/voice/status",
+    "/twilio/voice/screen",
+    "/twilio/voice/screen/answer",
+    "/twilio/sms",
+    "/twilio/sms/status",
+];
+
+/// The decoded pairs of a body whose signature checked out. Only this layer creates it.
+#[derive(Clone)]
+pub struct VerifiedForm(Arc<Vec<(String, String)>>);
+
+/// How a handler's answer is counted when it is not a plain `ok`.
+#[derive(Debug, Clone, Copy)]
+pub struct Outcome(pub &'static str);
+
+/// Sets the outcome label of a webhook answer.
+pub fn with_outcome(mut response: Response, outcome: &'static str) -> Response {
+    response.extensions_mut().insert(Outcome(outcome));
+    response
+}
+
+struct Rejection {
+    status: StatusCode,
+    outcome: &'static str,
+    message: &'static str,
+}
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, self.message).into_response();
+        if self.status == StatusCode::METHOD_NOT_ALLOWED {
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        }
+        response
+    }
+}
+
+const fn reject(status: StatusCode, outcome: &'static str, message: &'static str) -> Rejection {
+    Rejection {
+        status,
+        outcome,
+        message,
+    }
+}
+
+pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let endpoint = request
+        .extensions()
+        .get::<MatchedPath>()
+        .and_then(|m| ENDPOINTS.iter().find(|e| **e == m.as_str()))
+        .copied()
+        .unwrap_or("other");
+    let (parts, body) = request.into_parts();
+    match check(&state, &parts, body, endpoint).await {
+        Err(rejection) => {
+            state.metrics.webhook(endpoint, rejection.outcome);
+            rejection.into_response()
+        }
+        Ok(pairs) => {
+            let mut request = Request::from_parts(parts, Body::empty());
+            request
+                .extensions_mut()
+                .insert(VerifiedForm(Arc::new(pairs)));
+            let response = next.run(request).await;
+            let outcome = response.extensions().get::<Outcome>().map_or("ok", |o| o.0);
+            state.metrics.webhook(endpoint, outcome);
+            response
+        }
+    }
+}
+
+async fn check(
+    state: &AppState,
+    parts: &Parts,
+    body: Body,
+    endpoint: &'static str,
+) -> Result<Vec<(String, String)>, Rejection> {
+    // 1. method
+    if parts.method != Method::POST {
+        return Err(reject(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method",
+            "method not allowed: Twilio webhooks are POST\n",
+        ));
+    }
+
+    // 2. size, refused before reading when announced; otherwise cut at the limit.
+    let announced = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
+        return Err(reject(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            "payload too large: webhook bodies are limited to 64 KiB\n",
+        ));
+    }
+    let bytes =
+        match tokio::time::timeout(BODY_DEADLINE, Limited::new(body, MAX_BODY_BYTES).collect())
+            .await
+        {
+            Err(_) => {
+                return Err(reject(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "timeout",
+                    "request timeout: the body did not arrive within 10 s\n",
+                ));
+            }
+            Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+                return Err(reject(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_large",
+                    "payload too large: webhook bodies are limited to 64 KiB\n",
+                ));
+            }
+            Ok(Err(_)) => {
+                return Err(reject(
+                    StatusCode::BAD_REQUEST,
+                    "malformed",
+                    "bad request: the body could not be read\n",
+                ));
+            }
+            Ok(Ok(collected)) => collected.to_bytes(),
+        };
+
+    // 3. content type (a charset parameter is allowed)
+    let is_form = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| {
+            mime.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !is_form {
+        return Err(reject(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "media_type",
+            "unsupported media type: expected application/x-www-form-urlencoded\n",
+        ));
+    }
+
+    // 4. strict decoding
+    let pairs = form::decode(&bytes).map_err(|e| {
+        tracing::warn!(endpoint, error = %e, "rejected a webhook whose body does not decode");
+        reject(
+            StatusCode::BAD_REQUEST,
+            "malformed",
+            "bad request: the form body does not decode\n",
+        )
+    })?;
+
+    // 5. signature, over the public URL Twilio called (never the Host header)
+    let mut url = state.config.public_url.join(parts.uri.path());
+    if let Some(query) = parts.uri.query() {
+        url.push('?');
+        url.push_str(query);
+    }
+    let header = parts
+        .headers
+        .get("x-twilio-signature")
+        .and_then(|v| v.to_str().ok());
+    if !signature::is_valid(state.auth_token(), &url, &pairs, header) {
+        tracing::warn!(
+            endpoint,
+            has_signature = header.is_some(),
+            "rejected a webhook with a missing or invalid X-Twilio-Signature"
+        );
+        return Err(reject(
+            StatusCode::FORBIDDEN,
+            "bad_signature",
+            "forbidden: invalid X-Twilio-Signature\n",
+        ));
+    }
+    Ok(pairs)
+}
+
+/// A webhook payload checked for step 6 (no repeated keys, no control characters, required
+/// fields present): the only way handlers get at a request's fields.
+pub struct TwilioForm<T>(pub T);
+
+/// Built from the signature-checked form pairs.
+pub trait FromParams: Sized {
+    fn from_params(params: &Params) -> Result<Self, FieldError>;
+}
+
+macro_rules! from_params {
+    ($($t:ty),*) => {$(
+        impl FromParams for $t {
+            fn from_params(params: &Params) -> Result<Self, FieldError> {
+                <$t>::from_params(params)
+            }
+        }
+    )*};
+}
+from_params!(
+    crate::twilio::webhook::VoiceIncoming,
+    crate::twilio::webhook::DialResult,
+    crate::twilio::webhook::CallStatus,
+    crate::twilio::webhook::ScreenLeg,
+    crate::twilio::webhook::SmsInbound,
+    crate::twilio::webhook::MessageStatus
+);
+
+impl<S: Send + Sync, T: FromParams> FromRequestParts<S> for TwilioForm<T> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let Some(VerifiedForm(pairs)) = parts.extensions.get::<VerifiedForm>().cloned() else {
+            // Only reachable if a route were added without the guard: fail closed.
+            tracing::error!(
+                path = parts.uri.path(),
+                "a Twilio handler ran without the signature guard"
+            );
+            return Err(with_outcome(
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response(),
+                "error",
+            ));
+        };
+        let parsed = Params::new(pairs.as_ref().clone()).and_then(|p| T::from_params(&p));
+        parsed.map(TwilioForm).map_err(|e| {
+            // The field is named, never its value.
+            tracing::warn!(path = parts.uri.path(), problem = %e, "rejected a signed webhook with bad fields");
+            with_outcome((StatusCode::BAD_REQUEST, format!("bad request: {e}\n")).into_response(), "bad_request")
+        })
+    }
+}

@@ -1,0 +1,157 @@
+//! Messaging webhooks: inbound texts and outbound status callbacks.
+
+use axum::extract::State;
+use axum::response::Response;
+
+use super::twilio_guard::{TwilioForm, with_outcome};
+use super::{AppState, Result, empty_ok, twiml_response};
+use crate::domain::phone::{PhoneNumber, mask};
+use crate::pipeline;
+use crate::store::{contacts, jobs, messages, numbers};
+use crate::twilio::twiml;
+use crate::twilio::webhook::{MessageStatus, SmsInbound};
+
+/// `/twilio/sms`: store the text verbatim in the contact's conversation, once per
+/// `MessageSid`. Replies go out through the REST API and the gate, never as TwiML, so the
+/// answer is always an empty `<Response/>`. (Keywords and the pipeline's reactions come with
+/// the next issues.)
+#[tracing::instrument(skip_all, fields(message_sid = %sms.message_sid.as_str()))]
+pub async fn sms_inbound(
+    State(state): State<AppState>,
+    TwilioForm(sms): TwilioForm<SmsInbound>,
+) -> Result<Response> {
+    let now = state.clock.now();
+    let mut tx = state.pool.begin().await?;
+    // A number removed from the setup file still takes texts: a lead's STOP to it must never be
+    // lost (its history is kept; DESIGN.md "The setup file").
+    let Some(number) = numbers::resolve(&mut tx, &sms.to_raw).await? else {
+        tracing::info!(to = %mask(&sms.to_raw), "text to a number that is not a brokerage's; answered with an empty response");
+        return Ok(with_outcome(
+            twiml_response(twiml::empty()),
+            "unknown_number",
+        ));
+    };
+    let brokerage = number.brokerage_id;
+    let contact_id = match PhoneNumber::parse(&sms.from_raw) {
+        // Locked before the message that references it: the inbound text then locks it to
+        // cancel automation, and a lock taken after the insert's share lock could deadlock.
+        Ok(phone) => Some(contacts::upsert_locked(&mut tx, brokerage, &phone).await?),
+        Err(_) => None,
+    };
+    let stored = messages::insert_inbound_if_new(
+        &mut tx,
+        brokerage,
+        &messages::NewInbound {
+            number_id: number.number_id,
+            contact_id,
+            sid: sms.message_sid.as_str(),
+            from_raw: &sms.from_raw,
+            to_raw: &sms.to_raw,
+            body: &sms.body,
+            num_media: sms.num_media,
+            num_segments: sms.num_segments,
+            opt_out_type: sms.opt_out_type.as_deref(),
+            received_at: now,
+        },
+    )
+    .await?;
+    if stored.is_some()
+        && let Some(contact_id) = contact_id
+    {
+        // Any text from the contact stops pending automation: a person takes it from here.
+        // (Keywords, and who is notified, come with the compliance and people issues.)
+        let cancelled = pipeline::on_inbound_text(&mut tx, brokerage, contact_id, now).await?;
+        if cancelled > 0 {
+            tracing::info!(cancelled, "inbound text cancelled pending automation");
+        }
+    }
+    tx.commit().await?;
+    let response = twiml_response(twiml::empty());
+    Ok(match stored {
+        Some(_) => {
+            // The body is never logged: its length is enough to diagnose.
+            tracing::info!(brokerage = brokerage.0, from = %mask(&sms.from_raw), body_chars = sms.body.chars().count(), "inbound text");
+            response
+        }
+        None => with_outcome(response, "duplicate"),
+    })
+}
+
+/// `/twilio/sms/status`: an outbound message's status moves forward only; every (message,
+/// status, code) is kept once with its raw `ErrorCode`, and a code has its effect. The
+/// brokerage is found from `From`, our own number.
+#[tracing::instrument(skip_all, fields(message_sid = %status.message_sid.as_str()))]
+pub async fn sms_status(
+    State(state): State<AppState>,
+    TwilioForm(status): TwilioForm<MessageStatus>,
+) -> Result<Response> {
+    let now = state.clock.now();
+    let sid = status.message_sid.as_str();
+    let mut tx = state.pool.begin().await?;
+    let number = match &status.from_raw {
+        Some(from) => numbers::resolve(&mut tx, from).await?,
+        None => None,
+    };
+    let Some(number) = number else {
+        tracing::info!("status callback for a number that is not a brokerage's; ignored");
+        return Ok(with_outcome(empty_ok(), "unknown_sid"));
+    };
+    let brokerage = number.brokerage_id;
+    let mut message = messages::find_outbound_by_sid(&mut tx, brokerage, sid).await?;
+    let mut unsettled = Vec::new();
+    if message.is_none()
+        && let (Some(to), Some(from)) = (&status.to_raw, &status.from_raw)
+    {
+        // Wait for a send being recorded right now, then look again (a new statement sees
+        // what it committed).
+        // (Even when none is left: waiting for the lock may be exactly what let the linking
+        // transaction commit and take its row out of the unsettled ones.)
+        unsettled = messages::unsettled_between(&mut tx, brokerage, to, from).await?;
+        message = messages::find_outbound_by_sid(&mut tx, brokerage, sid).await?;
+    }
+    let Some(message) = message else {
+        // A send whose record is not committed yet, or whose answer never came (a crash or a
+        // timeout after the request left): keep the callback for when the sid is linked, and
+        // let that send's reconcile run now rather than later (reliability.md §2).
+        if unsettled.is_empty() {
+            tracing::info!("status callback for a message we have no record of; ignored");
+            return Ok(with_outcome(empty_ok(), "unknown_sid"));
+        }
+        let kept = messages::insert_orphan_status(
+            &mut tx,
+            brokerage,
+            sid,
+            &status.message_status,
+            status.error_code_raw.as_deref(),
+            now,
+        )
+        .await?;
+        for message_id in unsettled {
+            if let Some(job_id) =
+                jobs::pending_reconcile_for(&mut tx, brokerage, message_id).await?
+            {
+                jobs::run_now(&mut tx, job_id, now).await?;
+            }
+        }
+        tx.commit().await?;
+        tracing::info!("status callback for a send not settled yet: kept until the send is linked");
+        return Ok(with_outcome(
+            empty_ok(),
+            if kept { "ok" } else { "duplicate" },
+        ));
+    };
+    let new = pipeline::on_message_status(
+        &mut tx,
+        brokerage,
+        &message,
+        &status.message_status,
+        status.error_code_raw.as_deref(),
+        now,
+    )
+    .await?;
+    if !new {
+        return Ok(with_outcome(empty_ok(), "duplicate"));
+    }
+    tx.commit().await?;
+    Ok(empty_ok())
+}

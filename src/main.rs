@@ -1,0 +1,245 @@
+//! The `textback` command line. Exit codes: 0 ok, 2 bad input (the reason on stderr), 1 anything else.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use textback::clock::SystemClock;
+use textback::config::Config;
+use textback::setup;
+use textback::store::setup::ApplyError;
+
+#[derive(Parser)]
+#[command(
+    name = "textback",
+    version,
+    about = "Turns a brokerage's unanswered calls into compliant text conversations.",
+    long_about = "Turns a brokerage's unanswered calls into compliant text conversations.\n\n\
+                  Configuration comes from the environment: DATABASE_URL, TEXTBACK_BIND, TEXTBACK_PUBLIC_URL, \
+                  TEXTBACK_TRUSTED_PROXIES, TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_API_BASE, TWILIO_LOOKUP_BASE \
+                  (see README.md). Without a command, `serve` runs."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server: Twilio webhooks, /healthz, /readyz, /metrics (the default).
+    ///
+    /// Creates the database if missing and applies migrations first. Requires TWILIO_AUTH_TOKEN.
+    Serve,
+    /// Create the database if missing and apply the migrations, then exit.
+    Migrate,
+    /// The demo: a fresh `textback_demo` database with the demo brokerage, a fake carrier,
+    /// and a scripted morning of calls played through the real webhooks. Needs only
+    /// PostgreSQL (DATABASE_URL's server). Ctrl-C stops it.
+    Demo,
+    /// Benchmarks (see README.md, "Performance").
+    Bench {
+        #[command(subcommand)]
+        what: BenchWhat,
+    },
+    /// Brokerage setup files.
+    Setup {
+        #[command(subcommand)]
+        action: SetupAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchWhat {
+    /// The scheduler on a fresh database (DATABASE_URL): burn-down of PEERQ_JOBS no-op jobs,
+    /// enqueue-to-start and future-job lateness, as `RESULT system=ours …` lines for
+    /// ../shared/bench/peer-queue.sh (PEERQ_OURS_CMD='target/release/textback bench queue').
+    Queue,
+}
+
+#[derive(Subcommand)]
+enum SetupAction {
+    /// Validate a setup file and apply it in one transaction (all or nothing).
+    ///
+    /// Every problem is printed with its line, and nothing is applied (exit 2). Applying the
+    /// same file twice changes nothing; an edited file updates in place; what the file no
+    /// longer lists is deactivated, its history kept.
+    Apply {
+        /// The setup file (TOML), e.g. fixtures/demo.toml.
+        file: PathBuf,
+    },
+}
+
+/// A failure caused by the user's input (exit 2) rather than by the environment (exit 1).
+#[derive(Debug)]
+struct BadInput(String);
+
+impl std::fmt::Display for BadInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadInput {}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Demo | Command::Bench { .. }) => {
+            textback::telemetry::init_with_default("warn")
+        }
+        _ => textback::telemetry::init(),
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => match e.downcast_ref::<BadInput>() {
+            Some(bad) => {
+                eprintln!("{bad}");
+                ExitCode::from(2)
+            }
+            None => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(1)
+            }
+        },
+    }
+}
+
+/// The scheduler's timing: production values, or with the `test-hooks` feature (fault tests
+/// only, never a release) the short ones when `TEXTBACK_TEST_TIMING=fast`.
+fn timing() -> textback::scheduler::Timing {
+    #[cfg(feature = "test-hooks")]
+    if std::env::var("TEXTBACK_TEST_TIMING").is_ok_and(|v| v == "fast") {
+        tracing::warn!("test-hooks: fast timing knobs");
+        return textback::scheduler::Timing::fast();
+    }
+    textback::scheduler::Timing::production()
+}
+
+fn config() -> anyhow::Result<Config> {
+    Config::from_env().map_err(|e| BadInput(format!("configuration error: {e}")).into())
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve().await,
+        Command::Migrate => {
+            let config = config()?;
+            textback::db::prepare(&config.database_url).await?;
+            println!("database ready: migrations applied");
+            Ok(())
+        }
+        Command::Setup {
+            action: SetupAction::Apply { file },
+        } => setup_apply(&file).await,
+        Command::Demo => textback::demo::run().await,
+        Command::Bench {
+            what: BenchWhat::Queue,
+        } => textback::bench::queue().await,
+    }
+}
+
+async fn serve() -> anyhow::Result<()> {
+    let config = config()?;
+    config
+        .require_auth_token()
+        .map_err(|e| BadInput(format!("configuration error: {e}")))?;
+    let bind = config.bind;
+    if !config.public_url.is_https() {
+        tracing::warn!(
+            public_url = config.public_url.as_str(),
+            "TEXTBACK_PUBLIC_URL is plain http: fine on loopback, but Twilio requires https in production"
+        );
+    }
+    if config.twilio.account_sid.is_none() {
+        tracing::warn!(
+            "TWILIO_ACCOUNT_SID is not set: webhooks are accepted, but nothing can be sent through Twilio's REST API"
+        );
+    }
+    let pool = textback::db::prepare(&config.database_url).await?;
+    let app = textback::build_with(config, pool, Arc::new(SystemClock), timing())
+        .map_err(|e| BadInput(format!("configuration error: {e}")))?;
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("cannot listen on {bind} (TEXTBACK_BIND)"))?;
+    tracing::info!(%bind, public_url = app.state.config.public_url.as_str(), "textback is serving");
+    textback::run(listener, app, textback::shutdown_signal())
+        .await
+        .context("the server stopped with an error")?;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+async fn setup_apply(path: &std::path::Path) -> anyhow::Result<()> {
+    let shown = path.display().to_string();
+    let bytes = read_limited(path).map_err(|e| BadInput(format!("{shown}: {e}")))?;
+    let file = setup::parse_bytes(&bytes)
+        .map_err(|problems| BadInput(render_problems(&shown, &problems)))?;
+    let config = config()?;
+    let pool = textback::db::prepare(&config.database_url).await?;
+    match textback::store::setup::apply(&pool, &file).await {
+        Ok(summary) if summary.is_unchanged() => {
+            println!(
+                "{shown}: no changes (the database already matches brokerage `{}`)",
+                file.brokerage.slug
+            );
+            Ok(())
+        }
+        Ok(summary) => {
+            println!("{shown}: applied to brokerage `{}`", file.brokerage.slug);
+            for change in &summary.changes {
+                println!("  {change}");
+            }
+            Ok(())
+        }
+        Err(ApplyError::Problems(problems)) => {
+            Err(BadInput(render_problems(&shown, &problems)).into())
+        }
+        Err(ApplyError::Store(e)) => {
+            Err(anyhow::Error::new(e)
+                .context("could not apply the setup file; nothing was changed"))
+        }
+    }
+}
+
+/// Reads at most the setup-file limit (plus one byte, to tell that the file is larger).
+fn read_limited(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path)?;
+    let mut bytes = Vec::new();
+    file.take(setup::MAX_FILE_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+fn render_problems(file: &str, problems: &[setup::Problem]) -> String {
+    let mut out = format!(
+        "{file}: {} problem{} found; nothing was applied:\n",
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" }
+    );
+    for p in problems {
+        match p.line {
+            0 => out.push_str(&format!("  {file}: {}\n", render_problem_body(p))),
+            line => out.push_str(&format!("  {file}:{line}: {}\n", render_problem_body(p))),
+        }
+    }
+    out.trim_end().to_owned()
+}
+
+fn render_problem_body(p: &setup::Problem) -> String {
+    if p.key.is_empty() {
+        p.message.clone()
+    } else {
+        format!("{}: {}", p.key, p.message)
+    }
+}

@@ -1,0 +1,541 @@
+//! The scheduler (DESIGN.md "Scheduler"): jobs in PostgreSQL, claimed with `FOR UPDATE SKIP
+//! LOCKED` in batches, woken by `LISTEN/NOTIFY` and by a timer set to the next `run_at`, held
+//! under a lease and re-claimed when a worker dies.
+//!
+//! Jobs are processed at least once; what a job does outside the database (a text) is made
+//! at-most-once by the send protocol of reliability.md §2 (see `text_back`), not by the queue.
+//!
+//! The worker is fed continuously: it claims only as many jobs as it has free slots, so a slow
+//! carrier answer (up to the send timeout) never holds back other due text-backs. Jobs whose
+//! outcome needs no other write (done, cancelled, skipped, dead) are finished in batches by
+//! one task; jobs that write effects (a sent text and its record) finish in their own
+//! transaction.
+
+mod reconcile;
+mod text_back;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, Utc};
+use sqlx::postgres::PgListener;
+use tokio::sync::{Semaphore, mpsc, watch};
+
+use crate::http::AppState;
+use crate::store::jobs::{self, Claimed};
+use crate::twilio::client::ClientTimeouts;
+
+/// Timing knobs (reliability.md §2). Production values by default; the fault tests use the
+/// short ones so each scenario ends in seconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub lease: StdDuration,
+    pub backoff_base: StdDuration,
+    pub backoff_cap: StdDuration,
+    /// Counted from a job's due time; past it a text that still cannot go is `dead` (stale).
+    pub retry_budget: StdDuration,
+    pub reconcile_first_look: StdDuration,
+    /// The least gap between the two listings that must both miss a text.
+    pub reconcile_gap: StdDuration,
+    /// The later "absent" listing is at least this long after the send started.
+    pub reconcile_min_age: StdDuration,
+    /// How often a worker looks when no `NOTIFY` arrives.
+    pub poll_interval: StdDuration,
+    pub send: ClientTimeouts,
+    /// Jobs a worker runs at once.
+    pub concurrency: usize,
+    /// Most jobs claimed per statement.
+    pub batch: usize,
+    /// Claim loops per worker: while one waits for its commit, another claims.
+    pub claimers: usize,
+    /// Tries of a Lookup before the line type counts as unknown (compliance.md R8).
+    pub lookup_attempts: u32,
+}
+
+impl Timing {
+    pub fn production() -> Timing {
+        Timing {
+            lease: StdDuration::from_secs(60),
+            backoff_base: StdDuration::from_secs(5),
+            backoff_cap: StdDuration::from_secs(30 * 60),
+            retry_budget: StdDuration::from_secs(2 * 3600),
+            reconcile_first_look: StdDuration::from_secs(5),
+            reconcile_gap: StdDuration::from_secs(60),
+            reconcile_min_age: StdDuration::from_secs(120),
+            poll_interval: StdDuration::from_secs(1),
+            send: ClientTimeouts {
+                connect: StdDuration::from_secs(5),
+                total: StdDuration::from_secs(15),
+            },
+            concurrency: 32,
+            batch: 100,
+            claimers: 2,
+            lookup_attempts: 2,
+        }
+    }
+
+    /// The values of reliability.md §2's "fault tests" column.
+    pub fn fast() -> Timing {
+        Timing {
+            lease: StdDuration::from_secs(3),
+            backoff_base: StdDuration::from_millis(50),
+            backoff_cap: StdDuration::from_millis(500),
+            retry_budget: StdDuration::from_secs(10),
+            reconcile_first_look: StdDuration::from_millis(200),
+            reconcile_gap: StdDuration::from_millis(500),
+            reconcile_min_age: StdDuration::from_secs(2),
+            poll_interval: StdDuration::from_millis(100),
+            send: ClientTimeouts {
+                connect: StdDuration::from_millis(300),
+                total: StdDuration::from_secs(1),
+            },
+            concurrency: 32,
+            batch: 100,
+            claimers: 2,
+            lookup_attempts: 2,
+        }
+    }
+}
+
+fn chrono(d: StdDuration) -> Duration {
+    Duration::from_std(d).unwrap_or(Duration::MAX)
+}
+
+/// How a job ended, as its handler reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The handler wrote the job's new state itself, with its effects, in one transaction
+    /// (`label` is for the metric: `sent`, `retry`, `reconciling`, …).
+    Persisted {
+        label: &'static str,
+    },
+    /// Finished in a batch: `done(reason)`.
+    Done(String),
+    Cancelled(String),
+    Skipped(String),
+    Dead(String),
+}
+
+impl Outcome {
+    fn label(&self) -> &'static str {
+        match self {
+            Outcome::Persisted { label } => label,
+            Outcome::Done(_) => "done",
+            Outcome::Cancelled(_) => "cancelled",
+            Outcome::Skipped(_) => "skipped",
+            Outcome::Dead(_) => "dead",
+        }
+    }
+}
+
+/// A test-hooks crash point (reliability.md §6): `TEXTBACK_TEST_CRASH=<point>` aborts the
+/// process there. Compiled out of normal builds.
+#[inline]
+pub fn crash_point(point: &str) {
+    #[cfg(feature = "test-hooks")]
+    if std::env::var("TEXTBACK_TEST_CRASH").is_ok_and(|p| p == point) {
+        eprintln!("test-hooks: crashing at {point}");
+        std::process::abort();
+    }
+    #[cfg(not(feature = "test-hooks"))]
+    let _ = point;
+}
+
+#[derive(Clone)]
+pub struct Scheduler {
+    state: AppState,
+}
+
+/// A finished job on its way to the batch finisher.
+struct Finished {
+    job_id: i64,
+    attempt: i32,
+    kind: String,
+    outcome: Outcome,
+    /// The worker slot the job held: freed once the outcome is written, so a worker never
+    /// claims faster than it records (and never issues a stream of tiny claims).
+    #[allow(dead_code)] // held, not read: dropping it frees the slot
+    slot: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl Scheduler {
+    pub fn new(state: AppState) -> Scheduler {
+        Scheduler { state }
+    }
+
+    fn timing(&self) -> &Timing {
+        &self.state.timing
+    }
+
+    /// Claims and runs every job due now (by the server's clock), waiting for them, until none
+    /// is left. Returns how many ran. For tests and the demo's tidy end; the server uses
+    /// [`Scheduler::run`].
+    pub async fn drain(&self) -> anyhow::Result<usize> {
+        let mut total = 0;
+        for _ in 0..10_000 {
+            let now = self.state.clock.now();
+            let mut conn = self.state.pool.acquire().await?;
+            let claimed = jobs::claim(
+                &mut conn,
+                now,
+                chrono(self.timing().lease),
+                self.timing().batch as i64,
+                None,
+            )
+            .await?;
+            drop(conn);
+            if claimed.is_empty() {
+                return Ok(total);
+            }
+            total += claimed.len();
+            let runs = claimed.into_iter().map(|job| async move {
+                let outcome = self.run_one(&job).await;
+                Finished {
+                    job_id: job.job_id,
+                    attempt: job.attempt,
+                    kind: job.kind,
+                    outcome,
+                    slot: None,
+                }
+            });
+            let finished = futures_util::future::join_all(runs).await;
+            self.finish(finished).await;
+        }
+        anyhow::bail!("the queue did not drain after 10,000 rounds")
+    }
+
+    /// The worker loop, until `shutdown` says stop; then it lets running jobs finish (at most
+    /// the lease).
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+        let timing = *self.timing();
+        let permits = Arc::new(Semaphore::new(timing.concurrency));
+        let (done_tx, done_rx) = mpsc::unbounded_channel::<Finished>();
+        let finisher = tokio::spawn(self.clone().finisher(done_rx));
+        // Several claim loops share the slots: while one waits for its commit, another
+        // claims; SKIP LOCKED keeps them off each other's rows.
+        let loops: Vec<_> = (0..timing.claimers.max(1))
+            .map(|_| {
+                tokio::spawn(self.clone().claim_loop(
+                    permits.clone(),
+                    done_tx.clone(),
+                    shutdown.clone(),
+                ))
+            })
+            .collect();
+        for l in loops {
+            let _ = l.await;
+        }
+        // Let running jobs finish (a send in flight must be recorded), then the finisher.
+        let all = u32::try_from(timing.concurrency).unwrap_or(u32::MAX);
+        let _ = tokio::time::timeout(timing.lease, permits.acquire_many(all)).await;
+        drop(done_tx);
+        let _ = finisher.await;
+        tracing::info!("scheduler stopped");
+    }
+
+    async fn claim_loop(
+        self,
+        permits: Arc<Semaphore>,
+        done_tx: mpsc::UnboundedSender<Finished>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let timing = *self.timing();
+        // Subscribe before the first look at the table, so a job enqueued in between is
+        // not missed (the crates.io worker's rule); the poll covers a lost connection.
+        let mut listener = self.listen().await;
+        // Where the next claim's scan may start: the end of this loop's last full claim.
+        let mut from: Option<DateTime<Utc>> = None;
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            // Slots are reserved before claiming, so several loops never claim more jobs
+            // than there are slots to run them (a claimed job left waiting would sit out its
+            // lease).
+            let free = permits.available_permits().min(timing.batch);
+            // With a backlog (the last claim was full), wait for a quarter batch of free slots
+            // rather than claim a few jobs at a time: every claim walks the index from its start.
+            if from.is_some() && free < (timing.batch / 4).max(1) {
+                tokio::select! {
+                    _ = shutdown.changed() => {},
+                    () = tokio::time::sleep(StdDuration::from_millis(2)) => {},
+                }
+                continue;
+            }
+            let mut claimed_full = false;
+            let reserved = match u32::try_from(free) {
+                Ok(n) if n > 0 => permits.clone().try_acquire_many_owned(n).ok(),
+                _ => None,
+            };
+            if let Some(mut reserved) = reserved {
+                match self.claim(free, from).await {
+                    Ok(claimed) => {
+                        claimed_full = claimed.len() == free;
+                        // After a short claim the next one starts from the beginning.
+                        from = if claimed_full {
+                            claimed
+                                .iter()
+                                .filter(|j| j.prev_state == "scheduled")
+                                .map(|j| j.run_at)
+                                .max()
+                        } else {
+                            None
+                        };
+                        if !claimed.is_empty() {
+                            crash_point("after_claim");
+                        }
+                        for job in claimed {
+                            let Some(permit) = reserved.split(1) else {
+                                break;
+                            };
+                            let this = self.clone();
+                            let done = done_tx.clone();
+                            tokio::spawn(async move {
+                                let outcome = this.run_one(&job).await;
+                                let _ = done.send(Finished {
+                                    job_id: job.job_id,
+                                    attempt: job.attempt,
+                                    kind: job.kind,
+                                    outcome,
+                                    slot: Some(permit),
+                                });
+                            });
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(
+                            error = format!("{e:#}"),
+                            "could not claim jobs; retrying after the poll interval"
+                        );
+                    }
+                }
+                // Unused reservations go back here.
+                drop(reserved);
+            }
+            if claimed_full {
+                continue; // more may be due right now
+            }
+            let wait = if free == 0 {
+                // Every slot is busy: look again as soon as one frees up.
+                StdDuration::from_millis(5)
+            } else {
+                self.until_next_wake().await
+            };
+            tokio::select! {
+                _ = shutdown.changed() => {},
+                () = tokio::time::sleep(wait) => {},
+                notified = async {
+                    match listener.as_mut() {
+                        Some(l) => l.recv().await.map(|_| ()),
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    if let Err(e) = notified {
+                        tracing::warn!(error = %e, "job notifications interrupted; polling until they are back");
+                        listener = None;
+                    }
+                }
+            }
+            if listener.is_none() {
+                listener = self.listen().await;
+            }
+        }
+    }
+
+    async fn listen(&self) -> Option<PgListener> {
+        let mut listener = match PgListener::connect_with(&self.state.pool).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for job notifications; polling instead");
+                return None;
+            }
+        };
+        match listener.listen("textback_jobs").await {
+            Ok(()) => Some(listener),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for job notifications; polling instead");
+                None
+            }
+        }
+    }
+
+    async fn claim(
+        &self,
+        limit: usize,
+        from: Option<DateTime<Utc>>,
+    ) -> anyhow::Result<Vec<Claimed>> {
+        let now = self.state.clock.now();
+        let mut conn = self.state.pool.acquire().await?;
+        Ok(jobs::claim(
+            &mut conn,
+            now,
+            chrono(self.timing().lease),
+            i64::try_from(limit).unwrap_or(i64::MAX),
+            from,
+        )
+        .await?)
+    }
+
+    /// Until the next job is due or a lease expires, at most the poll interval.
+    async fn until_next_wake(&self) -> StdDuration {
+        let poll = self.timing().poll_interval;
+        let Ok(mut conn) = self.state.pool.acquire().await else {
+            return poll;
+        };
+        match jobs::next_wake(&mut conn).await {
+            Ok(Some(at)) => (at - self.state.clock.now())
+                .to_std()
+                .unwrap_or(StdDuration::ZERO)
+                .min(poll),
+            _ => poll,
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(job_id = job.job_id, kind = %job.kind, attempt = job.attempt))]
+    async fn run_one(&self, job: &Claimed) -> Outcome {
+        if job.prev_state == "running" {
+            tracing::warn!(
+                "re-claimed after its lease expired (the earlier worker stopped or stalled)"
+            );
+        }
+        let result = match job.kind.as_str() {
+            jobs::kind::TEXT_BACK => text_back::run(&self.state, job).await,
+            jobs::kind::RECONCILE => reconcile::run(&self.state, job).await,
+            jobs::kind::NOOP => Ok(Outcome::Done("noop".into())),
+            other => Ok(Outcome::Dead(format!(
+                "no handler for job kind {other} yet"
+            ))),
+        };
+        let outcome = match result {
+            Ok(outcome) => outcome,
+            Err(e) => self.after_error(job, &e).await,
+        };
+        self.state
+            .metrics
+            .handled
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        outcome
+    }
+
+    /// An unexpected error (the database went away mid-job): the job goes back to `scheduled`
+    /// with a backoff and its error, or ends `dead` once it has failed too often. A send in
+    /// flight is protected by its outbound row: the next attempt reconciles it.
+    async fn after_error(&self, job: &Claimed, e: &anyhow::Error) -> Outcome {
+        const MAX_ATTEMPTS: i32 = 20;
+        let error = format!("{e:#}");
+        tracing::error!(error = %error, "job failed");
+        if job.attempt >= MAX_ATTEMPTS {
+            return Outcome::Dead(format!("failed {MAX_ATTEMPTS} times; last error: {error}"));
+        }
+        let now = self.state.clock.now();
+        let t = self.timing();
+        let retry = u32::try_from(job.attempt).unwrap_or(1);
+        let wait = crate::domain::backoff::delay(
+            retry,
+            t.backoff_base,
+            t.backoff_cap,
+            None,
+            rand::random::<f64>(),
+        );
+        let Ok(mut conn) = self.state.pool.acquire().await else {
+            // Left `running`: the lease expires and another claim retries it.
+            return Outcome::Persisted { label: "error" };
+        };
+        let _ = jobs::reschedule(
+            &mut conn,
+            job.job_id,
+            job.attempt,
+            "running",
+            now + chrono(wait),
+            "error",
+            Some(&error),
+            None,
+            now,
+        )
+        .await;
+        Outcome::Persisted { label: "error" }
+    }
+
+    /// Terminal outcomes that need no other write, one statement per (state, reason).
+    async fn finish(&self, finished: Vec<Finished>) {
+        let now = self.state.clock.now();
+        let mut groups: HashMap<(&'static str, String, i32), Vec<i64>> = HashMap::new();
+        for f in &finished {
+            let (state, reason) = match &f.outcome {
+                Outcome::Persisted { .. } => continue,
+                Outcome::Done(r) => ("done", r.clone()),
+                Outcome::Cancelled(r) => ("cancelled", r.clone()),
+                Outcome::Skipped(r) => ("skipped", r.clone()),
+                Outcome::Dead(r) => ("dead", r.clone()),
+            };
+            groups
+                .entry((state, reason, f.attempt))
+                .or_default()
+                .push(f.job_id);
+        }
+        if !groups.is_empty() {
+            let Ok(mut conn) = self.state.pool.acquire().await else {
+                tracing::warn!(
+                    "cannot finish jobs now; their leases will expire and they run again"
+                );
+                return;
+            };
+            for ((state, reason, attempt), ids) in groups {
+                let (reason, last_error) = if state == "dead" {
+                    (None, Some(reason.as_str()))
+                } else {
+                    (Some(reason.as_str()), None)
+                };
+                let finish = jobs::Finish {
+                    state,
+                    reason,
+                    last_error,
+                };
+                if let Err(e) = jobs::finish_batch(&mut conn, &ids, attempt, &finish, now).await {
+                    tracing::warn!(error = %e, "cannot finish jobs now; their leases will expire and they run again");
+                    return;
+                }
+            }
+        }
+        // Counted once the outcome is written.
+        for f in &finished {
+            self.state.metrics.job(&f.kind, f.outcome.label());
+        }
+    }
+
+    async fn finisher(self, mut rx: mpsc::UnboundedReceiver<Finished>) {
+        // A few batch writes at once, so commits overlap.
+        let writers = Arc::new(Semaphore::new(self.timing().claimers.max(1)));
+        let mut tasks = tokio::task::JoinSet::new();
+        while let Some(first) = rx.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < 1000 {
+                match rx.try_recv() {
+                    Ok(f) => batch.push(f),
+                    Err(_) => break,
+                }
+            }
+            let Ok(permit) = writers.clone().acquire_owned().await else {
+                break;
+            };
+            let this = self.clone();
+            tasks.spawn(async move {
+                this.finish(batch).await;
+                drop(permit);
+            });
+            while tasks.try_join_next().is_some() {}
+        }
+        while tasks.join_next().await.is_some() {}
+    }
+}
+
+/// A random number in `[0, 1)` for the backoff's jitter.
+pub(crate) fn jitter() -> f64 {
+    rand::random::<f64>()
+}
+
+/// `now` plus a std duration, saturating.
+pub(crate) fn after(now: DateTime<Utc>, d: StdDuration) -> DateTime<Utc> {
+    now + chrono(d)
+}

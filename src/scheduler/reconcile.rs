@@ -1,0 +1,279 @@
+//! The `reconcile` job (reliability.md §2 step 5): settles a send whose outcome is unknown by
+//! the carrier's own message list, never by sending again.
+//!
+//! * one candidate (same `To`, `From` and body, created no earlier than 60 s before the send
+//!   started, its sid not linked to another row) ⇒ sent, linked to that sid;
+//! * no candidate in two listings at least `reconcile_gap` apart, the later one at least
+//!   `reconcile_min_age` after the send started ⇒ certainly not sent: the text's job goes back
+//!   to `scheduled` and its next attempt runs the gate again;
+//! * two candidates, or a list that cannot be read before the retry budget ends ⇒
+//!   `needs_review`: a person is told; nothing is resent.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::{Outcome, after, chrono, jitter};
+use crate::domain::backoff;
+use crate::http::AppState;
+use crate::store::{alerts, jobs, messages};
+use crate::twilio::client::ApiMessage;
+
+pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result<Outcome> {
+    let brokerage = job.brokerage_id;
+    let t = state.timing;
+    let (Some(message_id), Some(text_job_id)) = (
+        job.payload
+            .get("message_id")
+            .and_then(serde_json::Value::as_i64),
+        job.payload
+            .get("text_job_id")
+            .and_then(serde_json::Value::as_i64),
+    ) else {
+        return Ok(Outcome::Dead("a reconcile job without its message".into()));
+    };
+    let mut absent: Vec<DateTime<Utc>> = job
+        .payload
+        .get("absent")
+        .and_then(|a| serde_json::from_value(a.clone()).ok())
+        .unwrap_or_default();
+
+    let mut conn = state.pool.acquire().await?;
+    let Some(message) = messages::outbound(&mut conn, brokerage, message_id).await? else {
+        return Ok(Outcome::Dead("the message is gone".into()));
+    };
+    if !matches!(message.send_state.as_deref(), Some("sending" | "unknown")) {
+        return Ok(Outcome::Done("already_settled".into()));
+    }
+    let Some((_, text_attempt, text_due_at)) = jobs::state_of(&mut conn, text_job_id).await? else {
+        return Ok(Outcome::Dead("the text's job is gone".into()));
+    };
+    drop(conn);
+
+    let started = message.occurred_at;
+    let listing = state
+        .twilio
+        .list_messages(&message.to_raw, &message.from_raw)
+        .await;
+    let now = state.clock.now();
+    let budget_end = after(text_due_at, t.retry_budget);
+
+    let list = match listing {
+        Ok(list) => list,
+        Err(e) => {
+            if now >= budget_end {
+                return review(
+                    state,
+                    job,
+                    &message,
+                    text_job_id,
+                    "carrier_list_unreadable",
+                    now,
+                )
+                .await;
+            }
+            let retry = u32::try_from(job.attempt).unwrap_or(u32::MAX);
+            let next = after(
+                now,
+                backoff::delay(retry, t.backoff_base, t.backoff_cap, None, jitter()),
+            );
+            let mut conn = state.pool.acquire().await?;
+            jobs::reschedule(
+                &mut conn,
+                job.job_id,
+                job.attempt,
+                "running",
+                next,
+                "list_failed",
+                Some(&e.to_string()),
+                None,
+                now,
+            )
+            .await?;
+            tracing::warn!(error = %e, "the carrier's message list could not be read; looking again later");
+            return Ok(Outcome::Persisted { label: "retry" });
+        }
+    };
+
+    let mut candidates: Vec<&ApiMessage> = list
+        .iter()
+        .filter(|m| {
+            m.direction
+                .as_deref()
+                .is_none_or(|d| d.starts_with("outbound"))
+        })
+        .filter(|m| m.body.as_deref() == Some(message.body.as_str()))
+        .filter(|m| {
+            m.created_at()
+                .is_some_and(|c| c >= started - chrono::Duration::seconds(60))
+        })
+        .collect();
+    if !candidates.is_empty() {
+        let sids: Vec<String> = candidates.iter().map(|m| m.sid.clone()).collect();
+        let mut conn = state.pool.acquire().await?;
+        let linked = messages::linked_sids(&mut conn, &sids).await?;
+        candidates
+            .retain(|m| !linked.contains(&m.sid) || message.sid.as_deref() == Some(m.sid.as_str()));
+    }
+
+    match candidates.as_slice() {
+        [found] => {
+            let mut tx = state.pool.begin().await?;
+            messages::link_found(
+                &mut tx,
+                brokerage,
+                message_id,
+                &found.sid,
+                found.status.as_deref(),
+            )
+            .await?;
+            crate::pipeline::adopt_orphan_statuses(&mut tx, brokerage, message_id, &found.sid)
+                .await?;
+            jobs::transition(
+                &mut tx,
+                text_job_id,
+                None,
+                "reconciling",
+                "sent",
+                Some("reconciled"),
+                None,
+                now,
+            )
+            .await?;
+            tx.commit().await?;
+            state.metrics.text("text_back", "accepted");
+            tracing::info!("reconciled: the carrier has the text");
+            Ok(Outcome::Done("found".into()))
+        }
+        [] => {
+            absent.push(now);
+            let old_enough = now - started >= chrono(t.reconcile_min_age);
+            let earlier = absent.iter().any(|a| now - *a >= chrono(t.reconcile_gap));
+            if old_enough && earlier {
+                let mut tx = state.pool.begin().await?;
+                messages::settle(
+                    &mut tx,
+                    brokerage,
+                    message_id,
+                    &["sending", "unknown"],
+                    "failed_certain",
+                    None,
+                    None,
+                )
+                .await?;
+                state.metrics.text("text_back", "failed_certain");
+                if now >= budget_end {
+                    jobs::transition(
+                        &mut tx,
+                        text_job_id,
+                        None,
+                        "reconciling",
+                        "dead",
+                        Some("stale"),
+                        Some("absent from the carrier's list"),
+                        now,
+                    )
+                    .await?;
+                } else {
+                    // Certainly not sent: the text goes through the normal path again (a new
+                    // attempt, the gate run again, a new outbound row).
+                    jobs::reschedule(
+                        &mut tx,
+                        text_job_id,
+                        text_attempt,
+                        "reconciling",
+                        now,
+                        "absent_twice",
+                        None,
+                        None,
+                        now,
+                    )
+                    .await?;
+                }
+                tx.commit().await?;
+                tracing::info!(
+                    "reconciled: the carrier never had the text; it goes through the normal path again"
+                );
+                return Ok(Outcome::Done("absent_twice".into()));
+            }
+            let next = after(now, t.reconcile_gap).max(after(started, t.reconcile_min_age));
+            let mut conn = state.pool.acquire().await?;
+            let payload =
+                json!({ "message_id": message_id, "text_job_id": text_job_id, "absent": absent });
+            jobs::reschedule(
+                &mut conn,
+                job.job_id,
+                job.attempt,
+                "running",
+                next,
+                "absent_once",
+                None,
+                Some(&payload),
+                now,
+            )
+            .await?;
+            Ok(Outcome::Persisted { label: "retry" })
+        }
+        _ => {
+            review(
+                state,
+                job,
+                &message,
+                text_job_id,
+                "carrier_list_ambiguous",
+                now,
+            )
+            .await
+        }
+    }
+}
+
+/// The list cannot settle it: a person must look ("this text may not have gone out").
+async fn review(
+    state: &AppState,
+    job: &jobs::Claimed,
+    message: &messages::Outbound,
+    text_job_id: i64,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Outcome> {
+    let brokerage = job.brokerage_id;
+    let mut tx = state.pool.begin().await?;
+    messages::settle(
+        &mut tx,
+        brokerage,
+        message.message_id,
+        &["sending", "unknown"],
+        "needs_review",
+        None,
+        Some(reason),
+    )
+    .await?;
+    jobs::transition(
+        &mut tx,
+        text_job_id,
+        None,
+        "reconciling",
+        "needs_review",
+        Some(reason),
+        None,
+        now,
+    )
+    .await?;
+    alerts::raise(
+        &mut tx,
+        brokerage,
+        &alerts::NewAlert {
+            audience: "admins",
+            reason: "text_needs_review",
+            detail: Some(reason),
+            message_id: Some(message.message_id),
+            call_id: None,
+            now,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    state.metrics.job("text_back", "needs_review");
+    tracing::warn!(%reason, "a text's fate could not be settled; a person must review it");
+    Ok(Outcome::Done(reason.to_owned()))
+}

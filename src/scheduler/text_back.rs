@@ -1,0 +1,718 @@
+//! The `text_back` job (DESIGN.md "What happens to a call" step 3) with the at-most-once send
+//! protocol of reliability.md §2:
+//!
+//! 0. an earlier attempt left a live send → reconcile it, never send again;
+//! 1. re-check what may have superseded the job (an answered call, an inbound text);
+//! 2. the free checks (gate steps 1–2: usable number, suppression) before paying for Lookup;
+//! 3. the line type (Lookup v2, cached for `lookup_max_age`): no-text types become a callback
+//!    task;
+//! 4. the pre-send transaction: contact locked, the job fenced on its attempt, supersession
+//!    and the gate checked again, the outbound row inserted `sending` with its idempotency key;
+//! 5. the send, with bounded timeouts;
+//! 6. the record: accepted, certainly not sent (retry with backoff), rejected (the code's
+//!    effect), unknown (reconcile).
+
+use std::hash::{Hash, Hasher};
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+
+use super::{Outcome, after, crash_point, jitter};
+use crate::domain::backoff;
+use crate::domain::carrier;
+use crate::domain::gate::{self, Decision};
+use crate::domain::line_type;
+use crate::domain::phone::PhoneNumber;
+use crate::domain::template::{Field, Template};
+use crate::http::AppState;
+use crate::pipeline;
+use crate::store::{
+    self, BrokerageId, brokerages, calls, contacts, jobs, lookups, messages, suppressions, tasks,
+};
+use crate::twilio::client::SendOutcome;
+
+pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result<Outcome> {
+    let brokerage = job.brokerage_id;
+    let now = state.clock.now();
+    let (Some(contact_id), Some(call_id)) = (job.contact_id, job.call_id) else {
+        return Ok(Outcome::Dead(
+            "a text-back job without its contact or call".into(),
+        ));
+    };
+    let mut conn = state.pool.acquire().await?;
+
+    // 0. Never send twice: an earlier attempt's live send is settled, not repeated.
+    if let Some(previous) = messages::live_send_for_job(&mut conn, job.job_id).await? {
+        drop(conn);
+        return settle_previous(state, job, previous).await;
+    }
+
+    // 1. Still wanted?
+    let Some(call) = calls::text_back_context(&mut conn, brokerage, call_id).await? else {
+        return Ok(Outcome::Dead("the call it answers is gone".into()));
+    };
+    if !call.number_active {
+        return Ok(Outcome::Cancelled("number_removed".into()));
+    }
+    let Some(contact) = contacts::get(&mut conn, brokerage, contact_id).await? else {
+        return Ok(Outcome::Dead("the contact is gone".into()));
+    };
+    let recipient =
+        PhoneNumber::parse(&contact.phone).context("a stored contact phone is not E.164")?;
+    if let Some(reason) = superseded(&mut conn, brokerage, contact_id, call.started_at).await? {
+        return Ok(Outcome::Cancelled(reason.into()));
+    }
+
+    // 2. The free checks, before anything is paid for.
+    let suppressed = suppressions::is_suppressed(&mut conn, brokerage, &contact.phone).await?;
+    let input = gate::Input {
+        kind: gate::Kind::TextBack,
+        recipient: &recipient,
+        is_suppressed: suppressed,
+        is_known_invalid: contact.invalid_at.is_some(),
+    };
+    if let decision @ Decision::Skip { rule, reason } = gate::decide(&input, now) {
+        state.metrics.gate(decision.label(), rule, reason);
+        if reason == "outside_us" {
+            // R8: a caller from abroad still deserves a call back.
+            let mut tx = state.pool.begin().await?;
+            open_task(
+                &mut tx,
+                brokerage,
+                contact_id,
+                &call,
+                "outside_us",
+                None,
+                now,
+            )
+            .await?;
+            if !jobs::transition(
+                &mut tx,
+                job.job_id,
+                Some(job.attempt),
+                "running",
+                "skipped",
+                Some(reason),
+                None,
+                now,
+            )
+            .await?
+            {
+                return Ok(Outcome::Persisted {
+                    label: "lost_lease",
+                });
+            }
+            tx.commit().await?;
+            return Ok(Outcome::Persisted { label: "skipped" });
+        }
+        return Ok(Outcome::Skipped(reason.into()));
+    }
+
+    // 3. The line type.
+    let settings = brokerages::text_back_settings(&mut conn, brokerage).await?;
+    drop(conn);
+    let lookup = line_type(state, brokerage, &recipient, &settings, now).await?;
+    if !lookup.valid {
+        let mut conn = state.pool.acquire().await?;
+        contacts::mark_invalid(&mut conn, brokerage, contact_id, now).await?;
+        state.metrics.gate("skip", "R8", "invalid_number");
+        return Ok(Outcome::Skipped("invalid_number".into()));
+    }
+    if !line_type::can_text(lookup.line_type.as_deref()) {
+        state.metrics.gate("skip", "R8", "line_type");
+        let mut tx = state.pool.begin().await?;
+        open_task(
+            &mut tx,
+            brokerage,
+            contact_id,
+            &call,
+            "line_type",
+            lookup.line_type.as_deref(),
+            now,
+        )
+        .await?;
+        if !jobs::transition(
+            &mut tx,
+            job.job_id,
+            Some(job.attempt),
+            "running",
+            "skipped",
+            Some("line_type"),
+            None,
+            now,
+        )
+        .await?
+        {
+            return Ok(Outcome::Persisted {
+                label: "lost_lease",
+            });
+        }
+        tx.commit().await?;
+        tracing::info!(to = %recipient.masked(), line_type = lookup.line_type.as_deref().unwrap_or("unknown"), "no text: a callback task instead");
+        return Ok(Outcome::Persisted { label: "skipped" });
+    }
+
+    // The text itself: the contact's stable variant of the template.
+    let templates = &settings.text_back_templates.0;
+    let variant = stable_variant(&contact.phone, templates.len());
+    let Some(source) = templates.get(variant) else {
+        return Ok(Outcome::Dead(
+            "the brokerage has no text-back template".into(),
+        ));
+    };
+    let template = Template::parse(source).context("a stored template does not parse")?;
+    let first_name = contact
+        .name
+        .as_deref()
+        .or(lookup.caller_name.as_deref())
+        .and_then(|n| n.split_whitespace().next());
+    let number_shown = national(&call.number_e164);
+    let body = template.render(|field| match field {
+        Field::Brokerage => Some(settings.name.as_str()),
+        Field::Office => Some(call.office_name.as_str()),
+        Field::AgentFirstName => call
+            .agent_name
+            .as_deref()
+            .and_then(|n| n.split_whitespace().next()),
+        Field::AgentName => call.agent_name.as_deref(),
+        Field::Listing => call.listing.as_deref(),
+        Field::Number => Some(number_shown.as_str()),
+        Field::FirstName => first_name,
+    });
+
+    // 4. The pre-send transaction.
+    let now = state.clock.now();
+    let mut tx = state.pool.begin().await?;
+    contacts::lock(&mut tx, brokerage, contact_id).await?;
+    if !jobs::lock_if_held(&mut tx, job.job_id, job.attempt).await? {
+        return Ok(Outcome::Persisted {
+            label: "lost_lease",
+        });
+    }
+    if let Some(reason) = superseded(&mut tx, brokerage, contact_id, call.started_at).await? {
+        jobs::transition(
+            &mut tx,
+            job.job_id,
+            Some(job.attempt),
+            "running",
+            "cancelled",
+            Some(reason),
+            None,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        return Ok(Outcome::Persisted { label: "cancelled" });
+    }
+    let input = gate::Input {
+        kind: gate::Kind::TextBack,
+        recipient: &recipient,
+        is_suppressed: suppressions::is_suppressed(&mut tx, brokerage, &contact.phone).await?,
+        is_known_invalid: false,
+    };
+    let decision = gate::decide(&input, now);
+    match &decision {
+        Decision::Allow { reason } => state.metrics.gate("allow", "", reason),
+        Decision::Skip { rule, reason } => {
+            state.metrics.gate("skip", rule, reason);
+            jobs::transition(
+                &mut tx,
+                job.job_id,
+                Some(job.attempt),
+                "running",
+                "skipped",
+                Some(reason),
+                None,
+                now,
+            )
+            .await?;
+            tx.commit().await?;
+            return Ok(Outcome::Persisted { label: "skipped" });
+        }
+        Decision::Defer {
+            until,
+            rule,
+            reason,
+        } => {
+            state.metrics.gate("defer", rule, reason);
+            jobs::reschedule(
+                &mut tx,
+                job.job_id,
+                job.attempt,
+                "running",
+                *until,
+                reason,
+                None,
+                None,
+                now,
+            )
+            .await?;
+            tx.commit().await?;
+            return Ok(Outcome::Persisted { label: "deferred" });
+        }
+    }
+    let key = format!("{}:{}", job.job_id, job.attempt);
+    let message_id = messages::insert_outbound_sending(
+        &mut tx,
+        brokerage,
+        &messages::NewOutbound {
+            number_id: call.number_id,
+            contact_id: Some(contact_id),
+            from: &call.number_e164,
+            to: &contact.phone,
+            body: &body,
+            idempotency_key: &key,
+            job_id: Some(job.job_id),
+            attempt: Some(job.attempt),
+            template_variant: i32::try_from(variant).ok(),
+            started_at: now,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    crash_point("after_presend");
+
+    // 5. The send.
+    let callback = state.config.public_url.join("/twilio/sms/status");
+    let outcome = state
+        .twilio
+        .send_message(&contact.phone, &call.number_e164, &body, &callback)
+        .await;
+
+    // 6. The record.
+    record(
+        state,
+        job,
+        message_id,
+        &contact.phone,
+        contact_id,
+        &call,
+        outcome,
+    )
+    .await
+}
+
+/// An answered call or an inbound text since the missed call means a person has it now.
+async fn superseded(
+    conn: &mut sqlx::PgConnection,
+    brokerage: BrokerageId,
+    contact_id: i64,
+    since: DateTime<Utc>,
+) -> store::Result<Option<&'static str>> {
+    let (answered, wrote) = contacts::activity_since(conn, brokerage, contact_id, since).await?;
+    Ok(if answered {
+        Some("answered_call")
+    } else if wrote {
+        Some("inbound_text")
+    } else {
+        None
+    })
+}
+
+async fn open_task(
+    conn: &mut sqlx::PgConnection,
+    brokerage: BrokerageId,
+    contact_id: i64,
+    call: &calls::TextBackContext,
+    reason: &str,
+    detail: Option<&str>,
+    now: DateTime<Utc>,
+) -> store::Result<()> {
+    tasks::open_callback(
+        conn,
+        brokerage,
+        &tasks::NewTask {
+            contact_id,
+            number_id: call.number_id,
+            call_id: Some(call.call_id),
+            message_id: None,
+            reason,
+            detail,
+            now,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// The line type, from the cache when it is fresh enough, else from Lookup v2. Lookup is a
+/// read, so it is retried; if it keeps failing the type counts as unknown (R8) and the text
+/// goes (a 30006 would turn it into a callback task).
+async fn line_type(
+    state: &AppState,
+    brokerage: BrokerageId,
+    recipient: &PhoneNumber,
+    settings: &brokerages::TextBackSettings,
+    now: DateTime<Utc>,
+) -> anyhow::Result<lookups::CachedLookup> {
+    let fresh_since = now - chrono::Duration::seconds(settings.lookup_max_age_secs);
+    let mut conn = state.pool.acquire().await?;
+    if let Some(cached) =
+        lookups::fresh(&mut conn, brokerage, recipient.as_e164(), fresh_since).await?
+    {
+        return Ok(cached);
+    }
+    drop(conn);
+    let t = &state.timing;
+    for attempt in 1..=t.lookup_attempts {
+        match state
+            .twilio
+            .lookup(recipient.as_e164(), settings.caller_name_lookup)
+            .await
+        {
+            Ok(answer) => {
+                let cached = lookups::CachedLookup {
+                    valid: answer.valid,
+                    line_type: answer.line_type,
+                    caller_name: answer.caller_name,
+                    looked_up_at: now,
+                };
+                let mut conn = state.pool.acquire().await?;
+                lookups::store(&mut conn, brokerage, recipient.as_e164(), &cached).await?;
+                return Ok(cached);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, attempt, "Lookup failed");
+                if attempt < t.lookup_attempts {
+                    tokio::time::sleep(backoff::delay(
+                        attempt,
+                        t.backoff_base,
+                        t.backoff_cap,
+                        None,
+                        jitter(),
+                    ))
+                    .await;
+                }
+            }
+        }
+    }
+    Ok(lookups::CachedLookup {
+        valid: true,
+        line_type: None,
+        caller_name: None,
+        looked_up_at: now,
+    })
+}
+
+/// Records a send's outcome in one transaction with its effects (reliability.md §2 step 4).
+async fn record(
+    state: &AppState,
+    job: &jobs::Claimed,
+    message_id: i64,
+    to: &str,
+    contact_id: i64,
+    call: &calls::TextBackContext,
+    outcome: SendOutcome,
+) -> anyhow::Result<Outcome> {
+    let brokerage = job.brokerage_id;
+    let now = state.clock.now();
+    let t = &state.timing;
+    let mut tx = state.pool.begin().await?;
+    let label = match outcome {
+        SendOutcome::Accepted { sid, status } => {
+            messages::mark_accepted(&mut tx, brokerage, message_id, &sid, &status).await?;
+            jobs::transition(
+                &mut tx,
+                job.job_id,
+                Some(job.attempt),
+                "running",
+                "sent",
+                None,
+                None,
+                now,
+            )
+            .await?;
+            pipeline::adopt_orphan_statuses(&mut tx, brokerage, message_id, &sid).await?;
+            tx.commit().await?;
+            state.metrics.text("text_back", "accepted");
+            if let Some(missed_at) = call.outcome_at {
+                let settings_delay = (job.due_at - missed_at).num_milliseconds().max(0);
+                let waited = (now - missed_at).num_milliseconds() - settings_delay;
+                state.metrics.text_back_delay(waited.max(0) as f64 / 1000.0);
+            }
+            tracing::info!(to = %crate::domain::phone::mask(to), "text-back accepted by the carrier");
+            return Ok(Outcome::Persisted { label: "sent" });
+        }
+        SendOutcome::NotSent {
+            reason,
+            retry_after,
+        } => {
+            messages::settle(
+                &mut tx,
+                brokerage,
+                message_id,
+                &["sending"],
+                "failed_certain",
+                None,
+                None,
+            )
+            .await?;
+            state.metrics.text("text_back", "failed_certain");
+            let retry = u32::try_from(job.attempt).unwrap_or(u32::MAX);
+            let next = after(
+                now,
+                backoff::delay(retry, t.backoff_base, t.backoff_cap, retry_after, jitter()),
+            );
+            if next > after(job.due_at, t.retry_budget) {
+                jobs::transition(
+                    &mut tx,
+                    job.job_id,
+                    Some(job.attempt),
+                    "running",
+                    "dead",
+                    Some("stale"),
+                    Some(&reason),
+                    now,
+                )
+                .await?;
+                "dead"
+            } else {
+                jobs::reschedule(
+                    &mut tx,
+                    job.job_id,
+                    job.attempt,
+                    "running",
+                    next,
+                    "retry",
+                    Some(&reason),
+                    None,
+                    now,
+                )
+                .await?;
+                tracing::info!(%reason, retry_at = %next, "carrier did not take the text; retrying");
+                "retry"
+            }
+        }
+        SendOutcome::Rejected {
+            http,
+            code,
+            message,
+        } => {
+            let code_i32 = code.and_then(|c| i32::try_from(c).ok());
+            messages::settle(
+                &mut tx,
+                brokerage,
+                message_id,
+                &["sending"],
+                "rejected",
+                code_i32,
+                None,
+            )
+            .await?;
+            state.metrics.text("text_back", "rejected");
+            let code_text = code.map_or_else(|| format!("http_{http}"), |c| c.to_string());
+            let effect = carrier::sync_effect(http, code);
+            let target = pipeline::Target {
+                contact_id: Some(contact_id),
+                phone: to,
+                number_id: call.number_id,
+                message_id: Some(message_id),
+                call_id: Some(call.call_id),
+            };
+            pipeline::apply_code_effect(&mut tx, brokerage, effect, &code_text, &target, now)
+                .await?;
+            jobs::transition(
+                &mut tx,
+                job.job_id,
+                Some(job.attempt),
+                "running",
+                "dead",
+                Some(&code_text),
+                Some(&message),
+                now,
+            )
+            .await?;
+            tracing::warn!(code = %code_text, "carrier rejected the text-back");
+            "dead"
+        }
+        SendOutcome::Unknown { reason } => {
+            messages::settle(
+                &mut tx,
+                brokerage,
+                message_id,
+                &["sending"],
+                "unknown",
+                None,
+                None,
+            )
+            .await?;
+            state.metrics.text("text_back", "unknown");
+            jobs::transition(
+                &mut tx,
+                job.job_id,
+                Some(job.attempt),
+                "running",
+                "reconciling",
+                Some("unknown_outcome"),
+                Some(&reason),
+                now,
+            )
+            .await?;
+            enqueue_reconcile(
+                &mut tx,
+                brokerage,
+                message_id,
+                job.job_id,
+                after(now, t.reconcile_first_look),
+                now,
+            )
+            .await?;
+            tracing::warn!(%reason, "the text-back's outcome is unknown; reconciling with the carrier's list");
+            "reconciling"
+        }
+    };
+    tx.commit().await?;
+    Ok(Outcome::Persisted { label })
+}
+
+/// A re-claimed job found the send of an earlier attempt (reliability.md F7): never resend.
+async fn settle_previous(
+    state: &AppState,
+    job: &jobs::Claimed,
+    previous: messages::Outbound,
+) -> anyhow::Result<Outcome> {
+    let now = state.clock.now();
+    let mut tx = state.pool.begin().await?;
+    let label = match previous.send_state.as_deref() {
+        Some("sent") => {
+            jobs::transition(
+                &mut tx,
+                job.job_id,
+                Some(job.attempt),
+                "running",
+                "sent",
+                None,
+                None,
+                now,
+            )
+            .await?;
+            "sent"
+        }
+        Some("needs_review") => {
+            jobs::transition(
+                &mut tx,
+                job.job_id,
+                Some(job.attempt),
+                "running",
+                "needs_review",
+                None,
+                None,
+                now,
+            )
+            .await?;
+            "needs_review"
+        }
+        _ => {
+            jobs::transition(
+                &mut tx,
+                job.job_id,
+                Some(job.attempt),
+                "running",
+                "reconciling",
+                Some("unsettled_send"),
+                None,
+                now,
+            )
+            .await?;
+            if jobs::pending_reconcile_for(&mut tx, job.brokerage_id, previous.message_id)
+                .await?
+                .is_none()
+            {
+                let first = after(now, state.timing.reconcile_first_look);
+                enqueue_reconcile(
+                    &mut tx,
+                    job.brokerage_id,
+                    previous.message_id,
+                    job.job_id,
+                    first,
+                    now,
+                )
+                .await?;
+            }
+            tracing::warn!("an earlier attempt's send is unsettled: reconciling, not resending");
+            "reconciling"
+        }
+    };
+    tx.commit().await?;
+    Ok(Outcome::Persisted { label })
+}
+
+pub(super) async fn enqueue_reconcile(
+    conn: &mut sqlx::PgConnection,
+    brokerage: BrokerageId,
+    message_id: i64,
+    text_job_id: i64,
+    run_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> store::Result<i64> {
+    jobs::enqueue(
+        conn,
+        brokerage,
+        &jobs::NewJob {
+            kind: jobs::kind::RECONCILE,
+            contact_id: None,
+            call_id: None,
+            run_at,
+            payload: serde_json::json!({ "message_id": message_id, "text_job_id": text_job_id, "absent": [] }),
+            now,
+        },
+    )
+    .await
+}
+
+/// Each contact gets one variant, the same every time (a stable hash of the number).
+fn stable_variant(phone: &str, variants: usize) -> usize {
+    if variants <= 1 {
+        return 0;
+    }
+    // FNV-1a: stable across processes and releases, unlike std's randomly keyed hasher.
+    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+    phone.hash(&mut h);
+    (h.finish() % variants as u64) as usize
+}
+
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+/// `+15555550100` → `(555) 555-0100` for a US number; other numbers as they are.
+fn national(e164: &str) -> String {
+    match e164.strip_prefix("+1") {
+        Some(d) if d.len() == 10 && d.bytes().all(|b| b.is_ascii_digit()) => {
+            format!("({}) {}-{}", &d[..3], &d[3..6], &d[6..])
+        }
+        _ => e164.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variants_are_stable_and_spread() {
+        assert_eq!(stable_variant("+16175550123", 1), 0);
+        let a = stable_variant("+16175550123", 3);
+        assert_eq!(a, stable_variant("+16175550123", 3), "stable");
+        let spread: std::collections::HashSet<usize> = (0..50)
+            .map(|i| stable_variant(&format!("+1617555{i:04}"), 3))
+            .collect();
+        assert_eq!(spread.len(), 3, "every variant is used");
+    }
+
+    #[test]
+    fn brokerage_numbers_read_nationally_in_texts() {
+        assert_eq!(national("+15555550100"), "(555) 555-0100");
+        assert_eq!(national("+442071838750"), "+442071838750");
+    }
+}

@@ -1,0 +1,1207 @@
+//! The brokerage setup file (DESIGN.md "The setup file"): parsing and validation.
+//!
+//! Pure: text in, a validated [`SetupFile`] or every [`Problem`] with its line out. Applying it
+//! to the database is `store::setup::apply`, in one transaction.
+//!
+//! The file is walked as a spanned TOML tree rather than deserialized with serde, so that one
+//! wrong value does not hide the others: every problem in the file is reported at once, and an
+//! unknown key (a typo such as `dealy_secs`) is an error instead of being silently ignored.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::ops::Range;
+
+use chrono::{DateTime, FixedOffset};
+use serde::Serialize;
+use toml::de::{DeTable, DeValue};
+
+use crate::domain::duration;
+use crate::domain::links;
+use crate::domain::phone::PhoneNumber;
+use crate::domain::template::Template;
+
+/// Files larger than this are refused before parsing (security.md §3 row 33).
+pub const MAX_FILE_BYTES: usize = 1024 * 1024;
+
+/// One thing wrong with the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// 1-based line; 0 when the problem concerns the file as a whole.
+    pub line: usize,
+    /// Where in the file, e.g. `[[agents]] #2 phone` or `[text_back] delay_secs`.
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.line, self.key.is_empty()) {
+            (0, true) => write!(f, "{}", self.message),
+            (0, false) => write!(f, "{}: {}", self.key, self.message),
+            (line, true) => write!(f, "line {line}: {}", self.message),
+            (line, false) => write!(f, "line {line}: {}: {}", self.key, self.message),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Agent,
+    Manager,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Agent => "agent",
+            Role::Manager => "manager",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AfterHours {
+    Defer,
+    Send,
+}
+
+impl AfterHours {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AfterHours::Defer => "defer",
+            AfterHours::Send => "send",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SetupFile {
+    pub brokerage: Brokerage,
+    pub offices: Vec<Office>,
+    pub agents: Vec<Agent>,
+    pub numbers: Vec<Number>,
+    pub text_back: TextBack,
+    pub follow_ups: Vec<FollowUp>,
+    pub inbox: Inbox,
+    pub compliance: Compliance,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Brokerage {
+    pub slug: String,
+    pub name: String,
+    pub time_zone: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Office {
+    pub slug: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Agent {
+    /// Lower-cased: the identity of an agent within a brokerage.
+    pub email: String,
+    pub name: String,
+    pub phone: PhoneNumber,
+    pub office: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Number {
+    pub number: PhoneNumber,
+    pub office: String,
+    pub listing: Option<String>,
+    /// Agent emails, lower-cased, in ring order; the first is a new conversation's agent.
+    pub ring: Vec<String>,
+    pub ring_timeout_secs: u32,
+    pub screen: bool,
+    pub missed_message: Option<String>,
+    /// Line of the `number` key, for problems found when applying (the number belongs to
+    /// another brokerage).
+    pub line: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextBack {
+    pub delay_secs: u32,
+    pub caller_name_lookup: bool,
+    pub lookup_max_age_secs: u64,
+    pub after_hours: AfterHours,
+    /// Template variants (one or more), as written; each parses.
+    pub templates: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FollowUp {
+    pub after_secs: u64,
+    pub templates: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inbox {
+    pub escalate_after_secs: u64,
+}
+
+/// `[compliance]` and `[[blackouts]]` (compliance.md §7), stored as applied; the gate reads
+/// them (compliance issue).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Compliance {
+    pub cap_24h: u8,
+    pub carrier_answers_keywords: bool,
+    pub link_domains: Vec<String>,
+    pub help_text: Option<String>,
+    #[serde(serialize_with = "serialize_phone")]
+    pub office_phone: Option<PhoneNumber>,
+    pub followups_need_written_consent: bool,
+    pub daily_unique_recipients: u32,
+    pub blackouts: Vec<Blackout>,
+}
+
+fn serialize_phone<S: serde::Serializer>(p: &Option<PhoneNumber>, s: S) -> Result<S::Ok, S::Error> {
+    match p {
+        Some(p) => s.serialize_some(p.as_e164()),
+        None => s.serialize_none(),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Blackout {
+    pub states: Vec<String>,
+    pub from: DateTime<FixedOffset>,
+    pub until: DateTime<FixedOffset>,
+    pub reason: String,
+}
+
+/// USPS codes of the places textback texts (compliance.md R8).
+const US_STATES: &[&str] = &[
+    "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "FL", "GA", "HI", "ID", "IL", "IN", "IA", "KS",
+    "KY", "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH", "NJ", "NM", "NY",
+    "NC", "ND", "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT", "VT", "VA", "WA", "WV",
+    "WI", "WY", "DC", "PR", "VI", "GU", "AS", "MP",
+];
+
+/// Reads and validates a setup file given as bytes (size and UTF-8 are checked here).
+pub fn parse_bytes(bytes: &[u8]) -> Result<SetupFile, Vec<Problem>> {
+    if bytes.len() > MAX_FILE_BYTES {
+        return Err(vec![Problem {
+            line: 0,
+            key: String::new(),
+            message: "the file is larger than 1 MiB, the limit for setup files".to_owned(),
+        }]);
+    }
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let line = bytes[..e.valid_up_to()]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
+            + 1;
+        vec![Problem {
+            line,
+            key: String::new(),
+            message: "the file is not valid UTF-8".to_owned(),
+        }]
+    })?;
+    parse(text)
+}
+
+/// Validates a setup file. Every problem is returned, sorted by line.
+pub fn parse(text: &str) -> Result<SetupFile, Vec<Problem>> {
+    let mut cx = Cx::new(text);
+    let (root, errors) = DeTable::parse_recoverable(text);
+    if !errors.is_empty() {
+        for e in errors {
+            let line = e.span().map_or(0, |s| cx.line(&s));
+            cx.problems.push(Problem {
+                line,
+                key: String::new(),
+                message: format!("TOML: {}", e.message().trim()),
+            });
+        }
+        return Err(cx.finish_problems());
+    }
+    let root_span = root.span();
+    let root = root.into_inner();
+    let file = read_file(&mut cx, &root, root_span);
+    match file {
+        Some(file) if cx.problems.is_empty() => Ok(file),
+        _ => Err(cx.finish_problems()),
+    }
+}
+
+struct Cx {
+    line_starts: Vec<usize>,
+    problems: Vec<Problem>,
+}
+
+impl Cx {
+    fn new(text: &str) -> Cx {
+        let mut line_starts = vec![0];
+        line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        Cx {
+            line_starts,
+            problems: Vec::new(),
+        }
+    }
+
+    fn line(&self, span: &Range<usize>) -> usize {
+        match self.line_starts.binary_search(&span.start) {
+            Ok(i) => i + 1,
+            Err(i) => i,
+        }
+    }
+
+    fn err(&mut self, span: &Range<usize>, key: impl Into<String>, message: impl Into<String>) {
+        let line = self.line(span);
+        self.problems.push(Problem {
+            line,
+            key: key.into(),
+            message: message.into(),
+        });
+    }
+
+    fn finish_problems(mut self) -> Vec<Problem> {
+        self.problems.sort_by_key(|p| p.line);
+        self.problems
+    }
+}
+
+type Value<'i> = toml::Spanned<DeValue<'i>>;
+
+/// Reads the keys of one table, reporting wrong types and, at the end, unknown keys.
+struct TableReader<'a, 'i> {
+    /// How problems name this table: `[brokerage]`, `[[agents]] #2`.
+    name: String,
+    table: &'a DeTable<'i>,
+    span: Range<usize>,
+    known: Vec<&'static str>,
+}
+
+impl<'a, 'i> TableReader<'a, 'i> {
+    fn new(name: impl Into<String>, table: &'a DeTable<'i>, span: Range<usize>) -> Self {
+        TableReader {
+            name: name.into(),
+            table,
+            span,
+            known: Vec::new(),
+        }
+    }
+
+    fn key(&self, key: &str) -> String {
+        format!("{} {key}", self.name)
+    }
+
+    fn get(&mut self, key: &'static str) -> Option<&'a Value<'i>> {
+        self.known.push(key);
+        self.table
+            .iter()
+            .find(|(k, _)| k.get_ref().as_ref() == key)
+            .map(|(_, v)| v)
+    }
+
+    fn missing(&self, cx: &mut Cx, key: &'static str) {
+        cx.err(&self.span, self.key(key), "is required");
+    }
+
+    fn string(&mut self, cx: &mut Cx, key: &'static str) -> Option<(String, Range<usize>)> {
+        let v = self.get(key)?;
+        match v.get_ref() {
+            DeValue::String(s) => Some((s.to_string(), v.span())),
+            other => {
+                cx.err(
+                    &v.span(),
+                    self.key(key),
+                    format!("must be a string, not {}", other.type_str()),
+                );
+                None
+            }
+        }
+    }
+
+    /// A required, non-blank string.
+    fn req_string(&mut self, cx: &mut Cx, key: &'static str) -> Option<(String, Range<usize>)> {
+        let present = self.table.iter().any(|(k, _)| k.get_ref().as_ref() == key);
+        let v = self.string(cx, key);
+        match v {
+            Some((s, span)) if s.trim().is_empty() => {
+                cx.err(&span, self.key(key), "must not be empty");
+                None
+            }
+            Some(v) => Some(v),
+            None => {
+                if !present {
+                    self.missing(cx, key);
+                }
+                None
+            }
+        }
+    }
+
+    /// An optional non-blank string.
+    fn opt_string(&mut self, cx: &mut Cx, key: &'static str) -> Option<(String, Range<usize>)> {
+        let (s, span) = self.string(cx, key)?;
+        if s.trim().is_empty() {
+            cx.err(
+                &span,
+                self.key(key),
+                "must not be empty (leave the key out instead)",
+            );
+            return None;
+        }
+        Some((s, span))
+    }
+
+    fn int(
+        &mut self,
+        cx: &mut Cx,
+        key: &'static str,
+        range: Range<i64>,
+    ) -> Option<(i64, Range<usize>)> {
+        let v = self.get(key)?;
+        let DeValue::Integer(i) = v.get_ref() else {
+            cx.err(
+                &v.span(),
+                self.key(key),
+                format!("must be a whole number, not {}", v.get_ref().type_str()),
+            );
+            return None;
+        };
+        let parsed = i64::from_str_radix(&i.as_str().replace('_', ""), i.radix()).ok();
+        match parsed {
+            Some(n) if range.contains(&n) => Some((n, v.span())),
+            _ => {
+                cx.err(
+                    &v.span(),
+                    self.key(key),
+                    format!(
+                        "is {}; it must be between {} and {}",
+                        i.as_str(),
+                        range.start,
+                        range.end - 1
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn bool(&mut self, cx: &mut Cx, key: &'static str) -> Option<bool> {
+        let v = self.get(key)?;
+        match v.get_ref() {
+            DeValue::Boolean(b) => Some(*b),
+            other => {
+                cx.err(
+                    &v.span(),
+                    self.key(key),
+                    format!("must be true or false, not {}", other.type_str()),
+                );
+                None
+            }
+        }
+    }
+
+    /// A duration string (`15m`) within `[min, max]` seconds.
+    fn duration(&mut self, cx: &mut Cx, key: &'static str, min: u64, max: u64) -> Option<u64> {
+        self.duration_at(cx, key, min, max).map(|(secs, _)| secs)
+    }
+
+    fn duration_at(
+        &mut self,
+        cx: &mut Cx,
+        key: &'static str,
+        min: u64,
+        max: u64,
+    ) -> Option<(u64, Range<usize>)> {
+        let (s, span) = self.string(cx, key)?;
+        match duration::parse_secs(&s) {
+            Ok(secs) if (min..=max).contains(&secs) => Some((secs, span)),
+            Ok(_) => {
+                cx.err(
+                    &span,
+                    self.key(key),
+                    format!(
+                        "is {s}; it must be between {} and {}",
+                        duration::format_secs(min),
+                        duration::format_secs(max)
+                    ),
+                );
+                None
+            }
+            Err(e) => {
+                cx.err(&span, self.key(key), e.to_string());
+                None
+            }
+        }
+    }
+
+    fn strings(&mut self, cx: &mut Cx, key: &'static str) -> Option<Vec<(String, Range<usize>)>> {
+        let v = self.get(key)?;
+        self.string_list(cx, key, v)
+    }
+
+    fn string_list(
+        &self,
+        cx: &mut Cx,
+        key: &'static str,
+        v: &Value<'_>,
+    ) -> Option<Vec<(String, Range<usize>)>> {
+        let DeValue::Array(items) = v.get_ref() else {
+            cx.err(
+                &v.span(),
+                self.key(key),
+                format!("must be a list of strings, not {}", v.get_ref().type_str()),
+            );
+            return None;
+        };
+        let mut out = Vec::new();
+        let mut ok = true;
+        for item in items.iter() {
+            match item.get_ref() {
+                DeValue::String(s) => out.push((s.to_string(), item.span())),
+                other => {
+                    cx.err(
+                        &item.span(),
+                        self.key(key),
+                        format!("must hold only strings, not {}", other.type_str()),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(out)
+    }
+
+    /// A template: a string, or a non-empty list of variants.
+    fn templates(&mut self, cx: &mut Cx, key: &'static str) -> Option<Vec<(String, Range<usize>)>> {
+        let v = self.get(key)?;
+        match v.get_ref() {
+            DeValue::String(s) => Some(vec![(s.to_string(), v.span())]),
+            DeValue::Array(_) => {
+                let list = self.string_list(cx, key, v)?;
+                if list.is_empty() {
+                    cx.err(&v.span(), self.key(key), "must hold at least one template");
+                    return None;
+                }
+                Some(list)
+            }
+            other => {
+                cx.err(
+                    &v.span(),
+                    self.key(key),
+                    format!(
+                        "must be a string or a list of strings, not {}",
+                        other.type_str()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn finish(self, cx: &mut Cx) {
+        for (k, v) in self.table.iter() {
+            let name = k.get_ref().as_ref();
+            if !self.known.contains(&name) {
+                let known = self.known.join(", ");
+                cx.err(
+                    &v.span(),
+                    self.key(name),
+                    format!("unknown key (this table takes: {known})"),
+                );
+            }
+        }
+    }
+}
+
+/// An optional `[table]` of the root.
+fn sub_table<'a, 'i>(
+    cx: &mut Cx,
+    root: &mut TableReader<'a, 'i>,
+    key: &'static str,
+) -> Option<TableReader<'a, 'i>> {
+    let v = root.get(key)?;
+    match v.get_ref() {
+        DeValue::Table(t) => Some(TableReader::new(format!("[{key}]"), t, v.span())),
+        other => {
+            cx.err(
+                &v.span(),
+                format!("[{key}]"),
+                format!("must be a table, not {}", other.type_str()),
+            );
+            None
+        }
+    }
+}
+
+/// An optional `[[array]]` of tables of the root.
+fn table_array<'a, 'i>(
+    cx: &mut Cx,
+    root: &mut TableReader<'a, 'i>,
+    key: &'static str,
+) -> Vec<TableReader<'a, 'i>> {
+    let Some(v) = root.get(key) else {
+        return Vec::new();
+    };
+    let DeValue::Array(items) = v.get_ref() else {
+        cx.err(
+            &v.span(),
+            format!("[[{key}]]"),
+            format!(
+                "must be an array of tables ([[{key}]]), not {}",
+                v.get_ref().type_str()
+            ),
+        );
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        match item.get_ref() {
+            DeValue::Table(t) => out.push(TableReader::new(
+                format!("[[{key}]] #{}", i + 1),
+                t,
+                item.span(),
+            )),
+            other => cx.err(
+                &item.span(),
+                format!("[[{key}]] #{}", i + 1),
+                format!("must be a table, not {}", other.type_str()),
+            ),
+        }
+    }
+    out
+}
+
+fn is_slug(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit())
+        && s.len() <= 63
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+fn is_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !s.contains(|c: char| c.is_whitespace() || c.is_control() || c == ',' || c == ';')
+        && !domain.contains('@')
+        && s.len() <= 254
+}
+
+fn phone(
+    cx: &mut Cx,
+    t: &TableReader<'_, '_>,
+    key: &'static str,
+    value: Option<(String, Range<usize>)>,
+) -> Option<PhoneNumber> {
+    let (s, span) = value?;
+    match PhoneNumber::parse_possible(&s) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            cx.err(
+                &span,
+                t.key(key),
+                format!("`{s}` is not a usable number: {e}"),
+            );
+            None
+        }
+    }
+}
+
+/// A template's variants: each must parse; link checks come later, once `link_domains` is known.
+fn templates(
+    cx: &mut Cx,
+    t: &TableReader<'_, '_>,
+    key: &'static str,
+    list: Vec<(String, Range<usize>)>,
+) -> Option<Vec<(String, Range<usize>)>> {
+    let mut ok = true;
+    for (i, (src, span)) in list.iter().enumerate() {
+        if src.trim().is_empty() {
+            cx.err(span, t.key(key), "a template must not be empty");
+            ok = false;
+            continue;
+        }
+        if let Err(e) = Template::parse(src) {
+            let which = if list.len() > 1 {
+                format!(" (variant {})", i + 1)
+            } else {
+                String::new()
+            };
+            cx.err(span, t.key(key), format!("{e}{which}"));
+            ok = false;
+        }
+    }
+    ok.then_some(list)
+}
+
+/// A required RFC 3339 instant with offset, as a TOML datetime or a string.
+fn instant(
+    cx: &mut Cx,
+    b: &mut TableReader<'_, '_>,
+    key: &'static str,
+) -> Option<DateTime<FixedOffset>> {
+    let Some(v) = b.get(key) else {
+        b.missing(cx, key);
+        return None;
+    };
+    let text = match v.get_ref() {
+        DeValue::String(s) => s.to_string(),
+        DeValue::Datetime(d) => d.to_string(),
+        other => {
+            cx.err(
+                &v.span(),
+                b.key(key),
+                format!(
+                    "must be a date and time with offset, not {}",
+                    other.type_str()
+                ),
+            );
+            return None;
+        }
+    };
+    match DateTime::parse_from_rfc3339(&text) {
+        Ok(t) => Some(t),
+        Err(_) => {
+            cx.err(
+                &v.span(),
+                b.key(key),
+                format!(
+                    "`{text}` is not an RFC 3339 time with offset (e.g. 2026-08-29T00:00:00-05:00)"
+                ),
+            );
+            None
+        }
+    }
+}
+
+fn read_file(cx: &mut Cx, root: &DeTable<'_>, root_span: Range<usize>) -> Option<SetupFile> {
+    let mut r = TableReader::new("", root, root_span.clone());
+    // Texts whose links are checked once `[compliance] link_domains` is known: (key, text, span).
+    let mut linked_texts: Vec<(String, String, Range<usize>)> = Vec::new();
+
+    // [brokerage]
+    let brokerage = match sub_table(cx, &mut r, "brokerage") {
+        None => {
+            if !root
+                .iter()
+                .any(|(k, _)| k.get_ref().as_ref() == "brokerage")
+            {
+                cx.problems.push(Problem {
+                    line: 1,
+                    key: "[brokerage]".into(),
+                    message: "is required".into(),
+                });
+            }
+            None
+        }
+        Some(mut b) => {
+            let slug = b.req_string(cx, "slug");
+            if let Some((s, span)) = &slug
+                && !is_slug(s)
+            {
+                cx.err(span, b.key("slug"), format!("`{s}` must be lower-case letters, digits and dashes (at most 63), starting with a letter or digit"));
+            }
+            let name = b.req_string(cx, "name");
+            let tz = b.req_string(cx, "time_zone");
+            if let Some((z, span)) = &tz
+                && z.parse::<chrono_tz::Tz>().is_err()
+            {
+                cx.err(
+                    span,
+                    b.key("time_zone"),
+                    format!("`{z}` is not an IANA time zone (e.g. America/New_York)"),
+                );
+            }
+            b.finish(cx);
+            match (slug, name, tz) {
+                (Some((slug, _)), Some((name, _)), Some((time_zone, _))) => Some(Brokerage {
+                    slug,
+                    name: name.trim().to_owned(),
+                    time_zone,
+                }),
+                _ => None,
+            }
+        }
+    };
+
+    // [[offices]]
+    let mut offices = Vec::new();
+    let mut office_slugs: HashSet<String> = HashSet::new();
+    for mut o in table_array(cx, &mut r, "offices") {
+        let slug = o.req_string(cx, "slug");
+        let name = o.req_string(cx, "name");
+        if let Some((s, span)) = &slug {
+            if !is_slug(s) {
+                cx.err(
+                    span,
+                    o.key("slug"),
+                    format!("`{s}` must be lower-case letters, digits and dashes"),
+                );
+            } else if !office_slugs.insert(s.clone()) {
+                cx.err(
+                    span,
+                    o.key("slug"),
+                    format!("office `{s}` is defined twice"),
+                );
+            }
+        }
+        o.finish(cx);
+        if let (Some((slug, _)), Some((name, _))) = (slug, name) {
+            offices.push(Office {
+                slug,
+                name: name.trim().to_owned(),
+            });
+        }
+    }
+
+    // [[agents]]
+    let mut agents = Vec::new();
+    let mut agent_emails: HashSet<String> = HashSet::new();
+    for mut a in table_array(cx, &mut r, "agents") {
+        let email = a.req_string(cx, "email");
+        let email = match email {
+            Some((e, span)) => {
+                let lower = e.trim().to_lowercase();
+                if !is_email(&lower) {
+                    cx.err(
+                        &span,
+                        a.key("email"),
+                        format!("`{e}` is not an email address"),
+                    );
+                    None
+                } else if !agent_emails.insert(lower.clone()) {
+                    cx.err(
+                        &span,
+                        a.key("email"),
+                        format!("agent `{e}` is defined twice"),
+                    );
+                    None
+                } else {
+                    Some(lower)
+                }
+            }
+            None => None,
+        };
+        let name = a.req_string(cx, "name");
+        let phone_v = a.req_string(cx, "phone");
+        let phone_span = phone_v.as_ref().map(|(_, span)| span.clone());
+        let phone = phone(cx, &a, "phone", phone_v);
+        // The phone tells which agent pressed 1 at the screen: one agent per phone.
+        if let (Some(p), Some(span)) = (&phone, &phone_span)
+            && let Some(other) = agents.iter().find(|o: &&Agent| o.phone == *p)
+        {
+            cx.err(
+                span,
+                a.key("phone"),
+                format!("{} is also the phone of {}", p.as_e164(), other.email),
+            );
+        }
+        let office = a.req_string(cx, "office");
+        if let Some((o, span)) = &office
+            && !office_slugs.contains(o)
+        {
+            cx.err(
+                span,
+                a.key("office"),
+                format!("no [[offices]] has slug `{o}`"),
+            );
+        }
+        let role = match a.req_string(cx, "role") {
+            Some((s, span)) => match s.as_str() {
+                "agent" => Some(Role::Agent),
+                "manager" => Some(Role::Manager),
+                "admin" => Some(Role::Admin),
+                _ => {
+                    cx.err(
+                        &span,
+                        a.key("role"),
+                        format!("`{s}` must be agent, manager or admin"),
+                    );
+                    None
+                }
+            },
+            None => None,
+        };
+        a.finish(cx);
+        if let (Some(email), Some((name, _)), Some(phone), Some((office, _)), Some(role)) =
+            (email, name, phone, office, role)
+        {
+            agents.push(Agent {
+                email,
+                name: name.trim().to_owned(),
+                phone,
+                office,
+                role,
+            });
+        }
+    }
+
+    // [[numbers]]
+    let mut numbers = Vec::new();
+    let mut seen_numbers: HashSet<String> = HashSet::new();
+    for mut n in table_array(cx, &mut r, "numbers") {
+        let number_v = n.req_string(cx, "number");
+        let line = number_v
+            .as_ref()
+            .map_or_else(|| cx.line(&n.span), |(_, span)| cx.line(span));
+        let number_span = number_v.as_ref().map(|(_, s)| s.clone());
+        let number = phone(cx, &n, "number", number_v);
+        if let (Some(num), Some(span)) = (&number, &number_span) {
+            if !seen_numbers.insert(num.as_e164().to_owned()) {
+                cx.err(
+                    span,
+                    n.key("number"),
+                    format!("{} is listed twice", num.as_e164()),
+                );
+            }
+            if agents.iter().any(|a| a.phone == *num) {
+                cx.err(
+                    span,
+                    n.key("number"),
+                    "is also an agent's phone; a brokerage number cannot ring itself",
+                );
+            }
+        }
+        let office = n.req_string(cx, "office");
+        if let Some((o, span)) = &office
+            && !office_slugs.contains(o)
+        {
+            cx.err(
+                span,
+                n.key("office"),
+                format!("no [[offices]] has slug `{o}`"),
+            );
+        }
+        let listing = n.opt_string(cx, "listing");
+        if let Some((l, span)) = &listing {
+            linked_texts.push((n.key("listing"), l.clone(), span.clone()));
+        }
+        let ring = match n.strings(cx, "ring") {
+            Some(list) if list.is_empty() => {
+                cx.err(&n.span, n.key("ring"), "must name at least one agent");
+                None
+            }
+            Some(list) => {
+                let mut emails = Vec::new();
+                let mut ok = true;
+                for (e, span) in list {
+                    let lower = e.trim().to_lowercase();
+                    if !agent_emails.contains(&lower) {
+                        cx.err(
+                            &span,
+                            n.key("ring"),
+                            format!("`{e}` is not an agent of this file"),
+                        );
+                        ok = false;
+                    } else if emails.contains(&lower) {
+                        cx.err(&span, n.key("ring"), format!("`{e}` is listed twice"));
+                        ok = false;
+                    } else {
+                        emails.push(lower);
+                    }
+                }
+                ok.then_some(emails)
+            }
+            None => {
+                if !n.table.iter().any(|(k, _)| k.get_ref().as_ref() == "ring") {
+                    n.missing(cx, "ring");
+                }
+                None
+            }
+        };
+        let ring_timeout_secs = n.int(cx, "ring_timeout_secs", 5..601).map(|(v, _)| v);
+        let screen = n.bool(cx, "screen").unwrap_or(true);
+        let missed_message = n.opt_string(cx, "missed_message");
+        if let Some((m, span)) = &missed_message
+            && m.chars().count() > 1000
+        {
+            cx.err(
+                span,
+                n.key("missed_message"),
+                "is longer than 1,000 characters",
+            );
+        }
+        n.finish(cx);
+        if let (Some(number), Some((office, _)), Some(ring)) = (number, office, ring) {
+            numbers.push(Number {
+                number,
+                office,
+                listing: listing.map(|(l, _)| l.trim().to_owned()),
+                ring,
+                ring_timeout_secs: u32::try_from(ring_timeout_secs.unwrap_or(18)).unwrap_or(18),
+                screen,
+                missed_message: missed_message.map(|(m, _)| m.trim().to_owned()),
+                line,
+            });
+        }
+    }
+
+    // [text_back]
+    let text_back = match sub_table(cx, &mut r, "text_back") {
+        None => {
+            if !root
+                .iter()
+                .any(|(k, _)| k.get_ref().as_ref() == "text_back")
+            {
+                cx.problems.push(Problem {
+                    line: 1,
+                    key: "[text_back]".into(),
+                    message: "is required (it holds the template)".into(),
+                });
+            }
+            None
+        }
+        Some(mut t) => {
+            let delay = t.int(cx, "delay_secs", 0..3601).map(|(v, _)| v);
+            let caller_name_lookup = t.bool(cx, "caller_name_lookup").unwrap_or(false);
+            let lookup_max_age = t.duration(cx, "lookup_max_age", 60, 365 * 86_400);
+            let after_hours = match t.string(cx, "after_hours") {
+                None => Some(AfterHours::Defer),
+                Some((s, span)) => match s.as_str() {
+                    "defer" => Some(AfterHours::Defer),
+                    "send" => Some(AfterHours::Send),
+                    _ => {
+                        cx.err(
+                            &span,
+                            t.key("after_hours"),
+                            format!("`{s}` must be \"defer\" or \"send\""),
+                        );
+                        None
+                    }
+                },
+            };
+            let present = t
+                .table
+                .iter()
+                .any(|(k, _)| k.get_ref().as_ref() == "template");
+            let list = t.templates(cx, "template");
+            if list.is_none() && !present {
+                t.missing(cx, "template");
+            }
+            let list = list.and_then(|l| templates(cx, &t, "template", l));
+            if let Some(list) = &list {
+                linked_texts.extend(
+                    list.iter()
+                        .map(|(s, span)| (t.key("template"), s.clone(), span.clone())),
+                );
+            }
+            t.finish(cx);
+            match (list, after_hours) {
+                (Some(list), Some(after_hours)) => Some(TextBack {
+                    delay_secs: u32::try_from(delay.unwrap_or(20)).unwrap_or(20),
+                    caller_name_lookup,
+                    lookup_max_age_secs: lookup_max_age.unwrap_or(30 * 86_400),
+                    after_hours,
+                    templates: list.into_iter().map(|(s, _)| s).collect(),
+                }),
+                _ => None,
+            }
+        }
+    };
+
+    // [[follow_ups]]
+    let mut follow_ups = Vec::new();
+    let mut last_after: Option<u64> = None;
+    for mut f in table_array(cx, &mut r, "follow_ups") {
+        let after_present = f.table.iter().any(|(k, _)| k.get_ref().as_ref() == "after");
+        // At most 89 days: the text-back and its sequence stay inside the 3-month inquiry window.
+        let after = f.duration_at(cx, "after", 1, 89 * 86_400);
+        if after.is_none() && !after_present {
+            f.missing(cx, "after");
+        }
+        if let (Some((a, span)), Some(prev)) = (&after, last_after)
+            && *a <= prev
+        {
+            cx.err(
+                span,
+                f.key("after"),
+                "follow-ups must be listed in increasing order of `after`",
+            );
+        }
+        let after = after.map(|(secs, _)| secs);
+        if after.is_some() {
+            last_after = after;
+        }
+        let present = f
+            .table
+            .iter()
+            .any(|(k, _)| k.get_ref().as_ref() == "template");
+        let list = f.templates(cx, "template");
+        if list.is_none() && !present {
+            f.missing(cx, "template");
+        }
+        let list = list.and_then(|l| templates(cx, &f, "template", l));
+        if let Some(list) = &list {
+            linked_texts.extend(
+                list.iter()
+                    .map(|(s, span)| (f.key("template"), s.clone(), span.clone())),
+            );
+        }
+        f.finish(cx);
+        if let (Some(after_secs), Some(list)) = (after, list) {
+            follow_ups.push(FollowUp {
+                after_secs,
+                templates: list.into_iter().map(|(s, _)| s).collect(),
+            });
+        }
+    }
+
+    // [inbox]
+    let inbox = match sub_table(cx, &mut r, "inbox") {
+        None => Inbox {
+            escalate_after_secs: 600,
+        },
+        Some(mut i) => {
+            let secs = i.duration(cx, "escalate_after", 60, 86_400).unwrap_or(600);
+            i.finish(cx);
+            Inbox {
+                escalate_after_secs: secs,
+            }
+        }
+    };
+
+    // [compliance]
+    let mut compliance = Compliance {
+        cap_24h: 3,
+        carrier_answers_keywords: true,
+        link_domains: Vec::new(),
+        help_text: None,
+        office_phone: None,
+        followups_need_written_consent: false,
+        daily_unique_recipients: 200,
+        blackouts: Vec::new(),
+    };
+    if let Some(mut c) = sub_table(cx, &mut r, "compliance") {
+        if let Some((v, _)) = c.int(cx, "cap_24h", 1..4) {
+            compliance.cap_24h = u8::try_from(v).unwrap_or(3);
+        }
+        if let Some(b) = c.bool(cx, "carrier_answers_keywords") {
+            compliance.carrier_answers_keywords = b;
+        }
+        if let Some(list) = c.strings(cx, "link_domains") {
+            for (d, span) in list {
+                let d = d.trim().to_ascii_lowercase();
+                let valid = !d.is_empty()
+                    && d.contains('.')
+                    && d.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+                if !valid {
+                    cx.err(
+                        &span,
+                        c.key("link_domains"),
+                        format!("`{d}` is not a domain name (e.g. harbor.example)"),
+                    );
+                } else if links::SHORTENERS
+                    .iter()
+                    .any(|s| d == *s || d.ends_with(&format!(".{s}")))
+                {
+                    cx.err(
+                        &span,
+                        c.key("link_domains"),
+                        format!("`{d}` is a public link shortener and cannot be allowed"),
+                    );
+                } else {
+                    compliance.link_domains.push(d);
+                }
+            }
+        }
+        if let Some((h, span)) = c.opt_string(cx, "help_text") {
+            linked_texts.push((c.key("help_text"), h.clone(), span));
+            compliance.help_text = Some(h.trim().to_owned());
+        }
+        let office_phone = c.string(cx, "office_phone");
+        compliance.office_phone = phone(cx, &c, "office_phone", office_phone);
+        if let Some(b) = c.bool(cx, "followups_need_written_consent") {
+            compliance.followups_need_written_consent = b;
+        }
+        if let Some((v, _)) = c.int(cx, "daily_unique_recipients", 1..100_001) {
+            compliance.daily_unique_recipients = u32::try_from(v).unwrap_or(200);
+        }
+        c.finish(cx);
+    }
+
+    // [[blackouts]]
+    for mut b in table_array(cx, &mut r, "blackouts") {
+        let states = match b.strings(cx, "states") {
+            Some(list) if list.is_empty() => {
+                cx.err(&b.span, b.key("states"), "must name at least one state");
+                None
+            }
+            Some(list) => {
+                let mut ok = true;
+                for (s, span) in &list {
+                    if !US_STATES.contains(&s.as_str()) {
+                        cx.err(
+                            span,
+                            b.key("states"),
+                            format!("`{s}` is not a USPS state code (e.g. LA)"),
+                        );
+                        ok = false;
+                    }
+                }
+                ok.then(|| list.into_iter().map(|(s, _)| s).collect::<Vec<_>>())
+            }
+            None => {
+                if !b
+                    .table
+                    .iter()
+                    .any(|(k, _)| k.get_ref().as_ref() == "states")
+                {
+                    b.missing(cx, "states");
+                }
+                None
+            }
+        };
+        let from = instant(cx, &mut b, "from");
+        let until = instant(cx, &mut b, "until");
+        if let (Some(f), Some(u)) = (from, until)
+            && f >= u
+        {
+            cx.err(&b.span, b.key("until"), "must be after `from`");
+        }
+        let reason = b.req_string(cx, "reason");
+        b.finish(cx);
+        if let (Some(states), Some(from), Some(until), Some((reason, _))) =
+            (states, from, until, reason)
+        {
+            compliance.blackouts.push(Blackout {
+                states,
+                from,
+                until,
+                reason: reason.trim().to_owned(),
+            });
+        }
+    }
+
+    r.finish(cx);
+
+    for (key, text, span) in linked_texts {
+        for problem in links::check(&text, &compliance.link_domains) {
+            cx.err(&span, key.clone(), problem.to_string());
+        }
+    }
+
+    Some(SetupFile {
+        brokerage: brokerage?,
+        offices,
+        agents,
+        numbers,
+        text_back: text_back?,
+        follow_ups,
+        inbox,
+        compliance,
+    })
+}
+
+#[cfg(test)]
+mod tests;

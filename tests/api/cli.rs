@@ -1,0 +1,434 @@
+//! The `textback` binary: help, exit codes, configuration errors, `migrate`, `setup apply`
+//! from the command line, and `serve` end to end (logs masked, graceful SIGTERM).
+
+use std::io::Read as _;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::helpers::*;
+
+fn textback() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_textback"));
+    // A clean environment: only what each test sets.
+    for var in [
+        "DATABASE_URL",
+        "TEXTBACK_BIND",
+        "TEXTBACK_PUBLIC_URL",
+        "TEXTBACK_TRUSTED_PROXIES",
+        "TWILIO_ACCOUNT_SID",
+        "TWILIO_AUTH_TOKEN",
+        "TWILIO_API_BASE",
+        "TWILIO_LOOKUP_BASE",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("RUST_LOG", "info");
+    cmd
+}
+
+fn run(cmd: &mut Command) -> (i32, String, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("the binary runs");
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
+}
+
+fn write_temp(name: &str, bytes: &[u8]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "textback-cli-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).expect("write");
+    path
+}
+
+#[test]
+fn help_lists_the_commands() {
+    let (code, out, _) = run(textback().arg("--help"));
+    assert_eq!(code, 0);
+    for cmd in ["serve", "migrate", "setup"] {
+        assert!(out.contains(cmd), "{cmd} in {out}");
+    }
+    for args in [
+        &["serve", "--help"][..],
+        &["migrate", "--help"],
+        &["setup", "--help"],
+        &["setup", "apply", "--help"],
+    ] {
+        let (code, out, _) = run(textback().args(args));
+        assert_eq!(code, 0, "{args:?}");
+        assert!(!out.is_empty());
+    }
+    let (code, _, err) = run(textback().arg("frobnicate"));
+    assert_eq!(code, 2, "an unknown command is bad input: {err}");
+}
+
+#[test]
+fn serve_without_an_auth_token_exits_2_naming_it() {
+    let (code, _, err) = run(textback().arg("serve"));
+    assert_eq!(code, 2);
+    assert!(err.contains("TWILIO_AUTH_TOKEN"), "{err}");
+    let (code, _, err) = run(&mut textback());
+    assert_eq!(code, 2, "serve is the default");
+    assert!(err.contains("TWILIO_AUTH_TOKEN"), "{err}");
+}
+
+#[test]
+fn malformed_configuration_exits_2_naming_the_variable() {
+    for (var, value) in [
+        ("TEXTBACK_BIND", "nowhere"),
+        ("TEXTBACK_PUBLIC_URL", "ftp://x"),
+        ("DATABASE_URL", "mysql://x/y"),
+        ("TWILIO_ACCOUNT_SID", "nope"),
+    ] {
+        let (code, _, err) = run(textback()
+            .arg("serve")
+            .env("TWILIO_AUTH_TOKEN", TOKEN)
+            .env(var, value));
+        assert_eq!(code, 2, "{var}={value}");
+        assert!(err.contains(var), "{var} named in: {err}");
+    }
+}
+
+#[tokio::test]
+async fn migrate_creates_the_database() {
+    let name = format!(
+        "tbtest_{}_cli_{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    );
+    let url = format!("{}/{name}", pg_server());
+    let (code, out, err) = run(textback().arg("migrate").env("DATABASE_URL", &url));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("migrations applied"));
+    let pool = sqlx::PgPool::connect(&url)
+        .await
+        .expect("the database exists");
+    let tables: i64 = sqlx::query_scalar("select count(*) from information_schema.tables where table_name in ('brokerage', 'call', 'message', 'job')")
+        .fetch_one(&pool)
+        .await
+        .expect("tables");
+    assert_eq!(tables, 4);
+    pool.close().await;
+    let (code, _, _) = run(textback().arg("migrate").env("DATABASE_URL", &url));
+    assert_eq!(code, 0, "migrating twice is fine");
+    let admin = sqlx::PgPool::connect(&format!("{}/postgres", pg_server()))
+        .await
+        .expect("admin");
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "drop database \"{name}\" with (force)"
+    )))
+    .execute(&admin)
+    .await
+    .expect("drop");
+}
+
+#[tokio::test]
+async fn setup_apply_reports_every_problem_with_its_line_and_applies_nothing() {
+    let db = TestDb::new().await;
+    let bad = DEMO
+        .replace("phone = \"+15555550101\"", "phone = \"+1555\"")
+        .replace("{agent_first_name}", "{agent_firstname}")
+        .replace("delay_secs = 20", "delay_secs = 3601")
+        .replace(
+            "ring = [\"jo@harbor.example\"]",
+            "ring = [\"nobody@harbor.example\"]",
+        );
+    let path = write_temp("bad.toml", bad.as_bytes());
+    let before = snapshot(&db.pool).await;
+    let (code, out, err) = run(textback()
+        .args(["setup", "apply"])
+        .arg(&path)
+        .env("DATABASE_URL", &db.url));
+    assert_eq!(code, 2, "{err}");
+    assert!(out.is_empty(), "{out}");
+    let shown = path.display().to_string();
+    assert!(
+        err.contains("5 problems found; nothing was applied"),
+        "{err}"
+    );
+    for (line, text) in [
+        (21, "[[agents]] #1 phone"),
+        (66, "[[numbers]] #2 ring"),
+        (69, "[text_back] delay_secs"),
+        (73, "unknown field `{agent_firstname}`"),
+        (77, "[[follow_ups]] #1 template"),
+    ] {
+        assert!(
+            err.contains(&format!("{shown}:{line}: ")) && err.contains(text),
+            "{shown}:{line} {text} in:\n{err}"
+        );
+    }
+    assert_eq!(snapshot(&db.pool).await, before);
+}
+
+#[tokio::test]
+async fn setup_apply_refuses_files_that_are_not_setup_files() {
+    let db = TestDb::new().await;
+    let huge = vec![b'#'; 5 * 1024 * 1024];
+    let mut non_utf8 = DEMO.as_bytes().to_vec();
+    non_utf8.extend_from_slice(b"\n# caf\xe9\n");
+    let duplicate = DEMO.replace(
+        "name = \"Harbor Realty\"",
+        "name = \"Harbor Realty\"\nname = \"Harbour\"",
+    );
+    for (name, bytes, expect) in [
+        ("huge.toml", huge, "larger than 1 MiB"),
+        ("latin1.toml", non_utf8, "not valid UTF-8"),
+        ("dup.toml", duplicate.into_bytes(), "TOML:"),
+    ] {
+        let path = write_temp(name, &bytes);
+        let (code, _, err) = run(textback()
+            .args(["setup", "apply"])
+            .arg(&path)
+            .env("DATABASE_URL", &db.url));
+        assert_eq!(code, 2, "{name}: {err}");
+        assert!(err.contains(expect), "{name}: {err}");
+    }
+    let (code, _, err) = run(textback()
+        .args(["setup", "apply", "/nonexistent/setup.toml"])
+        .env("DATABASE_URL", &db.url));
+    assert_eq!(code, 2);
+    assert!(err.contains("/nonexistent/setup.toml"), "{err}");
+    assert_eq!(
+        snapshot(&db.pool).await.iter().map(|t| t.1).sum::<i64>(),
+        0,
+        "nothing applied"
+    );
+}
+
+#[tokio::test]
+async fn setup_apply_twice_reports_no_changes_the_second_time() {
+    let db = TestDb::new().await;
+    let demo = format!("{}/fixtures/demo.toml", env!("CARGO_MANIFEST_DIR"));
+    let (code, out, err) = run(textback()
+        .args(["setup", "apply", &demo])
+        .env("DATABASE_URL", &db.url));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("applied to brokerage `harbor`")
+            && out.contains("agent sam@harbor.example: created"),
+        "{out}"
+    );
+    let before = snapshot(&db.pool).await;
+    let (code, out, _) = run(textback()
+        .args(["setup", "apply", &demo])
+        .env("DATABASE_URL", &db.url));
+    assert_eq!(code, 0);
+    assert!(out.contains("no changes"), "{out}");
+    assert_eq!(snapshot(&db.pool).await, before);
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// `serve` as an operator runs it: logs carry masked numbers only, never the token, a
+/// signature or a message body (security.md §2, "logging"), and SIGTERM stops it cleanly.
+#[tokio::test]
+async fn serve_logs_masked_numbers_and_stops_cleanly_on_sigterm() {
+    let db = TestDb::new().await;
+    apply_setup(&db.pool, DEMO).await;
+    let port = free_port();
+    let public = format!("http://127.0.0.1:{port}");
+    let mut child = textback()
+        .arg("serve")
+        .env("DATABASE_URL", &db.url)
+        .env("TEXTBACK_BIND", format!("127.0.0.1:{port}"))
+        .env("TEXTBACK_PUBLIC_URL", &public)
+        .env("TWILIO_AUTH_TOKEN", TOKEN)
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve starts");
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http.get(format!("{public}/healthz")).send().await.is_err() {
+        assert!(Instant::now() < deadline, "serve did not come up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let post = |path: &'static str, params: Vec<(String, String)>| {
+        let http = http.clone();
+        let url = format!("{public}{path}");
+        let sig = textback::twilio::signature::compute(TOKEN.as_bytes(), &url, &params);
+        async move {
+            http.post(url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("x-twilio-signature", sig)
+                .body(textback::twilio::form::encode(&params))
+                .send()
+                .await
+                .expect("request")
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(
+        post("/twilio/voice", fixture("voice-incoming.txt")).await,
+        200
+    );
+    assert_eq!(
+        post(
+            "/twilio/voice/dial",
+            fixture("voice-dial-action-no-answer.txt")
+        )
+        .await,
+        200
+    );
+    assert_eq!(
+        post("/twilio/sms", fixture("sms-inbound-reply.txt")).await,
+        200
+    );
+    assert_eq!(
+        post(
+            "/twilio/sms",
+            with(fixture("sms-inbound-reply.txt"), "To", "+15555550999")
+        )
+        .await,
+        200
+    );
+    let forged = http
+        .post(format!("{public}/twilio/voice"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-twilio-signature", "Zm9yZ2VkIHNpZ25hdHVyZQ==")
+        .body("From=%2B16175550123")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(forged.status().as_u16(), 403);
+
+    let pid = child.id().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "serve did not stop after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "a clean stop exits 0: {status:?}");
+
+    let mut logs = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut logs)
+        .expect("logs");
+    assert!(
+        logs.contains("+1617***0123"),
+        "numbers appear masked:\n{logs}"
+    );
+    assert!(logs.contains("stopped cleanly"), "{logs}");
+    assert!(
+        logs.contains("rejected a webhook with a missing or invalid X-Twilio-Signature"),
+        "{logs}"
+    );
+    for secret in [
+        "+16175550123",
+        "16175550123",
+        "+15555550999",
+        TOKEN,
+        "Zm9yZ2VkIHNpZ25hdHVyZQ==",
+        "Is the 3 bed on Main St",
+        "3+bed",
+    ] {
+        assert!(
+            !logs.contains(secret),
+            "{secret:?} leaked into the logs:\n{logs}"
+        );
+    }
+}
+
+/// `textback demo` as a newcomer runs it: missed calls become texts, a reconnect cancels one,
+/// a landline becomes a task, a reply lands; Ctrl-C stops it cleanly.
+#[tokio::test]
+async fn the_demo_plays_its_morning_and_stops_on_ctrl_c() {
+    use std::io::BufRead as _;
+    let port = free_port();
+    let mut child = textback()
+        .arg("demo")
+        .env("TEXTBACK_BIND", format!("127.0.0.1:{port}"))
+        .env("DATABASE_URL", format!("{}/textback", pg_server()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("demo starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !seen
+        .iter()
+        .any(|l: &String| l.contains("That was the morning"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the demo did not finish its morning:\n{}",
+            seen.join("\n")
+        );
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            seen.push(line);
+        }
+    }
+    let output = seen.join("\n");
+    for expected in [
+        "10:00:0",
+        "missed call from +1617***0123 → text-back held 20 s",
+        "text-back to +1617***0123 accepted by the carrier: \"Hi there, this is Sam at Harbor Realty.",
+        "delivered to +1617***0123",
+        "text-back to +1617***0126 cancelled: the caller reconnected",
+        "callback task for Sam and Ava: call back +1617***0124 (landline) about 123 Main St",
+        "reply from +1617***0123 stored in its conversation",
+    ] {
+        assert!(output.contains(expected), "{expected:?} not in:\n{output}");
+    }
+    assert!(
+        !output.contains("+16175550123"),
+        "numbers are shown masked:\n{output}"
+    );
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the demo did not stop on Ctrl-C");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status:?}");
+}

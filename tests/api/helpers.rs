@@ -1,0 +1,503 @@
+//! The test app: a fresh PostgreSQL database per test (dropped afterwards), the real router
+//! bound on 127.0.0.1:0, a settable clock, and requests signed exactly as Twilio signs them.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use tokio::net::TcpListener;
+
+use textback::clock::ManualClock;
+use textback::config::Config;
+use textback::fake_twilio::{FakeTwilio, FakeTwilioConfig};
+use textback::http::AppState;
+use textback::store::{BrokerageId, messages};
+use textback::twilio::{form, signature};
+
+pub const TOKEN: &str = "0123456789abcdef0123456789abcdef";
+pub const ACCOUNT_SID: &str = "AC4a9f9b8b5c52fcd667586e852d52ac05";
+
+/// The PostgreSQL server the tests use: `TEXTBACK_TEST_PG` (a URL without the database), else
+/// the local default of this machine.
+pub fn pg_server() -> String {
+    std::env::var("TEXTBACK_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@localhost:5432".to_owned())
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+static CLEANED: OnceLock<()> = OnceLock::new();
+
+/// A fresh, migrated database, dropped when this value is.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+    pub pool: PgPool,
+}
+
+impl TestDb {
+    pub async fn new() -> TestDb {
+        let name = format!(
+            "tbtest_{}_{}_{:08x}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed),
+            rand::random::<u32>()
+        );
+        let url = format!("{}/{name}", pg_server());
+        if CLEANED.set(()).is_ok() {
+            drop_stale_databases().await;
+        }
+        let pool = textback::db::prepare(&url)
+            .await
+            .expect("create and migrate the test database");
+        TestDb { name, url, pool }
+    }
+
+    /// A second, independent pool on the same database (as another server process would have).
+    pub async fn another_pool(&self) -> PgPool {
+        PgPoolOptions::new()
+            .max_connections(4)
+            .connect(&self.url)
+            .await
+            .expect("connect")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs outside async; a short-lived runtime on its own thread does the cleanup.
+        // No `pool.close()`: it would wait for connections held by tasks of the test's own
+        // runtime, which is blocked right here. `with (force)` ends those sessions instead.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                if let Ok(admin) = admin_pool().await {
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "drop database if exists \"{name}\" with (force)"
+                    )))
+                    .execute(&admin)
+                    .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+async fn admin_pool() -> Result<PgPool, sqlx::Error> {
+    PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&format!("{}/postgres", pg_server()))
+        .await
+}
+
+/// Databases left behind by test processes that no longer run (a crashed or killed run).
+async fn drop_stale_databases() {
+    let Ok(admin) = admin_pool().await else {
+        return;
+    };
+    let names: Vec<String> =
+        sqlx::query_scalar("select datname from pg_database where datname like 'tbtest\\_%'")
+            .fetch_all(&admin)
+            .await
+            .unwrap_or_default();
+    for name in names {
+        let pid = name.split('_').nth(1).and_then(|p| p.parse::<u32>().ok());
+        let alive = pid.is_some_and(|p| std::path::Path::new(&format!("/proc/{p}")).exists());
+        if !alive {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "drop database if exists \"{name}\" with (force)"
+            )))
+            .execute(&admin)
+            .await;
+        }
+    }
+}
+
+/// A response, read fully.
+#[derive(Debug, Clone)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Resp {
+    pub fn content_type(&self) -> &str {
+        self.headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    /// `http://127.0.0.1:PORT`: where requests go.
+    pub base_url: String,
+    /// `TEXTBACK_PUBLIC_URL`: what signatures cover (usually the same as `base_url`).
+    pub public_url: String,
+    pub db: TestDb,
+    pub state: AppState,
+    pub clock: Arc<ManualClock>,
+    /// The fake carrier: `TWILIO_API_BASE` and `TWILIO_LOOKUP_BASE` point at it, so nothing a
+    /// test does can reach the real Twilio.
+    pub fake: FakeTwilio,
+    pub http: reqwest::Client,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+pub fn test_start() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-06-12T14:00:00Z")
+        .expect("valid")
+        .with_timezone(&Utc)
+}
+
+pub struct AppOptions {
+    /// `TEXTBACK_PUBLIC_URL`; `None`: the bound address.
+    pub public_url: Option<String>,
+    /// A setup file applied before the app starts.
+    pub setup: Option<String>,
+}
+
+impl Default for AppOptions {
+    fn default() -> Self {
+        AppOptions {
+            public_url: None,
+            setup: Some(DEMO.to_owned()),
+        }
+    }
+}
+
+pub const DEMO: &str = include_str!("../../fixtures/demo.toml");
+
+/// A second brokerage, for tenancy tests: Bayside Homes, number +15555550200.
+pub const OTHER_BROKERAGE: &str = r#"
+[brokerage]
+slug = "bayside"
+name = "Bayside Homes"
+time_zone = "America/Los_Angeles"
+
+[[offices]]
+slug = "main"
+name = "Main"
+
+[[agents]]
+email = "lee@bayside.example"
+name = "Lee Ortiz"
+phone = "+15555550201"
+office = "main"
+role = "agent"
+
+[[numbers]]
+number = "+15555550200"
+office = "main"
+ring = ["lee@bayside.example"]
+
+[text_back]
+template = "Hi from {brokerage}. Reply STOP to opt out."
+"#;
+
+/// The demo brokerage's app.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(AppOptions::default()).await
+}
+
+pub async fn spawn_app_with(options: AppOptions) -> TestApp {
+    // Logs stay silent unless TEST_LOG is set.
+    if std::env::var_os("TEST_LOG").is_some() {
+        textback::telemetry::init();
+    }
+    let db = TestDb::new().await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let base_url = format!("http://{addr}");
+    let public_url = options.public_url.unwrap_or_else(|| base_url.clone());
+    let clock = ManualClock::new(test_start());
+    let fake = FakeTwilio::start(FakeTwilioConfig::with_fixture_credentials(clock.clone()))
+        .await
+        .expect("the fake carrier starts");
+    assert_eq!(
+        (fake.account_sid(), fake.auth_token()),
+        (ACCOUNT_SID, TOKEN)
+    );
+    let vars: HashMap<&str, String> = HashMap::from([
+        ("TWILIO_API_BASE", fake.base_url()),
+        ("TWILIO_LOOKUP_BASE", fake.base_url()),
+        ("DATABASE_URL", db.url.clone()),
+        ("TEXTBACK_BIND", addr.to_string()),
+        ("TEXTBACK_PUBLIC_URL", public_url.clone()),
+        ("TWILIO_AUTH_TOKEN", TOKEN.to_owned()),
+        ("TWILIO_ACCOUNT_SID", ACCOUNT_SID.to_owned()),
+    ]);
+    let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("test config");
+    if let Some(setup) = &options.setup {
+        apply_setup(&db.pool, setup).await;
+    }
+    let app = textback::build_with(
+        config,
+        db.pool.clone(),
+        clock.clone(),
+        textback::scheduler::Timing::fast(),
+    )
+    .expect("build");
+    let state = app.state.clone();
+    let server = tokio::spawn(async move {
+        let _ = textback::serve(listener, app, std::future::pending()).await;
+    });
+    TestApp {
+        addr,
+        base_url,
+        public_url,
+        db,
+        state,
+        clock,
+        fake,
+        http: reqwest::Client::new(),
+        server,
+    }
+}
+
+pub async fn apply_setup(pool: &PgPool, toml: &str) -> textback::store::setup::ApplySummary {
+    let file = textback::setup::parse(toml)
+        .unwrap_or_else(|p| panic!("test setup file is invalid: {p:?}"));
+    textback::store::setup::apply(pool, &file)
+        .await
+        .expect("apply setup")
+}
+
+/// Decoded pairs of a fixture of `fixtures/twilio/`.
+pub fn fixture(name: &str) -> Vec<(String, String)> {
+    let path = format!("{}/fixtures/twilio/{name}", env!("CARGO_MANIFEST_DIR"));
+    let body = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    form::decode(&body).expect("fixture decodes")
+}
+
+/// `params` with `key` set to `value` (added when missing).
+pub fn with(mut params: Vec<(String, String)>, key: &str, value: &str) -> Vec<(String, String)> {
+    match params.iter_mut().find(|(k, _)| k == key) {
+        Some(p) => p.1 = value.to_owned(),
+        None => params.push((key.to_owned(), value.to_owned())),
+    }
+    params
+}
+
+/// `params` without `key`.
+pub fn without(params: Vec<(String, String)>, key: &str) -> Vec<(String, String)> {
+    params.into_iter().filter(|(k, _)| k != key).collect()
+}
+
+pub fn new_sid(prefix: &str) -> String {
+    format!("{prefix}{:032x}", rand::random::<u128>())
+}
+
+impl TestApp {
+    pub fn sign(&self, path: &str, params: &[(String, String)]) -> String {
+        signature::compute(
+            TOKEN.as_bytes(),
+            &format!("{}{path}", self.public_url),
+            params,
+        )
+    }
+
+    /// POSTs `params` form-encoded and signed as Twilio signs them.
+    pub async fn post_signed(&self, path: &str, params: &[(String, String)]) -> Resp {
+        let sig = self.sign(path, params);
+        self.post_raw(
+            path,
+            form::encode(params).into_bytes(),
+            &[
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("x-twilio-signature", &sig),
+            ],
+        )
+        .await
+    }
+
+    pub async fn post_raw(&self, path: &str, body: Vec<u8>, headers: &[(&str, &str)]) -> Resp {
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.base_url))
+            .body(body);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        read(req.send().await.expect("request")).await
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        read(
+            self.http
+                .get(format!("{}{path}", self.base_url))
+                .send()
+                .await
+                .expect("request"),
+        )
+        .await
+    }
+
+    pub async fn count(&self, table: &str) -> i64 {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("select count(*) from {table}")))
+            .fetch_one(&self.db.pool)
+            .await
+            .expect("count")
+    }
+
+    /// A digest of every domain table's rows: equal before and after means nothing was stored
+    /// or changed (security.md §3 "nothing"; reliability.md I5).
+    pub async fn snapshot(&self) -> Vec<(String, i64, String)> {
+        snapshot(&self.db.pool).await
+    }
+
+    pub fn webhook_count(&self, endpoint: &'static str, outcome: &'static str) -> u64 {
+        self.state.metrics.webhook_count(endpoint, outcome)
+    }
+
+    /// Runs every job due now (by the test clock) until none is left.
+    pub async fn drain(&self) -> usize {
+        let n = textback::scheduler::Scheduler::new(self.state.clone())
+            .drain()
+            .await
+            .expect("drain");
+        self.fake.settle().await;
+        n
+    }
+
+    /// Moves the test clock to each next due job and drains, until no job is scheduled (or
+    /// `limit` of clock time has passed): backoffs and reconcile gaps play out at once.
+    pub async fn run_until_quiet(&self, limit: chrono::Duration) {
+        let end = textback::clock::Clock::now(self.clock.as_ref()) + limit;
+        for _ in 0..10_000 {
+            self.drain().await;
+            let next: Option<DateTime<Utc>> =
+                sqlx::query_scalar("select min(run_at) from job where state = 'scheduled'")
+                    .fetch_one(&self.db.pool)
+                    .await
+                    .expect("next");
+            match next {
+                Some(at) if at <= end => {
+                    if at > textback::clock::Clock::now(self.clock.as_ref()) {
+                        self.clock.set(at);
+                    }
+                }
+                _ => return,
+            }
+        }
+        panic!("the queue never went quiet");
+    }
+
+    /// (kind, state, reason) of every job, in creation order.
+    pub async fn jobs(&self) -> Vec<(String, String, Option<String>)> {
+        sqlx::query_as("select kind, state, reason from job order by job_id")
+            .fetch_all(&self.db.pool)
+            .await
+            .expect("jobs")
+    }
+}
+
+pub const DOMAIN_TABLES: &[&str] = &[
+    "brokerage",
+    "office",
+    "agent",
+    "number",
+    "number_ring",
+    "follow_up_step",
+    "contact",
+    "call",
+    "call_event",
+    "message",
+    "message_status_event",
+    "job",
+    "job_transition",
+];
+
+pub async fn snapshot(pool: &PgPool) -> Vec<(String, i64, String)> {
+    let mut out = Vec::new();
+    for table in DOMAIN_TABLES {
+        let (count, digest): (i64, Option<String>) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "select count(*), md5(string_agg(t::text, '|' order by t::text)) from {table} t"
+        )))
+        .fetch_one(pool)
+        .await
+        .expect("snapshot");
+        out.push((table.to_string(), count, digest.unwrap_or_default()));
+    }
+    out
+}
+
+pub async fn read(resp: reqwest::Response) -> Resp {
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = resp.text().await.unwrap_or_default();
+    Resp {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// The TwiML root's child elements' tag names.
+pub fn twiml_verbs(xml: &str) -> Vec<String> {
+    let doc = roxmltree::Document::parse(xml).unwrap_or_else(|e| panic!("not XML ({e}): {xml}"));
+    assert!(doc.root_element().has_tag_name("Response"), "{xml}");
+    doc.root_element()
+        .children()
+        .filter(|n| n.is_element())
+        .map(|n| n.tag_name().name().to_owned())
+        .collect()
+}
+
+/// An outbound text of Harbor's Main St number as the pipeline records it: the pre-send
+/// row, then accepted by the carrier with `sid`.
+pub async fn seed_sent_message(app: &TestApp, sid: &str, to: &str) -> i64 {
+    let mut conn = app.db.pool.acquire().await.expect("conn");
+    let brokerage: i64 =
+        sqlx::query_scalar("select brokerage_id from brokerage where slug = 'harbor'")
+            .fetch_one(&mut *conn)
+            .await
+            .expect("harbor");
+    let number_id: i64 = sqlx::query_scalar("select number_id from number where e164 = $1")
+        .bind("+15555550100")
+        .fetch_one(&mut *conn)
+        .await
+        .expect("number");
+    let id = messages::insert_outbound_sending(
+        &mut conn,
+        BrokerageId(brokerage),
+        &messages::NewOutbound {
+            number_id,
+            contact_id: None,
+            from: "+15555550100",
+            to,
+            body: "Hi there, this is Sam at Harbor Realty.",
+            idempotency_key: &new_sid("k"),
+            job_id: None,
+            attempt: None,
+            template_variant: None,
+            started_at: Utc::now(),
+        },
+    )
+    .await
+    .expect("pre-send row");
+    assert!(
+        messages::mark_accepted(&mut conn, BrokerageId(brokerage), id, sid, "queued")
+            .await
+            .expect("accepted")
+    );
+    id
+}

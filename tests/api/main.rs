@@ -1,0 +1,13 @@
+//! API and integration tests: the real router on 127.0.0.1:0, a fresh PostgreSQL database per
+//! test, requests signed as Twilio signs them. One test binary, many modules.
+
+mod carrier;
+mod cli;
+mod db_proxy;
+mod helpers;
+mod ops;
+mod pipeline;
+mod setup_apply;
+mod sms;
+mod voice;
+mod webhook_security;

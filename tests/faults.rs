@@ -1,0 +1,386 @@
+//! Fault tests with real processes (reliability.md §6–§7): the server binary, built with
+//! `--features test-hooks` (crash points, short timing knobs), runs as child processes that
+//! are killed with SIGKILL and restarted; the fake carrier runs here. Each test waits with
+//! generous deadlines and ends with the invariants: one accepted create per text, every job
+//! terminal.
+//!
+//! Run with `cargo test --features test-hooks` (the README's test command does).
+
+#![cfg(feature = "test-hooks")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "api/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use textback::clock::SystemClock;
+use textback::fake_twilio::{
+    DialResult, FakeTwilio, FakeTwilioConfig, Fault, Player, Scope, new_call_sid,
+};
+
+use helpers::*;
+
+/// Fault tests kill processes and lean on short leases: one at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+const MAIN_ST: &str = "+15555550100";
+
+/// The demo brokerage with no hold (texts go at once) and room for many recipients a day
+/// (tests that send many texts set the limits they need).
+fn setup() -> String {
+    DEMO.replace("delay_secs = 20", "delay_secs = 0").replace(
+        "[compliance]\n",
+        "[compliance]\ndaily_unique_recipients = 1000\ncap_24h = 3\n",
+    )
+}
+
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Server {
+    fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// SIGKILL: no cleanup, no flush.
+    fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Waits for the process to end on its own (a crash point aborts it).
+    async fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the server did not stop");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+struct World {
+    db: TestDb,
+    fake: FakeTwilio,
+}
+
+async fn world() -> World {
+    let db = TestDb::new().await;
+    apply_setup(&db.pool, &setup()).await;
+    let fake = FakeTwilio::start(FakeTwilioConfig::with_fixture_credentials(Arc::new(
+        SystemClock,
+    )))
+    .await
+    .expect("fake");
+    World { db, fake }
+}
+
+impl World {
+    /// Starts `textback serve` on `port` (0: a free one), with `crash` as its crash point.
+    async fn server(&self, port: u16, crash: Option<&str>) -> Server {
+        let port = if port == 0 {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        } else {
+            port
+        };
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_textback"));
+        cmd.arg("serve")
+            .env("DATABASE_URL", &self.db.url)
+            .env("TEXTBACK_BIND", format!("127.0.0.1:{port}"))
+            .env("TEXTBACK_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
+            .env("TWILIO_AUTH_TOKEN", TOKEN)
+            .env("TWILIO_ACCOUNT_SID", ACCOUNT_SID)
+            .env("TWILIO_API_BASE", self.fake.base_url())
+            .env("TWILIO_LOOKUP_BASE", self.fake.base_url())
+            .env("TEXTBACK_TEST_TIMING", "fast")
+            .env(
+                "RUST_LOG",
+                std::env::var("TEST_LOG").map(|_| "info").unwrap_or("error"),
+            )
+            .stdout(Stdio::null())
+            .stderr(if std::env::var_os("TEST_LOG").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            });
+        match crash {
+            Some(point) => cmd.env("TEXTBACK_TEST_CRASH", point),
+            None => cmd.env_remove("TEXTBACK_TEST_CRASH"),
+        };
+        let child = cmd.spawn().expect("the server starts");
+        let server = Server { child, port };
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !http
+            .get(format!("{}/readyz", server.base()))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            assert!(Instant::now() < deadline, "the server did not become ready");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        server
+    }
+
+    fn player(&self, server: &Server) -> Player {
+        self.fake.player(&server.base())
+    }
+
+    fn creates(&self) -> usize {
+        self.fake
+            .requests()
+            .iter()
+            .filter(|r| r.method == "POST" && r.path.ends_with("/Messages.json"))
+            .count()
+    }
+
+    fn accepted_to(&self, to: &str) -> usize {
+        self.fake.messages().iter().filter(|m| m.to == to).count()
+    }
+
+    /// Waits until every job is terminal (reliability.md I2), or fails after `within`.
+    async fn wait_all_terminal(&self, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let pending: i64 = sqlx::query_scalar(
+                "select count(*) from job where state in ('scheduled', 'running', 'reconciling')",
+            )
+            .fetch_one(&self.db.pool)
+            .await
+            .unwrap();
+            if pending == 0 {
+                return;
+            }
+            let states: Vec<(String, String)> = sqlx::query_as("select kind, state from job where state in ('scheduled', 'running', 'reconciling')")
+                .fetch_all(&self.db.pool)
+                .await
+                .unwrap();
+            assert!(Instant::now() < deadline, "jobs still pending: {states:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// reliability.md I1 and I2 for one text-back: exactly one accepted create to `to`, the
+    /// job `sent`, no outbound row left unsettled.
+    async fn assert_one_text(&self, to: &str) {
+        assert_eq!(self.accepted_to(to), 1, "exactly one text to {to}");
+        let (state,): (String,) = sqlx::query_as(
+            "select j.state from job j join contact c using (brokerage_id, contact_id) where c.phone = $1 and j.kind = 'text_back'",
+        )
+        .bind(to)
+        .fetch_one(&self.db.pool)
+        .await
+        .unwrap();
+        assert_eq!(state, "sent");
+        let unsettled: i64 = sqlx::query_scalar(
+            "select count(*) from message where send_state in ('sending', 'unknown')",
+        )
+        .fetch_one(&self.db.pool)
+        .await
+        .unwrap();
+        assert_eq!(unsettled, 0);
+        let linked: i64 = sqlx::query_scalar(
+            "select count(*) from message where send_state = 'sent' and to_raw = $1",
+        )
+        .bind(to)
+        .fetch_one(&self.db.pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            linked, 1,
+            "the accepted create is linked to exactly one outbound row"
+        );
+    }
+}
+
+async fn miss(player: &Player, from: &str) {
+    let sid = new_call_sid();
+    assert_eq!(
+        player
+            .incoming_call(&sid, from, MAIN_ST)
+            .await
+            .expect("voice")
+            .status,
+        200
+    );
+    assert_eq!(
+        player
+            .dial_result(&sid, from, MAIN_ST, DialResult::no_answer())
+            .await
+            .expect("dial")
+            .status,
+        200
+    );
+}
+
+/// reliability.md F7: the process dies after claiming the job, before any request left. After
+/// the lease the job is re-claimed; with no outbound row from the earlier attempt, it sends,
+/// once.
+#[tokio::test]
+async fn killed_between_claim_and_send_the_text_goes_once_after_restart() {
+    let _serial = SERIAL.lock().await;
+    let w = world().await;
+    let mut server = w.server(0, Some("after_claim")).await;
+    let lead = "+16175550131";
+    miss(&w.player(&server), lead).await;
+    let status = server.wait_exit(Duration::from_secs(20)).await;
+    assert!(!status.success(), "the crash point aborted the process");
+    assert_eq!(w.creates(), 0);
+
+    let _restarted = w.server(server.port, None).await;
+    w.wait_all_terminal(Duration::from_secs(30)).await;
+    w.assert_one_text(lead).await;
+    let attempts: i32 = sqlx::query_scalar("select attempt from job where kind = 'text_back'")
+        .fetch_one(&w.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(attempts, 2, "claimed, lost with the process, re-claimed");
+}
+
+/// F7 variant: the process dies after the pre-send record, before the request: the re-claim
+/// finds the `sending` row, reconciles instead of sending, finds it absent twice and retries
+/// through the normal path: one create.
+#[tokio::test]
+async fn killed_after_the_presend_record_the_text_is_reconciled_then_sent_once() {
+    let _serial = SERIAL.lock().await;
+    let w = world().await;
+    let mut server = w.server(0, Some("after_presend")).await;
+    let lead = "+16175550132";
+    miss(&w.player(&server), lead).await;
+    server.wait_exit(Duration::from_secs(20)).await;
+    let sending: i64 =
+        sqlx::query_scalar("select count(*) from message where send_state = 'sending'")
+            .fetch_one(&w.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(sending, 1, "the pre-send record was committed");
+    assert_eq!(w.creates(), 0);
+
+    let _restarted = w.server(server.port, None).await;
+    w.wait_all_terminal(Duration::from_secs(40)).await;
+    w.assert_one_text(lead).await;
+    let states: Vec<String> =
+        sqlx::query_scalar("select send_state from message order by message_id")
+            .fetch_all(&w.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(states, vec!["failed_certain", "sent"]);
+}
+
+/// reliability.md F8: the request reached the carrier, which keeps its answer; the process is
+/// killed before it can record anything. After the restart the `sending` row is reconciled by
+/// the carrier's list: found, so sent, and no second create.
+#[tokio::test]
+async fn killed_between_send_and_record_the_text_is_reconciled_not_resent() {
+    let _serial = SERIAL.lock().await;
+    for recorded in [true, false] {
+        let w = world().await;
+        w.fake.inject(Fault::Hold { recorded }, Scope::Next(1));
+        let mut server = w.server(0, None).await;
+        let lead = if recorded {
+            "+16175550133"
+        } else {
+            "+16175550134"
+        };
+        miss(&w.player(&server), lead).await;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while w.fake.held_count() == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "the send never reached the carrier"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        server.kill9();
+        w.fake.release_held();
+
+        let _restarted = w.server(server.port, None).await;
+        w.wait_all_terminal(Duration::from_secs(40)).await;
+        w.assert_one_text(lead).await;
+        let expected_creates = if recorded { 1 } else { 2 };
+        assert_eq!(
+            w.creates(),
+            expected_creates,
+            "recorded={recorded}: no blind resend"
+        );
+    }
+}
+
+/// reliability.md F12: two server processes on one database and one carrier, 200 missed calls
+/// from 200 callers, the webhooks spread over both: exactly 200 texts, none twice.
+#[tokio::test]
+async fn two_servers_send_200_texts_for_200_missed_calls() {
+    let _serial = SERIAL.lock().await;
+    let w = world().await;
+    let a = w.server(0, None).await;
+    let b = w.server(0, None).await;
+    let players = [w.player(&a), w.player(&b)];
+    let leads: Vec<String> = (0..200)
+        .map(|i| format!("+1617555{:04}", 6000 + i))
+        .collect();
+    let calls = leads.iter().enumerate().map(|(i, lead)| {
+        let player = &players[i % 2];
+        async move { miss(player, lead).await }
+    });
+    // 8 callers at a time, like a busy morning.
+    futures_util::stream::iter(calls)
+        .buffer_unordered(8)
+        .collect::<Vec<()>>()
+        .await;
+
+    w.wait_all_terminal(Duration::from_secs(90)).await;
+    assert_eq!(w.fake.messages().len(), 200);
+    assert_eq!(w.creates(), 200, "no create was attempted twice");
+    for lead in &leads {
+        assert_eq!(w.accepted_to(lead), 1, "{lead}");
+    }
+    let sent: i64 =
+        sqlx::query_scalar("select count(*) from job where kind = 'text_back' and state = 'sent'")
+            .fetch_one(&w.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(sent, 200);
+    // Both processes sent texts (each counts its own), and together exactly 200.
+    let mut per_server = Vec::new();
+    for server in [&a, &b] {
+        let metrics = reqwest::get(format!("{}/metrics", server.base()))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let accepted: u64 = metrics
+            .lines()
+            .find(|l| l.starts_with(r#"textback_texts_total{kind="text_back",status="accepted"}"#))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        per_server.push(accepted);
+    }
+    assert_eq!(per_server.iter().sum::<u64>(), 200, "{per_server:?}");
+    assert!(
+        per_server.iter().all(|n| *n > 0),
+        "both servers worked: {per_server:?}"
+    );
+}
+
+use futures_util::StreamExt as _;
