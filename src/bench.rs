@@ -229,3 +229,203 @@ fn percentiles(mut v: Vec<f64>) -> (f64, f64, f64) {
     };
     (at(0.50), at(0.99), at(1.0))
 }
+
+/// The pipeline bench's brokerage: one number, the text-back at once (`delay_secs = 0`).
+const PIPELINE_SETUP: &str = r#"
+[brokerage]
+slug = "pipeline"
+name = "Pipeline Realty"
+time_zone = "America/New_York"
+
+[[offices]]
+slug = "main"
+name = "Main"
+
+[[agents]]
+email = "sam@pipeline.example"
+name = "Sam Rivera"
+phone = "+15555550101"
+office = "main"
+role = "agent"
+
+[[numbers]]
+number = "+15555550100"
+office = "main"
+ring = ["sam@pipeline.example"]
+
+[text_back]
+delay_secs = 0
+template = "Hi {first_name|there}, this is {agent_first_name} at {brokerage}. Sorry we missed your call. Reply STOP to opt out."
+"#;
+const PIPELINE_NUMBER: &str = "+15555550100";
+
+/// One missed call of the pipeline bench, as the caller's side saw it.
+struct Played {
+    from: String,
+    /// The clock just before the dial webhook was posted.
+    dial_posted: chrono::DateTime<Utc>,
+    /// How long the dial webhook took to answer.
+    dial_answer_ms: f64,
+}
+
+/// `textback bench pipeline`: the real server and scheduler on loopback, the fake carrier
+/// in-process, `BENCH_CALLS` missed calls from distinct callers started at `BENCH_RATE` per
+/// second (open loop: each on schedule whether or not the earlier ones are done). Measured per
+/// call: the dial webhook's answer time, and the overhead from posting the dial webhook to the
+/// carrier receiving the Messages create request (with `delay_secs = 0` there is no hold to
+/// subtract), with the Lookup request in between.
+pub async fn pipeline() -> anyhow::Result<()> {
+    use crate::clock::{OffsetClock, SharedClock};
+    use crate::fake_twilio::{DialResult, FakeTwilio, FakeTwilioConfig, new_call_sid};
+
+    let config = Config::from_env()?;
+    let calls = env_num("BENCH_CALLS", 1000);
+    let rate = env_num("BENCH_RATE", 20).max(1);
+    anyhow::ensure!(
+        (1..=10_000).contains(&calls),
+        "BENCH_CALLS must be 1..=10000"
+    );
+
+    // A fresh database on DATABASE_URL's server.
+    let mut url = url::Url::parse(&config.database_url).context("DATABASE_URL")?;
+    url.set_path("/postgres");
+    let admin = crate::db::pool(url.as_str())
+        .await
+        .context("PostgreSQL must be running")?;
+    sqlx::query("drop database if exists textback_bench_pipeline with (force)")
+        .execute(&admin)
+        .await?;
+    admin.close().await;
+    url.set_path("/textback_bench_pipeline");
+    let db_url = url.to_string();
+    let pool = crate::db::prepare(&db_url).await?;
+    let file = crate::setup::parse(PIPELINE_SETUP)
+        .map_err(|p| anyhow::anyhow!("pipeline setup: {p:?}"))?;
+    crate::store::setup::apply(&pool, &file)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+
+    // 10:00 on a weekday in the brokerage's zone, as in the demo: the gate's hours never
+    // decide the figures.
+    let tz: chrono_tz::Tz = "America/New_York"
+        .parse()
+        .map_err(|_| anyhow::anyhow!("time zone"))?;
+    let clock: SharedClock = Arc::new(OffsetClock::starting_at(crate::demo::demo_start(
+        Utc::now(),
+        tz,
+    )));
+    let token = hex::encode(rand::random::<[u8; 16]>());
+    let account = format!("AC{}", hex::encode(rand::random::<[u8; 16]>()));
+    let fake = FakeTwilio::start(FakeTwilioConfig {
+        account_sid: account.clone(),
+        auth_token: token.clone(),
+        clock: clock.clone(),
+    })
+    .await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let public = format!("http://{}", listener.local_addr()?);
+    let vars = std::collections::HashMap::from([
+        ("DATABASE_URL", db_url.clone()),
+        ("TEXTBACK_PUBLIC_URL", public.clone()),
+        ("TWILIO_ACCOUNT_SID", account),
+        ("TWILIO_AUTH_TOKEN", token),
+        ("TWILIO_API_BASE", fake.base_url()),
+        ("TWILIO_LOOKUP_BASE", fake.base_url()),
+    ]);
+    let server_config = Config::from_lookup(|k| vars.get(k).cloned())?;
+    let app = crate::build(server_config, pool.clone(), clock.clone())?;
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(crate::run(listener, app, async move {
+        let _ = stop_rx.wait_for(|s| *s).await;
+    }));
+
+    let player = fake.player(&public);
+    let started = tokio::time::Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..calls {
+        let player = player.clone();
+        let clock = clock.clone();
+        let at = started + StdDuration::from_micros(i * 1_000_000 / rate);
+        set.spawn(async move {
+            tokio::time::sleep_until(at).await;
+            let from = format!("+1617555{:04}", 6000 + i);
+            let sid = new_call_sid();
+            player.incoming_call(&sid, &from, PIPELINE_NUMBER).await?;
+            let dial_posted = clock.now();
+            let t = Instant::now();
+            let answer = player
+                .dial_result(&sid, &from, PIPELINE_NUMBER, DialResult::no_answer())
+                .await?;
+            let dial_answer_ms = t.elapsed().as_secs_f64() * 1000.0;
+            anyhow::ensure!(answer.status == 200, "dial webhook answered {}", answer.status);
+            Ok::<_, anyhow::Error>(Played {
+                from,
+                dial_posted,
+                dial_answer_ms,
+            })
+        });
+    }
+    let mut played = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        played.push(joined.context("a caller task")??);
+    }
+    let deadline = Instant::now() + StdDuration::from_secs(120);
+    while (fake.messages().len() as u64) < calls {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "only {} of {calls} texts reached the carrier",
+            fake.messages().len()
+        );
+        tokio::time::sleep(StdDuration::from_millis(20)).await;
+    }
+    let _ = stop_tx.send(true);
+    let _ = server.await;
+
+    // When the carrier saw each caller's Lookup and Messages create.
+    let mut created = std::collections::HashMap::new();
+    let mut looked_up = std::collections::HashMap::new();
+    for r in fake.requests() {
+        if r.method == "POST" && r.path.ends_with("/Messages.json") {
+            if let Some((_, to)) = r.params.iter().find(|(k, _)| k == "To") {
+                created.entry(to.clone()).or_insert(r.at);
+            }
+        } else if r.method == "GET" && r.path.starts_with("/v2/PhoneNumbers/") {
+            let digits: String = r.path.chars().filter(char::is_ascii_digit).collect();
+            looked_up.entry(digits).or_insert(r.at);
+        }
+    }
+    let ms = |d: Duration| d.num_microseconds().unwrap_or(0) as f64 / 1000.0;
+    let mut overhead = Vec::new();
+    let mut to_lookup = Vec::new();
+    let mut dial_answer = Vec::new();
+    for p in &played {
+        let create = created
+            .get(&p.from)
+            .with_context(|| format!("no text was created for call {}", p.from))?;
+        overhead.push(ms(*create - p.dial_posted));
+        let digits: String = p.from.chars().filter(char::is_ascii_digit).collect();
+        if let Some(lookup) = looked_up
+            .iter()
+            .find(|(k, _)| k.ends_with(&digits))
+            .map(|(_, at)| *at)
+        {
+            to_lookup.push(ms(lookup - p.dial_posted));
+        }
+        dial_answer.push(p.dial_answer_ms);
+    }
+    anyhow::ensure!(
+        created.len() as u64 == calls,
+        "{} creates for {calls} calls",
+        created.len()
+    );
+    let (o50, o99, omax) = percentiles(overhead);
+    let (l50, l99, _) = percentiles(to_lookup);
+    let (d50, d99, _) = percentiles(dial_answer);
+    println!(
+        "RESULT system=ours bench=pipeline calls={calls} rate_per_s={rate} \
+         overhead_p50_ms={o50:.1} overhead_p99_ms={o99:.1} overhead_max_ms={omax:.1} \
+         to_lookup_p50_ms={l50:.1} to_lookup_p99_ms={l99:.1} \
+         dial_webhook_p50_ms={d50:.1} dial_webhook_p99_ms={d99:.1}"
+    );
+    Ok(())
+}

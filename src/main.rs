@@ -57,6 +57,11 @@ enum BenchWhat {
     /// enqueue-to-start and future-job lateness, as `RESULT system=ours …` lines for
     /// ../shared/bench/peer-queue.sh (PEERQ_OURS_CMD='target/release/textback bench queue').
     Queue,
+    /// The missed-call pipeline, in-process with the fake carrier on loopback: BENCH_CALLS
+    /// (1000) missed calls at BENCH_RATE (20/s) with `delay_secs = 0`; the time from the dial
+    /// webhook to the carrier's Messages create request, p50/p99. Uses a fresh database
+    /// `textback_bench_pipeline` on DATABASE_URL's server.
+    Pipeline,
 }
 
 #[derive(Subcommand)]
@@ -145,6 +150,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench {
             what: BenchWhat::Queue,
         } => textback::bench::queue().await,
+        Command::Bench {
+            what: BenchWhat::Pipeline,
+        } => textback::bench::pipeline().await,
     }
 }
 
