@@ -11,8 +11,8 @@ alter table job add constraint job_kind_check
 -- append-only and written only by them, so it needs no foreign key (whose per-row check
 -- would cost more than the insert) and no primary key: a job's history is found by job_id
 -- (B-tree), the feed reads it in order by its id (BRIN: monotonic, nearly free to keep).
--- Measured with the scheduler's claim and finish: the B-tree primary key plus the
--- (job_id, at) index cost a quarter of the throughput.
+-- Measured with the scheduler's claim and finish (textback bench queue): the B-tree primary
+-- key plus a (job_id, at) index took 36k jobs/s down to 28k.
 alter table job_transition drop constraint job_transition_brokerage_id_job_id_fkey;
 alter table job_transition drop constraint job_transition_pkey;
 drop index job_transition_job;
