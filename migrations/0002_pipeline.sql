@@ -49,9 +49,11 @@ begin
         insert into job_transition (brokerage_id, job_id, from_state, to_state, reason, at)
         select n.brokerage_id, n.job_id, o.state, n.state, n.reason, n.updated_at
           from new_rows n join old_rows o using (job_id)
-         -- a state change, or a scheduled job moved (re-armed, deferred)
+         -- a state change, a scheduled job moved (re-armed, deferred), or a job re-claimed
+         -- after its lease (running → running with the next attempt)
          where n.state is distinct from o.state
             or (n.state = 'scheduled' and n.run_at is distinct from o.run_at)
+            or n.attempt is distinct from o.attempt
     $q$;
     return null;
 end $$;

@@ -7,6 +7,7 @@ mod db_proxy;
 mod helpers;
 mod ops;
 mod pipeline;
+mod scheduler;
 mod setup_apply;
 mod sms;
 mod voice;
