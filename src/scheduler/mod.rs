@@ -366,15 +366,23 @@ impl Scheduler {
         from: Option<DateTime<Utc>>,
     ) -> anyhow::Result<Vec<Claimed>> {
         let now = self.state.clock.now();
+        let started = std::time::Instant::now();
         let mut conn = self.state.pool.acquire().await?;
-        Ok(jobs::claim(
+        let claimed = jobs::claim(
             &mut conn,
             now,
             chrono(self.timing().lease),
             i64::try_from(limit).unwrap_or(i64::MAX),
             from,
         )
-        .await?)
+        .await?;
+        tracing::debug!(
+            limit,
+            claimed = claimed.len(),
+            ms = started.elapsed().as_secs_f64() * 1000.0,
+            "claim"
+        );
+        Ok(claimed)
     }
 
     /// Until the next job is due or a lease expires, at most the poll interval.
@@ -492,10 +500,17 @@ impl Scheduler {
                     reason,
                     last_error,
                 };
+                let started = std::time::Instant::now();
                 if let Err(e) = jobs::finish_batch(&mut conn, &ids, attempt, &finish, now).await {
                     tracing::warn!(error = %e, "cannot finish jobs now; their leases will expire and they run again");
                     return;
                 }
+                tracing::debug!(
+                    jobs = ids.len(),
+                    state,
+                    ms = started.elapsed().as_secs_f64() * 1000.0,
+                    "finished a batch"
+                );
             }
         }
         // Counted once the outcome is written.
@@ -508,17 +523,30 @@ impl Scheduler {
         // A few batch writes at once, so commits overlap.
         let writers = Arc::new(Semaphore::new(self.timing().claimers.max(1)));
         let mut tasks = tokio::task::JoinSet::new();
-        while let Some(first) = rx.recv().await {
-            let mut batch = vec![first];
-            while batch.len() < 1000 {
-                match rx.try_recv() {
-                    Ok(f) => batch.push(f),
-                    Err(_) => break,
-                }
-            }
+        loop {
+            // A writer first: while both are busy, finished jobs gather in the channel and
+            // go out in the next batch.
             let Ok(permit) = writers.clone().acquire_owned().await else {
                 break;
             };
+            let Some(first) = rx.recv().await else {
+                break;
+            };
+            let mut batch = vec![first];
+            // Jobs claimed together finish together: give the rest of them a moment to
+            // arrive rather than write a batch of one (measured: a burn-down wrote about a
+            // third of its batches with a single job).
+            let mut waited = false;
+            while batch.len() < 1000 {
+                match rx.try_recv() {
+                    Ok(f) => batch.push(f),
+                    Err(_) if !waited => {
+                        waited = true;
+                        tokio::time::sleep(StdDuration::from_millis(1)).await;
+                    }
+                    Err(_) => break,
+                }
+            }
             let this = self.clone();
             tasks.spawn(async move {
                 this.finish(batch).await;

@@ -14,7 +14,6 @@ use textback::http::AppState;
 use textback::scheduler::{Scheduler, Timing};
 use textback::store::{BrokerageId, jobs};
 
-
 use crate::helpers::{DEMO, TOKEN, TestDb, apply_setup, test_start};
 
 /// An app state on its own pool, as another server process would have one.
@@ -222,7 +221,10 @@ async fn a_future_job_is_woken_by_its_timer_without_waiting_for_the_poll() {
         );
         tokio::time::sleep(StdDuration::from_millis(20)).await;
     };
-    assert!(started >= run_at, "started {started} before its run_at {run_at}");
+    assert!(
+        started >= run_at,
+        "started {started} before its run_at {run_at}"
+    );
     let _ = stop_tx.send(true);
     worker.await.expect("the worker stops");
 }
