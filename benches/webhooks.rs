@@ -82,6 +82,10 @@ async fn start() -> Server {
         .env("TEXTBACK_BIND", format!("127.0.0.1:{port}"))
         .env("TEXTBACK_PUBLIC_URL", &base)
         .env("TWILIO_AUTH_TOKEN", TOKEN)
+        // Nothing the bench schedules may reach the real carrier, whatever the shell exports.
+        .env_remove("TWILIO_ACCOUNT_SID")
+        .env("TWILIO_API_BASE", "http://127.0.0.1:9")
+        .env("TWILIO_LOOKUP_BASE", "http://127.0.0.1:9")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -161,3 +161,14 @@ alter table job drop constraint job_check1;
 alter table job add constraint job_running_holds_a_lease check ((state = 'running') = (lease_until is not null));
 drop index job_lease;
 create index job_lease on job (lease_until) where lease_until is not null;
+
+-- A contact's jobs of a kind, in every state: the latest text-back (the episode rule, on every
+-- missed call) and cancel-by-(contact, kind) both read it. The scheduled-only index could not
+-- answer "the latest", which then walked the primary key backwards over every job since.
+-- Bench no-ops have no contact and stay out of it.
+drop index job_contact;
+create index job_contact on job (contact_id, kind, job_id) where contact_id is not null;
+
+-- The reconcile job of an unsettled message (a status callback hurries it): reconcile jobs
+-- only, so no other job pays for it.
+create index job_reconcile_message on job (((payload->>'message_id')::bigint)) where kind = 'reconcile';

@@ -287,7 +287,8 @@ impl ClaimedArrays {
 pub async fn next_wake(conn: &mut PgConnection) -> Result<Option<DateTime<Utc>>> {
     Ok(sqlx::query_scalar(
         "select least((select min(run_at) from job where state = 'scheduled'),
-                      (select min(lease_until) from job where state = 'running'))",
+                      -- running ⇔ a lease (a check constraint), said so the partial index applies
+                      (select min(lease_until) from job where lease_until is not null))",
     )
     .fetch_one(conn)
     .await?)
