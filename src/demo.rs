@@ -49,11 +49,24 @@ pub fn demo_start(now: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
     }
 }
 
-/// The demo database: `textback_demo` on the server of `DATABASE_URL`.
-fn demo_database_url(config: &Config) -> anyhow::Result<String> {
+/// The demo database, on the server of `DATABASE_URL`: its database name + `_demo`
+/// (`textback_demo` for the default URL), so a demo never touches the real database and two
+/// demos against different databases (a test's and yours) never share one.
+fn demo_database(config: &Config) -> anyhow::Result<(String, String)> {
     let mut url = Url::parse(&config.database_url).context("DATABASE_URL")?;
-    url.set_path("/textback_demo");
-    Ok(url.to_string())
+    let name = match url.path().trim_start_matches('/') {
+        "" => "textback".to_owned(),
+        name => name.to_owned(),
+    };
+    anyhow::ensure!(
+        !name.is_empty()
+            && name.len() <= 50
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+        "DATABASE_URL: the demo needs a database name of letters, digits and underscores (it uses NAME_demo)"
+    );
+    let demo = format!("{name}_demo");
+    url.set_path(&format!("/{demo}"));
+    Ok((demo, url.to_string()))
 }
 
 pub async fn run() -> anyhow::Result<()> {
@@ -61,7 +74,7 @@ pub async fn run() -> anyhow::Result<()> {
     let tz: Tz = "America/New_York"
         .parse()
         .map_err(|_| anyhow::anyhow!("time zone"))?;
-    let db_url = demo_database_url(&config)?;
+    let (db_name, db_url) = demo_database(&config)?;
 
     // A fresh database every time, so the demo always shows the same thing.
     let admin = {
@@ -72,9 +85,12 @@ pub async fn run() -> anyhow::Result<()> {
     let admin_pool = crate::db::pool(&admin)
         .await
         .context("PostgreSQL must be running (see README)")?;
-    sqlx::query("drop database if exists textback_demo with (force)")
-        .execute(&admin_pool)
-        .await?;
+    // The name is letters, digits and underscores (checked above), quoted.
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "drop database if exists \"{db_name}\" with (force)"
+    )))
+    .execute(&admin_pool)
+    .await?;
     admin_pool.close().await;
     let pool = crate::db::prepare(&db_url).await?;
     let file = crate::setup::parse(DEMO_SETUP)
@@ -117,7 +133,7 @@ pub async fn run() -> anyhow::Result<()> {
         fake.base_url()
     );
     println!(
-        "database: textback_demo (fresh; applied fixtures/demo.toml). Times are the demo clock's (Harbor's zone, America/New_York)."
+        "database: {db_name} (fresh; applied fixtures/demo.toml). Times are the demo clock's (Harbor's zone, America/New_York)."
     );
     println!(
         "Logins, the inbox and the dashboard arrive with a later issue; until then the database shows the result."
@@ -132,9 +148,7 @@ pub async fn run() -> anyhow::Result<()> {
     script.abort();
     watcher.abort();
     println!();
-    println!(
-        "demo stopped. The database textback_demo keeps what happened (psql -d textback_demo)."
-    );
+    println!("demo stopped. The database {db_name} keeps what happened (psql -d {db_name}).");
     result.context("the server stopped with an error")
 }
 

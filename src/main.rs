@@ -35,9 +35,9 @@ enum Command {
     Serve,
     /// Create the database if missing and apply the migrations, then exit.
     Migrate,
-    /// The demo: a fresh `textback_demo` database with the demo brokerage, a fake carrier,
-    /// and a scripted morning of calls played through the real webhooks. Needs only
-    /// PostgreSQL (DATABASE_URL's server). Ctrl-C stops it.
+    /// The demo: a fresh database NAME_demo beside DATABASE_URL's (textback_demo by default)
+    /// with the demo brokerage, a fake carrier, and a scripted morning of calls played through
+    /// the real webhooks. Needs only PostgreSQL. Ctrl-C stops it.
     Demo,
     /// Benchmarks (see README.md, "Performance").
     Bench {

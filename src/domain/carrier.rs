@@ -22,14 +22,15 @@ pub enum CodeEffect {
     Nothing,
 }
 
-/// Codes in a 4xx answer to `POST Messages.json` (the job ends `dead(code)`).
+/// Codes in a 4xx answer to `POST Messages.json` (the job ends `dead(code)`). `http` 0: the
+/// request was never made because the server has no account to send from (an admin's fix).
 pub fn sync_effect(http: u16, code: Option<u32>) -> CodeEffect {
     match code {
         Some(21610) => CodeEffect::OptedOut,
         Some(21211) => CodeEffect::InvalidNumber,
         Some(21614 | 21635) => CodeEffect::CallbackTask,
         Some(21408) => CodeEffect::AdminAlert,
-        _ if matches!(http, 401 | 403 | 404) => CodeEffect::AdminAlert,
+        _ if matches!(http, 0 | 401 | 403 | 404) => CodeEffect::AdminAlert,
         _ => CodeEffect::Nothing,
     }
 }
@@ -61,6 +62,7 @@ mod tests {
             (400, Some(21408), AdminAlert),
             (401, Some(20003), AdminAlert),
             (403, None, AdminAlert),
+            (0, None, AdminAlert),
             (404, Some(20404), AdminAlert),
             (400, Some(21602), Nothing),
             (400, None, Nothing),

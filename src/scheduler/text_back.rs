@@ -500,7 +500,12 @@ async fn record(
             )
             .await?;
             state.metrics.text("text_back", "rejected");
-            let code_text = code.map_or_else(|| format!("http_{http}"), |c| c.to_string());
+            let code_text = match code {
+                Some(c) => c.to_string(),
+                // Not sent at all: the server cannot send (no account configured).
+                None if http == 0 => message.clone(),
+                None => format!("http_{http}"),
+            };
             let effect = carrier::sync_effect(http, code);
             let target = pipeline::Target {
                 contact_id: Some(contact_id),

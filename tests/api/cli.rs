@@ -368,10 +368,17 @@ async fn serve_logs_masked_numbers_and_stops_cleanly_on_sigterm() {
 async fn the_demo_plays_its_morning_and_stops_on_ctrl_c() {
     use std::io::BufRead as _;
     let port = free_port();
+    // Its own database (the demo uses NAME_demo), so a demo you run meanwhile is not disturbed;
+    // the tbtest_PID_ prefix lets a later run clear it if this one crashes.
+    let name = format!(
+        "tbtest_{}_demo{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    );
     let mut child = textback()
         .arg("demo")
         .env("TEXTBACK_BIND", format!("127.0.0.1:{port}"))
-        .env("DATABASE_URL", format!("{}/textback", pg_server()))
+        .env("DATABASE_URL", format!("{}/{name}", pg_server()))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -431,4 +438,11 @@ async fn the_demo_plays_its_morning_and_stops_on_ctrl_c() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(status.success(), "{status:?}");
+    let _ = Command::new("psql")
+        .args([
+            &format!("{}/postgres", pg_server()),
+            "-qc",
+            &format!("drop database if exists \"{name}_demo\" with (force)"),
+        ])
+        .status();
 }
