@@ -52,8 +52,8 @@ pub fn demo_start(now: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
 /// The demo database, on the server of `DATABASE_URL`: its database name + `_demo`
 /// (`textback_demo` for the default URL), so a demo never touches the real database and two
 /// demos against different databases (a test's and yours) never share one.
-fn demo_database(config: &Config) -> anyhow::Result<(String, String)> {
-    let mut url = Url::parse(&config.database_url).context("DATABASE_URL")?;
+fn demo_database(database_url: &str) -> anyhow::Result<(String, String)> {
+    let mut url = Url::parse(database_url).context("DATABASE_URL")?;
     let name = match url.path().trim_start_matches('/') {
         "" => "textback".to_owned(),
         name => name.to_owned(),
@@ -66,6 +66,17 @@ fn demo_database(config: &Config) -> anyhow::Result<(String, String)> {
     );
     let demo = format!("{name}_demo");
     url.set_path(&format!("/{demo}"));
+    // A `dbname` parameter would override the path (and could name your real database).
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k != "dbname")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    if kept.is_empty() {
+        url.set_query(None);
+    } else {
+        url.query_pairs_mut().clear().extend_pairs(kept);
+    }
     Ok((demo, url.to_string()))
 }
 
@@ -74,7 +85,7 @@ pub async fn run() -> anyhow::Result<()> {
     let tz: Tz = "America/New_York"
         .parse()
         .map_err(|_| anyhow::anyhow!("time zone"))?;
-    let (db_name, db_url) = demo_database(&config)?;
+    let (db_name, db_url) = demo_database(&config.database_url)?;
 
     // A fresh database every time, so the demo always shows the same thing.
     let admin = {
@@ -412,6 +423,46 @@ mod tests {
                 .expect("start")
                 .with_timezone(&Utc);
             assert_eq!(demo_start(now, tz), start, "{now}");
+        }
+    }
+
+    #[test]
+    fn the_demo_database_sits_beside_database_urls() {
+        let ok = [
+            (
+                "postgres://postgres@localhost:5432/textback",
+                "textback_demo",
+                "postgres://postgres@localhost:5432/textback_demo",
+            ),
+            (
+                "postgres://postgres@localhost:5432",
+                "textback_demo",
+                "postgres://postgres@localhost:5432/textback_demo",
+            ),
+            (
+                "postgres://u@db/crm?sslmode=require&dbname=prod",
+                "crm_demo",
+                "postgres://u@db/crm_demo?sslmode=require",
+            ),
+            (
+                "postgres://u@db/crm?dbname=prod",
+                "crm_demo",
+                "postgres://u@db/crm_demo",
+            ),
+        ];
+        for (given, name, url) in ok {
+            assert_eq!(
+                demo_database(given).ok(),
+                Some((name.to_owned(), url.to_owned())),
+                "{given}"
+            );
+        }
+        for bad in [
+            "postgres://u@db/my-db",
+            "postgres://u@db/a%22b",
+            "not a url",
+        ] {
+            assert!(demo_database(bad).is_err(), "{bad}");
         }
     }
 }

@@ -161,7 +161,7 @@ pub struct Claimed {
     pub prev_state: String,
 }
 
-/// Claims up to `limit` due jobs (and up to `limit` whose lease expired) for `lease`, and
+/// Claims up to `limit` jobs, those whose lease expired first, then due ones, for `lease`, and
 /// commits at once (reliability.md §2 step 1). The locking selects are materialized CTEs so
 /// they run once; each reads its own partial index in order, so a deep backlog is not sorted.
 ///
@@ -179,15 +179,17 @@ pub async fn claim(
     // The batch comes back as one row of arrays: a thousand rows cost the database far more
     // to send than one (measured: a fifth of the claim throughput).
     let row: ClaimedArrays = sqlx::query_as::<_, ClaimedArrays>(
-        "with due as materialized (
-             select job_id, state as prev_state from job
-              where state = 'scheduled' and run_at <= $1 and run_at >= coalesce($4, '-infinity'::timestamptz)
-              order by run_at limit $2
-                for update skip locked),
-         expired as materialized (
+        "-- expired leases first (a dead worker's jobs have waited longest), then due jobs up
+         -- to the same limit in all: never more jobs than the caller has slots to start
+         with expired as materialized (
              select job_id, state as prev_state from job
               where state = 'running' and lease_until < $1
               order by lease_until limit $2
+                for update skip locked),
+         due as materialized (
+             select job_id, state as prev_state from job
+              where state = 'scheduled' and run_at <= $1 and run_at >= coalesce($4, '-infinity'::timestamptz)
+              order by run_at limit greatest($2 - (select count(*) from expired), 0)
                 for update skip locked),
          c as materialized (select * from due union all select * from expired),
          claimed as (

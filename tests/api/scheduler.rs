@@ -41,10 +41,13 @@ async fn three_workers_on_one_database_never_run_a_job_twice() {
     let brokerage = BrokerageId(apply_setup(&db.pool, DEMO).await.brokerage_id);
     let clock: SharedClock = Arc::new(SystemClock);
     // Small claims, so the three workers interleave many times over the backlog.
+    // The production lease: on a loaded machine a 3 s lease could expire between a claim and
+    // its finish, and a legitimate re-claim would look like a double run.
     let timing = Timing {
         batch: 25,
         concurrency: 50,
         poll_interval: StdDuration::from_millis(200),
+        lease: StdDuration::from_secs(60),
         ..Timing::fast()
     };
     let n: i64 = 3000;
@@ -227,4 +230,47 @@ async fn a_future_job_is_woken_by_its_timer_without_waiting_for_the_poll() {
     );
     let _ = stop_tx.send(true);
     worker.await.expect("the worker stops");
+}
+
+#[tokio::test]
+async fn a_claim_never_takes_more_than_its_limit_and_expired_leases_go_first() {
+    let db = TestDb::new().await;
+    let brokerage = BrokerageId(apply_setup(&db.pool, DEMO).await.brokerage_id);
+    let now = test_start();
+    let mut conn = db.pool.acquire().await.expect("conn");
+    // Two jobs claimed by a worker that then died.
+    jobs::enqueue_noops(
+        &mut conn,
+        brokerage,
+        &[now - Duration::seconds(30), now - Duration::seconds(29)],
+        now - Duration::seconds(30),
+    )
+    .await
+    .expect("enqueue");
+    let first = jobs::claim(
+        &mut conn,
+        now - Duration::seconds(20),
+        Duration::seconds(3),
+        10,
+        None,
+    )
+    .await
+    .expect("claim");
+    assert_eq!(first.len(), 2);
+    // Five more due now.
+    let due: Vec<_> = (0..5).map(|i| now - Duration::seconds(i)).collect();
+    jobs::enqueue_noops(&mut conn, brokerage, &due, now)
+        .await
+        .expect("enqueue");
+
+    let claimed = jobs::claim(&mut conn, now, Duration::seconds(3), 3, None)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 3, "the limit covers expired and due jobs together");
+    let reclaimed = claimed.iter().filter(|j| j.prev_state == "running").count();
+    assert_eq!(reclaimed, 2, "the dead worker's jobs come first");
+    let rest = jobs::claim(&mut conn, now, Duration::seconds(3), 10, None)
+        .await
+        .expect("claim");
+    assert_eq!(rest.len(), 4, "the other due jobs are still there");
 }
