@@ -266,7 +266,11 @@ async fn a_claim_never_takes_more_than_its_limit_and_expired_leases_go_first() {
     let claimed = jobs::claim(&mut conn, now, Duration::seconds(3), 3, None)
         .await
         .expect("claim");
-    assert_eq!(claimed.len(), 3, "the limit covers expired and due jobs together");
+    assert_eq!(
+        claimed.len(),
+        3,
+        "the limit covers expired and due jobs together"
+    );
     let reclaimed = claimed.iter().filter(|j| j.prev_state == "running").count();
     assert_eq!(reclaimed, 2, "the dead worker's jobs come first");
     let rest = jobs::claim(&mut conn, now, Duration::seconds(3), 10, None)
