@@ -293,6 +293,13 @@ impl Scheduler {
                             let done = done_tx.clone();
                             tokio::spawn(async move {
                                 let outcome = this.run_one(&job).await;
+                                // A handler that wrote its own outcome (a send and its record)
+                                // frees its slot now; only the rest wait for a batch write.
+                                if let Outcome::Persisted { label } = outcome {
+                                    this.state.metrics.job(&job.kind, label);
+                                    drop(permit);
+                                    return;
+                                }
                                 let _ = done.send(Finished {
                                     job_id: job.job_id,
                                     attempt: job.attempt,
