@@ -133,19 +133,8 @@ pub async fn queue() -> anyhow::Result<()> {
         tokio::time::sleep(StdDuration::from_millis(gap_ms)).await;
         let enqueued = clock.now();
         let mut conn = pool.acquire().await?;
-        let id = jobs::enqueue(
-            &mut conn,
-            brokerage,
-            &jobs::NewJob {
-                kind: jobs::kind::NOOP,
-                contact_id: None,
-                call_id: None,
-                run_at: enqueued,
-                payload: serde_json::json!({}),
-                now: enqueued,
-            },
-        )
-        .await?;
+        let ids = jobs::enqueue_noops(&mut conn, brokerage, &[enqueued], enqueued).await?;
+        let id = *ids.first().context("the job was not enqueued")?;
         drop(conn);
         let start = wait_started(&pool, id, StdDuration::from_secs(10)).await?;
         latencies.push((start - enqueued).num_microseconds().unwrap_or(0) as f64 / 1000.0);
@@ -279,8 +268,7 @@ struct Played {
 /// carrier receiving the Messages create request (with `delay_secs = 0` there is no hold to
 /// subtract), with the Lookup request in between.
 pub async fn pipeline() -> anyhow::Result<()> {
-    use crate::clock::{OffsetClock, SharedClock};
-    use crate::fake_twilio::{DialResult, FakeTwilio, FakeTwilioConfig, new_call_sid};
+    use crate::fake_twilio::{DialResult, new_call_sid};
 
     let config = Config::from_env()?;
     let calls = env_num("BENCH_CALLS", 1000);
@@ -290,54 +278,23 @@ pub async fn pipeline() -> anyhow::Result<()> {
         "BENCH_CALLS must be 1..=10000"
     );
 
-    // A fresh database on DATABASE_URL's server.
-    let mut url = url::Url::parse(&config.database_url).context("DATABASE_URL")?;
-    url.set_path("/postgres");
-    let admin = crate::db::pool(url.as_str())
-        .await
-        .context("PostgreSQL must be running")?;
-    sqlx::query("drop database if exists textback_bench_pipeline with (force)")
-        .execute(&admin)
-        .await?;
-    admin.close().await;
-    url.set_path("/textback_bench_pipeline");
-    let db_url = url.to_string();
-    let pool = crate::db::prepare(&db_url).await?;
-    let file = crate::setup::parse(PIPELINE_SETUP)
-        .map_err(|p| anyhow::anyhow!("pipeline setup: {p:?}"))?;
-    crate::store::setup::apply(&pool, &file)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-
-    // 10:00 on a weekday in the brokerage's zone, as in the demo: the gate's hours never
-    // decide the figures.
-    let tz: chrono_tz::Tz = "America/New_York"
-        .parse()
-        .map_err(|_| anyhow::anyhow!("time zone"))?;
-    let clock: SharedClock = Arc::new(OffsetClock::starting_at(crate::demo::demo_start(
-        Utc::now(),
-        tz,
-    )));
-    let token = hex::encode(rand::random::<[u8; 16]>());
-    let account = format!("AC{}", hex::encode(rand::random::<[u8; 16]>()));
-    let fake = FakeTwilio::start(FakeTwilioConfig {
-        account_sid: account.clone(),
-        auth_token: token.clone(),
-        clock: clock.clone(),
-    })
-    .await?;
+    // A fresh database beside DATABASE_URL's, and the demo's 10:00 on a weekday in the
+    // brokerage's zone: the gate's hours never decide the figures.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let public = format!("http://{}", listener.local_addr()?);
-    let vars = std::collections::HashMap::from([
-        ("DATABASE_URL", db_url.clone()),
-        ("TEXTBACK_PUBLIC_URL", public.clone()),
-        ("TWILIO_ACCOUNT_SID", account),
-        ("TWILIO_AUTH_TOKEN", token),
-        ("TWILIO_API_BASE", fake.base_url()),
-        ("TWILIO_LOOKUP_BASE", fake.base_url()),
-    ]);
-    let server_config = Config::from_lookup(|k| vars.get(k).cloned())?;
-    let app = crate::build(server_config, pool.clone(), clock.clone())?;
+    let crate::demo::Stage {
+        clock,
+        fake,
+        public,
+        app,
+        ..
+    } = crate::demo::stage(
+        &config.database_url,
+        "bench_pipeline",
+        PIPELINE_SETUP,
+        crate::demo::harbor_zone(),
+        &listener,
+    )
+    .await?;
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(crate::run(listener, app, async move {
         let _ = stop_rx.wait_for(|s| *s).await;
@@ -397,9 +354,10 @@ pub async fn pipeline() -> anyhow::Result<()> {
             if let Some((_, to)) = r.params.iter().find(|(k, _)| k == "To") {
                 created.entry(to.clone()).or_insert(r.at);
             }
-        } else if r.method == "GET" && r.path.starts_with("/v2/PhoneNumbers/") {
-            let digits: String = r.path.chars().filter(char::is_ascii_digit).collect();
-            looked_up.entry(digits).or_insert(r.at);
+        } else if let Some(number) = r.path.strip_prefix("/v2/PhoneNumbers/") {
+            // The path as received: the number's `+` may be percent-encoded.
+            let number = number.replace("%2B", "+");
+            looked_up.entry(number).or_insert(r.at);
         }
     }
     let ms = |d: Duration| d.num_microseconds().unwrap_or(0) as f64 / 1000.0;
@@ -411,13 +369,8 @@ pub async fn pipeline() -> anyhow::Result<()> {
             .get(&p.from)
             .with_context(|| format!("no text was created for call {}", p.from))?;
         overhead.push(ms(*create - p.dial_posted));
-        let digits: String = p.from.chars().filter(char::is_ascii_digit).collect();
-        if let Some(lookup) = looked_up
-            .iter()
-            .find(|(k, _)| k.ends_with(&digits))
-            .map(|(_, at)| *at)
-        {
-            to_lookup.push(ms(lookup - p.dial_posted));
+        if let Some(lookup) = looked_up.get(&p.from) {
+            to_lookup.push(ms(*lookup - p.dial_posted));
         }
         dial_answer.push(p.dial_answer_ms);
     }

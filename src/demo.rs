@@ -49,10 +49,10 @@ pub fn demo_start(now: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
     }
 }
 
-/// The demo database, on the server of `DATABASE_URL`: its database name + `_demo`
-/// (`textback_demo` for the default URL), so a demo never touches the real database and two
-/// demos against different databases (a test's and yours) never share one.
-fn demo_database(database_url: &str) -> anyhow::Result<(String, String)> {
+/// A database beside `DATABASE_URL`'s, on the same server: its name + `_suffix`
+/// (`textback_demo` for the default URL and `demo`), so a demo never touches the real database
+/// and two demos against different databases (a test's and yours) never share one.
+fn database_beside(database_url: &str, suffix: &str) -> anyhow::Result<(String, String)> {
     let mut url = Url::parse(database_url).context("DATABASE_URL")?;
     let name = match url.path().trim_start_matches('/') {
         "" => "textback".to_owned(),
@@ -62,10 +62,10 @@ fn demo_database(database_url: &str) -> anyhow::Result<(String, String)> {
         !name.is_empty()
             && name.len() <= 50
             && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
-        "DATABASE_URL: the demo needs a database name of letters, digits and underscores (it uses NAME_demo)"
+        "DATABASE_URL: needs a database name of letters, digits and underscores (this command uses NAME_{suffix})"
     );
-    let demo = format!("{name}_demo");
-    url.set_path(&format!("/{demo}"));
+    let beside = format!("{name}_{suffix}");
+    url.set_path(&format!("/{beside}"));
     // A `dbname` parameter would override the path (and could name your real database).
     let kept: Vec<(String, String)> = url
         .query_pairs()
@@ -77,17 +77,33 @@ fn demo_database(database_url: &str) -> anyhow::Result<(String, String)> {
     } else {
         url.query_pairs_mut().clear().extend_pairs(kept);
     }
-    Ok((demo, url.to_string()))
+    Ok((beside, url.to_string()))
 }
 
-pub async fn run() -> anyhow::Result<()> {
-    let config = Config::from_env()?;
-    let tz: Tz = "America/New_York"
-        .parse()
-        .map_err(|_| anyhow::anyhow!("time zone"))?;
-    let (db_name, db_url) = demo_database(&config.database_url)?;
+/// What the demo and `textback bench pipeline` run on.
+pub(crate) struct Stage {
+    /// The database's name and URL.
+    pub db_name: String,
+    pub pool: PgPool,
+    pub brokerage: BrokerageId,
+    pub clock: SharedClock,
+    pub fake: FakeTwilio,
+    /// The server's base URL: `listener`'s address, also `TEXTBACK_PUBLIC_URL`.
+    pub public: String,
+    pub app: crate::App,
+}
 
-    // A fresh database every time, so the demo always shows the same thing.
+/// A fresh database `NAME_suffix` beside `database_url`'s (dropped and created again) with
+/// `setup` applied; the fake carrier with random credentials, on an offset clock that starts at
+/// 10:00 on a weekday in `tz`; and the app built for `listener`, with the fake as its carrier.
+pub(crate) async fn stage(
+    database_url: &str,
+    suffix: &str,
+    setup: &str,
+    tz: Tz,
+    listener: &tokio::net::TcpListener,
+) -> anyhow::Result<Stage> {
+    let (db_name, db_url) = database_beside(database_url, suffix)?;
     let admin = {
         let mut u = Url::parse(&db_url)?;
         u.set_path("/postgres");
@@ -104,12 +120,10 @@ pub async fn run() -> anyhow::Result<()> {
     .await?;
     admin_pool.close().await;
     let pool = crate::db::prepare(&db_url).await?;
-    let file = crate::setup::parse(DEMO_SETUP)
-        .map_err(|p| anyhow::anyhow!("fixtures/demo.toml: {p:?}"))?;
+    let file = crate::setup::parse(setup).map_err(|p| anyhow::anyhow!("setup file: {p:?}"))?;
     let applied = crate::store::setup::apply(&pool, &file)
         .await
-        .map_err(|e| anyhow::anyhow!("applying the demo setup: {e}"))?;
-    let brokerage = BrokerageId(applied.brokerage_id);
+        .map_err(|e| anyhow::anyhow!("applying the setup file: {e}"))?;
 
     let clock: SharedClock = Arc::new(OffsetClock::starting_at(demo_start(Utc::now(), tz)));
     let token = hex::encode(rand::random::<[u8; 16]>());
@@ -120,24 +134,53 @@ pub async fn run() -> anyhow::Result<()> {
         clock: clock.clone(),
     })
     .await?;
-    fake.set_line_type(PAT_LANDLINE, "landline");
+    let addr = listener.local_addr()?;
+    let public = format!("http://{addr}");
+    let vars: HashMap<&str, String> = HashMap::from([
+        ("DATABASE_URL", db_url),
+        ("TEXTBACK_BIND", addr.to_string()),
+        ("TEXTBACK_PUBLIC_URL", public.clone()),
+        ("TWILIO_ACCOUNT_SID", account),
+        ("TWILIO_AUTH_TOKEN", token),
+        ("TWILIO_API_BASE", fake.base_url()),
+        ("TWILIO_LOOKUP_BASE", fake.base_url()),
+    ]);
+    let config = Config::from_lookup(|k| vars.get(k).cloned())?;
+    let app = crate::build(config, pool.clone(), clock.clone())?;
+    Ok(Stage {
+        db_name,
+        pool,
+        brokerage: BrokerageId(applied.brokerage_id),
+        clock,
+        fake,
+        public,
+        app,
+    })
+}
 
+/// Harbor Realty's zone (`fixtures/demo.toml`).
+pub(crate) fn harbor_zone() -> Tz {
+    chrono_tz::America::New_York
+}
+
+pub async fn run() -> anyhow::Result<()> {
+    let config = Config::from_env()?;
+    let tz = harbor_zone();
     let bind = config.bind;
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .with_context(|| format!("cannot listen on {bind} (TEXTBACK_BIND)"))?;
-    let public = format!("http://{}", listener.local_addr()?);
-    let vars: HashMap<&str, String> = HashMap::from([
-        ("DATABASE_URL", db_url.clone()),
-        ("TEXTBACK_BIND", bind.to_string()),
-        ("TEXTBACK_PUBLIC_URL", public.clone()),
-        ("TWILIO_ACCOUNT_SID", account.clone()),
-        ("TWILIO_AUTH_TOKEN", token.clone()),
-        ("TWILIO_API_BASE", fake.base_url()),
-        ("TWILIO_LOOKUP_BASE", fake.base_url()),
-    ]);
-    let demo_config = Config::from_lookup(|k| vars.get(k).cloned())?;
-    let app = crate::build(demo_config, pool.clone(), clock.clone())?;
+    // A fresh database every time, so the demo always shows the same thing.
+    let Stage {
+        db_name,
+        pool,
+        brokerage,
+        clock,
+        fake,
+        public,
+        app,
+    } = stage(&config.database_url, "demo", DEMO_SETUP, tz, &listener).await?;
+    fake.set_line_type(PAT_LANDLINE, "landline");
 
     println!(
         "textback demo — Harbor Realty, a fake carrier on {}, the server on {public}",
@@ -452,7 +495,7 @@ mod tests {
         ];
         for (given, name, url) in ok {
             assert_eq!(
-                demo_database(given).ok(),
+                database_beside(given, "demo").ok(),
                 Some((name.to_owned(), url.to_owned())),
                 "{given}"
             );
@@ -462,7 +505,7 @@ mod tests {
             "postgres://u@db/a%22b",
             "not a url",
         ] {
-            assert!(demo_database(bad).is_err(), "{bad}");
+            assert!(database_beside(bad, "demo").is_err(), "{bad}");
         }
     }
 }

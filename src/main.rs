@@ -60,7 +60,7 @@ enum BenchWhat {
     /// The missed-call pipeline, in-process with the fake carrier on loopback: BENCH_CALLS
     /// (1000) missed calls at BENCH_RATE (20/s) with `delay_secs = 0`; the time from the dial
     /// webhook to the carrier's Messages create request, p50/p99. Uses a fresh database
-    /// `textback_bench_pipeline` on DATABASE_URL's server.
+    /// NAME_bench_pipeline beside DATABASE_URL's (textback_bench_pipeline by default).
     Pipeline,
 }
 

@@ -49,23 +49,24 @@ pub async fn enqueue(
     .await?)
 }
 
-/// Many jobs in one statement (benchmarks): `count` no-op jobs due at `run_at[i]`.
+/// No-op jobs (benchmarks, scheduler tests), one due at each `run_at`, in one statement.
+/// Returns their ids.
 pub async fn enqueue_noops(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
     run_at: &[DateTime<Utc>],
     now: DateTime<Utc>,
-) -> Result<u64> {
-    let done = sqlx::query(
+) -> Result<Vec<i64>> {
+    Ok(sqlx::query_scalar(
         "insert into job (brokerage_id, kind, run_at, due_at, created_at, updated_at)
-         select $1, 'noop', r, r, $3, $3 from unnest($2::timestamptz[]) as r",
+         select $1, 'noop', r, r, $3, $3 from unnest($2::timestamptz[]) as r
+         returning job_id",
     )
     .bind(brokerage)
     .bind(run_at)
     .bind(now)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected())
+    .fetch_all(conn)
+    .await?)
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]

@@ -190,20 +190,9 @@ async fn a_future_job_is_woken_by_its_timer_without_waiting_for_the_poll() {
 
     let run_at = Utc::now() + Duration::milliseconds(1500);
     let mut conn = db.pool.acquire().await.expect("conn");
-    let job_id = jobs::enqueue(
-        &mut conn,
-        brokerage,
-        &jobs::NewJob {
-            kind: jobs::kind::NOOP,
-            contact_id: None,
-            call_id: None,
-            run_at,
-            payload: serde_json::json!({}),
-            now: Utc::now(),
-        },
-    )
-    .await
-    .expect("enqueue");
+    let job_id = jobs::enqueue_noops(&mut conn, brokerage, &[run_at], Utc::now())
+        .await
+        .expect("enqueue")[0];
     drop(conn);
 
     let deadline = tokio::time::Instant::now() + StdDuration::from_secs(60);
