@@ -49,6 +49,30 @@ enum Command {
         #[command(subcommand)]
         action: SetupAction,
     },
+    /// The brokerage's do-not-call list (its suppressions; compliance.md R1).
+    Dnc {
+        #[command(subcommand)]
+        action: DncAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum DncAction {
+    /// Add the numbers of a CSV file (`phone,reason,source,at`, header row required) to the
+    /// brokerage's suppression list. All or nothing: every rejected row is printed with its
+    /// line and nothing is applied (exit 2). Numbers already suppressed are left as they are.
+    Import {
+        /// The CSV file.
+        file: PathBuf,
+        /// The brokerage's slug (its setup file's `[brokerage] slug`).
+        #[arg(long)]
+        brokerage: String,
+    },
+    /// Print the brokerage's suppression list as CSV on stdout: `phone,reason,source,at,who`.
+    Export {
+        #[arg(long)]
+        brokerage: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -147,6 +171,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             action: SetupAction::Apply { file },
         } => setup_apply(&file).await,
         Command::Demo => textback::demo::run().await,
+        Command::Dnc {
+            action: DncAction::Import { file, brokerage },
+        } => dnc_import(&file, &brokerage).await,
+        Command::Dnc {
+            action: DncAction::Export { brokerage },
+        } => dnc_export(&brokerage).await,
         Command::Bench {
             what: BenchWhat::Queue,
         } => textback::bench::queue().await,
@@ -217,6 +247,79 @@ async fn setup_apply(path: &std::path::Path) -> anyhow::Result<()> {
                 .context("could not apply the setup file; nothing was changed"))
         }
     }
+}
+
+/// The most a DNC file may hold (the row limit, with room for long reasons).
+const MAX_DNC_BYTES: u64 = 32 * 1024 * 1024;
+
+async fn dnc_import(path: &std::path::Path, slug: &str) -> anyhow::Result<()> {
+    use std::io::Read as _;
+    let shown = path.display().to_string();
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_DNC_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(|e| BadInput(format!("{shown}: {e}")))?;
+    if bytes.len() as u64 > MAX_DNC_BYTES {
+        return Err(BadInput(format!("{shown}: larger than 32 MiB; split the file")).into());
+    }
+    let text =
+        String::from_utf8(bytes).map_err(|_| BadInput(format!("{shown}: not valid UTF-8")))?;
+    let clock = textback::clock::SystemClock;
+    let now = textback::clock::Clock::now(&clock);
+    let rows = textback::domain::dnc::parse(&text, now).map_err(|rejected| {
+        let mut out = format!(
+            "{shown}: {} row{} rejected; nothing was imported:",
+            rejected.len(),
+            if rejected.len() == 1 { "" } else { "s" }
+        );
+        for r in &rejected {
+            out.push_str(&format!("\n  {shown}:{}", r));
+        }
+        BadInput(out)
+    })?;
+    let config = config()?;
+    let pool = textback::db::prepare(&config.database_url).await?;
+    let mut tx = pool.begin().await?;
+    let Some(brokerage) = textback::store::brokerages::by_slug(&mut tx, slug).await? else {
+        return Err(BadInput(format!(
+            "no brokerage `{slug}` (apply its setup file first)"
+        ))
+        .into());
+    };
+    let name = path
+        .file_name()
+        .map_or_else(|| shown.clone(), |n| n.to_string_lossy().into_owned());
+    let (added, already) =
+        textback::store::suppressions::import(&mut tx, brokerage, &rows, &name, now).await?;
+    tx.commit().await?;
+    println!(
+        "{shown}: {added} number{} added to `{slug}`'s do-not-call list; {already} already on it",
+        if added == 1 { "" } else { "s" }
+    );
+    Ok(())
+}
+
+async fn dnc_export(slug: &str) -> anyhow::Result<()> {
+    let config = config()?;
+    let pool = textback::db::prepare(&config.database_url).await?;
+    let mut conn = pool.acquire().await?;
+    let Some(brokerage) = textback::store::brokerages::by_slug(&mut conn, slug).await? else {
+        return Err(BadInput(format!("no brokerage `{slug}`")).into());
+    };
+    let list = textback::store::suppressions::list(&mut conn, brokerage).await?;
+    let mut out = csv::Writer::from_writer(std::io::stdout().lock());
+    out.write_record(["phone", "reason", "source", "at", "who"])?;
+    for s in list {
+        out.write_record([
+            s.phone.as_str(),
+            s.reason.as_deref().unwrap_or(""),
+            s.source.as_str(),
+            &s.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            s.who.as_deref().unwrap_or(""),
+        ])?;
+    }
+    out.flush()?;
+    Ok(())
 }
 
 /// Reads at most the setup-file limit (plus one byte, to tell that the file is larger).

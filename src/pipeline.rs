@@ -8,6 +8,8 @@ use sqlx::PgConnection;
 
 use crate::domain::carrier::CodeEffect;
 use crate::domain::episode::{self, LastTextBack, MissAction};
+use crate::domain::keywords::{Class, Classified};
+use crate::domain::sequence;
 use crate::store::{self, BrokerageId, alerts, brokerages, contacts, jobs, suppressions, tasks};
 
 /// A missed call from a contact (dial result or the status backup path): one text-back per
@@ -86,25 +88,6 @@ pub async fn on_answered_call(
     .await
 }
 
-/// The contact wrote to us: pending automation stops (the conversation is a person's now).
-pub async fn on_inbound_text(
-    conn: &mut PgConnection,
-    brokerage: BrokerageId,
-    contact_id: i64,
-    now: DateTime<Utc>,
-) -> store::Result<u64> {
-    contacts::lock(conn, brokerage, contact_id).await?;
-    jobs::cancel_scheduled(
-        conn,
-        brokerage,
-        contact_id,
-        jobs::AUTOMATION,
-        "inbound_text",
-        now,
-    )
-    .await
-}
-
 /// Who a carrier code's effect lands on.
 pub struct Target<'a> {
     pub contact_id: Option<i64>,
@@ -128,14 +111,22 @@ pub async fn apply_code_effect(
             if let Some(contact_id) = target.contact_id {
                 contacts::lock(conn, brokerage, contact_id).await?;
             }
-            suppressions::suppress(conn, brokerage, target.phone, "carrier", Some(code), now)
-                .await?;
+            let how = format!("ErrorCode {code}");
+            let evidence = suppressions::Evidence {
+                source: "carrier",
+                who: "carrier",
+                how: Some(&how),
+                evidence: None,
+                raw_text: None,
+                reason: Some("the carrier reports the number opted out"),
+            };
+            suppressions::suppress(conn, brokerage, target.phone, &evidence, now).await?;
             if let Some(contact_id) = target.contact_id {
                 jobs::cancel_scheduled(
                     conn,
                     brokerage,
                     contact_id,
-                    jobs::AUTOMATION,
+                    jobs::ON_OPT_OUT,
                     "opted_out",
                     now,
                 )
@@ -290,4 +281,249 @@ pub async fn adopt_orphan_statuses(
         .await?;
     }
     Ok(())
+}
+
+/// A send was recorded as accepted (by the send's own record or by reconciliation): a
+/// text-back arms the follow-up sequence (DESIGN.md step 3), each step copied with its
+/// templates and jittered (compliance.md R15).
+pub async fn after_sent(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+    job_id: i64,
+    message_id: i64,
+    now: DateTime<Utc>,
+) -> store::Result<()> {
+    let Some((kind, Some(contact_id), call_id)) = jobs::identity(conn, job_id).await? else {
+        return Ok(());
+    };
+    if kind != jobs::kind::TEXT_BACK {
+        return Ok(());
+    }
+    for step in brokerages::follow_up_steps(conn, brokerage).await? {
+        let after = u64::try_from(step.after_secs).unwrap_or(0);
+        let run_at = sequence::step_due(now, after, rand::random::<f64>());
+        jobs::enqueue(
+            conn,
+            brokerage,
+            &jobs::NewJob {
+                kind: jobs::kind::FOLLOW_UP,
+                contact_id: Some(contact_id),
+                call_id,
+                run_at,
+                payload: serde_json::json!({
+                    "position": step.position,
+                    "templates": step.templates.0,
+                    "text_back_message_id": message_id,
+                    "text_back_accepted_at": now,
+                }),
+                now,
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// What an inbound text did (compliance.md §4.3 effects).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InboundEffect {
+    pub class: Class,
+    /// The number went from not suppressed to suppressed (R2), or the reverse (R5).
+    pub changed: bool,
+    pub cancelled: u64,
+}
+
+/// Facts of one inbound text for [`on_inbound_text`].
+pub struct Inbound<'a> {
+    pub contact_id: i64,
+    pub phone: &'a str,
+    pub number_id: i64,
+    pub message_id: i64,
+    pub sid: &'a str,
+    pub body: &'a str,
+    pub classified: &'a Classified,
+    pub carrier_answers_keywords: bool,
+}
+
+/// The contact wrote to us, in the transaction that stores the text (the contact is locked):
+/// opt-out, opt-in and help keywords first (R2–R6), then a reply stops pending automation and
+/// a possible opt-out puts the contact on review hold (R3).
+pub async fn on_inbound_text(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+    m: &Inbound<'_>,
+    now: DateTime<Utc>,
+) -> store::Result<InboundEffect> {
+    contacts::lock(conn, brokerage, m.contact_id).await?;
+    let class = m.classified.class;
+    let carrier_answered = m.classified.carrier_answered(m.carrier_answers_keywords);
+    let how = if m.classified.by_opt_out_type {
+        "OptOutType"
+    } else {
+        "sms"
+    };
+    let evidence = suppressions::Evidence {
+        source: if carrier_answered {
+            "carrier_keyword"
+        } else {
+            "keyword"
+        },
+        who: "contact",
+        how: Some(how),
+        evidence: Some(m.sid),
+        raw_text: Some(m.body),
+        reason: Some("the contact asked by text"),
+    };
+    let mut changed = false;
+    let (cancel_kinds, cancel_reason, ack): (&[&str], &str, Option<&str>) = match class {
+        Class::OptOut => {
+            changed = suppressions::suppress(conn, brokerage, m.phone, &evidence, now).await?;
+            (jobs::ON_OPT_OUT, "opted_out", Some("opt_out_ack"))
+        }
+        Class::OptIn => {
+            changed = suppressions::lift(conn, brokerage, m.phone, &evidence, now).await?;
+            (jobs::AUTOMATION, "inbound_text", Some("opt_in_ack"))
+        }
+        Class::Help => (jobs::AUTOMATION, "inbound_text", Some("help")),
+        Class::Review => {
+            let e = suppressions::Evidence {
+                source: "review",
+                reason: Some("a possible opt-out awaits a person"),
+                ..evidence
+            };
+            suppressions::hold_for_review(
+                conn,
+                brokerage,
+                m.contact_id,
+                m.phone,
+                m.message_id,
+                &e,
+                now,
+            )
+            .await?;
+            (jobs::AUTOMATION, "inbound_text", None)
+        }
+        Class::Reply => (jobs::AUTOMATION, "inbound_text", None),
+    };
+    let cancelled = jobs::cancel_scheduled(
+        conn,
+        brokerage,
+        m.contact_id,
+        cancel_kinds,
+        cancel_reason,
+        now,
+    )
+    .await?;
+    if let Some(ack) = ack {
+        // The gate decides whether it goes (carrier answered, already confirmed, late); the
+        // job keeps that decision on record either way.
+        jobs::enqueue(
+            conn,
+            brokerage,
+            &jobs::NewJob {
+                kind: jobs::kind::KEYWORD_REPLY,
+                contact_id: Some(m.contact_id),
+                call_id: None,
+                run_at: now,
+                payload: serde_json::json!({
+                    "ack": ack,
+                    "number_id": m.number_id,
+                    "inbound_message_id": m.message_id,
+                    "received_at": now,
+                    "carrier_answered": carrier_answered,
+                    "already_confirmed": class == Class::OptOut && !changed,
+                }),
+                now,
+            },
+        )
+        .await?;
+    }
+    Ok(InboundEffect {
+        class,
+        changed,
+        cancelled,
+    })
+}
+
+/// Why an agent's reply cannot be queued (compliance.md R1, R3, R11), in the words the inbox
+/// shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyRefused {
+    OptedOut,
+    ReviewHold,
+    Shortener,
+    Empty,
+}
+
+impl ReplyRefused {
+    pub fn reason(self) -> &'static str {
+        match self {
+            ReplyRefused::OptedOut => "opted_out",
+            ReplyRefused::ReviewHold => "review_hold",
+            ReplyRefused::Shortener => "link_shortener",
+            ReplyRefused::Empty => "empty",
+        }
+    }
+}
+
+/// An agent's reply from the inbox (DESIGN.md step 6): refused at once when the gate would
+/// certainly refuse it (suppressed anywhere in the brokerage, review hold, a public
+/// shortener), else queued as an `agent_reply` job that takes over the conversation (R12:
+/// pending automation stops) and passes the whole gate when it runs. Returns the job.
+pub async fn queue_agent_reply(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+    contact_id: i64,
+    number_id: i64,
+    agent_email: &str,
+    body: &str,
+    now: DateTime<Utc>,
+) -> store::Result<Result<i64, ReplyRefused>> {
+    let body = body.trim();
+    if body.is_empty() {
+        return Ok(Err(ReplyRefused::Empty));
+    }
+    if crate::domain::links::check(body, &[])
+        .iter()
+        .any(|p| matches!(p, crate::domain::links::LinkProblem::Shortener { .. }))
+    {
+        return Ok(Err(ReplyRefused::Shortener));
+    }
+    let Some(contact) = contacts::lock(conn, brokerage, contact_id).await? else {
+        return Err(store::Error::NotFound);
+    };
+    let facts = store::gate::contact_facts(conn, brokerage, contact_id, now).await?;
+    if facts.is_suppressed {
+        return Ok(Err(ReplyRefused::OptedOut));
+    }
+    if facts.review_hold {
+        return Ok(Err(ReplyRefused::ReviewHold));
+    }
+    jobs::cancel_scheduled(
+        conn,
+        brokerage,
+        contact_id,
+        jobs::AUTOMATION,
+        "agent_takeover",
+        now,
+    )
+    .await?;
+    let job = jobs::enqueue(
+        conn,
+        brokerage,
+        &jobs::NewJob {
+            kind: jobs::kind::AGENT_REPLY,
+            contact_id: Some(contact.contact_id),
+            call_id: None,
+            run_at: now,
+            payload: serde_json::json!({
+                "number_id": number_id,
+                "agent": agent_email,
+                "body": body,
+            }),
+            now,
+        },
+    )
+    .await?;
+    Ok(Ok(job))
 }

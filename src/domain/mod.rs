@@ -4,10 +4,16 @@
 pub mod backoff;
 pub mod carrier;
 pub mod dial;
+pub mod dnc;
 pub mod duration;
 pub mod episode;
 pub mod gate;
+pub mod keywords;
 pub mod line_type;
 pub mod links;
 pub mod phone;
+pub mod quiet_hours;
+pub mod sequence;
+pub mod sms_text;
 pub mod template;
+pub mod zones;

@@ -5,16 +5,17 @@ use axum::response::Response;
 
 use super::twilio_guard::{TwilioForm, with_outcome};
 use super::{AppState, Result, empty_ok, twiml_response};
+use crate::domain::keywords;
 use crate::domain::phone::{PhoneNumber, mask};
 use crate::pipeline;
-use crate::store::{contacts, jobs, messages, numbers};
+use crate::store::{self, contacts, jobs, messages, numbers, suppressions};
 use crate::twilio::twiml;
 use crate::twilio::webhook::{MessageStatus, SmsInbound};
 
 /// `/twilio/sms`: store the text verbatim in the contact's conversation, once per
 /// `MessageSid`. Replies go out through the REST API and the gate, never as TwiML, so the
-/// answer is always an empty `<Response/>`. (Keywords and the pipeline's reactions come with
-/// the next issues.)
+/// answer is always an empty `<Response/>`. Keywords are classified (compliance.md §4) and
+/// have their effects in the same transaction: an opt-out is in force once Twilio has our 200.
 #[tracing::instrument(skip_all, fields(message_sid = %sms.message_sid.as_str()))]
 pub async fn sms_inbound(
     State(state): State<AppState>,
@@ -32,12 +33,20 @@ pub async fn sms_inbound(
         ));
     };
     let brokerage = number.brokerage_id;
-    let contact_id = match PhoneNumber::parse(&sms.from_raw) {
+    let phone = PhoneNumber::parse(&sms.from_raw).ok();
+    let contact_id = match &phone {
         // Locked before the message that references it: the inbound text then locks it to
         // cancel automation, and a lock taken after the insert's share lock could deadlock.
-        Ok(phone) => Some(contacts::upsert_locked(&mut tx, brokerage, &phone).await?),
-        Err(_) => None,
+        Some(phone) => Some(contacts::upsert_locked(&mut tx, brokerage, phone).await?),
+        None => None,
     };
+    // Classified under the contact's lock: whether START lifts something depends on the
+    // suppression as it is now (compliance.md §4.3).
+    let suppressed = match &phone {
+        Some(p) => suppressions::is_suppressed(&mut tx, brokerage, p.as_e164()).await?,
+        None => false,
+    };
+    let classified = keywords::classify(&sms.body, sms.opt_out_type.as_deref(), suppressed);
     let stored = messages::insert_inbound_if_new(
         &mut tx,
         brokerage,
@@ -51,19 +60,35 @@ pub async fn sms_inbound(
             num_media: sms.num_media,
             num_segments: sms.num_segments,
             opt_out_type: sms.opt_out_type.as_deref(),
+            keyword_class: classified.class.as_str(),
             received_at: now,
         },
     )
     .await?;
-    if stored.is_some()
-        && let Some(contact_id) = contact_id
-    {
-        // Any text from the contact stops pending automation: a person takes it from here.
-        // (Keywords, and who is notified, come with the compliance and people issues.)
-        let cancelled = pipeline::on_inbound_text(&mut tx, brokerage, contact_id, now).await?;
-        if cancelled > 0 {
-            tracing::info!(cancelled, "inbound text cancelled pending automation");
-        }
+    if let (Some(message_id), Some(contact_id), Some(phone)) = (stored, contact_id, &phone) {
+        let rules = store::gate::brokerage_rules(&mut tx, brokerage).await?;
+        let effect = pipeline::on_inbound_text(
+            &mut tx,
+            brokerage,
+            &pipeline::Inbound {
+                contact_id,
+                phone: phone.as_e164(),
+                number_id: number.number_id,
+                message_id,
+                sid: sms.message_sid.as_str(),
+                body: &sms.body,
+                classified: &classified,
+                carrier_answers_keywords: rules.compliance.carrier_answers_keywords,
+            },
+            now,
+        )
+        .await?;
+        tracing::info!(
+            class = effect.class.as_str(),
+            changed = effect.changed,
+            cancelled = effect.cancelled,
+            "inbound text classified"
+        );
     }
     tx.commit().await?;
     let response = twiml_response(twiml::empty());

@@ -11,7 +11,10 @@
 //! one task; jobs that write effects (a sent text and its record) finish in their own
 //! transaction.
 
+mod follow_up;
 mod reconcile;
+pub mod replies;
+mod send;
 mod text_back;
 
 use std::collections::HashMap;
@@ -417,6 +420,9 @@ impl Scheduler {
         let result = match job.kind.as_str() {
             jobs::kind::TEXT_BACK => text_back::run(&self.state, job).await,
             jobs::kind::RECONCILE => reconcile::run(&self.state, job).await,
+            jobs::kind::FOLLOW_UP => follow_up::run(&self.state, job).await,
+            jobs::kind::KEYWORD_REPLY => replies::keyword_reply(&self.state, job).await,
+            jobs::kind::AGENT_REPLY => replies::agent_reply(&self.state, job).await,
             jobs::kind::NOOP => Ok(Outcome::Done("noop".into())),
             other => Ok(Outcome::Dead(format!(
                 "no handler for job kind {other} yet"

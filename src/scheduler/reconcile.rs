@@ -139,6 +139,7 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
                 now,
             )
             .await?;
+            crate::pipeline::after_sent(&mut tx, brokerage, text_job_id, message_id, now).await?;
             tx.commit().await?;
             state.metrics.text("text_back", "accepted");
             tracing::info!("reconciled: the carrier has the text");

@@ -17,19 +17,17 @@ use std::hash::{Hash, Hasher};
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 
-use super::{Outcome, after, crash_point, jitter};
+use super::{Outcome, after, jitter, send};
 use crate::domain::backoff;
-use crate::domain::carrier;
 use crate::domain::gate::{self, Decision};
 use crate::domain::line_type;
 use crate::domain::phone::PhoneNumber;
+use crate::domain::sms_text;
 use crate::domain::template::{Field, Template};
 use crate::http::AppState;
-use crate::pipeline;
 use crate::store::{
-    self, BrokerageId, brokerages, calls, contacts, jobs, lookups, messages, suppressions, tasks,
+    self, BrokerageId, brokerages, calls, contacts, jobs, lookups, messages, tasks,
 };
-use crate::twilio::client::SendOutcome;
 
 pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result<Outcome> {
     let brokerage = job.brokerage_id;
@@ -59,33 +57,26 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
     };
     let recipient =
         PhoneNumber::parse(&contact.phone).context("a stored contact phone is not E.164")?;
-    if let Some(reason) = superseded(&mut conn, brokerage, contact_id, call.started_at).await? {
+    if let Some(reason) =
+        send::superseded(&mut conn, brokerage, contact_id, call.started_at).await?
+    {
         return Ok(Outcome::Cancelled(reason.into()));
     }
 
     // 2. The free checks, before anything is paid for.
-    let suppressed = suppressions::is_suppressed(&mut conn, brokerage, &contact.phone).await?;
-    let input = gate::Input {
-        kind: gate::Kind::TextBack,
-        recipient: &recipient,
-        is_suppressed: suppressed,
-        is_known_invalid: contact.invalid_at.is_some(),
-    };
-    if let decision @ Decision::Skip { rule, reason } = gate::decide(&input, now) {
+    let facts = store::gate::contact_facts(&mut conn, brokerage, contact_id, now).await?;
+    if let Some(decision @ Decision::Skip { rule, reason }) = gate::free_checks(
+        &recipient,
+        facts.is_known_invalid,
+        facts.is_suppressed,
+        facts.review_hold,
+    ) {
         state.metrics.gate(decision.label(), rule, reason);
-        if reason == "outside_us" {
-            // R8: a caller from abroad still deserves a call back.
+        if reason == "outside_us" || reason == "opted_out" {
+            // R8: a caller from abroad still deserves a call back; so does an opted-out
+            // caller who calls again (DESIGN.md step 8): no text, a person calls.
             let mut tx = state.pool.begin().await?;
-            open_task(
-                &mut tx,
-                brokerage,
-                contact_id,
-                &call,
-                "outside_us",
-                None,
-                now,
-            )
-            .await?;
+            open_task(&mut tx, brokerage, contact_id, &call, reason, None, now).await?;
             if !jobs::transition(
                 &mut tx,
                 job.job_id,
@@ -160,153 +151,29 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
             "the brokerage has no text-back template".into(),
         ));
     };
-    let template = Template::parse(source).context("a stored template does not parse")?;
-    let first_name = contact
-        .name
-        .as_deref()
-        .or(lookup.caller_name.as_deref())
-        .and_then(|n| n.split_whitespace().next());
-    let number_shown = national(&call.number_e164);
-    let body = template.render(|field| match field {
-        Field::Brokerage => Some(settings.name.as_str()),
-        Field::Office => Some(call.office_name.as_str()),
-        Field::AgentFirstName => call
-            .agent_name
-            .as_deref()
-            .and_then(|n| n.split_whitespace().next()),
-        Field::AgentName => call.agent_name.as_deref(),
-        Field::Listing => call.listing.as_deref(),
-        Field::Number => Some(number_shown.as_str()),
-        Field::FirstName => first_name,
-    });
+    let first_name = contact.name.as_deref().or(lookup.caller_name.as_deref());
+    let body = render(source, &settings.name, &call, first_name)?;
 
-    // 4. The pre-send transaction.
-    let now = state.clock.now();
-    let mut tx = state.pool.begin().await?;
-    contacts::lock(&mut tx, brokerage, contact_id).await?;
-    if !jobs::lock_if_held(&mut tx, job.job_id, job.attempt).await? {
-        return Ok(Outcome::Persisted {
-            label: "lost_lease",
-        });
-    }
-    if let Some(reason) = superseded(&mut tx, brokerage, contact_id, call.started_at).await? {
-        jobs::transition(
-            &mut tx,
-            job.job_id,
-            Some(job.attempt),
-            "running",
-            "cancelled",
-            Some(reason),
-            None,
-            now,
-        )
-        .await?;
-        tx.commit().await?;
-        return Ok(Outcome::Persisted { label: "cancelled" });
-    }
-    let input = gate::Input {
+    // R10: every automated text names the brokerage and carries the opt-out words.
+    let body = sms_text::identify(&body, &settings.name, true);
+
+    // 4–6. The pre-send transaction with the whole gate, the send, the record.
+    let rules = store::gate::brokerage_rules(&mut *state.pool.acquire().await?, brokerage).await?;
+    let out = send::Outgoing {
         kind: gate::Kind::TextBack,
-        recipient: &recipient,
-        is_suppressed: suppressions::is_suppressed(&mut tx, brokerage, &contact.phone).await?,
-        is_known_invalid: false,
-    };
-    let decision = gate::decide(&input, now);
-    match &decision {
-        Decision::Allow { reason } => state.metrics.gate("allow", "", reason),
-        Decision::Skip { rule, reason } => {
-            state.metrics.gate("skip", rule, reason);
-            jobs::transition(
-                &mut tx,
-                job.job_id,
-                Some(job.attempt),
-                "running",
-                "skipped",
-                Some(reason),
-                None,
-                now,
-            )
-            .await?;
-            tx.commit().await?;
-            return Ok(Outcome::Persisted { label: "skipped" });
-        }
-        Decision::Defer {
-            until,
-            rule,
-            reason,
-        } => {
-            state.metrics.gate("defer", rule, reason);
-            jobs::reschedule(
-                &mut tx,
-                job.job_id,
-                job.attempt,
-                "running",
-                *until,
-                reason,
-                None,
-                None,
-                now,
-            )
-            .await?;
-            tx.commit().await?;
-            return Ok(Outcome::Persisted { label: "deferred" });
-        }
-    }
-    let key = format!("{}:{}", job.job_id, job.attempt);
-    let message_id = messages::insert_outbound_sending(
-        &mut tx,
-        brokerage,
-        &messages::NewOutbound {
-            number_id: call.number_id,
-            contact_id: Some(contact_id),
-            from: &call.number_e164,
-            to: &contact.phone,
-            body: &body,
-            idempotency_key: &key,
-            job_id: Some(job.job_id),
-            attempt: Some(job.attempt),
-            template_variant: i32::try_from(variant).ok(),
-            started_at: now,
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    crash_point("after_presend");
-
-    // 5. The send.
-    let callback = state.config.public_url.join("/twilio/sms/status");
-    let outcome = state
-        .twilio
-        .send_message(&contact.phone, &call.number_e164, &body, &callback)
-        .await;
-
-    // 6. The record.
-    record(
-        state,
-        job,
-        message_id,
-        &contact.phone,
         contact_id,
-        &call,
-        outcome,
-    )
-    .await
-}
-
-/// An answered call or an inbound text since the missed call means a person has it now.
-async fn superseded(
-    conn: &mut sqlx::PgConnection,
-    brokerage: BrokerageId,
-    contact_id: i64,
-    since: DateTime<Utc>,
-) -> store::Result<Option<&'static str>> {
-    let (answered, wrote) = contacts::activity_since(conn, brokerage, contact_id, since).await?;
-    Ok(if answered {
-        Some("answered_call")
-    } else if wrote {
-        Some("inbound_text")
-    } else {
-        None
-    })
+        to: &recipient,
+        number_id: call.number_id,
+        from: &call.number_e164,
+        body: &body,
+        template_variant: i32::try_from(variant).ok(),
+        keyword: None,
+        call_id: Some(call.call_id),
+        call_ended_at: call.outcome_at,
+        missed_at: call.outcome_at,
+        superseded_since: Some(call.started_at),
+    };
+    send::gate_and_send(state, job, &out, &rules).await
 }
 
 async fn open_task(
@@ -394,184 +261,8 @@ async fn line_type(
     })
 }
 
-/// Records a send's outcome in one transaction with its effects (reliability.md §2 step 4).
-async fn record(
-    state: &AppState,
-    job: &jobs::Claimed,
-    message_id: i64,
-    to: &str,
-    contact_id: i64,
-    call: &calls::TextBackContext,
-    outcome: SendOutcome,
-) -> anyhow::Result<Outcome> {
-    let brokerage = job.brokerage_id;
-    let now = state.clock.now();
-    let t = &state.timing;
-    let mut tx = state.pool.begin().await?;
-    let label = match outcome {
-        SendOutcome::Accepted { sid, status } => {
-            messages::mark_accepted(&mut tx, brokerage, message_id, &sid, &status).await?;
-            jobs::transition(
-                &mut tx,
-                job.job_id,
-                Some(job.attempt),
-                "running",
-                "sent",
-                None,
-                None,
-                now,
-            )
-            .await?;
-            pipeline::adopt_orphan_statuses(&mut tx, brokerage, message_id, &sid).await?;
-            tx.commit().await?;
-            state.metrics.text("text_back", "accepted");
-            if let Some(missed_at) = call.outcome_at {
-                let settings_delay = (job.due_at - missed_at).num_milliseconds().max(0);
-                let waited = (now - missed_at).num_milliseconds() - settings_delay;
-                state.metrics.text_back_delay(waited.max(0) as f64 / 1000.0);
-            }
-            tracing::info!(to = %crate::domain::phone::mask(to), "text-back accepted by the carrier");
-            return Ok(Outcome::Persisted { label: "sent" });
-        }
-        SendOutcome::NotSent {
-            reason,
-            retry_after,
-        } => {
-            messages::settle(
-                &mut tx,
-                brokerage,
-                message_id,
-                &["sending"],
-                "failed_certain",
-                None,
-                None,
-            )
-            .await?;
-            state.metrics.text("text_back", "failed_certain");
-            let retry = u32::try_from(job.attempt).unwrap_or(u32::MAX);
-            let next = after(
-                now,
-                backoff::delay(retry, t.backoff_base, t.backoff_cap, retry_after, jitter()),
-            );
-            if next > after(job.due_at, t.retry_budget) {
-                jobs::transition(
-                    &mut tx,
-                    job.job_id,
-                    Some(job.attempt),
-                    "running",
-                    "dead",
-                    Some("stale"),
-                    Some(&reason),
-                    now,
-                )
-                .await?;
-                "dead"
-            } else {
-                jobs::reschedule(
-                    &mut tx,
-                    job.job_id,
-                    job.attempt,
-                    "running",
-                    next,
-                    "retry",
-                    Some(&reason),
-                    None,
-                    now,
-                )
-                .await?;
-                tracing::info!(%reason, retry_at = %next, "carrier did not take the text; retrying");
-                "retry"
-            }
-        }
-        SendOutcome::Rejected {
-            http,
-            code,
-            message,
-        } => {
-            let code_i32 = code.and_then(|c| i32::try_from(c).ok());
-            messages::settle(
-                &mut tx,
-                brokerage,
-                message_id,
-                &["sending"],
-                "rejected",
-                code_i32,
-                None,
-            )
-            .await?;
-            state.metrics.text("text_back", "rejected");
-            let code_text = match code {
-                Some(c) => c.to_string(),
-                // Not sent at all: the server cannot send (no account configured).
-                None if http == 0 => message.clone(),
-                None => format!("http_{http}"),
-            };
-            let effect = carrier::sync_effect(http, code);
-            let target = pipeline::Target {
-                contact_id: Some(contact_id),
-                phone: to,
-                number_id: call.number_id,
-                message_id: Some(message_id),
-                call_id: Some(call.call_id),
-            };
-            pipeline::apply_code_effect(&mut tx, brokerage, effect, &code_text, &target, now)
-                .await?;
-            jobs::transition(
-                &mut tx,
-                job.job_id,
-                Some(job.attempt),
-                "running",
-                "dead",
-                Some(&code_text),
-                Some(&message),
-                now,
-            )
-            .await?;
-            tracing::warn!(code = %code_text, "carrier rejected the text-back");
-            "dead"
-        }
-        SendOutcome::Unknown { reason } => {
-            messages::settle(
-                &mut tx,
-                brokerage,
-                message_id,
-                &["sending"],
-                "unknown",
-                None,
-                None,
-            )
-            .await?;
-            state.metrics.text("text_back", "unknown");
-            jobs::transition(
-                &mut tx,
-                job.job_id,
-                Some(job.attempt),
-                "running",
-                "reconciling",
-                Some("unknown_outcome"),
-                Some(&reason),
-                now,
-            )
-            .await?;
-            enqueue_reconcile(
-                &mut tx,
-                brokerage,
-                message_id,
-                job.job_id,
-                after(now, t.reconcile_first_look),
-                now,
-            )
-            .await?;
-            tracing::warn!(%reason, "the text-back's outcome is unknown; reconciling with the carrier's list");
-            "reconciling"
-        }
-    };
-    tx.commit().await?;
-    Ok(Outcome::Persisted { label })
-}
-
 /// A re-claimed job found the send of an earlier attempt (reliability.md F7): never resend.
-async fn settle_previous(
+pub(super) async fn settle_previous(
     state: &AppState,
     job: &jobs::Claimed,
     previous: messages::Outbound,
@@ -665,8 +356,32 @@ pub(super) async fn enqueue_reconcile(
     .await
 }
 
+/// Renders an automated template for the call it answers (DESIGN.md template fields).
+pub(super) fn render(
+    source: &str,
+    brokerage_name: &str,
+    call: &calls::TextBackContext,
+    contact_name: Option<&str>,
+) -> anyhow::Result<String> {
+    let template = Template::parse(source).context("a stored template does not parse")?;
+    let first_name = contact_name.and_then(|n| n.split_whitespace().next());
+    let number_shown = national(&call.number_e164);
+    Ok(template.render(|field| match field {
+        Field::Brokerage => Some(brokerage_name),
+        Field::Office => Some(call.office_name.as_str()),
+        Field::AgentFirstName => call
+            .agent_name
+            .as_deref()
+            .and_then(|n| n.split_whitespace().next()),
+        Field::AgentName => call.agent_name.as_deref(),
+        Field::Listing => call.listing.as_deref(),
+        Field::Number => Some(number_shown.as_str()),
+        Field::FirstName => first_name,
+    }))
+}
+
 /// Each contact gets one variant, the same every time (a stable hash of the number).
-fn stable_variant(phone: &str, variants: usize) -> usize {
+pub(super) fn stable_variant(phone: &str, variants: usize) -> usize {
     if variants <= 1 {
         return 0;
     }
@@ -691,7 +406,7 @@ impl Hasher for Fnv {
 }
 
 /// `+15555550100` → `(555) 555-0100` for a US number; other numbers as they are.
-fn national(e164: &str) -> String {
+pub(super) fn national(e164: &str) -> String {
     match e164.strip_prefix("+1") {
         Some(d) if d.len() == 10 && d.bytes().all(|b| b.is_ascii_digit()) => {
             format!("({}) {}-{}", &d[..3], &d[3..6], &d[6..])

@@ -19,10 +19,11 @@ pub async fn raise(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
     alert: &NewAlert<'_>,
-) -> Result<i64> {
+) -> Result<Option<i64>> {
+    // `on conflict`: alerts raised once per period (R15's daily limit) have a unique index.
     Ok(sqlx::query_scalar(
         "insert into alert (brokerage_id, audience, reason, detail, message_id, call_id, created_at)
-         values ($1, $2, $3, $4, $5, $6, $7) returning alert_id",
+         values ($1, $2, $3, $4, $5, $6, $7) on conflict do nothing returning alert_id",
     )
     .bind(brokerage)
     .bind(alert.audience)
@@ -31,6 +32,6 @@ pub async fn raise(
     .bind(alert.message_id)
     .bind(alert.call_id)
     .bind(alert.now)
-    .fetch_one(conn)
+    .fetch_optional(conn)
     .await?)
 }

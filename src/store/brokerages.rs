@@ -27,3 +27,33 @@ pub async fn text_back_settings(
     .fetch_one(conn)
     .await?)
 }
+
+/// One step of the follow-up sequence (`[[follow_ups]]`), in order.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct FollowUpStep {
+    pub position: i32,
+    pub after_secs: i64,
+    pub templates: Json<Vec<String>>,
+}
+
+pub async fn follow_up_steps(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+) -> Result<Vec<FollowUpStep>> {
+    Ok(sqlx::query_as::<_, FollowUpStep>(
+        "select position, after_secs, templates from follow_up_step where brokerage_id = $1 order by position",
+    )
+    .bind(brokerage)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// A brokerage by its slug (the CLI's `--brokerage`).
+pub async fn by_slug(conn: &mut PgConnection, slug: &str) -> Result<Option<BrokerageId>> {
+    Ok(
+        sqlx::query_scalar("select brokerage_id from brokerage where slug = $1")
+            .bind(slug)
+            .fetch_optional(conn)
+            .await?,
+    )
+}

@@ -12,12 +12,25 @@ use super::{BrokerageId, Result};
 pub mod kind {
     pub const TEXT_BACK: &str = "text_back";
     pub const FOLLOW_UP: &str = "follow_up";
+    pub const KEYWORD_REPLY: &str = "keyword_reply";
+    pub const AGENT_REPLY: &str = "agent_reply";
+    pub const ESCALATION: &str = "escalation";
     pub const RECONCILE: &str = "reconcile";
     pub const NOOP: &str = "noop";
 }
 
 /// Kinds cancelled when a human reached the contact, or the contact wrote (the automation).
 pub const AUTOMATION: &[&str] = &[kind::TEXT_BACK, kind::FOLLOW_UP];
+
+/// Kinds cancelled by an opt-out (compliance.md R2): everything pending that would text the
+/// contact, scheduled manual messages and escalations included.
+pub const ON_OPT_OUT: &[&str] = &[
+    kind::TEXT_BACK,
+    kind::FOLLOW_UP,
+    kind::KEYWORD_REPLY,
+    kind::AGENT_REPLY,
+    kind::ESCALATION,
+];
 
 pub struct NewJob<'a> {
     pub kind: &'a str,
@@ -447,4 +460,41 @@ pub async fn run_now(conn: &mut PgConnection, job_id: i64, now: DateTime<Utc>) -
         .execute(conn)
         .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// The job's kind, contact and call (what happens after a send is recorded depends on them).
+pub async fn identity(
+    conn: &mut PgConnection,
+    job_id: i64,
+) -> Result<Option<(String, Option<i64>, Option<i64>)>> {
+    Ok(
+        sqlx::query_as("select kind, contact_id, call_id from job where job_id = $1")
+            .bind(job_id)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
+/// The follow-up steps of the same sequence still waiting before `position` (R15: deferred
+/// steps keep their order): the latest `run_at` among them.
+pub async fn earlier_steps_pending(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+    contact_id: i64,
+    text_back_message_id: i64,
+    position: i64,
+) -> Result<Option<DateTime<Utc>>> {
+    Ok(sqlx::query_scalar(
+        "select max(run_at) from job
+          where brokerage_id = $1 and contact_id = $2 and kind = 'follow_up'
+            and state in ('scheduled', 'running', 'reconciling')
+            and (payload->>'text_back_message_id')::bigint = $3
+            and (payload->>'position')::bigint < $4",
+    )
+    .bind(brokerage)
+    .bind(contact_id)
+    .bind(text_back_message_id)
+    .bind(position)
+    .fetch_one(conn)
+    .await?)
 }

@@ -16,6 +16,8 @@ pub struct NewInbound<'a> {
     pub num_media: i32,
     pub num_segments: Option<i32>,
     pub opt_out_type: Option<&'a str>,
+    /// The keyword class of compliance.md §4.3.
+    pub keyword_class: &'a str,
     pub received_at: DateTime<Utc>,
 }
 
@@ -27,8 +29,8 @@ pub async fn insert_inbound_if_new(
 ) -> Result<Option<i64>> {
     Ok(sqlx::query_scalar(
         "insert into message (brokerage_id, number_id, contact_id, direction, sid, from_raw, to_raw, body, body_sha256,
-                              num_media, num_segments, opt_out_type, carrier_status, occurred_at)
-         values ($1, $2, $3, 'inbound', $4, $5, $6, $7, $8, $9, $10, $11, 'received', $12)
+                              num_media, num_segments, opt_out_type, keyword_class, carrier_status, occurred_at)
+         values ($1, $2, $3, 'inbound', $4, $5, $6, $7, $8, $9, $10, $11, $12, 'received', $13)
          on conflict (sid) do nothing
          returning message_id",
     )
@@ -43,6 +45,7 @@ pub async fn insert_inbound_if_new(
     .bind(m.num_media)
     .bind(m.num_segments)
     .bind(m.opt_out_type)
+    .bind(m.keyword_class)
     .bind(m.received_at)
     .fetch_optional(conn)
     .await?)
@@ -58,6 +61,10 @@ pub struct NewOutbound<'a> {
     pub job_id: Option<i64>,
     pub attempt: Option<i32>,
     pub template_variant: Option<i32>,
+    /// text_back, follow_up, manual, opt_out_ack, opt_in_ack, help, agent_alert
+    pub kind: &'a str,
+    /// Counted by the frequency cap (compliance.md R9).
+    pub counts_for_cap: bool,
     pub started_at: DateTime<Utc>,
 }
 
@@ -69,8 +76,8 @@ pub async fn insert_outbound_sending(
 ) -> Result<i64> {
     Ok(sqlx::query_scalar(
         "insert into message (brokerage_id, number_id, contact_id, direction, from_raw, to_raw, body, body_sha256,
-                              send_state, idempotency_key, job_id, attempt, template_variant, occurred_at)
-         values ($1, $2, $3, 'outbound', $4, $5, $6, $7, 'sending', $8, $9, $10, $11, $12)
+                              send_state, idempotency_key, job_id, attempt, template_variant, kind, counts_for_cap, occurred_at)
+         values ($1, $2, $3, 'outbound', $4, $5, $6, $7, 'sending', $8, $9, $10, $11, $12, $13, $14)
          returning message_id",
     )
     .bind(brokerage)
@@ -84,6 +91,8 @@ pub async fn insert_outbound_sending(
     .bind(m.job_id)
     .bind(m.attempt)
     .bind(m.template_variant)
+    .bind(m.kind)
+    .bind(m.counts_for_cap)
     .bind(m.started_at)
     .fetch_one(conn)
     .await?)
@@ -367,5 +376,47 @@ pub async fn take_orphan_statuses(
     .bind(brokerage)
     .bind(sid)
     .fetch_all(conn)
+    .await?)
+}
+
+/// An agent texted the contact since `since` (R12: the agent took over).
+pub async fn agent_wrote_since(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+    contact_id: i64,
+    since: DateTime<Utc>,
+) -> Result<bool> {
+    Ok(sqlx::query_scalar(
+        "select exists (select 1 from message where brokerage_id = $1 and contact_id = $2 and direction = 'outbound'
+                          and kind = 'manual' and occurred_at >= $3 and send_state not in ('failed_certain', 'rejected'))",
+    )
+    .bind(brokerage)
+    .bind(contact_id)
+    .bind(since)
+    .fetch_one(conn)
+    .await?)
+}
+
+/// R10: nothing has gone to the contact yet from this brokerage, or nothing since their last
+/// opt-in: the next message must introduce the brokerage.
+pub async fn is_first_outbound(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+    contact_id: i64,
+    phone: &str,
+) -> Result<bool> {
+    Ok(sqlx::query_scalar(
+        "select not exists (
+            select 1 from message m
+             where m.brokerage_id = $1 and m.contact_id = $2 and m.direction = 'outbound'
+               and m.send_state not in ('failed_certain', 'rejected')
+               and coalesce(m.kind, 'text_back') not in ('opt_out_ack', 'opt_in_ack', 'help', 'agent_alert')
+               and m.occurred_at > coalesce((select max(at) from consent_event e
+                                              where e.brokerage_id = $1 and e.phone = $3 and e.event = 'opt_in'), '-infinity'))",
+    )
+    .bind(brokerage)
+    .bind(contact_id)
+    .bind(phone)
+    .fetch_one(conn)
     .await?)
 }

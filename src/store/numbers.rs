@@ -98,3 +98,18 @@ pub async fn agent_by_phone(
         .fetch_optional(conn)
         .await?)
 }
+
+/// A number's E.164 form, by id (the sender of keyword responses and agent replies).
+pub async fn e164(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+    number_id: i64,
+) -> Result<Option<String>> {
+    Ok(
+        sqlx::query_scalar("select e164 from number where brokerage_id = $1 and number_id = $2")
+            .bind(brokerage)
+            .bind(number_id)
+            .fetch_optional(conn)
+            .await?,
+    )
+}

@@ -144,6 +144,8 @@ async fn the_fakes_status_callbacks_move_our_messages_forward() {
                 job_id: None,
                 attempt: None,
                 template_variant: None,
+                kind: "text_back",
+                counts_for_cap: true,
                 started_at: Utc::now(),
             },
         )

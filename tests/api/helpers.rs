@@ -489,6 +489,8 @@ pub async fn seed_sent_message(app: &TestApp, sid: &str, to: &str) -> i64 {
             job_id: None,
             attempt: None,
             template_variant: None,
+            kind: "text_back",
+            counts_for_cap: true,
             started_at: Utc::now(),
         },
     )

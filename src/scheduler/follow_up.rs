@@ -1,0 +1,126 @@
+//! A `follow_up` job: one step of the sequence (DESIGN.md step 7). It re-checks its stop
+//! conditions (a reply, an answered call, an agent's takeover; an opt-out or review hold is the
+//! gate's), keeps the sequence's order (a step waits for a deferred earlier one), and then
+//! passes the whole gate like every other text (compliance.md R7: quiet hours defer a step,
+//! they never drop it).
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Deserialize;
+
+use super::{Outcome, send, text_back};
+use crate::domain::gate;
+use crate::domain::phone::PhoneNumber;
+use crate::domain::sms_text;
+use crate::http::AppState;
+use crate::store::{self, calls, contacts, jobs, lookups, messages};
+
+#[derive(Debug, Deserialize)]
+struct Payload {
+    position: i64,
+    templates: Vec<String>,
+    text_back_message_id: i64,
+    text_back_accepted_at: DateTime<Utc>,
+}
+
+pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result<Outcome> {
+    let brokerage = job.brokerage_id;
+    let now = state.clock.now();
+    let (Some(contact_id), Some(call_id)) = (job.contact_id, job.call_id) else {
+        return Ok(Outcome::Dead(
+            "a follow-up without its contact or call".into(),
+        ));
+    };
+    let Ok(p) = serde_json::from_value::<Payload>(job.payload.clone()) else {
+        return Ok(Outcome::Dead(
+            "a follow-up with an unreadable payload".into(),
+        ));
+    };
+    let mut conn = state.pool.acquire().await?;
+    if let Some(previous) = messages::live_send_for_job(&mut conn, job.job_id).await? {
+        drop(conn);
+        return text_back::settle_previous(state, job, previous).await;
+    }
+    let Some(call) = calls::text_back_context(&mut conn, brokerage, call_id).await? else {
+        return Ok(Outcome::Dead("the call it follows up is gone".into()));
+    };
+    if !call.number_active {
+        return Ok(Outcome::Cancelled("number_removed".into()));
+    }
+    let Some(contact) = contacts::get(&mut conn, brokerage, contact_id).await? else {
+        return Ok(Outcome::Dead("the contact is gone".into()));
+    };
+    let recipient = PhoneNumber::parse(&contact.phone)
+        .map_err(|e| anyhow::anyhow!("a stored contact phone is not E.164: {e}"))?;
+    // Stop conditions (R12): a person has the lead now.
+    if let Some(reason) =
+        send::superseded(&mut conn, brokerage, contact_id, p.text_back_accepted_at).await?
+    {
+        return Ok(Outcome::Cancelled(reason.into()));
+    }
+    if messages::agent_wrote_since(&mut conn, brokerage, contact_id, p.text_back_accepted_at)
+        .await?
+    {
+        return Ok(Outcome::Cancelled("agent_takeover".into()));
+    }
+    // The sequence keeps its order: an earlier step still waiting (deferred by quiet hours or
+    // the cap) goes first.
+    if let Some(earlier) = jobs::earlier_steps_pending(
+        &mut conn,
+        brokerage,
+        contact_id,
+        p.text_back_message_id,
+        p.position,
+    )
+    .await?
+    {
+        let until = earlier.max(now) + Duration::minutes(1);
+        let mut tx = state.pool.begin().await?;
+        jobs::reschedule(
+            &mut tx,
+            job.job_id,
+            job.attempt,
+            "running",
+            until,
+            "sequence_order",
+            None,
+            None,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        return Ok(Outcome::Persisted { label: "deferred" });
+    }
+
+    let rules = store::gate::brokerage_rules(&mut conn, brokerage).await?;
+    let variant = text_back::stable_variant(&contact.phone, p.templates.len());
+    let Some(source) = p.templates.get(variant) else {
+        return Ok(Outcome::Dead("the follow-up step has no template".into()));
+    };
+    let cached_name = lookups::fresh(
+        &mut conn,
+        brokerage,
+        &contact.phone,
+        DateTime::<Utc>::UNIX_EPOCH,
+    )
+    .await?
+    .and_then(|l| l.caller_name);
+    drop(conn);
+    let name = contact.name.as_deref().or(cached_name.as_deref());
+    let body = text_back::render(source, &rules.name, &call, name)?;
+    let body = sms_text::identify(&body, &rules.name, true);
+    let out = send::Outgoing {
+        kind: gate::Kind::FollowUp,
+        contact_id,
+        to: &recipient,
+        number_id: call.number_id,
+        from: &call.number_e164,
+        body: &body,
+        template_variant: i32::try_from(variant).ok(),
+        keyword: None,
+        call_id: Some(call.call_id),
+        call_ended_at: None,
+        missed_at: None,
+        superseded_since: Some(p.text_back_accepted_at),
+    };
+    send::gate_and_send(state, job, &out, &rules).await
+}

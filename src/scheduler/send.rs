@@ -1,0 +1,447 @@
+//! The one way a text to a lead leaves (reliability.md §2, compliance.md §2): the pre-send
+//! transaction (contact locked, job fenced on its attempt, supersession re-checked, the whole
+//! gate run and its decision recorded, the outbound row inserted `sending` with its
+//! idempotency key), the send with bounded timeouts, and the record of the carrier's answer.
+//! The text-back, follow-ups, keyword responses and agent replies all go through here.
+
+use chrono::{DateTime, Utc};
+
+use super::{Outcome, after, crash_point, jitter};
+use crate::domain::backoff;
+use crate::domain::carrier;
+use crate::domain::gate::{self, Decision, KeywordFacts};
+use crate::domain::phone::{PhoneNumber, mask};
+use crate::domain::{quiet_hours, sequence, zones};
+use crate::http::AppState;
+use crate::pipeline;
+use crate::store::{self, BrokerageId, contacts, jobs, messages};
+use crate::twilio::client::SendOutcome;
+
+/// A text ready to go, as the job that sends it prepared it.
+pub(super) struct Outgoing<'a> {
+    pub kind: gate::Kind,
+    pub contact_id: i64,
+    pub to: &'a PhoneNumber,
+    pub number_id: i64,
+    pub from: &'a str,
+    pub body: &'a str,
+    pub template_variant: Option<i32>,
+    pub keyword: Option<KeywordFacts>,
+    /// The missed call this answers (R7's `after_hours = "send"`; the delay metric; tasks).
+    pub call_id: Option<i64>,
+    pub call_ended_at: Option<DateTime<Utc>>,
+    /// For the text-back: when the miss was recorded (`textback_text_back_delay_seconds`).
+    pub missed_at: Option<DateTime<Utc>>,
+    /// An answered call or an inbound text since this instant supersedes the text.
+    pub superseded_since: Option<DateTime<Utc>>,
+}
+
+/// The pre-send transaction, the send and its record.
+pub(super) async fn gate_and_send(
+    state: &AppState,
+    job: &jobs::Claimed,
+    out: &Outgoing<'_>,
+    rules: &store::gate::BrokerageRules,
+) -> anyhow::Result<Outcome> {
+    let brokerage = job.brokerage_id;
+    let now = state.clock.now();
+    let mut tx = state.pool.begin().await?;
+    contacts::lock(&mut tx, brokerage, out.contact_id).await?;
+    if !jobs::lock_if_held(&mut tx, job.job_id, job.attempt).await? {
+        return Ok(Outcome::Persisted {
+            label: "lost_lease",
+        });
+    }
+    if let Some(since) = out.superseded_since
+        && let Some(reason) = superseded(&mut tx, brokerage, out.contact_id, since).await?
+    {
+        finish(&mut tx, job, "cancelled", Some(reason), now).await?;
+        tx.commit().await?;
+        return Ok(Outcome::Persisted { label: "cancelled" });
+    }
+
+    let facts = store::gate::contact_facts(&mut tx, brokerage, out.contact_id, now).await?;
+    let zone = zones::lookup(out.to.as_e164());
+    let tz = rules
+        .time_zone
+        .parse::<chrono_tz::Tz>()
+        .unwrap_or(chrono_tz::America::New_York);
+    let daily = if out.kind.is_automated() {
+        let (midnight, next_midnight) = sequence::local_day(now, tz);
+        let (count, already) =
+            store::gate::daily_recipients(&mut tx, out.number_id, out.contact_id, midnight).await?;
+        Some(gate::Daily {
+            recipients_today: u32::try_from(count).unwrap_or(u32::MAX),
+            limit: rules.compliance.daily_unique_recipients,
+            contact_already_today: already,
+            next_midnight,
+        })
+    } else {
+        None
+    };
+    let blackouts: Vec<quiet_hours::Blackout> = rules
+        .compliance
+        .blackouts
+        .iter()
+        .map(|b| quiet_hours::Blackout {
+            states: b.states.clone(),
+            from: b.from.with_timezone(&Utc),
+            until: b.until.with_timezone(&Utc),
+            reason: b.reason.clone(),
+        })
+        .collect();
+    let data = format!(
+        "nanp_tz:{} state_windows:{}",
+        zones::data_hash(),
+        quiet_hours::data_hash()
+    );
+    let verdict = match quiet_hours::profiles() {
+        Ok(profiles) => {
+            let input = gate::Input {
+                kind: out.kind,
+                recipient: out.to,
+                zone: &zone,
+                profile: profiles.get(zone.state),
+                blackouts: &blackouts,
+                is_known_invalid: facts.is_known_invalid,
+                is_suppressed: facts.is_suppressed,
+                review_hold: facts.review_hold,
+                keyword: out.keyword,
+                inquiry: facts.inquiry.clone(),
+                written_consent: facts.written_consent,
+                followups_need_written_consent: rules.compliance.followups_need_written_consent,
+                live_conversation: facts.live_conversation,
+                counted: &facts.counted,
+                cap_24h: rules.compliance.cap_24h,
+                daily,
+                after_hours_send: rules.after_hours_send,
+                call_ended_at: out.call_ended_at,
+            };
+            gate::decide(&input, now)
+        }
+        // Fail closed (compliance.md §2): no window data, no text.
+        Err(_) => gate::Verdict {
+            decision: Decision::Skip {
+                rule: "R7",
+                reason: "gate_error",
+            },
+            facts: gate::Facts::default(),
+        },
+    };
+    let d = &verdict.decision;
+    state.metrics.gate(d.label(), d.rule(), d.reason());
+    let at = store::gate::DecisionRef {
+        contact_id: Some(out.contact_id),
+        number_id: Some(out.number_id),
+        job_id: Some(job.job_id),
+        message_id: None,
+        attempt: Some(job.attempt),
+    };
+    match d {
+        Decision::Skip { reason, .. } => {
+            store::gate::record(&mut tx, brokerage, &at, out.kind, &verdict, &data, now).await?;
+            if *reason == "no_window" {
+                raise_admin_alert(&mut tx, brokerage, "no_window", None, now).await?;
+            }
+            finish(&mut tx, job, "skipped", Some(reason), now).await?;
+            tx.commit().await?;
+            tracing::info!(kind = out.kind.as_str(), to = %out.to.masked(), reason, "the gate skipped the text");
+            return Ok(Outcome::Persisted { label: "skipped" });
+        }
+        Decision::Defer { until, reason, .. } => {
+            store::gate::record(&mut tx, brokerage, &at, out.kind, &verdict, &data, now).await?;
+            if *reason == "daily_recipient_limit" {
+                // One alert per number and local day (the unique index drops the others).
+                let day = now.with_timezone(&tz).date_naive();
+                let detail = format!("{} {}", mask(out.from), day);
+                raise_admin_alert(
+                    &mut tx,
+                    brokerage,
+                    "daily_recipient_limit",
+                    Some(&detail),
+                    now,
+                )
+                .await?;
+            }
+            jobs::reschedule(
+                &mut tx,
+                job.job_id,
+                job.attempt,
+                "running",
+                *until,
+                reason,
+                None,
+                None,
+                now,
+            )
+            .await?;
+            tx.commit().await?;
+            tracing::info!(kind = out.kind.as_str(), to = %out.to.masked(), reason, until = %until, "the gate deferred the text");
+            return Ok(Outcome::Persisted { label: "deferred" });
+        }
+        Decision::Allow { .. } => {}
+    }
+    let counts_for_cap = matches!(out.kind, gate::Kind::TextBack | gate::Kind::FollowUp)
+        || (out.kind == gate::Kind::Manual && !facts.live_conversation);
+    let key = format!("{}:{}", job.job_id, job.attempt);
+    let message_id = messages::insert_outbound_sending(
+        &mut tx,
+        brokerage,
+        &messages::NewOutbound {
+            number_id: out.number_id,
+            contact_id: Some(out.contact_id),
+            from: out.from,
+            to: out.to.as_e164(),
+            body: out.body,
+            idempotency_key: &key,
+            job_id: Some(job.job_id),
+            attempt: Some(job.attempt),
+            template_variant: out.template_variant,
+            kind: out.kind.as_str(),
+            counts_for_cap,
+            started_at: now,
+        },
+    )
+    .await?;
+    let at = store::gate::DecisionRef {
+        message_id: Some(message_id),
+        ..at
+    };
+    store::gate::record(&mut tx, brokerage, &at, out.kind, &verdict, &data, now).await?;
+    tx.commit().await?;
+    crash_point("after_presend");
+
+    let callback = state.config.public_url.join("/twilio/sms/status");
+    let outcome = state
+        .twilio
+        .send_message(out.to.as_e164(), out.from, out.body, &callback)
+        .await;
+    record(state, job, message_id, out, outcome).await
+}
+
+async fn finish(
+    conn: &mut sqlx::PgConnection,
+    job: &jobs::Claimed,
+    to: &str,
+    reason: Option<&str>,
+    now: DateTime<Utc>,
+) -> store::Result<bool> {
+    jobs::transition(
+        conn,
+        job.job_id,
+        Some(job.attempt),
+        "running",
+        to,
+        reason,
+        None,
+        now,
+    )
+    .await
+}
+
+async fn raise_admin_alert(
+    conn: &mut sqlx::PgConnection,
+    brokerage: BrokerageId,
+    reason: &str,
+    detail: Option<&str>,
+    now: DateTime<Utc>,
+) -> store::Result<()> {
+    store::alerts::raise(
+        conn,
+        brokerage,
+        &store::alerts::NewAlert {
+            audience: "admins",
+            reason,
+            detail,
+            message_id: None,
+            call_id: None,
+            now,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// An answered call or an inbound text since `since` means a person has the lead now.
+pub(super) async fn superseded(
+    conn: &mut sqlx::PgConnection,
+    brokerage: BrokerageId,
+    contact_id: i64,
+    since: DateTime<Utc>,
+) -> store::Result<Option<&'static str>> {
+    let (answered, wrote) = contacts::activity_since(conn, brokerage, contact_id, since).await?;
+    Ok(if answered {
+        Some("answered_call")
+    } else if wrote {
+        Some("inbound_text")
+    } else {
+        None
+    })
+}
+
+/// Records a send's outcome in one transaction with its effects (reliability.md §2 step 4).
+async fn record(
+    state: &AppState,
+    job: &jobs::Claimed,
+    message_id: i64,
+    out: &Outgoing<'_>,
+    outcome: SendOutcome,
+) -> anyhow::Result<Outcome> {
+    let brokerage = job.brokerage_id;
+    let kind = out.kind.as_str();
+    let to = out.to.as_e164();
+    let now = state.clock.now();
+    let t = &state.timing;
+    let mut tx = state.pool.begin().await?;
+    let label = match outcome {
+        SendOutcome::Accepted { sid, status } => {
+            messages::mark_accepted(&mut tx, brokerage, message_id, &sid, &status).await?;
+            finish(&mut tx, job, "sent", None, now).await?;
+            pipeline::adopt_orphan_statuses(&mut tx, brokerage, message_id, &sid).await?;
+            pipeline::after_sent(&mut tx, brokerage, job.job_id, message_id, now).await?;
+            tx.commit().await?;
+            state.metrics.text(kind, "accepted");
+            if let Some(missed_at) = out.missed_at {
+                let settings_delay = (job.due_at - missed_at).num_milliseconds().max(0);
+                let waited = (now - missed_at).num_milliseconds() - settings_delay;
+                state.metrics.text_back_delay(waited.max(0) as f64 / 1000.0);
+            }
+            tracing::info!(kind, to = %mask(to), "text accepted by the carrier");
+            return Ok(Outcome::Persisted { label: "sent" });
+        }
+        SendOutcome::NotSent {
+            reason,
+            retry_after,
+        } => {
+            messages::settle(
+                &mut tx,
+                brokerage,
+                message_id,
+                &["sending"],
+                "failed_certain",
+                None,
+                None,
+            )
+            .await?;
+            state.metrics.text(kind, "failed_certain");
+            let retry = u32::try_from(job.attempt).unwrap_or(u32::MAX);
+            let next = after(
+                now,
+                backoff::delay(retry, t.backoff_base, t.backoff_cap, retry_after, jitter()),
+            );
+            if next > after(job.due_at, t.retry_budget) {
+                jobs::transition(
+                    &mut tx,
+                    job.job_id,
+                    Some(job.attempt),
+                    "running",
+                    "dead",
+                    Some("stale"),
+                    Some(&reason),
+                    now,
+                )
+                .await?;
+                "dead"
+            } else {
+                jobs::reschedule(
+                    &mut tx,
+                    job.job_id,
+                    job.attempt,
+                    "running",
+                    next,
+                    "retry",
+                    Some(&reason),
+                    None,
+                    now,
+                )
+                .await?;
+                tracing::info!(%reason, retry_at = %next, "carrier did not take the text; retrying");
+                "retry"
+            }
+        }
+        SendOutcome::Rejected {
+            http,
+            code,
+            message,
+        } => {
+            let code_i32 = code.and_then(|c| i32::try_from(c).ok());
+            messages::settle(
+                &mut tx,
+                brokerage,
+                message_id,
+                &["sending"],
+                "rejected",
+                code_i32,
+                None,
+            )
+            .await?;
+            state.metrics.text(kind, "rejected");
+            let code_text = match code {
+                Some(c) => c.to_string(),
+                // Not sent at all: the server cannot send (no account configured).
+                None if http == 0 => message.clone(),
+                None => format!("http_{http}"),
+            };
+            let effect = carrier::sync_effect(http, code);
+            let target = pipeline::Target {
+                contact_id: Some(out.contact_id),
+                phone: to,
+                number_id: out.number_id,
+                message_id: Some(message_id),
+                call_id: out.call_id,
+            };
+            pipeline::apply_code_effect(&mut tx, brokerage, effect, &code_text, &target, now)
+                .await?;
+            jobs::transition(
+                &mut tx,
+                job.job_id,
+                Some(job.attempt),
+                "running",
+                "dead",
+                Some(&code_text),
+                Some(&message),
+                now,
+            )
+            .await?;
+            tracing::warn!(kind, code = %code_text, "carrier rejected the text");
+            "dead"
+        }
+        SendOutcome::Unknown { reason } => {
+            messages::settle(
+                &mut tx,
+                brokerage,
+                message_id,
+                &["sending"],
+                "unknown",
+                None,
+                None,
+            )
+            .await?;
+            state.metrics.text(kind, "unknown");
+            jobs::transition(
+                &mut tx,
+                job.job_id,
+                Some(job.attempt),
+                "running",
+                "reconciling",
+                Some("unknown_outcome"),
+                Some(&reason),
+                now,
+            )
+            .await?;
+            super::text_back::enqueue_reconcile(
+                &mut tx,
+                brokerage,
+                message_id,
+                job.job_id,
+                after(now, t.reconcile_first_look),
+                now,
+            )
+            .await?;
+            tracing::warn!(kind, %reason, "the text's outcome is unknown; reconciling with the carrier's list");
+            "reconciling"
+        }
+    };
+    tx.commit().await?;
+    Ok(Outcome::Persisted { label })
+}
