@@ -3,6 +3,7 @@
 
 pub mod backoff;
 pub mod carrier;
+pub mod content;
 pub mod dial;
 pub mod duration;
 pub mod episode;
@@ -10,4 +11,5 @@ pub mod gate;
 pub mod line_type;
 pub mod links;
 pub mod phone;
+pub mod sms_text;
 pub mod template;
