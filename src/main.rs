@@ -92,9 +92,11 @@ enum BenchWhat {
 enum SetupAction {
     /// Validate a setup file and apply it in one transaction (all or nothing).
     ///
-    /// Every problem is printed with its line, and nothing is applied (exit 2). Applying the
-    /// same file twice changes nothing; an edited file updates in place; what the file no
-    /// longer lists is deactivated, its history kept.
+    /// Every problem is printed with its line, and nothing is applied (exit 2). Warnings (a
+    /// text over 160 characters or with characters outside GSM-7) are printed on stderr with
+    /// their line, and the file is applied all the same. Applying the same file twice changes
+    /// nothing; an edited file updates in place; what the file no longer lists is deactivated,
+    /// its history kept.
     Apply {
         /// The setup file (TOML), e.g. fixtures/demo.toml.
         file: PathBuf,
@@ -222,6 +224,10 @@ async fn setup_apply(path: &std::path::Path) -> anyhow::Result<()> {
     let bytes = read_limited(path).map_err(|e| BadInput(format!("{shown}: {e}")))?;
     let file = setup::parse_bytes(&bytes)
         .map_err(|problems| BadInput(render_problems(&shown, &problems)))?;
+    // Warnings (compliance.md R10: long or non-GSM-7 texts) do not stop the apply.
+    if !file.warnings.is_empty() {
+        eprintln!("{}", render_warnings(&shown, &file.warnings));
+    }
     let config = config()?;
     let pool = textback::db::prepare(&config.database_url).await?;
     match textback::store::setup::apply(&pool, &file).await {
@@ -333,11 +339,26 @@ fn read_limited(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
 }
 
 fn render_problems(file: &str, problems: &[setup::Problem]) -> String {
-    let mut out = format!(
-        "{file}: {} problem{} found; nothing was applied:\n",
+    let head = format!(
+        "{file}: {} problem{} found; nothing was applied:",
         problems.len(),
         if problems.len() == 1 { "" } else { "s" }
     );
+    render_list(file, head, problems)
+}
+
+fn render_warnings(file: &str, warnings: &[setup::Problem]) -> String {
+    let head = format!(
+        "{file}: {} warning{}; the file is applied all the same:",
+        warnings.len(),
+        if warnings.len() == 1 { "" } else { "s" }
+    );
+    render_list(file, head, warnings)
+}
+
+/// `head`, then one `FILE:LINE: KEY: MESSAGE` line per item.
+fn render_list(file: &str, head: String, problems: &[setup::Problem]) -> String {
+    let mut out = head + "\n";
     for p in problems {
         match p.line {
             0 => out.push_str(&format!("  {file}: {}\n", render_problem_body(p))),

@@ -67,6 +67,16 @@ fn on_domain(host: &str, domain: &str) -> bool {
             .is_some_and(|rest| rest.ends_with('.'))
 }
 
+/// Whether `text` holds a link as R11 defines one: `http://`, `https://` or `www.` (any case).
+pub fn has_link(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    lower.contains("http://")
+        || lower.contains("https://")
+        || lower
+            .match_indices("www.")
+            .any(|(i, _)| !lower[..i].chars().next_back().is_some_and(is_host_char))
+}
+
 /// Every problem with the links in `text`, in order of appearance, each host once.
 pub fn check(text: &str, allowed_domains: &[String]) -> Vec<LinkProblem> {
     let lower = text.to_ascii_lowercase();
@@ -213,6 +223,20 @@ mod tests {
             )
             .is_empty()
         );
+    }
+
+    #[test]
+    fn has_link_knows_schemes_and_www() {
+        for (text, has) in [
+            ("help at https://harbor.example/help", true),
+            ("HTTP://harbor.example", true),
+            ("see www.harbor.example", true),
+            ("see harbor.example/help", false),
+            ("the awww.example sound", false),
+            ("call (555) 555-0100", false),
+        ] {
+            assert_eq!(has_link(text), has, "{text}");
+        }
     }
 
     #[test]

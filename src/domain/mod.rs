@@ -3,6 +3,7 @@
 
 pub mod backoff;
 pub mod carrier;
+pub mod content;
 pub mod dial;
 pub mod dnc;
 pub mod duration;

@@ -199,9 +199,14 @@ mod tests {
             ("🏠".repeat(35), 1, "35 emoji = 70 UTF-16 units"),
             ("🏠".repeat(36), 2, "36 emoji = 72 units"),
             (
-                format!("{}🏠", "a".repeat(66)),
+                format!("{}🏠{}", "a".repeat(66), "a".repeat(66)),
+                3,
+                "134 units, but the emoji is never split: 66 | 2 + 65 | 1",
+            ),
+            (
+                format!("{}🏠{}", "a".repeat(65), "a".repeat(67)),
                 2,
-                "an emoji is not split across parts (66 + 2 > 67 after the single limit)",
+                "134 units, the emoji inside part 1: 67 | 67",
             ),
         ];
         for (s, n, why) in table {

@@ -3,6 +3,13 @@
 //! Pure: text in, a validated [`SetupFile`] or every [`Problem`] with its line out. Applying it
 //! to the database is `store::setup::apply`, in one transaction.
 //!
+//! Beyond types and ranges, the content of the texts is checked here: automated templates name
+//! the brokerage and fit 320 characters with the longest sample values and the opt-out line
+//! (compliance.md R10), hold no price and no blocked term, nor do listings (R11), and the help
+//! text names the brokerage, says STOP and gives a number or a link (R6). What is allowed but
+//! costly (over 160 characters, characters outside GSM-7) is a warning: the file still applies,
+//! with [`SetupFile::warnings`] for `setup apply` to print.
+//!
 //! The file is walked as a spanned TOML tree rather than deserialized with serde, so that one
 //! wrong value does not hide the others: every problem in the file is reported at once, and an
 //! unknown key (a typo such as `dealy_secs`) is an error instead of being silently ignored.
@@ -15,15 +22,17 @@ use chrono::{DateTime, FixedOffset};
 use serde::Serialize;
 use toml::de::{DeTable, DeValue};
 
+use crate::domain::content;
 use crate::domain::duration;
 use crate::domain::links;
 use crate::domain::phone::PhoneNumber;
-use crate::domain::template::Template;
+use crate::domain::sms_text;
+use crate::domain::template::{Field, Template};
 
 /// Files larger than this are refused before parsing (security.md §3 row 33).
 pub const MAX_FILE_BYTES: usize = 1024 * 1024;
 
-/// One thing wrong with the file.
+/// One thing wrong with the file; also the shape of a warning ([`SetupFile::warnings`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     /// 1-based line; 0 when the problem concerns the file as a whole.
@@ -88,6 +97,10 @@ pub struct SetupFile {
     pub follow_ups: Vec<FollowUp>,
     pub inbox: Inbox,
     pub compliance: Compliance,
+    /// What is allowed but costly, sorted by line: a template that renders over 160
+    /// characters or with a character outside GSM-7 (compliance.md R10). The file applies;
+    /// `setup apply` prints these on stderr.
+    pub warnings: Vec<Problem>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -230,7 +243,11 @@ pub fn parse(text: &str) -> Result<SetupFile, Vec<Problem>> {
     let root = root.into_inner();
     let file = read_file(&mut cx, &root, root_span);
     match file {
-        Some(file) if cx.problems.is_empty() => Ok(file),
+        Some(mut file) if cx.problems.is_empty() => {
+            cx.warnings.sort_by_key(|w| w.line);
+            file.warnings = cx.warnings;
+            Ok(file)
+        }
         _ => Err(cx.finish_problems()),
     }
 }
@@ -238,6 +255,7 @@ pub fn parse(text: &str) -> Result<SetupFile, Vec<Problem>> {
 struct Cx {
     line_starts: Vec<usize>,
     problems: Vec<Problem>,
+    warnings: Vec<Problem>,
 }
 
 impl Cx {
@@ -247,6 +265,7 @@ impl Cx {
         Cx {
             line_starts,
             problems: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 
@@ -260,6 +279,15 @@ impl Cx {
     fn err(&mut self, span: &Range<usize>, key: impl Into<String>, message: impl Into<String>) {
         let line = self.line(span);
         self.problems.push(Problem {
+            line,
+            key: key.into(),
+            message: message.into(),
+        });
+    }
+
+    fn warn(&mut self, span: &Range<usize>, key: impl Into<String>, message: impl Into<String>) {
+        let line = self.line(span);
+        self.warnings.push(Problem {
             line,
             key: key.into(),
             message: message.into(),
@@ -688,6 +716,11 @@ fn read_file(cx: &mut Cx, root: &DeTable<'_>, root_span: Range<usize>) -> Option
     let mut r = TableReader::new("", root, root_span.clone());
     // Texts whose links are checked once `[compliance] link_domains` is known: (key, text, span).
     let mut linked_texts: Vec<(String, String, Range<usize>)> = Vec::new();
+    // Automated templates and the values they insert, checked once the whole file is read
+    // (compliance.md R10, R11); `[compliance] help_text` likewise (R6).
+    let mut automated: Vec<Automated> = Vec::new();
+    let mut inserted: Vec<Inserted> = Vec::new();
+    let mut help_text: Option<(String, Range<usize>)> = None;
 
     // [brokerage]
     let brokerage = match sub_table(cx, &mut r, "brokerage") {
@@ -754,6 +787,14 @@ fn read_file(cx: &mut Cx, root: &DeTable<'_>, root_span: Range<usize>) -> Option
                     format!("office `{s}` is defined twice"),
                 );
             }
+        }
+        if let Some((n, span)) = &name {
+            inserted.push(Inserted {
+                field: Field::Office,
+                key: o.key("name"),
+                value: n.trim().to_owned(),
+                span: span.clone(),
+            });
         }
         o.finish(cx);
         if let (Some((slug, _)), Some((name, _))) = (slug, name) {
@@ -832,6 +873,14 @@ fn read_file(cx: &mut Cx, root: &DeTable<'_>, root_span: Range<usize>) -> Option
             },
             None => None,
         };
+        if let Some((n, span)) = &name {
+            inserted.push(Inserted {
+                field: Field::AgentName,
+                key: a.key("name"),
+                value: n.trim().to_owned(),
+                span: span.clone(),
+            });
+        }
         a.finish(cx);
         if let (Some(email), Some((name, _)), Some(phone), Some((office, _)), Some(role)) =
             (email, name, phone, office, role)
@@ -848,6 +897,8 @@ fn read_file(cx: &mut Cx, root: &DeTable<'_>, root_span: Range<usize>) -> Option
 
     // [[numbers]]
     let mut numbers = Vec::new();
+    // Then `{listing}` may render its fallback.
+    let mut a_number_lacks_a_listing = false;
     let mut seen_numbers: HashSet<String> = HashSet::new();
     for mut n in table_array(cx, &mut r, "numbers") {
         let number_v = n.req_string(cx, "number");
@@ -883,8 +934,17 @@ fn read_file(cx: &mut Cx, root: &DeTable<'_>, root_span: Range<usize>) -> Option
             );
         }
         let listing = n.opt_string(cx, "listing");
-        if let Some((l, span)) = &listing {
-            linked_texts.push((n.key("listing"), l.clone(), span.clone()));
+        match &listing {
+            Some((l, span)) => {
+                linked_texts.push((n.key("listing"), l.clone(), span.clone()));
+                inserted.push(Inserted {
+                    field: Field::Listing,
+                    key: n.key("listing"),
+                    value: l.trim().to_owned(),
+                    span: span.clone(),
+                });
+            }
+            None => a_number_lacks_a_listing = true,
         }
         let ring = match n.strings(cx, "ring") {
             Some(list) if list.is_empty() => {
@@ -994,6 +1054,7 @@ fn read_file(cx: &mut Cx, root: &DeTable<'_>, root_span: Range<usize>) -> Option
                     list.iter()
                         .map(|(s, span)| (t.key("template"), s.clone(), span.clone())),
                 );
+                automated.extend(Automated::variants(t.key("template"), list, true));
             }
             t.finish(cx);
             match (list, after_hours) {
@@ -1046,6 +1107,7 @@ fn read_file(cx: &mut Cx, root: &DeTable<'_>, root_span: Range<usize>) -> Option
                 list.iter()
                     .map(|(s, span)| (f.key("template"), s.clone(), span.clone())),
             );
+            automated.extend(Automated::variants(f.key("template"), list, false));
         }
         f.finish(cx);
         if let (Some(after_secs), Some(list)) = (after, list) {
@@ -1116,7 +1178,8 @@ fn read_file(cx: &mut Cx, root: &DeTable<'_>, root_span: Range<usize>) -> Option
             }
         }
         if let Some((h, span)) = c.opt_string(cx, "help_text") {
-            linked_texts.push((c.key("help_text"), h.clone(), span));
+            linked_texts.push((c.key("help_text"), h.clone(), span.clone()));
+            help_text = Some((h.clone(), span));
             compliance.help_text = Some(h.trim().to_owned());
         }
         let office_phone = c.string(cx, "office_phone");
@@ -1191,6 +1254,18 @@ fn read_file(cx: &mut Cx, root: &DeTable<'_>, root_span: Range<usize>) -> Option
         }
     }
 
+    let brokerage_name = brokerage.as_ref().map(|b| b.name.as_str());
+    for value in &inserted {
+        check_inserted(cx, value, &automated);
+    }
+    let samples = Samples::new(brokerage_name, &inserted, a_number_lacks_a_listing);
+    for template in &automated {
+        check_automated(cx, template, &samples);
+    }
+    if let Some((text, span)) = &help_text {
+        check_help_text(cx, text, span, brokerage_name);
+    }
+
     Some(SetupFile {
         brokerage: brokerage?,
         offices,
@@ -1200,7 +1275,304 @@ fn read_file(cx: &mut Cx, root: &DeTable<'_>, root_span: Range<usize>) -> Option
         follow_ups,
         inbox,
         compliance,
+        warnings: Vec::new(),
     })
+}
+
+/// The first name R10's length check renders a template with (compliance.md R10).
+pub const SAMPLE_FIRST_NAME: &str = "Alexandria";
+/// The brokerage number as a template shows it (`{number}`, national format), 14 characters.
+pub const SAMPLE_NUMBER: &str = "(555) 555-0100";
+/// Over this many characters, rendered with the longest sample values and the opt-out line, a
+/// template fails apply (compliance.md R10).
+pub const MAX_TEXT_CHARS: usize = 320;
+/// Over this many, it warns: the text is split into segments, each billed.
+pub const ONE_SEGMENT_CHARS: usize = 160;
+
+/// One variant of an automated template (text-back or follow-up).
+struct Automated {
+    key: String,
+    /// ` (variant 2)` when the template is a list, else empty.
+    which: String,
+    source: String,
+    span: Range<usize>,
+    /// The text-back is the first message to a caller (R10's `{brokerage}: ` prefix rule).
+    first_message: bool,
+}
+
+impl Automated {
+    fn variants(
+        key: String,
+        list: &[(String, Range<usize>)],
+        first_message: bool,
+    ) -> impl Iterator<Item = Automated> + '_ {
+        let many = list.len() > 1;
+        list.iter()
+            .enumerate()
+            .map(move |(i, (source, span))| Automated {
+                key: key.clone(),
+                which: if many {
+                    format!(" (variant {})", i + 1)
+                } else {
+                    String::new()
+                },
+                source: source.clone(),
+                span: span.clone(),
+                first_message,
+            })
+    }
+}
+
+/// A value of the file that templates insert: a listing, an agent's or an office's name.
+struct Inserted {
+    /// `Listing`, `AgentName` (also for `{agent_first_name}`) or `Office`.
+    field: Field,
+    key: String,
+    value: String,
+    span: Range<usize>,
+}
+
+/// R10's longest sample values: the file's longest agent first name, agent name, office name
+/// and listing, the brokerage name, [`SAMPLE_FIRST_NAME`] and [`SAMPLE_NUMBER`].
+struct Samples<'a> {
+    brokerage: Option<&'a str>,
+    agent_first_name: Option<&'a str>,
+    agent_name: Option<&'a str>,
+    office: Option<&'a str>,
+    listing: Option<&'a str>,
+    /// Some number has no listing (or none has): `{listing|…}` may render its fallback.
+    listing_may_be_missing: bool,
+}
+
+fn longest<'a>(values: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    values.fold(None, |best, v| match best {
+        Some(b) if b.chars().count() >= v.chars().count() => Some(b),
+        _ => Some(v),
+    })
+}
+
+impl<'a> Samples<'a> {
+    fn new(brokerage: Option<&'a str>, inserted: &'a [Inserted], lacks_listing: bool) -> Self {
+        let of = |field: Field| {
+            inserted
+                .iter()
+                .filter(move |v| v.field == field)
+                .map(|v| v.value.as_str())
+        };
+        let listing = longest(of(Field::Listing));
+        Samples {
+            brokerage,
+            agent_first_name: longest(
+                of(Field::AgentName).filter_map(|n| n.split_whitespace().next()),
+            ),
+            agent_name: longest(of(Field::AgentName)),
+            office: longest(of(Field::Office)),
+            listing,
+            listing_may_be_missing: lacks_listing || listing.is_none(),
+        }
+    }
+
+    /// The template rendered as R10 sends it ([`sms_text::identify`]) with every combination
+    /// of the sample values and the fallbacks of fields that may be empty (the caller's first
+    /// name; the listing when a number has none). The longest is first.
+    fn renderings(&self, template: &Template, first_message: bool) -> Vec<String> {
+        let listings: &[Option<&str>] = if self.listing_may_be_missing {
+            &[self.listing, None]
+        } else {
+            &[self.listing]
+        };
+        let mut out: Vec<String> = Vec::new();
+        for first_name in [Some(SAMPLE_FIRST_NAME), None] {
+            for listing in listings {
+                let body = template.render(|f| match f {
+                    Field::Brokerage => self.brokerage,
+                    Field::Office => self.office,
+                    Field::AgentFirstName => self.agent_first_name,
+                    Field::AgentName => self.agent_name,
+                    Field::Listing => *listing,
+                    Field::Number => Some(SAMPLE_NUMBER),
+                    Field::FirstName => first_name,
+                });
+                out.push(sms_text::identify(
+                    &body,
+                    self.brokerage.unwrap_or_default(),
+                    first_message,
+                ));
+            }
+        }
+        out.sort_by_key(|b| std::cmp::Reverse(b.chars().count()));
+        out
+    }
+}
+
+/// `’` (U+2019), `…` (U+2026)
+fn describe_chars(chars: &[char]) -> String {
+    chars
+        .iter()
+        .map(|c| format!("`{c}` (U+{:04X})", u32::from(*c)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("{n} {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+/// R11 for the values templates insert: a listing holds no price and no blocked term; and a
+/// warning when an inserted value has characters outside GSM-7 (R10).
+fn check_inserted(cx: &mut Cx, value: &Inserted, automated: &[Automated]) {
+    if value.field == Field::Listing {
+        for price in content::prices(&value.value) {
+            cx.err(
+                &value.span,
+                value.key.clone(),
+                format!("holds a price (`{price}`); listings go into automated texts, which may not mention prices (compliance.md R11)"),
+            );
+        }
+        for term in content::blocked_terms(&value.value) {
+            cx.err(
+                &value.span,
+                value.key.clone(),
+                format!("holds the blocked term `{term}`; listings go into automated texts, which may not use it (compliance.md R11, fixtures/blocked_terms.txt)"),
+            );
+        }
+    }
+    // The part of the value a template inserts, and the field that inserts it.
+    let uses = |field: Field| {
+        automated
+            .iter()
+            .any(|t| Template::parse(&t.source).is_ok_and(|tpl| tpl.fields().any(|f| f == field)))
+    };
+    let (shown, field) = match value.field {
+        Field::AgentName if uses(Field::AgentName) => (value.value.as_str(), "agent_name"),
+        Field::AgentName if uses(Field::AgentFirstName) => (
+            value.value.split_whitespace().next().unwrap_or_default(),
+            "agent_first_name",
+        ),
+        Field::Listing if uses(Field::Listing) => (value.value.as_str(), "listing"),
+        Field::Office if uses(Field::Office) => (value.value.as_str(), "office"),
+        _ => return,
+    };
+    let odd = sms_text::non_gsm7_chars(shown);
+    if !odd.is_empty() {
+        cx.warn(
+            &value.span,
+            value.key.clone(),
+            format!(
+                "has {} outside GSM-7: {}; a text that inserts it ({{{field}}}) goes as UCS-2, 70 characters a segment instead of 160 (compliance.md R10)",
+                if odd.len() == 1 { "a character" } else { "characters" },
+                describe_chars(&odd)
+            ),
+        );
+    }
+}
+
+/// R10 and R11 for one variant of an automated template.
+fn check_automated(cx: &mut Cx, t: &Automated, samples: &Samples<'_>) {
+    let which = &t.which;
+    // R11: no price, no blocked term (the fallbacks are in the source too).
+    for price in content::prices(&t.source) {
+        cx.err(
+            &t.span,
+            t.key.clone(),
+            format!("holds a price (`{price}`){which}; automated texts may not mention prices (compliance.md R11)"),
+        );
+    }
+    for term in content::blocked_terms(&t.source) {
+        cx.err(
+            &t.span,
+            t.key.clone(),
+            format!("holds the blocked term `{term}`{which}; automated texts may not use it (compliance.md R11, fixtures/blocked_terms.txt)"),
+        );
+    }
+    // R10: the brokerage is named; length and encoding with the longest sample values.
+    let (Ok(template), Some(name)) = (Template::parse(&t.source), samples.brokerage) else {
+        return;
+    };
+    if !template.fields().any(|f| f == Field::Brokerage) && !t.source.contains(name) {
+        cx.err(
+            &t.span,
+            t.key.clone(),
+            format!("names neither `{{brokerage}}` nor `{name}`{which}; every automated text must name the brokerage (compliance.md R10)"),
+        );
+    }
+    let renderings = samples.renderings(&template, t.first_message);
+    let Some(longest) = renderings.first() else {
+        return;
+    };
+    let chars = longest.chars().count();
+    let segments = sms_text::segments(longest);
+    if chars > MAX_TEXT_CHARS {
+        cx.err(
+            &t.span,
+            t.key.clone(),
+            format!("renders to {chars} characters with the longest sample values and the opt-out line{which}; the limit is {MAX_TEXT_CHARS} (compliance.md R10): {longest:?}"),
+        );
+    } else if chars > ONE_SEGMENT_CHARS {
+        cx.warn(
+            &t.span,
+            t.key.clone(),
+            format!("renders to {chars} characters ({}) with the longest sample values and the opt-out line{which}; over {ONE_SEGMENT_CHARS} a text is split into segments, each billed (compliance.md R10): {longest:?}", plural(segments, "segment", "segments")),
+        );
+    }
+    let mut odd: Vec<char> = Vec::new();
+    for body in &renderings {
+        for c in sms_text::non_gsm7_chars(body) {
+            if !odd.contains(&c) {
+                odd.push(c);
+            }
+        }
+    }
+    if !odd.is_empty() {
+        cx.warn(
+            &t.span,
+            t.key.clone(),
+            format!(
+                "renders with {} outside GSM-7{which}: {}; the text goes as UCS-2, 70 characters a segment instead of 160 ({} with the longest sample values) (compliance.md R10)",
+                if odd.len() == 1 { "a character" } else { "characters" },
+                describe_chars(&odd),
+                plural(segments, "segment", "segments"),
+            ),
+        );
+    }
+}
+
+/// R6: the help text names the brokerage, says STOP, and gives a phone number or a link.
+/// `{brokerage}` and `{office_phone}` (compliance.md §4.5's default text) count as the name
+/// and the number.
+fn check_help_text(cx: &mut Cx, text: &str, span: &Range<usize>, brokerage: Option<&str>) {
+    let key = "[compliance] help_text";
+    if let Some(name) = brokerage
+        && !text.contains("{brokerage}")
+        && !text.contains(name)
+    {
+        cx.err(
+            span,
+            key,
+            format!("must name the brokerage (`{name}` or `{{brokerage}}`) (compliance.md R6)"),
+        );
+    }
+    if !sms_text::has_stop_word(text) {
+        cx.err(
+            span,
+            key,
+            "must tell how to opt out with the word STOP, in capitals (compliance.md R6)",
+        );
+    }
+    if !sms_text::has_phone_number(text)
+        && !links::has_link(text)
+        && !text.contains("{office_phone}")
+    {
+        cx.err(
+            span,
+            key,
+            "must give a phone number or a link (http://, https:// or www.) where to get help (compliance.md R6)",
+        );
+    }
 }
 
 #[cfg(test)]

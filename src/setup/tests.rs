@@ -416,3 +416,353 @@ fn two_agents_cannot_share_a_phone() {
         )],
     );
 }
+
+// ---- compliance.md R10, R11, R6: what automated texts and the help text must (not) say ----
+
+const BASE_TEMPLATE: &str = r#"template = "Hi {first_name|there}, this is {agent_first_name} at {brokerage}. Reply STOP to opt out.""#;
+
+/// BASE with the text-back template line (line 23) replaced by `template = <value>`.
+fn with_template(value: &str) -> String {
+    BASE.replace(BASE_TEMPLATE, &format!("template = {value}"))
+}
+
+/// BASE with one follow-up (its template on line 27).
+fn with_follow_up(template: &str) -> String {
+    format!("{BASE}\n[[follow_ups]]\nafter = \"1d\"\ntemplate = {template}\n")
+}
+
+/// BASE with the number's `listing` (line 20).
+fn with_listing(listing: &str) -> String {
+    BASE.replace(
+        "office = \"downtown\"\nring",
+        &format!("office = \"downtown\"\nlisting = {listing}\nring"),
+    )
+}
+
+/// BASE with a `[compliance] help_text` (line 26).
+fn with_help_text(help: &str) -> String {
+    format!("{BASE}\n[compliance]\nhelp_text = {help}\n")
+}
+
+/// Asserts the file applies with exactly these (line, key fragment, message fragment) warnings.
+fn assert_warnings(text: &str, expected: &[(usize, &str, &str)]) {
+    let file = parse(text).unwrap_or_else(|p| panic!("the file should apply: {p:#?}"));
+    let rendered: Vec<String> = file.warnings.iter().map(|p| p.to_string()).collect();
+    assert_eq!(
+        file.warnings.len(),
+        expected.len(),
+        "warnings: {rendered:#?}"
+    );
+    for ((line, key, msg), w) in expected.iter().zip(&file.warnings) {
+        assert_eq!(w.line, *line, "line of {w}");
+        assert!(w.key.contains(key), "key of {w} should contain {key:?}");
+        assert!(
+            w.message.contains(msg),
+            "message of {w} should contain {msg:?}"
+        );
+    }
+}
+
+#[test]
+fn the_demo_file_applies_without_warnings() {
+    let file = parse(DEMO).expect("demo.toml is valid");
+    assert_eq!(file.warnings, vec![], "demo.toml is one GSM-7 segment");
+    assert_eq!(parse(BASE).expect("valid").warnings, vec![]);
+}
+
+#[test]
+fn r10_a_template_must_name_the_brokerage() {
+    let missing = "\"Hi {first_name|there}, this is {agent_first_name}. Reply STOP to opt out.\"";
+    let msg = "names neither `{brokerage}` nor `Harbor Realty`";
+    assert_problems(
+        &with_template(missing),
+        &[(23, "[text_back] template", msg)],
+    );
+    assert_problems(
+        &with_follow_up(missing),
+        &[(27, "[[follow_ups]] #1 template", msg)],
+    );
+    assert_problems(
+        &with_template(&format!(
+            "[\"Hi from {{brokerage}}. Reply STOP to opt out.\", {missing}]"
+        )),
+        &[(23, "[text_back] template", "(variant 2)")],
+    );
+    // The name written out, verbatim, does as well as the field; another spelling does not.
+    parse(&with_template(
+        "\"Hi, Sam at Harbor Realty here. Reply STOP to opt out.\"",
+    ))
+    .expect("the literal name counts");
+    assert_problems(
+        &with_template("\"Hi, Sam at harbor realty here. Reply STOP to opt out.\""),
+        &[(23, "[text_back] template", msg)],
+    );
+    parse(&with_follow_up("\"Still looking? {brokerage|Harbor}\"")).expect("with a fallback");
+}
+
+#[test]
+fn r10_over_320_characters_fails_with_the_opt_out_line_and_longest_values() {
+    // 297 characters of text without STOP: the appended line (23) makes it 320, just allowed;
+    // one more character fails.
+    let pad = |n: usize| "x".repeat(n);
+    let head = "Harbor Realty ";
+    let at_limit = format!("\"{head}{}\"", pad(297 - head.len()));
+    let file = parse(&with_template(&at_limit)).expect("320 is allowed");
+    assert_eq!(file.warnings.len(), 1, "{:?}", file.warnings);
+    assert!(
+        file.warnings[0]
+            .message
+            .contains("renders to 320 characters (3 segments)")
+    );
+    let over = format!("\"{head}{}\"", pad(298 - head.len()));
+    assert_problems(
+        &with_template(&over),
+        &[(23, "[text_back] template", "renders to 321 characters")],
+    );
+    let p = &problems(&with_template(&over))[0];
+    assert!(p.message.contains("the limit is 320"), "{p}");
+    assert!(p.message.ends_with(" Reply STOP to opt out.\""), "{p}");
+
+    // The file's longest agent first name is the sample: Sam fits, Bartholomew does not.
+    let tpl = format!("\"{{agent_first_name}} of {{brokerage}} {}\"", pad(270));
+    parse(&with_template(&tpl)).expect("with Sam: 3 + 4 + 13 + 1 + 270 + 23 = 314");
+    let longer_agent = with_template(&tpl).replace(
+        "[[numbers]]",
+        "[[agents]]\nemail = \"bart@harbor.example\"\nname = \"Bartholomew Lee\"\nphone = \"+15555550105\"\noffice = \"downtown\"\nrole = \"manager\"\n\n[[numbers]]",
+    );
+    assert_problems(
+        &longer_agent,
+        &[(30, "[text_back] template", "renders to 322 characters")],
+    );
+
+    // The first name sample is "Alexandria" unless the fallback is longer; the listing is the
+    // longest of the file's, or the fallback when a number has none.
+    let tpl = format!(
+        "\"Hi {{first_name|there}}, {{brokerage}} about {{listing|one of our homes}} {}\"",
+        pad(250)
+    );
+    // 3 + 10 + 2 + 13 + 7 + 16 + 1 + 250 + 23 = 325
+    assert_problems(
+        &with_template(&tpl),
+        &[(23, "[text_back] template", "renders to 325 characters")],
+    );
+    let tpl = tpl.replace(&pad(250), &pad(245));
+    parse(&with_template(&tpl)).expect("320 with the fallback listing");
+    assert_problems(
+        &with_listing("\"1234 Long Meadow Road Unit 5\"")
+            .replace(BASE_TEMPLATE, &format!("template = {tpl}")),
+        &[(24, "[text_back] template", "renders to 332 characters")],
+    );
+}
+
+#[test]
+fn r10_long_or_non_gsm7_texts_warn_and_still_apply() {
+    let long = format!(
+        "\"Hi {{first_name|there}}, this is {{agent_first_name}} at {{brokerage}}. {} Reply STOP to opt out.\"",
+        "We will call you back within the hour. "
+            .repeat(3)
+            .trim_end()
+    );
+    assert_warnings(
+        &with_template(&long),
+        &[(
+            23,
+            "[text_back] template",
+            "renders to 184 characters (2 segments) with the longest sample values",
+        )],
+    );
+    assert_warnings(
+        &with_follow_up(&long),
+        &[(
+            27,
+            "[[follow_ups]] #1 template",
+            "over 160 a text is split into segments",
+        )],
+    );
+    let table: &[(&str, &str)] = &[
+        ("We’re sorry we missed you", "`’` (U+2019)"),
+        ("“Sorry” we missed you", "`“` (U+201C), `”` (U+201D)"),
+        ("Sorry we missed you…", "`…` (U+2026)"),
+        ("Sorry we missed you 🏠", "`🏠` (U+1F3E0)"),
+    ];
+    for (text, chars) in table {
+        let tpl = format!("\"{text}. {{brokerage}}. Reply STOP to opt out.\"");
+        assert_warnings(&with_template(&tpl), &[(23, "[text_back] template", chars)]);
+        let file = parse(&with_template(&tpl)).expect("applies");
+        assert!(
+            file.warnings[0]
+                .message
+                .contains("UCS-2, 70 characters a segment")
+                && file.warnings[0]
+                    .message
+                    .contains("(1 segment with the longest"),
+            "{}",
+            file.warnings[0]
+        );
+    }
+    // A fallback counts too; a template may warn twice.
+    let tpl = format!(
+        "\"Hi {{first_name|friend}}, about {{listing|one of our homes…}} {}. {{brokerage}}\"",
+        "x".repeat(120)
+    );
+    assert_warnings(
+        &with_template(&tpl),
+        &[
+            (23, "[text_back] template", "197 characters (3 segments)"),
+            (
+                23,
+                "[text_back] template",
+                "`…` (U+2026); the text goes as UCS-2",
+            ),
+        ],
+    );
+    // GSM-7's extension table is fine.
+    assert_warnings(
+        &with_template("\"{brokerage} [EUR €] ~ Reply STOP to opt out.\""),
+        &[],
+    );
+}
+
+#[test]
+fn r10_values_that_templates_insert_warn_when_outside_gsm7() {
+    let file = with_listing("\"12 O’Brien St\"").replace(
+        BASE_TEMPLATE,
+        "template = \"Hi from {brokerage} about {listing}. Reply STOP to opt out.\"",
+    );
+    assert_warnings(
+        &file,
+        &[
+            (
+                20,
+                "[[numbers]] #1 listing",
+                "a text that inserts it ({listing}) goes as UCS-2",
+            ),
+            (24, "[text_back] template", "`’` (U+2019)"),
+        ],
+    );
+    // The template does not insert the listing: nothing to warn about.
+    assert_warnings(&with_listing("\"12 O’Brien St\""), &[]);
+    // Only the part of an agent's name that a template inserts counts.
+    let zoe = BASE.replace("name = \"Sam Rivera\"", "name = \"Sam Zoë-Rivera\"");
+    assert_warnings(&zoe, &[]);
+    let zoe = BASE.replace("name = \"Sam Rivera\"", "name = \"Zoë Rivera\"");
+    assert_warnings(
+        &zoe,
+        &[
+            (12, "[[agents]] #1 name", "({agent_first_name})"),
+            (23, "[text_back] template", "`ë` (U+00EB)"),
+        ],
+    );
+}
+
+#[test]
+fn r11_automated_templates_hold_no_price_and_no_blocked_term() {
+    let table: &[(&str, &str)] = &[
+        (
+            "Homes from $450k at {brokerage}.",
+            "holds a price (`$450k`)",
+        ),
+        (
+            "{brokerage}: now $ 1,200,000.",
+            "holds a price (`$ 1,200,000`)",
+        ),
+        (
+            "{brokerage} about {listing|our $1M homes}.",
+            "holds a price (`$1M`)",
+        ),
+        (
+            "{brokerage}: free BEER at the open house",
+            "blocked term `beer`",
+        ),
+        ("{brokerage}: no Guns allowed", "blocked term `guns`"),
+        ("{brokerage}: vape-free home", "blocked term `vape`"),
+        ("{brokerage} says WTF, shit happens", "blocked term `shit`"),
+    ];
+    for (text, msg) in table {
+        let tpl = format!("\"{text} Reply STOP to opt out.\"");
+        assert_problems(&with_template(&tpl), &[(23, "[text_back] template", msg)]);
+        assert_problems(
+            &with_follow_up(&tpl),
+            &[(27, "[[follow_ups]] #1 template", msg)],
+        );
+    }
+    // Each term is named; a variant is named too.
+    assert_problems(
+        &with_template(
+            "[\"{brokerage}. Reply STOP to opt out.\", \"{brokerage}: beer and cigars, $5\"]",
+        ),
+        &[
+            (23, "[text_back] template", "price (`$5`) (variant 2)"),
+            (23, "[text_back] template", "term `beer` (variant 2)"),
+            (23, "[text_back] template", "term `cigars` (variant 2)"),
+        ],
+    );
+    // Whole words only: no Scunthorpe problem.
+    for fine in [
+        "{brokerage}: open house on Scunthorpe Rd, Essex; cocktail hour, non-smoking, wine cellar.",
+        "{brokerage}: reply with your budget in $ and we'll call.",
+    ] {
+        parse(&with_template(&format!("\"{fine}\""))).expect(fine);
+    }
+}
+
+#[test]
+fn r11_listings_hold_no_price_and_no_blocked_term() {
+    assert_problems(
+        &with_listing("\"123 Main St, $450,000\""),
+        &[(20, "[[numbers]] #1 listing", "holds a price (`$450,000`)")],
+    );
+    assert_problems(
+        &with_listing("\"The Tobacco Barn\""),
+        &[(20, "[[numbers]] #1 listing", "blocked term `tobacco`")],
+    );
+    parse(&with_listing("\"420 Bourbon St\"")).expect("addresses are not terms");
+}
+
+#[test]
+fn r6_the_help_text_names_the_brokerage_says_stop_and_gives_a_number_or_link() {
+    for ok in [
+        "\"{brokerage}: for help call {office_phone}. Msg & data rates may apply. Reply STOP to opt out.\"",
+        "\"Harbor Realty: for help call (555) 555-0100. Reply STOP to opt out.\"",
+        "\"Harbor Realty help: www.harbor.example/help. Text STOP to stop.\"",
+    ] {
+        let text = with_help_text(ok) + "link_domains = [\"harbor.example\"]\n";
+        parse(&text).unwrap_or_else(|p| panic!("{ok}: {p:?}"));
+    }
+    let table: &[(&str, &str)] = &[
+        (
+            "\"For help call (555) 555-0100. Reply STOP to opt out.\"",
+            "must name the brokerage (`Harbor Realty` or `{brokerage}`)",
+        ),
+        (
+            "\"{brokerage}: for help call (555) 555-0100.\"",
+            "with the word STOP",
+        ),
+        (
+            "\"{brokerage}: for help call (555) 555-0100. Reply stop to opt out.\"",
+            "with the word STOP",
+        ),
+        (
+            "\"{brokerage}: we are here to help. Reply STOP to opt out.\"",
+            "a phone number or a link",
+        ),
+        (
+            "\"{brokerage}: call 555-0100. Reply STOP to opt out.\"",
+            "a phone number or a link",
+        ),
+    ];
+    for (help, msg) in table {
+        assert_problems(
+            &with_help_text(help),
+            &[(26, "[compliance] help_text", msg)],
+        );
+    }
+    assert_problems(
+        &with_help_text("\"Call us.\""),
+        &[
+            (26, "[compliance] help_text", "must name the brokerage"),
+            (26, "[compliance] help_text", "STOP"),
+            (26, "[compliance] help_text", "a phone number or a link"),
+        ],
+    );
+}

@@ -171,6 +171,58 @@ async fn setup_apply_reports_every_problem_with_its_line_and_applies_nothing() {
     assert_eq!(snapshot(&db.pool).await, before);
 }
 
+/// compliance.md R10: a text-back that does not name the brokerage fails apply, changing nothing.
+#[tokio::test]
+async fn setup_apply_refuses_a_template_without_the_brokerage() {
+    let db = TestDb::new().await;
+    let bad = DEMO.replace(" at {brokerage}. Sorry", ". Sorry");
+    assert_ne!(bad, DEMO);
+    let path = write_temp("anonymous.toml", bad.as_bytes());
+    let before = snapshot(&db.pool).await;
+    let (code, out, err) = run(textback()
+        .args(["setup", "apply"])
+        .arg(&path)
+        .env("DATABASE_URL", &db.url));
+    assert_eq!(code, 2, "{err}");
+    assert!(out.is_empty(), "{out}");
+    let shown = path.display().to_string();
+    assert!(
+        err.contains("1 problem found; nothing was applied")
+            && err.contains(&format!(
+                "{shown}:73: [text_back] template: names neither `{{brokerage}}` nor `Harbor Realty`"
+            )),
+        "{err}"
+    );
+    assert_eq!(snapshot(&db.pool).await, before);
+}
+
+/// compliance.md R10: a non-GSM-7 character warns on stderr, with line and key; the file applies.
+#[tokio::test]
+async fn setup_apply_prints_warnings_and_applies() {
+    let db = TestDb::new().await;
+    let curly = DEMO.replace(
+        "Sorry we missed your call",
+        "We’re sorry we missed your call",
+    );
+    assert_ne!(curly, DEMO);
+    let path = write_temp("curly.toml", curly.as_bytes());
+    let (code, out, err) = run(textback()
+        .args(["setup", "apply"])
+        .arg(&path)
+        .env("DATABASE_URL", &db.url));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("applied to brokerage `harbor`"), "{out}");
+    let shown = path.display().to_string();
+    assert!(
+        err.contains(&format!(
+            "{shown}: 1 warning; the file is applied all the same:"
+        )) && err.contains(&format!(
+            "{shown}:73: [text_back] template: renders with a character outside GSM-7: `’` (U+2019)"
+        )),
+        "{err}"
+    );
+}
+
 #[tokio::test]
 async fn setup_apply_refuses_files_that_are_not_setup_files() {
     let db = TestDb::new().await;
