@@ -156,6 +156,22 @@ fn timing() -> textback::scheduler::Timing {
     textback::scheduler::Timing::production()
 }
 
+/// The server's clock: the system's, or with the `test-hooks` feature (fault tests only) a
+/// clock that reads `TEXTBACK_TEST_CLOCK` (RFC 3339) at start and runs at the normal rate, so
+/// a test can restart the server at 23:00 and at 08:00 local (reliability.md F13).
+fn clock() -> anyhow::Result<textback::clock::SharedClock> {
+    #[cfg(feature = "test-hooks")]
+    if let Ok(start) = std::env::var("TEXTBACK_TEST_CLOCK") {
+        let start = chrono::DateTime::parse_from_rfc3339(&start)
+            .map_err(|e| BadInput(format!("TEXTBACK_TEST_CLOCK: {e}")))?;
+        tracing::warn!(%start, "test-hooks: the clock starts at TEXTBACK_TEST_CLOCK");
+        return Ok(Arc::new(textback::clock::OffsetClock::starting_at(
+            start.with_timezone(&chrono::Utc),
+        )));
+    }
+    Ok(Arc::new(SystemClock))
+}
+
 fn config() -> anyhow::Result<Config> {
     Config::from_env().map_err(|e| BadInput(format!("configuration error: {e}")).into())
 }
@@ -205,8 +221,15 @@ async fn serve() -> anyhow::Result<()> {
             "TWILIO_ACCOUNT_SID is not set: webhooks are accepted, but nothing can be sent through Twilio's REST API"
         );
     }
+    // The compliance gate's reference data is compiled in; refuse to serve without it rather
+    // than fail closed on every text.
+    textback::domain::zones::check()
+        .map_err(|e| anyhow::anyhow!("fixtures/nanp_tz.tsv does not load: {e}"))?;
+    if let Err(e) = textback::domain::quiet_hours::profiles() {
+        anyhow::bail!("fixtures/state_windows.toml does not load: {e}");
+    }
     let pool = textback::db::prepare(&config.database_url).await?;
-    let app = textback::build_with(config, pool, Arc::new(SystemClock), timing())
+    let app = textback::build_with(config, pool, clock()?, timing())
         .map_err(|e| BadInput(format!("configuration error: {e}")))?;
     let listener = tokio::net::TcpListener::bind(bind)
         .await

@@ -17,7 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use textback::clock::SystemClock;
+use textback::clock::OffsetClock;
 use textback::fake_twilio::{
     DialResult, FakeTwilio, FakeTwilioConfig, Fault, Player, Scope, new_call_sid,
 };
@@ -31,11 +31,25 @@ const MAIN_ST: &str = "+15555550100";
 
 /// The demo brokerage with no hold (texts go at once) and room for many recipients a day
 /// (tests that send many texts set the limits they need).
+/// No follow-ups: each scenario is about one text per caller.
 fn setup() -> String {
-    DEMO.replace("delay_secs = 20", "delay_secs = 0").replace(
+    let demo = match DEMO.find("[[follow_ups]]") {
+        Some(start) => {
+            let end = DEMO[start..].find("\n\n").map_or(DEMO.len(), |e| start + e);
+            format!("{}{}", &DEMO[..start], &DEMO[end..])
+        }
+        None => DEMO.to_owned(),
+    };
+    demo.replace("delay_secs = 20", "delay_secs = 0").replace(
         "[compliance]\n",
         "[compliance]\ndaily_unique_recipients = 1000\ncap_24h = 3\n",
     )
+}
+
+/// The servers' and the fake's clock starts here (Friday 10:00 in Boston), whatever the time
+/// of the machine: quiet hours (compliance.md R7) must not depend on when CI runs.
+fn test_start() -> chrono::DateTime<chrono::Utc> {
+    "2026-06-12T14:00:00Z".parse().unwrap()
 }
 
 struct Server {
@@ -76,22 +90,41 @@ impl Drop for Server {
 struct World {
     db: TestDb,
     fake: FakeTwilio,
+    /// When the world was made: the test clock runs on from `test_start()` from here.
+    made: Instant,
 }
 
 async fn world() -> World {
     let db = TestDb::new().await;
     apply_setup(&db.pool, &setup()).await;
     let fake = FakeTwilio::start(FakeTwilioConfig::with_fixture_credentials(Arc::new(
-        SystemClock,
+        OffsetClock::starting_at(test_start()),
     )))
     .await
     .expect("fake");
-    World { db, fake }
+    World {
+        db,
+        fake,
+        made: Instant::now(),
+    }
 }
 
 impl World {
-    /// Starts `textback serve` on `port` (0: a free one), with `crash` as its crash point.
+    /// Starts `textback serve` on `port` (0: a free one), with `crash` as its crash point and
+    /// the test clock running on from `test_start()`.
     async fn server(&self, port: u16, crash: Option<&str>) -> Server {
+        let now = test_start()
+            + chrono::Duration::from_std(self.made.elapsed()).unwrap_or(chrono::Duration::zero());
+        self.server_at(port, crash, now).await
+    }
+
+    /// Starts `textback serve` whose clock reads `clock` now (`TEXTBACK_TEST_CLOCK`).
+    async fn server_at(
+        &self,
+        port: u16,
+        crash: Option<&str>,
+        clock: chrono::DateTime<chrono::Utc>,
+    ) -> Server {
         let port = if port == 0 {
             std::net::TcpListener::bind("127.0.0.1:0")
                 .unwrap()
@@ -111,6 +144,7 @@ impl World {
             .env("TWILIO_API_BASE", self.fake.base_url())
             .env("TWILIO_LOOKUP_BASE", self.fake.base_url())
             .env("TEXTBACK_TEST_TIMING", "fast")
+            .env("TEXTBACK_TEST_CLOCK", clock.to_rfc3339())
             .env(
                 "RUST_LOG",
                 std::env::var("TEST_LOG").map(|_| "info").unwrap_or("error"),
@@ -384,3 +418,69 @@ async fn two_servers_send_200_texts_for_200_missed_calls() {
 }
 
 use futures_util::StreamExt as _;
+
+/// reliability.md F13, compliance.md R7: a missed call at 21:30 in Boston. The text-back is
+/// held for the window with its reason; the server is killed; restarted at 23:00 it sends
+/// nothing; restarted at 08:00:05 it sends once, after 08:00 and never before.
+#[tokio::test]
+async fn a_quiet_hours_deferral_survives_restarts_and_sends_once_at_the_window() {
+    let _serial = SERIAL.lock().await;
+    let w = world().await;
+    let at = |s: &str| s.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+    // Thursday 2026-06-11 21:30 EDT.
+    let mut server = w.server_at(0, None, at("2026-06-12T01:30:00Z")).await;
+    let lead = "+16175550141";
+    miss(&w.player(&server), lead).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let until = loop {
+        let row: Option<(String, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+            "select d.reason, d.until from gate_decision d where d.kind = 'text_back' and d.decision = 'defer'",
+        )
+        .fetch_optional(&w.db.pool)
+        .await
+        .unwrap();
+        if let Some((reason, until)) = row {
+            assert_eq!(reason, "quiet_hours");
+            break until;
+        }
+        assert!(Instant::now() < deadline, "the text-back was not deferred");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(until, at("2026-06-12T12:00:00Z"), "08:00 EDT");
+    let (zones, windows): (Vec<String>, Vec<String>) =
+        sqlx::query_as("select zones, windows from gate_decision where decision = 'defer'")
+            .fetch_one(&w.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(zones, vec!["America/New_York".to_owned()]);
+    assert_eq!(windows.len(), 1);
+    server.kill9();
+
+    // 23:00: still held, nothing sent.
+    let mut late = w
+        .server_at(server.port, None, at("2026-06-12T03:00:00Z"))
+        .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(w.creates(), 0);
+    let (state, run_at): (String, chrono::DateTime<chrono::Utc>) =
+        sqlx::query_as("select state, run_at from job where kind = 'text_back'")
+            .fetch_one(&w.db.pool)
+            .await
+            .unwrap();
+    assert_eq!((state.as_str(), run_at), ("scheduled", until));
+    late.kill9();
+
+    // 08:00:05: sent once.
+    let _morning = w
+        .server_at(server.port, None, at("2026-06-12T12:00:05Z"))
+        .await;
+    w.wait_all_terminal(Duration::from_secs(30)).await;
+    w.assert_one_text(lead).await;
+    let sent_at: chrono::DateTime<chrono::Utc> = sqlx::query_scalar(
+        "select occurred_at from message where direction = 'outbound' and send_state = 'sent'",
+    )
+    .fetch_one(&w.db.pool)
+    .await
+    .unwrap();
+    assert!(sent_at >= until, "sent at {sent_at}, before the window");
+}
