@@ -249,6 +249,10 @@ ring = ["sam@pipeline.example"]
 [text_back]
 delay_secs = 0
 template = "Hi {first_name|there}, this is {agent_first_name} at {brokerage}. Sorry we missed your call. Reply STOP to opt out."
+
+[compliance]
+# Every bench caller is new: the most a number may text in a day (compliance.md R15).
+daily_unique_recipients = 1000
 "#;
 const PIPELINE_NUMBER: &str = "+15555550100";
 
@@ -274,8 +278,8 @@ pub async fn pipeline() -> anyhow::Result<()> {
     let calls = env_num("BENCH_CALLS", 1000);
     let rate = env_num("BENCH_RATE", 20).max(1);
     anyhow::ensure!(
-        (1..=10_000).contains(&calls),
-        "BENCH_CALLS must be 1..=10000"
+        (1..=1000).contains(&calls),
+        "BENCH_CALLS must be 1..=1000 (one sending number's daily recipients, compliance.md R15)"
     );
 
     // A fresh database beside DATABASE_URL's, and the demo's 10:00 on a weekday in the

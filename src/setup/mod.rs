@@ -1187,7 +1187,7 @@ fn read_file(cx: &mut Cx, root: &DeTable<'_>, root_span: Range<usize>) -> Option
         if let Some(b) = c.bool(cx, "followups_need_written_consent") {
             compliance.followups_need_written_consent = b;
         }
-        if let Some((v, _)) = c.int(cx, "daily_unique_recipients", 1..100_001) {
+        if let Some((v, _)) = c.int(cx, "daily_unique_recipients", 1..1001) {
             compliance.daily_unique_recipients = u32::try_from(v).unwrap_or(200);
         }
         c.finish(cx);
