@@ -3,9 +3,14 @@
 //! facts it used (zones, windows, cap, consent basis) for the decision record.
 //!
 //! Checks run in the order of compliance.md §2; the first that applies decides:
-//! 1. recipient usable (R8); 2. suppression and review hold (R1, R3); 3. keyword responses
-//! (R4–R6); 4. scope and consent (R12); 5. frequency cap (R9); 6. daily unique recipients
-//! (R15); 7. the window (R7) and blackouts.
+//!
+//! 1. recipient usable (R8);
+//! 2. suppression and review hold (R1, R3);
+//! 3. keyword responses (R4–R6);
+//! 4. scope and consent (R12);
+//! 5. frequency cap (R9);
+//! 6. daily unique recipients (R15);
+//! 7. the window (R7) and blackouts.
 
 use chrono::{DateTime, Duration, Months, Utc};
 
