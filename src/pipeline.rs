@@ -286,6 +286,12 @@ pub async fn adopt_orphan_statuses(
 /// A send was recorded as accepted (by the send's own record or by reconciliation): a
 /// text-back arms the follow-up sequence (DESIGN.md step 3), each step copied with its
 /// templates and jittered (compliance.md R15).
+///
+/// The steps are armed under the contact's lock, like every other writer of the contact's
+/// jobs (reliability.md §4). What stopped the sequence while the text-back was in flight
+/// (after its pre-send transaction, before this record: an opt-out, a review hold, a reply, an
+/// answered call, an agent's message) found no steps to cancel, so they are cancelled here at
+/// once, with that reason (compliance.md R2, R3, R12).
 pub async fn after_sent(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
@@ -299,6 +305,8 @@ pub async fn after_sent(
     if kind != jobs::kind::TEXT_BACK {
         return Ok(());
     }
+    contacts::lock(conn, brokerage, contact_id).await?;
+    let stopped = sequence_stopped(conn, brokerage, contact_id, message_id, now).await?;
     for step in brokerages::follow_up_steps(conn, brokerage).await? {
         let after = u64::try_from(step.after_secs).unwrap_or(0);
         let run_at = sequence::step_due(now, after, rand::random::<f64>());
@@ -321,7 +329,56 @@ pub async fn after_sent(
         )
         .await?;
     }
+    if let Some(reason) = stopped {
+        let cancelled = jobs::cancel_scheduled(
+            conn,
+            brokerage,
+            contact_id,
+            &[jobs::kind::FOLLOW_UP],
+            reason,
+            now,
+        )
+        .await?;
+        tracing::info!(
+            reason,
+            cancelled,
+            "the sequence stopped while the text-back was in flight"
+        );
+    }
     Ok(())
+}
+
+/// Why the follow-up sequence of the text-back `message_id` must not run, from what happened
+/// since that text's pre-send transaction (the caller holds the contact's lock).
+async fn sequence_stopped(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+    contact_id: i64,
+    message_id: i64,
+    now: DateTime<Utc>,
+) -> store::Result<Option<&'static str>> {
+    let facts = store::gate::contact_facts(conn, brokerage, contact_id, now).await?;
+    if facts.is_suppressed {
+        return Ok(Some("opted_out"));
+    }
+    if facts.review_hold {
+        // A review hold comes with the inbound text that caused it (R3).
+        return Ok(Some("inbound_text"));
+    }
+    let Some(text_back) = store::messages::outbound(conn, brokerage, message_id).await? else {
+        return Ok(None);
+    };
+    let since = text_back.occurred_at;
+    let (answered, wrote) = contacts::activity_since(conn, brokerage, contact_id, since).await?;
+    Ok(if answered {
+        Some("answered_call")
+    } else if wrote {
+        Some("inbound_text")
+    } else if store::messages::agent_wrote_since(conn, brokerage, contact_id, since).await? {
+        Some("agent_takeover")
+    } else {
+        None
+    })
 }
 
 /// What an inbound text did (compliance.md §4.3 effects).

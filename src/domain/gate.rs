@@ -151,6 +151,16 @@ impl Decision {
         }
     }
 
+    /// The rule as recorded for a text of `kind`: a keyword response is allowed under its own
+    /// rule (R4 the opt-out confirmation, R5 the opt-in confirmation, R6 the help text).
+    pub fn rule_for(&self, kind: Kind) -> &'static str {
+        match (self, kind) {
+            (Decision::Allow { reason }, Kind::OptInAck) if *reason == "keyword_response" => "R5",
+            (Decision::Allow { reason }, Kind::Help) if *reason == "keyword_response" => "R6",
+            _ => self.rule(),
+        }
+    }
+
     pub fn reason(&self) -> &'static str {
         match self {
             Decision::Allow { reason }

@@ -68,6 +68,7 @@ pub(super) async fn gate_and_send(
         .unwrap_or(chrono_tz::America::New_York);
     let daily = if out.kind.is_automated() {
         let (midnight, next_midnight) = sequence::local_day(now, tz);
+        store::gate::lock_daily_recipients(&mut tx, out.number_id).await?;
         let (count, already) =
             store::gate::daily_recipients(&mut tx, out.number_id, out.contact_id, midnight).await?;
         Some(gate::Daily {
@@ -90,11 +91,7 @@ pub(super) async fn gate_and_send(
             reason: b.reason.clone(),
         })
         .collect();
-    let data = format!(
-        "nanp_tz:{} state_windows:{}",
-        zones::data_hash(),
-        quiet_hours::data_hash()
-    );
+    let data = data_hashes();
     let verdict = match quiet_hours::profiles() {
         Ok(profiles) => {
             let input = gate::Input {
@@ -129,7 +126,9 @@ pub(super) async fn gate_and_send(
         },
     };
     let d = &verdict.decision;
-    state.metrics.gate(d.label(), d.rule(), d.reason());
+    state
+        .metrics
+        .gate(d.label(), d.rule_for(out.kind), d.reason());
     let at = store::gate::DecisionRef {
         contact_id: Some(out.contact_id),
         number_id: Some(out.number_id),
@@ -217,6 +216,61 @@ pub(super) async fn gate_and_send(
         .send_message(out.to.as_e164(), out.from, out.body, &callback)
         .await;
     record(state, job, message_id, out, outcome).await
+}
+
+/// The decision record's `data`: short hashes of the reference data the gate read.
+fn data_hashes() -> String {
+    format!(
+        "nanp_tz:{} state_windows:{}",
+        zones::data_hash(),
+        quiet_hours::data_hash()
+    )
+}
+
+/// Records a decision the text-back job takes before its pre-send transaction (compliance.md
+/// §2: the free checks and the line-type policy), with the recipient's zones and state, in the
+/// caller's transaction (R13: every gate decision is recorded, skips included).
+pub(super) async fn record_early(
+    conn: &mut sqlx::PgConnection,
+    job: &jobs::Claimed,
+    contact_id: i64,
+    number_id: i64,
+    recipient: &PhoneNumber,
+    decision: Decision,
+    now: DateTime<Utc>,
+) -> store::Result<()> {
+    let zone = zones::lookup(recipient.as_e164());
+    let state = match quiet_hours::profiles() {
+        Ok(profiles) => profiles.get(zone.state).key().to_owned(),
+        Err(_) => "strictest".to_owned(),
+    };
+    let verdict = gate::Verdict {
+        decision,
+        facts: gate::Facts {
+            zones: zone.zones.iter().map(|z| z.name().to_owned()).collect(),
+            state,
+            country: zone.country.map(str::to_owned),
+            ..gate::Facts::default()
+        },
+    };
+    let at = store::gate::DecisionRef {
+        contact_id: Some(contact_id),
+        number_id: Some(number_id),
+        job_id: Some(job.job_id),
+        message_id: None,
+        attempt: Some(job.attempt),
+    };
+    store::gate::record(
+        conn,
+        job.brokerage_id,
+        &at,
+        gate::Kind::TextBack,
+        &verdict,
+        &data_hashes(),
+        now,
+    )
+    .await?;
+    Ok(())
 }
 
 async fn finish(

@@ -72,31 +72,13 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
         facts.review_hold,
     ) {
         state.metrics.gate(decision.label(), rule, reason);
+        let mut tx = state.pool.begin().await?;
         if reason == "outside_us" || reason == "opted_out" {
             // R8: a caller from abroad still deserves a call back; so does an opted-out
             // caller who calls again (DESIGN.md step 8): no text, a person calls.
-            let mut tx = state.pool.begin().await?;
             open_task(&mut tx, brokerage, contact_id, &call, reason, None, now).await?;
-            if !jobs::transition(
-                &mut tx,
-                job.job_id,
-                Some(job.attempt),
-                "running",
-                "skipped",
-                Some(reason),
-                None,
-                now,
-            )
-            .await?
-            {
-                return Ok(Outcome::Persisted {
-                    label: "lost_lease",
-                });
-            }
-            tx.commit().await?;
-            return Ok(Outcome::Persisted { label: "skipped" });
         }
-        return Ok(Outcome::Skipped(reason.into()));
+        return skip_recorded(tx, job, contact_id, &call, &recipient, decision, now).await;
     }
 
     // 3. The line type.
@@ -104,10 +86,14 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
     drop(conn);
     let lookup = line_type(state, brokerage, &recipient, &settings, now).await?;
     if !lookup.valid {
-        let mut conn = state.pool.acquire().await?;
-        contacts::mark_invalid(&mut conn, brokerage, contact_id, now).await?;
         state.metrics.gate("skip", "R8", "invalid_number");
-        return Ok(Outcome::Skipped("invalid_number".into()));
+        let mut tx = state.pool.begin().await?;
+        contacts::mark_invalid(&mut tx, brokerage, contact_id, now).await?;
+        let decision = Decision::Skip {
+            rule: "R8",
+            reason: "invalid_number",
+        };
+        return skip_recorded(tx, job, contact_id, &call, &recipient, decision, now).await;
     }
     if !line_type::can_text(lookup.line_type.as_deref()) {
         state.metrics.gate("skip", "R8", "line_type");
@@ -122,25 +108,13 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
             now,
         )
         .await?;
-        if !jobs::transition(
-            &mut tx,
-            job.job_id,
-            Some(job.attempt),
-            "running",
-            "skipped",
-            Some("line_type"),
-            None,
-            now,
-        )
-        .await?
-        {
-            return Ok(Outcome::Persisted {
-                label: "lost_lease",
-            });
-        }
-        tx.commit().await?;
+        let decision = Decision::Skip {
+            rule: "R8",
+            reason: "line_type",
+        };
+        let outcome = skip_recorded(tx, job, contact_id, &call, &recipient, decision, now).await?;
         tracing::info!(to = %recipient.masked(), line_type = lookup.line_type.as_deref().unwrap_or("unknown"), "no text: a callback task instead");
-        return Ok(Outcome::Persisted { label: "skipped" });
+        return Ok(outcome);
     }
 
     // The text itself: the contact's stable variant of the template.
@@ -174,6 +148,49 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
         superseded_since: Some(call.started_at),
     };
     send::gate_and_send(state, job, &out, &rules).await
+}
+
+/// Ends the job `skipped` by a check taken before the pre-send transaction, with its decision
+/// record, in `tx` together with what the caller already wrote there (a callback task).
+async fn skip_recorded(
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    job: &jobs::Claimed,
+    contact_id: i64,
+    call: &calls::TextBackContext,
+    recipient: &PhoneNumber,
+    decision: Decision,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Outcome> {
+    let reason = decision.reason();
+    send::record_early(
+        &mut tx,
+        job,
+        contact_id,
+        call.number_id,
+        recipient,
+        decision,
+        now,
+    )
+    .await?;
+    if !jobs::transition(
+        &mut tx,
+        job.job_id,
+        Some(job.attempt),
+        "running",
+        "skipped",
+        Some(reason),
+        None,
+        now,
+    )
+    .await?
+    {
+        // Another worker holds the job now: nothing of this is written.
+        return Ok(Outcome::Persisted {
+            label: "lost_lease",
+        });
+    }
+    tx.commit().await?;
+    Ok(Outcome::Persisted { label: "skipped" })
 }
 
 async fn open_task(

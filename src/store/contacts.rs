@@ -103,7 +103,9 @@ pub async fn mark_invalid(
 }
 
 /// What happened with the contact since `since`: an answered call, an inbound text. A
-/// text-back re-checks these before it sends (DESIGN.md step 3).
+/// text-back re-checks these before it sends (DESIGN.md step 3). An opt-out text is not
+/// counted here: its effect is the suppression, which the gate checks in the same pre-send
+/// transaction and records (compliance.md R1: skip `opted_out`; reliability.md F11).
 pub async fn activity_since(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
@@ -112,7 +114,8 @@ pub async fn activity_since(
 ) -> Result<(bool, bool)> {
     Ok(sqlx::query_as(
         "select exists (select 1 from call where brokerage_id = $1 and contact_id = $2 and outcome = 'answered' and started_at >= $3),
-                exists (select 1 from message where brokerage_id = $1 and contact_id = $2 and direction = 'inbound' and occurred_at >= $3)",
+                exists (select 1 from message where brokerage_id = $1 and contact_id = $2 and direction = 'inbound' and occurred_at >= $3
+                              and coalesce(keyword_class, 'reply') <> 'opt_out')",
     )
     .bind(brokerage)
     .bind(contact_id)

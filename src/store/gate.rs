@@ -167,6 +167,17 @@ pub async fn contact_facts(
     })
 }
 
+/// R15: serialises the automated pre-send transactions of one sending number until the end of
+/// the caller's transaction, so two of them cannot both take the day's last recipient slot
+/// (each holds only its own contact's lock). Taken after the contact's lock, never before it.
+pub async fn lock_daily_recipients(conn: &mut PgConnection, number_id: i64) -> Result<()> {
+    sqlx::query("select pg_advisory_xact_lock(hashtext('textback:daily-recipients'), hashtext($1::bigint::text))")
+        .bind(number_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// R15: how many distinct contacts the number sent automated messages to since `midnight`,
 /// and whether this contact is one of them.
 pub async fn daily_recipients(
@@ -240,7 +251,7 @@ pub async fn record(
     .bind(now)
     .bind(d.label())
     .bind(until)
-    .bind(Some(d.rule()).filter(|r| !r.is_empty()))
+    .bind(Some(d.rule_for(kind)).filter(|r| !r.is_empty()))
     .bind(d.reason())
     .bind(zones)
     .bind(state)

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::helpers::*;
 
-fn textback() -> Command {
+pub(crate) fn textback() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_textback"));
     // A clean environment: only what each test sets.
     for var in [
@@ -26,7 +26,7 @@ fn textback() -> Command {
     cmd
 }
 
-fn run(cmd: &mut Command) -> (i32, String, String) {
+pub(crate) fn run(cmd: &mut Command) -> (i32, String, String) {
     let Output {
         status,
         stdout,
@@ -39,7 +39,7 @@ fn run(cmd: &mut Command) -> (i32, String, String) {
     )
 }
 
-fn write_temp(name: &str, bytes: &[u8]) -> std::path::PathBuf {
+pub(crate) fn write_temp(name: &str, bytes: &[u8]) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "textback-cli-{}-{:08x}",
         std::process::id(),

@@ -3,6 +3,7 @@
 
 mod carrier;
 mod cli;
+mod compliance;
 mod db_proxy;
 mod helpers;
 mod ops;

@@ -673,3 +673,22 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn keyword_responses_are_recorded_under_their_own_rule() {
+    let allow = Decision::Allow {
+        reason: "keyword_response",
+    };
+    assert_eq!(allow.rule_for(Kind::OptOutAck), "R4");
+    assert_eq!(allow.rule_for(Kind::OptInAck), "R5");
+    assert_eq!(allow.rule_for(Kind::Help), "R6");
+    let in_window = Decision::Allow {
+        reason: "in_window",
+    };
+    assert_eq!(in_window.rule_for(Kind::Help), "R7");
+    let skip = Decision::Skip {
+        rule: "R1",
+        reason: "opted_out",
+    };
+    assert_eq!(skip.rule_for(Kind::Help), "R1");
+}
