@@ -1724,3 +1724,258 @@ async fn dnc_import_is_all_or_nothing_and_an_imported_number_gets_no_text() {
         .env("DATABASE_URL", &app.db.url));
     assert_eq!(code, 2, "{err}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// R10, R11: what an agent types.
+
+/// R10: the first message to a contact, typed by an agent, names the brokerage and carries the
+/// opt-out line; the next one goes as typed.
+#[tokio::test]
+async fn an_agents_first_message_to_a_contact_is_identified_and_the_next_goes_verbatim() {
+    let app = spawn_app().await;
+    // The contact texted first (the consent basis) and was never texted by the brokerage.
+    text(
+        &app,
+        LEAD,
+        MAIN_ST,
+        "Is the house on Elm St still available?",
+    )
+    .await;
+    app.drain().await;
+    assert_eq!(creates(&app), 0, "{:?}", app.jobs().await);
+
+    agent_reply(&app, LEAD, MAIN_ST, "sam@harbor.example", "Hi, Sam here.")
+        .await
+        .expect("queued");
+    app.drain().await;
+    let sent = texts_to(&app, LEAD);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(sent[0].starts_with("Harbor Realty: "), "{}", sent[0]);
+    assert!(sent[0].ends_with(" Reply STOP to opt out."), "{}", sent[0]);
+    assert_eq!(
+        sent[0],
+        "Harbor Realty: Hi, Sam here. Reply STOP to opt out."
+    );
+
+    app.clock.advance(Duration::minutes(2));
+    agent_reply(&app, LEAD, MAIN_ST, "sam@harbor.example", "Does 3pm work?")
+        .await
+        .expect("queued");
+    app.drain().await;
+    let sent = texts_to(&app, LEAD);
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert_eq!(sent[1], "Does 3pm work?", "the second goes as typed");
+    assert_eq!(
+        jobs_of(&app, "agent_reply").await,
+        vec![js("sent", None), js("sent", None)]
+    );
+    assert_eq!(
+        whats(&app, "manual").await,
+        vec![
+            w("allow", "R7", "live_conversation"),
+            w("allow", "R7", "live_conversation")
+        ]
+    );
+}
+
+/// R11: a manual message with a public shortener is refused at once, reason shown; nothing is
+/// queued and nothing reaches the carrier.
+#[tokio::test]
+async fn a_manual_reply_with_a_shortener_is_refused_and_nothing_is_queued() {
+    let app = spawn_app().await;
+    text(
+        &app,
+        LEAD,
+        MAIN_ST,
+        "Is the house on Elm St still available?",
+    )
+    .await;
+    app.drain().await;
+    let before = (app.snapshot().await, compliance_counts(&app).await);
+
+    let refused = agent_reply(
+        &app,
+        LEAD,
+        MAIN_ST,
+        "sam@harbor.example",
+        "Photos here: bit.ly/x",
+    )
+    .await;
+    assert_eq!(refused, Err(ReplyRefused::Shortener));
+    assert_eq!(ReplyRefused::Shortener.reason(), "link_shortener");
+
+    app.run_until_quiet(Duration::hours(1)).await;
+    assert_eq!(
+        (app.snapshot().await, compliance_counts(&app).await),
+        before,
+        "nothing queued or recorded"
+    );
+    assert!(jobs_of(&app, "agent_reply").await.is_empty());
+    assert_eq!(creates(&app), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// R14: the gate again on every attempt.
+
+fn not_processed() -> Fault {
+    Fault::Status {
+        http: 503,
+        code: None,
+        recorded: false,
+        retry_after: None,
+    }
+}
+
+/// R14: the first attempt is allowed just before the window's end (19:58 EDT with the margin),
+/// the carrier refuses it (503, not processed), and the retry after the backoff falls past the
+/// window: the retry is deferred to 08:00 and sent once then, never on the earlier allow.
+#[tokio::test]
+async fn a_window_closing_during_a_carrier_outage_defers_the_retry() {
+    let app = spawn_app().await;
+    app.fake.inject(not_processed(), Scope::Next(1));
+    // The text-back's hold ends at 19:57:59.990 EDT: 10 ms before the window (with its 2-minute
+    // margin) closes; the fast backoff is 25–50 ms.
+    app.clock.set(at("2026-06-12T23:57:39.990Z"));
+    missed_call(&app, LEAD, MAIN_ST).await;
+    hold(&app);
+    let first_try = at("2026-06-12T23:57:59.990Z");
+    assert_eq!(now(&app), first_try);
+    app.drain().await;
+    let tried = creates_to(&app, LEAD);
+    assert_eq!(tried.len(), 1, "{tried:?}");
+    assert_eq!(tried[0].0, first_try);
+    assert!(texts_to(&app, LEAD).is_empty(), "the carrier took nothing");
+    let (state, retry_at): (String, DateTime<Utc>) =
+        sqlx::query_as("select state, run_at from job where kind = 'text_back'")
+            .fetch_one(&app.db.pool)
+            .await
+            .expect("job");
+    assert_eq!(state, "scheduled", "a retry");
+    assert!(
+        retry_at > at("2026-06-12T23:58:00Z") && retry_at <= first_try + Duration::milliseconds(50),
+        "{retry_at}"
+    );
+
+    // The retry runs past the window: deferred, not sent on the first attempt's allow.
+    app.clock.set(retry_at);
+    app.drain().await;
+    assert_eq!(creates_to(&app, LEAD).len(), 1, "no create at night");
+    let morning = at("2026-06-13T12:00:00Z"); // Saturday 08:00 EDT
+    let d = decisions(&app, "text_back").await;
+    assert_eq!(d.len(), 2, "{d:?}");
+    assert_eq!(d[0].what(), ("allow", "R7", "in_window"));
+    assert_eq!(d[1].what(), ("defer", "R7", "quiet_hours"));
+    assert_eq!(d[1].until, Some(morning));
+    assert!(d[0].job_id.is_some() && d[1].job_id == d[0].job_id, "{d:?}");
+    let (state, reason, run_at): (String, Option<String>, DateTime<Utc>) =
+        sqlx::query_as("select state, reason, run_at from job where kind = 'text_back'")
+            .fetch_one(&app.db.pool)
+            .await
+            .expect("job");
+    assert_eq!(
+        (state.as_str(), reason.as_deref(), run_at),
+        ("scheduled", Some("quiet_hours"), morning)
+    );
+
+    // The morning: sent once, at the window's start.
+    app.run_until_quiet(Duration::hours(13)).await;
+    let sent = creates_to(&app, LEAD);
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert_eq!(sent[1].0, morning);
+    assert_eq!(texts_to(&app, LEAD).len(), 1, "one text");
+    assert_eq!(
+        whats(&app, "text_back").await,
+        vec![
+            w("allow", "R7", "in_window"),
+            w("defer", "R7", "quiet_hours"),
+            w("allow", "R7", "in_window")
+        ]
+    );
+    assert_eq!(
+        jobs_of(&app, "text_back").await,
+        vec![js("sent", Some("quiet_hours"))]
+    );
+    let states: Vec<String> = sqlx::query_scalar(
+        "select send_state from message where direction = 'outbound' order by message_id",
+    )
+    .fetch_all(&app.db.pool)
+    .await
+    .expect("rows");
+    assert_eq!(states, vec!["failed_certain", "sent"]);
+}
+
+/// R14: a STOP committed between two attempts: the retry never reaches the carrier. Waiting
+/// for its retry, the job is cancelled with the opt-out; already claimed by a worker when the
+/// STOP commits, the gate in its pre-send transaction skips it (no earlier allow is reused).
+#[tokio::test]
+async fn a_stop_between_attempts_skips_the_next() {
+    let app = spawn_app().await;
+
+    // Waiting for its retry.
+    app.fake.inject(not_processed(), Scope::Next(1));
+    missed_call(&app, LEAD, MAIN_ST).await;
+    hold(&app);
+    app.drain().await;
+    assert_eq!(creates_to(&app, LEAD).len(), 1);
+    assert_eq!(
+        jobs_of(&app, "text_back").await,
+        vec![js("scheduled", Some("retry"))]
+    );
+    text(&app, LEAD, MAIN_ST, "STOP").await;
+    app.run_until_quiet(Duration::hours(2)).await;
+    assert_eq!(creates_to(&app, LEAD).len(), 1, "no second create");
+    assert!(texts_to(&app, LEAD).is_empty());
+    assert_eq!(
+        jobs_of(&app, "text_back").await,
+        vec![js("cancelled", Some("opted_out"))]
+    );
+
+    // Claimed by a worker (running) when the STOP commits.
+    let other = "+16175550125";
+    app.fake.inject(not_processed(), Scope::Next(1));
+    missed_call(&app, other, MAIN_ST).await;
+    hold(&app);
+    app.drain().await;
+    assert_eq!(creates_to(&app, other).len(), 1);
+    let claimed: i64 = sqlx::query_scalar(
+        "update job set state = 'running', attempt = attempt + 1, lease_until = $1
+          where kind = 'text_back' and state = 'scheduled' returning job_id",
+    )
+    .bind(now(&app) + Duration::seconds(1))
+    .fetch_one(&app.db.pool)
+    .await
+    .expect("claim by hand");
+    text(&app, other, MAIN_ST, "STOP").await;
+    // The lease runs out; a worker re-claims it and the gate runs in its pre-send transaction.
+    app.clock.advance(Duration::seconds(5));
+    app.run_until_quiet(Duration::hours(2)).await;
+    assert_eq!(creates_to(&app, other).len(), 1, "no create after the STOP");
+    assert!(texts_to(&app, other).is_empty());
+    let (state, reason): (String, Option<String>) =
+        sqlx::query_as("select state, reason from job where job_id = $1")
+            .bind(claimed)
+            .fetch_one(&app.db.pool)
+            .await
+            .expect("job");
+    assert_eq!(
+        (state.as_str(), reason.as_deref()),
+        ("skipped", Some("opted_out"))
+    );
+    let d: Vec<(String, String, String)> = decisions(&app, "text_back")
+        .await
+        .iter()
+        .filter(|d| d.job_id == Some(claimed))
+        .map(|d| {
+            let (a, b, c) = d.what();
+            (a.to_owned(), b.to_owned(), c.to_owned())
+        })
+        .collect();
+    assert_eq!(
+        d,
+        vec![w("allow", "R7", "in_window"), w("skip", "R1", "opted_out")]
+    );
+    assert_eq!(
+        suppression(&app, "harbor", other).await.as_deref(),
+        Some("carrier_keyword")
+    );
+}
