@@ -140,24 +140,19 @@ impl Decision {
         }
     }
 
-    pub fn rule(&self) -> &'static str {
+    /// The rule as recorded for a text of `kind`: a keyword response is allowed under its own
+    /// rule (R4 the opt-out confirmation, R5 the opt-in confirmation, R6 the help text), the
+    /// other allows under R7.
+    pub fn rule_for(&self, kind: Kind) -> &'static str {
         match self {
-            Decision::Allow { reason } => match *reason {
-                "keyword_response" => "R4",
-                "live_conversation" | "after_hours_send" | "in_window" => "R7",
+            Decision::Allow { reason } => match (*reason, kind) {
+                ("keyword_response", Kind::OptInAck) => "R5",
+                ("keyword_response", Kind::Help) => "R6",
+                ("keyword_response", _) => "R4",
+                ("live_conversation" | "after_hours_send" | "in_window", _) => "R7",
                 _ => "",
             },
             Decision::Defer { rule, .. } | Decision::Skip { rule, .. } => rule,
-        }
-    }
-
-    /// The rule as recorded for a text of `kind`: a keyword response is allowed under its own
-    /// rule (R4 the opt-out confirmation, R5 the opt-in confirmation, R6 the help text).
-    pub fn rule_for(&self, kind: Kind) -> &'static str {
-        match (self, kind) {
-            (Decision::Allow { reason }, Kind::OptInAck) if *reason == "keyword_response" => "R5",
-            (Decision::Allow { reason }, Kind::Help) if *reason == "keyword_response" => "R6",
-            _ => self.rule(),
         }
     }
 
@@ -287,23 +282,16 @@ pub fn decide(input: &Input<'_>, now: DateTime<Utc>) -> Verdict {
 
 fn decide_inner(input: &Input<'_>, now: DateTime<Utc>, facts: &mut Facts) -> Decision {
     let kind = input.kind;
-    // 1. Usable recipient (R8).
-    match usability(input.recipient) {
-        Usability::Invalid => return skip("R8", "invalid_number"),
-        Usability::OutsideUs => return skip("R8", "outside_us"),
-        Usability::Us => {}
-    }
-    if input.is_known_invalid {
-        return skip("R8", "invalid_number");
-    }
-    // 2. Suppression (R1) and review hold (R3): only the opt-out confirmation passes.
-    if kind != Kind::OptOutAck {
-        if input.is_suppressed {
-            return skip("R1", "opted_out");
-        }
-        if input.review_hold {
-            return skip("R3", "review_hold");
-        }
+    // 1. Usable recipient (R8); 2. suppression (R1) and review hold (R3): only the opt-out
+    // confirmation passes the second.
+    let blocks = kind != Kind::OptOutAck;
+    if let Some(d) = free_checks(
+        input.recipient,
+        input.is_known_invalid,
+        blocks && input.is_suppressed,
+        blocks && input.review_hold,
+    ) {
+        return d;
     }
     // 3. Keyword responses (R4–R6): exempt from consent, cap and window.
     if kind.is_keyword_response() {

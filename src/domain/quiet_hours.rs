@@ -28,18 +28,9 @@ const END_MARGIN_SECS: i64 = 120;
 /// [`next_allowed`] never looks further ahead than this, whatever horizon it is given.
 const MAX_HORIZON_DAYS: i64 = 400;
 
-/// The eight US zones of R8, used for a number whose zones are unknown. [`window_at`] and
-/// [`next_allowed`] also use them when given no zone at all (failing safe).
-pub const US_ZONES: [Tz; 8] = [
-    Tz::America__New_York,
-    Tz::America__Chicago,
-    Tz::America__Denver,
-    Tz::America__Phoenix,
-    Tz::America__Los_Angeles,
-    Tz::America__Anchorage,
-    Tz::America__Adak,
-    Tz::Pacific__Honolulu,
-];
+// The eight US zones of R8 (a number whose zones are unknown). `window_at` and
+// `next_allowed` also use them when given no zone at all (failing safe).
+use super::zones::UNKNOWN_ZONES as US_ZONES;
 
 /// USPS codes textback texts (R8): the states, DC and the territories. A table in the data file
 /// must use one of them; a code without a table gets `[federal]` alone.

@@ -9,10 +9,9 @@ use serde::Deserialize;
 
 use super::{Outcome, send, text_back};
 use crate::domain::gate;
-use crate::domain::phone::PhoneNumber;
 use crate::domain::sms_text;
 use crate::http::AppState;
-use crate::store::{self, calls, contacts, jobs, lookups, messages};
+use crate::store::{self, calls, jobs, lookups, messages};
 
 #[derive(Debug, Deserialize)]
 struct Payload {
@@ -25,32 +24,24 @@ struct Payload {
 pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result<Outcome> {
     let brokerage = job.brokerage_id;
     let now = state.clock.now();
-    let (Some(contact_id), Some(call_id)) = (job.contact_id, job.call_id) else {
-        return Ok(Outcome::Dead(
-            "a follow-up without its contact or call".into(),
-        ));
+    let p: Payload = match send::payload(job) {
+        Ok(p) => p,
+        Err(outcome) => return Ok(outcome),
     };
-    let Ok(p) = serde_json::from_value::<Payload>(job.payload.clone()) else {
-        return Ok(Outcome::Dead(
-            "a follow-up with an unreadable payload".into(),
-        ));
+    let (mut conn, contact, recipient) = match send::start(state, job).await? {
+        send::Start::Go { conn, contact, to } => (conn, contact, to),
+        send::Start::Done(outcome) => return Ok(outcome),
     };
-    let mut conn = state.pool.acquire().await?;
-    if let Some(previous) = messages::live_send_for_job(&mut conn, job.job_id).await? {
-        drop(conn);
-        return text_back::settle_previous(state, job, previous).await;
-    }
+    let contact_id = contact.contact_id;
+    let Some(call_id) = job.call_id else {
+        return Ok(Outcome::Dead("a follow-up without its call".into()));
+    };
     let Some(call) = calls::text_back_context(&mut conn, brokerage, call_id).await? else {
         return Ok(Outcome::Dead("the call it follows up is gone".into()));
     };
     if !call.number_active {
         return Ok(Outcome::Cancelled("number_removed".into()));
     }
-    let Some(contact) = contacts::get(&mut conn, brokerage, contact_id).await? else {
-        return Ok(Outcome::Dead("the contact is gone".into()));
-    };
-    let recipient = PhoneNumber::parse(&contact.phone)
-        .map_err(|e| anyhow::anyhow!("a stored contact phone is not E.164: {e}"))?;
     // Stop conditions (R12): a person has the lead now.
     if let Some(reason) =
         send::superseded(&mut conn, brokerage, contact_id, p.text_back_accepted_at).await?

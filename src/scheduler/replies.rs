@@ -49,14 +49,9 @@ pub(super) async fn keyword_reply(
     state: &AppState,
     job: &jobs::Claimed,
 ) -> anyhow::Result<Outcome> {
-    let brokerage = job.brokerage_id;
-    let Some(contact_id) = job.contact_id else {
-        return Ok(Outcome::Dead("a keyword reply without its contact".into()));
-    };
-    let Ok(p) = serde_json::from_value::<KeywordPayload>(job.payload.clone()) else {
-        return Ok(Outcome::Dead(
-            "a keyword reply with an unreadable payload".into(),
-        ));
+    let p: KeywordPayload = match send::payload(job) {
+        Ok(p) => p,
+        Err(outcome) => return Ok(outcome),
     };
     let kind = match p.ack.as_str() {
         "opt_out_ack" => gate::Kind::OptOutAck,
@@ -64,21 +59,17 @@ pub(super) async fn keyword_reply(
         "help" => gate::Kind::Help,
         other => return Ok(Outcome::Dead(format!("unknown keyword reply `{other}`"))),
     };
-    let mut conn = state.pool.acquire().await?;
-    if let Some(previous) = messages::live_send_for_job(&mut conn, job.job_id).await? {
-        drop(conn);
-        return text_back::settle_previous(state, job, previous).await;
-    }
-    let Some(contact) = contacts::get(&mut conn, brokerage, contact_id).await? else {
-        return Ok(Outcome::Dead("the contact is gone".into()));
+    let Reply {
+        contact,
+        to: recipient,
+        from,
+        rules,
+        ..
+    } = match reply_context(state, job, p.number_id).await? {
+        Ok(r) => r,
+        Err(outcome) => return Ok(outcome),
     };
-    let Some(from) = numbers::e164(&mut conn, brokerage, p.number_id).await? else {
-        return Ok(Outcome::Dead("the number texted is gone".into()));
-    };
-    let recipient = PhoneNumber::parse(&contact.phone)
-        .map_err(|e| anyhow::anyhow!("a stored contact phone is not E.164: {e}"))?;
-    let rules = store::gate::brokerage_rules(&mut conn, brokerage).await?;
-    drop(conn);
+    let contact_id = contact.contact_id;
     let office_phone =
         text_back::national(rules.compliance.office_phone.as_deref().unwrap_or(&from));
     let body = keyword_text(
@@ -108,6 +99,37 @@ pub(super) async fn keyword_reply(
     send::gate_and_send(state, job, &out, &rules).await
 }
 
+/// What both kinds of reply need: the contact, the number it goes from, the brokerage's rules.
+struct Reply {
+    conn: sqlx::pool::PoolConnection<sqlx::Postgres>,
+    contact: contacts::ContactRow,
+    to: PhoneNumber,
+    from: String,
+    rules: store::gate::BrokerageRules,
+}
+
+async fn reply_context(
+    state: &AppState,
+    job: &jobs::Claimed,
+    number_id: i64,
+) -> anyhow::Result<Result<Reply, Outcome>> {
+    let (mut conn, contact, to) = match send::start(state, job).await? {
+        send::Start::Go { conn, contact, to } => (conn, contact, to),
+        send::Start::Done(outcome) => return Ok(Err(outcome)),
+    };
+    let Some(from) = numbers::e164(&mut conn, job.brokerage_id, number_id).await? else {
+        return Ok(Err(Outcome::Dead("the number is gone".into())));
+    };
+    let rules = store::gate::brokerage_rules(&mut conn, job.brokerage_id).await?;
+    Ok(Ok(Reply {
+        conn,
+        contact,
+        to,
+        from,
+        rules,
+    }))
+}
+
 #[derive(Debug, Deserialize)]
 struct AgentPayload {
     number_id: i64,
@@ -116,28 +138,21 @@ struct AgentPayload {
 
 pub(super) async fn agent_reply(state: &AppState, job: &jobs::Claimed) -> anyhow::Result<Outcome> {
     let brokerage = job.brokerage_id;
-    let Some(contact_id) = job.contact_id else {
-        return Ok(Outcome::Dead("an agent reply without its contact".into()));
+    let p: AgentPayload = match send::payload(job) {
+        Ok(p) => p,
+        Err(outcome) => return Ok(outcome),
     };
-    let Ok(p) = serde_json::from_value::<AgentPayload>(job.payload.clone()) else {
-        return Ok(Outcome::Dead(
-            "an agent reply with an unreadable payload".into(),
-        ));
+    let Reply {
+        mut conn,
+        contact,
+        to: recipient,
+        from,
+        rules,
+    } = match reply_context(state, job, p.number_id).await? {
+        Ok(r) => r,
+        Err(outcome) => return Ok(outcome),
     };
-    let mut conn = state.pool.acquire().await?;
-    if let Some(previous) = messages::live_send_for_job(&mut conn, job.job_id).await? {
-        drop(conn);
-        return text_back::settle_previous(state, job, previous).await;
-    }
-    let Some(contact) = contacts::get(&mut conn, brokerage, contact_id).await? else {
-        return Ok(Outcome::Dead("the contact is gone".into()));
-    };
-    let Some(from) = numbers::e164(&mut conn, brokerage, p.number_id).await? else {
-        return Ok(Outcome::Dead("the number is gone".into()));
-    };
-    let recipient = PhoneNumber::parse(&contact.phone)
-        .map_err(|e| anyhow::anyhow!("a stored contact phone is not E.164: {e}"))?;
-    let rules = store::gate::brokerage_rules(&mut conn, brokerage).await?;
+    let contact_id = contact.contact_id;
     // R10: the first message to a contact introduces the brokerage, even when an agent types it.
     let first =
         messages::is_first_outbound(&mut conn, brokerage, contact_id, &contact.phone).await?;

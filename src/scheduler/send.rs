@@ -36,6 +36,48 @@ pub(super) struct Outgoing<'a> {
     pub superseded_since: Option<DateTime<Utc>>,
 }
 
+/// What a sending job starts from: the contact it texts, on a connection the job may go on
+/// using. An earlier attempt's live send is settled first, never repeated (reliability.md F7).
+pub(super) enum Start {
+    Go {
+        conn: sqlx::pool::PoolConnection<sqlx::Postgres>,
+        contact: contacts::ContactRow,
+        to: PhoneNumber,
+    },
+    Done(Outcome),
+}
+
+pub(super) async fn start(state: &AppState, job: &jobs::Claimed) -> anyhow::Result<Start> {
+    let Some(contact_id) = job.contact_id else {
+        return Ok(Start::Done(Outcome::Dead(format!(
+            "a {} job without its contact",
+            job.kind
+        ))));
+    };
+    let mut conn = state.pool.acquire().await?;
+    if let Some(previous) = messages::live_send_for_job(&mut conn, job.job_id).await? {
+        drop(conn);
+        return Ok(Start::Done(settle_previous(state, job, previous).await?));
+    }
+    let Some(contact) = contacts::get(&mut conn, job.brokerage_id, contact_id).await? else {
+        return Ok(Start::Done(Outcome::Dead("the contact is gone".into())));
+    };
+    let to = PhoneNumber::parse(&contact.phone)
+        .map_err(|e| anyhow::anyhow!("a stored contact phone is not E.164: {e}"))?;
+    Ok(Start::Go { conn, contact, to })
+}
+
+/// The job's payload, or the job ends `dead`: a payload this build cannot read will not
+/// become readable by retrying.
+pub(super) fn payload<T: serde::de::DeserializeOwned>(job: &jobs::Claimed) -> Result<T, Outcome> {
+    serde_json::from_value(job.payload.clone()).map_err(|e| {
+        Outcome::Dead(format!(
+            "a {} job with an unreadable payload: {e}",
+            job.kind
+        ))
+    })
+}
+
 /// The pre-send transaction, the send and its record.
 pub(super) async fn gate_and_send(
     state: &AppState,
@@ -55,7 +97,7 @@ pub(super) async fn gate_and_send(
     if let Some(since) = out.superseded_since
         && let Some(reason) = superseded(&mut tx, brokerage, out.contact_id, since).await?
     {
-        finish(&mut tx, job, "cancelled", Some(reason), now).await?;
+        finish(&mut tx, job, "cancelled", Some(reason), None, now).await?;
         tx.commit().await?;
         return Ok(Outcome::Persisted { label: "cancelled" });
     }
@@ -142,7 +184,7 @@ pub(super) async fn gate_and_send(
             if *reason == "no_window" {
                 raise_admin_alert(&mut tx, brokerage, "no_window", None, now).await?;
             }
-            finish(&mut tx, job, "skipped", Some(reason), now).await?;
+            finish(&mut tx, job, "skipped", Some(reason), None, now).await?;
             tx.commit().await?;
             tracing::info!(kind = out.kind.as_str(), to = %out.to.masked(), reason, "the gate skipped the text");
             return Ok(Outcome::Persisted { label: "skipped" });
@@ -278,6 +320,7 @@ async fn finish(
     job: &jobs::Claimed,
     to: &str,
     reason: Option<&str>,
+    last_error: Option<&str>,
     now: DateTime<Utc>,
 ) -> store::Result<bool> {
     jobs::transition(
@@ -287,7 +330,7 @@ async fn finish(
         "running",
         to,
         reason,
-        None,
+        last_error,
         now,
     )
     .await
@@ -350,7 +393,7 @@ async fn record(
     let label = match outcome {
         SendOutcome::Accepted { sid, status } => {
             messages::mark_accepted(&mut tx, brokerage, message_id, &sid, &status).await?;
-            finish(&mut tx, job, "sent", None, now).await?;
+            finish(&mut tx, job, "sent", None, None, now).await?;
             pipeline::adopt_orphan_statuses(&mut tx, brokerage, message_id, &sid).await?;
             pipeline::after_sent(&mut tx, brokerage, job.job_id, message_id, now).await?;
             tx.commit().await?;
@@ -384,17 +427,7 @@ async fn record(
                 backoff::delay(retry, t.backoff_base, t.backoff_cap, retry_after, jitter()),
             );
             if next > after(job.due_at, t.retry_budget) {
-                jobs::transition(
-                    &mut tx,
-                    job.job_id,
-                    Some(job.attempt),
-                    "running",
-                    "dead",
-                    Some("stale"),
-                    Some(&reason),
-                    now,
-                )
-                .await?;
+                finish(&mut tx, job, "dead", Some("stale"), Some(&reason), now).await?;
                 "dead"
             } else {
                 jobs::reschedule(
@@ -446,17 +479,7 @@ async fn record(
             };
             pipeline::apply_code_effect(&mut tx, brokerage, effect, &code_text, &target, now)
                 .await?;
-            jobs::transition(
-                &mut tx,
-                job.job_id,
-                Some(job.attempt),
-                "running",
-                "dead",
-                Some(&code_text),
-                Some(&message),
-                now,
-            )
-            .await?;
+            finish(&mut tx, job, "dead", Some(&code_text), Some(&message), now).await?;
             tracing::warn!(kind, code = %code_text, "carrier rejected the text");
             "dead"
         }
@@ -472,18 +495,16 @@ async fn record(
             )
             .await?;
             state.metrics.text(kind, "unknown");
-            jobs::transition(
+            finish(
                 &mut tx,
-                job.job_id,
-                Some(job.attempt),
-                "running",
+                job,
                 "reconciling",
                 Some("unknown_outcome"),
                 Some(&reason),
                 now,
             )
             .await?;
-            super::text_back::enqueue_reconcile(
+            enqueue_reconcile(
                 &mut tx,
                 brokerage,
                 message_id,
@@ -498,4 +519,77 @@ async fn record(
     };
     tx.commit().await?;
     Ok(Outcome::Persisted { label })
+}
+
+/// A re-claimed job found the send of an earlier attempt (reliability.md F7): never resend.
+pub(super) async fn settle_previous(
+    state: &AppState,
+    job: &jobs::Claimed,
+    previous: messages::Outbound,
+) -> anyhow::Result<Outcome> {
+    let now = state.clock.now();
+    let mut tx = state.pool.begin().await?;
+    let label = match previous.send_state.as_deref() {
+        Some("sent") => {
+            finish(&mut tx, job, "sent", None, None, now).await?;
+            "sent"
+        }
+        Some("needs_review") => {
+            finish(&mut tx, job, "needs_review", None, None, now).await?;
+            "needs_review"
+        }
+        _ => {
+            finish(
+                &mut tx,
+                job,
+                "reconciling",
+                Some("unsettled_send"),
+                None,
+                now,
+            )
+            .await?;
+            if jobs::pending_reconcile_for(&mut tx, job.brokerage_id, previous.message_id)
+                .await?
+                .is_none()
+            {
+                let first = after(now, state.timing.reconcile_first_look);
+                enqueue_reconcile(
+                    &mut tx,
+                    job.brokerage_id,
+                    previous.message_id,
+                    job.job_id,
+                    first,
+                    now,
+                )
+                .await?;
+            }
+            tracing::warn!("an earlier attempt's send is unsettled: reconciling, not resending");
+            "reconciling"
+        }
+    };
+    tx.commit().await?;
+    Ok(Outcome::Persisted { label })
+}
+
+pub(super) async fn enqueue_reconcile(
+    conn: &mut sqlx::PgConnection,
+    brokerage: BrokerageId,
+    message_id: i64,
+    text_job_id: i64,
+    run_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> store::Result<i64> {
+    jobs::enqueue(
+        conn,
+        brokerage,
+        &jobs::NewJob {
+            kind: jobs::kind::RECONCILE,
+            contact_id: None,
+            call_id: None,
+            run_at,
+            payload: serde_json::json!({ "message_id": message_id, "text_job_id": text_job_id, "absent": [] }),
+            now,
+        },
+    )
+    .await
 }

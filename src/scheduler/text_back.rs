@@ -17,7 +17,7 @@ use std::hash::{Hash, Hasher};
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 
-use super::{Outcome, after, jitter, send};
+use super::{Outcome, jitter, send};
 use crate::domain::backoff;
 use crate::domain::gate::{self, Decision};
 use crate::domain::line_type;
@@ -25,25 +25,20 @@ use crate::domain::phone::PhoneNumber;
 use crate::domain::sms_text;
 use crate::domain::template::{Field, Template};
 use crate::http::AppState;
-use crate::store::{
-    self, BrokerageId, brokerages, calls, contacts, jobs, lookups, messages, tasks,
-};
+use crate::store::{self, BrokerageId, brokerages, calls, contacts, jobs, lookups, tasks};
 
 pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result<Outcome> {
     let brokerage = job.brokerage_id;
     let now = state.clock.now();
-    let (Some(contact_id), Some(call_id)) = (job.contact_id, job.call_id) else {
-        return Ok(Outcome::Dead(
-            "a text-back job without its contact or call".into(),
-        ));
-    };
-    let mut conn = state.pool.acquire().await?;
-
     // 0. Never send twice: an earlier attempt's live send is settled, not repeated.
-    if let Some(previous) = messages::live_send_for_job(&mut conn, job.job_id).await? {
-        drop(conn);
-        return settle_previous(state, job, previous).await;
-    }
+    let (mut conn, contact, recipient) = match send::start(state, job).await? {
+        send::Start::Go { conn, contact, to } => (conn, contact, to),
+        send::Start::Done(outcome) => return Ok(outcome),
+    };
+    let contact_id = contact.contact_id;
+    let Some(call_id) = job.call_id else {
+        return Ok(Outcome::Dead("a text-back job without its call".into()));
+    };
 
     // 1. Still wanted?
     let Some(call) = calls::text_back_context(&mut conn, brokerage, call_id).await? else {
@@ -52,11 +47,6 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
     if !call.number_active {
         return Ok(Outcome::Cancelled("number_removed".into()));
     }
-    let Some(contact) = contacts::get(&mut conn, brokerage, contact_id).await? else {
-        return Ok(Outcome::Dead("the contact is gone".into()));
-    };
-    let recipient =
-        PhoneNumber::parse(&contact.phone).context("a stored contact phone is not E.164")?;
     if let Some(reason) =
         send::superseded(&mut conn, brokerage, contact_id, call.started_at).await?
     {
@@ -276,101 +266,6 @@ async fn line_type(
         caller_name: None,
         looked_up_at: now,
     })
-}
-
-/// A re-claimed job found the send of an earlier attempt (reliability.md F7): never resend.
-pub(super) async fn settle_previous(
-    state: &AppState,
-    job: &jobs::Claimed,
-    previous: messages::Outbound,
-) -> anyhow::Result<Outcome> {
-    let now = state.clock.now();
-    let mut tx = state.pool.begin().await?;
-    let label = match previous.send_state.as_deref() {
-        Some("sent") => {
-            jobs::transition(
-                &mut tx,
-                job.job_id,
-                Some(job.attempt),
-                "running",
-                "sent",
-                None,
-                None,
-                now,
-            )
-            .await?;
-            "sent"
-        }
-        Some("needs_review") => {
-            jobs::transition(
-                &mut tx,
-                job.job_id,
-                Some(job.attempt),
-                "running",
-                "needs_review",
-                None,
-                None,
-                now,
-            )
-            .await?;
-            "needs_review"
-        }
-        _ => {
-            jobs::transition(
-                &mut tx,
-                job.job_id,
-                Some(job.attempt),
-                "running",
-                "reconciling",
-                Some("unsettled_send"),
-                None,
-                now,
-            )
-            .await?;
-            if jobs::pending_reconcile_for(&mut tx, job.brokerage_id, previous.message_id)
-                .await?
-                .is_none()
-            {
-                let first = after(now, state.timing.reconcile_first_look);
-                enqueue_reconcile(
-                    &mut tx,
-                    job.brokerage_id,
-                    previous.message_id,
-                    job.job_id,
-                    first,
-                    now,
-                )
-                .await?;
-            }
-            tracing::warn!("an earlier attempt's send is unsettled: reconciling, not resending");
-            "reconciling"
-        }
-    };
-    tx.commit().await?;
-    Ok(Outcome::Persisted { label })
-}
-
-pub(super) async fn enqueue_reconcile(
-    conn: &mut sqlx::PgConnection,
-    brokerage: BrokerageId,
-    message_id: i64,
-    text_job_id: i64,
-    run_at: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> store::Result<i64> {
-    jobs::enqueue(
-        conn,
-        brokerage,
-        &jobs::NewJob {
-            kind: jobs::kind::RECONCILE,
-            contact_id: None,
-            call_id: None,
-            run_at,
-            payload: serde_json::json!({ "message_id": message_id, "text_job_id": text_job_id, "absent": [] }),
-            now,
-        },
-    )
-    .await
 }
 
 /// Renders an automated template for the call it answers (DESIGN.md template fields).

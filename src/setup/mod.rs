@@ -177,6 +177,22 @@ pub struct Compliance {
     pub blackouts: Vec<Blackout>,
 }
 
+/// compliance.md §7's defaults (the store reads a setting missing from an older row as these).
+impl Default for Compliance {
+    fn default() -> Self {
+        Compliance {
+            cap_24h: 3,
+            carrier_answers_keywords: true,
+            link_domains: Vec::new(),
+            help_text: None,
+            office_phone: None,
+            followups_need_written_consent: false,
+            daily_unique_recipients: 200,
+            blackouts: Vec::new(),
+        }
+    }
+}
+
 fn serialize_phone<S: serde::Serializer>(p: &Option<PhoneNumber>, s: S) -> Result<S::Ok, S::Error> {
     match p {
         Some(p) => s.serialize_some(p.as_e164()),
@@ -191,14 +207,6 @@ pub struct Blackout {
     pub until: DateTime<FixedOffset>,
     pub reason: String,
 }
-
-/// USPS codes of the places textback texts (compliance.md R8).
-const US_STATES: &[&str] = &[
-    "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "FL", "GA", "HI", "ID", "IL", "IN", "IA", "KS",
-    "KY", "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH", "NJ", "NM", "NY",
-    "NC", "ND", "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT", "VT", "VA", "WA", "WV",
-    "WI", "WY", "DC", "PR", "VI", "GU", "AS", "MP",
-];
 
 /// Reads and validates a setup file given as bytes (size and UTF-8 are checked here).
 pub fn parse_bytes(bytes: &[u8]) -> Result<SetupFile, Vec<Problem>> {
@@ -1133,16 +1141,7 @@ fn read_file(cx: &mut Cx, root: &DeTable<'_>, root_span: Range<usize>) -> Option
     };
 
     // [compliance]
-    let mut compliance = Compliance {
-        cap_24h: 3,
-        carrier_answers_keywords: true,
-        link_domains: Vec::new(),
-        help_text: None,
-        office_phone: None,
-        followups_need_written_consent: false,
-        daily_unique_recipients: 200,
-        blackouts: Vec::new(),
-    };
+    let mut compliance = Compliance::default();
     if let Some(mut c) = sub_table(cx, &mut r, "compliance") {
         if let Some((v, _)) = c.int(cx, "cap_24h", 1..4) {
             compliance.cap_24h = u8::try_from(v).unwrap_or(3);
@@ -1203,7 +1202,7 @@ fn read_file(cx: &mut Cx, root: &DeTable<'_>, root_span: Range<usize>) -> Option
             Some(list) => {
                 let mut ok = true;
                 for (s, span) in &list {
-                    if !US_STATES.contains(&s.as_str()) {
+                    if !crate::domain::quiet_hours::is_known_state(s) {
                         cx.err(
                             span,
                             b.key("states"),

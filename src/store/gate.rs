@@ -26,14 +26,15 @@ pub struct ComplianceSettings {
 
 impl Default for ComplianceSettings {
     fn default() -> Self {
+        let d = crate::setup::Compliance::default();
         ComplianceSettings {
-            cap_24h: 3,
-            carrier_answers_keywords: true,
-            link_domains: Vec::new(),
-            help_text: None,
+            cap_24h: d.cap_24h.into(),
+            carrier_answers_keywords: d.carrier_answers_keywords,
+            link_domains: d.link_domains,
+            help_text: d.help_text,
             office_phone: None,
-            followups_need_written_consent: false,
-            daily_unique_recipients: 200,
+            followups_need_written_consent: d.followups_need_written_consent,
+            daily_unique_recipients: d.daily_unique_recipients,
             blackouts: Vec::new(),
         }
     }

@@ -237,7 +237,10 @@ impl Decision {
 async fn decisions(app: &TestApp, kind: &str) -> Vec<Decision> {
     sqlx::query_as::<_, Decision>(
         "select job_id, decision, rule, reason, until, zones, state, windows, cap_count, cap_limit
-           from gate_decision where kind = $1 order by gate_decision_id",
+           from gate_decision where kind = $1
+          -- jobs that run together decide at the same test-clock instant, in any order:
+          -- those are listed in the order the jobs were made
+          order by decided_at, job_id, gate_decision_id",
     )
     .bind(kind)
     .fetch_all(&app.db.pool)
