@@ -10,7 +10,9 @@ use crate::domain::carrier::CodeEffect;
 use crate::domain::episode::{self, LastTextBack, MissAction};
 use crate::domain::keywords::{Class, Classified};
 use crate::domain::sequence;
-use crate::store::{self, BrokerageId, alerts, brokerages, contacts, jobs, suppressions, tasks};
+use crate::store::{
+    self, BrokerageId, alerts, brokerages, contacts, conversations, jobs, suppressions, tasks,
+};
 
 /// A missed call from a contact (dial result or the status backup path): one text-back per
 /// episode. Returns what was done.
@@ -35,17 +37,19 @@ pub async fn on_missed_call(
         }
         (MissAction::RecordOnly, _) => {
             // The text-back is on its way or went out: the agents hear of the repeat call.
-            alerts::raise(
+            raise_alert(
                 conn,
                 brokerage,
                 &alerts::NewAlert {
                     audience: "agents",
                     reason: "repeat_missed_call",
                     detail: None,
+                    contact_id: Some(contact_id),
                     message_id: None,
                     call_id: Some(call_id),
                     now,
                 },
+                Deliver::Yes { number_id: None },
             )
             .await?;
         }
@@ -68,7 +72,8 @@ pub async fn on_missed_call(
     Ok(action)
 }
 
-/// A human reached the contact: pending automation stops, callback tasks are done.
+/// A human reached the contact: pending automation stops, callback tasks are done, a reply
+/// that waited is answered (its escalation disarmed).
 pub async fn on_answered_call(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
@@ -77,6 +82,15 @@ pub async fn on_answered_call(
 ) -> store::Result<u64> {
     contacts::lock(conn, brokerage, contact_id).await?;
     tasks::close_for_contact(conn, brokerage, contact_id, "answered_call", now).await?;
+    human_answered(
+        conn,
+        brokerage,
+        contact_id,
+        "answered_call",
+        "answered_call",
+        now,
+    )
+    .await?;
     jobs::cancel_scheduled(
         conn,
         brokerage,
@@ -88,8 +102,136 @@ pub async fn on_answered_call(
     .await
 }
 
+/// A person answered the contact (`by`: who, or how): the conversation stops waiting and its
+/// escalation is disarmed (`reason` on the cancelled job). The contact is locked.
+pub async fn human_answered(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+    contact_id: i64,
+    by: &str,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> store::Result<()> {
+    if let Some(conv) = conversations::for_contact(conn, brokerage, contact_id).await? {
+        conversations::stop_waiting(conn, brokerage, conv.conversation_id, by, now).await?;
+        for contact in conversations::contacts_of(conn, brokerage, conv.conversation_id).await? {
+            jobs::cancel_scheduled(
+                conn,
+                brokerage,
+                contact,
+                &[jobs::kind::ESCALATION],
+                reason,
+                now,
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Who an alert is texted to, beyond being recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deliver {
+    /// Recorded (and shown) only: e.g. a problem sending an alert, which must not text again.
+    No,
+    /// Texted to the audience: `agents` of the conversation (or of `number_id` when the
+    /// contact has none), `managers` of the number's office, `admins` when the reason is a
+    /// configuration alert (`domain::alerts::admin_texted`).
+    Yes { number_id: Option<i64> },
+}
+
+/// Records an alert for people and queues an `agent_alert` job for each person who is to be
+/// texted about it (DESIGN.md step 9), in the caller's transaction. The rate limit is applied
+/// when each job runs. Returns the alert's id (none when an alert of a once-a-day kind was
+/// raised already).
+pub async fn raise_alert(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+    alert: &alerts::NewAlert<'_>,
+    deliver: Deliver,
+) -> store::Result<Option<i64>> {
+    let Some(alert_id) = alerts::raise(conn, brokerage, alert).await? else {
+        return Ok(None);
+    };
+    let Deliver::Yes { number_id } = deliver else {
+        return Ok(Some(alert_id));
+    };
+    let recipients = match alert.audience {
+        "admins" if crate::domain::alerts::admin_texted(alert.reason, alert.detail) => {
+            alerts::admins(conn, brokerage).await?
+        }
+        "agents" => alerts::agents_for(conn, brokerage, alert.contact_id, number_id).await?,
+        "managers" => {
+            let office = match number_id {
+                Some(n) => store::numbers::get(conn, brokerage, n)
+                    .await?
+                    .map(|n| n.office_id),
+                None => None,
+            };
+            match office {
+                Some(office) => alerts::managers(conn, brokerage, office).await?,
+                None => alerts::admins(conn, brokerage).await?,
+            }
+        }
+        _ => Vec::new(),
+    };
+    for agent_id in recipients {
+        jobs::enqueue(
+            conn,
+            brokerage,
+            &jobs::NewJob {
+                kind: jobs::kind::AGENT_ALERT,
+                contact_id: None,
+                call_id: None,
+                run_at: alert.now,
+                payload: serde_json::json!({ "alert_id": alert_id, "agent_id": agent_id }),
+                now: alert.now,
+            },
+        )
+        .await?;
+    }
+    Ok(Some(alert_id))
+}
+
+/// Opens a callback task for the number's agents unless the contact has one open, and alerts
+/// them (DESIGN.md step 8). Returns the new task's id.
+pub async fn open_callback_task(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+    task: &tasks::NewTask<'_>,
+) -> store::Result<Option<i64>> {
+    let Some(task_id) = tasks::open_callback(conn, brokerage, task).await? else {
+        return Ok(None);
+    };
+    let detail = match task.detail {
+        Some(d) => format!("{}:{d}", task.reason),
+        None => task.reason.to_owned(),
+    };
+    raise_alert(
+        conn,
+        brokerage,
+        &alerts::NewAlert {
+            audience: "agents",
+            reason: "callback_task",
+            detail: Some(&detail),
+            contact_id: Some(task.contact_id),
+            message_id: task.message_id,
+            call_id: task.call_id,
+            now: task.now,
+        },
+        Deliver::Yes {
+            number_id: Some(task.number_id),
+        },
+    )
+    .await?;
+    Ok(Some(task_id))
+}
+
 /// Who a carrier code's effect lands on.
 pub struct Target<'a> {
+    /// The text went to one of the brokerage's own people (an alert), not to a lead: a
+    /// problem with it is recorded for the admins but never texted (no alert about an alert).
+    pub is_staff: bool,
     pub contact_id: Option<i64>,
     pub phone: &'a str,
     pub number_id: i64,
@@ -140,7 +282,7 @@ pub async fn apply_code_effect(
         }
         CodeEffect::CallbackTask => {
             if let Some(contact_id) = target.contact_id {
-                tasks::open_callback(
+                open_callback_task(
                     conn,
                     brokerage,
                     &tasks::NewTask {
@@ -162,16 +304,24 @@ pub async fn apply_code_effect(
             } else {
                 "carrier_configuration"
             };
-            alerts::raise(
+            raise_alert(
                 conn,
                 brokerage,
                 &alerts::NewAlert {
                     audience: "admins",
                     reason,
                     detail: Some(code),
+                    contact_id: target.contact_id,
                     message_id: target.message_id,
                     call_id: target.call_id,
                     now,
+                },
+                if target.is_staff {
+                    Deliver::No
+                } else {
+                    Deliver::Yes {
+                        number_id: Some(target.number_id),
+                    }
                 },
             )
             .await?;
@@ -233,6 +383,7 @@ pub async fn on_message_status(
     {
         let effect = crate::domain::carrier::async_effect(code_u32);
         let target = Target {
+            is_staff: message.kind.as_deref() == Some("agent_alert"),
             contact_id: message.contact_id,
             phone: &message.to_raw,
             number_id: message.number_id,
@@ -471,6 +622,14 @@ pub async fn on_inbound_text(
         now,
     )
     .await?;
+    match class {
+        Class::Reply | Class::Review => lead_replied(conn, brokerage, m, now).await?,
+        // Nobody needs to answer a lead who opted out.
+        Class::OptOut => {
+            human_answered(conn, brokerage, m.contact_id, "opted_out", "opted_out", now).await?;
+        }
+        Class::OptIn | Class::Help => {}
+    }
     if let Some(ack) = ack {
         // The gate decides whether it goes (carrier answered, already confirmed, late); the
         // job keeps that decision on record either way.
@@ -500,6 +659,57 @@ pub async fn on_inbound_text(
         changed,
         cancelled,
     })
+}
+
+/// A lead's reply (DESIGN.md step 5): the conversation waits for a person, an escalation to
+/// the office's managers is armed for `escalate_after` (once per wait), and the assigned agent
+/// (or the number's agents) is alerted.
+async fn lead_replied(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+    m: &Inbound<'_>,
+    now: DateTime<Utc>,
+) -> store::Result<()> {
+    let Some(conv) = conversations::for_contact(conn, brokerage, m.contact_id).await? else {
+        return Ok(());
+    };
+    if let Some(reply_wait_id) =
+        conversations::start_waiting(conn, brokerage, conv.conversation_id, m.message_id, now)
+            .await?
+    {
+        let after = brokerages::escalate_after_secs(conn, brokerage).await?;
+        jobs::enqueue(
+            conn,
+            brokerage,
+            &jobs::NewJob {
+                kind: jobs::kind::ESCALATION,
+                contact_id: Some(m.contact_id),
+                call_id: None,
+                run_at: now + Duration::seconds(i64::from(after)),
+                payload: serde_json::json!({ "reply_wait_id": reply_wait_id }),
+                now,
+            },
+        )
+        .await?;
+    }
+    raise_alert(
+        conn,
+        brokerage,
+        &alerts::NewAlert {
+            audience: "agents",
+            reason: "lead_reply",
+            detail: None,
+            contact_id: Some(m.contact_id),
+            message_id: Some(m.message_id),
+            call_id: None,
+            now,
+        },
+        Deliver::Yes {
+            number_id: Some(m.number_id),
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 /// Why an agent's reply cannot be queued (compliance.md R1, R3, R11), in the words the inbox
@@ -562,6 +772,16 @@ pub async fn queue_agent_reply(
         contact_id,
         jobs::AUTOMATION,
         "agent_takeover",
+        now,
+    )
+    .await?;
+    // The first human reply answers a waiting lead and disarms the escalation.
+    human_answered(
+        conn,
+        brokerage,
+        contact_id,
+        agent_email,
+        "human_replied",
         now,
     )
     .await?;

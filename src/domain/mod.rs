@@ -1,17 +1,22 @@
 //! Pure logic: no I/O, no clock, no `sqlx`, `reqwest` or `tokio` (CI greps for them).
 //! Functions take `now` and data and return decisions.
 
+pub mod access;
+pub mod alerts;
 pub mod backoff;
 pub mod carrier;
 pub mod content;
+pub mod decision_text;
 pub mod dial;
 pub mod dnc;
 pub mod duration;
 pub mod episode;
+pub mod funnel;
 pub mod gate;
 pub mod keywords;
 pub mod line_type;
 pub mod links;
+pub mod password;
 pub mod phone;
 pub mod quiet_hours;
 pub mod sequence;

@@ -8,7 +8,7 @@ use super::{AppState, Result, empty_ok, twiml_response};
 use crate::domain::keywords;
 use crate::domain::phone::{PhoneNumber, mask};
 use crate::pipeline;
-use crate::store::{self, contacts, jobs, messages, numbers, suppressions};
+use crate::store::{self, contacts, conversations, jobs, messages, numbers, suppressions};
 use crate::twilio::twiml;
 use crate::twilio::webhook::{MessageStatus, SmsInbound};
 
@@ -66,6 +66,7 @@ pub async fn sms_inbound(
     )
     .await?;
     if let (Some(message_id), Some(contact_id), Some(phone)) = (stored, contact_id, &phone) {
+        conversations::touch_inbound(&mut tx, brokerage, contact_id, number.number_id, now).await?;
         let rules = store::gate::brokerage_rules(&mut tx, brokerage).await?;
         let effect = pipeline::on_inbound_text(
             &mut tx,

@@ -10,7 +10,7 @@ use super::{AppState, Result, empty_ok, twiml_response};
 use crate::domain::dial::{self, DialOutcome};
 use crate::domain::phone::{PhoneNumber, mask};
 use crate::pipeline;
-use crate::store::{BrokerageId, calls, contacts, numbers, tasks};
+use crate::store::{BrokerageId, calls, contacts, conversations, numbers, tasks};
 use crate::twilio::twiml;
 use crate::twilio::webhook::{CallStatus, DialResult, ScreenLeg, VoiceIncoming};
 
@@ -74,6 +74,10 @@ pub async fn voice_incoming(
         // is dropped, so the contact upsert above is rolled back too.
         tracing::warn!(to = %mask(&call.to_raw), "incoming call whose CallSid belongs to another brokerage's number; ignored");
         return Ok(with_outcome(twiml_response(twiml::empty()), "unknown_sid"));
+    }
+    if let (Some(_), Some(contact_id)) = (inserted, contact_id) {
+        // The call shows in the contact's conversation (created, or moved to this number).
+        conversations::touch_inbound(&mut tx, brokerage, contact_id, number.number_id, now).await?;
     }
     let ring = numbers::ring(&mut tx, brokerage, number.number_id).await?;
     tx.commit().await?;
@@ -234,7 +238,7 @@ pub async fn voice_dial_result(
                         pipeline::on_answered_call(&mut tx, brokerage, contact_id, now).await?;
                     }
                     DialOutcome::Unclassified => {
-                        tasks::open_callback(
+                        pipeline::open_callback_task(
                             &mut tx,
                             brokerage,
                             &tasks::NewTask {

@@ -11,6 +11,8 @@
 //! one task; jobs that write effects (a sent text and its record) finish in their own
 //! transaction.
 
+mod agent_alert;
+mod escalation;
 mod follow_up;
 mod reconcile;
 pub mod replies;
@@ -423,6 +425,8 @@ impl Scheduler {
             jobs::kind::FOLLOW_UP => follow_up::run(&self.state, job).await,
             jobs::kind::KEYWORD_REPLY => replies::keyword_reply(&self.state, job).await,
             jobs::kind::AGENT_REPLY => replies::agent_reply(&self.state, job).await,
+            jobs::kind::AGENT_ALERT => agent_alert::run(&self.state, job).await,
+            jobs::kind::ESCALATION => escalation::run(&self.state, job).await,
             jobs::kind::NOOP => Ok(Outcome::Done("noop".into())),
             other => Ok(Outcome::Dead(format!(
                 "no handler for job kind {other} yet"

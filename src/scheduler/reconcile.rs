@@ -260,16 +260,20 @@ async fn review(
         now,
     )
     .await?;
-    alerts::raise(
+    crate::pipeline::raise_alert(
         &mut tx,
         brokerage,
         &alerts::NewAlert {
             audience: "admins",
             reason: "text_needs_review",
             detail: Some(reason),
+            contact_id: message.contact_id,
             message_id: Some(message.message_id),
             call_id: None,
             now,
+        },
+        crate::pipeline::Deliver::Yes {
+            number_id: Some(message.number_id),
         },
     )
     .await?;

@@ -182,7 +182,15 @@ pub(super) async fn gate_and_send(
         Decision::Skip { reason, .. } => {
             store::gate::record(&mut tx, brokerage, &at, out.kind, &verdict, &data, now).await?;
             if *reason == "no_window" {
-                raise_admin_alert(&mut tx, brokerage, "no_window", None, now).await?;
+                raise_admin_alert(
+                    &mut tx,
+                    brokerage,
+                    "no_window",
+                    None,
+                    (Some(out.contact_id), out.number_id),
+                    now,
+                )
+                .await?;
             }
             finish(&mut tx, job, "skipped", Some(reason), None, now).await?;
             tx.commit().await?;
@@ -195,11 +203,13 @@ pub(super) async fn gate_and_send(
                 // One alert per number and local day (the unique index drops the others).
                 let day = now.with_timezone(&tz).date_naive();
                 let detail = format!("{} {}", mask(out.from), day);
+                // About the sending number, not this contact.
                 raise_admin_alert(
                     &mut tx,
                     brokerage,
                     "daily_recipient_limit",
                     Some(&detail),
+                    (None, out.number_id),
                     now,
                 )
                 .await?;
@@ -249,15 +259,50 @@ pub(super) async fn gate_and_send(
         ..at
     };
     store::gate::record(&mut tx, brokerage, &at, out.kind, &verdict, &data, now).await?;
+    store::conversations::touch_outbound(&mut tx, brokerage, out.contact_id, now).await?;
     tx.commit().await?;
-    crash_point("after_presend");
+    let sent = Sent {
+        kind: out.kind.as_str(),
+        to: out.to.as_e164(),
+        from: out.from,
+        body: out.body,
+        contact_id: Some(out.contact_id),
+        number_id: out.number_id,
+        call_id: out.call_id,
+        missed_at: out.missed_at,
+    };
+    send_and_record(state, job, message_id, &sent).await
+}
 
+/// A text whose pre-send record is committed, as the send and its record need it.
+pub(super) struct Sent<'a> {
+    /// The message kind (`text_back`, …, `agent_alert`).
+    pub kind: &'static str,
+    pub to: &'a str,
+    pub from: &'a str,
+    pub body: &'a str,
+    /// The lead texted; `None` for a text to the brokerage's own people.
+    pub contact_id: Option<i64>,
+    pub number_id: i64,
+    pub call_id: Option<i64>,
+    pub missed_at: Option<DateTime<Utc>>,
+}
+
+/// The send, with bounded timeouts, and the record of the carrier's answer (reliability.md
+/// §2 steps 3 and 4). The pre-send record (`message_id`, `sending`) is committed.
+pub(super) async fn send_and_record(
+    state: &AppState,
+    job: &jobs::Claimed,
+    message_id: i64,
+    sent: &Sent<'_>,
+) -> anyhow::Result<Outcome> {
+    crash_point("after_presend");
     let callback = state.config.public_url.join("/twilio/sms/status");
     let outcome = state
         .twilio
-        .send_message(out.to.as_e164(), out.from, out.body, &callback)
+        .send_message(sent.to, sent.from, sent.body, &callback)
         .await;
-    record(state, job, message_id, out, outcome).await
+    record(state, job, message_id, sent, outcome).await
 }
 
 /// The decision record's `data`: short hashes of the reference data the gate read.
@@ -315,7 +360,7 @@ pub(super) async fn record_early(
     Ok(())
 }
 
-async fn finish(
+pub(super) async fn finish(
     conn: &mut sqlx::PgConnection,
     job: &jobs::Claimed,
     to: &str,
@@ -341,18 +386,23 @@ async fn raise_admin_alert(
     brokerage: BrokerageId,
     reason: &str,
     detail: Option<&str>,
+    (contact_id, number_id): (Option<i64>, i64),
     now: DateTime<Utc>,
 ) -> store::Result<()> {
-    store::alerts::raise(
+    pipeline::raise_alert(
         conn,
         brokerage,
         &store::alerts::NewAlert {
             audience: "admins",
             reason,
             detail,
+            contact_id,
             message_id: None,
             call_id: None,
             now,
+        },
+        pipeline::Deliver::Yes {
+            number_id: Some(number_id),
         },
     )
     .await?;
@@ -381,12 +431,12 @@ async fn record(
     state: &AppState,
     job: &jobs::Claimed,
     message_id: i64,
-    out: &Outgoing<'_>,
+    out: &Sent<'_>,
     outcome: SendOutcome,
 ) -> anyhow::Result<Outcome> {
     let brokerage = job.brokerage_id;
-    let kind = out.kind.as_str();
-    let to = out.to.as_e164();
+    let kind = out.kind;
+    let to = out.to;
     let now = state.clock.now();
     let t = &state.timing;
     let mut tx = state.pool.begin().await?;
@@ -471,7 +521,8 @@ async fn record(
             };
             let effect = carrier::sync_effect(http, code);
             let target = pipeline::Target {
-                contact_id: Some(out.contact_id),
+                is_staff: out.contact_id.is_none(),
+                contact_id: out.contact_id,
                 phone: to,
                 number_id: out.number_id,
                 message_id: Some(message_id),

@@ -192,7 +192,7 @@ async fn open_task(
     detail: Option<&str>,
     now: DateTime<Utc>,
 ) -> store::Result<()> {
-    tasks::open_callback(
+    crate::pipeline::open_callback_task(
         conn,
         brokerage,
         &tasks::NewTask {

@@ -57,3 +57,27 @@ pub async fn by_slug(conn: &mut PgConnection, slug: &str) -> Result<Option<Broke
             .await?,
     )
 }
+
+/// How long a lead's reply may wait before the office's managers are alerted
+/// (`[inbox] escalate_after`).
+pub async fn escalate_after_secs(conn: &mut PgConnection, brokerage: BrokerageId) -> Result<i32> {
+    Ok(
+        sqlx::query_scalar("select escalate_after_secs from brokerage where brokerage_id = $1")
+            .bind(brokerage)
+            .fetch_one(conn)
+            .await?,
+    )
+}
+
+/// The brokerage's name and time zone (pages).
+pub async fn name_and_zone(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+) -> Result<(String, String)> {
+    Ok(
+        sqlx::query_as("select name, time_zone from brokerage where brokerage_id = $1")
+            .bind(brokerage)
+            .fetch_one(conn)
+            .await?,
+    )
+}

@@ -291,3 +291,33 @@ pub async fn decisions_for_job(conn: &mut PgConnection, job_id: i64) -> Result<V
     .fetch_all(conn)
     .await?)
 }
+
+/// Appends the record of an alert's rate-limit decision (compliance.md §2, kind
+/// `agent_alert`: not gated, but the limit's decision is kept like the gate's). `allow` when
+/// the alert is texted, `skip` with the limit's reason when it is held back.
+pub async fn record_alert_decision(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+    at: &DecisionRef,
+    allowed: bool,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "insert into gate_decision (brokerage_id, contact_id, number_id, job_id, message_id, attempt, kind, decided_at,
+                                    decision, reason)
+         values ($1, $2, $3, $4, $5, $6, 'agent_alert', $7, $8, $9)
+         returning gate_decision_id",
+    )
+    .bind(brokerage)
+    .bind(at.contact_id)
+    .bind(at.number_id)
+    .bind(at.job_id)
+    .bind(at.message_id)
+    .bind(at.attempt)
+    .bind(now)
+    .bind(if allowed { "allow" } else { "skip" })
+    .bind(reason)
+    .fetch_one(conn)
+    .await?)
+}

@@ -14,6 +14,7 @@ pub mod kind {
     pub const FOLLOW_UP: &str = "follow_up";
     pub const KEYWORD_REPLY: &str = "keyword_reply";
     pub const AGENT_REPLY: &str = "agent_reply";
+    pub const AGENT_ALERT: &str = "agent_alert";
     pub const ESCALATION: &str = "escalation";
     pub const RECONCILE: &str = "reconcile";
     pub const NOOP: &str = "noop";

@@ -128,6 +128,8 @@ pub struct OutboundRow {
     pub to_raw: String,
     pub carrier_status: Option<String>,
     pub error_code: Option<i32>,
+    /// text_back, follow_up, manual, …, agent_alert
+    pub kind: Option<String>,
 }
 
 /// One of this brokerage's outbound messages by carrier sid.
@@ -137,7 +139,7 @@ pub async fn find_outbound_by_sid(
     sid: &str,
 ) -> Result<Option<OutboundRow>> {
     Ok(sqlx::query_as::<_, OutboundRow>(
-        "select message_id, number_id, contact_id, to_raw, carrier_status, error_code from message
+        "select message_id, number_id, contact_id, to_raw, carrier_status, error_code, kind from message
           where brokerage_id = $1 and sid = $2 and direction = 'outbound'",
     )
     .bind(brokerage)

@@ -7,8 +7,10 @@ pub mod alerts;
 pub mod brokerages;
 pub mod calls;
 pub mod contacts;
+pub mod conversations;
 pub mod feed;
 pub mod gate;
+pub mod inbox;
 pub mod jobs;
 pub mod lookups;
 pub mod messages;
@@ -16,6 +18,7 @@ pub mod numbers;
 pub mod setup;
 pub mod suppressions;
 pub mod tasks;
+pub mod users;
 
 use sha2::{Digest, Sha256};
 

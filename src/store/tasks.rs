@@ -60,3 +60,28 @@ pub async fn close_for_contact(
     .await?;
     Ok(done.rows_affected())
 }
+
+/// A person marked one of the conversation's callback tasks done. Returns false when it was
+/// not open or not the conversation's.
+pub async fn mark_done(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+    task_id: i64,
+    contact_ids: &[i64],
+    who: &str,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    Ok(sqlx::query(
+        "update task set state = 'done', done_at = $5, done_reason = 'agent', done_by = $4
+          where brokerage_id = $1 and task_id = $2 and contact_id = any($3) and state = 'open'",
+    )
+    .bind(brokerage)
+    .bind(task_id)
+    .bind(contact_ids)
+    .bind(who)
+    .bind(now)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        > 0)
+}

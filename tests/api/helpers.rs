@@ -401,13 +401,45 @@ impl TestApp {
         panic!("the queue never went quiet");
     }
 
-    /// (kind, state, reason) of every job, in creation order.
+    /// (kind, state, reason) of every job of the leads' side, in creation order: the jobs that
+    /// alert the brokerage's own people (`agent_alert`, `escalation`) are left out.
     pub async fn jobs(&self) -> Vec<(String, String, Option<String>)> {
-        sqlx::query_as("select kind, state, reason from job order by job_id")
+        sqlx::query_as("select kind, state, reason from job where kind not in ('agent_alert', 'escalation') order by job_id")
             .fetch_all(&self.db.pool)
             .await
             .expect("jobs")
     }
+}
+
+/// The phones of the agents of the test setup files (DEMO and OTHER_BROKERAGE): texts to them
+/// are alerts for the brokerage's people, not texts to leads.
+pub const STAFF_PHONES: &[&str] = &[
+    "+15555550101",
+    "+15555550102",
+    "+15555550103",
+    "+15555550104",
+    "+15555550111",
+    "+15555550201",
+];
+
+/// Whether a request the fake carrier received is a Messages create to a lead (not an alert
+/// to an agent's phone).
+pub fn is_lead_text(r: &textback::fake_twilio::RecordedRequest) -> bool {
+    r.method == "POST"
+        && r.path.ends_with("/Messages.json")
+        && !r
+            .params
+            .iter()
+            .any(|(k, v)| k == "To" && STAFF_PHONES.contains(&v.as_str()))
+}
+
+/// Whether a request is a Messages create to an agent's phone (an alert).
+pub fn is_staff_text(r: &textback::fake_twilio::RecordedRequest) -> bool {
+    r.method == "POST"
+        && r.path.ends_with("/Messages.json")
+        && r.params
+            .iter()
+            .any(|(k, v)| k == "To" && STAFF_PHONES.contains(&v.as_str()))
 }
 
 pub const DOMAIN_TABLES: &[&str] = &[
@@ -502,4 +534,99 @@ pub async fn seed_sent_message(app: &TestApp, sid: &str, to: &str) -> i64 {
             .expect("accepted")
     );
     id
+}
+
+/// The carrier's events for one caller, signed as Twilio signs them.
+impl TestApp {
+    fn incoming_params(call_sid: &str, from: &str, to: &str) -> Vec<(String, String)> {
+        let p = with(fixture("voice-incoming.txt"), "CallSid", call_sid);
+        let p = with(with(p, "From", from), "Caller", from);
+        with(with(p, "To", to), "Called", to)
+    }
+
+    fn dial_params(
+        call_sid: &str,
+        from: &str,
+        to: &str,
+        status: &str,
+        bridged: &str,
+    ) -> Vec<(String, String)> {
+        let p = with(
+            fixture("voice-dial-action-no-answer.txt"),
+            "CallSid",
+            call_sid,
+        );
+        let p = with(with(p, "From", from), "Caller", from);
+        let p = with(
+            with(with(p, "To", to), "Called", to),
+            "DialCallStatus",
+            status,
+        );
+        with(p, "DialBridged", bridged)
+    }
+
+    /// A call from `from` to `to` that nobody answers; returns its `CallSid`.
+    pub async fn missed_call(&self, from: &str, to: &str) -> String {
+        let sid = new_sid("CA");
+        let r = self
+            .post_signed("/twilio/voice", &Self::incoming_params(&sid, from, to))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let r = self
+            .post_signed(
+                "/twilio/voice/dial",
+                &Self::dial_params(&sid, from, to, "no-answer", "false"),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        sid
+    }
+
+    /// A call from `from` to `to` that an agent takes.
+    pub async fn answered_call(&self, from: &str, to: &str) -> String {
+        let sid = new_sid("CA");
+        let r = self
+            .post_signed("/twilio/voice", &Self::incoming_params(&sid, from, to))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let r = self
+            .post_signed(
+                "/twilio/voice/dial",
+                &Self::dial_params(&sid, from, to, "completed", "true"),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        sid
+    }
+
+    /// An inbound text (no `OptOutType`); returns its `MessageSid`.
+    pub async fn text_in(&self, from: &str, to: &str, body: &str) -> String {
+        let sid = new_sid("SM");
+        let p = with(fixture("sms-inbound-reply.txt"), "MessageSid", &sid);
+        let p = with(with(p, "SmsSid", &sid), "SmsMessageSid", &sid);
+        let p = with(with(p, "From", from), "To", to);
+        let p = without(with(p, "Body", body), "OptOutType");
+        let r = self.post_signed("/twilio/sms", &p).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        sid
+    }
+
+    /// The alert texts the carrier took for `to` (an agent's phone), bodies in order.
+    pub fn alerts_to(&self, to: &str) -> Vec<String> {
+        self.fake
+            .messages()
+            .into_iter()
+            .filter(|m| m.to == to)
+            .map(|m| m.body)
+            .collect()
+    }
+
+    /// How many alert texts were asked of the carrier (all agents).
+    pub fn staff_texts(&self) -> usize {
+        self.fake
+            .requests()
+            .iter()
+            .filter(|r| is_staff_text(r))
+            .count()
+    }
 }

@@ -1,0 +1,305 @@
+//! Alerts to the brokerage's own people (DESIGN.md step 9): what the text says, and the rate
+//! limit that holds it back. A text to staff carries no lead message beyond a short preview,
+//! and a lead's number only masked: the link opens the conversation for the rest.
+
+use crate::domain::phone::mask;
+
+/// At most one alert per conversation per 5 minutes, and 30 per agent per hour.
+pub const PER_CONVERSATION_SECS: i64 = 5 * 60;
+pub const PER_AGENT_HOUR: i64 = 30;
+
+/// A preview of a lead's text: at most this many characters.
+pub const PREVIEW_CHARS: usize = 40;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    Send,
+    /// Another alert about this conversation went to this person in the last 5 minutes.
+    Conversation,
+    /// This person had 30 alerts in the last hour.
+    Agent,
+}
+
+impl Limit {
+    pub fn reason(self) -> &'static str {
+        match self {
+            Limit::Send => "alert_allowed",
+            Limit::Conversation => "alert_conversation_limit",
+            Limit::Agent => "alert_agent_limit",
+        }
+    }
+}
+
+/// The limit's decision from the counts of alerts already texted: to this person about this
+/// conversation in the last 5 minutes, and to this person in the last hour.
+pub fn limit(conversation_recent: i64, agent_last_hour: i64) -> Limit {
+    if conversation_recent > 0 {
+        Limit::Conversation
+    } else if agent_last_hour >= PER_AGENT_HOUR {
+        Limit::Agent
+    } else {
+        Limit::Send
+    }
+}
+
+/// The first [`PREVIEW_CHARS`] characters of `body` on one line, with `…` when cut.
+pub fn preview(body: &str) -> String {
+    let one_line: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut out: String = one_line.chars().take(PREVIEW_CHARS).collect();
+    if one_line.chars().count() > PREVIEW_CHARS {
+        out = out.trim_end().to_owned();
+        out.push('…');
+    }
+    out
+}
+
+/// Who the alert is about: the name an agent gave the contact, else the masked number.
+pub fn who(name: Option<&str>, phone: &str) -> String {
+    match name.map(str::trim).filter(|n| !n.is_empty()) {
+        Some(n) => format!("{n} ({})", mask(phone)),
+        None => mask(phone),
+    }
+}
+
+fn about(listing: Option<&str>) -> String {
+    match listing.map(str::trim).filter(|l| !l.is_empty()) {
+        Some(l) => format!(" about {l}"),
+        None => String::new(),
+    }
+}
+
+/// What an alert says, by its reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AlertText<'a> {
+    /// A lead replied (DESIGN.md step 5).
+    Reply {
+        who: &'a str,
+        listing: Option<&'a str>,
+        body: &'a str,
+    },
+    /// A callback task (DESIGN.md step 8).
+    Callback {
+        who: &'a str,
+        listing: Option<&'a str>,
+        /// "landline", "cannot take texts", …
+        why: &'a str,
+    },
+    /// The caller called again after the text-back left (DESIGN.md step 2).
+    RepeatCall {
+        who: &'a str,
+        listing: Option<&'a str>,
+    },
+    /// A lead's reply waited too long (`escalate_after`).
+    Escalation {
+        who: &'a str,
+        minutes: i64,
+        assigned: Option<&'a str>,
+    },
+    /// A configuration alert for the admins.
+    Admin { what: &'a str },
+}
+
+/// The text of an alert to a person of `brokerage`, with `link` (the conversation, or the
+/// dashboard) at the end.
+pub fn text(brokerage: &str, alert: &AlertText<'_>, link: &str) -> String {
+    let body = match alert {
+        AlertText::Reply { who, listing, body } => {
+            format!("{who} replied{}: \"{}\"", about(*listing), preview(body))
+        }
+        AlertText::Callback { who, listing, why } => {
+            format!("call back {who} ({why}){}", about(*listing))
+        }
+        AlertText::RepeatCall { who, listing } => {
+            format!("{who} called again{} after our text", about(*listing))
+        }
+        AlertText::Escalation {
+            who,
+            minutes,
+            assigned,
+        } => {
+            let to = match assigned {
+                Some(a) => format!(" (assigned to {a})"),
+                None => " (unassigned)".to_owned(),
+            };
+            format!("{who}'s reply has waited {minutes} min with no answer{to}")
+        }
+        AlertText::Admin { what } => (*what).to_owned(),
+    };
+    format!("{brokerage}: {body}. {link}")
+}
+
+/// What a configuration alert means, in words an admin acts on.
+pub fn admin_reason(reason: &str, detail: Option<&str>) -> String {
+    let code = detail.unwrap_or("");
+    match (reason, code) {
+        ("carrier_configuration", "21408") => {
+            "the carrier refuses texts to this region (21408): enable it in Twilio's messaging geo permissions".to_owned()
+        }
+        ("carrier_configuration", "30034") => {
+            "the sending number is not registered for A2P 10DLC (30034): texts are blocked until it is".to_owned()
+        }
+        ("carrier_configuration", c) if c.starts_with("http_40") || c == "401" || c == "403" || c == "404" => {
+            format!("the carrier refused our credentials ({c}): check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
+        }
+        ("carrier_configuration", c) => format!("the carrier reports a configuration problem ({c})"),
+        ("carrier_filtered", c) => format!(
+            "the carrier filtered a text as spam ({c}): review the templates"
+        ),
+        ("daily_recipient_limit", d) => format!(
+            "a number reached its daily limit of new recipients ({d}); texts to new callers wait for tomorrow"
+        ),
+        ("no_window", _) => "a text found no allowed window within 14 days (a long blackout) and was not sent".to_owned(),
+        ("needs_review", _) => "a text may not have gone out: the carrier's list could not settle it".to_owned(),
+        (other, "") => other.replace('_', " "),
+        (other, d) => format!("{} ({d})", other.replace('_', " ")),
+    }
+}
+
+/// Why a callback task was opened, in a few words, from the alert's detail
+/// (`reason` or `reason:detail` of the task).
+pub fn callback_why(detail: &str) -> String {
+    let (reason, more) = detail.split_once(':').unwrap_or((detail, ""));
+    match (reason, more) {
+        ("line_type", "landline") => "landline".to_owned(),
+        ("line_type", "tollFree") => "toll-free number".to_owned(),
+        ("line_type", "") => "cannot take texts".to_owned(),
+        ("line_type", other) => format!("{other} line, cannot take texts"),
+        ("cannot_receive", code) if !code.is_empty() => {
+            format!("cannot take texts, carrier {code}")
+        }
+        ("cannot_receive", _) => "cannot take texts".to_owned(),
+        ("unclassified_call", _) => "the call's result was unclear".to_owned(),
+        ("outside_us", _) => "a number outside the US".to_owned(),
+        ("opted_out", _) => "opted out of texts".to_owned(),
+        (other, _) => other.replace('_', " "),
+    }
+}
+
+/// Whether an admin alert of this reason is texted to the admins (every one is shown on the
+/// dashboard). The configuration alerts are; a problem with our own credentials is not (the
+/// text could not go either).
+pub fn admin_texted(reason: &str, detail: Option<&str>) -> bool {
+    match reason {
+        "carrier_configuration" => {
+            !matches!(
+                detail,
+                Some("401" | "403" | "404" | "http_401" | "http_403" | "http_404")
+            ) && !detail.is_some_and(|d| d.contains("TWILIO_ACCOUNT_SID"))
+        }
+        "carrier_filtered" | "daily_recipient_limit" | "no_window" => true,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_limit_is_one_per_conversation_per_five_minutes_and_thirty_an_hour() {
+        assert_eq!(limit(0, 0), Limit::Send);
+        assert_eq!(limit(0, 29), Limit::Send);
+        assert_eq!(limit(0, 30), Limit::Agent);
+        assert_eq!(limit(1, 0), Limit::Conversation);
+        assert_eq!(limit(1, 30), Limit::Conversation);
+        assert_eq!(Limit::Agent.reason(), "alert_agent_limit");
+    }
+
+    #[test]
+    fn a_preview_is_short_and_on_one_line() {
+        assert_eq!(preview("Yes!"), "Yes!");
+        assert_eq!(preview("  two\nlines  "), "two lines");
+        let long = "Yes! Is the 3 bed on Main St still available? Could I see it Saturday?";
+        let p = preview(long);
+        assert_eq!(p, "Yes! Is the 3 bed on Main St still avail…");
+        assert!(p.chars().count() <= PREVIEW_CHARS + 1);
+        assert_eq!(preview(&"🏠".repeat(50)).chars().count(), PREVIEW_CHARS + 1);
+    }
+
+    #[test]
+    fn alert_texts_mask_the_number_and_carry_the_link() {
+        let who = who(None, "+16175550123");
+        assert_eq!(who, "+1617***0123");
+        let t = text(
+            "Harbor Realty",
+            &AlertText::Reply {
+                who: &who,
+                listing: Some("123 Main St"),
+                body: "Yes! Is the 3 bed on Main St still available? Could I see it Saturday?",
+            },
+            "https://t.example/inbox/c/7",
+        );
+        assert_eq!(
+            t,
+            "Harbor Realty: +1617***0123 replied about 123 Main St: \"Yes! Is the 3 bed on Main St still avail…\". https://t.example/inbox/c/7"
+        );
+        assert!(!t.contains("6175550123"));
+        assert_eq!(
+            text(
+                "Harbor Realty",
+                &AlertText::Callback {
+                    who: "Jordan (+1617***0124)",
+                    listing: None,
+                    why: "landline"
+                },
+                "L"
+            ),
+            "Harbor Realty: call back Jordan (+1617***0124) (landline). L"
+        );
+        assert_eq!(
+            text(
+                "Harbor Realty",
+                &AlertText::Escalation {
+                    who: "+1617***0123",
+                    minutes: 10,
+                    assigned: Some("Sam Rivera")
+                },
+                "L"
+            ),
+            "Harbor Realty: +1617***0123's reply has waited 10 min with no answer (assigned to Sam Rivera). L"
+        );
+        assert_eq!(
+            super::who(Some(" Jordan "), "+16175550123"),
+            "Jordan (+1617***0123)"
+        );
+    }
+
+    #[test]
+    fn callback_reasons_in_words() {
+        assert_eq!(callback_why("line_type:landline"), "landline");
+        assert_eq!(callback_why("line_type:tollFree"), "toll-free number");
+        assert_eq!(
+            callback_why("line_type:pager"),
+            "pager line, cannot take texts"
+        );
+        assert_eq!(
+            callback_why("cannot_receive:30006"),
+            "cannot take texts, carrier 30006"
+        );
+        assert_eq!(
+            callback_why("unclassified_call:weird"),
+            "the call's result was unclear"
+        );
+        assert_eq!(callback_why("outside_us"), "a number outside the US");
+        assert_eq!(callback_why("opted_out"), "opted out of texts");
+    }
+
+    #[test]
+    fn configuration_alerts_are_texted_but_not_broken_credentials() {
+        assert!(admin_texted("carrier_configuration", Some("21408")));
+        assert!(admin_texted("carrier_configuration", Some("30034")));
+        assert!(admin_texted("carrier_filtered", Some("30007")));
+        assert!(admin_texted(
+            "daily_recipient_limit",
+            Some("+1555***0100 2026-06-12")
+        ));
+        assert!(!admin_texted("carrier_configuration", Some("401")));
+        assert!(!admin_texted(
+            "carrier_configuration",
+            Some("TWILIO_ACCOUNT_SID is not set")
+        ));
+        assert!(!admin_texted("needs_review", None));
+        assert!(admin_reason("carrier_configuration", Some("30034")).contains("A2P 10DLC"));
+        assert!(admin_reason("carrier_filtered", Some("30007")).contains("30007"));
+    }
+}

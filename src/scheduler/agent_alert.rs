@@ -1,0 +1,208 @@
+//! The `agent_alert` job (DESIGN.md step 9): texts one of the brokerage's own people about an
+//! alert (a lead's reply, a callback task, a repeat call, an escalation, a configuration
+//! problem). Not gated (the recipient is staff, not a lead), but rate-limited: at most one
+//! alert per conversation per 5 minutes and 30 per person per hour, counted in PostgreSQL
+//! under a per-person lock so the limit holds across instances. Every decision is recorded
+//! (`alert_delivery`, and a decision record of kind `agent_alert`). The send itself is the
+//! at-most-once protocol every text uses.
+
+use chrono::Utc;
+use serde::Deserialize;
+
+use super::{Outcome, send};
+use crate::domain::alerts::{self as words, AlertText, Limit};
+use crate::domain::phone::{PhoneNumber, mask};
+use crate::http::AppState;
+use crate::store::{self, alerts, jobs, messages, numbers};
+
+#[derive(Debug, Deserialize)]
+struct Payload {
+    alert_id: i64,
+    agent_id: i64,
+}
+
+pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result<Outcome> {
+    let brokerage = job.brokerage_id;
+    let p: Payload = match send::payload(job) {
+        Ok(p) => p,
+        Err(outcome) => return Ok(outcome),
+    };
+    let mut conn = state.pool.acquire().await?;
+    // Never twice: an earlier attempt's live send is settled, not repeated.
+    if let Some(previous) = messages::live_send_for_job(&mut conn, job.job_id).await? {
+        drop(conn);
+        return send::settle_previous(state, job, previous).await;
+    }
+    let Some(alert) = alerts::get(&mut conn, brokerage, p.alert_id).await? else {
+        return Ok(Outcome::Dead("the alert is gone".into()));
+    };
+    let Some(person) = alerts::recipient(&mut conn, brokerage, p.agent_id).await? else {
+        return Ok(Outcome::Dead("the agent is gone".into()));
+    };
+    if !person.is_active {
+        return Ok(Outcome::Skipped("agent_inactive".into()));
+    }
+    let Ok(to) = PhoneNumber::parse(&person.phone) else {
+        return Ok(Outcome::Dead("the agent's phone is not E.164".into()));
+    };
+    let number_id = match alert.number_id {
+        Some(n) => Some(n),
+        None => alerts::any_number(&mut conn, brokerage).await?,
+    };
+    let Some(number_id) = number_id else {
+        return Ok(Outcome::Dead(
+            "the brokerage has no number to text from".into(),
+        ));
+    };
+    let Some(from) = numbers::e164(&mut conn, brokerage, number_id).await? else {
+        return Ok(Outcome::Dead("the number is gone".into()));
+    };
+    drop(conn);
+    let now = state.clock.now();
+    let body = compose(state, &alert, now);
+    // Staff alerts about a conversation are limited per conversation; admin alerts are not
+    // about one.
+    let conversation = if alert.audience == "admins" {
+        None
+    } else {
+        alert.conversation_id
+    };
+
+    let mut tx = state.pool.begin().await?;
+    if !jobs::lock_if_held(&mut tx, job.job_id, job.attempt).await? {
+        return Ok(Outcome::Persisted {
+            label: "lost_lease",
+        });
+    }
+    alerts::lock_recipient(&mut tx, p.agent_id).await?;
+    let limit = match alerts::delivery_for_job(&mut tx, job.job_id)
+        .await?
+        .as_deref()
+    {
+        // A retry after the carrier did not take the text: decided already, counted once.
+        Some("send") => Limit::Send,
+        _ => {
+            let (recent, hour) =
+                alerts::recent_deliveries(&mut tx, p.agent_id, conversation, now).await?;
+            let limit = words::limit(recent, hour);
+            alerts::record_delivery(
+                &mut tx,
+                brokerage,
+                &alerts::Delivery {
+                    alert_id: alert.alert_id,
+                    agent_id: p.agent_id,
+                    conversation_id: conversation,
+                    decision: if limit == Limit::Send {
+                        "send"
+                    } else {
+                        "limited"
+                    },
+                    reason: limit.reason(),
+                    job_id: job.job_id,
+                    message_id: None,
+                    now,
+                },
+            )
+            .await?;
+            limit
+        }
+    };
+    let at = store::gate::DecisionRef {
+        contact_id: None,
+        number_id: Some(number_id),
+        job_id: Some(job.job_id),
+        message_id: None,
+        attempt: Some(job.attempt),
+    };
+    if limit != Limit::Send {
+        store::gate::record_alert_decision(&mut tx, brokerage, &at, false, limit.reason(), now)
+            .await?;
+        send::finish(&mut tx, job, "skipped", Some(limit.reason()), None, now).await?;
+        tx.commit().await?;
+        state.metrics.gate("skip", "alert", limit.reason());
+        tracing::info!(to = %mask(&person.phone), reason = limit.reason(), "alert held back by the rate limit");
+        return Ok(Outcome::Persisted { label: "skipped" });
+    }
+    let message_id = messages::insert_outbound_sending(
+        &mut tx,
+        brokerage,
+        &messages::NewOutbound {
+            number_id,
+            contact_id: None,
+            from: &from,
+            to: to.as_e164(),
+            body: &body,
+            idempotency_key: &format!("{}:{}", job.job_id, job.attempt),
+            job_id: Some(job.job_id),
+            attempt: Some(job.attempt),
+            template_variant: None,
+            kind: "agent_alert",
+            counts_for_cap: false,
+            started_at: now,
+        },
+    )
+    .await?;
+    let at = store::gate::DecisionRef {
+        message_id: Some(message_id),
+        ..at
+    };
+    store::gate::record_alert_decision(&mut tx, brokerage, &at, true, limit.reason(), now).await?;
+    tx.commit().await?;
+    state.metrics.gate("allow", "alert", limit.reason());
+    let sent = send::Sent {
+        kind: "agent_alert",
+        to: to.as_e164(),
+        from: &from,
+        body: &body,
+        contact_id: None,
+        number_id,
+        call_id: alert.call_id,
+        missed_at: None,
+    };
+    send::send_and_record(state, job, message_id, &sent).await
+}
+
+/// The alert's text (domain::alerts), with a link to the conversation, or to the dashboard
+/// for a configuration alert.
+fn compose(state: &AppState, alert: &alerts::AlertRow, now: chrono::DateTime<Utc>) -> String {
+    let who = alert
+        .contact_phone
+        .as_deref()
+        .map(|p| words::who(alert.contact_name.as_deref(), p))
+        .unwrap_or_else(|| "a lead".to_owned());
+    let link = match (alert.audience.as_str(), alert.conversation_id) {
+        ("admins", _) | (_, None) => state.config.public_url.join("/dashboard"),
+        (_, Some(c)) => state.config.public_url.join(&format!("/inbox/c/{c}")),
+    };
+    let listing = alert.listing.as_deref();
+    let admin;
+    let why;
+    let text = match alert.reason.as_str() {
+        "lead_reply" => AlertText::Reply {
+            who: &who,
+            listing,
+            body: alert.message_body.as_deref().unwrap_or(""),
+        },
+        "callback_task" => {
+            why = words::callback_why(alert.detail.as_deref().unwrap_or(""));
+            AlertText::Callback {
+                who: &who,
+                listing,
+                why: &why,
+            }
+        }
+        "repeat_missed_call" => AlertText::RepeatCall { who: &who, listing },
+        "escalation" => AlertText::Escalation {
+            who: &who,
+            minutes: alert
+                .waiting_since
+                .map_or(0, |since| (now - since).num_minutes().max(0)),
+            assigned: alert.assigned_name.as_deref(),
+        },
+        reason => {
+            admin = words::admin_reason(reason, alert.detail.as_deref());
+            AlertText::Admin { what: &admin }
+        }
+    };
+    words::text(&alert.brokerage_name, &text, &link)
+}
