@@ -35,6 +35,52 @@ const JORDAN: &str = "+16175550123";
 const PAT_LANDLINE: &str = "+16175550124";
 const CASEY: &str = "+16175550125";
 const MORGAN: &str = "+16175550126";
+const DREW: &str = "+16175550127";
+
+/// The demo's logins: Downtown's manager and the brokerage's admin (fixtures/demo.toml).
+const LOGINS: [(&str, &str); 2] = [
+    ("morgan@harbor.example", "manager of the Downtown office"),
+    ("riley@harbor.example", "admin: the whole brokerage"),
+];
+
+/// A password a person can type: 12 letters and digits without look-alikes, in groups of 4.
+fn demo_password() -> String {
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+    let bytes = rand::random::<[u8; 12]>();
+    let chars: Vec<char> = bytes
+        .iter()
+        .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
+        .collect();
+    chars
+        .chunks(4)
+        .map(|c| c.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// Creates the demo's logins; returns (email, what they see, password).
+async fn demo_logins(
+    pool: &PgPool,
+    brokerage: BrokerageId,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Vec<(&'static str, &'static str, String)>> {
+    let mut out = Vec::new();
+    for (email, what) in LOGINS {
+        let password = demo_password();
+        let hash = {
+            let p = password.clone();
+            tokio::task::spawn_blocking(move || crate::http::auth::hash_password(&p)).await??
+        };
+        let mut conn = pool.acquire().await?;
+        let agent = crate::store::users::agent_by_email(&mut conn, brokerage, email)
+            .await?
+            .context("the demo setup file lists its login agents")?;
+        crate::store::users::set_login(&mut conn, brokerage, agent.agent_id, email, &hash, now)
+            .await?;
+        out.push((email, what, password));
+    }
+    Ok(out)
+}
 
 /// 10:00 local on `now`'s date in `tz` when that is a weekday, else on the next Monday.
 pub fn demo_start(now: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
@@ -189,9 +235,11 @@ pub async fn run() -> anyhow::Result<()> {
     println!(
         "database: {db_name} (fresh; applied fixtures/demo.toml). Times are the demo clock's (Harbor's zone, America/New_York)."
     );
-    println!(
-        "Logins, the inbox and the dashboard arrive with a later issue; until then the database shows the result."
-    );
+    let logins = demo_logins(&pool, brokerage, clock.now()).await?;
+    println!("Open {public}/login to watch the inbox and the dashboard as the morning happens:");
+    for (email, what, password) in &logins {
+        println!("  {email:<24} password {password}   ({what})");
+    }
     println!();
 
     let player = fake.player(&public);
@@ -294,7 +342,19 @@ async fn play(player: &Player, clock: &SharedClock, tz: Tz) -> anyhow::Result<()
         ),
     );
     missed_call(player, MORGAN, ELM_ST).await?;
-    pause(6).await;
+    pause(3).await;
+
+    // 5. Another missed caller, who will not want texts.
+    say(
+        clock,
+        tz,
+        &format!(
+            "☎  {} calls the 123 Main St line; nobody answers",
+            mask(DREW)
+        ),
+    );
+    missed_call(player, DREW, MAIN_ST).await?;
+    pause(3).await;
     say(
         clock,
         tz,
@@ -310,7 +370,7 @@ async fn play(player: &Player, clock: &SharedClock, tz: Tz) -> anyhow::Result<()
         .await?;
     pause(20).await;
 
-    // 5. The first caller replies to the text-back: it lands in the conversation.
+    // 6. The first caller replies to the text-back: it lands in the conversation.
     say(
         clock,
         tz,
@@ -330,15 +390,22 @@ async fn play(player: &Player, clock: &SharedClock, tz: Tz) -> anyhow::Result<()
         )
         .await?;
     pause(3).await;
+
+    // 7. The other caller answers the text-back with STOP.
+    say(clock, tz, &format!("💬 {} replies: \"STOP\"", mask(DREW)));
+    player
+        .inbound_sms(&new_message_sid(), DREW, MAIN_ST, "STOP", 0, Some("STOP"))
+        .await?;
+    pause(3).await;
     say(
         clock,
         tz,
-        "That was the morning: missed calls became texts, a reconnect cancelled one, a landline became a task.",
+        "That was the morning: missed calls became texts, a reconnect cancelled one, a landline became a task, a STOP ended the texts to one number.",
     );
     say(
         clock,
         tz,
-        "The server keeps running with the fake carrier; press Ctrl-C to stop.",
+        "Answer Jordan in the inbox: unanswered, the reply goes to Downtown's manager at 10:10. Ctrl-C stops the demo.",
     );
     Ok(())
 }
@@ -353,9 +420,10 @@ async fn missed_call(player: &Player, from: &str, to: &str) -> anyhow::Result<()
 }
 
 /// Prints what the database records, as it happens: text-backs and what became of them,
-/// deliveries, callback tasks, replies.
+/// deliveries, callback tasks, replies, and the alerts texted to agents.
 async fn watch(pool: PgPool, brokerage: BrokerageId, clock: SharedClock, tz: Tz) {
-    let (mut last_transition, mut last_task, mut last_delivery, mut last_inbound) = (0, 0, 0, 0);
+    let (mut last_transition, mut last_task, mut last_delivery, mut last_inbound, mut last_alert) =
+        (0, 0, 0, 0, 0);
     loop {
         tokio::time::sleep(StdDuration::from_millis(200)).await;
         let Ok(mut conn) = pool.acquire().await else {
@@ -418,18 +486,32 @@ async fn watch(pool: PgPool, brokerage: BrokerageId, clock: SharedClock, tz: Tz)
             last_delivery = id;
             say(&clock, tz, &format!("   delivered to {}", mask(&to)));
         }
-        for (id, from) in feed::inbound(&mut conn, brokerage, last_inbound)
+        for (id, from, class) in feed::inbound(&mut conn, brokerage, last_inbound)
             .await
             .unwrap_or_default()
         {
             last_inbound = id;
+            let line = match class.as_deref() {
+                Some("opt_out") => format!(
+                    "   {} opted out: no text will go to this number again, from any office (the carrier confirms it)",
+                    mask(&from)
+                ),
+                _ => format!(
+                    "   reply from {} stored in its conversation; pending automation stopped; the agent is alerted",
+                    mask(&from)
+                ),
+            };
+            say(&clock, tz, &line);
+        }
+        for (id, agent, body) in feed::alerts(&mut conn, brokerage, last_alert)
+            .await
+            .unwrap_or_default()
+        {
+            last_alert = id;
             say(
                 &clock,
                 tz,
-                &format!(
-                    "   reply from {} stored in its conversation; pending automation stopped",
-                    mask(&from)
-                ),
+                &format!("📟 alert texted to {agent}: \"{body}\""),
             );
         }
     }

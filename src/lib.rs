@@ -87,8 +87,15 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let server = axum::serve(listener, app.router).with_graceful_shutdown(async move {
+    let stopping = app.state.stopping.clone();
+    // The peer address is the client for login throttling (security.md §2).
+    let service = app
+        .router
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let server = axum::serve(listener, service).with_graceful_shutdown(async move {
         shutdown.await;
+        // Live-update streams end, so they do not hold the shutdown up.
+        stopping.send_replace(true);
         let _ = stop_tx.send(true);
     });
     let mut stop_rx_deadline = stop_rx.clone();

@@ -49,10 +49,40 @@ enum Command {
         #[command(subcommand)]
         action: SetupAction,
     },
+    /// Logins to the inbox and dashboard for the setup file's agents.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
     /// The brokerage's do-not-call list (its suppressions; compliance.md R1).
     Dnc {
         #[command(subcommand)]
         action: DncAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserAction {
+    /// Give an agent of the brokerage's setup file a login (role and office come from the
+    /// file), or set a new password for one who has a login (their sessions end).
+    ///
+    /// The password is read from standard input (its first line) or, on a terminal, from a
+    /// prompt without echo; never from the command line. 8 to 128 characters, not one of the
+    /// 3,000 most common passwords.
+    Add {
+        /// The agent's email, as in the setup file.
+        #[arg(long)]
+        email: String,
+        /// The brokerage's slug (its setup file's `[brokerage] slug`).
+        #[arg(long)]
+        brokerage: String,
+    },
+    /// Remove an agent's login; their sessions end at once.
+    Remove {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        brokerage: String,
     },
 }
 
@@ -189,6 +219,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             action: SetupAction::Apply { file },
         } => setup_apply(&file).await,
         Command::Demo => textback::demo::run().await,
+        Command::User {
+            action: UserAction::Add { email, brokerage },
+        } => user_add(&email, &brokerage).await,
+        Command::User {
+            action: UserAction::Remove { email, brokerage },
+        } => user_remove(&email, &brokerage).await,
         Command::Dnc {
             action: DncAction::Import { file, brokerage },
         } => dnc_import(&file, &brokerage).await,
@@ -276,6 +312,99 @@ async fn setup_apply(path: &std::path::Path) -> anyhow::Result<()> {
                 .context("could not apply the setup file; nothing was changed"))
         }
     }
+}
+
+/// The password for `user add`: a prompt without echo (twice) on a terminal, else the first
+/// line of standard input (its line ending removed, nothing else: spaces count).
+fn read_password() -> anyhow::Result<String> {
+    use std::io::{BufRead as _, IsTerminal as _, Read as _};
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password (8-128 characters): ")?;
+        let again = rpassword::prompt_password("The same password again: ")?;
+        if first != again {
+            return Err(BadInput("the two passwords differ; nothing was changed".into()).into());
+        }
+        return Ok(first);
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .take(64 * 1024)
+        .read_line(&mut line)
+        .map_err(|e| BadInput(format!("cannot read the password from standard input: {e}")))?;
+    let line = line.strip_suffix('\n').unwrap_or(&line);
+    let line = line.strip_suffix('\r').unwrap_or(line);
+    Ok(line.to_owned())
+}
+
+async fn user_add(email: &str, slug: &str) -> anyhow::Result<()> {
+    let email = email.trim().to_lowercase();
+    let config = config()?;
+    let pool = textback::db::prepare(&config.database_url).await?;
+    let mut conn = pool.acquire().await?;
+    let Some(brokerage) = textback::store::brokerages::by_slug(&mut conn, slug).await? else {
+        return Err(BadInput(format!(
+            "no brokerage `{slug}` (apply its setup file first)"
+        ))
+        .into());
+    };
+    let Some(agent) = textback::store::users::agent_by_email(&mut conn, brokerage, &email).await?
+    else {
+        return Err(BadInput(format!(
+            "{email} is not an agent of `{slug}`'s setup file; add them under [[agents]] and apply it first"
+        ))
+        .into());
+    };
+    if !agent.is_active {
+        return Err(BadInput(format!(
+            "{email} was removed from `{slug}`'s setup file; list them again and apply it first"
+        ))
+        .into());
+    }
+    if let Some(other) = textback::store::users::login_brokerage(&mut conn, &email).await?
+        && other != slug
+    {
+        return Err(BadInput(format!(
+            "{email} already has a login in brokerage `{other}`; one email logs in to one brokerage"
+        ))
+        .into());
+    }
+    drop(conn);
+    let password = read_password()?;
+    textback::domain::password::check(&password)
+        .map_err(|e| BadInput(format!("{e}; nothing was changed")))?;
+    let hash = tokio::task::spawn_blocking(move || textback::http::auth::hash_password(&password))
+        .await??;
+    let clock = textback::clock::SystemClock;
+    let now = textback::clock::Clock::now(&clock);
+    let mut conn = pool.acquire().await?;
+    let created =
+        textback::store::users::set_login(&mut conn, brokerage, agent.agent_id, &email, &hash, now)
+            .await?;
+    if created {
+        println!(
+            "{email} can now log in to `{slug}` as {} ({}).",
+            agent.name, agent.role
+        );
+    } else {
+        println!("{email}'s password was changed; their open sessions were ended.");
+    }
+    Ok(())
+}
+
+async fn user_remove(email: &str, slug: &str) -> anyhow::Result<()> {
+    let email = email.trim().to_lowercase();
+    let config = config()?;
+    let pool = textback::db::prepare(&config.database_url).await?;
+    let mut conn = pool.acquire().await?;
+    let Some(brokerage) = textback::store::brokerages::by_slug(&mut conn, slug).await? else {
+        return Err(BadInput(format!("no brokerage `{slug}`")).into());
+    };
+    if !textback::store::users::remove_login(&mut conn, brokerage, &email).await? {
+        return Err(BadInput(format!("{email} has no login in `{slug}`")).into());
+    }
+    println!("{email}'s login was removed and their sessions ended.");
+    Ok(())
 }
 
 /// The most a DNC file may hold (the row limit, with room for long reasons).

@@ -53,6 +53,25 @@ pub fn local_time(at: DateTime<Utc>, now: DateTime<Utc>, tz: Tz) -> String {
     }
 }
 
+/// When something happened, as a list or thread shows it, in `tz`: `10:03 am` today,
+/// `Yesterday 4:10 pm`, `Mon 4:10 pm` within the week, `Jun 12, 4:10 pm` this year, else
+/// `Jun 12, 2025`.
+pub fn past_time(at: DateTime<Utc>, now: DateTime<Utc>, tz: Tz) -> String {
+    let local = at.with_timezone(&tz);
+    let today = now.with_timezone(&tz).date_naive();
+    let clock = local.format("%-I:%M %P").to_string();
+    let days = (today - local.date_naive()).num_days();
+    match days {
+        ..=0 => clock,
+        1 => format!("Yesterday {clock}"),
+        2..=6 => format!("{} {clock}", weekday(local.weekday())),
+        _ if local.year() == today.year() => {
+            format!("{} {}, {clock}", local.format("%b"), local.day())
+        }
+        _ => format!("{} {}, {}", local.format("%b"), local.day(), local.year()),
+    }
+}
+
 fn weekday(w: chrono::Weekday) -> &'static str {
     match w {
         chrono::Weekday::Mon => "Mon",
@@ -212,6 +231,25 @@ mod tests {
             ),
             "not sent: something new"
         );
+    }
+
+    #[test]
+    fn past_times_read_like_a_phone_shows_them() {
+        let ny = chrono_tz::America::New_York;
+        let now = t("2026-06-12T18:00:00Z"); // Fri 2:00 pm
+        assert_eq!(past_time(t("2026-06-12T14:03:00Z"), now, ny), "10:03 am");
+        assert_eq!(
+            past_time(t("2026-06-11T20:10:00Z"), now, ny),
+            "Yesterday 4:10 pm"
+        );
+        assert_eq!(past_time(t("2026-06-08T20:10:00Z"), now, ny), "Mon 4:10 pm");
+        assert_eq!(
+            past_time(t("2026-05-02T20:10:00Z"), now, ny),
+            "May 2, 4:10 pm"
+        );
+        assert_eq!(past_time(t("2025-12-02T20:10:00Z"), now, ny), "Dec 2, 2025");
+        // A time just after now (clocks a little apart) reads as today.
+        assert_eq!(past_time(t("2026-06-12T18:00:01Z"), now, ny), "2:00 pm");
     }
 
     #[test]

@@ -111,6 +111,38 @@ pub fn mask(raw: &str) -> String {
     format!("{head}***{tail}")
 }
 
+/// A number as people read it: `(617) 555-0123` for a NANP number, else as given.
+pub fn display(e164: &str) -> String {
+    match e164.strip_prefix("+1") {
+        Some(n) if n.len() == 10 && n.bytes().all(|b| b.is_ascii_digit()) => {
+            format!("({}) {}-{}", &n[..3], &n[3..6], &n[6..])
+        }
+        _ => e164.to_owned(),
+    }
+}
+
+/// A number as a person typed it into a search box: E.164, or a US number with any spaces,
+/// dashes, dots or parentheses (`617-555-0123`, `(617) 555 0123`, `1 617 555 0123`).
+pub fn parse_typed(typed: &str) -> Option<PhoneNumber> {
+    let t = typed.trim();
+    let digits: String = t.chars().filter(char::is_ascii_digit).collect();
+    if t.chars()
+        .any(|c| !(c.is_ascii_digit() || " -.()+".contains(c)))
+    {
+        return None;
+    }
+    let e164 = if t.starts_with('+') {
+        format!("+{digits}")
+    } else if digits.len() == 10 {
+        format!("+1{digits}")
+    } else if digits.len() == 11 && digits.starts_with('1') {
+        format!("+{digits}")
+    } else {
+        return None;
+    };
+    PhoneNumber::parse(&e164).ok()
+}
+
 fn is_possible(number: &PhoneNumber) -> bool {
     let Ok(parsed) = phonenumber::parse(None, number.as_e164()) else {
         return false;
@@ -155,6 +187,40 @@ fn is_possible(number: &PhoneNumber) -> bool {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn numbers_display_as_people_write_them() {
+        assert_eq!(display("+16175550123"), "(617) 555-0123");
+        assert_eq!(display("+442071838750"), "+442071838750");
+        assert_eq!(display("anonymous"), "anonymous");
+    }
+
+    #[test]
+    fn typed_numbers_are_understood() {
+        for typed in [
+            "+16175550123",
+            "617-555-0123",
+            "(617) 555-0123",
+            "617.555.0123",
+            "1 617 555 0123",
+            " 6175550123 ",
+        ] {
+            assert_eq!(
+                parse_typed(typed).map(|p| p.as_e164().to_owned()),
+                Some("+16175550123".to_owned()),
+                "{typed}"
+            );
+        }
+        for typed in [
+            "",
+            "617555",
+            "call 6175550123",
+            "+1 617 555 0123 ext 5",
+            "'; drop table",
+        ] {
+            assert!(parse_typed(typed).is_none(), "{typed}");
+        }
+    }
 
     #[test]
     fn parse_accepts_e164_and_refuses_the_rest() {

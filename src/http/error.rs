@@ -1,8 +1,10 @@
-//! The one error type of the HTTP layer. Bad input is answered where it is found (the guard,
-//! `TwilioForm`); what reaches here is unexpected: a fixed 500 body, the cause logged once.
+//! The one error type of the HTTP layer. Bad webhook input is answered where it is found (the
+//! guard, `TwilioForm`); pages answer their refusals with these variants, each a plain page
+//! that names no internals (security.md §2 "errors").
 
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use askama::Template;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 
 use super::twilio_guard::with_outcome;
 
@@ -11,13 +13,32 @@ pub enum Error {
     /// 500 with a fixed body; the cause is logged, never shown.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+    /// 404: not found, or another brokerage's or office's (the same page, so nothing of it is
+    /// confirmed).
+    #[error("not found")]
+    NotFound,
+    /// 403: the role may not do this, or a form without its CSRF token or from another site.
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+    /// 400 with a message for the person.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// No valid session: 303 to `/login`.
+    #[error("login required")]
+    LoginRequired,
+    /// 429 with `Retry-After`.
+    #[error("too many requests")]
+    TooMany { retry_after: u64 },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl From<crate::store::Error> for Error {
     fn from(e: crate::store::Error) -> Self {
-        Error::Internal(e.into())
+        match e {
+            crate::store::Error::NotFound => Error::NotFound,
+            e => Error::Internal(e.into()),
+        }
     }
 }
 
@@ -25,6 +46,26 @@ impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
         Error::Internal(e.into())
     }
+}
+
+impl From<askama::Error> for Error {
+    fn from(e: askama::Error) -> Self {
+        Error::Internal(e.into())
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    title: &'a str,
+    message: &'a str,
+}
+
+fn page(status: StatusCode, title: &str, message: &str) -> Response {
+    let body = ErrorPage { title, message }
+        .render()
+        .unwrap_or_else(|_| title.to_owned());
+    (status, Html(body)).into_response()
 }
 
 impl IntoResponse for Error {
@@ -36,6 +77,31 @@ impl IntoResponse for Error {
                     (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response(),
                     "error",
                 )
+            }
+            Error::NotFound => page(
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "There is nothing here, or it is not yours to see.",
+            ),
+            Error::Forbidden(why) => {
+                tracing::warn!(why, "access denied");
+                page(StatusCode::FORBIDDEN, "Not allowed", why)
+            }
+            Error::BadRequest(message) => page(StatusCode::BAD_REQUEST, "Cannot do that", &message),
+            Error::LoginRequired => Redirect::to("/login").into_response(),
+            Error::TooMany { retry_after } => {
+                let mut r = page(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too many attempts",
+                    &format!(
+                        "Too many attempts. Try again in {}.",
+                        crate::domain::funnel::duration_words(Some(retry_after as f64))
+                    ),
+                );
+                if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+                    r.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+                r
             }
         }
     }

@@ -1,7 +1,12 @@
 //! The HTTP side: Twilio webhooks (behind one signature guard) and the operational endpoints.
 
+pub mod auth;
+pub mod dashboard;
 pub mod error;
+pub mod inbox;
+pub mod live;
 pub mod ops;
+pub mod pages;
 pub mod twilio_guard;
 pub mod twilio_sms;
 pub mod twilio_voice;
@@ -52,6 +57,10 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub twilio: TwilioClient,
     pub timing: Timing,
+    /// Live inbox updates: the process's notification listener.
+    pub live: Arc<live::Hub>,
+    /// Set when the server begins to shut down: long-lived responses (live updates) end.
+    pub stopping: Arc<tokio::sync::watch::Sender<bool>>,
     auth_token: Arc<SecretString>,
 }
 
@@ -77,6 +86,8 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             twilio,
             timing,
+            live: Arc::new(live::Hub::default()),
+            stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
             auth_token: Arc::new(auth_token),
         }
     }
@@ -106,9 +117,26 @@ pub fn router(state: AppState) -> Router {
             twilio_guard::guard,
         ));
 
+    // The people's pages: logins, the inbox, the dashboard, their assets. Every response
+    // gets the security headers (security.md §2).
+    let people = Router::new()
+        .route(
+            "/login",
+            axum::routing::get(auth::login_form).post(auth::login),
+        )
+        .route("/logout", axum::routing::post(auth::logout))
+        .merge(inbox::router())
+        .merge(dashboard::router())
+        .merge(pages::router());
+
     Router::new()
         .merge(twilio)
+        .merge(people)
         .merge(ops::router())
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            pages::security_headers,
+        ))
         // Logs method, path and status; never bodies, and our paths carry no personal data.
         .layer(
             TraceLayer::new_for_http()

@@ -81,6 +81,7 @@ pub async fn deliveries(
         "select e.message_status_event_id, m.to_raw
            from message_status_event e join message m on m.brokerage_id = e.brokerage_id and m.message_id = e.message_id
           where e.brokerage_id = $1 and e.message_status_event_id > $2 and e.status = 'delivered'
+            and m.kind is distinct from 'agent_alert'
           order by 1",
     )
     .bind(brokerage)
@@ -89,16 +90,36 @@ pub async fn deliveries(
     .await?)
 }
 
-/// Inbound texts: (message id, sender as received).
+/// Inbound texts: (message id, sender as received, keyword class).
 pub async fn inbound(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
     after: i64,
-) -> Result<Vec<(i64, String)>> {
+) -> Result<Vec<(i64, String, Option<String>)>> {
     Ok(sqlx::query_as(
-        "select message_id, from_raw from message
+        "select message_id, from_raw, keyword_class from message
           where brokerage_id = $1 and direction = 'inbound' and message_id > $2
           order by message_id",
+    )
+    .bind(brokerage)
+    .bind(after)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Alerts texted to the brokerage's people and accepted by the carrier: (message id, the
+/// agent's first name, the text).
+pub async fn alerts(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+    after: i64,
+) -> Result<Vec<(i64, String, String)>> {
+    Ok(sqlx::query_as(
+        "select m.message_id, split_part(coalesce(a.name, m.to_raw), ' ', 1), m.body
+           from message m
+           left join agent a on a.brokerage_id = m.brokerage_id and a.phone = m.to_raw
+          where m.brokerage_id = $1 and m.kind = 'agent_alert' and m.send_state = 'sent' and m.message_id > $2
+          order by m.message_id",
     )
     .bind(brokerage)
     .bind(after)

@@ -126,7 +126,7 @@ pub async fn list(
           left join lateral (select body, direction from message m
                               where m.brokerage_id = c.brokerage_id and m.contact_id = c.contact_id
                                 and m.occurred_at >= coalesce(c.visible_from, '-infinity')
-                              order by m.occurred_at desc limit 1) lm on true
+                              order by m.occurred_at desc, m.message_id desc limit 1) lm on true
           where ",
         visible!(),
         " and ($6 = 'open' and not c.is_closed
@@ -339,6 +339,8 @@ pub struct JobItem {
     pub last_error: Option<String>,
     pub run_at: DateTime<Utc>,
     pub at: DateTime<Utc>,
+    /// A queued agent reply's text (until it is sent or refused).
+    pub body: Option<String>,
 }
 
 /// Everything a thread shows, each list oldest first.
@@ -363,7 +365,7 @@ pub async fn thread(
 ) -> Result<Thread> {
     let contacts: Vec<i64> =
         super::conversations::contacts_of(conn, brokerage, conversation_id).await?;
-    let from = visible_from.unwrap_or(DateTime::<Utc>::MIN_UTC);
+    let from = visible_from.unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
     let messages = sqlx::query_as::<_, MessageItem>(
         "select m.message_id, m.direction, m.kind, m.body, m.send_state, m.carrier_status, m.error_code,
                 m.review_reason, m.keyword_class, m.occurred_at, m.from_raw, m.to_raw,
@@ -443,11 +445,15 @@ pub async fn thread(
     .fetch_all(&mut *conn)
     .await?;
     let jobs = sqlx::query_as::<_, JobItem>(
-        "select j.job_id, j.kind, j.state, j.reason, j.last_error, j.run_at, coalesce(j.finished_at, j.updated_at) as at
+        "select j.job_id, j.kind, j.state, j.reason, j.last_error, j.run_at, coalesce(j.finished_at, j.updated_at) as at,
+                case when j.kind = 'agent_reply' and j.state in ('scheduled', 'running') then j.payload->>'body' end as body
            from job j
           where j.contact_id = any($2) and j.brokerage_id = $1 and j.created_at >= $3
             and j.kind in ('text_back', 'follow_up', 'agent_reply')
-            and (j.state in ('cancelled', 'dead', 'needs_review') or (j.state = 'scheduled' and j.kind = 'text_back'))
+            and (j.state in ('cancelled', 'dead', 'needs_review')
+                 or (j.state = 'scheduled' and j.kind = 'text_back')
+                 or (j.state in ('scheduled', 'running') and j.kind = 'agent_reply'
+                     and not exists (select 1 from message m where m.job_id = j.job_id)))
           order by coalesce(j.finished_at, j.updated_at), j.job_id",
     )
     .bind(brokerage)

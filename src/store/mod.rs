@@ -8,6 +8,7 @@ pub mod brokerages;
 pub mod calls;
 pub mod contacts;
 pub mod conversations;
+pub mod dashboard;
 pub mod feed;
 pub mod gate;
 pub mod inbox;

@@ -286,8 +286,15 @@ async fn apply_agents(
     )
     .bind(brokerage)
     .bind(&emails)
-    .fetch_all(conn)
+    .fetch_all(&mut *conn)
     .await?;
+    if !gone.is_empty() {
+        // Removed people cannot log in any more, and their conversations wait for someone
+        // else (the "Unassigned" filter of the inbox).
+        let ended = super::users::end_sessions_of_inactive(conn, brokerage).await?;
+        let unassigned = super::conversations::unassign_inactive(conn, brokerage).await?;
+        tracing::info!(ended, unassigned, "agents removed from the setup file");
+    }
     summary.changes.extend(
         gone.into_iter()
             .map(|e| format!("agent {e}: deactivated (no longer in the file; history kept)")),

@@ -469,6 +469,12 @@ async fn the_demo_plays_its_morning_and_stops_on_ctrl_c() {
         "text-back to +1617***0126 cancelled: the caller reconnected",
         "callback task for Sam and Ava: call back +1617***0124 (landline) about 123 Main St",
         "reply from +1617***0123 stored in its conversation",
+        "/login to watch the inbox and the dashboard",
+        "morgan@harbor.example",
+        "riley@harbor.example",
+        "📟 alert texted to Sam: \"Harbor Realty: call back +1617***0124 (landline) about 123 Main St.",
+        "📟 alert texted to Sam: \"Harbor Realty: +1617***0123 replied about 123 Main St:",
+        "+1617***0127 opted out: no text will go to this number again",
     ] {
         assert!(output.contains(expected), "{expected:?} not in:\n{output}");
     }
@@ -497,4 +503,149 @@ async fn the_demo_plays_its_morning_and_stops_on_ctrl_c() {
             &format!("drop database if exists \"{name}_demo\" with (force)"),
         ])
         .status();
+}
+
+/// `textback user add` with `password` on standard input.
+fn user_add(db: &TestDb, email: &str, slug: &str, password: &str) -> (i32, String, String) {
+    use std::io::Write as _;
+    let mut child = textback()
+        .args(["user", "add", "--email", email, "--brokerage", slug])
+        .env("DATABASE_URL", &db.url)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("user add starts");
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(format!("{password}\n").as_bytes());
+    }
+    let out = child.wait_with_output().expect("user add ends");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// security.md §2 password policy and DESIGN.md's `user add`: an agent of the setup file, a
+/// password from stdin checked for length and against the common list, argon2id.
+#[tokio::test]
+async fn user_add_gives_an_agent_of_the_file_a_login() {
+    let db = TestDb::new().await;
+    apply_setup(&db.pool, DEMO).await;
+    apply_setup(&db.pool, OTHER_BROKERAGE).await;
+    let refused = [
+        (
+            "sam@harbor.example",
+            "harbor",
+            "short12",
+            "at least 8 characters",
+        ),
+        (
+            "sam@harbor.example",
+            "harbor",
+            "baseball",
+            "most common passwords",
+        ),
+        (
+            "sam@harbor.example",
+            "harbor",
+            "Password1",
+            "most common passwords",
+        ),
+        (
+            "sam@harbor.example",
+            "harbor",
+            &"x".repeat(129),
+            "at most 128 characters",
+        ),
+        (
+            "nobody@harbor.example",
+            "harbor",
+            "a fine password",
+            "not an agent of `harbor`",
+        ),
+        (
+            "sam@harbor.example",
+            "nowhere",
+            "a fine password",
+            "no brokerage `nowhere`",
+        ),
+        (
+            "lee@bayside.example",
+            "harbor",
+            "a fine password",
+            "not an agent of `harbor`",
+        ),
+    ];
+    for (email, slug, password, why) in refused {
+        let (code, _, err) = user_add(&db, email, slug, password);
+        assert_eq!(code, 2, "{email} {password:?}: {err}");
+        assert!(err.contains(why), "{why} in {err}");
+    }
+    assert_eq!(
+        sqlx::query_scalar::<_, i64>("select count(*) from app_user")
+            .fetch_one(&db.pool)
+            .await
+            .expect("count"),
+        0,
+        "nothing was created"
+    );
+    let (code, out, err) = user_add(&db, "Sam@Harbor.example", "harbor", &"p".repeat(128));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("sam@harbor.example can now log in to `harbor` as Sam Rivera (agent)"),
+        "{out}"
+    );
+    let hash: String =
+        sqlx::query_scalar("select password_hash from app_user where email = 'sam@harbor.example'")
+            .fetch_one(&db.pool)
+            .await
+            .expect("hash");
+    assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+    // Again: a new password, and the old sessions end.
+    sqlx::query(
+        "insert into user_session (session_hash, user_id, csrf_token, created_at, last_seen_at)
+         select sha256('x'::bytea), user_id, repeat('c', 43), now(), now() from app_user",
+    )
+    .execute(&db.pool)
+    .await
+    .expect("a session");
+    let (code, out, _) = user_add(&db, "sam@harbor.example", "harbor", "a new fine password");
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("password was changed; their open sessions were ended"),
+        "{out}"
+    );
+    let sessions: i64 = sqlx::query_scalar("select count(*) from user_session")
+        .fetch_one(&db.pool)
+        .await
+        .expect("count");
+    assert_eq!(sessions, 0);
+    // The password never appears on the command line or in the output.
+    assert!(!out.contains("a new fine password"));
+    // `user remove`.
+    let (code, out, _) = run(textback()
+        .args([
+            "user",
+            "remove",
+            "--email",
+            "sam@harbor.example",
+            "--brokerage",
+            "harbor",
+        ])
+        .env("DATABASE_URL", &db.url));
+    assert_eq!(code, 0, "{out}");
+    let (code, _, err) = run(textback()
+        .args([
+            "user",
+            "remove",
+            "--email",
+            "sam@harbor.example",
+            "--brokerage",
+            "harbor",
+        ])
+        .env("DATABASE_URL", &db.url));
+    assert_eq!(code, 2);
+    assert!(err.contains("has no login"), "{err}");
 }

@@ -630,3 +630,209 @@ impl TestApp {
             .count()
     }
 }
+
+/// Gives the agent `email` of brokerage `slug` a login with `password` (as `textback user add`
+/// does). Returns the agent's id.
+pub async fn add_login(pool: &PgPool, slug: &str, email: &str, password: &str) -> i64 {
+    let mut conn = pool.acquire().await.expect("conn");
+    let brokerage = textback::store::brokerages::by_slug(&mut conn, slug)
+        .await
+        .expect("brokerage")
+        .expect("the brokerage exists");
+    let agent = textback::store::users::agent_by_email(&mut conn, brokerage, email)
+        .await
+        .expect("agent")
+        .expect("the agent is in the setup file");
+    let hash = textback::http::auth::hash_password(password).expect("hash");
+    textback::store::users::set_login(
+        &mut conn,
+        brokerage,
+        agent.agent_id,
+        email,
+        &hash,
+        chrono::Utc::now(),
+    )
+    .await
+    .expect("login");
+    agent.agent_id
+}
+
+/// The password every test login gets.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A person logged in to the pages, as a browser without JavaScript would be: the session
+/// cookie, and the CSRF token of the last page read. Redirects are not followed.
+pub struct Person {
+    pub base_url: String,
+    pub http: reqwest::Client,
+    pub cookie: String,
+    pub csrf: String,
+}
+
+/// The value of `name="csrf"` in a page.
+pub fn csrf_of(html: &str) -> Option<String> {
+    let at = html.find("name=\"csrf\" value=\"")? + "name=\"csrf\" value=\"".len();
+    let rest = html.get(at..)?;
+    Some(rest[..rest.find('"')?].to_owned())
+}
+
+/// `name=value` of a `Set-Cookie` named `name`, if the response set one.
+pub fn set_cookie(resp: &Resp, name: &str) -> Option<String> {
+    resp.headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(str::to_owned)
+}
+
+pub fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+impl TestApp {
+    /// GETs the login form; returns its pre-session cookie (`name=value`) and token.
+    pub async fn login_form(&self) -> (String, String) {
+        let r = read(
+            no_redirects()
+                .get(format!("{}/login", self.base_url))
+                .send()
+                .await
+                .expect("login form"),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let cookie = set_cookie(&r, "tb_login")
+            .or_else(|| set_cookie(&r, "__Host-tb_login"))
+            .expect("a login cookie");
+        let pair = cookie.split(';').next().unwrap_or_default().to_owned();
+        (pair, csrf_of(&r.body).expect("a token"))
+    }
+
+    /// Posts the login form as a browser would; the raw answer.
+    pub async fn try_login(&self, email: &str, password: &str) -> Resp {
+        let (cookie, csrf) = self.login_form().await;
+        let form = [
+            ("csrf", csrf.as_str()),
+            ("email", email),
+            ("password", password),
+        ];
+        read(
+            no_redirects()
+                .post(format!("{}/login", self.base_url))
+                .header("cookie", cookie)
+                .form(&form)
+                .send()
+                .await
+                .expect("login"),
+        )
+        .await
+    }
+
+    /// Logs `email` in (its login must exist); panics unless it works.
+    pub async fn log_in(&self, email: &str, password: &str) -> Person {
+        let r = self.try_login(email, password).await;
+        assert_eq!(r.status, 303, "login of {email}: {}", r.body);
+        let cookie = set_cookie(&r, "tb_session")
+            .or_else(|| set_cookie(&r, "__Host-tb_session"))
+            .expect("a session cookie");
+        let mut person = Person {
+            base_url: self.base_url.clone(),
+            http: no_redirects(),
+            cookie: cookie.split(';').next().unwrap_or_default().to_owned(),
+            csrf: String::new(),
+        };
+        let inbox = person.get("/inbox").await;
+        assert_eq!(inbox.status, 200, "{}", inbox.body);
+        person
+    }
+
+    /// A login for `email` of the demo brokerage (or `slug`), logged in.
+    pub async fn person(&self, slug: &str, email: &str) -> Person {
+        add_login(&self.db.pool, slug, email, PASSWORD).await;
+        self.log_in(email, PASSWORD).await
+    }
+}
+
+impl Person {
+    /// GET with the session; remembers the page's CSRF token.
+    pub async fn get(&mut self, path: &str) -> Resp {
+        let r = read(
+            self.http
+                .get(format!("{}{path}", self.base_url))
+                .header("cookie", &self.cookie)
+                .send()
+                .await
+                .expect("get"),
+        )
+        .await;
+        if let Some(t) = csrf_of(&r.body) {
+            self.csrf = t;
+        }
+        r
+    }
+
+    /// POSTs a form with the session and its CSRF token.
+    pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Resp {
+        let mut all: Vec<(&str, &str)> = vec![("csrf", self.csrf.as_str())];
+        all.extend_from_slice(form);
+        let all: Vec<(String, String)> = all
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        let r = self.post_raw(path, &all, &[]).await;
+        if let Some(t) = csrf_of(&r.body) {
+            self.csrf = t;
+        }
+        r
+    }
+
+    /// POSTs exactly `form` (no token added) with extra headers.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        form: &[(String, String)],
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.base_url))
+            .header("cookie", &self.cookie)
+            .form(form);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        read(req.send().await.expect("post")).await
+    }
+}
+
+/// A second server process's worth of app on the same database (another instance behind the
+/// same load balancer): its own pool, router and listener. Returns its base URL.
+pub async fn second_instance(app: &TestApp) -> (String, tokio::task::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let vars: HashMap<&str, String> = HashMap::from([
+        ("TWILIO_API_BASE", app.fake.base_url()),
+        ("TWILIO_LOOKUP_BASE", app.fake.base_url()),
+        ("DATABASE_URL", app.db.url.clone()),
+        ("TEXTBACK_BIND", addr.to_string()),
+        ("TEXTBACK_PUBLIC_URL", format!("http://{addr}")),
+        ("TWILIO_AUTH_TOKEN", TOKEN.to_owned()),
+        ("TWILIO_ACCOUNT_SID", ACCOUNT_SID.to_owned()),
+    ]);
+    let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("config");
+    let built = textback::build_with(
+        config,
+        app.db.another_pool().await,
+        app.clock.clone(),
+        textback::scheduler::Timing::fast(),
+    )
+    .expect("build");
+    let server = tokio::spawn(async move {
+        let _ = textback::serve(listener, built, std::future::pending()).await;
+    });
+    (format!("http://{addr}"), server)
+}

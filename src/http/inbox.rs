@@ -1,0 +1,1292 @@
+//! `/inbox`: the conversations a person may see, one thread, and what agents do there (DESIGN.md
+//! "People-facing pages"; issue 6 §3). Every page and action finds the conversation through
+//! the person's scope, so another brokerage's or office's id is a 404. State changes are POST
+//! forms carrying the session's CSRF token; each answers with a redirect to the thread (so a
+//! reload never repeats it), or the thread again with the reason when it was refused.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::Deserialize;
+
+use super::auth::{Posted, Viewer};
+use super::pages::Layout;
+use super::{AppState, Error, Result};
+use crate::domain::alerts::callback_why;
+use crate::domain::decision_text::{self, past_time};
+use crate::domain::phone::{display, parse_typed};
+use crate::domain::sms_text;
+use crate::pipeline::{self, ReplyRefused};
+use crate::store::inbox::{self, Filter, Head, Thread};
+use crate::store::{conversations, messages, tasks};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/inbox") }))
+        .route("/inbox", get(inbox_page))
+        .route("/inbox/list", get(list_fragment))
+        .route("/inbox/search", post(search))
+        .route("/inbox/events", get(super::live::events))
+        .route("/inbox/c/{id}", get(conversation_page))
+        .route("/inbox/c/{id}/thread", get(thread_fragment))
+        .route("/inbox/c/{id}/reply", post(reply))
+        .route("/inbox/c/{id}/note", post(note))
+        .route("/inbox/c/{id}/assign", post(assign))
+        .route("/inbox/c/{id}/close", post(close))
+        .route("/inbox/c/{id}/reopen", post(reopen))
+        .route("/inbox/c/{id}/takeover", post(take_over))
+        .route("/inbox/c/{id}/do-not-text", post(do_not_text))
+        .route("/inbox/c/{id}/review", post(review))
+        .route("/inbox/c/{id}/name", post(set_name))
+        .route("/inbox/c/{id}/merge", post(merge))
+        .route("/inbox/c/{id}/delete", post(delete))
+        .route("/inbox/c/{id}/tasks/{task}/done", post(task_done))
+}
+
+/// An id from a path: anything but a positive 64-bit number is simply not found (security.md
+/// §3 row 25: negative, 2^63, non-numeric and UUID-shaped ids all answer 404).
+pub fn parse_id(raw: &str) -> Result<i64> {
+    match raw.parse::<i64>() {
+        Ok(id) if id > 0 => Ok(id),
+        _ => Err(Error::NotFound),
+    }
+}
+
+/// Most conversations the list shows at once ("Older conversations" pages on).
+const PAGE: i64 = 50;
+/// The longest reply (security.md §3 row 26; Twilio's limit is 1,600 characters).
+const MAX_REPLY_CHARS: usize = 1600;
+
+#[derive(Debug, Deserialize, Default)]
+pub struct ListQuery {
+    filter: Option<String>,
+    before: Option<i64>,
+}
+
+impl ListQuery {
+    fn filter(&self) -> Filter {
+        self.filter
+            .as_deref()
+            .and_then(Filter::parse)
+            .unwrap_or(Filter::Open)
+    }
+
+    fn before(&self) -> Option<DateTime<Utc>> {
+        self.before.and_then(DateTime::<Utc>::from_timestamp_micros)
+    }
+}
+
+pub struct FilterTab {
+    key: &'static str,
+    label: &'static str,
+}
+
+pub struct RowView {
+    id: i64,
+    who: String,
+    sub: String,
+    preview: String,
+    when: String,
+    unread: bool,
+    waiting: bool,
+    escalated: bool,
+    hold: bool,
+    suppressed: bool,
+    closed: bool,
+    tasks: i64,
+    assigned: String,
+    selected: bool,
+}
+
+pub struct Badge {
+    class: &'static str,
+    text: String,
+}
+
+pub struct AgentOption {
+    id: i64,
+    label: String,
+    selected: bool,
+}
+
+pub struct ItemView {
+    at: DateTime<Utc>,
+    order: u8,
+    when: String,
+    class: &'static str,
+    title: String,
+    body: Option<String>,
+    meta: Option<String>,
+    warn: bool,
+}
+
+pub struct TaskView {
+    id: i64,
+    text: String,
+    when: String,
+}
+
+pub struct ThreadView {
+    id: i64,
+    who: String,
+    name: String,
+    phone: String,
+    tel: String,
+    number: String,
+    listing: String,
+    office: String,
+    badges: Vec<Badge>,
+    agents: Vec<AgentOption>,
+    review_hold: Option<String>,
+    suppressed: bool,
+    closed: bool,
+    taken_over: Option<String>,
+    items: Vec<ItemView>,
+    open_tasks: Vec<TaskView>,
+    phones: Vec<(i64, String)>,
+    merge_targets: Vec<(i64, String)>,
+    reply_blocked: Option<String>,
+    error: Option<String>,
+    draft: String,
+}
+
+#[derive(Template)]
+#[template(path = "inbox.html")]
+struct InboxPage {
+    layout: Layout,
+    csrf: String,
+    filters: Vec<FilterTab>,
+    filter: &'static str,
+    rows: Vec<RowView>,
+    older: Option<i64>,
+    thread: Option<ThreadView>,
+    notice: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "list.html")]
+struct ListFragment {
+    filter: &'static str,
+    rows: Vec<RowView>,
+    older: Option<i64>,
+}
+
+#[derive(Template)]
+#[template(path = "thread.html")]
+struct ThreadFragment {
+    csrf: String,
+    thread: ThreadView,
+}
+
+fn who(name: Option<&str>, phone: &str) -> String {
+    match name.map(str::trim).filter(|n| !n.is_empty()) {
+        Some(n) => n.to_owned(),
+        None => display(phone),
+    }
+}
+
+fn one_line(body: &str, chars: usize) -> String {
+    let line = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.chars().count() > chars {
+        let mut out: String = line.chars().take(chars).collect();
+        out.push('…');
+        out
+    } else {
+        line
+    }
+}
+
+async fn rows(
+    state: &AppState,
+    viewer: &Viewer,
+    query: &ListQuery,
+    selected: Option<i64>,
+) -> Result<(Vec<RowView>, Option<i64>)> {
+    let now = state.clock.now();
+    let mut conn = state.pool.acquire().await?;
+    let list = inbox::list(
+        &mut conn,
+        &viewer.scope(),
+        viewer.user_id,
+        query.filter(),
+        query.before(),
+        PAGE,
+    )
+    .await?;
+    let older = (list.len() as i64 == PAGE)
+        .then(|| list.last().map(|r| r.last_activity_at.timestamp_micros()))
+        .flatten();
+    let rows = list
+        .into_iter()
+        .map(|r| RowView {
+            id: r.conversation_id,
+            who: who(r.name.as_deref(), &r.phone),
+            sub: match (&r.name, &r.listing) {
+                (Some(_), Some(l)) => format!("{} · {l}", display(&r.phone)),
+                (Some(_), None) => display(&r.phone),
+                (None, Some(l)) => l.clone(),
+                (None, None) => String::new(),
+            },
+            preview: match (r.last_direction.as_deref(), r.last_body.as_deref()) {
+                (Some("outbound"), Some(b)) => format!("You: {}", one_line(b, 80)),
+                (_, Some(b)) => one_line(b, 80),
+                _ => "Missed call".to_owned(),
+            },
+            when: past_time(r.last_activity_at, now, viewer.tz),
+            unread: r.unread,
+            waiting: r.waiting_since.is_some(),
+            escalated: r.escalated_at.is_some() && r.waiting_since.is_some(),
+            hold: r.review_hold,
+            suppressed: r.suppressed,
+            closed: r.is_closed,
+            tasks: r.open_tasks,
+            assigned: r.assigned_name.unwrap_or_else(|| "unassigned".to_owned()),
+            selected: Some(r.conversation_id) == selected,
+        })
+        .collect();
+    Ok((rows, older))
+}
+
+fn filters() -> Vec<FilterTab> {
+    Filter::ALL
+        .into_iter()
+        .map(|f| FilterTab {
+            key: f.key(),
+            label: f.label(),
+        })
+        .collect()
+}
+
+async fn render_inbox(
+    state: &AppState,
+    viewer: &Viewer,
+    query: &ListQuery,
+    thread: Option<ThreadView>,
+    notice: Option<String>,
+) -> Result<String> {
+    let selected = thread.as_ref().map(|t| t.id);
+    let (rows, older) = rows(state, viewer, query, selected).await?;
+    Ok(InboxPage {
+        layout: Layout::of(viewer, "inbox"),
+        csrf: viewer.csrf.clone(),
+        filters: filters(),
+        filter: query.filter().key(),
+        rows,
+        older,
+        thread,
+        notice,
+    }
+    .render()?)
+}
+
+/// `GET /inbox`.
+async fn inbox_page(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(query): Query<ListQuery>,
+) -> Result<Html<String>> {
+    Ok(Html(
+        render_inbox(&state, &viewer, &query, None, None).await?,
+    ))
+}
+
+/// `GET /inbox/list`: the list alone, for live updates.
+async fn list_fragment(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(query): Query<ListQuery>,
+) -> Result<Html<String>> {
+    let (rows, older) = rows(&state, &viewer, &query, None).await?;
+    Ok(Html(
+        ListFragment {
+            filter: query.filter().key(),
+            rows,
+            older,
+        }
+        .render()?,
+    ))
+}
+
+/// The conversation if the person may see it, else 404.
+async fn visible_head(state: &AppState, viewer: &Viewer, id: i64) -> Result<Head> {
+    let mut conn = state.pool.acquire().await?;
+    inbox::head(&mut conn, &viewer.scope(), id)
+        .await?
+        .ok_or(Error::NotFound)
+}
+
+/// `GET /inbox/c/{id}`: the list and the thread; the conversation counts as read.
+async fn conversation_page(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    Query(query): Query<ListQuery>,
+) -> Result<Html<String>> {
+    let id = parse_id(&id)?;
+    let head = visible_head(&state, &viewer, id).await?;
+    let thread = thread_view(&state, &viewer, &head, None, String::new()).await?;
+    {
+        let mut conn = state.pool.acquire().await?;
+        conversations::mark_read(&mut conn, viewer.user_id, id, state.clock.now()).await?;
+    }
+    Ok(Html(
+        render_inbox(&state, &viewer, &query, Some(thread), None).await?,
+    ))
+}
+
+/// `GET /inbox/c/{id}/thread`: the thread alone, for live updates.
+async fn thread_fragment(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+) -> Result<Html<String>> {
+    let id = parse_id(&id)?;
+    let head = visible_head(&state, &viewer, id).await?;
+    let thread = thread_view(&state, &viewer, &head, None, String::new()).await?;
+    {
+        let mut conn = state.pool.acquire().await?;
+        conversations::mark_read(&mut conn, viewer.user_id, id, state.clock.now()).await?;
+    }
+    Ok(Html(
+        ThreadFragment {
+            csrf: viewer.csrf.clone(),
+            thread,
+        }
+        .render()?,
+    ))
+}
+
+fn kind_label(kind: &str) -> &'static str {
+    match kind {
+        "text_back" => "Text-back",
+        "follow_up" => "Follow-up",
+        "manual" => "Reply",
+        "opt_out_ack" => "Opt-out confirmation",
+        "opt_in_ack" => "Opt-in confirmation",
+        "help" => "Help reply",
+        _ => "Text",
+    }
+}
+
+fn delivery(m: &inbox::MessageItem) -> (Option<String>, bool) {
+    match m.send_state.as_deref() {
+        Some("sending") => (Some("sending…".into()), false),
+        Some("unknown") => (Some("checking with the carrier…".into()), false),
+        Some("needs_review") => (
+            Some("may not have gone out: the carrier could not confirm it".into()),
+            true,
+        ),
+        Some("failed_certain") => (Some("not sent; trying again".into()), true),
+        Some("rejected") => (
+            Some(match m.error_code {
+                Some(code) => format!("refused by the carrier ({code})"),
+                None => "refused by the carrier".into(),
+            }),
+            true,
+        ),
+        _ => match (m.carrier_status.as_deref(), m.error_code) {
+            (Some("delivered" | "read"), _) => (Some("delivered".into()), false),
+            (Some(s @ ("undelivered" | "failed")), Some(code)) => {
+                (Some(format!("{s} ({code})")), true)
+            }
+            (Some(s @ ("undelivered" | "failed")), None) => (Some(s.into()), true),
+            (Some(s), _) => (Some(s.replace('_', " ")), false),
+            (None, _) => (Some("sent".into()), false),
+        },
+    }
+}
+
+fn job_words(j: &inbox::JobItem, now: DateTime<Utc>, tz: Tz) -> Option<(String, bool)> {
+    let why = |r: Option<&str>| -> String {
+        match r {
+            Some("answered_call") => "the caller reconnected and an agent answered".into(),
+            Some("inbound_text") => "the contact texted".into(),
+            Some("agent_takeover") => "an agent took over".into(),
+            Some("opted_out") => "the contact opted out".into(),
+            Some("conversation_closed") => "the conversation was closed".into(),
+            Some("contact_deleted") => "the contact was deleted".into(),
+            Some("human_replied") => "an agent replied".into(),
+            Some(other) => other.replace('_', " "),
+            None => String::new(),
+        }
+    };
+    let label = kind_label(match j.kind.as_str() {
+        "agent_reply" => "manual",
+        k => k,
+    });
+    match (j.kind.as_str(), j.state.as_str()) {
+        ("text_back", "scheduled") => Some((
+            format!(
+                "Text-back scheduled for {}",
+                decision_text::local_time(j.run_at, now, tz)
+            ),
+            false,
+        )),
+        ("agent_reply", "scheduled" | "running") => Some(("Your reply is queued".into(), false)),
+        (_, "cancelled") => Some((
+            format!("{label} cancelled: {}", why(j.reason.as_deref())),
+            false,
+        )),
+        (_, "dead") => Some((
+            format!(
+                "{label} could not be sent: {}",
+                j.last_error.as_deref().unwrap_or("the carrier refused it")
+            ),
+            true,
+        )),
+        (_, "needs_review") => Some((
+            format!("{label} may not have gone out: a person should check"),
+            true,
+        )),
+        _ => None,
+    }
+}
+
+fn consent_words(e: &inbox::ConsentItem) -> String {
+    let by = match e.who.as_str() {
+        "contact" => "by the contact".to_owned(),
+        "carrier" => "reported by the carrier".to_owned(),
+        w if w.starts_with("import:") => format!("imported ({})", &w[7..]),
+        w => format!("by {w}"),
+    };
+    match e.event.as_str() {
+        "opt_out" if e.source == "agent" => format!("Marked do not text {by}"),
+        "opt_out" if e.source == "review" => format!("Reviewed as an opt-out {by}"),
+        "opt_out" => format!("Opted out ({by})"),
+        "opt_in" => format!("Opted back in ({by})"),
+        "review_hold" => "Possible opt-out: nothing is sent until a person decides".to_owned(),
+        "review_cleared" => format!("Reviewed: not an opt-out ({by})"),
+        "written_consent" => format!("Written consent recorded ({by})"),
+        other => other.replace('_', " "),
+    }
+}
+
+fn items(thread: &Thread, head: &Head, now: DateTime<Utc>, tz: Tz) -> Vec<ItemView> {
+    let mut out = Vec::new();
+    let when = |at: DateTime<Utc>| past_time(at, now, tz);
+    for c in &thread.calls {
+        let about = c
+            .listing
+            .as_deref()
+            .map(|l| format!(" about {l}"))
+            .unwrap_or_default();
+        let title = match (c.outcome.as_deref(), c.answered_by.as_deref()) {
+            (Some("answered"), Some(a)) => format!("Call{about}, answered by {a}"),
+            (Some("answered"), None) => format!("Call{about}, answered"),
+            (Some("missed"), _) => format!("Missed call{about}"),
+            (Some("unclassified"), _) => format!("Call{about}: the result was unclear"),
+            _ => format!("Incoming call{about}"),
+        };
+        out.push(ItemView {
+            at: c.started_at,
+            order: 0,
+            when: when(c.started_at),
+            class: "call",
+            title,
+            body: None,
+            meta: (c.from_raw != head.phone).then(|| format!("from {}", display(&c.from_raw))),
+            warn: false,
+        });
+    }
+    for m in &thread.messages {
+        if m.kind.as_deref() == Some("agent_alert") {
+            continue;
+        }
+        let (title, class, meta, warn) = if m.direction == "inbound" {
+            let title = match m.keyword_class.as_deref() {
+                Some("opt_out") => "Opt-out".to_owned(),
+                Some("opt_in") => "Opt-in".to_owned(),
+                Some("help") => "Asked for help".to_owned(),
+                Some("review") => "Possible opt-out".to_owned(),
+                _ => who(head.name.as_deref(), &m.from_raw),
+            };
+            let meta = (m.from_raw != head.phone).then(|| format!("from {}", display(&m.from_raw)));
+            (
+                title,
+                "in",
+                meta,
+                m.keyword_class.as_deref() == Some("review"),
+            )
+        } else {
+            let title = match (m.kind.as_deref(), m.author.as_deref()) {
+                (Some("manual"), Some(a)) => a.to_owned(),
+                (k, _) => kind_label(k.unwrap_or("text_back")).to_owned(),
+            };
+            let (status, warn) = delivery(m);
+            let meta = if m.to_raw != head.phone {
+                status.map(|s| format!("to {} · {s}", display(&m.to_raw)))
+            } else {
+                status
+            };
+            (title, "out", meta, warn)
+        };
+        out.push(ItemView {
+            at: m.occurred_at,
+            order: 1,
+            when: when(m.occurred_at),
+            class,
+            title,
+            body: Some(m.body.clone()),
+            meta,
+            warn,
+        });
+    }
+    for n in &thread.notes {
+        out.push(ItemView {
+            at: n.created_at,
+            order: 2,
+            when: when(n.created_at),
+            class: "note",
+            title: format!("Note by {}", n.author),
+            body: Some(n.body.clone()),
+            meta: None,
+            warn: false,
+        });
+    }
+    for t in &thread.tasks {
+        let about = t
+            .listing
+            .as_deref()
+            .map(|l| format!(" about {l}"))
+            .unwrap_or_default();
+        let detail = match &t.detail {
+            Some(d) => format!("{}:{d}", t.reason),
+            None => t.reason.clone(),
+        };
+        let meta = match (
+            t.state.as_str(),
+            t.done_by.as_deref(),
+            t.done_reason.as_deref(),
+        ) {
+            ("open", _, _) => "open".to_owned(),
+            (_, Some(by), _) => format!("done by {by}"),
+            (_, None, Some("answered_call")) => "done: a call connected".to_owned(),
+            (_, None, Some(r)) => format!("done ({})", r.replace('_', " ")),
+            _ => "done".to_owned(),
+        };
+        out.push(ItemView {
+            at: t.created_at,
+            order: 3,
+            when: when(t.created_at),
+            class: "task",
+            title: format!("Call back ({}){about}", callback_why(&detail)),
+            body: None,
+            meta: Some(meta),
+            warn: false,
+        });
+    }
+    for d in &thread.decisions {
+        if d.kind == "agent_alert" {
+            continue;
+        }
+        let words = decision_text::describe(
+            &decision_text::Decision {
+                decision: &d.decision,
+                reason: &d.reason,
+                until: d.until,
+                zones: &d.zones,
+                recipient: &d.phone,
+                cap_count: d.cap_count,
+                cap_limit: d.cap_limit,
+            },
+            now,
+        );
+        out.push(ItemView {
+            at: d.decided_at,
+            order: 4,
+            when: when(d.decided_at),
+            class: "decision",
+            title: format!("{} {words}", kind_label(&d.kind)),
+            body: None,
+            meta: (d.decision == "defer" && !d.job_pending)
+                .then(|| "since then: tried again".to_owned()),
+            warn: d.decision == "skip",
+        });
+    }
+    for e in &thread.consent {
+        out.push(ItemView {
+            at: e.at,
+            order: 5,
+            when: when(e.at),
+            class: "event",
+            title: consent_words(e),
+            body: None,
+            meta: None,
+            warn: e.event == "opt_out" || e.event == "review_hold",
+        });
+    }
+    for j in &thread.jobs {
+        if let Some((title, warn)) = job_words(j, now, tz) {
+            out.push(ItemView {
+                at: j.at,
+                order: 6,
+                when: when(j.at),
+                class: "event",
+                title,
+                body: j.body.clone(),
+                meta: None,
+                warn,
+            });
+        }
+    }
+    out.sort_by(|a, b| a.at.cmp(&b.at).then(a.order.cmp(&b.order)));
+    out
+}
+
+async fn thread_view(
+    state: &AppState,
+    viewer: &Viewer,
+    head: &Head,
+    error: Option<String>,
+    draft: String,
+) -> Result<ThreadView> {
+    let now = state.clock.now();
+    let tz = viewer.tz;
+    let mut conn = state.pool.acquire().await?;
+    let thread = inbox::thread(
+        &mut conn,
+        viewer.brokerage,
+        head.conversation_id,
+        head.visible_from,
+    )
+    .await?;
+    let agents = inbox::agents(&mut conn, viewer.brokerage).await?;
+    let phones = inbox::phones(&mut conn, viewer.brokerage, head.conversation_id).await?;
+    let targets = inbox::merge_targets(&mut conn, &viewer.scope(), head.conversation_id).await?;
+    drop(conn);
+    let held = head.review_hold_message_id.and_then(|id| {
+        thread
+            .messages
+            .iter()
+            .find(|m| m.message_id == id)
+            .map(|m| one_line(&m.body, 200))
+    });
+    let mut badges = Vec::new();
+    if head.review_hold_at.is_some() {
+        badges.push(Badge {
+            class: "warn",
+            text: "possible opt-out: review".into(),
+        });
+    }
+    if head.suppressed {
+        badges.push(Badge {
+            class: "stop",
+            text: "opted out: no texts".into(),
+        });
+    }
+    if let Some(since) = head.waiting_since {
+        badges.push(Badge {
+            class: "wait",
+            text: format!("waiting since {}", past_time(since, now, tz)),
+        });
+    }
+    if head.escalated_at.is_some() && head.waiting_since.is_some() {
+        badges.push(Badge {
+            class: "warn",
+            text: "escalated to the managers".into(),
+        });
+    }
+    if let Some(at) = head.taken_over_at {
+        badges.push(Badge {
+            class: "",
+            text: format!(
+                "taken over by {} {}",
+                head.taken_over_by.as_deref().unwrap_or("an agent"),
+                past_time(at, now, tz)
+            ),
+        });
+    }
+    if head.is_closed {
+        badges.push(Badge {
+            class: "",
+            text: "closed".into(),
+        });
+    }
+    let open_tasks = thread
+        .tasks
+        .iter()
+        .filter(|t| t.state == "open")
+        .map(|t| {
+            let detail = match &t.detail {
+                Some(d) => format!("{}:{d}", t.reason),
+                None => t.reason.clone(),
+            };
+            TaskView {
+                id: t.task_id,
+                text: format!(
+                    "Call {} back ({})",
+                    who(head.name.as_deref(), &head.phone),
+                    callback_why(&detail)
+                ),
+                when: past_time(t.created_at, now, tz),
+            }
+        })
+        .collect();
+    let reply_blocked = if head.suppressed {
+        Some("This number opted out: no text can go to it unless they text START.".to_owned())
+    } else if head.review_hold_at.is_some() {
+        Some(
+            "A possible opt-out awaits a decision above; nothing can be sent until then."
+                .to_owned(),
+        )
+    } else {
+        None
+    };
+    Ok(ThreadView {
+        id: head.conversation_id,
+        who: who(head.name.as_deref(), &head.phone),
+        name: head.name.clone().unwrap_or_default(),
+        phone: display(&head.phone),
+        tel: head.phone.clone(),
+        number: display(&head.number_e164),
+        listing: head.listing.clone().unwrap_or_default(),
+        office: head.office_name.clone(),
+        badges,
+        agents: agents
+            .into_iter()
+            .map(|(id, name, office)| AgentOption {
+                id,
+                label: format!("{name} ({office})"),
+                selected: Some(id) == head.assigned_agent_id,
+            })
+            .collect(),
+        review_hold: held.or_else(|| head.review_hold_at.map(|_| String::new())),
+        suppressed: head.suppressed,
+        closed: head.is_closed,
+        taken_over: head.taken_over_by.clone(),
+        items: items(&thread, head, now, tz),
+        open_tasks,
+        phones: if phones.len() > 1 {
+            phones
+                .into_iter()
+                .map(|(id, p)| (id, display(&p)))
+                .collect()
+        } else {
+            Vec::new()
+        },
+        merge_targets: targets
+            .into_iter()
+            .map(|(id, phone, name)| (id, who(name.as_deref(), &phone)))
+            .collect(),
+        reply_blocked,
+        error,
+        draft,
+    })
+}
+
+/// The thread again, with what went wrong, under `status` (a refused reply keeps its draft).
+async fn refused(
+    state: &AppState,
+    viewer: &Viewer,
+    head: &Head,
+    status: axum::http::StatusCode,
+    error: String,
+    draft: String,
+) -> Result<Response> {
+    let thread = thread_view(state, viewer, head, Some(error), draft).await?;
+    let page = render_inbox(state, viewer, &ListQuery::default(), Some(thread), None).await?;
+    Ok((status, Html(page)).into_response())
+}
+
+fn back(id: i64) -> Response {
+    Redirect::to(&format!("/inbox/c/{id}")).into_response()
+}
+
+#[derive(Deserialize)]
+struct ReplyForm {
+    #[serde(default)]
+    body: String,
+    to: Option<String>,
+}
+
+/// `POST /inbox/c/{id}/reply`: through the gate and the at-most-once sender (an
+/// `agent_reply` job). Refused at once, with the reason, for an opted-out number, a review
+/// hold or a public link shortener (compliance.md R1, R3, R11).
+async fn reply(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Posted { viewer, form }: Posted<ReplyForm>,
+) -> Result<Response> {
+    let id = parse_id(&id)?;
+    let head = visible_head(&state, &viewer, id).await?;
+    let body = form.body.trim();
+    if body.is_empty() {
+        return refused(
+            &state,
+            &viewer,
+            &head,
+            axum::http::StatusCode::BAD_REQUEST,
+            "The message is empty.".into(),
+            String::new(),
+        )
+        .await;
+    }
+    if body.chars().count() > MAX_REPLY_CHARS {
+        return refused(
+            &state,
+            &viewer,
+            &head,
+            axum::http::StatusCode::BAD_REQUEST,
+            "A text can have at most 1,600 characters.".into(),
+            form.body.clone(),
+        )
+        .await;
+    }
+    let mut conn = state.pool.acquire().await?;
+    let phones = inbox::phones(&mut conn, viewer.brokerage, id).await?;
+    let (contact, phone) = match form.to.as_deref().filter(|t| !t.is_empty()) {
+        Some(to) => {
+            let to = to.parse::<i64>().map_err(|_| Error::NotFound)?;
+            phones
+                .iter()
+                .find(|(c, _)| *c == to)
+                .cloned()
+                .ok_or(Error::NotFound)?
+        }
+        None => (head.contact_id, head.phone.clone()),
+    };
+    // A first message gets the brokerage's name and the opt-out line (R10); the carrier
+    // refuses more than 1,600 characters in all (21617), so the whole text is counted.
+    let first = messages::is_first_outbound(&mut conn, viewer.brokerage, contact, &phone).await?;
+    drop(conn);
+    let whole = if first {
+        sms_text::identify(body, &viewer.brokerage_name, true)
+            .chars()
+            .count()
+    } else {
+        body.chars().count()
+    };
+    if whole > MAX_REPLY_CHARS {
+        return refused(
+            &state,
+            &viewer,
+            &head,
+            axum::http::StatusCode::BAD_REQUEST,
+            format!(
+                "A text can have at most 1,600 characters; this first message to them would have {whole} with the brokerage's name and the opt-out line added."
+            ),
+            form.body.clone(),
+        )
+        .await;
+    }
+    let now = state.clock.now();
+    let mut tx = state.pool.begin().await?;
+    let queued = pipeline::queue_agent_reply(
+        &mut tx,
+        viewer.brokerage,
+        contact,
+        head.number_id,
+        &viewer.email,
+        body,
+        now,
+    )
+    .await?;
+    match queued {
+        Ok(job) => {
+            tx.commit().await?;
+            tracing::info!(
+                user_id = viewer.user_id,
+                job_id = job,
+                chars = body.chars().count(),
+                segments = sms_text::segments(body),
+                "agent reply queued"
+            );
+            Ok(back(id))
+        }
+        Err(why) => {
+            drop(tx);
+            let words = match why {
+                ReplyRefused::OptedOut => {
+                    "Not sent: this number opted out (opted_out). Only the contact can undo that by texting START."
+                }
+                ReplyRefused::ReviewHold => {
+                    "Not sent: a possible opt-out awaits a decision (review_hold)."
+                }
+                ReplyRefused::Shortener => {
+                    "Not sent: public link shorteners such as bit.ly are filtered by carriers (link_shortener). Use the full link."
+                }
+                ReplyRefused::Empty => "The message is empty.",
+            };
+            tracing::info!(
+                user_id = viewer.user_id,
+                reason = why.reason(),
+                "agent reply refused"
+            );
+            refused(
+                &state,
+                &viewer,
+                &head,
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                words.into(),
+                form.body.clone(),
+            )
+            .await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct NoteForm {
+    #[serde(default)]
+    body: String,
+}
+
+async fn note(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Posted { viewer, form }: Posted<NoteForm>,
+) -> Result<Response> {
+    let id = parse_id(&id)?;
+    visible_head(&state, &viewer, id).await?;
+    let body = form.body.trim();
+    if body.is_empty() || body.chars().count() > 2000 {
+        return Err(Error::BadRequest(
+            "A note needs between 1 and 2,000 characters.".into(),
+        ));
+    }
+    let mut conn = state.pool.acquire().await?;
+    conversations::add_note(
+        &mut conn,
+        viewer.brokerage,
+        id,
+        viewer.agent_id,
+        body,
+        state.clock.now(),
+    )
+    .await?;
+    Ok(back(id))
+}
+
+#[derive(Deserialize)]
+struct AssignForm {
+    #[serde(default)]
+    agent: String,
+}
+
+async fn assign(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Posted { viewer, form }: Posted<AssignForm>,
+) -> Result<Response> {
+    let id = parse_id(&id)?;
+    visible_head(&state, &viewer, id).await?;
+    let mut conn = state.pool.acquire().await?;
+    let agent = if form.agent.is_empty() {
+        None
+    } else {
+        let wanted = form
+            .agent
+            .parse::<i64>()
+            .map_err(|_| Error::BadRequest("Choose an agent from the list.".into()))?;
+        let agents = inbox::agents(&mut conn, viewer.brokerage).await?;
+        if !agents.iter().any(|(a, _, _)| *a == wanted) {
+            return Err(Error::BadRequest("Choose an agent from the list.".into()));
+        }
+        Some(wanted)
+    };
+    conversations::assign(&mut conn, viewer.brokerage, id, agent).await?;
+    tracing::info!(
+        user_id = viewer.user_id,
+        conversation_id = id,
+        "conversation assigned"
+    );
+    Ok(back(id))
+}
+
+#[derive(Deserialize)]
+struct Nothing {}
+
+async fn set_closed(state: &AppState, viewer: &Viewer, id: &str, closed: bool) -> Result<Response> {
+    let id = parse_id(id)?;
+    visible_head(state, viewer, id).await?;
+    let mut tx = state.pool.begin().await?;
+    pipeline::people::set_closed(
+        &mut tx,
+        viewer.brokerage,
+        id,
+        closed,
+        &viewer.email,
+        state.clock.now(),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(back(id))
+}
+
+async fn close(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Posted { viewer, .. }: Posted<Nothing>,
+) -> Result<Response> {
+    set_closed(&state, &viewer, &id, true).await
+}
+
+async fn reopen(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Posted { viewer, .. }: Posted<Nothing>,
+) -> Result<Response> {
+    set_closed(&state, &viewer, &id, false).await
+}
+
+async fn take_over(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Posted { viewer, .. }: Posted<Nothing>,
+) -> Result<Response> {
+    let id = parse_id(&id)?;
+    visible_head(&state, &viewer, id).await?;
+    let mut tx = state.pool.begin().await?;
+    let cancelled = pipeline::people::take_over(
+        &mut tx,
+        viewer.brokerage,
+        id,
+        &viewer.email,
+        state.clock.now(),
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(
+        user_id = viewer.user_id,
+        conversation_id = id,
+        cancelled,
+        "conversation taken over"
+    );
+    Ok(back(id))
+}
+
+async fn do_not_text(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Posted { viewer, .. }: Posted<Nothing>,
+) -> Result<Response> {
+    let id = parse_id(&id)?;
+    let head = visible_head(&state, &viewer, id).await?;
+    let mut tx = state.pool.begin().await?;
+    for (contact, _) in inbox::phones(&mut tx, viewer.brokerage, id).await? {
+        pipeline::people::do_not_text(
+            &mut tx,
+            viewer.brokerage,
+            contact,
+            &viewer.email,
+            state.clock.now(),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    tracing::info!(
+        user_id = viewer.user_id,
+        conversation_id = head.conversation_id,
+        "marked do not text"
+    );
+    Ok(back(id))
+}
+
+#[derive(Deserialize)]
+struct ReviewForm {
+    #[serde(default)]
+    decision: String,
+}
+
+async fn review(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Posted { viewer, form }: Posted<ReviewForm>,
+) -> Result<Response> {
+    let id = parse_id(&id)?;
+    let head = visible_head(&state, &viewer, id).await?;
+    let opt_out = match form.decision.as_str() {
+        "opt_out" => true,
+        "not_opt_out" => false,
+        _ => {
+            return Err(Error::BadRequest(
+                "Choose opt-out or not an opt-out.".into(),
+            ));
+        }
+    };
+    let mut tx = state.pool.begin().await?;
+    pipeline::people::decide_review(
+        &mut tx,
+        viewer.brokerage,
+        head.contact_id,
+        opt_out,
+        &viewer.email,
+        state.clock.now(),
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(
+        user_id = viewer.user_id,
+        conversation_id = id,
+        opt_out,
+        "review hold decided"
+    );
+    Ok(back(id))
+}
+
+#[derive(Deserialize)]
+struct NameForm {
+    #[serde(default)]
+    name: String,
+}
+
+async fn set_name(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Posted { viewer, form }: Posted<NameForm>,
+) -> Result<Response> {
+    let id = parse_id(&id)?;
+    let head = visible_head(&state, &viewer, id).await?;
+    let name = form.name.trim();
+    if name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(Error::BadRequest(
+            "A name has at most 100 characters and no control characters.".into(),
+        ));
+    }
+    let mut conn = state.pool.acquire().await?;
+    conversations::set_contact_name(
+        &mut conn,
+        viewer.brokerage,
+        head.contact_id,
+        Some(name).filter(|n| !n.is_empty()),
+    )
+    .await?;
+    Ok(back(id))
+}
+
+#[derive(Deserialize)]
+struct MergeForm {
+    #[serde(default)]
+    into: String,
+}
+
+async fn merge(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Posted { viewer, form }: Posted<MergeForm>,
+) -> Result<Response> {
+    let id = parse_id(&id)?;
+    visible_head(&state, &viewer, id).await?;
+    let into = parse_id(&form.into)?;
+    if into == id {
+        return Err(Error::BadRequest(
+            "A conversation cannot be merged into itself.".into(),
+        ));
+    }
+    visible_head(&state, &viewer, into).await?;
+    let mut tx = state.pool.begin().await?;
+    pipeline::people::merge(&mut tx, viewer.brokerage, id, into, state.clock.now()).await?;
+    tx.commit().await?;
+    tracing::info!(
+        user_id = viewer.user_id,
+        from = id,
+        into,
+        "conversations merged"
+    );
+    Ok(back(into))
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Posted { viewer, .. }: Posted<Nothing>,
+) -> Result<Response> {
+    let id = parse_id(&id)?;
+    visible_head(&state, &viewer, id).await?;
+    let mut tx = state.pool.begin().await?;
+    pipeline::people::delete(&mut tx, viewer.brokerage, id, state.clock.now()).await?;
+    tx.commit().await?;
+    tracing::info!(
+        user_id = viewer.user_id,
+        conversation_id = id,
+        "contact deleted from the inbox"
+    );
+    Ok(Redirect::to("/inbox").into_response())
+}
+
+async fn task_done(
+    State(state): State<AppState>,
+    Path((id, task)): Path<(String, String)>,
+    Posted { viewer, .. }: Posted<Nothing>,
+) -> Result<Response> {
+    let id = parse_id(&id)?;
+    let task = parse_id(&task)?;
+    visible_head(&state, &viewer, id).await?;
+    let mut conn = state.pool.acquire().await?;
+    let contacts = conversations::contacts_of(&mut conn, viewer.brokerage, id).await?;
+    // Another conversation's task, or one already done, changes nothing.
+    if tasks::mark_done(
+        &mut conn,
+        viewer.brokerage,
+        task,
+        &contacts,
+        &viewer.email,
+        state.clock.now(),
+    )
+    .await?
+    {
+        tracing::info!(
+            user_id = viewer.user_id,
+            task_id = task,
+            "callback task done"
+        );
+    }
+    Ok(back(id))
+}
+
+#[derive(Deserialize)]
+struct SearchForm {
+    #[serde(default)]
+    phone: String,
+}
+
+/// `POST /inbox/search`: by phone, as a POST so the number never sits in a URL or an access
+/// log (security.md §2 "data in URLs").
+async fn search(
+    State(state): State<AppState>,
+    Posted { viewer, form }: Posted<SearchForm>,
+) -> Result<Response> {
+    let notice = match parse_typed(&form.phone) {
+        None => "Type a phone number, such as (617) 555-0123.".to_owned(),
+        Some(phone) => {
+            let mut conn = state.pool.acquire().await?;
+            match inbox::find_by_phone(&mut conn, &viewer.scope(), phone.as_e164()).await? {
+                Some(id) => return Ok(back(id)),
+                None => format!("No conversation with {}.", display(phone.as_e164())),
+            }
+        }
+    };
+    let page = render_inbox(&state, &viewer, &ListQuery::default(), None, Some(notice)).await?;
+    Ok(Html(page).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_that_are_not_positive_numbers_are_not_found() {
+        assert_eq!(parse_id("12").ok(), Some(12));
+        for raw in [
+            "-1",
+            "0",
+            "9223372036854775808",
+            "abc",
+            "1e3",
+            "123e4567-e89b-12d3-a456-426614174000",
+            "",
+        ] {
+            assert!(matches!(parse_id(raw), Err(Error::NotFound)), "{raw}");
+        }
+    }
+
+    #[test]
+    fn previews_are_one_short_line() {
+        assert_eq!(one_line("a\n b  c", 80), "a b c");
+        assert_eq!(one_line(&"x".repeat(90), 80).chars().count(), 81);
+    }
+}

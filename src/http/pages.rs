@@ -1,0 +1,103 @@
+//! What every people-facing page shares: the layout's facts, the security headers of
+//! security.md §2, and the static assets (served by the binary: no CDN).
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use super::AppState;
+use super::auth::Viewer;
+
+/// The page frame: who is logged in, where.
+pub struct Layout {
+    pub brokerage: String,
+    pub user_name: String,
+    pub role: &'static str,
+    pub office: String,
+    pub csrf: String,
+    pub sees_dashboard: bool,
+    pub section: &'static str,
+}
+
+impl Layout {
+    pub fn of(viewer: &Viewer, section: &'static str) -> Layout {
+        Layout {
+            brokerage: viewer.brokerage_name.clone(),
+            user_name: viewer.name.clone(),
+            role: viewer.role.as_str(),
+            office: viewer.office_name.clone(),
+            csrf: viewer.csrf.clone(),
+            sees_dashboard: viewer.role.sees_dashboard(),
+            section,
+        }
+    }
+}
+
+/// No inline script or style anywhere: every page's script and style come from /static.
+pub const CSP: &str = "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+
+/// security.md §2 "headers", on every response; `Cache-Control: no-store` unless the handler
+/// chose otherwise (the static assets); HSTS only behind an https public URL.
+pub async fn security_headers(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let mut response = next.run(request).await;
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if state.config.public_url.is_https() {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    response
+}
+
+const APP_CSS: &str = include_str!("../../static/app.css");
+const APP_JS: &str = include_str!("../../static/app.js");
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/static/app.css",
+            get(|| async { asset("text/css; charset=utf-8", APP_CSS) }),
+        )
+        .route(
+            "/static/app.js",
+            get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }),
+        )
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        body,
+    )
+        .into_response()
+}

@@ -1,0 +1,101 @@
+// textback: small progressive enhancements. Every page works without this file.
+(function () {
+  "use strict";
+
+  // --- The reply box's segment counter (GSM-7 or UCS-2, as src/domain/sms_text.rs counts).
+  var GSM7 = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?" +
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
+  var GSM7_EXT = "\f^{}\\[~]|€";
+
+  function segments(text) {
+    var chars = Array.from(text);
+    if (chars.length === 0) return { n: 0, gsm: true, odd: [] };
+    var odd = [];
+    var gsm = true;
+    chars.forEach(function (c) {
+      if (GSM7.indexOf(c) < 0 && GSM7_EXT.indexOf(c) < 0) {
+        gsm = false;
+        if (odd.indexOf(c) < 0) odd.push(c);
+      }
+    });
+    var units = chars.map(function (c) {
+      if (gsm) return GSM7_EXT.indexOf(c) >= 0 ? 2 : 1;
+      return c.length; // UTF-16 units: 2 for an emoji
+    });
+    var single = gsm ? 160 : 70, part = gsm ? 153 : 67;
+    var total = units.reduce(function (a, b) { return a + b; }, 0);
+    if (total <= single) return { n: 1, gsm: gsm, odd: odd };
+    var parts = 1, used = 0;
+    units.forEach(function (u) { if (used + u > part) { parts += 1; used = 0; } used += u; });
+    return { n: parts, gsm: gsm, odd: odd };
+  }
+
+  function wireCounter(root) {
+    root.querySelectorAll("textarea[data-segments]").forEach(function (box) {
+      var out = document.getElementById(box.getAttribute("data-segments"));
+      if (!out) return;
+      var update = function () {
+        var s = segments(box.value);
+        var chars = Array.from(box.value).length;
+        var text = chars + " characters · " + s.n + (s.n === 1 ? " segment" : " segments");
+        if (!s.gsm) {
+          text += " · not plain text (" + s.odd.slice(0, 5).join(" ") + "): 70 characters a segment";
+        }
+        out.textContent = text;
+        out.classList.toggle("over", !s.gsm || s.n > 1);
+      };
+      box.addEventListener("input", update);
+      update();
+    });
+  }
+
+  // --- Live updates: the server says which conversation changed; the page fetches it again.
+  function wireLive() {
+    var main = document.querySelector("[data-live]");
+    if (!main || !window.EventSource) return;
+    var open = main.getAttribute("data-conversation");
+    var filter = main.getAttribute("data-filter") || "open";
+    var pending = null;
+
+    function swap(id, url) {
+      return fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+        .then(function (r) {
+          if (r.redirected || r.status === 401) { window.location.reload(); return null; }
+          return r.ok ? r.text() : null;
+        })
+        .then(function (html) {
+          var el = document.getElementById(id);
+          if (html === null || !el) return;
+          // Keep what the person is typing.
+          var box = el.querySelector("textarea[name=body]");
+          var draft = box ? box.value : null;
+          var focused = box && document.activeElement === box;
+          el.innerHTML = html;
+          var again = el.querySelector("textarea[name=body]");
+          if (again && draft !== null) { again.value = draft; if (focused) again.focus(); }
+          wireCounter(el);
+        })
+        .catch(function () {});
+    }
+
+    function refresh(changed) {
+      if (pending) clearTimeout(pending);
+      pending = setTimeout(function () {
+        pending = null;
+        swap("list", "/inbox/list?filter=" + encodeURIComponent(filter));
+        if (open && (changed === "*" || changed === open)) {
+          swap("thread", "/inbox/c/" + encodeURIComponent(open) + "/thread");
+        }
+      }, 150);
+    }
+
+    var source = new EventSource(main.getAttribute("data-live"));
+    source.addEventListener("change", function (e) { refresh(e.data); });
+    main.setAttribute("data-live-state", "connected");
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    wireCounter(document);
+    wireLive();
+  });
+})();

@@ -1,0 +1,574 @@
+//! Logins, sessions, CSRF, throttling and headers of the people's pages (security.md §2 and
+//! §3 rows 20–25, 30), against the real server.
+
+use chrono::Duration;
+
+use crate::helpers::*;
+
+const PAGES: &[&str] = &[
+    "/login",
+    "/inbox",
+    "/dashboard",
+    "/inbox/c/999999",
+    "/static/app.css",
+];
+
+#[tokio::test]
+async fn a_stored_password_is_an_argon2id_hash_with_the_defaults_of_security_md() {
+    let app = spawn_app().await;
+    add_login(&app.db.pool, "harbor", "sam@harbor.example", PASSWORD).await;
+    let hash: String = sqlx::query_scalar("select password_hash from app_user")
+        .fetch_one(&app.db.pool)
+        .await
+        .expect("hash");
+    assert!(
+        hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{hash}"
+    );
+    assert!(!hash.contains(PASSWORD));
+}
+
+#[tokio::test]
+async fn a_login_sets_a_new_http_only_lax_session_cookie_and_logout_ends_it() {
+    let app = spawn_app().await;
+    add_login(&app.db.pool, "harbor", "sam@harbor.example", PASSWORD).await;
+    let r = app.try_login("sam@harbor.example", PASSWORD).await;
+    assert_eq!(r.status, 303);
+    assert_eq!(
+        r.headers.get("location").and_then(|v| v.to_str().ok()),
+        Some("/inbox")
+    );
+    // Plain http (the demo, these tests): `tb_session`, no Secure, no Domain (security.md §2).
+    let cookie = set_cookie(&r, "tb_session").expect("session cookie");
+    let attrs: Vec<&str> = cookie.split("; ").skip(1).collect();
+    assert!(
+        attrs.contains(&"HttpOnly") && attrs.contains(&"SameSite=Lax") && attrs.contains(&"Path=/"),
+        "{cookie}"
+    );
+    assert!(
+        !cookie.contains("Secure") && !cookie.contains("Domain"),
+        "{cookie}"
+    );
+    let value = cookie
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("tb_session=")
+        .to_owned();
+    assert_eq!(value.len(), 43, "256 bits, base64url");
+    // Only a hash of it is stored.
+    let stored: i64 = sqlx::query_scalar("select count(*) from user_session where encode(session_hash, 'escape') like '%' || $1 || '%'")
+        .bind(&value)
+        .fetch_one(&app.db.pool)
+        .await
+        .expect("count");
+    assert_eq!(stored, 0);
+    // A second login gets another id.
+    let mut sam = app.log_in("sam@harbor.example", PASSWORD).await;
+    assert_ne!(sam.cookie, format!("tb_session={value}"));
+    let old = sam.cookie.clone();
+    assert_eq!(sam.get("/inbox").await.status, 200);
+    let out = sam.post("/logout", &[]).await;
+    assert_eq!(out.status, 303);
+    assert!(set_cookie(&out, "tb_session").is_some_and(|c| c.contains("Max-Age=0")));
+    // The old cookie is worth nothing now.
+    sam.cookie = old;
+    let r = sam.get("/inbox").await;
+    assert_eq!(
+        (
+            r.status,
+            r.headers.get("location").and_then(|v| v.to_str().ok())
+        ),
+        (303, Some("/login"))
+    );
+}
+
+#[tokio::test]
+async fn behind_https_the_cookie_is_host_prefixed_and_secure_with_hsts() {
+    let app = spawn_app_with(AppOptions {
+        public_url: Some("https://textback.example".into()),
+        ..AppOptions::default()
+    })
+    .await;
+    add_login(&app.db.pool, "harbor", "sam@harbor.example", PASSWORD).await;
+    let r = app.try_login("sam@harbor.example", PASSWORD).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let cookie = set_cookie(&r, "__Host-tb_session").expect("__Host- cookie");
+    for attr in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(cookie.split("; ").any(|a| a == attr), "{attr} in {cookie}");
+    }
+    assert!(!cookie.contains("Domain"));
+    let page = app.get("/login").await;
+    assert_eq!(
+        page.headers
+            .get("strict-transport-security")
+            .and_then(|v| v.to_str().ok()),
+        Some("max-age=31536000")
+    );
+}
+
+#[tokio::test]
+async fn unknown_user_and_wrong_password_get_the_same_page() {
+    let app = spawn_app().await;
+    add_login(&app.db.pool, "harbor", "sam@harbor.example", PASSWORD).await;
+    let (cookie, csrf) = app.login_form().await;
+    let attempt = |email: &'static str, password: String| {
+        let (cookie, csrf) = (cookie.clone(), csrf.clone());
+        let url = format!("{}/login", app.base_url);
+        async move {
+            read(
+                no_redirects()
+                    .post(url)
+                    .header("cookie", cookie)
+                    .form(&[
+                        ("csrf", csrf.as_str()),
+                        ("email", email),
+                        ("password", password.as_str()),
+                    ])
+                    .send()
+                    .await
+                    .expect("post"),
+            )
+            .await
+        }
+    };
+    let wrong = attempt("sam@harbor.example", "not the password".into()).await;
+    let unknown = attempt("nobody@harbor.example", "not the password".into()).await;
+    assert_eq!(wrong.status, 401);
+    assert_eq!((wrong.status, &wrong.body), (unknown.status, &unknown.body));
+    assert!(wrong.body.contains("Email or password is incorrect."));
+    // security.md §3 row 21: the same page, and nothing else happens.
+    let before = app.snapshot().await;
+    let odd: [(&'static str, String); 3] = [
+        ("sam@harbor.example", "x".repeat(10_000)),
+        ("sam\u{0}@harbor.example", PASSWORD.to_owned()),
+        ("' OR 1=1 --", PASSWORD.to_owned()),
+    ];
+    for (email, password) in odd {
+        let r = attempt(email, password).await;
+        assert_eq!(
+            (r.status, &r.body),
+            (wrong.status, &wrong.body),
+            "{email:?}"
+        );
+    }
+    assert_eq!(app.snapshot().await, before);
+    let sessions = app.count("user_session").await;
+    assert_eq!(sessions, 0);
+}
+
+#[tokio::test]
+async fn a_login_without_its_pre_session_token_or_from_another_site_is_refused() {
+    let app = spawn_app().await;
+    add_login(&app.db.pool, "harbor", "sam@harbor.example", PASSWORD).await;
+    let (cookie, csrf) = app.login_form().await;
+    let post = |cookie: Option<&str>, csrf: &str, origin: Option<&str>| {
+        let mut req = no_redirects()
+            .post(format!("{}/login", app.base_url))
+            .form(&[
+                ("csrf", csrf),
+                ("email", "sam@harbor.example"),
+                ("password", PASSWORD),
+            ]);
+        if let Some(c) = cookie {
+            req = req.header("cookie", c.to_owned());
+        }
+        if let Some(o) = origin {
+            req = req.header("origin", o.to_owned());
+        }
+        async move { read(req.send().await.expect("post")).await }
+    };
+    assert_eq!(post(None, &csrf, None).await.status, 403, "no cookie");
+    assert_eq!(post(Some(&cookie), "", None).await.status, 403, "no token");
+    assert_eq!(
+        post(Some(&cookie), "x".repeat(43).as_str(), None)
+            .await
+            .status,
+        403,
+        "another token"
+    );
+    assert_eq!(
+        post(Some(&cookie), &csrf, Some("https://evil.example"))
+            .await
+            .status,
+        403,
+        "cross-site"
+    );
+    assert_eq!(app.count("user_session").await, 0);
+    assert_eq!(
+        post(Some(&cookie), &csrf, Some(&app.base_url)).await.status,
+        303,
+        "our own origin"
+    );
+}
+
+#[tokio::test]
+async fn thirty_rapid_attempts_are_throttled_across_two_instances() {
+    let app = spawn_app().await;
+    add_login(&app.db.pool, "harbor", "sam@harbor.example", PASSWORD).await;
+    let (second, _server) = second_instance(&app).await;
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for i in 0..30 {
+        // Different (unknown) accounts: the per-address limit, not the per-account one.
+        let base = if i % 2 == 0 {
+            app.base_url.clone()
+        } else {
+            second.clone()
+        };
+        let r = read(
+            no_redirects()
+                .get(format!("{base}/login"))
+                .send()
+                .await
+                .expect("form"),
+        )
+        .await;
+        let cookie = set_cookie(&r, "tb_login").expect("cookie");
+        let csrf = csrf_of(&r.body).expect("token");
+        let email = format!("guess{i}@harbor.example");
+        let r = read(
+            no_redirects()
+                .post(format!("{base}/login"))
+                .header(
+                    "cookie",
+                    cookie.split(';').next().unwrap_or_default().to_owned(),
+                )
+                // An untrusted peer's X-Forwarded-For is not believed: it changes nothing.
+                .header("x-forwarded-for", format!("203.0.113.{i}"))
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("email", email.as_str()),
+                    ("password", "wrong password"),
+                ])
+                .send()
+                .await
+                .expect("post"),
+        )
+        .await;
+        if r.status == 429 {
+            retry_after = r
+                .headers
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+        }
+        statuses.push(r.status);
+    }
+    assert!(statuses[..20].iter().all(|s| *s == 401), "{statuses:?}");
+    assert!(statuses[20..].iter().all(|s| *s == 429), "{statuses:?}");
+    assert!(
+        retry_after.is_some_and(|s| (1..=60).contains(&s)),
+        "{retry_after:?}"
+    );
+    // A minute later the address may try again.
+    app.clock.advance(Duration::seconds(61));
+    assert_eq!(
+        app.try_login("sam@harbor.example", PASSWORD).await.status,
+        303
+    );
+}
+
+#[tokio::test]
+async fn five_failures_lock_an_account_for_fifteen_minutes() {
+    let app = spawn_app().await;
+    add_login(&app.db.pool, "harbor", "sam@harbor.example", PASSWORD).await;
+    for _ in 0..5 {
+        assert_eq!(
+            app.try_login("sam@harbor.example", "wrong password")
+                .await
+                .status,
+            401
+        );
+    }
+    // Even the right password waits now.
+    let r = app.try_login("sam@harbor.example", PASSWORD).await;
+    assert_eq!(r.status, 429);
+    let wait: u64 = r
+        .headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("retry-after");
+    assert!((850..=900).contains(&wait), "{wait}");
+    app.clock.advance(Duration::minutes(15));
+    assert_eq!(
+        app.try_login("sam@harbor.example", PASSWORD).await.status,
+        303
+    );
+}
+
+#[tokio::test]
+async fn a_session_ends_after_eight_idle_hours_and_after_seven_days() {
+    let app = spawn_app().await;
+    let mut sam = app.person("harbor", "sam@harbor.example").await;
+    app.clock
+        .advance(Duration::hours(7) + Duration::minutes(59));
+    assert_eq!(
+        sam.get("/inbox").await.status,
+        200,
+        "still active: the idle clock restarts"
+    );
+    app.clock
+        .advance(Duration::hours(7) + Duration::minutes(59));
+    assert_eq!(sam.get("/inbox").await.status, 200);
+    app.clock.advance(Duration::hours(8));
+    assert_eq!(sam.get("/inbox").await.status, 303, "8 h idle");
+    // Seven days, however active.
+    let mut ava = app.person("harbor", "ava@harbor.example").await;
+    for _ in 0..23 {
+        app.clock.advance(Duration::hours(7));
+        assert_eq!(ava.get("/inbox").await.status, 200);
+    }
+    app.clock
+        .advance(Duration::hours(6) + Duration::minutes(59));
+    assert_eq!(
+        ava.get("/inbox").await.status,
+        200,
+        "a minute before 7 days"
+    );
+    app.clock.advance(Duration::minutes(1));
+    assert_eq!(ava.get("/inbox").await.status, 303, "7 days after login");
+    assert_eq!(
+        app.count("user_session").await,
+        0,
+        "ended sessions are deleted"
+    );
+}
+
+#[tokio::test]
+async fn removing_a_person_ends_their_sessions() {
+    let app = spawn_app().await;
+    let mut sam = app.person("harbor", "sam@harbor.example").await;
+    let mut ava = app.person("harbor", "ava@harbor.example").await;
+    // Sam leaves the setup file: his session ends, his conversations become unassigned.
+    apply_setup(
+        &app.db.pool,
+        &DEMO
+            .replace("ring = [\"sam@harbor.example\", \"ava@harbor.example\"]", "ring = [\"ava@harbor.example\"]")
+            .replace(
+                "[[agents]]\nemail = \"sam@harbor.example\"\nname = \"Sam Rivera\"\nphone = \"+15555550101\"\noffice = \"downtown\"\nrole = \"agent\"\n",
+                "",
+            ),
+    )
+    .await;
+    assert_eq!(sam.get("/inbox").await.status, 303);
+    assert_eq!(
+        app.try_login("sam@harbor.example", PASSWORD).await.status,
+        401
+    );
+    // Ava's login is removed with the CLI's call: hers ends too.
+    assert_eq!(ava.get("/inbox").await.status, 200);
+    let mut conn = app.db.pool.acquire().await.expect("conn");
+    let harbor = textback::store::brokerages::by_slug(&mut conn, "harbor")
+        .await
+        .expect("b")
+        .expect("harbor");
+    assert!(
+        textback::store::users::remove_login(&mut conn, harbor, "ava@harbor.example")
+            .await
+            .expect("remove")
+    );
+    assert_eq!(ava.get("/inbox").await.status, 303);
+}
+
+#[tokio::test]
+async fn a_tampered_or_unknown_session_cookie_goes_to_the_login() {
+    let app = spawn_app().await;
+    let mut sam = app.person("harbor", "sam@harbor.example").await;
+    let good = sam.cookie.clone();
+    for bad in [
+        format!("{}x", good),
+        good.replace("tb_session=", "tb_session=A"),
+        "tb_session=".to_owned(),
+        format!("tb_session={}", "A".repeat(43)),
+        "tb_session=' OR 1=1 --".to_owned(),
+    ] {
+        sam.cookie = bad.clone();
+        let r = sam.get("/inbox").await;
+        assert_eq!(r.status, 303, "{bad}");
+        assert_eq!(
+            r.headers.get("location").and_then(|v| v.to_str().ok()),
+            Some("/login")
+        );
+    }
+}
+
+#[tokio::test]
+async fn forms_without_the_sessions_token_or_from_another_site_change_nothing() {
+    let app = spawn_app().await;
+    app.text_in(
+        "+16175550123",
+        "+15555550100",
+        "Is 123 Main still available?",
+    )
+    .await;
+    app.drain().await;
+    let conversation: i64 = sqlx::query_scalar("select conversation_id from conversation")
+        .fetch_one(&app.db.pool)
+        .await
+        .expect("conversation");
+    let mut sam = app.person("harbor", "sam@harbor.example").await;
+    let mut ava = app.person("harbor", "ava@harbor.example").await;
+    sam.get("/inbox").await;
+    ava.get("/inbox").await;
+    let path = format!("/inbox/c/{conversation}/note");
+    let before = app.count("note").await;
+    let form = |token: &str| {
+        vec![
+            ("csrf".to_owned(), token.to_owned()),
+            ("body".to_owned(), "hello".to_owned()),
+        ]
+    };
+    let no_token = vec![("body".to_owned(), "hello".to_owned())];
+    assert_eq!(
+        sam.post_raw(&path, &no_token, &[]).await.status,
+        403,
+        "no token"
+    );
+    assert_eq!(
+        sam.post_raw(&path, &form(&ava.csrf), &[]).await.status,
+        403,
+        "another session's token"
+    );
+    assert_eq!(
+        sam.post_raw(
+            &path,
+            &form(&sam.csrf),
+            &[("origin", "https://evil.example")]
+        )
+        .await
+        .status,
+        403,
+        "cross-site origin"
+    );
+    assert_eq!(
+        sam.post_raw(&path, &form(&sam.csrf), &[("sec-fetch-site", "cross-site")])
+            .await
+            .status,
+        403,
+        "cross-site fetch"
+    );
+    assert_eq!(app.count("note").await, before);
+    assert_eq!(
+        sam.post_raw(&path, &form(&sam.csrf), &[("origin", &app.base_url)])
+            .await
+            .status,
+        303
+    );
+    assert_eq!(app.count("note").await, before + 1);
+}
+
+#[tokio::test]
+async fn state_changes_answer_get_with_405() {
+    let app = spawn_app().await;
+    let mut sam = app.person("harbor", "sam@harbor.example").await;
+    for path in [
+        "/logout",
+        "/inbox/search",
+        "/inbox/c/1/reply",
+        "/inbox/c/1/note",
+        "/inbox/c/1/assign",
+        "/inbox/c/1/close",
+        "/inbox/c/1/reopen",
+        "/inbox/c/1/takeover",
+        "/inbox/c/1/do-not-text",
+        "/inbox/c/1/review",
+        "/inbox/c/1/name",
+        "/inbox/c/1/merge",
+        "/inbox/c/1/delete",
+        "/inbox/c/1/tasks/1/done",
+        "/dashboard/alerts/1/dismiss",
+    ] {
+        assert_eq!(sam.get(path).await.status, 405, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn every_page_carries_the_security_headers() {
+    let app = spawn_app().await;
+    let mut morgan = app.person("harbor", "morgan@harbor.example").await;
+    for path in PAGES {
+        // The login form as someone not logged in sees it; the rest as a manager.
+        let r = if *path == "/login" {
+            app.get(path).await
+        } else {
+            morgan.get(path).await
+        };
+        let h = |name: &str| {
+            r.headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        assert_eq!(
+            h("content-security-policy").as_deref(),
+            Some(
+                "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+            ),
+            "{path}"
+        );
+        assert_eq!(
+            h("x-content-type-options").as_deref(),
+            Some("nosniff"),
+            "{path}"
+        );
+        assert_eq!(
+            h("referrer-policy").as_deref(),
+            Some("same-origin"),
+            "{path}"
+        );
+        assert_eq!(
+            h("cross-origin-opener-policy").as_deref(),
+            Some("same-origin"),
+            "{path}"
+        );
+        assert!(
+            h("content-type").is_some_and(|c| c.contains("charset=utf-8")),
+            "{path}: {:?}",
+            h("content-type")
+        );
+        assert!(
+            h("strict-transport-security").is_none(),
+            "no HSTS on plain http"
+        );
+        if *path != "/static/app.css" {
+            assert_eq!(h("cache-control").as_deref(), Some("no-store"), "{path}");
+        }
+        // No inline script or style: the CSP forbids them, and the pages do without.
+        assert!(
+            !r.body.contains("<script>") && !r.body.contains("style="),
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn pages_without_a_session_go_to_the_login() {
+    let app = spawn_app().await;
+    for path in [
+        "/",
+        "/inbox",
+        "/inbox/c/1",
+        "/dashboard",
+        "/dashboard/export.csv",
+        "/inbox/events",
+    ] {
+        let r = read(
+            no_redirects()
+                .get(format!("{}{path}", app.base_url))
+                .send()
+                .await
+                .expect("get"),
+        )
+        .await;
+        assert_eq!(r.status, 303, "{path}");
+        let to = r
+            .headers
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        assert!(to == "/login" || to == "/inbox", "{path} → {to}");
+    }
+}

@@ -1,0 +1,424 @@
+//! The people's pages in a real headless Chromium (Debian's `chromium` and `chromium-driver`,
+//! which `.ci/run` installs), driven over WebDriver, against the real server on 127.0.0.1:0
+//! (plain http: the demo's cookie case of security.md §2), PostgreSQL and the fake carrier.
+//! Each test saves screenshots under `target/tmp/screenshots/`.
+
+#[allow(dead_code)]
+#[path = "api/helpers.rs"]
+mod helpers;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::Duration as Span;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+use textback::fake_twilio::CallbackPlan;
+
+use helpers::*;
+
+const LEAD: &str = "+16175550123";
+const MAIN_ST: &str = "+15555550100";
+
+/// chromedriver and a Chromium session, ended on drop.
+struct Browser {
+    driver: Child,
+    client: Option<Client>,
+    shots: PathBuf,
+    name: &'static str,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+impl Browser {
+    async fn start(name: &'static str) -> Browser {
+        let driver_bin =
+            std::env::var("TEXTBACK_CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".to_owned());
+        let chromium =
+            std::env::var("TEXTBACK_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
+        let port = free_port();
+        let driver = Command::new(&driver_bin)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start {driver_bin} ({e}): install Debian's chromium and chromium-driver (.ci/run does)")
+            });
+        let profile =
+            std::env::temp_dir().join(format!("tb-chromium-{}-{port}", std::process::id()));
+        let caps = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": chromium,
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-quic", "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--window-size=1280,900",
+                    format!("--user-data-dir={}", profile.display()),
+                ]
+            }
+        });
+        let caps = match caps {
+            serde_json::Value::Object(map) => map,
+            _ => unreachable!("an object"),
+        };
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let client = loop {
+            match ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+                .capabilities(caps.clone())
+                .connect(&url)
+                .await
+            {
+                Ok(c) => break c,
+                Err(e) => {
+                    assert!(Instant::now() < deadline, "chromedriver did not start: {e}");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        };
+        let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+        std::fs::create_dir_all(&shots).expect("screenshot folder");
+        Browser {
+            driver,
+            client: Some(client),
+            shots,
+            name,
+        }
+    }
+
+    fn c(&self) -> &Client {
+        self.client.as_ref().expect("the session is open")
+    }
+
+    async fn goto(&self, url: &str) {
+        self.c().goto(url).await.expect("navigate");
+    }
+
+    async fn shot(&self, what: &str) {
+        let png = self.c().screenshot().await.expect("screenshot");
+        let path = self.shots.join(format!("{}-{what}.png", self.name));
+        std::fs::write(&path, png).expect("write screenshot");
+        eprintln!("screenshot: {}", path.display());
+    }
+
+    async fn login(&self, app: &TestApp, email: &str, password: &str) {
+        self.goto(&format!("{}/login", app.base_url)).await;
+        let c = self.c();
+        c.find(Locator::Css("input[name=email]"))
+            .await
+            .expect("email field")
+            .send_keys(email)
+            .await
+            .expect("type email");
+        c.find(Locator::Css("input[name=password]"))
+            .await
+            .expect("password field")
+            .send_keys(password)
+            .await
+            .expect("type password");
+        c.find(Locator::Css("form[action='/login'] button"))
+            .await
+            .expect("log in button")
+            .click()
+            .await
+            .expect("click");
+        self.wait_for_text("main", "").await;
+    }
+
+    /// Waits (up to 10 s) until the first element matching `css` contains `text`.
+    async fn wait_for_text(&self, css: &str, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(e) = self.c().find(Locator::Css(css)).await
+                && let Ok(t) = e.text().await
+                && t.contains(text)
+            {
+                return t;
+            }
+            if Instant::now() > deadline {
+                let source = self.c().source().await.unwrap_or_default();
+                panic!("{css:?} never contained {text:?}; the page:\n{source}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits (up to 10 s) until the last element matching `css` contains `text`.
+    async fn wait_for_last(&self, css: &str, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(all) = self.c().find_all(Locator::Css(css)).await
+                && let Some(last) = all.last()
+                && let Ok(t) = last.text().await
+                && t.contains(text)
+            {
+                return t;
+            }
+            if Instant::now() > deadline {
+                let source = self.c().source().await.unwrap_or_default();
+                panic!("the last {css:?} never contained {text:?}; the page:\n{source}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn text_of(&self, css: &str) -> String {
+        self.c()
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .text()
+            .await
+            .expect("text")
+    }
+
+    async fn click(&self, css: &str) {
+        self.c()
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .click()
+            .await
+            .expect("click");
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        self.c()
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .send_keys(text)
+            .await
+            .expect("type");
+    }
+
+    /// No JavaScript dialog is open (an injected `alert(1)` would open one).
+    async fn no_dialog(&self) {
+        assert!(
+            self.c().get_alert_text().await.is_err(),
+            "a dialog opened: a message body ran as script"
+        );
+    }
+
+    async fn close(mut self) {
+        if let Some(c) = self.client.take() {
+            let _ = c.close().await;
+        }
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+async fn logged_in(app: &TestApp, email: &str, name: &'static str) -> Browser {
+    add_login(&app.db.pool, "harbor", email, PASSWORD).await;
+    let b = Browser::start(name).await;
+    b.login(app, email, PASSWORD).await;
+    b
+}
+
+/// The Messages create requests the fake received for `to`, with their sids.
+fn sids_to(app: &TestApp, to: &str) -> Vec<String> {
+    app.fake
+        .messages()
+        .into_iter()
+        .filter(|m| m.to == to)
+        .map(|m| m.sid)
+        .collect()
+}
+
+#[tokio::test]
+async fn an_agent_sees_a_missed_call_replies_and_watches_the_delivery_live() {
+    let app = spawn_app().await;
+    app.missed_call(LEAD, MAIN_ST).await;
+    app.clock.advance(Span::seconds(20));
+    app.drain().await;
+    let b = logged_in(&app, "sam@harbor.example", "reply").await;
+    // The inbox lists the conversation; it opens on a click.
+    let row = b.wait_for_text(".rows", "(617) 555-0123").await;
+    assert!(row.contains("123 Main St"), "{row}");
+    b.click(".rows a").await;
+    let thread = b
+        .wait_for_text("#thread", "Missed call about 123 Main St")
+        .await;
+    assert!(
+        thread.contains("Hi there, this is Sam at Harbor Realty."),
+        "{thread}"
+    );
+    b.shot("1-conversation").await;
+
+    b.type_into("textarea[name=body]", "Hi, Sam here. When can you talk?")
+        .await;
+    // The counter counts as the server does.
+    b.wait_for_text("#segments", "1 segment").await;
+    b.click("form.reply button[type=submit]").await;
+    b.wait_for_text("#thread", "Your reply is queued").await;
+    // The reply goes out (the scheduler's turn), and the page updates by itself; the carrier's
+    // status callbacks (signed, as Twilio sends them) come a moment later and change the
+    // delivery status on the open page.
+    app.fake.set_callback_plan(CallbackPlan {
+        delay: Duration::from_millis(1500),
+        ..CallbackPlan::default()
+    });
+    app.drain().await;
+    b.wait_for_last(".item.out", "Hi, Sam here. When can you talk?")
+        .await;
+    let first = b.wait_for_last(".item.out .meta", "").await;
+    assert!(!first.contains("delivered"), "{first}");
+    let thread = b.text_of("#thread").await;
+    assert!(!thread.contains("Your reply is queued"), "{thread}");
+    assert_eq!(sids_to(&app, LEAD).len(), 2, "the text-back and the reply");
+    b.wait_for_last(".item.out .meta", "delivered").await;
+    b.shot("2-delivered-live").await;
+    b.close().await;
+}
+
+#[tokio::test]
+async fn a_reply_to_an_opted_out_lead_is_refused_with_the_reason() {
+    let app = spawn_app().await;
+    app.missed_call(LEAD, MAIN_ST).await;
+    app.clock.advance(Span::seconds(20));
+    app.drain().await;
+    app.text_in(LEAD, MAIN_ST, "Stop.").await;
+    app.drain().await;
+    let b = logged_in(&app, "sam@harbor.example", "opted-out").await;
+    let conversation: i64 = sqlx::query_scalar("select conversation_id from conversation")
+        .fetch_one(&app.db.pool)
+        .await
+        .expect("conversation");
+    b.goto(&format!("{}/inbox/c/{conversation}", app.base_url))
+        .await;
+    b.wait_for_text(".blocked", "opted out").await;
+    let before = app.fake.messages().len();
+    b.type_into("textarea[name=body]", "Are you sure?").await;
+    b.click("form.reply button[type=submit]").await;
+    let error = b.wait_for_text(".error", "Not sent").await;
+    assert!(error.contains("opted_out"), "{error}");
+    b.shot("refused").await;
+    app.drain().await;
+    assert_eq!(app.fake.messages().len(), before, "nothing was sent");
+    let replies: i64 = sqlx::query_scalar("select count(*) from job where kind = 'agent_reply'")
+        .fetch_one(&app.db.pool)
+        .await
+        .expect("count");
+    assert_eq!(replies, 0, "nothing was queued");
+    b.close().await;
+}
+
+#[tokio::test]
+async fn message_bodies_are_shown_as_text_never_run() {
+    let app = spawn_app().await;
+    let payloads = [
+        "<script>alert(1)</script>",
+        "\"><img src=x onerror=alert(1)>",
+        "{{7*7}} ${7*7}",
+        "'); DROP TABLE message;--",
+    ];
+    for p in payloads {
+        app.text_in(LEAD, MAIN_ST, p).await;
+    }
+    app.drain().await;
+    let b = logged_in(&app, "sam@harbor.example", "xss").await;
+    b.click(".rows a").await;
+    let thread = b.wait_for_text("#thread", "DROP TABLE").await;
+    for p in payloads {
+        assert!(thread.contains(p), "{p:?} shown literally in:\n{thread}");
+    }
+    b.no_dialog().await;
+    let images = b
+        .c()
+        .find_all(Locator::Css("#thread img"))
+        .await
+        .expect("find");
+    assert!(images.is_empty(), "no element was injected");
+    b.shot("literal").await;
+    // The tables are intact.
+    let messages: i64 =
+        sqlx::query_scalar("select count(*) from message where direction = 'inbound'")
+            .fetch_one(&app.db.pool)
+            .await
+            .expect("count");
+    assert_eq!(messages, 4);
+    b.close().await;
+}
+
+#[tokio::test]
+async fn the_dashboard_counts_what_happened() {
+    let app = spawn_app().await;
+    // Four missed callers on the Main St line: two texted, one landline, one reconnects.
+    let leads = [
+        "+16175550141",
+        "+16175550142",
+        "+16175550143",
+        "+16175550144",
+    ];
+    app.fake.set_line_type(leads[2], "landline");
+    for lead in leads {
+        app.missed_call(lead, MAIN_ST).await;
+    }
+    app.answered_call(leads[3], MAIN_ST).await;
+    app.clock.advance(Span::seconds(20));
+    app.drain().await;
+    // One of the texted replies; Sam answers after 2 minutes.
+    app.clock.advance(Span::minutes(1));
+    app.text_in(leads[0], MAIN_ST, "Yes please, is it still for sale?")
+        .await;
+    app.drain().await;
+    app.clock.advance(Span::minutes(2));
+    let b = logged_in(&app, "morgan@harbor.example", "dashboard").await;
+    let stage = |label: &'static str| format!("[data-stage='{label}']");
+    b.goto(&format!("{}/dashboard", app.base_url)).await;
+    b.wait_for_text(".funnel", "Recovery funnel").await;
+    assert_eq!(b.text_of(&stage("Missed calls")).await, "4");
+    assert_eq!(b.text_of(&stage("Missed-call leads")).await, "4");
+    assert_eq!(b.text_of(&stage("Texted back")).await, "2");
+    assert_eq!(b.text_of(&stage("Replied")).await, "1");
+    assert_eq!(b.text_of(&stage("First human reply")).await, "0");
+    assert_eq!(b.text_of(&stage("Call connected")).await, "1");
+    let not_texted = b.text_of(".funnel p.muted").await;
+    assert!(
+        not_texted.contains("Landline: callback task 1")
+            && not_texted.contains("Caller reconnected first 1"),
+        "{not_texted}"
+    );
+    assert_eq!(b.text_of("[data-kpi='median-text']").await, "20 s");
+    b.shot("funnel").await;
+    b.close().await;
+}
+
+#[tokio::test]
+async fn another_brokerages_conversation_is_not_found() {
+    let app = spawn_app().await;
+    apply_setup(&app.db.pool, OTHER_BROKERAGE).await;
+    app.text_in(LEAD, MAIN_ST, "Hello Harbor").await;
+    app.drain().await;
+    let harbor_conversation: i64 = sqlx::query_scalar("select conversation_id from conversation")
+        .fetch_one(&app.db.pool)
+        .await
+        .expect("conversation");
+    add_login(&app.db.pool, "bayside", "lee@bayside.example", PASSWORD).await;
+    let b = Browser::start("tenancy").await;
+    b.login(&app, "lee@bayside.example", PASSWORD).await;
+    b.wait_for_text(".list", "Nothing here").await;
+    b.goto(&format!("{}/inbox/c/{harbor_conversation}", app.base_url))
+        .await;
+    let page = b.wait_for_text("main", "Not found").await;
+    assert!(
+        !page.contains("Hello Harbor") && !page.contains("555-0123"),
+        "{page}"
+    );
+    b.shot("not-found").await;
+    b.close().await;
+}
