@@ -394,3 +394,227 @@ pub async fn pipeline() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// A page of `textback bench dashboard`: what is asked, and its answer times.
+struct PageTiming {
+    what: &'static str,
+    path: String,
+    ms: Vec<f64>,
+}
+
+/// `textback bench dashboard`: the people's pages with a year of history in the database.
+/// A fresh database `NAME_bench_dashboard` beside `DATABASE_URL`'s gets the demo brokerage and
+/// `BENCH_CALLS` (1,000,000) calls spread over the last 365 days (`store::seed`), then the real
+/// server answers the dashboard (each period, a number, an agent, a manager's office, the CSV)
+/// and the inbox (the list, a filter, a thread) `BENCH_ROUNDS` (20) times each, over loopback
+/// with a logged-in session. Prints p50, p99 and max per page as `RESULT` lines.
+pub async fn dashboard() -> anyhow::Result<()> {
+    let config = Config::from_env()?;
+    let calls = i64::try_from(env_num("BENCH_CALLS", 1_000_000)).unwrap_or(1_000_000);
+    let rounds = env_num("BENCH_ROUNDS", 20).max(1);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let stage = crate::demo::stage(
+        &config.database_url,
+        "bench_dashboard",
+        crate::demo::DEMO_SETUP,
+        crate::demo::harbor_zone(),
+        &listener,
+    )
+    .await?;
+    let pool = stage.pool.clone();
+    let brokerage = stage.brokerage;
+    let ids = |sql: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(&pool)
+                .await
+                .map_err(anyhow::Error::from)
+        }
+    };
+    let main = ids("select number_id from number where e164 = '+15555550100'").await?;
+    let elm = ids("select number_id from number where e164 = '+15555550110'").await?;
+    let sam = ids("select agent_id from agent where email = 'sam@harbor.example'").await?;
+    let jo = ids("select agent_id from agent where email = 'jo@harbor.example'").await?;
+    let seeded = Instant::now();
+    let counts = crate::store::seed::history(
+        &pool,
+        &crate::store::seed::Seed {
+            brokerage,
+            numbers: [main, elm],
+            agents: [sam, jo],
+            calls,
+            contacts: (calls / 4).max(1),
+            now: stage.clock.now(),
+        },
+    )
+    .await?;
+    eprintln!(
+        "seeded in {:.0} s: {}",
+        seeded.elapsed().as_secs_f64(),
+        counts
+            .iter()
+            .map(|(t, n)| format!("{t} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let password = "bench password 2026";
+    let hash = crate::http::auth::hash_password(password)?;
+    for email in ["riley@harbor.example", "morgan@harbor.example"] {
+        let mut conn = pool.acquire().await?;
+        let agent = crate::store::users::agent_by_email(&mut conn, brokerage, email)
+            .await?
+            .context("a demo agent")?;
+        crate::store::users::set_login(
+            &mut conn,
+            brokerage,
+            agent.agent_id,
+            email,
+            &hash,
+            stage.clock.now(),
+        )
+        .await?;
+    }
+    let public = stage.public.clone();
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(crate::serve(listener, stage.app, async move {
+        let _ = stop_rx.wait_for(|s| *s).await;
+    }));
+    let admin = log_in(&public, "riley@harbor.example", password).await?;
+    let manager = log_in(&public, "morgan@harbor.example", password).await?;
+    let recent = ids(
+        "select conversation_id from conversation where merged_into is null order by last_activity_at desc limit 1",
+    )
+    .await?;
+    let mut pages = vec![
+        (
+            "dashboard today",
+            "/dashboard?period=today".to_owned(),
+            &admin,
+        ),
+        (
+            "dashboard 7 days",
+            "/dashboard?period=7d".to_owned(),
+            &admin,
+        ),
+        (
+            "dashboard 30 days",
+            "/dashboard?period=30d".to_owned(),
+            &admin,
+        ),
+        (
+            "dashboard 30 days, one number",
+            format!("/dashboard?period=30d&number={main}"),
+            &admin,
+        ),
+        (
+            "dashboard 30 days, one agent",
+            format!("/dashboard?period=30d&agent={sam}"),
+            &admin,
+        ),
+        (
+            "dashboard 30 days, a manager's office",
+            "/dashboard?period=30d".to_owned(),
+            &manager,
+        ),
+        (
+            "export 30 days (CSV)",
+            "/dashboard/export.csv?period=30d".to_owned(),
+            &admin,
+        ),
+        ("inbox list", "/inbox".to_owned(), &admin),
+        (
+            "inbox list, waiting",
+            "/inbox?filter=waiting".to_owned(),
+            &admin,
+        ),
+        ("inbox list, a manager's", "/inbox".to_owned(), &manager),
+        ("conversation", format!("/inbox/c/{recent}"), &admin),
+    ]
+    .into_iter()
+    .map(|(what, path, who)| {
+        (
+            PageTiming {
+                what,
+                path,
+                ms: Vec::new(),
+            },
+            who,
+        )
+    })
+    .collect::<Vec<_>>();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    // One warm-up each, then the rounds interleaved, so a passing hiccup of the shared machine
+    // spreads over every page.
+    for round in 0..=rounds {
+        for (page, cookie) in &mut pages {
+            let t = Instant::now();
+            let r = http
+                .get(format!("{public}{}", page.path))
+                .header("cookie", cookie.as_str())
+                .send()
+                .await?;
+            let status = r.status();
+            let _ = r.bytes().await?;
+            anyhow::ensure!(status == 200, "{} answered {status}", page.path);
+            if round > 0 {
+                page.ms.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+        }
+    }
+    let _ = stop_tx.send(true);
+    let _ = server.await;
+    for (page, _) in pages {
+        let (p50, p99, max) = percentiles(page.ms);
+        println!(
+            "RESULT system=ours bench=dashboard calls={calls} page=\"{}\" p50_ms={p50:.1} p99_ms={p99:.1} max_ms={max:.1}",
+            page.what
+        );
+    }
+    Ok(())
+}
+
+/// Logs in through the real form; the session cookie (`name=value`).
+async fn log_in(public: &str, email: &str, password: &str) -> anyhow::Result<String> {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let form = http.get(format!("{public}/login")).send().await?;
+    let cookie = form
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("tb_login="))
+        .and_then(|v| v.split(';').next())
+        .context("the login cookie")?
+        .to_owned();
+    let body = form.text().await?;
+    let at = body.find("name=\"csrf\" value=\"").context("the token")? + 19;
+    let token = body
+        .get(at..)
+        .and_then(|rest| rest.split('"').next())
+        .context("the token")?
+        .to_owned();
+    let r = http
+        .post(format!("{public}/login"))
+        .header("cookie", cookie)
+        .form(&[
+            ("csrf", token.as_str()),
+            ("email", email),
+            ("password", password),
+        ])
+        .send()
+        .await?;
+    anyhow::ensure!(r.status().as_u16() == 303, "login answered {}", r.status());
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("tb_session="))
+        .and_then(|v| v.split(';').next())
+        .map(str::to_owned)
+        .context("the session cookie")
+}

@@ -116,6 +116,10 @@ enum BenchWhat {
     /// webhook to the carrier's Messages create request, p50/p99. Uses a fresh database
     /// NAME_bench_pipeline beside DATABASE_URL's (textback_bench_pipeline by default).
     Pipeline,
+    /// The people's pages with a year of history: BENCH_CALLS (1,000,000) calls seeded into a
+    /// fresh database NAME_bench_dashboard beside DATABASE_URL's, then the dashboard and inbox
+    /// pages timed over loopback, BENCH_ROUNDS (20) times each, p50/p99.
+    Dashboard,
 }
 
 #[derive(Subcommand)]
@@ -237,6 +241,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench {
             what: BenchWhat::Pipeline,
         } => textback::bench::pipeline().await,
+        Command::Bench {
+            what: BenchWhat::Dashboard,
+        } => textback::bench::dashboard().await,
     }
 }
 
@@ -247,10 +254,18 @@ async fn serve() -> anyhow::Result<()> {
         .map_err(|e| BadInput(format!("configuration error: {e}")))?;
     let bind = config.bind;
     if !config.public_url.is_https() {
-        tracing::warn!(
-            public_url = config.public_url.as_str(),
-            "TEXTBACK_PUBLIC_URL is plain http: fine on loopback, but Twilio requires https in production"
-        );
+        if bind.ip().is_loopback() {
+            tracing::warn!(
+                public_url = config.public_url.as_str(),
+                "TEXTBACK_PUBLIC_URL is plain http: fine on loopback (the session cookie is tb_session, not Secure), but Twilio requires https in production"
+            );
+        } else {
+            tracing::warn!(
+                public_url = config.public_url.as_str(),
+                %bind,
+                "TEXTBACK_PUBLIC_URL is plain http and the server listens beyond loopback: logins and sessions travel unencrypted; put it behind https"
+            );
+        }
     }
     if config.twilio.account_sid.is_none() {
         tracing::warn!(

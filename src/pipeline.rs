@@ -11,7 +11,8 @@ use crate::domain::episode::{self, LastTextBack, MissAction};
 use crate::domain::keywords::{Class, Classified};
 use crate::domain::sequence;
 use crate::store::{
-    self, BrokerageId, alerts, brokerages, contacts, conversations, jobs, suppressions, tasks,
+    self, BrokerageId, alerts, brokerages, contacts, conversations, jobs, leads, suppressions,
+    tasks,
 };
 
 /// A missed call from a contact (dial result or the status backup path): one text-back per
@@ -34,6 +35,7 @@ pub async fn on_missed_call(
     match (action, &latest) {
         (MissAction::Rearm, Some(job)) => {
             jobs::rearm(conn, brokerage, job.job_id, run_at, call_id, now).await?;
+            leads::rearm(conn, brokerage, job.job_id, call_id, now).await?;
         }
         (MissAction::RecordOnly, _) => {
             // The text-back is on its way or went out: the agents hear of the repeat call.
@@ -54,7 +56,7 @@ pub async fn on_missed_call(
             .await?;
         }
         _ => {
-            jobs::enqueue(
+            let job = jobs::enqueue(
                 conn,
                 brokerage,
                 &jobs::NewJob {
@@ -67,6 +69,7 @@ pub async fn on_missed_call(
                 },
             )
             .await?;
+            leads::open(conn, brokerage, job, contact_id, call_id, now).await?;
         }
     }
     Ok(action)
@@ -82,6 +85,16 @@ pub async fn on_answered_call(
 ) -> store::Result<u64> {
     contacts::lock(conn, brokerage, contact_id).await?;
     tasks::close_for_contact(conn, brokerage, contact_id, "answered_call", now).await?;
+    // Jobs before their leads, in the order a job's end reaches its lead (the trigger).
+    let cancelled = jobs::cancel_scheduled(
+        conn,
+        brokerage,
+        contact_id,
+        jobs::AUTOMATION,
+        "answered_call",
+        now,
+    )
+    .await?;
     human_answered(
         conn,
         brokerage,
@@ -91,19 +104,14 @@ pub async fn on_answered_call(
         now,
     )
     .await?;
-    jobs::cancel_scheduled(
-        conn,
-        brokerage,
-        contact_id,
-        jobs::AUTOMATION,
-        "answered_call",
-        now,
-    )
-    .await
+    leads::answered(conn, brokerage, contact_id, now).await?;
+    Ok(cancelled)
 }
 
 /// A person answered the contact (`by`: who, or how): the conversation stops waiting and its
-/// escalation is disarmed (`reason` on the cancelled job). The contact is locked.
+/// escalation is disarmed (`reason` on the cancelled job). The contact is locked. Only this
+/// contact's escalation jobs are cancelled (another merged contact's rows are not ours to lock
+/// here); one of theirs that runs finds the wait answered and does nothing.
 pub async fn human_answered(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
@@ -112,19 +120,17 @@ pub async fn human_answered(
     reason: &str,
     now: DateTime<Utc>,
 ) -> store::Result<()> {
+    jobs::cancel_scheduled(
+        conn,
+        brokerage,
+        contact_id,
+        &[jobs::kind::ESCALATION],
+        reason,
+        now,
+    )
+    .await?;
     if let Some(conv) = conversations::for_contact(conn, brokerage, contact_id).await? {
         conversations::stop_waiting(conn, brokerage, conv.conversation_id, by, now).await?;
-        for contact in conversations::contacts_of(conn, brokerage, conv.conversation_id).await? {
-            jobs::cancel_scheduled(
-                conn,
-                brokerage,
-                contact,
-                &[jobs::kind::ESCALATION],
-                reason,
-                now,
-            )
-            .await?;
-        }
     }
     Ok(())
 }
@@ -453,9 +459,16 @@ pub async fn after_sent(
     let Some((kind, Some(contact_id), call_id)) = jobs::identity(conn, job_id).await? else {
         return Ok(());
     };
+    if kind == jobs::kind::AGENT_REPLY {
+        // The first human reply, once it is on its way (a reply the gate or the carrier
+        // refused is not one): the leads of the conversation that replied count it.
+        leads::human_replied(conn, brokerage, contact_id, now).await?;
+        return Ok(());
+    }
     if kind != jobs::kind::TEXT_BACK {
         return Ok(());
     }
+    leads::texted(conn, brokerage, job_id, message_id, now).await?;
     contacts::lock(conn, brokerage, contact_id).await?;
     let stopped = sequence_stopped(conn, brokerage, contact_id, message_id, now).await?;
     for step in brokerages::follow_up_steps(conn, brokerage).await? {
@@ -515,6 +528,9 @@ async fn sequence_stopped(
     if facts.review_hold {
         // A review hold comes with the inbound text that caused it (R3).
         return Ok(Some("inbound_text"));
+    }
+    if let Some(reason) = conversations::automation_stopped(conn, brokerage, contact_id).await? {
+        return Ok(Some(reason));
     }
     let Some(text_back) = store::messages::outbound(conn, brokerage, message_id).await? else {
         return Ok(None);
@@ -670,6 +686,7 @@ async fn lead_replied(
     m: &Inbound<'_>,
     now: DateTime<Utc>,
 ) -> store::Result<()> {
+    leads::replied(conn, brokerage, m.contact_id, now).await?;
     let Some(conv) = conversations::for_contact(conn, brokerage, m.contact_id).await? else {
         return Ok(());
     };
@@ -746,6 +763,33 @@ pub async fn queue_agent_reply(
     body: &str,
     now: DateTime<Utc>,
 ) -> store::Result<Result<i64, ReplyRefused>> {
+    queue_agent_reply_once(
+        conn,
+        brokerage,
+        contact_id,
+        number_id,
+        agent_email,
+        body,
+        None,
+        now,
+    )
+    .await
+}
+
+/// [`queue_agent_reply`] for a form carrying a one-time token (`once`): a second submission
+/// of the same form (a double click, a reload of the POST) finds the first one's job and
+/// queues nothing more.
+#[allow(clippy::too_many_arguments)]
+pub async fn queue_agent_reply_once(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+    contact_id: i64,
+    number_id: i64,
+    agent_email: &str,
+    body: &str,
+    once: Option<&str>,
+    now: DateTime<Utc>,
+) -> store::Result<Result<i64, ReplyRefused>> {
     let body = body.trim();
     if body.is_empty() {
         return Ok(Err(ReplyRefused::Empty));
@@ -759,6 +803,12 @@ pub async fn queue_agent_reply(
     let Some(contact) = contacts::lock(conn, brokerage, contact_id).await? else {
         return Err(store::Error::NotFound);
     };
+    // Under the contact's lock, so two submissions of one form cannot both pass.
+    if let Some(once) = once
+        && let Some(job) = jobs::agent_reply_with_token(conn, brokerage, contact_id, once).await?
+    {
+        return Ok(Ok(job));
+    }
     let facts = store::gate::contact_facts(conn, brokerage, contact_id, now).await?;
     if facts.is_suppressed {
         return Ok(Err(ReplyRefused::OptedOut));
@@ -797,6 +847,7 @@ pub async fn queue_agent_reply(
                 "number_id": number_id,
                 "agent": agent_email,
                 "body": body,
+                "once": once,
             }),
             now,
         },
@@ -943,7 +994,16 @@ pub mod people {
                 .await?;
             }
             if let Some(first) = contacts.first() {
-                human_answered(conn, brokerage, *first, who, "conversation_closed", now).await?;
+                // Not an answer: the dashboard's reply times leave "closed" out.
+                human_answered(
+                    conn,
+                    brokerage,
+                    *first,
+                    "closed",
+                    "conversation_closed",
+                    now,
+                )
+                .await?;
             }
         }
         conversations::set_closed(conn, brokerage, conversation_id, closed, who, now).await
@@ -980,6 +1040,20 @@ pub mod people {
         conversations::delete(conn, brokerage, conversation_id, now).await
     }
 
+    /// The contacts of two conversations, in id order.
+    async fn contacts_of_both(
+        conn: &mut PgConnection,
+        brokerage: BrokerageId,
+        a: i64,
+        b: i64,
+    ) -> store::Result<Vec<i64>> {
+        let mut all = conversations::contacts_of(conn, brokerage, a).await?;
+        all.extend(conversations::contacts_of(conn, brokerage, b).await?);
+        all.sort_unstable();
+        all.dedup();
+        Ok(all)
+    }
+
     /// Merges conversation `from` into `into` (the same person on two numbers): one thread
     /// from then on. Each number keeps its own suppression state.
     pub async fn merge(
@@ -989,26 +1063,18 @@ pub mod people {
         into: i64,
         now: DateTime<Utc>,
     ) -> store::Result<()> {
-        let mut all = conversations::contacts_of(conn, brokerage, from).await?;
-        all.extend(conversations::contacts_of(conn, brokerage, into).await?);
-        all.sort_unstable();
-        all.dedup();
-        for id in &all {
+        let locked = contacts_of_both(conn, brokerage, from, into).await?;
+        for id in &locked {
             contacts::lock(conn, brokerage, *id).await?;
         }
-        // The merged conversation's wait, if any, is the target's to answer now.
-        for contact in conversations::contacts_of(conn, brokerage, from).await? {
-            jobs::cancel_scheduled(
-                conn,
-                brokerage,
-                contact,
-                &[jobs::kind::ESCALATION],
-                "merged",
-                now,
-            )
-            .await?;
+        // Under the locks: both are still live conversations with the contacts locked (another
+        // merge or a delete that came first changed them: the person reloads and decides again).
+        if !conversations::lock_live(conn, brokerage, &[from, into]).await?
+            || contacts_of_both(conn, brokerage, from, into).await? != locked
+        {
+            return Err(store::Error::NotFound);
         }
-        conversations::stop_waiting(conn, brokerage, from, "merged", now).await?;
+        // A reply waiting in `from` waits in `into` now (its escalation stays armed).
         conversations::merge(conn, brokerage, from, into, now).await
     }
 }

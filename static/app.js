@@ -56,6 +56,7 @@
     var open = main.getAttribute("data-conversation");
     var filter = main.getAttribute("data-filter") || "open";
     var pending = null;
+    var changed = {};
 
     function swap(id, url) {
       return fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } })
@@ -78,19 +79,29 @@
         .catch(function () {});
     }
 
-    function refresh(changed) {
+    // A thread refreshed while the tab is hidden is not marked read.
+    function threadUrl() {
+      var seen = document.visibilityState === "visible" ? "?seen=1" : "";
+      return "/inbox/c/" + encodeURIComponent(open) + "/thread" + seen;
+    }
+
+    function refresh(id) {
+      changed[id] = true;
       if (pending) clearTimeout(pending);
       pending = setTimeout(function () {
         pending = null;
+        var these = changed;
+        changed = {};
         swap("list", "/inbox/list?filter=" + encodeURIComponent(filter));
-        if (open && (changed === "*" || changed === open)) {
-          swap("thread", "/inbox/c/" + encodeURIComponent(open) + "/thread");
-        }
+        if (open && (these["*"] || these[open])) swap("thread", threadUrl());
       }, 150);
     }
 
     var source = new EventSource(main.getAttribute("data-live"));
     source.addEventListener("change", function (e) { refresh(e.data); });
+    document.addEventListener("visibilitychange", function () {
+      if (open && document.visibilityState === "visible") swap("thread", threadUrl());
+    });
     main.setAttribute("data-live-state", "connected");
   }
 

@@ -107,6 +107,133 @@ pub fn duration_words(secs: Option<f64>) -> String {
     }
 }
 
+/// One missed-call lead as the funnel counts it (a row of the `lead` table).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeadFact {
+    pub number_id: i64,
+    pub office_id: i64,
+    pub agent_id: Option<i64>,
+    /// The text-back job's state and reason.
+    pub state: String,
+    pub reason: Option<String>,
+    pub replied: bool,
+    pub human_replied: bool,
+    pub answered: bool,
+    /// Local hour of the miss, 0–23.
+    pub hour: u32,
+    /// The template variant of a text-back that went out.
+    pub variant: Option<i32>,
+    /// Missed call → carrier accepted the text, in seconds, for a lead texted.
+    pub text_secs: Option<f64>,
+}
+
+/// The funnel's counts for one group of leads.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tally {
+    pub leads: i64,
+    pub texted: i64,
+    pub maybe_texted: i64,
+    pub suppressed: i64,
+    pub landline: i64,
+    pub reconnected: i64,
+    pub wrote_first: i64,
+    pub cancelled_other: i64,
+    pub pending: i64,
+    pub failed: i64,
+    pub replied: i64,
+    pub human_replied: i64,
+    pub answered: i64,
+    pub median_text_secs: Option<f64>,
+    /// Missed calls: by number and office; `None` by agent (a miss has no agent until it is a
+    /// lead), hour and variant.
+    pub missed_calls: Option<i64>,
+}
+
+impl Tally {
+    fn add(&mut self, f: &LeadFact) {
+        self.leads += 1;
+        let reason = f.reason.as_deref().unwrap_or("");
+        match f.state.as_str() {
+            "sent" => self.texted += 1,
+            "needs_review" => self.maybe_texted += 1,
+            "skipped" if reason == "line_type" => self.landline += 1,
+            "skipped" => self.suppressed += 1,
+            "cancelled" if reason == "answered_call" => self.reconnected += 1,
+            "cancelled" if reason == "inbound_text" => self.wrote_first += 1,
+            "cancelled" => self.cancelled_other += 1,
+            "scheduled" | "running" | "reconciling" => self.pending += 1,
+            "dead" => self.failed += 1,
+            _ => {}
+        }
+        self.replied += i64::from(f.replied);
+        self.human_replied += i64::from(f.human_replied);
+        self.answered += i64::from(f.answered);
+    }
+}
+
+/// The median as PostgreSQL's `percentile_cont(0.5)` computes it: the middle value, or the
+/// mean of the two middle ones.
+pub fn median(mut values: Vec<f64>) -> Option<f64> {
+    values.retain(|v| v.is_finite());
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    let mid = n / 2;
+    Some(if n % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    })
+}
+
+/// Which group a row of the funnel is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Group {
+    All,
+    Number(i64),
+    Office(i64),
+    /// `None`: leads of unassigned conversations.
+    Agent(Option<i64>),
+    Hour(u32),
+    Variant(i32),
+}
+
+/// The funnel of `facts`: the whole slice, and by number, office, agent, hour and variant
+/// (texted leads only).
+pub fn tally(facts: &[LeadFact]) -> std::collections::BTreeMap<Group, Tally> {
+    use std::collections::BTreeMap;
+    let mut groups: BTreeMap<Group, (Tally, Vec<f64>)> = BTreeMap::new();
+    groups.insert(Group::All, Default::default());
+    for f in facts {
+        let mut keys = vec![
+            Group::All,
+            Group::Number(f.number_id),
+            Group::Office(f.office_id),
+            Group::Agent(f.agent_id),
+            Group::Hour(f.hour),
+        ];
+        if f.text_secs.is_some() {
+            keys.push(Group::Variant(f.variant.unwrap_or(0)));
+        }
+        for key in keys {
+            let (t, secs) = groups.entry(key).or_default();
+            t.add(f);
+            if let Some(s) = f.text_secs {
+                secs.push(s);
+            }
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(k, (mut t, secs))| {
+            t.median_text_secs = median(secs);
+            (k, t)
+        })
+        .collect()
+}
+
 /// One hour's bars of the chart: missed calls, and of them the ones that got a text.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HourBar {
@@ -228,6 +355,111 @@ mod tests {
         assert_eq!(duration_words(Some(100_000.0)), "1 d 3 h");
         assert_eq!(duration_words(None), "–");
         assert_eq!(duration_words(Some(f64::NAN)), "–");
+    }
+
+    fn fact(number: i64, agent: Option<i64>, state: &str, reason: Option<&str>) -> LeadFact {
+        LeadFact {
+            number_id: number,
+            office_id: number * 10,
+            agent_id: agent,
+            state: state.to_owned(),
+            reason: reason.map(str::to_owned),
+            replied: false,
+            human_replied: false,
+            answered: false,
+            hour: 10,
+            variant: None,
+            text_secs: None,
+        }
+    }
+
+    #[test]
+    fn every_lead_lands_in_one_outcome_and_its_groups() {
+        let mut texted = fact(1, Some(7), "sent", None);
+        texted.text_secs = Some(20.0);
+        texted.replied = true;
+        texted.human_replied = true;
+        texted.variant = Some(1);
+        let mut texted2 = fact(2, None, "sent", None);
+        texted2.text_secs = Some(30.0);
+        texted2.hour = 14;
+        let mut reconnected = fact(1, Some(7), "cancelled", Some("answered_call"));
+        reconnected.answered = true;
+        let facts = vec![
+            texted,
+            texted2,
+            reconnected,
+            fact(1, Some(7), "skipped", Some("line_type")),
+            fact(1, Some(7), "skipped", Some("opted_out")),
+            fact(2, None, "cancelled", Some("inbound_text")),
+            fact(2, None, "cancelled", Some("agent_takeover")),
+            fact(2, None, "scheduled", None),
+            fact(2, None, "dead", Some("21211")),
+            fact(2, None, "needs_review", None),
+        ];
+        let t = tally(&facts);
+        let all = &t[&Group::All];
+        assert_eq!(
+            (
+                all.leads,
+                all.texted,
+                all.landline,
+                all.suppressed,
+                all.reconnected,
+                all.wrote_first
+            ),
+            (10, 2, 1, 1, 1, 1)
+        );
+        assert_eq!(
+            (
+                all.cancelled_other,
+                all.pending,
+                all.failed,
+                all.maybe_texted
+            ),
+            (1, 1, 1, 1)
+        );
+        let outcomes = all.texted
+            + all.landline
+            + all.suppressed
+            + all.reconnected
+            + all.wrote_first
+            + all.cancelled_other
+            + all.pending
+            + all.failed
+            + all.maybe_texted;
+        assert_eq!(outcomes, all.leads, "each lead in exactly one outcome");
+        assert_eq!((all.replied, all.human_replied, all.answered), (1, 1, 1));
+        assert_eq!(
+            all.median_text_secs,
+            Some(25.0),
+            "the mean of the two middle ones"
+        );
+        assert_eq!(t[&Group::Number(1)].leads, 4);
+        assert_eq!(t[&Group::Office(20)].leads, 6);
+        assert_eq!(t[&Group::Agent(Some(7))].leads, 4);
+        assert_eq!(t[&Group::Agent(None)].leads, 6);
+        assert_eq!(
+            (t[&Group::Hour(10)].leads, t[&Group::Hour(14)].leads),
+            (9, 1)
+        );
+        assert_eq!(t[&Group::Variant(1)].leads, 1);
+        assert_eq!(
+            (t[&Group::Variant(0)].leads, t[&Group::Variant(0)].replied),
+            (1, 0)
+        );
+        assert!(!t.contains_key(&Group::Variant(2)));
+        // Nothing at all: the whole slice is there, with zeros.
+        assert_eq!(tally(&[])[&Group::All], Tally::default());
+    }
+
+    #[test]
+    fn medians_are_percentile_cont() {
+        assert_eq!(median(vec![]), None);
+        assert_eq!(median(vec![3.0]), Some(3.0));
+        assert_eq!(median(vec![4.0, 1.0, 3.0]), Some(3.0));
+        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), Some(2.5));
+        assert_eq!(median(vec![f64::NAN, 5.0]), Some(5.0));
     }
 
     #[test]

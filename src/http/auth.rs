@@ -130,6 +130,8 @@ pub struct Viewer {
     pub brokerage_name: String,
     pub office_name: String,
     pub tz: Tz,
+    /// The SHA-256 of the session's id (long-lived responses check it is still valid).
+    pub session_hash: Vec<u8>,
 }
 
 impl Viewer {
@@ -197,6 +199,7 @@ async fn viewer(headers: &HeaderMap, state: &AppState) -> Result<Viewer> {
             brokerage_name: s.brokerage_name,
             office_name: s.office_name,
             tz: s.time_zone.parse().unwrap_or(chrono_tz::America::New_York),
+            session_hash: hash,
         })
     }
 }

@@ -17,9 +17,11 @@ use super::pages::Layout;
 use super::{AppState, Error, Result};
 use crate::domain::alerts::admin_reason;
 use crate::domain::decision_text::past_time;
-use crate::domain::funnel::{self, CHART_H, CHART_W, HourBar, Period, duration_words, percent};
+use crate::domain::funnel::{
+    self, CHART_H, CHART_W, Group, HourBar, Period, Tally, duration_words, percent,
+};
 use crate::domain::phone::display;
-use crate::store::dashboard::{self, FunnelRow, Names, ReplyRow, Slice};
+use crate::store::dashboard::{self, Names, ReplyRow, Slice};
 use crate::store::inbox;
 
 pub fn router() -> Router<AppState> {
@@ -27,6 +29,7 @@ pub fn router() -> Router<AppState> {
         .route("/dashboard", get(dashboard_page))
         .route("/dashboard/export.csv", get(export))
         .route("/dashboard/alerts/{id}/dismiss", post(dismiss))
+        .route("/dashboard/suppressions.csv", get(suppressions))
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -123,7 +126,7 @@ pub struct Line {
 }
 
 pub struct VariantView {
-    n: i32,
+    n: i64,
     text: String,
     sent: i64,
     replied: i64,
@@ -132,7 +135,8 @@ pub struct VariantView {
 
 pub struct GroupRowView {
     name: String,
-    missed: i64,
+    /// "–" for an agent: a miss has no agent until it is a lead.
+    missed: String,
     leads: i64,
     texted: i64,
     replied: i64,
@@ -208,9 +212,9 @@ fn reason_words(reason: &str) -> String {
     }
 }
 
-fn group_name(names: &Names, row_kind: &str, id: Option<i64>) -> String {
-    match (row_kind, id) {
-        ("number", Some(id)) => names
+fn group_name(names: &Names, group: Group) -> String {
+    match group {
+        Group::Number(id) => names
             .numbers
             .iter()
             .find(|(n, _, _, _)| *n == id)
@@ -219,51 +223,99 @@ fn group_name(names: &Names, row_kind: &str, id: Option<i64>) -> String {
                 None => display(e164),
             })
             .unwrap_or_else(|| format!("number {id}")),
-        ("office", Some(id)) => names
+        Group::Office(id) => names
             .offices
             .iter()
             .find(|(o, _)| *o == id)
             .map(|(_, name)| name.clone())
             .unwrap_or_else(|| format!("office {id}")),
-        ("agent", Some(id)) => names
+        Group::Agent(Some(id)) => names
             .agents
             .iter()
             .find(|(a, _, _)| *a == id)
             .map(|(_, name, _)| name.clone())
             .unwrap_or_else(|| format!("agent {id}")),
-        ("agent", None) => "Unassigned".into(),
-        _ => "All".into(),
+        Group::Agent(None) => "Unassigned".into(),
+        Group::Hour(h) => format!("{h}:00"),
+        Group::Variant(v) => format!("variant {}", v + 1),
+        Group::All => "All".into(),
+    }
+}
+
+/// `group`'s kind and id as the reply-time rows (and the CSV) name them.
+fn group_key(group: Group) -> (&'static str, Option<i64>) {
+    match group {
+        Group::All => ("all", None),
+        Group::Number(id) => ("number", Some(id)),
+        Group::Office(id) => ("office", Some(id)),
+        Group::Agent(id) => ("agent", id),
+        Group::Hour(h) => ("hour", Some(i64::from(h))),
+        Group::Variant(v) => ("variant", Some(i64::from(v))),
     }
 }
 
 /// Everything the page and the export show, read in one place.
 struct Data {
-    funnel: Vec<FunnelRow>,
+    funnel: std::collections::BTreeMap<Group, Tally>,
     replies: Vec<ReplyRow>,
     delivery: dashboard::DeliveryRow,
     suppressed: Vec<(String, i64)>,
-    variants: Vec<dashboard::VariantRow>,
-    hours: ([i64; 24], [i64; 24]),
     templates: Vec<String>,
 }
 
-async fn read(state: &AppState, viewer: &Viewer, a: &Asked) -> Result<Data> {
-    let mut conn = state.pool.acquire().await?;
-    let b = viewer.brokerage;
-    Ok(Data {
-        funnel: dashboard::funnel(&mut conn, b, a.from, a.until, a.slice).await?,
-        replies: dashboard::reply_times(&mut conn, b, a.from, a.until, a.slice).await?,
-        delivery: dashboard::delivery(&mut conn, b, a.from, a.until, a.slice).await?,
-        suppressed: dashboard::suppressed_by_reason(&mut conn, b, a.from, a.until, a.slice).await?,
-        variants: dashboard::variants(&mut conn, b, a.from, a.until, a.slice).await?,
-        hours: dashboard::by_hour(&mut conn, b, a.from, a.until, a.slice, viewer.tz.name()).await?,
-        templates: dashboard::templates(&mut conn, b).await?,
-    })
+impl Data {
+    fn all(&self) -> Tally {
+        self.funnel.get(&Group::All).cloned().unwrap_or_default()
+    }
+
+    fn reply(&self, group: Group) -> Option<&ReplyRow> {
+        let (kind, id) = group_key(group);
+        self.replies
+            .iter()
+            .find(|r| r.group_kind == kind && r.group_id == id)
+    }
 }
 
-fn reply_of<'a>(rows: &'a [ReplyRow], kind: &str, id: Option<i64>) -> Option<&'a ReplyRow> {
-    rows.iter()
-        .find(|r| r.group_kind == kind && r.group_id == id)
+/// The page's queries on two connections at once: the leads on one, the rest in turn on the
+/// other. PostgreSQL runs the two on separate cores (measured on 2 cores: the 30-day page's
+/// wall time about halves), and a dashboard never holds more than two of the pool's
+/// connections, which the webhooks share.
+async fn read(state: &AppState, viewer: &Viewer, a: &Asked) -> Result<Data> {
+    let b = viewer.brokerage;
+    let zone = viewer.tz.name();
+    let pool = &state.pool;
+    let (facts, (missed, replies, delivery, suppressed, templates)) = tokio::try_join!(
+        async {
+            let mut c = pool.acquire().await?;
+            dashboard::lead_facts(&mut c, b, a.from, a.until, a.slice, zone).await
+        },
+        async {
+            let mut c = pool.acquire().await?;
+            Ok::<_, crate::store::Error>((
+                dashboard::missed_calls(&mut c, b, a.from, a.until, a.slice).await?,
+                dashboard::reply_times(&mut c, b, a.from, a.until, a.slice).await?,
+                dashboard::delivery(&mut c, b, a.from, a.until, a.slice).await?,
+                dashboard::suppressed_by_reason(&mut c, b, a.from, a.until, a.slice).await?,
+                dashboard::templates(&mut c, b).await?,
+            ))
+        },
+    )?;
+    let mut funnel = funnel::tally(&facts);
+    for (group, count) in missed {
+        funnel.entry(group).or_default().missed_calls = Some(count);
+    }
+    for (group, t) in funnel.iter_mut() {
+        if matches!(group, Group::All | Group::Number(_) | Group::Office(_)) {
+            t.missed_calls.get_or_insert(0);
+        }
+    }
+    Ok(Data {
+        funnel,
+        replies,
+        delivery,
+        suppressed,
+        templates,
+    })
 }
 
 fn query_string(a: &Asked) -> String {
@@ -293,17 +345,12 @@ async fn dashboard_page(
     let a = asked(&state, &viewer, &q, &names)?;
     let data = read(&state, &viewer, &a).await?;
     let now = state.clock.now();
-    let all = data
-        .funnel
-        .iter()
-        .find(|r| r.group_kind == "all")
-        .cloned()
-        .unwrap_or_default();
-    let replies_all = reply_of(&data.replies, "all", None);
+    let all = data.all();
+    let replies_all = data.reply(Group::All);
     let stages = vec![
         Stage {
             label: "Missed calls",
-            count: all.missed_calls,
+            count: all.missed_calls.unwrap_or(0),
             pct: String::new(),
             of: "",
         },
@@ -340,7 +387,7 @@ async fn dashboard_page(
     ];
     let mut not_texted = Vec::new();
     for (label, count) in [
-        ("Suppressed by the rules (below)", all.suppressed),
+        ("Held back by the rules", all.suppressed),
         ("Landline: callback task", all.landline),
         ("Caller reconnected first", all.reconnected),
         ("Caller texted first", all.wrote_first),
@@ -365,12 +412,14 @@ async fn dashboard_page(
         let mut rows: Vec<GroupRowView> = data
             .funnel
             .iter()
-            .filter(|r| r.group_kind == kind)
-            .map(|r| {
-                let rep = reply_of(&data.replies, kind, r.group_id);
+            .filter(|(g, _)| group_key(**g).0 == kind)
+            .map(|(g, r)| {
+                let rep = data.reply(*g);
                 GroupRowView {
-                    name: group_name(&names, kind, r.group_id),
-                    missed: r.missed_calls,
+                    name: group_name(&names, *g),
+                    missed: r
+                        .missed_calls
+                        .map_or_else(|| "–".to_owned(), |m| m.to_string()),
                     leads: r.leads,
                     texted: r.texted,
                     replied: r.replied,
@@ -386,9 +435,12 @@ async fn dashboard_page(
             groups.push(GroupTable { title, rows });
         }
     }
-    let banner = {
+    // Configuration alerts are the admins' (a manager's view is their office's).
+    let banner = if viewer.role.dismisses_alerts() {
         let mut conn = state.pool.acquire().await?;
         inbox::banner(&mut conn, viewer.brokerage).await?
+    } else {
+        Vec::new()
     };
     let office_fixed = viewer
         .scope()
@@ -470,21 +522,36 @@ async fn dashboard_page(
             })
             .collect(),
         variants: data
-            .variants
+            .funnel
             .iter()
-            .map(|v| VariantView {
-                n: v.variant + 1,
-                text: usize::try_from(v.variant)
-                    .ok()
-                    .and_then(|i| data.templates.get(i))
-                    .cloned()
-                    .unwrap_or_else(|| "(a variant no longer in the setup file)".into()),
-                sent: v.sent,
-                replied: v.replied,
-                rate: percent(v.replied, v.sent),
+            .filter_map(|(g, t)| match g {
+                Group::Variant(n) => Some(VariantView {
+                    n: i64::from(*n) + 1,
+                    text: usize::try_from(*n)
+                        .ok()
+                        .and_then(|i| data.templates.get(i))
+                        .cloned()
+                        .unwrap_or_else(|| "(a variant no longer in the setup file)".into()),
+                    sent: t.leads,
+                    replied: t.replied,
+                    rate: percent(t.replied, t.leads),
+                }),
+                _ => None,
             })
             .collect(),
-        bars: funnel::hour_chart(&data.hours.0, &data.hours.1),
+        bars: {
+            let mut missed = [0i64; 24];
+            let mut texted = [0i64; 24];
+            for (g, t) in &data.funnel {
+                if let Group::Hour(h) = g
+                    && let Some(slot) = usize::try_from(*h).ok().filter(|h| *h < 24)
+                {
+                    missed[slot] = t.leads;
+                    texted[slot] = t.texted;
+                }
+            }
+            funnel::hour_chart(&missed, &texted)
+        },
         chart_w: CHART_W,
         chart_h: CHART_H,
         groups,
@@ -528,23 +595,22 @@ async fn export(
     ];
     let fail = |e: csv::Error| Error::Internal(e.into());
     out.write_record(header).map_err(fail)?;
-    let order = |k: &str| match k {
-        "all" => 0,
-        "number" => 1,
-        "office" => 2,
-        _ => 3,
-    };
-    let mut rows: Vec<&FunnelRow> = data.funnel.iter().collect();
-    rows.sort_by_key(|r| (order(&r.group_kind), r.group_id));
+    // The whole slice, then by number, office and agent (the groups' order).
+    let rows = data.funnel.iter().filter(|(g, _)| {
+        matches!(
+            g,
+            Group::All | Group::Number(_) | Group::Office(_) | Group::Agent(_)
+        )
+    });
     let secs = |v: Option<f64>| v.map(|s| format!("{s:.0}")).unwrap_or_default();
-    for r in rows {
-        let rep = reply_of(&data.replies, &r.group_kind, r.group_id);
+    for (g, r) in rows {
+        let rep = data.reply(*g);
         out.write_record([
             a.from.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             a.until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            r.group_kind.clone(),
-            group_name(&names, &r.group_kind, r.group_id),
-            r.missed_calls.to_string(),
+            group_key(*g).0.to_owned(),
+            group_name(&names, *g),
+            r.missed_calls.map(|m| m.to_string()).unwrap_or_default(),
             r.leads.to_string(),
             r.texted.to_string(),
             r.suppressed.to_string(),
@@ -573,6 +639,54 @@ async fn export(
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
             (header::CONTENT_DISPOSITION, file),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// `GET /dashboard/suppressions.csv`: the brokerage's do-not-text list with who, when and why
+/// (compliance.md R13: for managers and admins; the same columns as `textback dnc export`).
+async fn suppressions(State(state): State<AppState>, viewer: Viewer) -> Result<Response> {
+    if !viewer.role.sees_dashboard() {
+        return Err(Error::Forbidden(
+            "The do-not-text list is for managers and admins.",
+        ));
+    }
+    let list = {
+        let mut conn = state.pool.acquire().await?;
+        crate::store::suppressions::list(&mut conn, viewer.brokerage).await?
+    };
+    let fail = |e: csv::Error| Error::Internal(e.into());
+    let mut out = csv::Writer::from_writer(Vec::new());
+    out.write_record(["phone", "reason", "source", "at", "who"])
+        .map_err(fail)?;
+    for s in &list {
+        out.write_record([
+            s.phone.as_str(),
+            s.reason.as_deref().unwrap_or(""),
+            s.source.as_str(),
+            &s.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            s.who.as_deref().unwrap_or(""),
+        ])
+        .map_err(fail)?;
+    }
+    let bytes = out
+        .into_inner()
+        .map_err(|e| Error::Internal(anyhow::anyhow!("csv: {e}")))?;
+    tracing::info!(
+        user_id = viewer.user_id,
+        rows = list.len(),
+        "do-not-text list exported"
+    );
+    Ok((
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"textback-do-not-text.csv\"",
+            ),
         ],
         bytes,
     )

@@ -152,6 +152,8 @@ pub struct ThreadView {
     reply_blocked: Option<String>,
     error: Option<String>,
     draft: String,
+    /// A fresh one-time token for the reply form.
+    once: String,
 }
 
 #[derive(Template)]
@@ -314,9 +316,18 @@ async fn list_fragment(
 /// The conversation if the person may see it, else 404.
 async fn visible_head(state: &AppState, viewer: &Viewer, id: i64) -> Result<Head> {
     let mut conn = state.pool.acquire().await?;
-    inbox::head(&mut conn, &viewer.scope(), id)
-        .await?
-        .ok_or(Error::NotFound)
+    match inbox::head(&mut conn, &viewer.scope(), id).await? {
+        Some(head) => Ok(head),
+        None => {
+            // Denied access is logged (ASVS 16.3.2): missing, or not this person's to see.
+            tracing::info!(
+                user_id = viewer.user_id,
+                conversation_id = id,
+                "conversation not found or not visible"
+            );
+            Err(Error::NotFound)
+        }
+    }
 }
 
 /// `GET /inbox/c/{id}`: the list and the thread; the conversation counts as read.
@@ -338,16 +349,23 @@ async fn conversation_page(
     ))
 }
 
+#[derive(Debug, Deserialize, Default)]
+struct FragmentQuery {
+    /// `1` when the page is in view: the conversation counts as read.
+    seen: Option<String>,
+}
+
 /// `GET /inbox/c/{id}/thread`: the thread alone, for live updates.
 async fn thread_fragment(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(id): Path<String>,
+    Query(q): Query<FragmentQuery>,
 ) -> Result<Html<String>> {
     let id = parse_id(&id)?;
     let head = visible_head(&state, &viewer, id).await?;
     let thread = thread_view(&state, &viewer, &head, None, String::new()).await?;
-    {
+    if q.seen.as_deref() == Some("1") {
         let mut conn = state.pool.acquire().await?;
         conversations::mark_read(&mut conn, viewer.user_id, id, state.clock.now()).await?;
     }
@@ -775,6 +793,7 @@ async fn thread_view(
         reply_blocked,
         error,
         draft,
+        once: super::auth::random_token()?,
     })
 }
 
@@ -801,6 +820,8 @@ struct ReplyForm {
     #[serde(default)]
     body: String,
     to: Option<String>,
+    /// The form's one-time token: a double submission sends once.
+    once: Option<String>,
 }
 
 /// `POST /inbox/c/{id}/reply`: through the gate and the at-most-once sender (an
@@ -875,13 +896,18 @@ async fn reply(
     }
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
-    let queued = pipeline::queue_agent_reply(
+    let once = form
+        .once
+        .as_deref()
+        .filter(|t| !t.is_empty() && t.len() <= 64);
+    let queued = pipeline::queue_agent_reply_once(
         &mut tx,
         viewer.brokerage,
         contact,
         head.number_id,
         &viewer.email,
         body,
+        once,
         now,
     )
     .await?;
@@ -1067,7 +1093,14 @@ async fn do_not_text(
     let id = parse_id(&id)?;
     let head = visible_head(&state, &viewer, id).await?;
     let mut tx = state.pool.begin().await?;
-    for (contact, _) in inbox::phones(&mut tx, viewer.brokerage, id).await? {
+    // In id order, as every action on several contacts locks them.
+    let mut contacts: Vec<i64> = inbox::phones(&mut tx, viewer.brokerage, id)
+        .await?
+        .into_iter()
+        .map(|(c, _)| c)
+        .collect();
+    contacts.sort_unstable();
+    for contact in contacts {
         pipeline::people::do_not_text(
             &mut tx,
             viewer.brokerage,
@@ -1108,16 +1141,22 @@ async fn review(
             ));
         }
     };
+    // Every number of the conversation that is on hold (a merge can bring in another's).
     let mut tx = state.pool.begin().await?;
-    pipeline::people::decide_review(
-        &mut tx,
-        viewer.brokerage,
-        head.contact_id,
-        opt_out,
-        &viewer.email,
-        state.clock.now(),
-    )
-    .await?;
+    let mut contacts =
+        conversations::contacts_of(&mut tx, viewer.brokerage, head.conversation_id).await?;
+    contacts.sort_unstable();
+    for contact in contacts {
+        pipeline::people::decide_review(
+            &mut tx,
+            viewer.brokerage,
+            contact,
+            opt_out,
+            &viewer.email,
+            state.clock.now(),
+        )
+        .await?;
+    }
     tx.commit().await?;
     tracing::info!(
         user_id = viewer.user_id,

@@ -5,8 +5,9 @@
 //! conversations its person may see, and then fetches the fresh HTML itself (through the same
 //! scoped pages), so nothing but an id travels on the stream.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -17,8 +18,8 @@ use tokio::sync::{OnceCell, broadcast, watch};
 
 use super::auth::Viewer;
 use super::{AppState, Result};
-use crate::domain::access::Role;
-use crate::store::inbox;
+use crate::domain::access::{Role, Scope};
+use crate::store::{inbox, users};
 
 /// The process's one listener and its fan-out.
 #[derive(Debug, Default)]
@@ -63,51 +64,98 @@ async fn listen(pool: PgPool, tx: broadcast::Sender<(i64, i64)>) {
     }
 }
 
+/// How long a page's stream trusts what it learned: whether a conversation is the person's
+/// to see, and whether the session is still valid.
+const RECHECK: Duration = Duration::from_secs(30);
+
+/// One page's stream: its receiver and what it remembers between events.
+struct Watch {
+    rx: broadcast::Receiver<(i64, i64)>,
+    stopping: watch::Receiver<bool>,
+    pool: PgPool,
+    scope: Scope,
+    session_hash: Vec<u8>,
+    session_checked: Instant,
+    /// Conversation → (visible, when learned): one query per conversation and half-minute, not
+    /// one per notification (the pool is shared with the webhooks).
+    visible: HashMap<i64, (bool, Instant)>,
+}
+
+impl Watch {
+    async fn sees(&mut self, conversation: i64) -> bool {
+        if self.scope.role == Role::Admin {
+            return true;
+        }
+        if let Some((v, at)) = self.visible.get(&conversation)
+            && at.elapsed() < RECHECK
+        {
+            return *v;
+        }
+        let v = match self.pool.acquire().await {
+            Ok(mut conn) => inbox::visible(&mut conn, &self.scope, conversation)
+                .await
+                .unwrap_or(false),
+            Err(_) => false,
+        };
+        self.visible.insert(conversation, (v, Instant::now()));
+        v
+    }
+
+    /// False once the session was logged out, timed out or its login removed.
+    async fn session_valid(&mut self) -> bool {
+        if self.session_checked.elapsed() < RECHECK {
+            return true;
+        }
+        self.session_checked = Instant::now();
+        match self.pool.acquire().await {
+            Ok(mut conn) => users::session(&mut conn, &self.session_hash)
+                .await
+                .map(|s| s.is_some())
+                .unwrap_or(true),
+            Err(_) => true,
+        }
+    }
+}
+
 /// `GET /inbox/events`: `event: change` with a conversation id for each change the person
 /// may see (`*` when changes were dropped for a slow reader: reload everything). Ends when the
-/// server shuts down.
+/// server shuts down or the session ends.
 pub async fn events(
     State(state): State<AppState>,
     viewer: Viewer,
 ) -> Result<Sse<impl Stream<Item = std::result::Result<Event, Infallible>>>> {
-    let rx = state.live.subscribe(&state.pool).await;
-    let stopping = state.stopping.subscribe();
-    let scope = viewer.scope();
-    let pool = state.pool.clone();
-    let stream = futures_util::stream::unfold(
-        (rx, stopping, pool),
-        move |(mut rx, mut stopping, pool): (
-            broadcast::Receiver<(i64, i64)>,
-            watch::Receiver<bool>,
-            PgPool,
-        )| async move {
-            loop {
-                let next = tokio::select! {
-                    _ = stopping.wait_for(|s| *s) => return None,
-                    next = rx.recv() => next,
-                };
-                let data = match next {
-                    Ok((b, c)) if b == scope.brokerage_id => {
-                        let visible = scope.role == Role::Admin
-                            || match pool.acquire().await {
-                                Ok(mut conn) => {
-                                    inbox::visible(&mut conn, &scope, c).await.unwrap_or(false)
-                                }
-                                Err(_) => false,
-                            };
-                        if !visible {
-                            continue;
-                        }
-                        c.to_string()
+    let watch = Watch {
+        rx: state.live.subscribe(&state.pool).await,
+        stopping: state.stopping.subscribe(),
+        pool: state.pool.clone(),
+        scope: viewer.scope(),
+        session_hash: viewer.session_hash.clone(),
+        session_checked: Instant::now(),
+        visible: HashMap::new(),
+    };
+    let stream = futures_util::stream::unfold(watch, |mut w: Watch| async move {
+        loop {
+            let next = tokio::select! {
+                _ = w.stopping.wait_for(|s| *s) => return None,
+                next = w.rx.recv() => next,
+            };
+            let data = match next {
+                Ok((b, c)) if b == w.scope.brokerage_id => {
+                    if !w.sees(c).await {
+                        continue;
                     }
-                    Ok(_) => continue,
-                    Err(broadcast::error::RecvError::Lagged(_)) => "*".to_owned(),
-                    Err(broadcast::error::RecvError::Closed) => return None,
-                };
-                let event = Event::default().event("change").data(data);
-                return Some((Ok(event), (rx, stopping, pool)));
+                    c.to_string()
+                }
+                Ok(_) => continue,
+                Err(broadcast::error::RecvError::Lagged(_)) => "*".to_owned(),
+                Err(broadcast::error::RecvError::Closed) => return None,
+            };
+            if !w.session_valid().await {
+                return None;
             }
-        },
-    );
+            let event = Event::default().event("change").data(data);
+            return Some((Ok(event), w));
+        }
+    });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }

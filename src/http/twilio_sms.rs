@@ -33,6 +33,16 @@ pub async fn sms_inbound(
         ));
     };
     let brokerage = number.brokerage_id;
+    // One of the brokerage's own people answering an alert ("ok", "on it") is not a lead:
+    // stored as one it would alert them again, and escalate, in a loop. Not stored; Twilio's
+    // own STOP handling still applies to their phone (and a 21610 on the next alert is kept).
+    if numbers::agent_by_phone(&mut tx, brokerage, &sms.from_raw)
+        .await?
+        .is_some()
+    {
+        tracing::info!(from = %mask(&sms.from_raw), "text from one of the brokerage's agents; not a lead, not stored");
+        return Ok(with_outcome(twiml_response(twiml::empty()), "staff"));
+    }
     let phone = PhoneNumber::parse(&sms.from_raw).ok();
     let contact_id = match &phone {
         // Locked before the message that references it: the inbound text then locks it to

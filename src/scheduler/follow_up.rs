@@ -53,6 +53,13 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
     {
         return Ok(Outcome::Cancelled("agent_takeover".into()));
     }
+    // A person took the conversation over or closed it (R12): also when that happened while
+    // the text-back was in flight and this step was armed after.
+    if let Some(reason) =
+        store::conversations::automation_stopped(&mut conn, brokerage, contact_id).await?
+    {
+        return Ok(Outcome::Cancelled(reason.into()));
+    }
     // The sequence keeps its order: an earlier step still waiting (deferred by quiet hours or
     // the cap) goes first.
     if let Some(earlier) = jobs::earlier_steps_pending(

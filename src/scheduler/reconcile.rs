@@ -118,6 +118,10 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
     match candidates.as_slice() {
         [found] => {
             let mut tx = state.pool.begin().await?;
+            // The contact's lock first (reliability.md §4), as the send's own record takes it.
+            if let Some(contact_id) = message.contact_id {
+                crate::store::contacts::lock(&mut tx, brokerage, contact_id).await?;
+            }
             messages::link_found(
                 &mut tx,
                 brokerage,

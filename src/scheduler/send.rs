@@ -440,6 +440,12 @@ async fn record(
     let now = state.clock.now();
     let t = &state.timing;
     let mut tx = state.pool.begin().await?;
+    // The contact's lock first, as every writer of its rows takes it (reliability.md §4): the
+    // record below ends the job (its lead follows by trigger) and arms follow-ups, which an
+    // answered call or a reply for the same contact also touch.
+    if let Some(contact_id) = out.contact_id {
+        contacts::lock(&mut tx, brokerage, contact_id).await?;
+    }
     let label = match outcome {
         SendOutcome::Accepted { sid, status } => {
             messages::mark_accepted(&mut tx, brokerage, message_id, &sid, &status).await?;

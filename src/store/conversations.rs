@@ -40,6 +40,10 @@ pub async fn touch_inbound(
                 last_activity_at = greatest(c.last_activity_at, excluded.last_activity_at),
                 last_inbound_at = greatest(c.last_inbound_at, excluded.last_inbound_at),
                 is_closed = false, closed_at = null, closed_by = null,
+                -- back after a delete: a fresh start, not the old take-over or escalation
+                taken_over_at = case when c.deleted_at is null then c.taken_over_at end,
+                taken_over_by = case when c.deleted_at is null then c.taken_over_by end,
+                escalated_at = case when c.deleted_at is null then c.escalated_at end,
                 deleted_at = null
          returning merged_into",
     )
@@ -368,6 +372,28 @@ pub async fn merge(
     into: i64,
     now: DateTime<Utc>,
 ) -> Result<()> {
+    // An unanswered reply of `from` waits in `into` now.
+    sqlx::query(
+        "update conversation t
+            set waiting_since = least(coalesce(t.waiting_since, f.waiting_since), f.waiting_since)
+           from conversation f
+          where t.brokerage_id = $1 and t.conversation_id = $3
+            and f.brokerage_id = $1 and f.conversation_id = $2 and f.waiting_since is not null",
+    )
+    .bind(brokerage)
+    .bind(from)
+    .bind(into)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "update reply_wait set conversation_id = $3
+          where brokerage_id = $1 and conversation_id = $2 and answered_at is null",
+    )
+    .bind(brokerage)
+    .bind(from)
+    .bind(into)
+    .execute(&mut *conn)
+    .await?;
     sqlx::query(
         "update conversation set merged_into = $3, waiting_since = null
           where brokerage_id = $1 and (conversation_id = $2 or merged_into = $2)",
@@ -390,6 +416,25 @@ pub async fn merge(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Locks `ids`' conversation rows (in id order) and tells whether each is still live: not
+/// merged into another, not deleted.
+pub async fn lock_live(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+    ids: &[i64],
+) -> Result<bool> {
+    let live: Vec<bool> = sqlx::query_scalar(
+        "select merged_into is null and deleted_at is null from conversation
+          where brokerage_id = $1 and conversation_id = any($2)
+          order by conversation_id for update",
+    )
+    .bind(brokerage)
+    .bind(ids)
+    .fetch_all(conn)
+    .await?;
+    Ok(live.len() == ids.len() && live.iter().all(|l| *l))
 }
 
 /// Conversations assigned to agents the setup file no longer lists become unassigned.
@@ -442,4 +487,28 @@ pub async fn set_contact_name(
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// Why the contact's automated follow-ups must not go on (compliance.md R12, DESIGN.md step
+/// 7): a person took the conversation over, or closed it.
+pub async fn automation_stopped(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+    contact_id: i64,
+) -> Result<Option<&'static str>> {
+    let row: Option<(bool, bool)> = sqlx::query_as(
+        "select t.taken_over_at is not null, t.is_closed
+           from conversation c0
+           join conversation t on t.brokerage_id = c0.brokerage_id and t.conversation_id = coalesce(c0.merged_into, c0.conversation_id)
+          where c0.brokerage_id = $1 and c0.contact_id = $2",
+    )
+    .bind(brokerage)
+    .bind(contact_id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(match row {
+        Some((true, _)) => Some("agent_takeover"),
+        Some((_, true)) => Some("conversation_closed"),
+        _ => None,
+    })
 }

@@ -24,6 +24,20 @@ macro_rules! visible {
     };
 }
 
+/// The inbox filter `$6` (and `$4`, the agent, for "mine").
+macro_rules! filter {
+    () => {
+        "($6 = 'open' and not c.is_closed
+          or $6 = 'mine' and not c.is_closed and c.assigned_agent_id = $4
+          or $6 = 'unassigned' and not c.is_closed and c.assigned_agent_id is null
+          or $6 = 'waiting' and not c.is_closed and c.waiting_since is not null
+          or $6 = 'closed' and c.is_closed
+          or $6 = 'tasks' and exists (select 1 from task t where t.brokerage_id = c.brokerage_id and t.state = 'open'
+               and t.contact_id in (select m.contact_id from conversation m
+                                     where m.brokerage_id = c.brokerage_id and (m.conversation_id = c.conversation_id or m.merged_into = c.conversation_id))))"
+    };
+}
+
 /// The joins [`visible!`] needs.
 macro_rules! joins {
     () => {
@@ -110,35 +124,56 @@ pub async fn list(
     before: Option<DateTime<Utc>>,
     limit: i64,
 ) -> Result<Vec<ListRow>> {
+    // The page is chosen first, from cheap columns, so that only its rows pay for the last
+    // message, the unread state and the task count: held conversations (few, on a partial
+    // index), then the newest by `conversation_recent`, which the scan stops reading after
+    // `limit` matches however many conversations the brokerage has.
     Ok(sqlx::query_as::<_, ListRow>(concat!(
-        "select c.conversation_id, ct.phone, ct.name, n.listing, aa.name as assigned_name, c.is_closed,
+        "with held as (
+            select distinct coalesce(m.merged_into, m.conversation_id) as conversation_id
+              from contact x join conversation m on m.brokerage_id = x.brokerage_id and m.contact_id = x.contact_id
+             where x.brokerage_id = $1 and x.review_hold_at is not null
+         ),
+         page as materialized (
+            (select c.conversation_id, c.last_activity_at, true as held
+               from conversation c",
+        joins!(),
+        "     where ",
+        visible!(),
+        "       and ", filter!(),
+        "       and not c.is_closed and c.conversation_id in (select conversation_id from held)
+               and $7::timestamptz is null
+              limit $8)
+            union all
+            (select c.conversation_id, c.last_activity_at, false as held
+               from conversation c",
+        joins!(),
+        "     where ",
+        visible!(),
+        "       and ", filter!(),
+        "       and not (not c.is_closed and c.conversation_id in (select conversation_id from held))
+               and ($7::timestamptz is null or c.last_activity_at < $7)
+              order by c.last_activity_at desc
+              limit $8)
+         )
+         select c.conversation_id, ct.phone, ct.name, n.listing, aa.name as assigned_name, c.is_closed,
                 c.waiting_since, c.escalated_at, c.last_activity_at,
-                ct.review_hold_at is not null as review_hold,
+                c.conversation_id in (select conversation_id from held) as review_hold,
                 exists (select 1 from suppression s where s.brokerage_id = c.brokerage_id and s.phone = ct.phone and s.lifted_at is null) as suppressed,
                 coalesce(c.last_inbound_at > coalesce(r.read_at, '-infinity'), false) as unread,
                 (select count(*) from task t where t.brokerage_id = c.brokerage_id and t.state = 'open'
                     and t.contact_id in (select m.contact_id from conversation m
                                           where m.brokerage_id = c.brokerage_id and (m.conversation_id = c.conversation_id or m.merged_into = c.conversation_id))) as open_tasks,
                 lm.body as last_body, lm.direction as last_direction
-           from conversation c",
+           from page p
+           join conversation c on c.conversation_id = p.conversation_id",
         joins!(),
         " left join conversation_read r on r.user_id = $5 and r.conversation_id = c.conversation_id
           left join lateral (select body, direction from message m
                               where m.brokerage_id = c.brokerage_id and m.contact_id = c.contact_id
                                 and m.occurred_at >= coalesce(c.visible_from, '-infinity')
                               order by m.occurred_at desc, m.message_id desc limit 1) lm on true
-          where ",
-        visible!(),
-        " and ($6 = 'open' and not c.is_closed
-               or $6 = 'mine' and not c.is_closed and c.assigned_agent_id = $4
-               or $6 = 'unassigned' and not c.is_closed and c.assigned_agent_id is null
-               or $6 = 'waiting' and not c.is_closed and c.waiting_since is not null
-               or $6 = 'closed' and c.is_closed
-               or $6 = 'tasks' and exists (select 1 from task t where t.brokerage_id = c.brokerage_id and t.state = 'open'
-                    and t.contact_id in (select m.contact_id from conversation m
-                                          where m.brokerage_id = c.brokerage_id and (m.conversation_id = c.conversation_id or m.merged_into = c.conversation_id))))
-            and ($7::timestamptz is null or c.last_activity_at < $7)
-          order by (ct.review_hold_at is not null and not c.is_closed) desc, c.last_activity_at desc
+          order by p.held desc, p.last_activity_at desc
           limit $8"
     ))
     .bind(scope_brokerage(scope))
@@ -196,12 +231,18 @@ pub async fn head(
         "select c.conversation_id, c.contact_id, ct.phone, ct.name, n.number_id, n.e164 as number_e164, n.listing,
                 n.office_id, o.name as office_name, c.assigned_agent_id, aa.name as assigned_name,
                 c.is_closed, c.closed_at, c.closed_by, c.waiting_since, c.escalated_at,
-                c.taken_over_at, c.taken_over_by, ct.review_hold_at, ct.review_hold_message_id,
+                c.taken_over_at, c.taken_over_by, hold.review_hold_at, hold.review_hold_message_id,
                 exists (select 1 from suppression s where s.brokerage_id = c.brokerage_id and s.phone = ct.phone and s.lifted_at is null) as suppressed,
                 c.visible_from, c.last_inbound_at
            from conversation c",
         joins!(),
         " join office o on o.brokerage_id = n.brokerage_id and o.office_id = n.office_id
+          left join lateral (
+              select x.review_hold_at, x.review_hold_message_id
+                from conversation m join contact x on x.brokerage_id = m.brokerage_id and x.contact_id = m.contact_id
+               where m.brokerage_id = c.brokerage_id and (m.conversation_id = c.conversation_id or m.merged_into = c.conversation_id)
+                 and x.review_hold_at is not null
+               order by x.review_hold_at desc limit 1) hold on true
           where ",
         visible!(),
         " and c.conversation_id = $5"
@@ -363,8 +404,21 @@ pub async fn thread(
     conversation_id: i64,
     visible_from: Option<DateTime<Utc>>,
 ) -> Result<Thread> {
-    let contacts: Vec<i64> =
-        super::conversations::contacts_of(conn, brokerage, conversation_id).await?;
+    // Each number's events from its own conversation's start (a conversation deleted and back
+    // starts again; merging it elsewhere does not bring back what its delete hid).
+    let starts: Vec<(i64, Option<DateTime<Utc>>)> = sqlx::query_as(
+        "select contact_id, visible_from from conversation
+          where brokerage_id = $1 and (conversation_id = $2 or merged_into = $2)",
+    )
+    .bind(brokerage)
+    .bind(conversation_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let contacts: Vec<i64> = starts.iter().map(|(c, _)| *c).collect();
+    let since: Vec<DateTime<Utc>> = starts
+        .iter()
+        .map(|(_, v)| v.or(visible_from).unwrap_or(DateTime::<Utc>::UNIX_EPOCH))
+        .collect();
     let from = visible_from.unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
     let messages = sqlx::query_as::<_, MessageItem>(
         "select m.message_id, m.direction, m.kind, m.body, m.send_state, m.carrier_status, m.error_code,
@@ -372,12 +426,14 @@ pub async fn thread(
                 (select a.name from job j join agent a on a.brokerage_id = j.brokerage_id and a.email = j.payload->>'agent'
                   where j.job_id = m.job_id and m.kind = 'manual') as author
            from message m
-          where m.brokerage_id = $1 and m.contact_id = any($2) and m.occurred_at >= $3
+           join unnest($2::bigint[], $3::timestamptz[]) as v(contact_id, since)
+             on v.contact_id = m.contact_id and m.occurred_at >= v.since
+          where m.brokerage_id = $1
           order by m.occurred_at, m.message_id",
     )
     .bind(brokerage)
     .bind(&contacts)
-    .bind(from)
+    .bind(&since)
     .fetch_all(&mut *conn)
     .await?;
     let calls = sqlx::query_as::<_, CallItem>(
@@ -385,20 +441,22 @@ pub async fn thread(
            from call c
            join number n on n.brokerage_id = c.brokerage_id and n.number_id = c.number_id
            left join agent a on a.brokerage_id = c.brokerage_id and a.agent_id = c.screened_agent_id
-          where c.brokerage_id = $1 and c.contact_id = any($2) and c.started_at >= $3
+           join unnest($2::bigint[], $3::timestamptz[]) as v(contact_id, since)
+             on v.contact_id = c.contact_id and c.started_at >= v.since
+          where c.brokerage_id = $1
           order by c.started_at, c.call_id",
     )
     .bind(brokerage)
     .bind(&contacts)
-    .bind(from)
+    .bind(&since)
     .fetch_all(&mut *conn)
     .await?;
     let notes = sqlx::query_as::<_, NoteItem>(
         "select n.note_id, a.name as author, n.body, n.created_at
            from note n join agent a on a.brokerage_id = n.brokerage_id and a.agent_id = n.agent_id
-          where n.brokerage_id = $1
-            and n.conversation_id in (select conversation_id from conversation where brokerage_id = $1 and (conversation_id = $2 or merged_into = $2))
-            and n.created_at >= $3
+           join conversation cv on cv.brokerage_id = n.brokerage_id and cv.conversation_id = n.conversation_id
+          where n.brokerage_id = $1 and (cv.conversation_id = $2 or cv.merged_into = $2)
+            and n.created_at >= coalesce(cv.visible_from, $3)
           order by n.created_at, n.note_id",
     )
     .bind(brokerage)
@@ -409,12 +467,14 @@ pub async fn thread(
     let tasks = sqlx::query_as::<_, TaskItem>(
         "select t.task_id, t.reason, t.detail, t.state, t.created_at, t.done_at, t.done_by, t.done_reason, n.listing
            from task t join number n on n.brokerage_id = t.brokerage_id and n.number_id = t.number_id
-          where t.brokerage_id = $1 and t.contact_id = any($2) and (t.created_at >= $3 or t.state = 'open')
+           join unnest($2::bigint[], $3::timestamptz[]) as v(contact_id, since)
+             on v.contact_id = t.contact_id and (t.created_at >= v.since or t.state = 'open')
+          where t.brokerage_id = $1
           order by t.created_at, t.task_id",
     )
     .bind(brokerage)
     .bind(&contacts)
-    .bind(from)
+    .bind(&since)
     .fetch_all(&mut *conn)
     .await?;
     let decisions = sqlx::query_as::<_, DecisionItem>(
@@ -424,31 +484,37 @@ pub async fn thread(
            from gate_decision d
            join contact ct on ct.brokerage_id = d.brokerage_id and ct.contact_id = d.contact_id
            left join job j on j.job_id = d.job_id
-          where d.brokerage_id = $1 and d.contact_id = any($2) and d.decided_at >= $3 and d.decision <> 'allow'
+           join unnest($2::bigint[], $3::timestamptz[]) as v(contact_id, since)
+             on v.contact_id = d.contact_id and d.decided_at >= v.since
+          where d.brokerage_id = $1 and d.decision <> 'allow'
           order by d.decided_at, d.gate_decision_id",
     )
     .bind(brokerage)
     .bind(&contacts)
-    .bind(from)
+    .bind(&since)
     .fetch_all(&mut *conn)
     .await?;
     let consent = sqlx::query_as::<_, ConsentItem>(
         "select e.event, e.source, e.who, e.at
            from consent_event e
-          where e.brokerage_id = $1 and e.at >= $3
-            and e.phone in (select phone from contact where brokerage_id = $1 and contact_id = any($2))
+           join contact ct on ct.brokerage_id = e.brokerage_id and ct.phone = e.phone
+           join unnest($2::bigint[], $3::timestamptz[]) as v(contact_id, since)
+             on v.contact_id = ct.contact_id and e.at >= v.since
+          where e.brokerage_id = $1
           order by e.at, e.consent_event_id",
     )
     .bind(brokerage)
     .bind(&contacts)
-    .bind(from)
+    .bind(&since)
     .fetch_all(&mut *conn)
     .await?;
     let jobs = sqlx::query_as::<_, JobItem>(
         "select j.job_id, j.kind, j.state, j.reason, j.last_error, j.run_at, coalesce(j.finished_at, j.updated_at) as at,
                 case when j.kind = 'agent_reply' and j.state in ('scheduled', 'running') then j.payload->>'body' end as body
            from job j
-          where j.contact_id = any($2) and j.brokerage_id = $1 and j.created_at >= $3
+           join unnest($2::bigint[], $3::timestamptz[]) as v(contact_id, since)
+             on v.contact_id = j.contact_id and j.created_at >= v.since
+          where j.brokerage_id = $1
             and j.kind in ('text_back', 'follow_up', 'agent_reply')
             and (j.state in ('cancelled', 'dead', 'needs_review')
                  or (j.state = 'scheduled' and j.kind = 'text_back')
@@ -458,7 +524,7 @@ pub async fn thread(
     )
     .bind(brokerage)
     .bind(&contacts)
-    .bind(from)
+    .bind(&since)
     .fetch_all(conn)
     .await?;
     Ok(Thread {

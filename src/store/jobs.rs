@@ -499,3 +499,22 @@ pub async fn earlier_steps_pending(
     .fetch_one(conn)
     .await?)
 }
+
+/// The contact's agent reply queued from a form with this one-time token, if any.
+pub async fn agent_reply_with_token(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+    contact_id: i64,
+    once: &str,
+) -> Result<Option<i64>> {
+    Ok(sqlx::query_scalar(
+        "select job_id from job
+          where contact_id = $2 and kind = 'agent_reply' and brokerage_id = $1 and payload->>'once' = $3
+          limit 1",
+    )
+    .bind(brokerage)
+    .bind(contact_id)
+    .bind(once)
+    .fetch_optional(conn)
+    .await?)
+}

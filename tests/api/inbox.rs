@@ -839,3 +839,216 @@ async fn live_updates_name_the_conversations_a_person_may_see() {
         assert!(!text.contains("data:"), "{text}");
     }
 }
+
+#[tokio::test]
+async fn second_ids_in_forms_are_checked_too() {
+    let app = spawn_app().await;
+    apply_setup(&app.db.pool, OTHER_BROKERAGE).await;
+    let main = lead_replied(&app, LEAD, MAIN_ST, "Hi from Main").await;
+    lead_replied(&app, "+16175550188", MAIN_ST, "Hi again from Main").await;
+    let elm = lead_replied(&app, LEAD2, ELM_ST, "Hi from Elm").await;
+    let bay = lead_replied(&app, "+16175550177", "+15555550200", "Hi Bayside").await;
+    // A task of another conversation of the same brokerage.
+    app.fake.set_line_type("+16175550166", "landline");
+    app.missed_call("+16175550166", MAIN_ST).await;
+    app.clock.advance(Duration::seconds(20));
+    app.drain().await;
+    let other_task: i64 = sqlx::query_scalar("select task_id from task")
+        .fetch_one(&app.db.pool)
+        .await
+        .expect("task");
+    let mut sam = app.person("harbor", "sam@harbor.example").await;
+    sam.get(&format!("/inbox/c/{main}")).await;
+    // Merge into a Waterfront conversation (not Sam's) or another brokerage's: not found.
+    for into in [elm, bay, 0, -1] {
+        let r = sam
+            .post(
+                &format!("/inbox/c/{main}/merge"),
+                &[("into", &into.to_string())],
+            )
+            .await;
+        assert_eq!(r.status, 404, "merge into {into}");
+    }
+    // A reply "to" a contact that is not this conversation's: not found, nothing queued.
+    let other_contact: i64 =
+        sqlx::query_scalar("select contact_id from contact where phone = '+16175550188'")
+            .fetch_one(&app.db.pool)
+            .await
+            .expect("contact");
+    let r = sam
+        .post(
+            &format!("/inbox/c/{main}/reply"),
+            &[("body", "Hello"), ("to", &other_contact.to_string())],
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    assert!(agent_replies(&app).await.is_empty());
+    // Another conversation's task through this one: nothing changes.
+    let r = sam
+        .post(&format!("/inbox/c/{main}/tasks/{other_task}/done"), &[])
+        .await;
+    assert_eq!(r.status, 303);
+    let state: String = sqlx::query_scalar("select state from task")
+        .fetch_one(&app.db.pool)
+        .await
+        .expect("state");
+    assert_eq!(state, "open");
+    // Another brokerage's alert cannot be dismissed.
+    let bay_alert: i64 = sqlx::query_scalar(
+        "insert into alert (brokerage_id, audience, reason, detail, created_at)
+         select brokerage_id, 'admins', 'carrier_configuration', '21408', now() from brokerage where slug = 'bayside'
+         returning alert_id",
+    )
+    .fetch_one(&app.db.pool)
+    .await
+    .expect("alert");
+    let mut riley = app.person("harbor", "riley@harbor.example").await;
+    riley.get("/dashboard").await;
+    assert_eq!(
+        riley
+            .post(&format!("/dashboard/alerts/{bay_alert}/dismiss"), &[])
+            .await
+            .status,
+        404
+    );
+}
+
+#[tokio::test]
+async fn a_double_submitted_reply_is_sent_once() {
+    let app = spawn_app().await;
+    let id = lead_replied(&app, LEAD, MAIN_ST, "Hello?").await;
+    let mut sam = app.person("harbor", "sam@harbor.example").await;
+    let page = sam.get(&format!("/inbox/c/{id}")).await.body;
+    let at = page.find("name=\"once\" value=\"").expect("a token") + 20;
+    let once = page[at..at + page[at..].find('"').expect("end")].to_owned();
+    for _ in 0..2 {
+        let r = sam
+            .post(
+                &format!("/inbox/c/{id}/reply"),
+                &[("body", "Hi!"), ("once", &once)],
+            )
+            .await;
+        assert_eq!(r.status, 303);
+    }
+    app.drain().await;
+    assert_eq!(agent_replies(&app).await, vec![("sent".into(), None)]);
+}
+
+#[tokio::test]
+async fn a_text_from_an_agents_phone_is_not_a_lead() {
+    let app = spawn_app().await;
+    let before = app.snapshot().await;
+    // Sam answers an alert text with "ok", and then "STOP".
+    app.text_in("+15555550101", MAIN_ST, "ok").await;
+    app.text_in("+15555550101", MAIN_ST, "STOP").await;
+    app.run_until_quiet(Duration::hours(1)).await;
+    assert_eq!(app.snapshot().await, before, "nothing stored");
+    assert_eq!(app.count("alert").await, 0);
+    assert_eq!(app.count("suppression").await, 0);
+}
+
+#[tokio::test]
+async fn a_merge_keeps_a_waiting_reply_waiting_and_its_holds_resolvable() {
+    let app = spawn_app().await;
+    let a = lead_replied(&app, LEAD, MAIN_ST, "Cell here").await;
+    let mut sam = app.person("harbor", "sam@harbor.example").await;
+    sam.get(&format!("/inbox/c/{a}")).await;
+    assert_eq!(
+        sam.post(&format!("/inbox/c/{a}/reply"), &[("body", "Hi Jordan")])
+            .await
+            .status,
+        303
+    );
+    app.drain().await;
+    // The work number writes (waiting), then may have opted out (a review hold).
+    let b = lead_replied(&app, LEAD2, MAIN_ST, "Work phone: is it available?").await;
+    app.text_in(LEAD2, MAIN_ST, "Not interested").await;
+    app.drain().await;
+    sam.get(&format!("/inbox/c/{b}")).await;
+    assert_eq!(
+        sam.post(&format!("/inbox/c/{b}/merge"), &[("into", &a.to_string())])
+            .await
+            .status,
+        303
+    );
+    // A waits now, and shows the hold.
+    assert!(
+        sam.get("/inbox?filter=waiting")
+            .await
+            .body
+            .contains(&format!("/inbox/c/{a}?"))
+    );
+    let page = sam.get(&format!("/inbox/c/{a}")).await.body;
+    assert!(page.contains("Possible opt-out."), "{page}");
+    // Unanswered, it escalates to Downtown's manager.
+    app.clock.advance(Duration::minutes(10));
+    app.drain().await;
+    assert_eq!(
+        app.alerts_to("+15555550103").len(),
+        1,
+        "the merged reply escalated"
+    );
+    // The hold of the merged number is decided from the merged conversation.
+    sam.get(&format!("/inbox/c/{a}")).await;
+    assert_eq!(
+        sam.post(
+            &format!("/inbox/c/{a}/review"),
+            &[("decision", "not_opt_out")]
+        )
+        .await
+        .status,
+        303
+    );
+    let held: i64 =
+        sqlx::query_scalar("select count(*) from contact where review_hold_at is not null")
+            .fetch_one(&app.db.pool)
+            .await
+            .expect("held");
+    assert_eq!(held, 0);
+}
+
+#[tokio::test]
+async fn take_over_while_the_text_back_is_in_flight_stops_its_follow_ups() {
+    let app = spawn_app().await;
+    // The carrier takes the text-back but answers 500: the outcome is unknown, reconciled.
+    app.fake.inject(
+        textback::fake_twilio::Fault::Status {
+            http: 500,
+            code: None,
+            recorded: true,
+            retry_after: None,
+        },
+        textback::fake_twilio::Scope::Next(1),
+    );
+    app.missed_call(LEAD, MAIN_ST).await;
+    app.clock.advance(Duration::seconds(20));
+    app.drain().await;
+    let id = conversation_of(&app, LEAD).await;
+    let mut sam = app.person("harbor", "sam@harbor.example").await;
+    sam.get(&format!("/inbox/c/{id}")).await;
+    assert_eq!(
+        sam.post(&format!("/inbox/c/{id}/takeover"), &[])
+            .await
+            .status,
+        303
+    );
+    // Reconciliation finds the text: the sequence is armed and stopped at once.
+    app.run_until_quiet(Duration::days(3)).await;
+    let texts: Vec<String> = app
+        .fake
+        .messages()
+        .into_iter()
+        .filter(|m| m.to == LEAD)
+        .map(|m| m.body)
+        .collect();
+    assert_eq!(texts.len(), 1, "the text-back only: {texts:?}");
+    let follow: Vec<(String, Option<String>)> =
+        sqlx::query_as("select state, reason from job where kind = 'follow_up'")
+            .fetch_all(&app.db.pool)
+            .await
+            .expect("jobs");
+    assert_eq!(
+        follow,
+        vec![("cancelled".into(), Some("agent_takeover".into()))]
+    );
+}
