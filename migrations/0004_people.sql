@@ -207,7 +207,11 @@ begin
     return null;
 end $$;
 
-create trigger message_inbox after insert or update of carrier_status, send_state on message
+-- An outbound text shows once its send is settled (the update): its pre-send insert stays off
+-- the send's critical path (textback bench pipeline).
+create trigger message_inbox after insert on message
+    for each row when (new.direction = 'inbound') execute function inbox_notify_contact();
+create trigger message_inbox_status after update of carrier_status, send_state on message
     for each row execute function inbox_notify_contact();
 create trigger task_inbox after insert or update of state on task
     for each row execute function inbox_notify_contact();

@@ -259,10 +259,20 @@ async fn an_agent_sees_a_missed_call_replies_and_watches_the_delivery_live() {
     );
     b.shot("1-conversation").await;
 
+    // The counter counts as the server does, and warns of a character outside GSM-7.
+    b.type_into("textarea[name=body]", "It’s Sam 🏠").await;
+    b.wait_for_text("#segments", "not plain text").await;
+    b.c()
+        .find(Locator::Css("textarea[name=body]"))
+        .await
+        .expect("box")
+        .clear()
+        .await
+        .expect("clear");
     b.type_into("textarea[name=body]", "Hi, Sam here. When can you talk?")
         .await;
-    // The counter counts as the server does.
-    b.wait_for_text("#segments", "1 segment").await;
+    let counter = b.wait_for_text("#segments", "1 segment").await;
+    assert!(!counter.contains("not plain text"), "{counter}");
     b.click("form.reply button[type=submit]").await;
     b.wait_for_text("#thread", "Your reply is queued").await;
     // The reply goes out (the scheduler's turn), and the page updates by itself; the carrier's

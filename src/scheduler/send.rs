@@ -259,7 +259,6 @@ pub(super) async fn gate_and_send(
         ..at
     };
     store::gate::record(&mut tx, brokerage, &at, out.kind, &verdict, &data, now).await?;
-    store::conversations::touch_outbound(&mut tx, brokerage, out.contact_id, now).await?;
     tx.commit().await?;
     let sent = Sent {
         kind: out.kind.as_str(),
@@ -450,6 +449,10 @@ async fn record(
         SendOutcome::Accepted { sid, status } => {
             messages::mark_accepted(&mut tx, brokerage, message_id, &sid, &status).await?;
             finish(&mut tx, job, "sent", None, None, now).await?;
+            if let Some(contact_id) = out.contact_id {
+                // The conversation moves up the inbox once the text is on its way.
+                store::conversations::touch_outbound(&mut tx, brokerage, contact_id, now).await?;
+            }
             pipeline::adopt_orphan_statuses(&mut tx, brokerage, message_id, &sid).await?;
             pipeline::after_sent(&mut tx, brokerage, job.job_id, message_id, now).await?;
             tx.commit().await?;

@@ -220,6 +220,7 @@ pub async fn history(pool: &PgPool, s: &Seed) -> Result<Vec<(String, i64)>> {
 async fn set_inbox_triggers(conn: &mut sqlx::PgConnection, how: &'static str) -> Result<()> {
     for (table, trigger) in [
         ("message", "message_inbox"),
+        ("message", "message_inbox_status"),
         ("task", "task_inbox"),
         ("gate_decision", "gate_decision_inbox"),
         ("conversation", "conversation_inbox"),
