@@ -480,17 +480,10 @@ async fn dnc_export(slug: &str) -> anyhow::Result<()> {
         return Err(BadInput(format!("no brokerage `{slug}`")).into());
     };
     let list = textback::store::suppressions::list(&mut conn, brokerage).await?;
-    let mut out = csv::Writer::from_writer(std::io::stdout().lock());
-    out.write_record(["phone", "reason", "source", "at", "who"])?;
-    for s in list {
-        out.write_record([
-            s.phone.as_str(),
-            s.reason.as_deref().unwrap_or(""),
-            s.source.as_str(),
-            &s.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            s.who.as_deref().unwrap_or(""),
-        ])?;
-    }
+    let csv = textback::domain::dnc::export(list.iter().map(|s| s.exported()))?;
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    out.write_all(&csv)?;
     out.flush()?;
     Ok(())
 }

@@ -897,18 +897,47 @@ pub mod people {
             return Ok(false);
         }
         if opt_out {
-            jobs::cancel_scheduled(
-                conn,
-                brokerage,
-                contact_id,
-                jobs::ON_OPT_OUT,
-                "opted_out",
-                now,
-            )
-            .await?;
-            human_answered(conn, brokerage, contact_id, "opted_out", "opted_out", now).await?;
+            stop_for_opt_out(conn, brokerage, contact_id, "opted_out", now).await?;
         }
         Ok(true)
+    }
+
+    /// A number suppressed by a person: everything pending that would text it is cancelled
+    /// (R2's list), and nobody needs to answer it any more (`by` on the wait).
+    async fn stop_for_opt_out(
+        conn: &mut PgConnection,
+        brokerage: BrokerageId,
+        contact_id: i64,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> store::Result<()> {
+        jobs::cancel_scheduled(
+            conn,
+            brokerage,
+            contact_id,
+            jobs::ON_OPT_OUT,
+            "opted_out",
+            now,
+        )
+        .await?;
+        human_answered(conn, brokerage, contact_id, by, "opted_out", now).await
+    }
+
+    /// Cancels the pending text-backs and follow-ups of `contacts` (locked), with `reason`.
+    async fn cancel_automation(
+        conn: &mut PgConnection,
+        brokerage: BrokerageId,
+        contacts: &[i64],
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> store::Result<u64> {
+        let mut cancelled = 0;
+        for contact in contacts {
+            cancelled +=
+                jobs::cancel_scheduled(conn, brokerage, *contact, jobs::AUTOMATION, reason, now)
+                    .await?;
+        }
+        Ok(cancelled)
     }
 
     /// R1: "do not text": the number is suppressed brokerage-wide (source `agent`, who), and
@@ -933,16 +962,7 @@ pub mod people {
         };
         let changed =
             suppressions::suppress(conn, brokerage, &contact.phone, &evidence, now).await?;
-        jobs::cancel_scheduled(
-            conn,
-            brokerage,
-            contact_id,
-            jobs::ON_OPT_OUT,
-            "opted_out",
-            now,
-        )
-        .await?;
-        human_answered(conn, brokerage, contact_id, "do_not_text", "opted_out", now).await?;
+        stop_for_opt_out(conn, brokerage, contact_id, "do_not_text", now).await?;
         Ok(changed)
     }
 
@@ -954,18 +974,9 @@ pub mod people {
         who: &str,
         now: DateTime<Utc>,
     ) -> store::Result<u64> {
-        let mut cancelled = 0;
-        for contact in lock_all(conn, brokerage, conversation_id).await? {
-            cancelled += jobs::cancel_scheduled(
-                conn,
-                brokerage,
-                contact,
-                jobs::AUTOMATION,
-                "agent_takeover",
-                now,
-            )
-            .await?;
-        }
+        let contacts = lock_all(conn, brokerage, conversation_id).await?;
+        let cancelled =
+            cancel_automation(conn, brokerage, &contacts, "agent_takeover", now).await?;
         conversations::take_over(conn, brokerage, conversation_id, who, now).await?;
         Ok(cancelled)
     }
@@ -982,17 +993,7 @@ pub mod people {
     ) -> store::Result<bool> {
         let contacts = lock_all(conn, brokerage, conversation_id).await?;
         if closed {
-            for contact in &contacts {
-                jobs::cancel_scheduled(
-                    conn,
-                    brokerage,
-                    *contact,
-                    jobs::AUTOMATION,
-                    "conversation_closed",
-                    now,
-                )
-                .await?;
-            }
+            cancel_automation(conn, brokerage, &contacts, "conversation_closed", now).await?;
             if let Some(first) = contacts.first() {
                 // Not an answer: the dashboard's reply times leave "closed" out.
                 human_answered(

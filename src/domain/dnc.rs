@@ -159,6 +159,33 @@ pub fn parse(text: &str, now: DateTime<Utc>) -> Result<Vec<Row>, Vec<Rejected>> 
     }
 }
 
+/// One row of the do-not-text list as it is exported (`dnc export`, the dashboard's CSV):
+/// `phone,reason,source,at,who`.
+pub struct Exported<'a> {
+    pub phone: &'a str,
+    pub reason: Option<&'a str>,
+    pub source: &'a str,
+    pub at: DateTime<Utc>,
+    pub who: Option<&'a str>,
+}
+
+/// The list as CSV (RFC 4180), with its header row.
+pub fn export<'a>(rows: impl IntoIterator<Item = Exported<'a>>) -> Result<Vec<u8>, csv::Error> {
+    let mut out = csv::Writer::from_writer(Vec::new());
+    out.write_record(["phone", "reason", "source", "at", "who"])?;
+    for r in rows {
+        out.write_record([
+            r.phone,
+            r.reason.unwrap_or(""),
+            r.source,
+            &r.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            r.who.unwrap_or(""),
+        ])?;
+    }
+    out.into_inner()
+        .map_err(|e| csv::Error::from(e.into_error()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

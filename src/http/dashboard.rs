@@ -657,23 +657,8 @@ async fn suppressions(State(state): State<AppState>, viewer: Viewer) -> Result<R
         let mut conn = state.pool.acquire().await?;
         crate::store::suppressions::list(&mut conn, viewer.brokerage).await?
     };
-    let fail = |e: csv::Error| Error::Internal(e.into());
-    let mut out = csv::Writer::from_writer(Vec::new());
-    out.write_record(["phone", "reason", "source", "at", "who"])
-        .map_err(fail)?;
-    for s in &list {
-        out.write_record([
-            s.phone.as_str(),
-            s.reason.as_deref().unwrap_or(""),
-            s.source.as_str(),
-            &s.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            s.who.as_deref().unwrap_or(""),
-        ])
-        .map_err(fail)?;
-    }
-    let bytes = out
-        .into_inner()
-        .map_err(|e| Error::Internal(anyhow::anyhow!("csv: {e}")))?;
+    let bytes = crate::domain::dnc::export(list.iter().map(|s| s.exported()))
+        .map_err(|e| Error::Internal(e.into()))?;
     tracing::info!(
         user_id = viewer.user_id,
         rows = list.len(),

@@ -200,6 +200,19 @@ pub struct Listed {
 }
 
 /// The brokerage's current suppressions, oldest first.
+impl Listed {
+    /// The row as the export writes it (`domain::dnc::export`).
+    pub fn exported(&self) -> crate::domain::dnc::Exported<'_> {
+        crate::domain::dnc::Exported {
+            phone: &self.phone,
+            reason: self.reason.as_deref(),
+            source: &self.source,
+            at: self.at,
+            who: self.who.as_deref(),
+        }
+    }
+}
+
 pub async fn list(conn: &mut PgConnection, brokerage: BrokerageId) -> Result<Vec<Listed>> {
     Ok(sqlx::query_as::<_, Listed>(
         "select phone, detail as reason, source, created_at as at, who from suppression
