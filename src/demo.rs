@@ -405,7 +405,7 @@ async fn play(player: &Player, clock: &SharedClock, tz: Tz) -> anyhow::Result<()
     say(
         clock,
         tz,
-        "Answer Jordan in the inbox: unanswered, the reply goes to Downtown's manager at 10:10. Ctrl-C stops the demo.",
+        "Answer the waiting reply in the inbox: unanswered, it goes to Downtown's manager at 10:10. Ctrl-C stops the demo.",
     );
     Ok(())
 }

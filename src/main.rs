@@ -480,7 +480,7 @@ async fn dnc_export(slug: &str) -> anyhow::Result<()> {
         return Err(BadInput(format!("no brokerage `{slug}`")).into());
     };
     let list = textback::store::suppressions::list(&mut conn, brokerage).await?;
-    let csv = textback::domain::dnc::export(list.iter().map(|s| s.exported()))?;
+    let csv = textback::domain::dnc::export(list.iter().map(|s| s.exported()), false)?;
     use std::io::Write as _;
     let mut out = std::io::stdout().lock();
     out.write_all(&csv)?;

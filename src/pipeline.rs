@@ -867,8 +867,8 @@ pub mod people {
     use crate::store::{self, BrokerageId, contacts, conversations, jobs, suppressions, tasks};
 
     /// Locks every contact of a conversation, in id order (two actions on two merged
-    /// conversations cannot deadlock). Returns them.
-    async fn lock_all(
+    /// conversations cannot deadlock), before anything of theirs is written. Returns them.
+    pub async fn lock_all(
         conn: &mut PgConnection,
         brokerage: BrokerageId,
         conversation_id: i64,

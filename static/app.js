@@ -49,6 +49,72 @@
     });
   }
 
+  // --- What a person has typed, chosen or opened survives a live refresh of the same fragment:
+  // fields they changed (compared with the page's own defaults, so fresh server values win
+  // for the rest), open disclosures, and where the cursor was.
+  function fieldKey(f) {
+    var form = f.form ? (f.form.getAttribute("action") || "") : "";
+    return form + "|" + f.name;
+  }
+
+  function edited(f) {
+    if (f.type === "checkbox" || f.type === "radio") return f.checked !== f.defaultChecked;
+    if (f.tagName === "SELECT") {
+      return Array.prototype.some.call(f.options, function (o) { return o.selected !== o.defaultSelected; });
+    }
+    return f.value !== f.defaultValue;
+  }
+
+  function fields(root) {
+    return Array.prototype.filter.call(
+      root.querySelectorAll("input[name], textarea[name], select[name]"),
+      function (f) { return f.type !== "hidden" && f.type !== "submit" && f.type !== "password"; });
+  }
+
+  function disclosures(root) {
+    var out = {};
+    root.querySelectorAll("details").forEach(function (d, i) {
+      var s = d.querySelector("summary");
+      out[(s ? s.textContent.trim() : "") + "#" + i] = d;
+    });
+    return out;
+  }
+
+  function keep(root) {
+    var state = { values: {}, open: {}, focus: null };
+    fields(root).forEach(function (f) {
+      if (!edited(f)) return;
+      var key = fieldKey(f) + (f.type === "radio" ? "=" + f.value : "");
+      state.values[key] = (f.type === "checkbox" || f.type === "radio") ? f.checked : f.value;
+    });
+    var ds = disclosures(root);
+    Object.keys(ds).forEach(function (k) { state.open[k] = ds[k].open; });
+    var a = document.activeElement;
+    if (a && root.contains(a) && a.name) {
+      state.focus = { key: fieldKey(a), start: a.selectionStart, end: a.selectionEnd };
+    }
+    return state;
+  }
+
+  function restore(root, state) {
+    fields(root).forEach(function (f) {
+      var key = fieldKey(f) + (f.type === "radio" ? "=" + f.value : "");
+      if (!(key in state.values)) return;
+      if (f.type === "checkbox" || f.type === "radio") f.checked = state.values[key];
+      else f.value = state.values[key];
+    });
+    var ds = disclosures(root);
+    Object.keys(ds).forEach(function (k) { if (k in state.open) ds[k].open = state.open[k]; });
+    if (state.focus) {
+      fields(root).some(function (f) {
+        if (fieldKey(f) !== state.focus.key) return false;
+        f.focus();
+        try { if (state.focus.start !== null) f.setSelectionRange(state.focus.start, state.focus.end); } catch (e) { /* not a text field */ }
+        return true;
+      });
+    }
+  }
+
   // --- Live updates: the server says which conversation changed; the page fetches it again.
   function wireLive() {
     var main = document.querySelector("[data-live]");
@@ -59,7 +125,10 @@
     var changed = {};
 
     function swap(id, url) {
-      return fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+      return fetch(url, {
+        credentials: "same-origin",
+        headers: { "Accept": "text/html", "X-Textback-Live": "1" }
+      })
         .then(function (r) {
           if (r.redirected || r.status === 401) { window.location.reload(); return null; }
           return r.ok ? r.text() : null;
@@ -67,16 +136,20 @@
         .then(function (html) {
           var el = document.getElementById(id);
           if (html === null || !el) return;
-          // Keep what the person is typing.
-          var box = el.querySelector("textarea[name=body]");
-          var draft = box ? box.value : null;
-          var focused = box && document.activeElement === box;
+          var kept = keep(el);
           el.innerHTML = html;
-          var again = el.querySelector("textarea[name=body]");
-          if (again && draft !== null) { again.value = draft; if (focused) again.focus(); }
+          restore(el, kept);
           wireCounter(el);
         })
         .catch(function () {});
+    }
+
+    // The list as this page shows it: its filter, its page of older conversations, the open row.
+    var before = new URLSearchParams(window.location.search).get("before");
+    function listUrl() {
+      return "/inbox/list?filter=" + encodeURIComponent(filter) +
+        (before ? "&before=" + encodeURIComponent(before) : "") +
+        (open ? "&selected=" + encodeURIComponent(open) : "");
     }
 
     // A thread refreshed while the tab is hidden is not marked read.
@@ -92,7 +165,7 @@
         pending = null;
         var these = changed;
         changed = {};
-        swap("list", "/inbox/list?filter=" + encodeURIComponent(filter));
+        swap("list", listUrl());
         if (open && (these["*"] || these[open])) swap("thread", threadUrl());
       }, 150);
     }

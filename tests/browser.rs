@@ -432,3 +432,119 @@ async fn another_brokerages_conversation_is_not_found() {
     b.shot("not-found").await;
     b.close().await;
 }
+
+#[tokio::test]
+async fn what_a_person_is_typing_survives_a_live_update() {
+    let app = spawn_app().await;
+    app.text_in(LEAD, MAIN_ST, "Hello, is 123 Main still available?")
+        .await;
+    app.drain().await;
+    let ava: i64 =
+        sqlx::query_scalar("select agent_id from agent where email = 'ava@harbor.example'")
+            .fetch_one(&app.db.pool)
+            .await
+            .expect("ava");
+    let b = logged_in(&app, "sam@harbor.example", "keep").await;
+    b.click(".rows a").await;
+    b.wait_for_text("#thread", "still available").await;
+    // Halfway through several things at once.
+    b.type_into("textarea[name=body]", "Yes! Would Saturday work?")
+        .await;
+    b.click("details.actions summary").await;
+    b.type_into("input[name=name]", "Jordan Lee").await;
+    b.click("form[action$='/do-not-text'] input[name=confirm]")
+        .await;
+    b.c()
+        .find(Locator::Css("select[name=agent]"))
+        .await
+        .expect("assign menu")
+        .select_by_value(&ava.to_string())
+        .await
+        .expect("choose Ava");
+    b.type_into("input#note-body", "Asked about parking").await;
+    // The lead writes again: the list and the thread are fetched anew.
+    app.text_in(LEAD, MAIN_ST, "Also, is there parking?").await;
+    b.wait_for_last("#thread .item", "is there parking").await;
+    b.wait_for_text("#list", "is there parking").await;
+    let state = b
+        .c()
+        .execute(
+            "const v = s => document.querySelector(s);
+             return [v('textarea[name=body]').value, v('input[name=name]').value,
+                     v('input#note-body').value, v('select[name=agent]').value,
+                     v('form[action$=\"/do-not-text\"] input[name=confirm]').checked,
+                     v('details.actions').open, document.activeElement.id,
+                     document.querySelectorAll('#list .row.selected').length];",
+            vec![],
+        )
+        .await
+        .expect("read the page");
+    assert_eq!(
+        state,
+        json!([
+            "Yes! Would Saturday work?",
+            "Jordan Lee",
+            "Asked about parking",
+            ava.to_string(),
+            true,
+            true,
+            "note-body",
+            1
+        ])
+    );
+    b.shot("kept").await;
+    b.close().await;
+}
+
+#[tokio::test]
+async fn what_arrives_live_is_shown_as_text_never_run() {
+    let app = spawn_app().await;
+    app.text_in(LEAD, MAIN_ST, "Hello").await;
+    app.drain().await;
+    let b = logged_in(&app, "sam@harbor.example", "xss-live").await;
+    b.click(".rows a").await;
+    b.wait_for_text("#thread", "Hello").await;
+    // The lead's text arrives while the page is open; an agent's reply and note carry markup.
+    app.text_in(LEAD, MAIN_ST, "\"><img src=x onerror=alert(1)>")
+        .await;
+    b.wait_for_last("#thread .item", "onerror").await;
+    b.type_into("textarea[name=body]", "<script>alert(2)</script>")
+        .await;
+    b.click("form.reply button[type=submit]").await;
+    b.wait_for_text("#thread", "Your reply is queued").await;
+    app.drain().await;
+    b.wait_for_last("#thread .item.out", "<script>alert(2)</script>")
+        .await;
+    b.type_into("input#note-body", "<b onmouseover=alert(3)>note</b>")
+        .await;
+    b.click("form.note button[type=submit]").await;
+    b.wait_for_text("#thread", "<b onmouseover=alert(3)>note</b>")
+        .await;
+    let preview = b.wait_for_text("#list", "alert(2)").await;
+    assert!(preview.contains("<script>alert(2)</script>"), "{preview}");
+    b.no_dialog().await;
+    let injected = b
+        .c()
+        .find_all(Locator::Css(
+            "#thread img, #list img, #thread script, #thread b",
+        ))
+        .await
+        .expect("find");
+    assert!(injected.is_empty(), "no element was injected");
+    assert_eq!(
+        sids_to(&app, LEAD).len(),
+        1,
+        "the reply went out once, as typed"
+    );
+    assert_eq!(
+        app.fake
+            .messages()
+            .pop()
+            .map(|m| m.body)
+            .unwrap_or_default(),
+        // (a first text to them: the brokerage's name and the opt-out line around it, R10)
+        "Harbor Realty: <script>alert(2)</script> Reply STOP to opt out."
+    );
+    b.shot("literal").await;
+    b.close().await;
+}

@@ -38,8 +38,8 @@ impl Role {
         matches!(self, Role::Manager | Role::Admin)
     }
 
-    /// Configuration alerts (carrier codes, the daily recipient limit) are the admins' to
-    /// dismiss; managers see the banner too.
+    /// Configuration alerts (carrier codes, the daily recipient limit) are the admins': only
+    /// they see the banner and dismiss it (a manager cannot fix the carrier account).
     pub fn dismisses_alerts(self) -> bool {
         self == Role::Admin
     }

@@ -169,17 +169,38 @@ pub struct Exported<'a> {
     pub who: Option<&'a str>,
 }
 
-/// The list as CSV (RFC 4180), with its header row.
-pub fn export<'a>(rows: impl IntoIterator<Item = Exported<'a>>) -> Result<Vec<u8>, csv::Error> {
+/// A free-text cell made safe to open in a spreadsheet: one that would start a formula
+/// (`=`, `+`, `-`, `@`, tab, CR) gets a leading `'` (OWASP's CSV injection advice).
+pub fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
+    match cell.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => std::borrow::Cow::Owned(format!("'{cell}")),
+        _ => std::borrow::Cow::Borrowed(cell),
+    }
+}
+
+/// The list as CSV (RFC 4180), with its header row. `for_spreadsheets`: the free-text cells
+/// (reason, source, who) are made [`spreadsheet_safe`]; the command line's export keeps them
+/// exactly as stored, so it can be imported again.
+pub fn export<'a>(
+    rows: impl IntoIterator<Item = Exported<'a>>,
+    for_spreadsheets: bool,
+) -> Result<Vec<u8>, csv::Error> {
+    let text = |s: &'a str| {
+        if for_spreadsheets {
+            spreadsheet_safe(s)
+        } else {
+            std::borrow::Cow::Borrowed(s)
+        }
+    };
     let mut out = csv::Writer::from_writer(Vec::new());
     out.write_record(["phone", "reason", "source", "at", "who"])?;
     for r in rows {
         out.write_record([
             r.phone,
-            r.reason.unwrap_or(""),
-            r.source,
+            &text(r.reason.unwrap_or("")),
+            &text(r.source),
             &r.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            r.who.unwrap_or(""),
+            &text(r.who.unwrap_or("")),
         ])?;
     }
     out.into_inner()
@@ -252,5 +273,27 @@ mod tests {
             let _ = parse(&format!("phone,reason,source,at\n{text}"), now());
             let _ = parse(&text, now());
         }
+    }
+
+    #[test]
+    fn web_exports_defuse_formulas_in_free_text() {
+        assert_eq!(spreadsheet_safe("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(spreadsheet_safe("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(spreadsheet_safe("-2+3"), "'-2+3");
+        assert_eq!(spreadsheet_safe("asked by phone"), "asked by phone");
+        let at = DateTime::parse_from_rfc3339("2026-06-12T14:00:00Z")
+            .map(|d| d.with_timezone(&Utc))
+            .unwrap_or_default();
+        let row = || Exported {
+            phone: "+16175550123",
+            reason: Some("=cmd|' /C calc'!A0"),
+            source: "import",
+            at,
+            who: Some("import:list.csv"),
+        };
+        let web = String::from_utf8(export([row()], true).unwrap_or_default()).unwrap_or_default();
+        assert!(web.contains("+16175550123,'=cmd"), "{web}");
+        let cli = String::from_utf8(export([row()], false).unwrap_or_default()).unwrap_or_default();
+        assert!(cli.contains("+16175550123,=cmd"), "{cli}");
     }
 }

@@ -129,8 +129,29 @@ pub fn has_phone_number(text: &str) -> bool {
     false
 }
 
+/// A person's text as they see it: browsers submit a text box's line breaks as CR LF, which
+/// would count (and be sent) as two characters where the box showed one.
+pub fn plain_newlines(s: &str) -> String {
+    s.replace("\r\n", "\n").replace('\r', "\n")
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn line_breaks_count_once() {
+        for (given, want) in [
+            ("a\r\nb", "a\nb"),
+            ("a\rb", "a\nb"),
+            ("a\nb", "a\nb"),
+            ("\r\n\r\n", "\n\n"),
+            ("\n\r", "\n\n"),
+            ("plain", "plain"),
+        ] {
+            assert_eq!(plain_newlines(given), want, "{given:?}");
+        }
+    }
+
     use super::*;
     use crate::domain::template::{Field, Template};
 

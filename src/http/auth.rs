@@ -149,12 +149,20 @@ impl FromRequestParts<AppState> for Viewer {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Viewer> {
-        viewer(&parts.headers, state).await
+        // What the page's script fetches by itself (live updates) is not the person's activity:
+        // it must not keep an unattended tab's session alive past the idle timeout.
+        let by_itself =
+            parts.uri.path() == "/inbox/events" || parts.headers.contains_key(LIVE_HEADER);
+        viewer(&parts.headers, state, !by_itself).await
     }
 }
 
-/// The person whose session cookie `headers` carry, or `LoginRequired`.
-async fn viewer(headers: &HeaderMap, state: &AppState) -> Result<Viewer> {
+/// The header `static/app.js` sends on the requests it makes by itself.
+pub const LIVE_HEADER: &str = "x-textback-live";
+
+/// The person whose session cookie `headers` carry, or `LoginRequired`. `activity`: the
+/// request is the person's doing and moves the idle timeout.
+async fn viewer(headers: &HeaderMap, state: &AppState, activity: bool) -> Result<Viewer> {
     {
         let jar = CookieJar::from_headers(headers);
         let Some(token) = jar.get(Cookies::of(state).session()).map(Cookie::value) else {
@@ -172,7 +180,7 @@ async fn viewer(headers: &HeaderMap, state: &AppState) -> Result<Viewer> {
         let role = Role::parse(&s.role);
         let ended = match access::session_state(s.created_at, s.last_seen_at, now) {
             SessionState::Valid { touch } => {
-                if touch && s.agent_active {
+                if touch && activity && s.agent_active {
                     users::touch_session(&mut conn, &hash, now).await?;
                 }
                 !s.agent_active || role.is_none()
@@ -246,7 +254,7 @@ impl<T: serde::de::DeserializeOwned + Send> FromRequest<AppState> for Posted<T> 
     async fn from_request(req: Request, state: &AppState) -> Result<Posted<T>> {
         let (parts, body) = req.into_parts();
         check_origin(&parts.headers, state)?;
-        let viewer = viewer(&parts.headers, state).await?;
+        let viewer = viewer(&parts.headers, state, true).await?;
         let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES)
             .await
             .map_err(|_| Error::BadRequest("The form is too large.".into()))?;
@@ -357,7 +365,7 @@ fn login_page(
 
 /// `GET /login`: the form, with a fresh pre-session CSRF token in a short-lived cookie.
 pub async fn login_form(State(state): State<AppState>, headers: HeaderMap) -> Result<Response> {
-    if viewer(&headers, &state).await.is_ok() {
+    if viewer(&headers, &state, false).await.is_ok() {
         return Ok(Redirect::to("/inbox").into_response());
     }
     login_page(&state, StatusCode::OK, None, None)

@@ -101,8 +101,8 @@ fn asked(state: &AppState, viewer: &Viewer, q: &DashQuery, names: &Names) -> Res
     })
 }
 
-pub struct Tab {
-    key: &'static str,
+pub struct PeriodLink {
+    query: String,
     label: &'static str,
     on: bool,
 }
@@ -148,6 +148,7 @@ pub struct GroupRowView {
 
 pub struct GroupTable {
     title: &'static str,
+    column: &'static str,
     rows: Vec<GroupRowView>,
 }
 
@@ -162,7 +163,7 @@ pub struct BannerView {
 struct DashboardPage {
     layout: Layout,
     csrf: String,
-    periods: Vec<Tab>,
+    periods: Vec<PeriodLink>,
     period_key: &'static str,
     period_label: &'static str,
     offices: Vec<Choice>,
@@ -319,7 +320,12 @@ async fn read(state: &AppState, viewer: &Viewer, a: &Asked) -> Result<Data> {
 }
 
 fn query_string(a: &Asked) -> String {
-    let mut q = format!("period={}", a.period.key());
+    query_for(a, a.period)
+}
+
+/// The same slice (office, number, agent) over `period`: the period links keep the filters.
+fn query_for(a: &Asked, period: Period) -> String {
+    let mut q = format!("period={}", period.key());
     for (k, v) in [
         ("office", a.slice.office_id),
         ("number", a.slice.number_id),
@@ -404,10 +410,10 @@ async fn dashboard_page(
         }
     }
     let mut groups = Vec::new();
-    for (kind, title) in [
-        ("number", "By number"),
-        ("office", "By office"),
-        ("agent", "By agent"),
+    for (kind, title, column) in [
+        ("number", "By number", "Number"),
+        ("office", "By office", "Office"),
+        ("agent", "By agent", "Agent"),
     ] {
         let mut rows: Vec<GroupRowView> = data
             .funnel
@@ -432,7 +438,11 @@ async fn dashboard_page(
             .collect();
         rows.sort_by(|x, y| y.leads.cmp(&x.leads).then(x.name.cmp(&y.name)));
         if !rows.is_empty() {
-            groups.push(GroupTable { title, rows });
+            groups.push(GroupTable {
+                title,
+                column,
+                rows,
+            });
         }
     }
     // Configuration alerts are the admins' (a manager's view is their office's).
@@ -451,8 +461,8 @@ async fn dashboard_page(
         csrf: viewer.csrf.clone(),
         periods: Period::ALL
             .into_iter()
-            .map(|p| Tab {
-                key: p.key(),
+            .map(|p| PeriodLink {
+                query: query_for(&a, p),
                 label: p.label(),
                 on: p == a.period,
             })
@@ -657,7 +667,7 @@ async fn suppressions(State(state): State<AppState>, viewer: Viewer) -> Result<R
         let mut conn = state.pool.acquire().await?;
         crate::store::suppressions::list(&mut conn, viewer.brokerage).await?
     };
-    let bytes = crate::domain::dnc::export(list.iter().map(|s| s.exported()))
+    let bytes = crate::domain::dnc::export(list.iter().map(|s| s.exported()), true)
         .map_err(|e| Error::Internal(e.into()))?;
     tracing::info!(
         user_id = viewer.user_id,

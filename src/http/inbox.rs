@@ -65,6 +65,8 @@ const MAX_REPLY_CHARS: usize = 1600;
 pub struct ListQuery {
     filter: Option<String>,
     before: Option<i64>,
+    /// The conversation open beside the list (a live refresh keeps its row marked).
+    selected: Option<i64>,
 }
 
 impl ListQuery {
@@ -302,7 +304,7 @@ async fn list_fragment(
     viewer: Viewer,
     Query(query): Query<ListQuery>,
 ) -> Result<Html<String>> {
-    let (rows, older) = rows(&state, &viewer, &query, None).await?;
+    let (rows, older) = rows(&state, &viewer, &query, query.selected).await?;
     Ok(Html(
         ListFragment {
             filter: query.filter().key(),
@@ -330,17 +332,27 @@ async fn visible_head(state: &AppState, viewer: &Viewer, id: i64) -> Result<Head
     }
 }
 
+/// Whether a GET may count as the person reading a conversation: not when the browser says
+/// another site sent it there (a cross-site link must change nothing, security.md §2 CSRF).
+fn same_site(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| matches!(v, "same-origin" | "none"))
+}
+
 /// `GET /inbox/c/{id}`: the list and the thread; the conversation counts as read.
 async fn conversation_page(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(id): Path<String>,
     Query(query): Query<ListQuery>,
+    headers: axum::http::HeaderMap,
 ) -> Result<Html<String>> {
     let id = parse_id(&id)?;
     let head = visible_head(&state, &viewer, id).await?;
     let thread = thread_view(&state, &viewer, &head, None, String::new()).await?;
-    {
+    if same_site(&headers) {
         let mut conn = state.pool.acquire().await?;
         conversations::mark_read(&mut conn, viewer.user_id, id, state.clock.now()).await?;
     }
@@ -361,11 +373,12 @@ async fn thread_fragment(
     viewer: Viewer,
     Path(id): Path<String>,
     Query(q): Query<FragmentQuery>,
+    headers: axum::http::HeaderMap,
 ) -> Result<Html<String>> {
     let id = parse_id(&id)?;
     let head = visible_head(&state, &viewer, id).await?;
     let thread = thread_view(&state, &viewer, &head, None, String::new()).await?;
-    if q.seen.as_deref() == Some("1") {
+    if q.seen.as_deref() == Some("1") && same_site(&headers) {
         let mut conn = state.pool.acquire().await?;
         conversations::mark_read(&mut conn, viewer.user_id, id, state.clock.now()).await?;
     }
@@ -834,7 +847,8 @@ async fn reply(
 ) -> Result<Response> {
     let id = parse_id(&id)?;
     let head = visible_head(&state, &viewer, id).await?;
-    let body = form.body.trim();
+    let typed = sms_text::plain_newlines(&form.body);
+    let body = typed.trim();
     if body.is_empty() {
         return refused(
             &state,
@@ -853,7 +867,7 @@ async fn reply(
             &head,
             axum::http::StatusCode::BAD_REQUEST,
             "A text can have at most 1,600 characters.".into(),
-            form.body.clone(),
+            typed.clone(),
         )
         .await;
     }
@@ -890,7 +904,7 @@ async fn reply(
             format!(
                 "A text can have at most 1,600 characters; this first message to them would have {whole} with the brokerage's name and the opt-out line added."
             ),
-            form.body.clone(),
+            typed.clone(),
         )
         .await;
     }
@@ -948,7 +962,7 @@ async fn reply(
                 &head,
                 axum::http::StatusCode::UNPROCESSABLE_ENTITY,
                 words.into(),
-                form.body.clone(),
+                typed.clone(),
             )
             .await
         }
@@ -968,7 +982,8 @@ async fn note(
 ) -> Result<Response> {
     let id = parse_id(&id)?;
     visible_head(&state, &viewer, id).await?;
-    let body = form.body.trim();
+    let typed = sms_text::plain_newlines(&form.body);
+    let body = typed.trim();
     if body.is_empty() || body.chars().count() > 2000 {
         return Err(Error::BadRequest(
             "A note needs between 1 and 2,000 characters.".into(),
@@ -984,6 +999,7 @@ async fn note(
         state.clock.now(),
     )
     .await?;
+    tracing::info!(user_id = viewer.user_id, conversation_id = id, "note added");
     Ok(back(id))
 }
 
@@ -1040,6 +1056,12 @@ async fn set_closed(state: &AppState, viewer: &Viewer, id: &str, closed: bool) -
     )
     .await?;
     tx.commit().await?;
+    tracing::info!(
+        user_id = viewer.user_id,
+        conversation_id = id,
+        closed,
+        "conversation closed or reopened"
+    );
     Ok(back(id))
 }
 
@@ -1085,21 +1107,37 @@ async fn take_over(
     Ok(back(id))
 }
 
+/// The box a person ticks before an action that cannot be taken back from the page (a
+/// do-not-text, a delete): the page requires it, the server checks it.
+#[derive(Deserialize)]
+struct ConfirmForm {
+    #[serde(default)]
+    confirm: String,
+}
+
+impl ConfirmForm {
+    fn check(&self, what: &str) -> Result<()> {
+        if self.confirm == "yes" {
+            Ok(())
+        } else {
+            Err(Error::BadRequest(format!(
+                "Tick the box to confirm {what}; nothing was changed."
+            )))
+        }
+    }
+}
+
 async fn do_not_text(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Posted { viewer, .. }: Posted<Nothing>,
+    Posted { viewer, form }: Posted<ConfirmForm>,
 ) -> Result<Response> {
     let id = parse_id(&id)?;
     let head = visible_head(&state, &viewer, id).await?;
+    form.check("that this number gets no more texts")?;
     let mut tx = state.pool.begin().await?;
-    // In id order, as every action on several contacts locks them.
-    let mut contacts: Vec<i64> = inbox::phones(&mut tx, viewer.brokerage, id)
-        .await?
-        .into_iter()
-        .map(|(c, _)| c)
-        .collect();
-    contacts.sort_unstable();
+    // Every contact locked first, in id order, before any of them is written.
+    let contacts = pipeline::people::lock_all(&mut tx, viewer.brokerage, id).await?;
     for contact in contacts {
         pipeline::people::do_not_text(
             &mut tx,
@@ -1143,9 +1181,9 @@ async fn review(
     };
     // Every number of the conversation that is on hold (a merge can bring in another's).
     let mut tx = state.pool.begin().await?;
-    let mut contacts =
-        conversations::contacts_of(&mut tx, viewer.brokerage, head.conversation_id).await?;
-    contacts.sort_unstable();
+    // Every contact locked first, in id order, before any of them is written.
+    let contacts =
+        pipeline::people::lock_all(&mut tx, viewer.brokerage, head.conversation_id).await?;
     for contact in contacts {
         pipeline::people::decide_review(
             &mut tx,
@@ -1194,6 +1232,12 @@ async fn set_name(
         Some(name).filter(|n| !n.is_empty()),
     )
     .await?;
+    // (Never the name itself: it is personal data.)
+    tracing::info!(
+        user_id = viewer.user_id,
+        conversation_id = id,
+        "contact name set"
+    );
     Ok(back(id))
 }
 
@@ -1232,10 +1276,11 @@ async fn merge(
 async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Posted { viewer, .. }: Posted<Nothing>,
+    Posted { viewer, form }: Posted<ConfirmForm>,
 ) -> Result<Response> {
     let id = parse_id(&id)?;
     visible_head(&state, &viewer, id).await?;
+    form.check("the delete")?;
     let mut tx = state.pool.begin().await?;
     pipeline::people::delete(&mut tx, viewer.brokerage, id, state.clock.now()).await?;
     tx.commit().await?;

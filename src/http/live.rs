@@ -18,7 +18,7 @@ use tokio::sync::{OnceCell, broadcast, watch};
 
 use super::auth::Viewer;
 use super::{AppState, Result};
-use crate::domain::access::{Role, Scope};
+use crate::domain::access::{self, Role, Scope};
 use crate::store::{inbox, users};
 
 /// The process's one listener and its fan-out.
@@ -76,6 +76,7 @@ struct Watch {
     scope: Scope,
     session_hash: Vec<u8>,
     session_checked: Instant,
+    clock: crate::clock::SharedClock,
     /// Conversation → (visible, when learned): one query per conversation and half-minute, not
     /// one per notification (the pool is shared with the webhooks).
     visible: HashMap<i64, (bool, Instant)>,
@@ -101,17 +102,25 @@ impl Watch {
         v
     }
 
-    /// False once the session was logged out, timed out or its login removed.
+    /// False once the session was logged out, timed out (idle or absolute), or its person
+    /// removed. A database that cannot answer right now does not end it (the next check will).
     async fn session_valid(&mut self) -> bool {
         if self.session_checked.elapsed() < RECHECK {
             return true;
         }
         self.session_checked = Instant::now();
-        match self.pool.acquire().await {
-            Ok(mut conn) => users::session(&mut conn, &self.session_hash)
-                .await
-                .map(|s| s.is_some())
-                .unwrap_or(true),
+        let Ok(mut conn) = self.pool.acquire().await else {
+            return true;
+        };
+        match users::session(&mut conn, &self.session_hash).await {
+            Ok(Some(s)) => {
+                s.agent_active
+                    && matches!(
+                        access::session_state(s.created_at, s.last_seen_at, self.clock.now()),
+                        access::SessionState::Valid { .. }
+                    )
+            }
+            Ok(None) => false,
             Err(_) => true,
         }
     }
@@ -131,13 +140,22 @@ pub async fn events(
         scope: viewer.scope(),
         session_hash: viewer.session_hash.clone(),
         session_checked: Instant::now(),
+        clock: state.clock.clone(),
         visible: HashMap::new(),
     };
     let stream = futures_util::stream::unfold(watch, |mut w: Watch| async move {
         loop {
             let next = tokio::select! {
                 _ = w.stopping.wait_for(|s| *s) => return None,
-                next = w.rx.recv() => next,
+                next = w.rx.recv() => Some(next),
+                // No news for a while: is the session still good? (checked below)
+                () = tokio::time::sleep(RECHECK) => None,
+            };
+            let Some(next) = next else {
+                if !w.session_valid().await {
+                    return None;
+                }
+                continue;
             };
             let data = match next {
                 Ok((b, c)) if b == w.scope.brokerage_id => {

@@ -94,9 +94,17 @@ pub(super) async fn gate_and_send(
             label: "lost_lease",
         });
     }
-    if let Some(since) = out.superseded_since
-        && let Some(reason) = superseded(&mut tx, brokerage, out.contact_id, since).await?
-    {
+    let stopped = if out.kind == gate::Kind::FollowUp {
+        // R12 under the contact's lock: a take-over or close that committed first wins.
+        store::conversations::automation_stopped(&mut tx, brokerage, out.contact_id).await?
+    } else {
+        None
+    };
+    let superseded_now = match out.superseded_since {
+        Some(since) => superseded(&mut tx, brokerage, out.contact_id, since).await?,
+        None => None,
+    };
+    if let Some(reason) = stopped.or(superseded_now) {
         finish(&mut tx, job, "cancelled", Some(reason), None, now).await?;
         tx.commit().await?;
         return Ok(Outcome::Persisted { label: "cancelled" });

@@ -58,7 +58,11 @@ pub async fn touch_inbound(
             "update conversation
                 set last_activity_at = greatest(last_activity_at, $3),
                     last_inbound_at = greatest(last_inbound_at, $3),
-                    is_closed = false, closed_at = null, closed_by = null, deleted_at = null
+                    is_closed = false, closed_at = null, closed_by = null,
+                    taken_over_at = case when deleted_at is null then taken_over_at end,
+                    taken_over_by = case when deleted_at is null then taken_over_by end,
+                    escalated_at = case when deleted_at is null then escalated_at end,
+                    deleted_at = null
               where brokerage_id = $1 and conversation_id = $2",
         )
         .bind(brokerage)
@@ -372,13 +376,20 @@ pub async fn merge(
     into: i64,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    // An unanswered reply of `from` waits in `into` now.
+    // What `from` carried goes on in `into`: an unanswered reply waits there, a take-over
+    // holds there (no follow-ups), and it stays open while either was open.
     sqlx::query(
         "update conversation t
-            set waiting_since = least(coalesce(t.waiting_since, f.waiting_since), f.waiting_since)
+            set waiting_since = case when f.waiting_since is null then t.waiting_since
+                                     else least(coalesce(t.waiting_since, f.waiting_since), f.waiting_since) end,
+                taken_over_at = coalesce(t.taken_over_at, f.taken_over_at),
+                taken_over_by = case when t.taken_over_at is null then f.taken_over_by else t.taken_over_by end,
+                is_closed = t.is_closed and f.is_closed,
+                closed_at = case when t.is_closed and f.is_closed then t.closed_at end,
+                closed_by = case when t.is_closed and f.is_closed then t.closed_by end
            from conversation f
           where t.brokerage_id = $1 and t.conversation_id = $3
-            and f.brokerage_id = $1 and f.conversation_id = $2 and f.waiting_since is not null",
+            and f.brokerage_id = $1 and f.conversation_id = $2",
     )
     .bind(brokerage)
     .bind(from)

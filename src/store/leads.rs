@@ -1,6 +1,7 @@
 //! Missed-call leads (one per `text_back` job) and their milestones, for the dashboard's
-//! funnel (migrations/0004 `lead`). Each writer runs in the transaction of the event, under the
-//! contact's lock.
+//! funnel (migrations/0004 `lead`). Each writer here runs in the transaction of the event, under
+//! the contact's lock. A job's end is copied by a trigger in whatever transaction ends the job,
+//! locking the lead row after the job row (no writer takes them in the other order).
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
@@ -72,7 +73,11 @@ pub async fn replied(
         "update lead set replied_at = $3
           where job_id = (select job_id from lead where brokerage_id = $1 and contact_id = $2
                            order by created_at desc limit 1)
-            and state in ('sent', 'needs_review') and replied_at is null",
+            and replied_at is null
+            -- its text went out, or may have (the lead's state follows the job only at its end:
+            -- a text-back being reconciled is still `scheduled` there)
+            and exists (select 1 from message m where m.job_id = lead.job_id
+                          and m.send_state in ('sending', 'unknown', 'sent', 'needs_review'))",
     )
     .bind(brokerage)
     .bind(contact_id)

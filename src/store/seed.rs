@@ -224,6 +224,10 @@ async fn set_inbox_triggers(conn: &mut sqlx::PgConnection, how: &'static str) ->
         ("task", "task_inbox"),
         ("gate_decision", "gate_decision_inbox"),
         ("conversation", "conversation_inbox"),
+        ("call", "call_inbox"),
+        ("job", "job_inbox"),
+        ("job", "job_inbox_end"),
+        ("consent_event", "consent_event_inbox"),
     ] {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "alter table {table} {how} trigger {trigger}"

@@ -307,6 +307,12 @@ async fn serve_logs_masked_numbers_and_stops_cleanly_on_sigterm() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("serve starts");
+    // Read the logs as they come: a full pipe would block the server's writes.
+    let mut stderr = child.stderr.take().expect("stderr");
+    let logs = std::thread::spawn(move || {
+        let mut logs = String::new();
+        stderr.read_to_string(&mut logs).map(|_| logs)
+    });
     let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     while http.get(format!("{public}/healthz")).send().await.is_err() {
@@ -363,6 +369,38 @@ async fn serve_logs_masked_numbers_and_stops_cleanly_on_sigterm() {
         .expect("request");
     assert_eq!(forged.status().as_u16(), 403);
 
+    // The people's pages on the served binary: a failed login, then an admin's day's work.
+    // Their logs carry the login's id, never an email, name, note, reply or token.
+    add_login(&db.pool, "harbor", "riley@harbor.example", PASSWORD).await;
+    let failed = try_login_at(&public, "nobody@secret.example", "wrong horse battery").await;
+    assert_eq!(failed.status, 401);
+    let mut riley = log_in_at(&public, "riley@harbor.example", PASSWORD).await;
+    let c: i64 = sqlx::query_scalar("select conversation_id from conversation")
+        .fetch_one(&db.pool)
+        .await
+        .expect("the reply's conversation");
+    assert_eq!(riley.get(&format!("/inbox/c/{c}")).await.status, 200);
+    let session = riley
+        .cookie
+        .split('=')
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned();
+    let csrf = riley.csrf.clone();
+    for (path, form) in [
+        ("note", vec![("body", "Secret note about the kiwi orchard")]),
+        ("name", vec![("name", "Zebedee Quux")]),
+        (
+            "reply",
+            vec![("body", "Secret reply about the mango house")],
+        ),
+        ("close", vec![]),
+    ] {
+        let r = riley.post(&format!("/inbox/c/{c}/{path}"), &form).await;
+        assert_eq!(r.status, 303, "{path}: {}", r.body);
+    }
+    assert_eq!(riley.post("/logout", &[]).await.status, 303);
+
     let pid = child.id().to_string();
     let killed = Command::new("kill")
         .args(["-TERM", &pid])
@@ -382,18 +420,21 @@ async fn serve_logs_masked_numbers_and_stops_cleanly_on_sigterm() {
     };
     assert!(status.success(), "a clean stop exits 0: {status:?}");
 
-    let mut logs = String::new();
-    child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut logs)
-        .expect("logs");
+    let logs = logs.join().expect("the log reader").expect("logs");
     assert!(
         logs.contains("+1617***0123"),
         "numbers appear masked:\n{logs}"
     );
     assert!(logs.contains("stopped cleanly"), "{logs}");
+    for line in [
+        "login failed",
+        "logged in",
+        "note added",
+        "contact name set",
+        "conversation closed or reopened",
+    ] {
+        assert!(logs.contains(line), "{line:?} is logged:\n{logs}");
+    }
     assert!(
         logs.contains("rejected a webhook with a missing or invalid X-Twilio-Signature"),
         "{logs}"
@@ -406,6 +447,15 @@ async fn serve_logs_masked_numbers_and_stops_cleanly_on_sigterm() {
         "Zm9yZ2VkIHNpZ25hdHVyZQ==",
         "Is the 3 bed on Main St",
         "3+bed",
+        "nobody@secret.example",
+        "riley@harbor.example",
+        "wrong horse battery",
+        PASSWORD,
+        "kiwi orchard",
+        "Zebedee",
+        "mango house",
+        session.as_str(),
+        csrf.as_str(),
     ] {
         assert!(
             !logs.contains(secret),

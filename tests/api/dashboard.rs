@@ -176,6 +176,11 @@ async fn the_funnel_equals_what_happened() {
     assert_eq!(stage(&p, "Missed-call leads"), 2);
     assert_eq!(stage(&p, "Texted back"), 1);
     assert_eq!(kpi(&p, "waiting"), "1");
+    // The period links keep the agent chosen.
+    assert!(
+        p.contains(&format!("href=\"/dashboard?period=7d&#38;agent={jo}\"")),
+        "period links keep the filter: {p}"
+    );
 
     // Tomorrow, "today" is empty and "7 days" still holds the morning.
     app.clock.advance(Duration::days(1));

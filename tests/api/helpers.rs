@@ -538,13 +538,13 @@ pub async fn seed_sent_message(app: &TestApp, sid: &str, to: &str) -> i64 {
 
 /// The carrier's events for one caller, signed as Twilio signs them.
 impl TestApp {
-    fn incoming_params(call_sid: &str, from: &str, to: &str) -> Vec<(String, String)> {
+    pub fn incoming_params(call_sid: &str, from: &str, to: &str) -> Vec<(String, String)> {
         let p = with(fixture("voice-incoming.txt"), "CallSid", call_sid);
         let p = with(with(p, "From", from), "Caller", from);
         with(with(p, "To", to), "Called", to)
     }
 
-    fn dial_params(
+    pub fn dial_params(
         call_sid: &str,
         from: &str,
         to: &str,
@@ -693,61 +693,77 @@ pub fn no_redirects() -> reqwest::Client {
         .expect("client")
 }
 
+/// GETs the login form of the server at `base_url`; returns its pre-session cookie
+/// (`name=value`) and token.
+pub async fn login_form_at(base_url: &str) -> (String, String) {
+    let r = read(
+        no_redirects()
+            .get(format!("{base_url}/login"))
+            .send()
+            .await
+            .expect("login form"),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let cookie = set_cookie(&r, "tb_login")
+        .or_else(|| set_cookie(&r, "__Host-tb_login"))
+        .expect("a login cookie");
+    let pair = cookie.split(';').next().unwrap_or_default().to_owned();
+    (pair, csrf_of(&r.body).expect("a token"))
+}
+
+/// Posts the login form of the server at `base_url` as a browser would; the raw answer.
+pub async fn try_login_at(base_url: &str, email: &str, password: &str) -> Resp {
+    let (cookie, csrf) = login_form_at(base_url).await;
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("email", email),
+        ("password", password),
+    ];
+    read(
+        no_redirects()
+            .post(format!("{base_url}/login"))
+            .header("cookie", cookie)
+            .form(&form)
+            .send()
+            .await
+            .expect("login"),
+    )
+    .await
+}
+
+/// Logs `email` in at `base_url` (its login must exist); panics unless it works.
+pub async fn log_in_at(base_url: &str, email: &str, password: &str) -> Person {
+    let r = try_login_at(base_url, email, password).await;
+    assert_eq!(r.status, 303, "login of {email}: {}", r.body);
+    let cookie = set_cookie(&r, "tb_session")
+        .or_else(|| set_cookie(&r, "__Host-tb_session"))
+        .expect("a session cookie");
+    let mut person = Person {
+        base_url: base_url.to_owned(),
+        http: no_redirects(),
+        cookie: cookie.split(';').next().unwrap_or_default().to_owned(),
+        csrf: String::new(),
+    };
+    let inbox = person.get("/inbox").await;
+    assert_eq!(inbox.status, 200, "{}", inbox.body);
+    person
+}
+
 impl TestApp {
     /// GETs the login form; returns its pre-session cookie (`name=value`) and token.
     pub async fn login_form(&self) -> (String, String) {
-        let r = read(
-            no_redirects()
-                .get(format!("{}/login", self.base_url))
-                .send()
-                .await
-                .expect("login form"),
-        )
-        .await;
-        assert_eq!(r.status, 200, "{}", r.body);
-        let cookie = set_cookie(&r, "tb_login")
-            .or_else(|| set_cookie(&r, "__Host-tb_login"))
-            .expect("a login cookie");
-        let pair = cookie.split(';').next().unwrap_or_default().to_owned();
-        (pair, csrf_of(&r.body).expect("a token"))
+        login_form_at(&self.base_url).await
     }
 
     /// Posts the login form as a browser would; the raw answer.
     pub async fn try_login(&self, email: &str, password: &str) -> Resp {
-        let (cookie, csrf) = self.login_form().await;
-        let form = [
-            ("csrf", csrf.as_str()),
-            ("email", email),
-            ("password", password),
-        ];
-        read(
-            no_redirects()
-                .post(format!("{}/login", self.base_url))
-                .header("cookie", cookie)
-                .form(&form)
-                .send()
-                .await
-                .expect("login"),
-        )
-        .await
+        try_login_at(&self.base_url, email, password).await
     }
 
     /// Logs `email` in (its login must exist); panics unless it works.
     pub async fn log_in(&self, email: &str, password: &str) -> Person {
-        let r = self.try_login(email, password).await;
-        assert_eq!(r.status, 303, "login of {email}: {}", r.body);
-        let cookie = set_cookie(&r, "tb_session")
-            .or_else(|| set_cookie(&r, "__Host-tb_session"))
-            .expect("a session cookie");
-        let mut person = Person {
-            base_url: self.base_url.clone(),
-            http: no_redirects(),
-            cookie: cookie.split(';').next().unwrap_or_default().to_owned(),
-            csrf: String::new(),
-        };
-        let inbox = person.get("/inbox").await;
-        assert_eq!(inbox.status, 200, "{}", inbox.body);
-        person
+        log_in_at(&self.base_url, email, password).await
     }
 
     /// A login for `email` of the demo brokerage (or `slug`), logged in.

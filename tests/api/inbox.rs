@@ -81,12 +81,25 @@ async fn another_brokerages_or_offices_ids_are_not_found_and_nothing_of_them_sho
     }
     let before = app.snapshot().await;
     let notes = app.count("note").await;
+    let elm_id = elm.to_string();
     for (path, form) in [
         (format!("/inbox/c/{main}/reply"), vec![("body", "hi")]),
         (format!("/inbox/c/{main}/note"), vec![("body", "hi")]),
         (format!("/inbox/c/{main}/close"), vec![]),
-        (format!("/inbox/c/{main}/do-not-text"), vec![]),
-        (format!("/inbox/c/{main}/delete"), vec![]),
+        (format!("/inbox/c/{main}/reopen"), vec![]),
+        (format!("/inbox/c/{main}/takeover"), vec![]),
+        (format!("/inbox/c/{main}/assign"), vec![("agent", "")]),
+        (
+            format!("/inbox/c/{main}/review"),
+            vec![("decision", "opt_out")],
+        ),
+        (format!("/inbox/c/{main}/name"), vec![("name", "Pat")]),
+        (format!("/inbox/c/{main}/merge"), vec![("into", &elm_id)]),
+        (
+            format!("/inbox/c/{main}/do-not-text"),
+            vec![("confirm", "yes")],
+        ),
+        (format!("/inbox/c/{main}/delete"), vec![("confirm", "yes")]),
         (format!("/inbox/c/{main}/tasks/{task}/done"), vec![]),
         ("/inbox/c/-5/note".to_owned(), vec![("body", "hi")]),
     ] {
@@ -249,6 +262,13 @@ async fn bad_replies_are_refused_with_the_reason_and_queue_nothing() {
         "1,600 is fine"
     );
     app.drain().await;
+    // A browser sends the box's line break as CR LF: one character, as the box counted it.
+    let lines = format!("{}\r\n{}", "y".repeat(799), "z".repeat(800));
+    assert_eq!(sam.post(&path, &[("body", &lines)]).await.status, 303);
+    app.drain().await;
+    let sent = app.fake.messages().pop().expect("sent").body;
+    assert_eq!(sent.chars().count(), 1600);
+    assert!(sent.contains("y\nz") && !sent.contains('\r'));
     let short = sam.post(&path, &[("body", "Photos: bit.ly/abc")]).await;
     assert_eq!(short.status, 422);
     assert!(short.body.contains("link_shortener"), "{}", short.body);
@@ -284,8 +304,8 @@ async fn bad_replies_are_refused_with_the_reason_and_queue_nothing() {
     assert!(opted.body.contains("opted_out"));
     assert_eq!(
         agent_replies(&app).await,
-        vec![("sent".into(), None), ("sent".into(), None)],
-        "only the two that were accepted"
+        vec![("sent".into(), None); 3],
+        "only the three that were accepted"
     );
     let suppressed: (String, Option<String>) =
         sqlx::query_as("select source, who from suppression")
@@ -431,9 +451,20 @@ async fn the_peoples_decisions_stop_automation_and_are_recorded() {
             && page.contains("Prefers mornings")
             && page.contains("Jordan Smith")
     );
-    // Do not text (R1): suppressed brokerage-wide, with who; a later missed call gets no text.
+    // Do not text (R1): only when confirmed (the page's tick box; without it, a clear 400 and
+    // nothing changes); then suppressed brokerage-wide, with who; a later missed call gets no
+    // text.
+    let before = app.snapshot().await;
+    let unconfirmed = sam.post(&format!("/inbox/c/{id}/do-not-text"), &[]).await;
+    assert_eq!(unconfirmed.status, 400);
+    assert!(
+        unconfirmed.body.contains("Tick the box to confirm"),
+        "{}",
+        unconfirmed.body
+    );
+    assert_eq!(app.snapshot().await, before);
     assert_eq!(
-        sam.post(&format!("/inbox/c/{id}/do-not-text"), &[])
+        sam.post(&format!("/inbox/c/{id}/do-not-text"), &[("confirm", "yes")])
             .await
             .status,
         303
@@ -644,7 +675,16 @@ async fn a_deleted_contact_stays_suppressed_and_a_merge_keeps_both_histories() {
     app.clock.advance(Duration::hours(1));
     let messages_before = app.count("message").await;
     assert_eq!(
-        sam.post(&format!("/inbox/c/{a}/delete"), &[]).await.status,
+        sam.post(&format!("/inbox/c/{a}/delete"), &[("confirm", "no")])
+            .await
+            .status,
+        400
+    );
+    assert_eq!(sam.get(&format!("/inbox/c/{a}")).await.status, 200);
+    assert_eq!(
+        sam.post(&format!("/inbox/c/{a}/delete"), &[("confirm", "yes")])
+            .await
+            .status,
         303
     );
     assert_eq!(sam.get(&format!("/inbox/c/{a}")).await.status, 404);
@@ -1051,4 +1091,118 @@ async fn take_over_while_the_text_back_is_in_flight_stops_its_follow_ups() {
         follow,
         vec![("cancelled".into(), Some("agent_takeover".into()))]
     );
+}
+
+/// The thread shows calls' outcomes, scheduled and ended jobs and consent: each change
+/// notifies the live inbox, not only messages and the conversation row.
+#[tokio::test]
+async fn a_calls_outcome_its_text_back_and_consent_notify_the_live_inbox() {
+    let app = spawn_app().await;
+    let id = lead_replied(&app, LEAD, MAIN_ST, "Hello").await;
+    let brokerage: i64 =
+        sqlx::query_scalar("select brokerage_id from conversation where conversation_id = $1")
+            .bind(id)
+            .fetch_one(&app.db.pool)
+            .await
+            .expect("brokerage");
+    let expected = format!("{brokerage}:{id}");
+    let sid = new_sid("CA");
+    let r = app
+        .post_signed(
+            "/twilio/voice",
+            &TestApp::incoming_params(&sid, LEAD, MAIN_ST),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Listening from here: the ring itself (a conversation touch) is not counted.
+    let mut listener = sqlx::postgres::PgListener::connect_with(&app.db.pool)
+        .await
+        .expect("listener");
+    listener.listen("textback_inbox").await.expect("listen");
+    let r = app
+        .post_signed(
+            "/twilio/voice/dial",
+            &TestApp::dial_params(&sid, LEAD, MAIN_ST, "no-answer", "false"),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        next_payload(&mut listener).await,
+        expected,
+        "the miss and its text-back"
+    );
+    // The text-back's job ends (cancelled here: the lead already wrote, or sent): notified.
+    sqlx::query(
+        "update job set state = 'cancelled', reason = 'test', finished_at = now(), updated_at = now()
+          where kind = 'text_back' and state = 'scheduled'",
+    )
+    .execute(&app.db.pool)
+    .await
+    .expect("cancel");
+    assert_eq!(next_payload(&mut listener).await, expected, "the job's end");
+    // A do-not-text entry kept by phone number (an import, the carrier) reaches the thread.
+    sqlx::query(
+        "insert into consent_event (brokerage_id, phone, event, source, who, suppressed_after, at)
+         values ($1, $2, 'opt_out', 'import', 'import:test.csv', false, now())",
+    )
+    .bind(brokerage)
+    .bind(LEAD)
+    .execute(&app.db.pool)
+    .await
+    .expect("consent");
+    assert_eq!(next_payload(&mut listener).await, expected, "consent");
+}
+
+async fn next_payload(l: &mut sqlx::postgres::PgListener) -> String {
+    tokio::time::timeout(StdDuration::from_secs(5), l.recv())
+        .await
+        .expect("a notification in time")
+        .expect("listener")
+        .payload()
+        .to_owned()
+}
+
+/// A take-over goes with its conversation into a merge: the number merged into gets no more
+/// follow-ups either.
+#[tokio::test]
+async fn a_merge_carries_a_take_over_to_the_conversation_merged_into() {
+    let app = spawn_app().await;
+    let a = lead_replied(&app, LEAD, MAIN_ST, "Cell here").await;
+    let mut sam = app.person("harbor", "sam@harbor.example").await;
+    sam.get(&format!("/inbox/c/{a}")).await;
+    assert_eq!(
+        sam.post(&format!("/inbox/c/{a}/takeover"), &[])
+            .await
+            .status,
+        303
+    );
+    // The same person's work number misses a call: texted back, a follow-up armed.
+    app.missed_call(LEAD2, MAIN_ST).await;
+    app.clock.advance(Duration::seconds(20));
+    app.drain().await;
+    let b = conversation_of(&app, LEAD2).await;
+    sam.get(&format!("/inbox/c/{a}")).await;
+    assert_eq!(
+        sam.post(&format!("/inbox/c/{a}/merge"), &[("into", &b.to_string())])
+            .await
+            .status,
+        303
+    );
+    let page = sam.get(&format!("/inbox/c/{b}")).await.body;
+    assert!(page.contains("taken over by sam@harbor.example"), "{page}");
+    app.run_until_quiet(Duration::days(3)).await;
+    let texts = app
+        .fake
+        .messages()
+        .into_iter()
+        .filter(|m| m.to == LEAD2)
+        .count();
+    assert_eq!(texts, 1, "the text-back only");
+    let follow: Vec<(String, Option<String>)> =
+        sqlx::query_as("select state, reason from job where kind = 'follow_up'")
+            .fetch_all(&app.db.pool)
+            .await
+            .expect("jobs");
+    assert_eq!(follow.len(), 1, "{follow:?}");
+    assert_eq!(follow[0].1.as_deref(), Some("agent_takeover"), "{follow:?}");
 }

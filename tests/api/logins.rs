@@ -463,31 +463,118 @@ async fn forms_without_the_sessions_token_or_from_another_site_change_nothing() 
 async fn state_changes_answer_get_with_405() {
     let app = spawn_app().await;
     let mut sam = app.person("harbor", "sam@harbor.example").await;
-    for path in [
-        "/logout",
-        "/inbox/search",
-        "/inbox/c/1/reply",
-        "/inbox/c/1/note",
-        "/inbox/c/1/assign",
-        "/inbox/c/1/close",
-        "/inbox/c/1/reopen",
-        "/inbox/c/1/takeover",
-        "/inbox/c/1/do-not-text",
-        "/inbox/c/1/review",
-        "/inbox/c/1/name",
-        "/inbox/c/1/merge",
-        "/inbox/c/1/delete",
-        "/inbox/c/1/tasks/1/done",
-        "/dashboard/alerts/1/dismiss",
-    ] {
-        assert_eq!(sam.get(path).await.status, 405, "{path}");
+    for path in POST_ROUTES {
+        let path = path
+            .replace("{c}", "1")
+            .replace("{t}", "1")
+            .replace("{a}", "1");
+        assert_eq!(sam.get(&path).await.status, 405, "{path}");
     }
+}
+
+/// Every route that changes something (`{c}` a conversation, `{t}` a task, `{a}` an alert).
+const POST_ROUTES: &[&str] = &[
+    "/logout",
+    "/inbox/search",
+    "/inbox/c/{c}/reply",
+    "/inbox/c/{c}/note",
+    "/inbox/c/{c}/assign",
+    "/inbox/c/{c}/close",
+    "/inbox/c/{c}/reopen",
+    "/inbox/c/{c}/takeover",
+    "/inbox/c/{c}/do-not-text",
+    "/inbox/c/{c}/review",
+    "/inbox/c/{c}/name",
+    "/inbox/c/{c}/merge",
+    "/inbox/c/{c}/delete",
+    "/inbox/c/{c}/tasks/{t}/done",
+    "/dashboard/alerts/{a}/dismiss",
+];
+
+/// A logged-in person's own forms, each posted without its token (as a forged cross-site form
+/// would be, with every field otherwise right): 403 on every route, and nothing changes.
+#[tokio::test]
+async fn every_state_change_needs_the_pages_token() {
+    let app = spawn_app().await;
+    // A landline's missed call: a conversation with an open callback task; an alert to dismiss.
+    app.fake.set_line_type("+16175550177", "landline");
+    app.missed_call("+16175550177", "+15555550100").await;
+    app.clock.advance(chrono::Duration::seconds(30));
+    app.drain().await;
+    let (c, t): (i64, i64) = sqlx::query_as(
+        "select cv.conversation_id, t.task_id from conversation cv join task t using (contact_id)",
+    )
+    .fetch_one(&app.db.pool)
+    .await
+    .expect("conversation and task");
+    let a: i64 = sqlx::query_scalar(
+        "insert into alert (brokerage_id, audience, reason, detail, created_at)
+         select brokerage_id, 'admins', 'carrier_configuration', '21408', now() from brokerage
+          where slug = 'harbor' returning alert_id",
+    )
+    .fetch_one(&app.db.pool)
+    .await
+    .expect("alert");
+    let mut riley = app.person("harbor", "riley@harbor.example").await;
+    riley.get(&format!("/inbox/c/{c}")).await;
+    let fields: &[(&str, &str)] = &[
+        ("body", "hello"),
+        ("phone", "+16175550177"),
+        ("agent", "1"),
+        ("decision", "opt_out"),
+        ("name", "Pat"),
+        ("into", "1"),
+        ("confirm", "yes"),
+    ];
+    let form: Vec<(String, String)> = fields
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let before = (
+        app.snapshot().await,
+        app.count("note").await,
+        app.count("consent_event").await,
+    );
+    for path in POST_ROUTES {
+        let path = path
+            .replace("{c}", &c.to_string())
+            .replace("{t}", &t.to_string())
+            .replace("{a}", &a.to_string());
+        let r = riley.post_raw(&path, &form, &[]).await;
+        assert_eq!(r.status, 403, "{path}: {}", r.body);
+        let wrong = [form.clone(), vec![("csrf".to_owned(), "x".repeat(43))]].concat();
+        assert_eq!(
+            riley.post_raw(&path, &wrong, &[]).await.status,
+            403,
+            "{path}"
+        );
+    }
+    assert_eq!(
+        (
+            app.snapshot().await,
+            app.count("note").await,
+            app.count("consent_event").await
+        ),
+        before
+    );
+    // The session is still good: the same form with the token goes through.
+    let r = riley
+        .post(&format!("/inbox/c/{c}/tasks/{t}/done"), &[])
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
 }
 
 #[tokio::test]
 async fn every_page_carries_the_security_headers() {
     let app = spawn_app().await;
     let mut morgan = app.person("harbor", "morgan@harbor.example").await;
+    app.text_in("+16175550123", "+15555550100", "Hello").await;
+    app.drain().await;
+    let c: i64 = sqlx::query_scalar("select conversation_id from conversation")
+        .fetch_one(&app.db.pool)
+        .await
+        .expect("conversation");
+    let mut responses = Vec::new();
     for path in PAGES {
         // The login form as someone not logged in sees it; the rest as a manager.
         let r = if *path == "/login" {
@@ -495,6 +582,37 @@ async fn every_page_carries_the_security_headers() {
         } else {
             morgan.get(path).await
         };
+        responses.push((path.to_string(), r));
+    }
+    // The live fragments, the exports, and the refusals.
+    for path in [
+        format!("/inbox/c/{c}"),
+        format!("/inbox/c/{c}/thread"),
+        "/inbox/list?filter=open".to_owned(),
+        "/dashboard/export.csv?period=today".to_owned(),
+        "/dashboard/suppressions.csv".to_owned(),
+    ] {
+        let r = morgan.get(&path).await;
+        assert_eq!(r.status, 200, "{path}");
+        responses.push((path, r));
+    }
+    let note = format!("/inbox/c/{c}/note");
+    let bad = morgan.post(&note, &[("body", "")]).await;
+    assert_eq!(bad.status, 400);
+    responses.push(("400".to_owned(), bad));
+    let forged = morgan
+        .post_raw(&note, &[("body".to_owned(), "x".to_owned())], &[])
+        .await;
+    assert_eq!(forged.status, 403);
+    responses.push(("403".to_owned(), forged));
+    add_login(&app.db.pool, "harbor", "sam@harbor.example", PASSWORD).await;
+    for _ in 0..5 {
+        app.try_login("sam@harbor.example", "wrong password").await;
+    }
+    let locked = app.try_login("sam@harbor.example", PASSWORD).await;
+    assert_eq!(locked.status, 429);
+    responses.push(("429".to_owned(), locked));
+    for (path, r) in &responses {
         let h = |name: &str| {
             r.headers
                 .get(name)
@@ -532,12 +650,12 @@ async fn every_page_carries_the_security_headers() {
             h("strict-transport-security").is_none(),
             "no HSTS on plain http"
         );
-        if *path != "/static/app.css" {
+        if path != "/static/app.css" {
             assert_eq!(h("cache-control").as_deref(), Some("no-store"), "{path}");
         }
         // No inline script or style: the CSP forbids them, and the pages do without.
         assert!(
-            !r.body.contains("<script>") && !r.body.contains("style="),
+            path.ends_with(".csv") || !r.body.contains("<script>") && !r.body.contains("style="),
             "{path}"
         );
     }
