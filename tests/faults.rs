@@ -13,6 +13,9 @@
 #[allow(dead_code)]
 mod helpers;
 
+#[path = "api/db_proxy.rs"]
+mod db_proxy;
+
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -125,6 +128,17 @@ impl World {
         crash: Option<&str>,
         clock: chrono::DateTime<chrono::Utc>,
     ) -> Server {
+        self.server_on(port, crash, clock, &self.db.url).await
+    }
+
+    /// Starts `textback serve` with its database at `db_url` (a proxy in front of the test's).
+    async fn server_on(
+        &self,
+        port: u16,
+        crash: Option<&str>,
+        clock: chrono::DateTime<chrono::Utc>,
+        db_url: &str,
+    ) -> Server {
         let port = if port == 0 {
             std::net::TcpListener::bind("127.0.0.1:0")
                 .unwrap()
@@ -136,7 +150,7 @@ impl World {
         };
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_textback"));
         cmd.arg("serve")
-            .env("DATABASE_URL", &self.db.url)
+            .env("DATABASE_URL", db_url)
             .env("TEXTBACK_BIND", format!("127.0.0.1:{port}"))
             .env("TEXTBACK_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
             .env("TWILIO_AUTH_TOKEN", TOKEN)
@@ -483,4 +497,114 @@ async fn a_quiet_hours_deferral_survives_restarts_and_sends_once_at_the_window()
     .await
     .unwrap();
     assert!(sent_at >= until, "sent at {sent_at}, before the window");
+}
+
+/// reliability.md F1: the database goes away while sends are in flight at the carrier, (a)
+/// behind a proxy that refuses and cuts every connection for 5 s, (b) by
+/// `pg_terminate_backend` of every server connection. `/readyz` says 503 during the outage
+/// and 200 after; the process stays up; every job ends; every caller gets one text, including
+/// those whose missed calls came in right after the database returned (when the jobs'
+/// `LISTEN` connection may not be back yet: the poll finds them).
+#[tokio::test]
+async fn a_database_outage_mid_dispatch_loses_nothing_and_sends_nothing_twice() {
+    let _serial = SERIAL.lock().await;
+    for terminate in [false, true] {
+        let w = world().await;
+        let parsed = url::Url::parse(&w.db.url).unwrap();
+        let upstream =
+            tokio::net::lookup_host((parsed.host_str().unwrap(), parsed.port().unwrap_or(5432)))
+                .await
+                .unwrap()
+                .next()
+                .unwrap();
+        let proxy = db_proxy::DbProxy::start(upstream).await;
+        let mut through = parsed.clone();
+        through.set_host(Some("127.0.0.1")).unwrap();
+        through.set_port(Some(proxy.addr.port())).unwrap();
+        let now = test_start()
+            + chrono::Duration::from_std(w.made.elapsed()).unwrap_or(chrono::Duration::zero());
+        let mut server = w.server_on(0, None, now, through.as_str()).await;
+        let player = w.player(&server);
+        let http = reqwest::Client::new();
+        let ready = |base: String| {
+            let http = http.clone();
+            async move {
+                http.get(format!("{base}/readyz"))
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+                    .unwrap_or(0)
+            }
+        };
+
+        let before: Vec<String> = (0..20).map(|i| format!("+1617555{:04}", 300 + i)).collect();
+        w.fake.inject(
+            Fault::Hold { recorded: true },
+            Scope::Next(before.len() as u32),
+        );
+        for lead in &before {
+            miss(&player, lead).await;
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while w.fake.held_count() < before.len() {
+            assert!(
+                Instant::now() < deadline,
+                "only {} of {} sends reached the carrier",
+                w.fake.held_count(),
+                before.len()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+
+        if terminate {
+            let killed: i64 = sqlx::query_scalar(
+                "select count(*) from (select pg_terminate_backend(pid) from pg_stat_activity
+                  where datname = current_database() and pid <> pg_backend_pid()) t",
+            )
+            .fetch_one(&w.db.pool)
+            .await
+            .unwrap();
+            assert!(killed > 0, "the server's connections were terminated");
+            // The carrier answers while the server's connections are gone.
+            w.fake.release_held();
+        } else {
+            proxy.down();
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while ready(server.base()).await != 503 {
+                assert!(Instant::now() < deadline, "/readyz never said 503");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            w.fake.release_held();
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            assert!(
+                server.child.try_wait().unwrap().is_none(),
+                "the server died"
+            );
+            proxy.up().await;
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while ready(server.base()).await != 200 {
+            assert!(Instant::now() < deadline, "/readyz never came back to 200");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+
+        let after: Vec<String> = (0..5).map(|i| format!("+1617555{:04}", 400 + i)).collect();
+        for lead in &after {
+            miss(&player, lead).await;
+        }
+        w.wait_all_terminal(Duration::from_secs(90)).await;
+        assert!(
+            server.child.try_wait().unwrap().is_none(),
+            "the server stayed up"
+        );
+        for lead in before.iter().chain(&after) {
+            w.assert_one_text(lead).await;
+        }
+        assert_eq!(
+            w.creates(),
+            before.len() + after.len(),
+            "terminate={terminate}: one create per caller"
+        );
+        server.kill9();
+    }
 }
