@@ -608,3 +608,65 @@ async fn a_database_outage_mid_dispatch_loses_nothing_and_sends_nothing_twice() 
         server.kill9();
     }
 }
+
+/// reliability.md F12's variant: one of two servers is SIGKILLed halfway through 200 missed
+/// calls; the survivor takes the rest of the calls and, after their leases, the dead one's
+/// jobs: exactly 200 texts, none created twice.
+#[tokio::test]
+async fn when_one_of_two_servers_dies_halfway_the_survivor_finishes_its_jobs() {
+    let _serial = SERIAL.lock().await;
+    let w = world().await;
+    let a = w.server(0, None).await;
+    let mut b = w.server(0, None).await;
+    let leads: Vec<String> = (0..200)
+        .map(|i| format!("+1617555{:04}", 7000 + i))
+        .collect();
+    let players = [w.player(&a), w.player(&b)];
+    // The last sends before the kill are slow at the carrier (recorded there, answered after
+    // 1.5 s), so B dies with requests in flight.
+    w.fake.inject(
+        Fault::Delay {
+            ms: 1500,
+            recorded: true,
+        },
+        Scope::Always,
+    );
+    let first = leads[..100].iter().enumerate().map(|(i, lead)| {
+        let player = &players[i % 2];
+        async move { miss(player, lead).await }
+    });
+    futures_util::stream::iter(first)
+        .buffer_unordered(8)
+        .collect::<Vec<()>>()
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    b.kill9();
+    w.fake.clear_faults();
+    let survivor = w.player(&a);
+    let rest = leads[100..]
+        .iter()
+        .map(|lead| async { miss(&survivor, lead).await });
+    futures_util::stream::iter(rest)
+        .buffer_unordered(8)
+        .collect::<Vec<()>>()
+        .await;
+
+    w.wait_all_terminal(Duration::from_secs(90)).await;
+    for lead in &leads {
+        w.assert_one_text(lead).await;
+    }
+    assert_eq!(w.fake.messages().len(), 200);
+    assert_eq!(w.creates(), 200, "no create was attempted twice");
+    // B's claimed jobs were taken over after their leases (a second attempt: no other fault
+    // here makes one).
+    let reclaimed: i64 = sqlx::query_scalar(
+        "select count(*) from job where kind = 'text_back' and attempt > 1 and state = 'sent'",
+    )
+    .fetch_one(&w.db.pool)
+    .await
+    .unwrap();
+    assert!(
+        reclaimed > 0,
+        "the survivor finished the dead server's jobs"
+    );
+}

@@ -679,6 +679,58 @@ async fn an_unreachable_carrier_past_the_budget_ends_dead() {
     );
 }
 
+/// reliability.md F6: the carrier unreachable (connections refused, the Lookup included).
+/// Back within the retry budget: the text goes once. Down past it: `dead`, with the
+/// connection error as the reason, and nothing sent.
+#[tokio::test]
+async fn an_unreachable_carrier_is_retried_until_it_returns_or_the_budget_ends() {
+    for back_in_time in [true, false] {
+        let app = spawn_app().await;
+        missed_call(&app, LEAD, MAIN_ST).await;
+        app.fake.go_down().await;
+        hold(&app).await;
+        app.drain().await;
+        let (state, error): (String, Option<String>) =
+            sqlx::query_as("select state, last_error from job where kind = 'text_back'")
+                .fetch_one(&app.db.pool)
+                .await
+                .expect("job");
+        assert_eq!(state, "scheduled", "a refused connection is retried");
+        assert!(error.is_some(), "the failure is kept: {error:?}");
+        if back_in_time {
+            // A second refused attempt, well within the budget (10 s with the test timing).
+            app.clock.advance(Duration::seconds(2));
+            app.drain().await;
+            let (state, attempt): (String, i32) =
+                sqlx::query_as("select state, attempt from job where kind = 'text_back'")
+                    .fetch_one(&app.db.pool)
+                    .await
+                    .expect("job");
+            assert_eq!((state.as_str(), attempt), ("scheduled", 2));
+            app.fake.go_up().await.expect("the fake listens again");
+            app.run_until_quiet(Duration::hours(1)).await;
+            assert_eq!(texts_to(&app, LEAD).len(), 1);
+            assert_eq!(creates(&app), 1);
+            assert_eq!(app.jobs().await[0].1, "sent");
+        } else {
+            app.run_until_quiet(Duration::hours(3)).await;
+            app.fake.go_up().await.expect("the fake listens again");
+            assert_eq!(creates(&app), 0);
+            let (state, error): (String, Option<String>) =
+                sqlx::query_as("select state, last_error from job where kind = 'text_back'")
+                    .fetch_one(&app.db.pool)
+                    .await
+                    .expect("job");
+            assert_eq!(state, "dead");
+            let error = error.unwrap_or_default();
+            assert!(
+                error.contains("connect") || error.contains("refused"),
+                "the reason names the connection: {error}"
+            );
+        }
+    }
+}
+
 /// reliability.md §3: 21610 suppresses the number, the job ends dead(21610), no retry; the
 /// next miss is skipped `opted_out` without paying for anything.
 #[tokio::test]
