@@ -127,6 +127,28 @@ pub async fn queue() -> anyhow::Result<()> {
     let work_jobs_per_s = n as f64 / burn.as_secs_f64();
     let written_jobs_per_s = n as f64 / written.as_secs_f64();
 
+    // Optionally a deep table of jobs due tomorrow (BENCH_FUTURE_JOBS): the claim must still
+    // find the due ones at once (issue 7: claim latency with 1M scheduled future jobs).
+    let future = env_num("BENCH_FUTURE_JOBS", 0);
+    if future > 0 {
+        let tomorrow = clock.now() + Duration::days(1);
+        let mut left = future;
+        let mut i = 0u64;
+        while left > 0 {
+            let chunk = left.min(5000);
+            let due: Vec<_> = (0..chunk)
+                .map(|k| tomorrow + Duration::microseconds(i64::try_from(i + k).unwrap_or(0)))
+                .collect();
+            let mut conn = pool.acquire().await?;
+            jobs::enqueue_noops(&mut conn, brokerage, &due, clock.now()).await?;
+            left -= chunk;
+            i += chunk;
+        }
+        if analyze {
+            sqlx::query("analyze job").execute(&pool).await?;
+        }
+    }
+
     // Enqueue → start, one job at a time, each after an idle pause.
     let mut latencies = Vec::new();
     for _ in 0..samples {
@@ -176,7 +198,7 @@ pub async fn queue() -> anyhow::Result<()> {
     println!(
         "RESULT system=ours config=batch{}-c{}-claimers{} jobs={n} work_jobs_per_s={:.0} burn_ms={:.0} written_jobs_per_s={:.0} written_ms={:.0} enqueue_bulk_per_s={:.0} \
          notify_start_p50_ms={l50:.2} notify_start_p99_ms={l99:.2} notify_start_max_ms={lmax:.2} lat_gap_ms={gap_ms} \
-         sched_late_p50_ms={s50:.0} sched_late_p99_ms={s99:.0} sched_late_max_ms={smax:.0} analyzed={}",
+         sched_late_p50_ms={s50:.0} sched_late_p99_ms={s99:.0} sched_late_max_ms={smax:.0} future_jobs={future} analyzed={}",
         bench_timing().batch,
         bench_timing().concurrency,
         bench_timing().claimers,
@@ -265,15 +287,119 @@ struct Played {
     dial_answer_ms: f64,
 }
 
+/// Plays `calls` missed calls, caller `first + i` to `numbers[i % len]`, started at `rate` per
+/// second (open loop: each on schedule whether or not the earlier ones are done). Callers are
+/// distinct `+1617…` numbers, so each call is a new lead.
+async fn play(
+    player: &crate::fake_twilio::Player,
+    clock: &crate::clock::SharedClock,
+    numbers: &'static [&'static str],
+    first: u64,
+    calls: u64,
+    rate: f64,
+) -> anyhow::Result<Vec<Played>> {
+    use crate::fake_twilio::{DialResult, new_call_sid};
+    let started = tokio::time::Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..calls {
+        let player = player.clone();
+        let clock = clock.clone();
+        let to = numbers[usize::try_from(i).unwrap_or(0) % numbers.len()];
+        let at = started + StdDuration::from_secs_f64(i as f64 / rate.max(0.001));
+        set.spawn(async move {
+            tokio::time::sleep_until(at).await;
+            let from = format!("+1617{:07}", 2_000_000 + first + i);
+            let sid = new_call_sid();
+            player.incoming_call(&sid, &from, to).await?;
+            let dial_posted = clock.now();
+            let t = Instant::now();
+            let answer = player
+                .dial_result(&sid, &from, to, DialResult::no_answer())
+                .await?;
+            let dial_answer_ms = t.elapsed().as_secs_f64() * 1000.0;
+            anyhow::ensure!(
+                answer.status == 200,
+                "dial webhook answered {}",
+                answer.status
+            );
+            Ok::<_, anyhow::Error>(Played {
+                from,
+                dial_posted,
+                dial_answer_ms,
+            })
+        });
+    }
+    let mut played = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        played.push(joined.context("a caller task")??);
+    }
+    Ok(played)
+}
+
+/// Waits until the carrier has `texts` messages in all.
+async fn wait_texts(fake: &crate::fake_twilio::FakeTwilio, texts: usize) -> anyhow::Result<()> {
+    let deadline = Instant::now() + StdDuration::from_secs(300);
+    while fake.messages().len() < texts {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "only {} of {texts} texts reached the carrier",
+            fake.messages().len()
+        );
+        tokio::time::sleep(StdDuration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+/// What the carrier saw of `played`: per call, dial webhook → Messages create and dial → Lookup
+/// (ms), the dial webhook's answer time (ms), and the last create's time.
+struct Seen {
+    overhead: Vec<f64>,
+    to_lookup: Vec<f64>,
+    dial_answer: Vec<f64>,
+    last_create: Option<chrono::DateTime<Utc>>,
+}
+
+fn seen(fake: &crate::fake_twilio::FakeTwilio, played: &[Played]) -> anyhow::Result<Seen> {
+    let mut created = std::collections::HashMap::new();
+    let mut looked_up = std::collections::HashMap::new();
+    for r in fake.requests() {
+        if r.method == "POST" && r.path.ends_with("/Messages.json") {
+            if let Some((_, to)) = r.params.iter().find(|(k, _)| k == "To") {
+                created.entry(to.clone()).or_insert(r.at);
+            }
+        } else if let Some(number) = r.path.strip_prefix("/v2/PhoneNumbers/") {
+            // The path as received: the number's `+` may be percent-encoded.
+            let number = number.replace("%2B", "+");
+            looked_up.entry(number).or_insert(r.at);
+        }
+    }
+    let ms = |d: Duration| d.num_microseconds().unwrap_or(0) as f64 / 1000.0;
+    let mut out = Seen {
+        overhead: Vec::new(),
+        to_lookup: Vec::new(),
+        dial_answer: Vec::new(),
+        last_create: None,
+    };
+    for p in played {
+        let create = created
+            .get(&p.from)
+            .with_context(|| format!("no text was created for call {}", p.from))?;
+        out.overhead.push(ms(*create - p.dial_posted));
+        out.last_create = out.last_create.max(Some(*create));
+        if let Some(lookup) = looked_up.get(&p.from) {
+            out.to_lookup.push(ms(*lookup - p.dial_posted));
+        }
+        out.dial_answer.push(p.dial_answer_ms);
+    }
+    Ok(out)
+}
+
 /// `textback bench pipeline`: the real server and scheduler on loopback, the fake carrier
 /// in-process, `BENCH_CALLS` missed calls from distinct callers started at `BENCH_RATE` per
-/// second (open loop: each on schedule whether or not the earlier ones are done). Measured per
-/// call: the dial webhook's answer time, and the overhead from posting the dial webhook to the
-/// carrier receiving the Messages create request (with `delay_secs = 0` there is no hold to
-/// subtract), with the Lookup request in between.
+/// second (open loop). Measured per call: the dial webhook's answer time, and the overhead
+/// from posting the dial webhook to the carrier receiving the Messages create request (with
+/// `delay_secs = 0` there is no hold to subtract), with the Lookup request in between.
 pub async fn pipeline() -> anyhow::Result<()> {
-    use crate::fake_twilio::{DialResult, new_call_sid};
-
     let config = Config::from_env()?;
     let calls = env_num("BENCH_CALLS", 1000);
     let rate = env_num("BENCH_RATE", 20).max(1);
@@ -305,93 +431,204 @@ pub async fn pipeline() -> anyhow::Result<()> {
     }));
 
     let player = fake.player(&public);
-    let started = tokio::time::Instant::now();
-    let mut set = tokio::task::JoinSet::new();
-    for i in 0..calls {
-        let player = player.clone();
-        let clock = clock.clone();
-        let at = started + StdDuration::from_micros(i * 1_000_000 / rate);
-        set.spawn(async move {
-            tokio::time::sleep_until(at).await;
-            let from = format!("+1617555{:04}", 6000 + i);
-            let sid = new_call_sid();
-            player.incoming_call(&sid, &from, PIPELINE_NUMBER).await?;
-            let dial_posted = clock.now();
-            let t = Instant::now();
-            let answer = player
-                .dial_result(&sid, &from, PIPELINE_NUMBER, DialResult::no_answer())
-                .await?;
-            let dial_answer_ms = t.elapsed().as_secs_f64() * 1000.0;
-            anyhow::ensure!(
-                answer.status == 200,
-                "dial webhook answered {}",
-                answer.status
-            );
-            Ok::<_, anyhow::Error>(Played {
-                from,
-                dial_posted,
-                dial_answer_ms,
-            })
-        });
-    }
-    let mut played = Vec::new();
-    while let Some(joined) = set.join_next().await {
-        played.push(joined.context("a caller task")??);
-    }
-    let deadline = Instant::now() + StdDuration::from_secs(120);
-    while (fake.messages().len() as u64) < calls {
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "only {} of {calls} texts reached the carrier",
-            fake.messages().len()
-        );
-        tokio::time::sleep(StdDuration::from_millis(20)).await;
-    }
+    let played = play(&player, &clock, &[PIPELINE_NUMBER], 0, calls, rate as f64).await?;
+    wait_texts(&fake, usize::try_from(calls).unwrap_or(usize::MAX)).await?;
     let _ = stop_tx.send(true);
     let _ = server.await;
 
-    // When the carrier saw each caller's Lookup and Messages create.
-    let mut created = std::collections::HashMap::new();
-    let mut looked_up = std::collections::HashMap::new();
-    for r in fake.requests() {
-        if r.method == "POST" && r.path.ends_with("/Messages.json") {
-            if let Some((_, to)) = r.params.iter().find(|(k, _)| k == "To") {
-                created.entry(to.clone()).or_insert(r.at);
-            }
-        } else if let Some(number) = r.path.strip_prefix("/v2/PhoneNumbers/") {
-            // The path as received: the number's `+` may be percent-encoded.
-            let number = number.replace("%2B", "+");
-            looked_up.entry(number).or_insert(r.at);
-        }
-    }
-    let ms = |d: Duration| d.num_microseconds().unwrap_or(0) as f64 / 1000.0;
-    let mut overhead = Vec::new();
-    let mut to_lookup = Vec::new();
-    let mut dial_answer = Vec::new();
-    for p in &played {
-        let create = created
-            .get(&p.from)
-            .with_context(|| format!("no text was created for call {}", p.from))?;
-        overhead.push(ms(*create - p.dial_posted));
-        if let Some(lookup) = looked_up.get(&p.from) {
-            to_lookup.push(ms(*lookup - p.dial_posted));
-        }
-        dial_answer.push(p.dial_answer_ms);
-    }
-    anyhow::ensure!(
-        created.len() as u64 == calls,
-        "{} creates for {calls} calls",
-        created.len()
-    );
-    let (o50, o99, omax) = percentiles(overhead);
-    let (l50, l99, _) = percentiles(to_lookup);
-    let (d50, d99, _) = percentiles(dial_answer);
+    let seen = seen(&fake, &played)?;
+    let (o50, o99, omax) = percentiles(seen.overhead);
+    let (l50, l99, _) = percentiles(seen.to_lookup);
+    let (d50, d99, _) = percentiles(seen.dial_answer);
     println!(
         "RESULT system=ours bench=pipeline calls={calls} rate_per_s={rate} \
          overhead_p50_ms={o50:.1} overhead_p99_ms={o99:.1} overhead_max_ms={omax:.1} \
          to_lookup_p50_ms={l50:.1} to_lookup_p99_ms={l99:.1} \
          dial_webhook_p50_ms={d50:.1} dial_webhook_p99_ms={d99:.1}"
     );
+    Ok(())
+}
+
+/// The load bench's brokerage: twenty numbers, so a day's new recipients (compliance.md R15,
+/// at most 1,000 per number) do not cap the run.
+fn load_setup() -> String {
+    let mut s = String::from(
+        r#"[brokerage]
+slug = "load"
+name = "Load Realty"
+time_zone = "America/New_York"
+
+[[offices]]
+slug = "main"
+name = "Main"
+
+[[agents]]
+email = "sam@load.example"
+name = "Sam Rivera"
+phone = "+15555550201"
+office = "main"
+role = "agent"
+"#,
+    );
+    for n in LOAD_NUMBERS {
+        s.push_str(&format!(
+            "\n[[numbers]]\nnumber = \"{n}\"\noffice = \"main\"\nring = [\"sam@load.example\"]\n"
+        ));
+    }
+    s.push_str(
+        r#"
+[text_back]
+delay_secs = 0
+template = "Hi {first_name|there}, this is {agent_first_name} at {brokerage}. Sorry we missed your call. Reply STOP to opt out."
+
+[compliance]
+daily_unique_recipients = 1000
+"#,
+    );
+    s
+}
+
+const LOAD_NUMBERS: &[&str] = &[
+    "+15555550100",
+    "+15555550101",
+    "+15555550102",
+    "+15555550103",
+    "+15555550104",
+    "+15555550105",
+    "+15555550106",
+    "+15555550107",
+    "+15555550108",
+    "+15555550109",
+    "+15555550110",
+    "+15555550111",
+    "+15555550112",
+    "+15555550113",
+    "+15555550114",
+    "+15555550115",
+    "+15555550116",
+    "+15555550117",
+    "+15555550118",
+    "+15555550119",
+];
+
+/// This process's resident set, in MiB (Linux `/proc/self/status`).
+fn rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// `textback bench load`: sustained missed calls. First the saturation rate: `BENCH_BURST`
+/// (2000) missed calls posted by 64 callers at once, texts per second from the first dial
+/// webhook to the last Messages create. Then `BENCH_SECS` (10) seconds of open-loop calls at
+/// 25 %, 50 % and 100 % of that rate, each with the dial webhook's answer time and the
+/// text-back overhead (dial webhook → Messages create, no hold), p50/p99; and the process's
+/// resident memory idle and at its peak (the server, the scheduler, the in-process fake carrier
+/// and the load generator share the process).
+pub async fn load() -> anyhow::Result<()> {
+    let config = Config::from_env()?;
+    let burst = env_num("BENCH_BURST", 2000).max(1);
+    let secs = env_num("BENCH_SECS", 10).max(1);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let crate::demo::Stage {
+        clock,
+        fake,
+        public,
+        app,
+        ..
+    } = crate::demo::stage(
+        &config.database_url,
+        "bench_load",
+        &load_setup(),
+        crate::demo::harbor_zone(),
+        &listener,
+    )
+    .await?;
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(crate::run(listener, app, async move {
+        let _ = stop_rx.wait_for(|s| *s).await;
+    }));
+    let player = fake.player(&public);
+    tokio::time::sleep(StdDuration::from_secs(1)).await;
+    let idle = rss_mib();
+    let peak = Arc::new(std::sync::Mutex::new(idle));
+    let sampler = {
+        let peak = peak.clone();
+        tokio::spawn(async move {
+            loop {
+                let now = rss_mib();
+                if let Ok(mut p) = peak.lock() {
+                    *p = p.max(now);
+                }
+                tokio::time::sleep(StdDuration::from_millis(100)).await;
+            }
+        })
+    };
+    let mut first = 0u64;
+    let mut texts = 0usize;
+
+    // Saturation: a burst, 64 callers at a time, as fast as the server takes them.
+    let started = clock.now();
+    let mut played = Vec::new();
+    let mut chunk_start = 0u64;
+    let mut set = tokio::task::JoinSet::new();
+    for c in 0..64u64 {
+        let n = burst / 64 + u64::from(c < burst % 64);
+        if n == 0 {
+            continue;
+        }
+        let (player, clock, from) = (player.clone(), clock.clone(), chunk_start);
+        chunk_start += n;
+        set.spawn(async move { play(&player, &clock, LOAD_NUMBERS, from, n, 1e9).await });
+    }
+    // One caller task posts its calls back to back (a rate of 1e9/s), 64 such tasks at once.
+    while let Some(joined) = set.join_next().await {
+        played.extend(joined.context("a caller task")??);
+    }
+    first += burst;
+    texts += usize::try_from(burst).unwrap_or(usize::MAX);
+    wait_texts(&fake, texts).await?;
+    let burst_seen = seen(&fake, &played)?;
+    let took = burst_seen.last_create.map_or(0.0, |t| {
+        (t - started).num_microseconds().unwrap_or(0) as f64 / 1e6
+    });
+    let saturation = burst as f64 / took.max(0.001);
+    let (d50, d99, _) = percentiles(burst_seen.dial_answer);
+    let (o50, o99, _) = percentiles(burst_seen.overhead);
+    println!(
+        "RESULT system=ours bench=load phase=saturation calls={burst} texts_per_s={saturation:.0} \
+         dial_webhook_p50_ms={d50:.1} dial_webhook_p99_ms={d99:.1} overhead_p50_ms={o50:.1} overhead_p99_ms={o99:.1}"
+    );
+
+    for share in [25u64, 50, 100] {
+        let rate = saturation * share as f64 / 100.0;
+        let calls = ((rate * secs as f64) as u64).max(1);
+        let played = play(&player, &clock, LOAD_NUMBERS, first, calls, rate).await?;
+        first += calls;
+        texts += usize::try_from(calls).unwrap_or(usize::MAX);
+        wait_texts(&fake, texts).await?;
+        let s = seen(&fake, &played)?;
+        let (d50, d99, _) = percentiles(s.dial_answer);
+        let (o50, o99, omax) = percentiles(s.overhead);
+        println!(
+            "RESULT system=ours bench=load phase={share}pct rate_per_s={rate:.0} calls={calls} \
+             dial_webhook_p50_ms={d50:.1} dial_webhook_p99_ms={d99:.1} \
+             overhead_p50_ms={o50:.1} overhead_p99_ms={o99:.1} overhead_max_ms={omax:.1}"
+        );
+    }
+    sampler.abort();
+    let peak = peak.lock().map_or(0.0, |p| *p);
+    println!(
+        "RESULT system=ours bench=load phase=memory rss_idle_mib={idle:.0} rss_peak_mib={peak:.0}"
+    );
+    let _ = stop_tx.send(true);
+    let _ = server.await;
     Ok(())
 }
 

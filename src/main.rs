@@ -110,6 +110,7 @@ enum BenchWhat {
     /// The scheduler on a fresh database (DATABASE_URL): burn-down of PEERQ_JOBS no-op jobs,
     /// enqueue-to-start and future-job lateness, as `RESULT system=ours …` lines for
     /// ../shared/bench/peer-queue.sh (PEERQ_OURS_CMD='target/release/textback bench queue').
+    /// BENCH_FUTURE_JOBS=N first fills the table with N jobs due tomorrow.
     Queue,
     /// The missed-call pipeline, in-process with the fake carrier on loopback: BENCH_CALLS
     /// (1000) missed calls at BENCH_RATE (20/s) with `delay_secs = 0`; the time from the dial
@@ -120,6 +121,11 @@ enum BenchWhat {
     /// fresh database NAME_bench_dashboard beside DATABASE_URL's, then the dashboard and inbox
     /// pages timed over loopback, BENCH_ROUNDS (20) times each, p50/p99.
     Dashboard,
+    /// Sustained missed calls: the saturation rate (BENCH_BURST, 2000, missed calls posted 64
+    /// at a time), then BENCH_SECS (10) seconds each at 25 %, 50 % and 100 % of it, with the
+    /// dial webhook's answer time and the text-back overhead, p50/p99, and the process's
+    /// memory idle and at its peak. A fresh database NAME_bench_load beside DATABASE_URL's.
+    Load,
 }
 
 #[derive(Subcommand)]
@@ -244,6 +250,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench {
             what: BenchWhat::Dashboard,
         } => textback::bench::dashboard().await,
+        Command::Bench {
+            what: BenchWhat::Load,
+        } => textback::bench::load().await,
     }
 }
 
