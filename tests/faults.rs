@@ -16,6 +16,10 @@ mod helpers;
 #[path = "api/db_proxy.rs"]
 mod db_proxy;
 
+#[path = "support/invariants.rs"]
+#[allow(dead_code)]
+mod invariants;
+
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -227,6 +231,12 @@ impl World {
         }
     }
 
+    /// reliability.md I1–I5 over everything the scenario did (the randomized runs' checker).
+    async fn assert_invariants(&self) {
+        let bad = invariants::check(&self.db.pool, &self.fake, &[]).await;
+        assert!(bad.is_empty(), "reliability.md I1–I5:\n{}", bad.join("\n"));
+    }
+
     /// reliability.md I1 and I2 for one text-back: exactly one accepted create to `to`, the
     /// job `sent`, no outbound row left unsettled.
     async fn assert_one_text(&self, to: &str) {
@@ -296,6 +306,7 @@ async fn killed_between_claim_and_send_the_text_goes_once_after_restart() {
 
     let _restarted = w.server(server.port, None).await;
     w.wait_all_terminal(Duration::from_secs(30)).await;
+    w.assert_invariants().await;
     w.assert_one_text(lead).await;
     let attempts: i32 = sqlx::query_scalar("select attempt from job where kind = 'text_back'")
         .fetch_one(&w.db.pool)
@@ -325,6 +336,7 @@ async fn killed_after_the_presend_record_the_text_is_reconciled_then_sent_once()
 
     let _restarted = w.server(server.port, None).await;
     w.wait_all_terminal(Duration::from_secs(40)).await;
+    w.assert_invariants().await;
     w.assert_one_text(lead).await;
     let states: Vec<String> =
         sqlx::query_scalar("select send_state from message order by message_id")
@@ -363,6 +375,7 @@ async fn killed_between_send_and_record_the_text_is_reconciled_not_resent() {
 
         let _restarted = w.server(server.port, None).await;
         w.wait_all_terminal(Duration::from_secs(40)).await;
+        w.assert_invariants().await;
         w.assert_one_text(lead).await;
         let expected_creates = if recorded { 1 } else { 2 };
         assert_eq!(
@@ -396,6 +409,7 @@ async fn two_servers_send_200_texts_for_200_missed_calls() {
         .await;
 
     w.wait_all_terminal(Duration::from_secs(90)).await;
+    w.assert_invariants().await;
     assert_eq!(w.fake.messages().len(), 200);
     assert_eq!(w.creates(), 200, "no create was attempted twice");
     for lead in &leads {
@@ -489,6 +503,7 @@ async fn a_quiet_hours_deferral_survives_restarts_and_sends_once_at_the_window()
         .server_at(server.port, None, at("2026-06-12T12:00:05Z"))
         .await;
     w.wait_all_terminal(Duration::from_secs(30)).await;
+    w.assert_invariants().await;
     w.assert_one_text(lead).await;
     let sent_at: chrono::DateTime<chrono::Utc> = sqlx::query_scalar(
         "select occurred_at from message where direction = 'outbound' and send_state = 'sent'",
@@ -593,6 +608,7 @@ async fn a_database_outage_mid_dispatch_loses_nothing_and_sends_nothing_twice() 
             miss(&player, lead).await;
         }
         w.wait_all_terminal(Duration::from_secs(90)).await;
+        w.assert_invariants().await;
         assert!(
             server.child.try_wait().unwrap().is_none(),
             "the server stayed up"
@@ -652,6 +668,7 @@ async fn when_one_of_two_servers_dies_halfway_the_survivor_finishes_its_jobs() {
         .await;
 
     w.wait_all_terminal(Duration::from_secs(90)).await;
+    w.assert_invariants().await;
     for lead in &leads {
         w.assert_one_text(lead).await;
     }
