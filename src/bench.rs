@@ -304,7 +304,7 @@ async fn play(
     for i in 0..calls {
         let player = player.clone();
         let clock = clock.clone();
-        let to = numbers[usize::try_from(i).unwrap_or(0) % numbers.len()];
+        let to = numbers[usize::try_from(first + i).unwrap_or(0) % numbers.len()];
         let at = started + StdDuration::from_secs_f64(i as f64 / rate.max(0.001));
         set.spawn(async move {
             tokio::time::sleep_until(at).await;
@@ -511,13 +511,14 @@ const LOAD_NUMBERS: &[&str] = &[
     "+15555550119",
 ];
 
-/// This process's resident set, in MiB (Linux `/proc/self/status`).
-fn rss_mib() -> f64 {
+/// This process's resident set (`VmRSS`) or its high-water mark (`VmHWM`), in MiB (Linux
+/// `/proc/self/status`).
+fn rss_mib(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|kb| kb.parse::<f64>().ok())
         })
@@ -525,12 +526,14 @@ fn rss_mib() -> f64 {
 }
 
 /// `textback bench load`: sustained missed calls. First the saturation rate: `BENCH_BURST`
-/// (2000) missed calls posted by 64 callers at once, texts per second from the first dial
-/// webhook to the last Messages create. Then `BENCH_SECS` (10) seconds of open-loop calls at
+/// (2000) missed calls posted by 64 callers at once (each posts its next call when the last
+/// one is answered), texts per second from the first call's webhook to the last Messages
+/// create. Then `BENCH_SECS` (10) seconds of open-loop calls at
 /// 25 %, 50 % and 100 % of that rate, each with the dial webhook's answer time and the
 /// text-back overhead (dial webhook → Messages create, no hold), p50/p99; and the process's
-/// resident memory idle and at its peak (the server, the scheduler, the in-process fake carrier
-/// and the load generator share the process).
+/// resident memory idle and its high-water mark (the server, the scheduler, the in-process fake
+/// carrier and the load generator share the process). Every caller is new, so the run stays
+/// within the 20 numbers' 20,000 new recipients a day (compliance.md R15).
 pub async fn load() -> anyhow::Result<()> {
     let config = Config::from_env()?;
     let burst = env_num("BENCH_BURST", 2000).max(1);
@@ -556,38 +559,27 @@ pub async fn load() -> anyhow::Result<()> {
     }));
     let player = fake.player(&public);
     tokio::time::sleep(StdDuration::from_secs(1)).await;
-    let idle = rss_mib();
-    let peak = Arc::new(std::sync::Mutex::new(idle));
-    let sampler = {
-        let peak = peak.clone();
-        tokio::spawn(async move {
-            loop {
-                let now = rss_mib();
-                if let Ok(mut p) = peak.lock() {
-                    *p = p.max(now);
-                }
-                tokio::time::sleep(StdDuration::from_millis(100)).await;
-            }
-        })
-    };
+    let idle = rss_mib("VmRSS:");
     let mut first = 0u64;
     let mut texts = 0usize;
 
-    // Saturation: a burst, 64 callers at a time, as fast as the server takes them.
+    // Saturation: a burst from 64 callers at once, each posting its next call as soon as the
+    // last one is answered.
     let started = clock.now();
     let mut played = Vec::new();
-    let mut chunk_start = 0u64;
     let mut set = tokio::task::JoinSet::new();
     for c in 0..64u64 {
-        let n = burst / 64 + u64::from(c < burst % 64);
-        if n == 0 {
-            continue;
-        }
-        let (player, clock, from) = (player.clone(), clock.clone(), chunk_start);
-        chunk_start += n;
-        set.spawn(async move { play(&player, &clock, LOAD_NUMBERS, from, n, 1e9).await });
+        let (player, clock) = (player.clone(), clock.clone());
+        set.spawn(async move {
+            let mut mine = Vec::new();
+            let mut k = c;
+            while k < burst {
+                mine.extend(play(&player, &clock, LOAD_NUMBERS, k, 1, 1.0).await?);
+                k += 64;
+            }
+            Ok::<_, anyhow::Error>(mine)
+        });
     }
-    // One caller task posts its calls back to back (a rate of 1e9/s), 64 such tasks at once.
     while let Some(joined) = set.join_next().await {
         played.extend(joined.context("a caller task")??);
     }
@@ -606,6 +598,13 @@ pub async fn load() -> anyhow::Result<()> {
          dial_webhook_p50_ms={d50:.1} dial_webhook_p99_ms={d99:.1} overhead_p50_ms={o50:.1} overhead_p99_ms={o99:.1}"
     );
 
+    let recipients = LOAD_NUMBERS.len() as f64 * 1000.0;
+    let planned = burst as f64 + saturation * 1.75 * secs as f64;
+    anyhow::ensure!(
+        planned <= recipients,
+        "{planned:.0} new callers would pass the numbers' {recipients:.0} new recipients a day \
+         (compliance.md R15): lower BENCH_SECS or BENCH_BURST"
+    );
     for share in [25u64, 50, 100] {
         let rate = saturation * share as f64 / 100.0;
         let calls = ((rate * secs as f64) as u64).max(1);
@@ -622,8 +621,7 @@ pub async fn load() -> anyhow::Result<()> {
              overhead_p50_ms={o50:.1} overhead_p99_ms={o99:.1} overhead_max_ms={omax:.1}"
         );
     }
-    sampler.abort();
-    let peak = peak.lock().map_or(0.0, |p| *p);
+    let peak = rss_mib("VmHWM:");
     println!(
         "RESULT system=ours bench=load phase=memory rss_idle_mib={idle:.0} rss_peak_mib={peak:.0}"
     );

@@ -121,10 +121,10 @@ enum BenchWhat {
     /// fresh database NAME_bench_dashboard beside DATABASE_URL's, then the dashboard and inbox
     /// pages timed over loopback, BENCH_ROUNDS (20) times each, p50/p99.
     Dashboard,
-    /// Sustained missed calls: the saturation rate (BENCH_BURST, 2000, missed calls posted 64
-    /// at a time), then BENCH_SECS (10) seconds each at 25 %, 50 % and 100 % of it, with the
+    /// Sustained missed calls: the saturation rate (BENCH_BURST, 2000, missed calls from 64
+    /// callers at once), then BENCH_SECS (10) seconds each at 25 %, 50 % and 100 % of it, with the
     /// dial webhook's answer time and the text-back overhead, p50/p99, and the process's
-    /// memory idle and at its peak. A fresh database NAME_bench_load beside DATABASE_URL's.
+    /// memory idle and its high-water mark. A fresh database NAME_bench_load beside DATABASE_URL's.
     Load,
 }
 

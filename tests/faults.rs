@@ -536,6 +536,10 @@ async fn a_database_outage_mid_dispatch_loses_nothing_and_sends_nothing_twice() 
         let mut through = parsed.clone();
         through.set_host(Some("127.0.0.1")).unwrap();
         through.set_port(Some(proxy.addr.port())).unwrap();
+        // The server's connections carry a name, so only they are terminated.
+        through
+            .query_pairs_mut()
+            .append_pair("application_name", "textback-under-test");
         let now = test_start()
             + chrono::Duration::from_std(w.made.elapsed()).unwrap_or(chrono::Duration::zero());
         let mut server = w.server_on(0, None, now, through.as_str()).await;
@@ -574,7 +578,7 @@ async fn a_database_outage_mid_dispatch_loses_nothing_and_sends_nothing_twice() 
         if terminate {
             let killed: i64 = sqlx::query_scalar(
                 "select count(*) from (select pg_terminate_backend(pid) from pg_stat_activity
-                  where datname = current_database() and pid <> pg_backend_pid()) t",
+                  where datname = current_database() and application_name = 'textback-under-test') t",
             )
             .fetch_one(&w.db.pool)
             .await
@@ -638,11 +642,11 @@ async fn when_one_of_two_servers_dies_halfway_the_survivor_finishes_its_jobs() {
         .map(|i| format!("+1617555{:04}", 7000 + i))
         .collect();
     let players = [w.player(&a), w.player(&b)];
-    // The last sends before the kill are slow at the carrier (recorded there, answered after
-    // 1.5 s), so B dies with requests in flight.
+    // The sends are slow at the carrier (recorded there, answered after 0.8 s, inside the
+    // test timing's 1 s client timeout), so B dies with requests in flight.
     w.fake.inject(
         Fault::Delay {
-            ms: 1500,
+            ms: 800,
             recorded: true,
         },
         Scope::Always,

@@ -432,6 +432,8 @@ async fn serve_logs_masked_numbers_and_stops_cleanly_on_sigterm() {
         "note added",
         "contact name set",
         "conversation closed or reopened",
+        "agent reply queued",
+        "logged out",
     ] {
         assert!(logs.contains(line), "{line:?} is logged:\n{logs}");
     }
