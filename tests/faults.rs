@@ -26,7 +26,8 @@ use std::time::{Duration, Instant};
 
 use textback::clock::OffsetClock;
 use textback::fake_twilio::{
-    DialResult, FakeTwilio, FakeTwilioConfig, Fault, Player, Scope, new_call_sid,
+    CallbackPlan, DialResult, FakeTwilio, FakeTwilioConfig, Fault, Player, Scope, new_call_sid,
+    new_message_sid,
 };
 
 use helpers::*;
@@ -690,4 +691,150 @@ async fn when_one_of_two_servers_dies_halfway_the_survivor_finishes_its_jobs() {
         reclaimed > 0,
         "the survivor finished the dead server's jobs"
     );
+}
+
+/// Waits until the fake carrier has posted no status callback for half a second.
+async fn callbacks_settled(w: &World) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = w.fake.callbacks().len();
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = w.fake.callbacks().len();
+        if now == seen {
+            return;
+        }
+        seen = now;
+        assert!(Instant::now() < deadline, "callbacks kept coming");
+    }
+}
+
+/// reliability.md F9 and F10 against the real binary: the same signed voice and dial webhooks
+/// twice in a row and the dial ten times at once, the same "Stop." twice, the carrier's status
+/// callbacks duplicated and in reverse order (`delivered` before `sent`), and a callback for a
+/// message nobody sent: one call row, one text-back, one opt-out and one confirmation; every
+/// text ends `delivered`; replaying everything afterwards changes no table.
+#[tokio::test]
+async fn duplicated_and_reordered_webhooks_store_and_send_once() {
+    let _serial = SERIAL.lock().await;
+    let w = world().await;
+    w.fake.set_callback_plan(CallbackPlan {
+        duplicate: true,
+        reverse: true,
+        ..CallbackPlan::default()
+    });
+    let server = w.server(0, None).await;
+    let player = w.player(&server);
+    let lead = "+16175550151";
+    let sid = new_call_sid();
+    let voice = player.incoming_call_params(&sid, lead, MAIN_ST);
+    let dial = player.dial_result_params(&sid, lead, MAIN_ST, &DialResult::no_answer());
+    let mut hooks: Vec<(&'static str, invariants::Params, Option<u16>)> = Vec::new();
+    for (path, params) in [
+        ("/twilio/voice", &voice),
+        ("/twilio/voice", &voice),
+        ("/twilio/voice/dial", &dial),
+        ("/twilio/voice/dial", &dial),
+    ] {
+        let status = player.post_signed(path, params).await.unwrap().status;
+        assert_eq!(status, 200, "{path}");
+        hooks.push((path, params.clone(), Some(status)));
+    }
+    let at_once = (0..10).map(|_| player.post_signed("/twilio/voice/dial", &dial));
+    for answer in futures_util::future::join_all(at_once).await {
+        let status = answer.unwrap().status;
+        assert_eq!(status, 200);
+        hooks.push(("/twilio/voice/dial", dial.clone(), Some(status)));
+    }
+    w.wait_all_terminal(Duration::from_secs(30)).await;
+    w.assert_one_text(lead).await;
+
+    let stop = player.inbound_sms_params(&new_message_sid(), lead, MAIN_ST, "Stop.", 0, None);
+    for _ in 0..2 {
+        let status = player
+            .post_signed("/twilio/sms", &stop)
+            .await
+            .unwrap()
+            .status;
+        assert_eq!(status, 200);
+        hooks.push(("/twilio/sms", stop.clone(), Some(status)));
+    }
+    let unknown =
+        player.message_status_params(&new_message_sid(), MAIN_ST, lead, "delivered", None);
+    assert_eq!(
+        player
+            .post_signed("/twilio/sms/status", &unknown)
+            .await
+            .unwrap()
+            .status,
+        200,
+        "a callback for a message we never sent is acknowledged"
+    );
+    w.wait_all_terminal(Duration::from_secs(30)).await;
+    callbacks_settled(&w).await;
+
+    let count = |sql: &'static str| {
+        let pool = w.db.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .bind(lead)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        count("select count(*) from call where from_raw = $1").await,
+        1
+    );
+    assert_eq!(
+        count(
+            "select count(*) from job j join contact c using (brokerage_id, contact_id)
+              where c.phone = $1 and j.kind = 'text_back'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count("select count(*) from consent_event where phone = $1 and event = 'opt_out'").await,
+        1
+    );
+    // The text-back and one confirmation, both delivered.
+    let texts: Vec<String> = w
+        .fake
+        .messages()
+        .into_iter()
+        .filter(|m| m.to == lead)
+        .map(|m| m.status)
+        .collect();
+    assert_eq!(texts, ["delivered", "delivered"]);
+    let ours: Vec<String> = sqlx::query_scalar(
+        "select coalesce(carrier_status, '') from message where direction = 'outbound' and to_raw = $1",
+    )
+    .bind(lead)
+    .fetch_all(&w.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(ours, ["delivered", "delivered"]);
+
+    // Everything again: nothing changes.
+    let before = snapshot(&w.db.pool).await;
+    for (path, params, _) in &hooks {
+        assert_eq!(player.post_signed(path, params).await.unwrap().status, 200);
+    }
+    assert_eq!(
+        player
+            .post_signed("/twilio/sms/status", &unknown)
+            .await
+            .unwrap()
+            .status,
+        200
+    );
+    w.wait_all_terminal(Duration::from_secs(30)).await;
+    assert_eq!(
+        snapshot(&w.db.pool).await,
+        before,
+        "replays changed a table"
+    );
+    let bad = invariants::check(&w.db.pool, &w.fake, &hooks).await;
+    assert!(bad.is_empty(), "reliability.md I1–I5:\n{}", bad.join("\n"));
 }
