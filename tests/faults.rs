@@ -838,3 +838,60 @@ async fn duplicated_and_reordered_webhooks_store_and_send_once() {
     let bad = invariants::check(&w.db.pool, &w.fake, &hooks).await;
     assert!(bad.is_empty(), "reliability.md I1–I5:\n{}", bad.join("\n"));
 }
+
+/// reliability.md F2–F5 against the real binary, one fresh world each: the carrier answering
+/// 503 for the next 5 creates without making the text (F2), 500 after making it and 500
+/// without (F3), 429 with `Retry-After: 2` (F4), and answering after 1.5 s, past the client's
+/// 1 s timeout, having made it (F5). Each caller gets one text; a text the carrier made is
+/// never requested again; a 429's `Retry-After` is honoured.
+#[tokio::test]
+async fn carrier_failures_against_the_real_binary_give_one_text_each() {
+    let _serial = SERIAL.lock().await;
+    let status = |http: u16, recorded: bool, retry_after: Option<u64>| Fault::Status {
+        http,
+        code: None,
+        recorded,
+        retry_after,
+    };
+    // (scenario, fault, for how many creates, creates expected in all)
+    let cases = [
+        ("F2 503 x5", status(503, false, None), 5, 6),
+        ("F3 500 recorded", status(500, true, None), 1, 1),
+        ("F3 500 not recorded", status(500, false, None), 1, 2),
+        ("F4 429 Retry-After 2", status(429, false, Some(2)), 1, 2),
+        (
+            "F5 timeout, recorded",
+            Fault::Delay {
+                ms: 1500,
+                recorded: true,
+            },
+            1,
+            1,
+        ),
+    ];
+    for (scenario, fault, times, creates) in cases {
+        let w = world().await;
+        w.fake.inject(fault, Scope::Next(times));
+        let server = w.server(0, None).await;
+        let lead = "+16175550161";
+        miss(&w.player(&server), lead).await;
+        w.wait_all_terminal(Duration::from_secs(60)).await;
+        w.assert_invariants().await;
+        w.assert_one_text(lead).await;
+        let at: Vec<chrono::DateTime<chrono::Utc>> = w
+            .fake
+            .requests()
+            .iter()
+            .filter(|r| r.method == "POST" && r.path.ends_with("/Messages.json"))
+            .map(|r| r.at)
+            .collect();
+        assert_eq!(at.len(), creates, "{scenario}: creates");
+        if scenario.starts_with("F4") {
+            assert!(
+                at[1] - at[0] >= chrono::Duration::seconds(2),
+                "{scenario}: the retry came {:?} after the 429",
+                at[1] - at[0]
+            );
+        }
+    }
+}
