@@ -394,6 +394,54 @@ fn seen(fake: &crate::fake_twilio::FakeTwilio, played: &[Played]) -> anyhow::Res
     Ok(out)
 }
 
+/// The real server and scheduler on loopback with the fake carrier in-process, on a fresh
+/// database `NAME_suffix` beside `database_url`'s with `setup` applied, the demo's clock at
+/// 10:00 on a weekday in the brokerage's zone (the gate's hours never decide the figures).
+struct Running {
+    clock: crate::clock::SharedClock,
+    fake: crate::fake_twilio::FakeTwilio,
+    player: crate::fake_twilio::Player,
+    stop: tokio::sync::watch::Sender<bool>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    async fn start(database_url: &str, suffix: &str, setup: &str) -> anyhow::Result<Running> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let crate::demo::Stage {
+            clock,
+            fake,
+            public,
+            app,
+            ..
+        } = crate::demo::stage(
+            database_url,
+            suffix,
+            setup,
+            crate::demo::harbor_zone(),
+            &listener,
+        )
+        .await?;
+        let (stop, mut stop_rx) = tokio::sync::watch::channel(false);
+        let server = tokio::spawn(crate::run(listener, app, async move {
+            let _ = stop_rx.wait_for(|s| *s).await;
+        }));
+        let player = fake.player(&public);
+        Ok(Running {
+            clock,
+            fake,
+            player,
+            stop,
+            server,
+        })
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.server.await;
+    }
+}
+
 /// `textback bench pipeline`: the real server and scheduler on loopback, the fake carrier
 /// in-process, `BENCH_CALLS` missed calls from distinct callers started at `BENCH_RATE` per
 /// second (open loop). Measured per call: the dial webhook's answer time, and the overhead
@@ -408,35 +456,20 @@ pub async fn pipeline() -> anyhow::Result<()> {
         "BENCH_CALLS must be 1..=1000 (one sending number's daily recipients, compliance.md R15)"
     );
 
-    // A fresh database beside DATABASE_URL's, and the demo's 10:00 on a weekday in the
-    // brokerage's zone: the gate's hours never decide the figures.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let crate::demo::Stage {
-        clock,
-        fake,
-        public,
-        app,
-        ..
-    } = crate::demo::stage(
-        &config.database_url,
-        "bench_pipeline",
-        PIPELINE_SETUP,
-        crate::demo::harbor_zone(),
-        &listener,
+    let run = Running::start(&config.database_url, "bench_pipeline", PIPELINE_SETUP).await?;
+    let played = play(
+        &run.player,
+        &run.clock,
+        &[PIPELINE_NUMBER],
+        0,
+        calls,
+        rate as f64,
     )
     .await?;
-    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-    let server = tokio::spawn(crate::run(listener, app, async move {
-        let _ = stop_rx.wait_for(|s| *s).await;
-    }));
+    wait_texts(&run.fake, usize::try_from(calls).unwrap_or(usize::MAX)).await?;
+    let seen = seen(&run.fake, &played)?;
+    run.stop().await;
 
-    let player = fake.player(&public);
-    let played = play(&player, &clock, &[PIPELINE_NUMBER], 0, calls, rate as f64).await?;
-    wait_texts(&fake, usize::try_from(calls).unwrap_or(usize::MAX)).await?;
-    let _ = stop_tx.send(true);
-    let _ = server.await;
-
-    let seen = seen(&fake, &played)?;
     let (o50, o99, omax) = percentiles(seen.overhead);
     let (l50, l99, _) = percentiles(seen.to_lookup);
     let (d50, d99, _) = percentiles(seen.dial_answer);
@@ -538,26 +571,13 @@ pub async fn load() -> anyhow::Result<()> {
     let config = Config::from_env()?;
     let burst = env_num("BENCH_BURST", 2000).max(1);
     let secs = env_num("BENCH_SECS", 10).max(1);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let crate::demo::Stage {
+    let run = Running::start(&config.database_url, "bench_load", &load_setup()).await?;
+    let Running {
         clock,
         fake,
-        public,
-        app,
+        player,
         ..
-    } = crate::demo::stage(
-        &config.database_url,
-        "bench_load",
-        &load_setup(),
-        crate::demo::harbor_zone(),
-        &listener,
-    )
-    .await?;
-    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-    let server = tokio::spawn(crate::run(listener, app, async move {
-        let _ = stop_rx.wait_for(|s| *s).await;
-    }));
-    let player = fake.player(&public);
+    } = &run;
     tokio::time::sleep(StdDuration::from_secs(1)).await;
     let idle = rss_mib("VmRSS:");
     let mut first = 0u64;
@@ -585,8 +605,8 @@ pub async fn load() -> anyhow::Result<()> {
     }
     first += burst;
     texts += usize::try_from(burst).unwrap_or(usize::MAX);
-    wait_texts(&fake, texts).await?;
-    let burst_seen = seen(&fake, &played)?;
+    wait_texts(fake, texts).await?;
+    let burst_seen = seen(fake, &played)?;
     let took = burst_seen.last_create.map_or(0.0, |t| {
         (t - started).num_microseconds().unwrap_or(0) as f64 / 1e6
     });
@@ -608,11 +628,11 @@ pub async fn load() -> anyhow::Result<()> {
     for share in [25u64, 50, 100] {
         let rate = saturation * share as f64 / 100.0;
         let calls = ((rate * secs as f64) as u64).max(1);
-        let played = play(&player, &clock, LOAD_NUMBERS, first, calls, rate).await?;
+        let played = play(player, clock, LOAD_NUMBERS, first, calls, rate).await?;
         first += calls;
         texts += usize::try_from(calls).unwrap_or(usize::MAX);
-        wait_texts(&fake, texts).await?;
-        let s = seen(&fake, &played)?;
+        wait_texts(fake, texts).await?;
+        let s = seen(fake, &played)?;
         let (d50, d99, _) = percentiles(s.dial_answer);
         let (o50, o99, omax) = percentiles(s.overhead);
         println!(
@@ -625,8 +645,7 @@ pub async fn load() -> anyhow::Result<()> {
     println!(
         "RESULT system=ours bench=load phase=memory rss_idle_mib={idle:.0} rss_peak_mib={peak:.0}"
     );
-    let _ = stop_tx.send(true);
-    let _ = server.await;
+    run.stop().await;
     Ok(())
 }
 

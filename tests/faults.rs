@@ -526,17 +526,7 @@ async fn a_database_outage_mid_dispatch_loses_nothing_and_sends_nothing_twice() 
     let _serial = SERIAL.lock().await;
     for terminate in [false, true] {
         let w = world().await;
-        let parsed = url::Url::parse(&w.db.url).unwrap();
-        let upstream =
-            tokio::net::lookup_host((parsed.host_str().unwrap(), parsed.port().unwrap_or(5432)))
-                .await
-                .unwrap()
-                .next()
-                .unwrap();
-        let proxy = db_proxy::DbProxy::start(upstream).await;
-        let mut through = parsed.clone();
-        through.set_host(Some("127.0.0.1")).unwrap();
-        through.set_port(Some(proxy.addr.port())).unwrap();
+        let (proxy, mut through) = db_proxy::DbProxy::in_front_of(&w.db.url).await;
         // The server's connections carry a name, so only they are terminated.
         through
             .query_pairs_mut()

@@ -265,12 +265,7 @@ impl World {
         let db = TestDb::new().await;
         apply_setup(&db.pool, &sim_setup()).await;
         add_login(&db.pool, "harbor", ADMIN, PASSWORD).await;
-        let mut url = url::Url::parse(&db.url).unwrap();
-        let upstream =
-            tokio::net::lookup_host((url.host_str().unwrap(), url.port().unwrap_or(5432)));
-        let proxy = db_proxy::DbProxy::start(upstream.await.unwrap().next().unwrap()).await;
-        url.set_host(Some("127.0.0.1")).unwrap();
-        url.set_port(Some(proxy.addr.port())).unwrap();
+        let (proxy, url) = db_proxy::DbProxy::in_front_of(&db.url).await;
         // Friday 2026-06-12 10:00 in Boston, whatever the machine's time.
         let start: DateTime<Utc> = "2026-06-12T14:00:00Z".parse().unwrap();
         let clock = Arc::new(SimClock(Mutex::new(start - Utc::now())));

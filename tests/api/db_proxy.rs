@@ -28,6 +28,28 @@ impl DbProxy {
         proxy
     }
 
+    /// A proxy in front of the database server of `database_url`, and the same URL pointed
+    /// through it.
+    pub async fn in_front_of(database_url: &str) -> (DbProxy, url::Url) {
+        let mut url = url::Url::parse(database_url).expect("a database URL");
+        let host = url.host_str().expect("a host").to_owned();
+        let addrs: Vec<SocketAddr> =
+            tokio::net::lookup_host((host.as_str(), url.port().unwrap_or(5432)))
+                .await
+                .expect("the database host resolves")
+                .collect();
+        // `localhost` may resolve to ::1 first; PostgreSQL often listens on 127.0.0.1 only.
+        let upstream = *addrs
+            .iter()
+            .find(|a| a.is_ipv4())
+            .or(addrs.first())
+            .expect("an address");
+        let proxy = DbProxy::start(upstream).await;
+        url.set_host(Some("127.0.0.1")).expect("host");
+        url.set_port(Some(proxy.addr.port())).expect("port");
+        (proxy, url)
+    }
+
     fn accept_on(&self, listener: TcpListener) {
         let tasks = self.tasks.clone();
         let upstream = self.upstream;

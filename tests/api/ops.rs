@@ -62,8 +62,8 @@ async fn metrics_count_webhooks_and_hold_no_personal_data() {
 #[tokio::test]
 async fn readyz_is_503_while_the_database_is_unreachable() {
     let db = TestDb::new().await;
-    let proxy = DbProxy::start("127.0.0.1:5432".parse().expect("addr")).await;
-    let url = db.url.replace("localhost:5432", &proxy.addr.to_string());
+    let (proxy, url) = DbProxy::in_front_of(&db.url).await;
+    let url = url.to_string();
     let pool = textback::db::pool(&url)
         .await
         .expect("pool through the proxy");
