@@ -238,7 +238,13 @@ async fn rows(
             preview: match (r.last_direction.as_deref(), r.last_body.as_deref()) {
                 (Some("outbound"), Some(b)) => format!("You: {}", one_line(b, 80)),
                 (_, Some(b)) => one_line(b, 80),
-                _ => "Missed call".to_owned(),
+                _ => match r.last_call_outcome.as_deref() {
+                    Some("answered") => "Call answered",
+                    Some("missed") => "Missed call",
+                    Some("unclassified") => "Call: the result was unclear",
+                    _ => "Incoming call",
+                }
+                .to_owned(),
             },
             when: past_time(r.last_activity_at, now, viewer.tz),
             unread: r.unread,

@@ -112,6 +112,8 @@ pub struct ListRow {
     pub open_tasks: i64,
     pub last_body: Option<String>,
     pub last_direction: Option<String>,
+    /// The latest call's outcome (`answered`, `missed`, `unclassified`, or none yet).
+    pub last_call_outcome: Option<String>,
 }
 
 /// Conversations newest first (those on review hold first of all, compliance.md R3), at most
@@ -164,7 +166,7 @@ pub async fn list(
                 (select count(*) from task t where t.brokerage_id = c.brokerage_id and t.state = 'open'
                     and t.contact_id in (select m.contact_id from conversation m
                                           where m.brokerage_id = c.brokerage_id and (m.conversation_id = c.conversation_id or m.merged_into = c.conversation_id))) as open_tasks,
-                lm.body as last_body, lm.direction as last_direction
+                lm.body as last_body, lm.direction as last_direction, lc.outcome as last_call_outcome
            from page p
            join conversation c on c.conversation_id = p.conversation_id",
         joins!(),
@@ -173,6 +175,10 @@ pub async fn list(
                               where m.brokerage_id = c.brokerage_id and m.contact_id = c.contact_id
                                 and m.occurred_at >= coalesce(c.visible_from, '-infinity')
                               order by m.occurred_at desc, m.message_id desc limit 1) lm on true
+          left join lateral (select outcome from call k
+                              where k.brokerage_id = c.brokerage_id and k.contact_id = c.contact_id
+                                and k.started_at >= coalesce(c.visible_from, '-infinity')
+                              order by k.started_at desc limit 1) lc on true
           order by p.held desc, p.last_activity_at desc
           limit $8"
     ))

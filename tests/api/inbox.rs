@@ -1206,3 +1206,33 @@ async fn a_merge_carries_a_take_over_to_the_conversation_merged_into() {
     assert_eq!(follow.len(), 1, "{follow:?}");
     assert_eq!(follow[0].1.as_deref(), Some("agent_takeover"), "{follow:?}");
 }
+
+/// The list says what a conversation's last call was when no text has been exchanged yet: an
+/// answered call is not a missed one.
+#[tokio::test]
+async fn the_list_tells_an_answered_call_from_a_missed_one() {
+    let app = spawn_app().await;
+    app.answered_call(LEAD, MAIN_ST).await;
+    app.missed_call(LEAD2, MAIN_ST).await;
+    app.drain().await;
+    let mut morgan = app.person("harbor", "morgan@harbor.example").await;
+    let list = morgan.get("/inbox/list?filter=open").await;
+    assert_eq!(list.status, 200);
+    let row = |phone: &str| {
+        let at = list
+            .body
+            .find(phone)
+            .unwrap_or_else(|| panic!("{phone} listed"));
+        let end = list.body[at..]
+            .find("</li>")
+            .map_or(list.body.len(), |e| at + e);
+        list.body[at..end].to_owned()
+    };
+    let answered = row("(617) 555-0123");
+    assert!(
+        answered.contains("Call answered") && !answered.contains("Missed call"),
+        "{answered}"
+    );
+    let missed = row("(617) 555-0199");
+    assert!(missed.contains("Missed call"), "{missed}");
+}
