@@ -15,6 +15,8 @@ pub struct ConversationRef {
     pub assigned_agent_id: Option<i64>,
     pub is_closed: bool,
     pub waiting_since: Option<DateTime<Utc>>,
+    /// A person took it over (no more automated follow-ups, R12).
+    pub taken_over: bool,
 }
 
 /// The contact called or texted `number_id`: its conversation is created (assigned to the
@@ -104,7 +106,8 @@ pub async fn for_contact(
     contact_id: i64,
 ) -> Result<Option<ConversationRef>> {
     Ok(sqlx::query_as::<_, ConversationRef>(
-        "select t.conversation_id, t.number_id, t.assigned_agent_id, t.is_closed, t.waiting_since
+        "select t.conversation_id, t.number_id, t.assigned_agent_id, t.is_closed, t.waiting_since,
+                t.taken_over_at is not null as taken_over
            from conversation c
            join conversation t on t.brokerage_id = c.brokerage_id and t.conversation_id = coalesce(c.merged_into, c.conversation_id)
           where c.brokerage_id = $1 and c.contact_id = $2",
@@ -507,19 +510,10 @@ pub async fn automation_stopped(
     brokerage: BrokerageId,
     contact_id: i64,
 ) -> Result<Option<&'static str>> {
-    let row: Option<(bool, bool)> = sqlx::query_as(
-        "select t.taken_over_at is not null, t.is_closed
-           from conversation c0
-           join conversation t on t.brokerage_id = c0.brokerage_id and t.conversation_id = coalesce(c0.merged_into, c0.conversation_id)
-          where c0.brokerage_id = $1 and c0.contact_id = $2",
-    )
-    .bind(brokerage)
-    .bind(contact_id)
-    .fetch_optional(conn)
-    .await?;
+    let row = for_contact(conn, brokerage, contact_id).await?;
     Ok(match row {
-        Some((true, _)) => Some("agent_takeover"),
-        Some((_, true)) => Some("conversation_closed"),
+        Some(c) if c.taken_over => Some("agent_takeover"),
+        Some(c) if c.is_closed => Some("conversation_closed"),
         _ => None,
     })
 }
