@@ -37,21 +37,25 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 const MAIN_ST: &str = "+15555550100";
 
-/// The demo brokerage with no hold (texts go at once) and room for many recipients a day
-/// (tests that send many texts set the limits they need).
-/// No follow-ups: each scenario is about one text per caller.
-fn setup() -> String {
-    let demo = match DEMO.find("[[follow_ups]]") {
-        Some(start) => {
-            let end = DEMO[start..].find("\n\n").map_or(DEMO.len(), |e| start + e);
-            format!("{}{}", &DEMO[..start], &DEMO[end..])
-        }
-        None => DEMO.to_owned(),
-    };
-    demo.replace("delay_secs = 20", "delay_secs = 0").replace(
+/// The demo brokerage with no hold (texts go at once), its follow-up a day later, and room
+/// for many recipients a day (tests that send many texts set the limits they need).
+fn setup_with_follow_ups() -> String {
+    DEMO.replace("delay_secs = 20", "delay_secs = 0").replace(
         "[compliance]\n",
         "[compliance]\ndaily_unique_recipients = 1000\ncap_24h = 3\n",
     )
+}
+
+/// `setup_with_follow_ups` without follow-ups: most scenarios are about one text per caller.
+fn setup() -> String {
+    let demo = setup_with_follow_ups();
+    match demo.find("[[follow_ups]]") {
+        Some(start) => {
+            let end = demo[start..].find("\n\n").map_or(demo.len(), |e| start + e);
+            format!("{}{}", &demo[..start], &demo[end..])
+        }
+        None => demo,
+    }
 }
 
 /// The servers' and the fake's clock starts here (Friday 10:00 in Boston), whatever the time
@@ -103,8 +107,13 @@ struct World {
 }
 
 async fn world() -> World {
+    world_with(&setup()).await
+}
+
+/// A world whose brokerage is set up by `toml`.
+async fn world_with(toml: &str) -> World {
     let db = TestDb::new().await;
-    apply_setup(&db.pool, &setup()).await;
+    apply_setup(&db.pool, toml).await;
     let fake = FakeTwilio::start(FakeTwilioConfig::with_fixture_credentials(Arc::new(
         OffsetClock::starting_at(test_start()),
     )))
@@ -884,4 +893,236 @@ async fn carrier_failures_against_the_real_binary_give_one_text_each() {
             );
         }
     }
+}
+
+/// Backends of the test's database waiting for a lock, and what they run.
+async fn lock_waiters(w: &World) -> Vec<String> {
+    sqlx::query_scalar(
+        "select query from pg_stat_activity
+          where datname = current_database() and wait_event_type = 'Lock' order by query_start",
+    )
+    .fetch_all(&w.db.pool)
+    .await
+    .unwrap()
+}
+
+async fn wait_for_lock_waiters(w: &World, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let waiting = lock_waiters(w).await;
+        if waiting.len() >= n {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "expected {n} transactions waiting for a lock; waiting: {waiting:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The states (and reasons) of the jobs of `kind`, in order of creation.
+async fn jobs_of(w: &World, kind: &str) -> Vec<(String, Option<String>)> {
+    sqlx::query_as("select state, reason from job where kind = $1 order by job_id")
+        .bind(kind)
+        .fetch_all(&w.db.pool)
+        .await
+        .unwrap()
+}
+
+/// reliability.md F11 against the real binary: STOP races the text-back. The test holds the
+/// caller's contact row; the STOP webhook and the server's due text-back queue up behind it in
+/// one order or the other; then the test lets go. STOP first: the text-back is
+/// `skipped(opted_out)` and nothing is created. Text-back first (its create held at the
+/// carrier until the STOP has committed): exactly one text, then the suppression, and the
+/// follow-up the send arms is cancelled.
+#[tokio::test]
+async fn a_stop_racing_the_text_back_gives_no_text_or_exactly_one() {
+    let _serial = SERIAL.lock().await;
+    for stop_first in [true, false] {
+        // A 3 s hold: time to take the contact's lock before the text-back is due.
+        let w =
+            world_with(&setup_with_follow_ups().replace("delay_secs = 0", "delay_secs = 3")).await;
+        let server = w.server(0, None).await;
+        let player = w.player(&server);
+        let lead = if stop_first {
+            "+16175550171"
+        } else {
+            "+16175550172"
+        };
+        if !stop_first {
+            w.fake
+                .inject(Fault::Hold { recorded: true }, Scope::Next(1));
+        }
+        miss(&player, lead).await;
+        let mut holder = w.db.pool.begin().await.unwrap();
+        sqlx::query("select contact_id from contact where phone = $1 for update")
+            .bind(lead)
+            .fetch_one(&mut *holder)
+            .await
+            .unwrap();
+        let stop = player.inbound_sms_params(&new_message_sid(), lead, MAIN_ST, "STOP", 0, None);
+        let post_stop = || {
+            let player = w.player(&server);
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                player
+                    .post_signed("/twilio/sms", &stop)
+                    .await
+                    .unwrap()
+                    .status
+            })
+        };
+        let stop_answer = if stop_first {
+            let answer = post_stop();
+            wait_for_lock_waiters(&w, 1).await;
+            // The text-back comes due and its pre-send transaction queues behind the STOP.
+            wait_for_lock_waiters(&w, 2).await;
+            answer
+        } else {
+            wait_for_lock_waiters(&w, 1).await;
+            let answer = post_stop();
+            wait_for_lock_waiters(&w, 2).await;
+            answer
+        };
+        let waiting = lock_waiters(&w).await;
+        assert!(
+            waiting.iter().all(|q| q.contains("for update")),
+            "both wait for the contact's row lock: {waiting:?}"
+        );
+        holder.rollback().await.unwrap();
+        assert_eq!(stop_answer.await.unwrap(), 200);
+        if !stop_first {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while w.fake.held_count() == 0 {
+                assert!(Instant::now() < deadline, "the text-back never left");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            w.fake.release_held();
+        }
+        w.wait_all_terminal(Duration::from_secs(30)).await;
+        w.assert_invariants().await;
+
+        let suppressed: Option<String> =
+            sqlx::query_scalar("select source from suppression where phone = $1")
+                .bind(lead)
+                .fetch_optional(&w.db.pool)
+                .await
+                .unwrap();
+        assert_eq!(suppressed.as_deref(), Some("carrier_keyword"));
+        let to_lead: Vec<String> = w
+            .fake
+            .messages()
+            .into_iter()
+            .filter(|m| m.to == lead)
+            .map(|m| m.body)
+            .collect();
+        if stop_first {
+            assert!(to_lead.is_empty(), "no text after the STOP: {to_lead:?}");
+            assert_eq!(
+                jobs_of(&w, "text_back").await,
+                [("skipped".to_owned(), Some("opted_out".to_owned()))]
+            );
+            assert!(jobs_of(&w, "follow_up").await.is_empty());
+        } else {
+            assert_eq!(to_lead.len(), 1, "exactly one text: {to_lead:?}");
+            assert!(to_lead[0].contains("Sorry we missed your call"));
+            assert_eq!(jobs_of(&w, "text_back").await[0].0, "sent");
+            assert_eq!(
+                jobs_of(&w, "follow_up").await,
+                [("cancelled".to_owned(), Some("opted_out".to_owned()))],
+                "the sequence stops at the opt-out"
+            );
+        }
+    }
+}
+
+/// reliability.md F14, compliance.md R1 against the real binary: a caller of the Downtown
+/// office's Main St number gets the text-back (its follow-up armed), then texts STOP to that
+/// number; later they call the Waterfront office's Elm St line and nobody answers. Jo, a
+/// Waterfront agent, sees the missed call in the inbox and replies: refused, with the reason
+/// on the page; nothing is created; Downtown's follow-up is cancelled.
+#[tokio::test]
+async fn a_stop_to_one_office_refuses_a_reply_from_another() {
+    const ELM_ST: &str = "+15555550110";
+    let _serial = SERIAL.lock().await;
+    let w = world_with(&setup_with_follow_ups()).await;
+    let server = w.server(0, None).await;
+    let player = w.player(&server);
+    let lead = "+16175550173";
+    miss(&player, lead).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while jobs_of(&w, "text_back").await != [("sent".to_owned(), None)] {
+        assert!(Instant::now() < deadline, "the text-back was not sent");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(w.accepted_to(lead), 1, "the text-back from Main St");
+    assert_eq!(
+        jobs_of(&w, "follow_up").await,
+        [("scheduled".to_owned(), None)]
+    );
+
+    let stop = player.inbound_sms_params(&new_message_sid(), lead, MAIN_ST, "STOP", 0, None);
+    assert_eq!(
+        player
+            .post_signed("/twilio/sms", &stop)
+            .await
+            .unwrap()
+            .status,
+        200
+    );
+    assert_eq!(
+        jobs_of(&w, "follow_up").await,
+        [("cancelled".to_owned(), Some("opted_out".to_owned()))],
+        "Downtown's follow-up is cancelled"
+    );
+
+    let sid = new_call_sid();
+    player.incoming_call(&sid, lead, ELM_ST).await.unwrap();
+    player
+        .dial_result(&sid, lead, ELM_ST, DialResult::no_answer())
+        .await
+        .unwrap();
+    w.wait_all_terminal(Duration::from_secs(30)).await;
+
+    add_login(&w.db.pool, "harbor", "jo@harbor.example", PASSWORD).await;
+    let mut jo = log_in_at(&server.base(), "jo@harbor.example", PASSWORD).await;
+    let id: i64 = sqlx::query_scalar(
+        "select v.conversation_id from conversation v join contact c using (brokerage_id, contact_id)
+          where c.phone = $1",
+    )
+    .bind(lead)
+    .fetch_one(&w.db.pool)
+    .await
+    .unwrap();
+    let page = jo.get(&format!("/inbox/c/{id}")).await;
+    assert_eq!(page.status, 200, "Jo sees the Elm St call");
+    let texts_before = w.creates();
+    let refused = jo
+        .post(
+            &format!("/inbox/c/{id}/reply"),
+            &[("body", "Hi, Jo from the waterfront office here")],
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        refused.body.contains("opted out"),
+        "the reason is shown: {}",
+        refused.body
+    );
+    w.wait_all_terminal(Duration::from_secs(30)).await;
+    w.assert_invariants().await;
+    assert_eq!(w.creates(), texts_before, "no create for the refused reply");
+    assert_eq!(w.accepted_to(lead), 1, "the Main St text-back only");
+    assert!(jobs_of(&w, "agent_reply").await.is_empty());
+    let text_backs = jobs_of(&w, "text_back").await;
+    // The Elm St miss fell inside the Main St call's episode (DESIGN.md: a day after its
+    // text-back): recorded, no second text-back.
+    assert_eq!(text_backs, [("sent".to_owned(), None)]);
+    let calls: i64 = sqlx::query_scalar("select count(*) from call where from_raw = $1")
+        .bind(lead)
+        .fetch_one(&w.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(calls, 2);
 }
