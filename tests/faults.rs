@@ -243,7 +243,7 @@ impl World {
 
     /// reliability.md I1–I5 over everything the scenario did (the randomized runs' checker).
     async fn assert_invariants(&self) {
-        let bad = invariants::check(&self.db.pool, &self.fake, &[]).await;
+        let bad = invariants::check(&self.db.pool, &self.fake, &[], &[]).await;
         assert!(bad.is_empty(), "reliability.md I1–I5:\n{}", bad.join("\n"));
     }
 
@@ -834,7 +834,7 @@ async fn duplicated_and_reordered_webhooks_store_and_send_once() {
         before,
         "replays changed a table"
     );
-    let bad = invariants::check(&w.db.pool, &w.fake, &hooks).await;
+    let bad = invariants::check(&w.db.pool, &w.fake, &hooks, &[]).await;
     assert!(bad.is_empty(), "reliability.md I1–I5:\n{}", bad.join("\n"));
 }
 

@@ -119,16 +119,24 @@ enum Ev {
     Replay(u64, usize),
     /// The admin replies in conversation number `pick % conversations` through the inbox.
     AgentReply(u64),
-    /// The fake misbehaves for the next `n` creates.
+    /// The fake misbehaves for the next `n` creates (or listings, for the list faults).
     CarrierFault(Fault, u32),
+    /// The fake answers every create it holds (`Fault::Hold`).
+    ReleaseHeld,
+    /// The fake is off the network (connections refused) for this many ms.
+    CarrierDown(u64),
     TerminateBackends,
     /// The database proxy refuses and cuts connections for this many ms.
     DbDown(u64),
     /// Restart (same clock) with `TEXTBACK_TEST_CRASH` at this point; once it has aborted
     /// there, the server is started again without it before the next event (F7).
     Crash(&'static str),
-    /// SIGKILL, then start again with both clocks this many seconds later.
+    /// SIGKILL, then start again with both clocks this many seconds later (a second instance,
+    /// if one runs, is SIGKILLed too and stays down).
     KillRestart(i64),
+    /// A second server process on the same database starts, or, if one runs, is SIGKILLed.
+    /// While it runs, every other event's webhooks and inbox requests go to it (F12).
+    SecondInstance,
 }
 
 struct Plan {
@@ -149,7 +157,7 @@ fn generate(seed: u64) -> Plan {
     for _ in 0..rng.random_range(30..=60) {
         let pause = rng.random_range(0..=200);
         let (contact, number) = (rng.random_range(0..CONTACTS), rng.random_range(0..2));
-        let ev = match rng.random_range(0..100) {
+        let ev = match rng.random_range(0..110) {
             0..25 => {
                 let dial = match rng.random_range(0..6) {
                     0 | 1 => ("no-answer", false, 0),
@@ -192,17 +200,22 @@ fn generate(seed: u64) -> Plan {
                     recorded,
                     retry_after,
                 };
-                let fault = match rng.random_range(0..7) {
+                let fault = match rng.random_range(0..10) {
                     0 => status(503, false, None),
                     1 => status(500, true, None),
                     2 => status(500, false, None),
                     3 => status(429, false, Some(1)),
                     4 => Fault::Reset { recorded: true },
                     5 => Fault::Reset { recorded: false },
-                    _ => Fault::Delay {
+                    6 => Fault::Delay {
                         ms: 1500,
                         recorded: rng.random_bool(0.5),
                     },
+                    7 => Fault::Hold {
+                        recorded: rng.random_bool(0.5),
+                    },
+                    8 => Fault::ListFail,
+                    _ => Fault::ListDup,
                 };
                 Ev::CarrierFault(fault, rng.random_range(1..=3))
             }
@@ -216,10 +229,13 @@ fn generate(seed: u64) -> Plan {
                     "after_presend"
                 })
             }
-            95.. if kills < 3 => {
+            95..100 if kills < 3 => {
                 kills += 1;
                 Ev::KillRestart(rng.random_range(60..=10 * 3600))
             }
+            100..103 => Ev::ReleaseHeld,
+            103..105 => Ev::CarrierDown(rng.random_range(300..=3000)),
+            105..110 => Ev::SecondInstance,
             _ => Ev::Replay(rng.random(), 1),
         };
         events.push((pause, ev));
@@ -252,6 +268,12 @@ struct World {
     clock: Arc<SimClock>,
     port: u16,
     server: Option<Server>,
+    /// A second server process on the same database and its port (F12), while one runs.
+    second: Option<(Server, u16)>,
+    /// Where the current event's webhooks and inbox requests go.
+    target: String,
+    /// When the carrier was off the network (the fake's clock), for the checker.
+    carrier_down: Vec<(DateTime<Utc>, DateTime<Utc>)>,
     starts: usize,
     /// The admin's session cookie and form token on the current server process.
     admin: Option<(String, String)>,
@@ -289,6 +311,9 @@ impl World {
             clock,
             port,
             server: None,
+            second: None,
+            target: format!("http://127.0.0.1:{port}"),
+            carrier_down: Vec::new(),
             starts: 0,
             admin: None,
             hooks: Vec::new(),
@@ -302,29 +327,26 @@ impl World {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// `textback serve` on the world's port, its clock reading the fake's clock now.
-    async fn start(&mut self, crash: Option<&str>) {
-        self.server = None; // SIGKILL and reap the one before, if any.
-        self.admin = None;
-        self.starts += 1;
+    /// `textback serve` on `port`, its clock reading the fake's clock now, logging to the
+    /// seed's server log.
+    fn spawn(&self, port: u16, crash: Option<&str>) -> Child {
         let dir = env!("CARGO_TARGET_TMPDIR");
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(format!("{dir}/sim-{}-server.log", self.seed))
             .unwrap();
-        let at = self.clock.now();
-        let child = Command::new(env!("CARGO_BIN_EXE_textback"))
+        Command::new(env!("CARGO_BIN_EXE_textback"))
             .arg("serve")
             .env("DATABASE_URL", &self.proxied_url)
-            .env("TEXTBACK_BIND", format!("127.0.0.1:{}", self.port))
-            .env("TEXTBACK_PUBLIC_URL", self.base())
+            .env("TEXTBACK_BIND", format!("127.0.0.1:{port}"))
+            .env("TEXTBACK_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
             .env("TWILIO_AUTH_TOKEN", TOKEN)
             .env("TWILIO_ACCOUNT_SID", ACCOUNT_SID)
             .env("TWILIO_API_BASE", self.fake.base_url())
             .env("TWILIO_LOOKUP_BASE", self.fake.base_url())
             .env("TEXTBACK_TEST_TIMING", "fast")
-            .env("TEXTBACK_TEST_CLOCK", at.to_rfc3339())
+            .env("TEXTBACK_TEST_CLOCK", self.clock.now().to_rfc3339())
             .env("TEXTBACK_TEST_CRASH", crash.unwrap_or_default())
             .env(
                 "RUST_LOG",
@@ -333,11 +355,14 @@ impl World {
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log))
             .spawn()
-            .expect("the server starts");
-        let ready = format!("{}/readyz", self.base());
-        self.trace
-            .push(format!("server start #{} at {at} {crash:?}", self.starts));
-        let server = self.server.insert(Server(child));
+            .expect("the server starts")
+    }
+
+    /// Waits until the process on `port` answers `/readyz` 200. `false` if it ended first
+    /// and `may_exit` (it aborted at its crash point already); otherwise it must be ready
+    /// within 30 s.
+    async fn ready(&self, server: &mut Server, port: u16, may_exit: bool) -> bool {
+        let ready = format!("http://127.0.0.1:{port}/readyz");
         let deadline = Instant::now() + Duration::from_secs(30);
         let http = reqwest::Client::new();
         while !http
@@ -347,8 +372,8 @@ impl World {
             .is_ok_and(|r| r.status().is_success())
         {
             let exited = server.0.try_wait().unwrap();
-            if crash.is_some() && exited.is_some() {
-                return; // aborted at its crash point already: `revive` starts it again
+            if may_exit && exited.is_some() {
+                return false;
             }
             let alive = exited.is_none() && Instant::now() < deadline;
             assert!(
@@ -358,6 +383,42 @@ impl World {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        true
+    }
+
+    /// `textback serve` on the world's port (the one before SIGKILLed), with `crash` as its
+    /// crash point.
+    async fn start(&mut self, crash: Option<&str>) {
+        self.server = None; // SIGKILL and reap the one before, if any.
+        self.admin = None;
+        self.starts += 1;
+        let child = self.spawn(self.port, crash);
+        self.trace.push(format!(
+            "server start #{} at {} {crash:?}",
+            self.starts,
+            self.clock.now()
+        ));
+        let mut server = Server(child);
+        // If it aborted at its crash point already, `revive` starts it again.
+        self.ready(&mut server, self.port, crash.is_some()).await;
+        self.server = Some(server);
+    }
+
+    /// Starts a second server process on another port, or SIGKILLs the one running.
+    async fn toggle_second(&mut self) -> String {
+        if self.second.take().is_some() {
+            return "second instance killed".into();
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        self.starts += 1;
+        let mut server = Server(self.spawn(port, None));
+        self.ready(&mut server, port, false).await;
+        self.second = Some((server, port));
+        format!("second instance started on {port}")
     }
 
     /// Starts the server again (same clock) if it ended on its own at a crash point.
@@ -369,16 +430,19 @@ impl World {
         }
     }
 
-    /// SIGKILL; both clocks move forward by `by`; the server starts again on the same port.
+    /// SIGKILL (a second instance too); both clocks move forward by `by`; the server starts
+    /// again on the same port.
     async fn restart_after(&mut self, by: chrono::Duration) {
         self.server = None;
+        self.second = None;
         *self.clock.0.lock().unwrap() += by;
         self.start(None).await;
     }
 
-    /// Posts a webhook signed as Twilio signs it and records it with our server's answer.
+    /// Posts a webhook to the event's server, signed as Twilio signs it, and records it with
+    /// our server's answer.
     async fn post(&mut self, path: &'static str, params: Params) -> Option<u16> {
-        let player = self.fake.player(&self.base());
+        let player = self.fake.player(&self.target);
         let status = player
             .post_signed(path, &params)
             .await
@@ -435,7 +499,11 @@ impl World {
 
 async fn play(w: &mut World, seed: u64, i: usize, ev: &Ev) -> String {
     w.revive().await;
-    let player = w.fake.player(&w.base());
+    w.target = match &w.second {
+        Some((_, port)) if i % 2 == 1 => format!("http://127.0.0.1:{port}"),
+        _ => w.base(),
+    };
+    let player = w.fake.player(&w.target);
     let sid = |prefix: &str, n: u64| format!("{prefix}{seed:016x}{:014x}{n:02x}", i);
     match *ev {
         Ev::Call {
@@ -545,7 +613,7 @@ async fn play(w: &mut World, seed: u64, i: usize, ev: &Ev) -> String {
             };
             let body = format!("Hi, Riley here (note {i}). When suits you for a showing?");
             let r = no_redirects()
-                .post(format!("{}/inbox/c/{id}/reply", w.base()))
+                .post(format!("{}/inbox/c/{id}/reply", w.target))
                 .header("cookie", session)
                 .form(&[("csrf", csrf.as_str()), ("body", body.as_str())])
                 .send()
@@ -559,6 +627,20 @@ async fn play(w: &mut World, seed: u64, i: usize, ev: &Ev) -> String {
             w.fake.inject(fault.clone(), Scope::Next(n));
             "armed".into()
         }
+        Ev::ReleaseHeld => {
+            let held = w.fake.held_count();
+            w.fake.release_held();
+            format!("released {held}")
+        }
+        Ev::CarrierDown(ms) => {
+            let from = w.clock.now();
+            w.fake.go_down().await;
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            w.fake.go_up().await.expect("the fake listens again");
+            w.carrier_down.push((from, w.clock.now()));
+            "carrier down, up again".into()
+        }
+        Ev::SecondInstance => w.toggle_second().await,
         Ev::TerminateBackends => {
             let n = w.rows("select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()").await;
             format!("terminated {}", n.len())
@@ -584,6 +666,7 @@ async fn play(w: &mut World, seed: u64, i: usize, ev: &Ev) -> String {
 /// for a later time (quiet hours, follow-ups, escalations) are reached by restarting the server
 /// with both clocks moved just past them, at most 8 times.
 async fn drain(w: &mut World) {
+    w.second = None;
     w.fake.clear_faults();
     w.fake.release_held();
     let (mut steps, mut deadline) = (0, Instant::now() + Duration::from_secs(15));
@@ -693,7 +776,7 @@ async fn run_seed(seed: u64) -> usize {
     for (b, a) in before.iter().zip(&after).filter(|(b, a)| b != a) {
         bad.push(format!("I5: replays changed {}: {b:?} -> {a:?}", b.0));
     }
-    bad.extend(invariants::check(&w.db.pool, &w.fake, &w.hooks).await);
+    bad.extend(invariants::check(&w.db.pool, &w.fake, &w.hooks, &w.carrier_down).await);
 
     let jobs = w
         .rows("select kind, state, count(*) from job group by 1, 2 order by 1, 2")

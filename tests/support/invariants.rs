@@ -70,14 +70,24 @@ fn in_boston_window(t: DateTime<Utc>) -> bool {
 }
 
 /// Judges reliability.md's I1–I5 from the fake carrier's log and the database: `hooks` are the
-/// webhooks the test posted (path, parameters, our answer), for I5's row-per-SID checks. A
+/// webhooks the test posted (path, parameters, our answer), for I5's row-per-SID checks;
+/// `carrier_down` the spans (fake's clock) when the test took the carrier off the network. A
 /// list of violations, empty when all hold.
 pub async fn check(
     pool: &PgPool,
     fake: &FakeTwilio,
     hooks: &[(&'static str, Params, Option<u16>)],
+    carrier_down: &[(DateTime<Utc>, DateTime<Utc>)],
 ) -> Vec<String> {
     let mut bad = Vec::new();
+    // Listings the fake failed or padded with twins (`Fault::ListFail`, `Fault::ListDup`):
+    // (when, the `To` filter as sent, what the fake did).
+    let listings: Vec<(DateTime<Utc>, String, String)> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path.ends_with("/Messages.json"))
+        .map(|r| (r.at, r.query, r.outcome))
+        .collect();
     let fake = fake.messages();
     let outs: Vec<Out> = sqlx::query_as(
         "select message_id, job_id, kind, to_raw, from_raw, body, sid, send_state, occurred_at, review_reason
@@ -111,9 +121,11 @@ pub async fn check(
         .collect();
 
     // I2 (first: its verdicts on needs_review excuse unlinked creates in I1). Every job
-    // terminal, every send settled; needs_review only with a cause the checker can see. No
-    // listing fault is injected, so the one possible cause is two candidates: two accepted
-    // creates with the row's To, From and body, made no earlier than 60 s before its pre-send.
+    // terminal, every send settled; needs_review only with a cause the checker can see: for
+    // `carrier_list_ambiguous`, two accepted creates with the row's To, From and body made no
+    // earlier than 60 s before its pre-send, or a listing of its `To` padded with twins after
+    // it; for `carrier_list_unreadable`, a listing of its `To` that the fake failed, or the
+    // carrier off the network, after it.
     let mut excused = HashSet::new();
     for j in jobs.values() {
         if !matches!(
@@ -144,7 +156,22 @@ pub async fn check(
                     && m.date_created >= o.occurred_at - chrono::Duration::seconds(60)
             });
             let twins = twins.count();
-            if o.review_reason.as_deref() == Some("carrier_list_ambiguous") && twins >= 2 {
+            let since = o.occurred_at - chrono::Duration::seconds(1);
+            let to = format!("To={}", o.to_raw.replace('+', "%2B"));
+            let listing_fault = |fault: &str| {
+                listings.iter().any(|(at, query, outcome)| {
+                    *at >= since && query.contains(&to) && outcome.contains(fault)
+                })
+            };
+            let visible = match o.review_reason.as_deref() {
+                Some("carrier_list_ambiguous") => twins >= 2 || listing_fault("(ListDup fault)"),
+                Some("carrier_list_unreadable") => {
+                    listing_fault("(ListFail fault)")
+                        || carrier_down.iter().any(|(_, until)| *until >= since)
+                }
+                _ => false,
+            };
+            if visible {
                 excused.insert((o.to_raw.clone(), o.body.clone()));
             } else {
                 let job = o.job_id.and_then(|j| jobs.get(&j));
