@@ -401,6 +401,7 @@ struct Running {
     clock: crate::clock::SharedClock,
     fake: crate::fake_twilio::FakeTwilio,
     player: crate::fake_twilio::Player,
+    config: Config,
     stop: tokio::sync::watch::Sender<bool>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -412,6 +413,7 @@ impl Running {
             clock,
             fake,
             public,
+            config,
             app,
             ..
         } = crate::demo::stage(
@@ -422,18 +424,52 @@ impl Running {
             &listener,
         )
         .await?;
+        Ok(Running::serve(listener, app, clock, fake, &public, config))
+    }
+
+    fn serve(
+        listener: tokio::net::TcpListener,
+        app: crate::App,
+        clock: crate::clock::SharedClock,
+        fake: crate::fake_twilio::FakeTwilio,
+        public: &str,
+        config: Config,
+    ) -> Running {
         let (stop, mut stop_rx) = tokio::sync::watch::channel(false);
         let server = tokio::spawn(crate::run(listener, app, async move {
             let _ = stop_rx.wait_for(|s| *s).await;
         }));
-        let player = fake.player(&public);
-        Ok(Running {
+        let player = fake.player(public);
+        Running {
             clock,
             fake,
             player,
+            config,
             stop,
             server,
-        })
+        }
+    }
+
+    /// A second instance on the same database, carrier and clock: its own listener, pool
+    /// (of the same size), scheduler and webhooks, as a second server process would have.
+    async fn another(&self) -> anyhow::Result<Running> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let public = format!("http://{addr}");
+        let mut config = self.config.clone();
+        config.bind = addr;
+        config.public_url =
+            crate::config::PublicUrl::parse(&public).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let pool = crate::db::pool(&config.database_url).await?;
+        let app = crate::build(config.clone(), pool, self.clock.clone())?;
+        Ok(Running::serve(
+            listener,
+            app,
+            self.clock.clone(),
+            self.fake.clone(),
+            &public,
+            config,
+        ))
     }
 
     async fn stop(self) {
@@ -558,15 +594,17 @@ fn rss_mib(field: &str) -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-/// `textback bench load`: sustained missed calls. First the saturation rate: `BENCH_BURST`
-/// (2000) missed calls posted by 64 callers at once (each posts its next call when the last
-/// one is answered), texts per second from the first call's webhook to the last Messages
-/// create. Then `BENCH_SECS` (10) seconds of open-loop calls at
+/// `textback bench load`: sustained missed calls. First the saturation rate: after a warm-up
+/// burst, `BENCH_BURST` (2000) missed calls posted by 64 callers at once (each posts its next
+/// call when the last one is answered), texts per second from the first call's webhook to the
+/// last Messages create. Then `BENCH_SECS` (10) seconds of open-loop calls at
 /// 25 %, 50 % and 100 % of that rate, each with the dial webhook's answer time and the
 /// text-back overhead (dial webhook → Messages create, no hold), p50/p99; and the process's
 /// resident memory idle and its high-water mark (the server, the scheduler, the in-process fake
-/// carrier and the load generator share the process). Every caller is new, so the run stays
-/// within the 20 numbers' 20,000 new recipients a day (compliance.md R15).
+/// carrier and the load generator share the process). Last, the burst again with its callers
+/// split between two instances on the database, and once more on one, for the ratio. Every
+/// caller is new, so the run stays within the 20 numbers' 20,000 new recipients a day
+/// (compliance.md R15).
 pub async fn load() -> anyhow::Result<()> {
     let config = Config::from_env()?;
     let burst = env_num("BENCH_BURST", 2000).max(1);
@@ -582,50 +620,51 @@ pub async fn load() -> anyhow::Result<()> {
     let idle = rss_mib("VmRSS:");
     let mut first = 0u64;
     let mut texts = 0usize;
+    // Before each phase the tables' statistics are brought up to date, as autovacuum keeps
+    // them on a server in steady state. Without it the planner keeps the plans it made for
+    // empty tables while they grow by thousands of rows a minute (faster than autovacuum's
+    // minute), and a contact's latest message is looked up by walking the brokerage's day.
+    let stats = crate::db::pool(&run.config.database_url).await?;
+    let analyze = || async { sqlx::query("analyze").execute(&stats).await.map(|_| ()) };
+    // A first burst, not reported, so the saturation burst runs on tables of some size with
+    // statistics that know it.
+    burst_phase(
+        std::slice::from_ref(player),
+        clock,
+        fake,
+        first,
+        burst,
+        texts,
+    )
+    .await?;
+    first += burst;
+    texts += usize::try_from(burst).unwrap_or(usize::MAX);
+    analyze().await?;
 
     // Saturation: a burst from 64 callers at once, each posting its next call as soon as the
     // last one is answered.
-    let started = clock.now();
-    let mut played = Vec::new();
-    let mut set = tokio::task::JoinSet::new();
-    for c in 0..64u64 {
-        let (player, clock) = (player.clone(), clock.clone());
-        set.spawn(async move {
-            let mut mine = Vec::new();
-            let mut k = c;
-            while k < burst {
-                mine.extend(play(&player, &clock, LOAD_NUMBERS, k, 1, 1.0).await?);
-                k += 64;
-            }
-            Ok::<_, anyhow::Error>(mine)
-        });
-    }
-    while let Some(joined) = set.join_next().await {
-        played.extend(joined.context("a caller task")??);
-    }
+    let (saturation, line) = burst_phase(
+        std::slice::from_ref(player),
+        clock,
+        fake,
+        first,
+        burst,
+        texts,
+    )
+    .await?;
+    println!("RESULT system=ours bench=load phase=saturation {line}");
     first += burst;
     texts += usize::try_from(burst).unwrap_or(usize::MAX);
-    wait_texts(fake, texts).await?;
-    let burst_seen = seen(fake, &played)?;
-    let took = burst_seen.last_create.map_or(0.0, |t| {
-        (t - started).num_microseconds().unwrap_or(0) as f64 / 1e6
-    });
-    let saturation = burst as f64 / took.max(0.001);
-    let (d50, d99, _) = percentiles(burst_seen.dial_answer);
-    let (o50, o99, _) = percentiles(burst_seen.overhead);
-    println!(
-        "RESULT system=ours bench=load phase=saturation calls={burst} texts_per_s={saturation:.0} \
-         dial_webhook_p50_ms={d50:.1} dial_webhook_p99_ms={d99:.1} overhead_p50_ms={o50:.1} overhead_p99_ms={o99:.1}"
-    );
 
     let recipients = LOAD_NUMBERS.len() as f64 * 1000.0;
-    let planned = burst as f64 + saturation * 1.75 * secs as f64;
+    let planned = 4.0 * burst as f64 + saturation * 1.75 * secs as f64;
     anyhow::ensure!(
         planned <= recipients,
         "{planned:.0} new callers would pass the numbers' {recipients:.0} new recipients a day \
          (compliance.md R15): lower BENCH_SECS or BENCH_BURST"
     );
     for share in [25u64, 50, 100] {
+        analyze().await?;
         let rate = saturation * share as f64 / 100.0;
         let calls = ((rate * secs as f64) as u64).max(1);
         let played = play(player, clock, LOAD_NUMBERS, first, calls, rate).await?;
@@ -645,8 +684,96 @@ pub async fn load() -> anyhow::Result<()> {
     println!(
         "RESULT system=ours bench=load phase=memory rss_idle_mib={idle:.0} rss_peak_mib={peak:.0}"
     );
+
+    // Two instances on one database (DESIGN.md: several server processes may share it): the
+    // same burst, its callers split between the two, then once more on one instance alone
+    // for the ratio in the same conditions (the tables are as full for both).
+    analyze().await?;
+    let second = run.another().await?;
+    let both = [player.clone(), second.player.clone()];
+    let (two, line) = burst_phase(&both, clock, fake, first, burst, texts).await?;
+    first += burst;
+    texts += usize::try_from(burst).unwrap_or(usize::MAX);
+    second.stop().await;
+    analyze().await?;
+    let (one, _) = burst_phase(
+        std::slice::from_ref(player),
+        clock,
+        fake,
+        first,
+        burst,
+        texts,
+    )
+    .await?;
+    let twice = fake.messages().len() - distinct_recipients(fake);
+    println!(
+        "RESULT system=ours bench=load phase=two_instances {line} one_instance_texts_per_s={one:.0} \
+         ratio_to_one={:.2} texts_twice={twice}",
+        two / one.max(0.001)
+    );
     run.stop().await;
     Ok(())
+}
+
+/// How many numbers the carrier was asked to text (each bench caller is new: one text each).
+fn distinct_recipients(fake: &crate::fake_twilio::FakeTwilio) -> usize {
+    fake.messages()
+        .into_iter()
+        .map(|m| m.to)
+        .collect::<std::collections::HashSet<_>>()
+        .len()
+}
+
+/// A burst of `calls` missed calls (callers `first..`) posted by 64 callers at once, spread
+/// over `players` (one per instance), each posting its next call as soon as the last one is
+/// answered; waits until the carrier has `texts_before + calls` texts. Returns texts per
+/// second (first webhook to last Messages create) and the phase's `RESULT` fields.
+async fn burst_phase(
+    players: &[crate::fake_twilio::Player],
+    clock: &crate::clock::SharedClock,
+    fake: &crate::fake_twilio::FakeTwilio,
+    first: u64,
+    calls: u64,
+    texts_before: usize,
+) -> anyhow::Result<(f64, String)> {
+    let started = clock.now();
+    let mut played = Vec::new();
+    let mut set = tokio::task::JoinSet::new();
+    for c in 0..64u64 {
+        let player = players[usize::try_from(c).unwrap_or(0) % players.len()].clone();
+        let clock = clock.clone();
+        set.spawn(async move {
+            let mut mine = Vec::new();
+            let mut k = c;
+            while k < calls {
+                mine.extend(play(&player, &clock, LOAD_NUMBERS, first + k, 1, 1.0).await?);
+                k += 64;
+            }
+            Ok::<_, anyhow::Error>(mine)
+        });
+    }
+    while let Some(joined) = set.join_next().await {
+        played.extend(joined.context("a caller task")??);
+    }
+    wait_texts(
+        fake,
+        texts_before + usize::try_from(calls).unwrap_or(usize::MAX),
+    )
+    .await?;
+    let seen = seen(fake, &played)?;
+    let took = seen.last_create.map_or(0.0, |t| {
+        (t - started).num_microseconds().unwrap_or(0) as f64 / 1e6
+    });
+    let rate = calls as f64 / took.max(0.001);
+    let (d50, d99, _) = percentiles(seen.dial_answer);
+    let (o50, o99, _) = percentiles(seen.overhead);
+    Ok((
+        rate,
+        format!(
+            "calls={calls} texts_per_s={rate:.0} dial_webhook_p50_ms={d50:.1} \
+             dial_webhook_p99_ms={d99:.1} overhead_p50_ms={o50:.1} overhead_p99_ms={o99:.1}"
+        ),
+    ))
 }
 
 /// A page of `textback bench dashboard`: what is asked, and its answer times.

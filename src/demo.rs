@@ -136,6 +136,8 @@ pub(crate) struct Stage {
     pub fake: FakeTwilio,
     /// The server's base URL: `listener`'s address, also `TEXTBACK_PUBLIC_URL`.
     pub public: String,
+    /// What `app` was built with (a second instance reuses it with its own address).
+    pub config: Config,
     pub app: crate::App,
 }
 
@@ -192,7 +194,7 @@ pub(crate) async fn stage(
         ("TWILIO_LOOKUP_BASE", fake.base_url()),
     ]);
     let config = Config::from_lookup(|k| vars.get(k).cloned())?;
-    let app = crate::build(config, pool.clone(), clock.clone())?;
+    let app = crate::build(config.clone(), pool.clone(), clock.clone())?;
     Ok(Stage {
         db_name,
         pool,
@@ -200,6 +202,7 @@ pub(crate) async fn stage(
         clock,
         fake,
         public,
+        config,
         app,
     })
 }
@@ -225,6 +228,7 @@ pub async fn run() -> anyhow::Result<()> {
         fake,
         public,
         app,
+        ..
     } = stage(&config.database_url, "demo", DEMO_SETUP, tz, &listener).await?;
     fake.set_line_type(PAT_LANDLINE, "landline");
 

@@ -125,8 +125,12 @@ pub async fn contact_facts(
                 lc.started_at as call_at, lc.call_sid,
                 lt.occurred_at as text_at, lt.sid as text_sid,
                 exists (select 1 from consent_event e where e.brokerage_id = c.brokerage_id and e.phone = c.phone and e.event = 'written_consent') as written_consent,
-                exists (select 1 from message m where m.brokerage_id = c.brokerage_id and m.contact_id = c.contact_id and m.direction = 'inbound'
-                           and m.keyword_class in ('reply', 'review') and m.occurred_at > $3 - interval '24 hours' and m.occurred_at <= $3) as live_conversation,
+                -- the contact's latest reply up to now, newest first through the contact's index: a
+                -- two-sided time range here gets a generic plan that walks the brokerage's whole day
+                coalesce((select m.occurred_at > $3 - interval '24 hours' from message m
+                           where m.brokerage_id = c.brokerage_id and m.contact_id = c.contact_id and m.direction = 'inbound'
+                             and m.keyword_class in ('reply', 'review') and m.occurred_at <= $3
+                           order by m.occurred_at desc limit 1), false) as live_conversation,
                 array(select m.occurred_at from message m where m.contact_id = c.contact_id and m.counts_for_cap
                          and m.send_state not in ('failed_certain', 'rejected')
                          and m.occurred_at > $3 - interval '24 hours' order by m.occurred_at) as counted
