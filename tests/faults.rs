@@ -1126,3 +1126,63 @@ async fn a_stop_to_one_office_refuses_a_reply_from_another() {
         .unwrap();
     assert_eq!(calls, 2);
 }
+
+/// reliability.md F6 against the real binary: the carrier refuses connections. Back within
+/// the retry budget (10 s with the test timing): the text goes once. Down past it: the job
+/// ends `dead` with the connection error as its reason, and nothing is sent when the carrier
+/// returns.
+#[tokio::test]
+async fn an_unreachable_carrier_gives_one_text_when_back_or_a_dead_job_with_the_reason() {
+    let _serial = SERIAL.lock().await;
+    for back_in_time in [true, false] {
+        let w = world().await;
+        let server = w.server(0, None).await;
+        let lead = if back_in_time {
+            "+16175550181"
+        } else {
+            "+16175550182"
+        };
+        w.fake.go_down().await;
+        miss(&w.player(&server), lead).await;
+        let job = || async {
+            sqlx::query_as::<_, (String, i32, Option<String>, Option<String>)>(
+                "select state, attempt, reason, last_error from job where kind = 'text_back'",
+            )
+            .fetch_one(&w.db.pool)
+            .await
+            .unwrap()
+        };
+        if back_in_time {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while job().await.1 < 2 {
+                assert!(Instant::now() < deadline, "no retry: {:?}", job().await);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let (state, _, _, error) = job().await;
+            assert!(
+                matches!(state.as_str(), "scheduled" | "running"),
+                "a refused connection is retried: {state}"
+            );
+            assert!(error.is_some(), "the failure is kept");
+            w.fake.go_up().await.unwrap();
+            w.wait_all_terminal(Duration::from_secs(30)).await;
+            w.assert_invariants().await;
+            w.assert_one_text(lead).await;
+            assert_eq!(w.creates(), 1);
+        } else {
+            w.wait_all_terminal(Duration::from_secs(60)).await;
+            w.fake.go_up().await.unwrap();
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            w.assert_invariants().await;
+            let (state, _, reason, error) = job().await;
+            assert_eq!(state, "dead");
+            let said = format!("{reason:?} {error:?}");
+            assert!(
+                said.contains("connect") || said.contains("refused"),
+                "the reason names the connection: {said}"
+            );
+            assert_eq!(w.creates(), 0);
+            assert!(w.fake.messages().is_empty());
+        }
+    }
+}
