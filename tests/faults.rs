@@ -858,6 +858,7 @@ async fn carrier_failures_against_the_real_binary_give_one_text_each() {
         ("F3 500 recorded", status(500, true, None), 1, 1),
         ("F3 500 not recorded", status(500, false, None), 1, 2),
         ("F4 429 Retry-After 2", status(429, false, Some(2)), 1, 2),
+        ("F4 429 without Retry-After", status(429, false, None), 1, 2),
         (
             "F5 timeout, recorded",
             Fault::Delay {
@@ -885,7 +886,7 @@ async fn carrier_failures_against_the_real_binary_give_one_text_each() {
             .map(|r| r.at)
             .collect();
         assert_eq!(at.len(), creates, "{scenario}: creates");
-        if scenario.starts_with("F4") {
+        if scenario.contains("Retry-After 2") {
             assert!(
                 at[1] - at[0] >= chrono::Duration::seconds(2),
                 "{scenario}: the retry came {:?} after the 429",
@@ -1185,4 +1186,136 @@ async fn an_unreachable_carrier_gives_one_text_when_back_or_a_dead_job_with_the_
             assert!(w.fake.messages().is_empty());
         }
     }
+}
+
+/// The lead's creates at the carrier, in order of arrival, with when they came.
+fn creates_to(w: &World, to: &str) -> Vec<chrono::DateTime<chrono::Utc>> {
+    w.fake
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/Messages.json"))
+        .filter(|r| r.params.iter().any(|(k, v)| k == "To" && v == to))
+        .map(|r| r.at)
+        .collect()
+}
+
+/// reliability.md F3's list variants against the real binary: the carrier answers 500 after
+/// making the text, and then its message list fails every time (past the retry budget) or
+/// shows every text twice: the text-back ends `needs_review` with the reason, a person is
+/// alerted, and the text is never requested a second time.
+#[tokio::test]
+async fn a_list_that_cannot_settle_a_send_leaves_it_for_review_never_resent() {
+    let _serial = SERIAL.lock().await;
+    for (fault, reason) in [
+        (Fault::ListFail, "carrier_list_unreadable"),
+        (Fault::ListDup, "carrier_list_ambiguous"),
+    ] {
+        let w = world().await;
+        w.fake.inject(
+            Fault::Status {
+                http: 500,
+                code: None,
+                recorded: true,
+                retry_after: None,
+            },
+            Scope::Next(1),
+        );
+        w.fake.inject(fault, Scope::Always);
+        let server = w.server(0, None).await;
+        let lead = "+16175550183";
+        miss(&w.player(&server), lead).await;
+        w.wait_all_terminal(Duration::from_secs(60)).await;
+        w.assert_invariants().await;
+        assert_eq!(creates_to(&w, lead).len(), 1, "{reason}: one create");
+        let (state, why): (String, Option<String>) =
+            sqlx::query_as("select state, reason from job where kind = 'text_back'")
+                .fetch_one(&w.db.pool)
+                .await
+                .unwrap();
+        assert_eq!(
+            (state.as_str(), why.as_deref()),
+            ("needs_review", Some(reason))
+        );
+        let alerts: i64 =
+            sqlx::query_scalar("select count(*) from alert where reason = 'text_needs_review'")
+                .fetch_one(&w.db.pool)
+                .await
+                .unwrap();
+        assert_eq!(alerts, 1, "{reason}: a person is told");
+    }
+}
+
+/// reliability.md F2's variant against the real binary, compliance.md R7/R14: the carrier
+/// answers 503 while the Boston evening window closes (the gate stops at 19:58). The retry
+/// after the close is deferred to 08:00, not sent late; restarted at 08:00:05, the text goes
+/// once, and no create ever reached the carrier between 19:58 and 08:00.
+#[tokio::test]
+async fn a_carrier_outage_across_the_window_close_defers_to_the_morning() {
+    let _serial = SERIAL.lock().await;
+    let w = world().await;
+    let at = |s: &str| s.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+    w.fake.inject(
+        Fault::Status {
+            http: 503,
+            code: None,
+            recorded: false,
+            retry_after: None,
+        },
+        Scope::For(Duration::from_secs(60)),
+    );
+    // Friday 2026-06-12 19:57:55 EDT: a few seconds of 503s before the close, within the
+    // retry budget (10 s with the test timing), which would otherwise end the job `dead`.
+    let mut evening = w.server_at(0, None, at("2026-06-12T23:57:55Z")).await;
+    let lead = "+16175550184";
+    miss(&w.player(&evening), lead).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let until = loop {
+        let row: Option<chrono::DateTime<chrono::Utc>> = sqlx::query_scalar(
+            "select until from gate_decision where kind = 'text_back' and decision = 'defer' and reason = 'quiet_hours'",
+        )
+        .fetch_optional(&w.db.pool)
+        .await
+        .unwrap();
+        if let Some(until) = row {
+            break until;
+        }
+        assert!(Instant::now() < deadline, "the text-back was not deferred");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(until, at("2026-06-13T12:00:00Z"), "Saturday 08:00 EDT");
+    assert!(
+        !creates_to(&w, lead).is_empty(),
+        "the outage was met before the close"
+    );
+    assert!(w.fake.messages().is_empty());
+    evening.kill9();
+    w.fake.clear_faults();
+
+    let _morning = w
+        .server_at(evening.port, None, at("2026-06-13T12:00:05Z"))
+        .await;
+    w.wait_all_terminal(Duration::from_secs(30)).await;
+    w.assert_invariants().await;
+    w.assert_one_text(lead).await;
+    // Each attempt's pre-send record, on the servers' clock (the fake's runs on its own).
+    let attempts: Vec<(chrono::DateTime<chrono::Utc>, String)> = sqlx::query_as(
+        "select occurred_at, send_state from message where direction = 'outbound' and to_raw = $1 order by message_id",
+    )
+    .bind(lead)
+    .fetch_all(&w.db.pool)
+    .await
+    .unwrap();
+    let (sent_at, state) = attempts.last().unwrap();
+    assert_eq!(state, "sent");
+    assert!(
+        *sent_at >= until,
+        "the text went at {sent_at}, before the window"
+    );
+    assert!(
+        attempts
+            .iter()
+            .all(|(t, _)| *t < at("2026-06-12T23:58:00Z") || *t >= until),
+        "an attempt while the window was closed: {attempts:?}"
+    );
+    assert!(attempts.len() >= 2, "503s first: {attempts:?}");
 }
