@@ -1319,3 +1319,59 @@ async fn a_carrier_outage_across_the_window_close_defers_to_the_morning() {
     );
     assert!(attempts.len() >= 2, "503s first: {attempts:?}");
 }
+
+/// Found by the F12 kill variant on a loaded CI machine: a worker slow enough to outlive its
+/// lease. Its create is held at the carrier; the test holds the caller's row, so the record of
+/// the carrier's answer waits; the lease runs out and the job is re-claimed, sees the unsettled
+/// send and waits for a reconcile (whose listings fail); then the first attempt's record lands
+/// (the text was made) while the reconcile still looks. The job must follow its message to
+/// `sent`, not wait in `reconciling` for ever; one text.
+#[tokio::test]
+async fn a_worker_that_outlives_its_lease_leaves_no_job_behind() {
+    let _serial = SERIAL.lock().await;
+    let w = world().await;
+    w.fake
+        .inject(Fault::Hold { recorded: true }, Scope::Next(1));
+    w.fake.inject(Fault::ListFail, Scope::Always);
+    let server = w.server(0, None).await;
+    let lead = "+16175550185";
+    miss(&w.player(&server), lead).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while w.fake.held_count() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the send never reached the carrier"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut holder = w.db.pool.begin().await.unwrap();
+    sqlx::query("select contact_id from contact where phone = $1 for update")
+        .bind(lead)
+        .fetch_one(&mut *holder)
+        .await
+        .unwrap();
+    // Answered within the client's 1 s timeout: the record waits for the row.
+    w.fake.release_held();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (state, attempt): (String, i32) =
+            sqlx::query_as("select state, attempt from job where kind = 'text_back'")
+                .fetch_one(&w.db.pool)
+                .await
+                .unwrap();
+        if state == "reconciling" && attempt == 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the job was not re-claimed: {state} {attempt}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    holder.rollback().await.unwrap();
+    w.wait_all_terminal(Duration::from_secs(30)).await;
+    w.fake.clear_faults();
+    w.assert_invariants().await;
+    w.assert_one_text(lead).await;
+    assert_eq!(w.creates(), 1);
+}

@@ -41,13 +41,18 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
     let Some(message) = messages::outbound(&mut conn, brokerage, message_id).await? else {
         return Ok(Outcome::Dead("the message is gone".into()));
     };
-    if !matches!(message.send_state.as_deref(), Some("sending" | "unknown")) {
-        return Ok(Outcome::Done("already_settled".into()));
-    }
-    let Some((_, text_attempt, text_due_at)) = jobs::state_of(&mut conn, text_job_id).await? else {
+    let Some((text_state, text_attempt, text_due_at)) =
+        jobs::state_of(&mut conn, text_job_id).await?
+    else {
         return Ok(Outcome::Dead("the text's job is gone".into()));
     };
     drop(conn);
+    if !matches!(message.send_state.as_deref(), Some("sending" | "unknown")) {
+        if text_state == "reconciling" {
+            follow_settled(state, &message, text_job_id, text_attempt, text_due_at).await?;
+        }
+        return Ok(Outcome::Done("already_settled".into()));
+    }
 
     let started = message.occurred_at;
     let listing = state
@@ -230,6 +235,67 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
             .await
         }
     }
+}
+
+/// The message was settled by another path while its job waited in `reconciling`: the
+/// attempt that made the request outlived its lease and recorded the carrier's answer after a
+/// re-claim had handed the job to this reconcile (found by the F12 kill variant on a loaded
+/// machine). The job follows its message: `sent`, `needs_review`, `dead` for a rejection (its
+/// effects were applied by that record), and for a text certainly not made, the normal path
+/// again within the retry budget.
+async fn follow_settled(
+    state: &AppState,
+    message: &messages::Outbound,
+    text_job_id: i64,
+    text_attempt: i32,
+    text_due_at: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let now = state.clock.now();
+    let mut tx = state.pool.begin().await?;
+    let settled = message.send_state.as_deref().unwrap_or_default();
+    let (to, reason) = match settled {
+        "sent" => ("sent", "reconciled"),
+        "needs_review" => ("needs_review", "reconciled"),
+        "rejected" => ("dead", "carrier_rejected"),
+        _ if now >= after(text_due_at, state.timing.retry_budget) => ("dead", "stale"),
+        _ => {
+            jobs::reschedule(
+                &mut tx,
+                text_job_id,
+                text_attempt,
+                "reconciling",
+                now,
+                "not_sent",
+                None,
+                None,
+                now,
+            )
+            .await?;
+            tx.commit().await?;
+            tracing::info!(
+                settled,
+                "the text's earlier attempt recorded that it was not sent; it goes through the normal path again"
+            );
+            return Ok(());
+        }
+    };
+    jobs::transition(
+        &mut tx,
+        text_job_id,
+        None,
+        "reconciling",
+        to,
+        Some(reason),
+        None,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(
+        settled,
+        "the text's job follows its message, settled by its earlier attempt"
+    );
+    Ok(())
 }
 
 /// The list cannot settle it: a person must look ("this text may not have gone out").
