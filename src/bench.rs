@@ -618,43 +618,25 @@ pub async fn load() -> anyhow::Result<()> {
     } = &run;
     tokio::time::sleep(StdDuration::from_secs(1)).await;
     let idle = rss_mib("VmRSS:");
-    let mut first = 0u64;
-    let mut texts = 0usize;
     // Before each phase the tables' statistics are brought up to date, as autovacuum keeps
     // them on a server in steady state. Without it the planner keeps the plans it made for
     // empty tables while they grow by thousands of rows a minute (faster than autovacuum's
     // minute), and a contact's latest message is looked up by walking the brokerage's day.
     let stats = crate::db::pool(&run.config.database_url).await?;
     let analyze = || async { sqlx::query("analyze").execute(&stats).await.map(|_| ()) };
+    // Every caller is new and gets one text: the next caller's number is also how many texts
+    // the carrier has had.
+    let mut next = 0u64;
+    let alone = std::slice::from_ref(player);
     // A first burst, not reported, so the saturation burst runs on tables of some size with
     // statistics that know it.
-    burst_phase(
-        std::slice::from_ref(player),
-        clock,
-        fake,
-        first,
-        burst,
-        texts,
-    )
-    .await?;
-    first += burst;
-    texts += usize::try_from(burst).unwrap_or(usize::MAX);
+    burst_phase(alone, clock, fake, &mut next, burst).await?;
     analyze().await?;
 
     // Saturation: a burst from 64 callers at once, each posting its next call as soon as the
     // last one is answered.
-    let (saturation, line) = burst_phase(
-        std::slice::from_ref(player),
-        clock,
-        fake,
-        first,
-        burst,
-        texts,
-    )
-    .await?;
+    let (saturation, line) = burst_phase(alone, clock, fake, &mut next, burst).await?;
     println!("RESULT system=ours bench=load phase=saturation {line}");
-    first += burst;
-    texts += usize::try_from(burst).unwrap_or(usize::MAX);
 
     let recipients = LOAD_NUMBERS.len() as f64 * 1000.0;
     let planned = 4.0 * burst as f64 + saturation * 1.75 * secs as f64;
@@ -667,10 +649,9 @@ pub async fn load() -> anyhow::Result<()> {
         analyze().await?;
         let rate = saturation * share as f64 / 100.0;
         let calls = ((rate * secs as f64) as u64).max(1);
-        let played = play(player, clock, LOAD_NUMBERS, first, calls, rate).await?;
-        first += calls;
-        texts += usize::try_from(calls).unwrap_or(usize::MAX);
-        wait_texts(fake, texts).await?;
+        let played = play(player, clock, LOAD_NUMBERS, next, calls, rate).await?;
+        next += calls;
+        wait_texts(fake, usize::try_from(next).unwrap_or(usize::MAX)).await?;
         let s = seen(fake, &played)?;
         let (d50, d99, _) = percentiles(s.dial_answer);
         let (o50, o99, omax) = percentiles(s.overhead);
@@ -691,51 +672,41 @@ pub async fn load() -> anyhow::Result<()> {
     analyze().await?;
     let second = run.another().await?;
     let both = [player.clone(), second.player.clone()];
-    let (two, line) = burst_phase(&both, clock, fake, first, burst, texts).await?;
-    first += burst;
-    texts += usize::try_from(burst).unwrap_or(usize::MAX);
+    let (two, line) = burst_phase(&both, clock, fake, &mut next, burst).await?;
     second.stop().await;
     analyze().await?;
-    let (one, _) = burst_phase(
-        std::slice::from_ref(player),
-        clock,
-        fake,
-        first,
-        burst,
-        texts,
-    )
-    .await?;
-    let twice = fake.messages().len() - distinct_recipients(fake);
+    let (one, _) = burst_phase(alone, clock, fake, &mut next, burst).await?;
     println!(
         "RESULT system=ours bench=load phase=two_instances {line} one_instance_texts_per_s={one:.0} \
-         ratio_to_one={:.2} texts_twice={twice}",
-        two / one.max(0.001)
+         ratio_to_one={:.2} texts_twice={}",
+        two / one.max(0.001),
+        texts_twice(fake)
     );
     run.stop().await;
     Ok(())
 }
 
-/// How many numbers the carrier was asked to text (each bench caller is new: one text each).
-fn distinct_recipients(fake: &crate::fake_twilio::FakeTwilio) -> usize {
-    fake.messages()
-        .into_iter()
-        .map(|m| m.to)
-        .collect::<std::collections::HashSet<_>>()
-        .len()
+/// Texts beyond one per number (each bench caller is new: one text each).
+fn texts_twice(fake: &crate::fake_twilio::FakeTwilio) -> usize {
+    let messages = fake.messages();
+    let numbers: std::collections::HashSet<&str> = messages.iter().map(|m| m.to.as_str()).collect();
+    messages.len() - numbers.len()
 }
 
-/// A burst of `calls` missed calls (callers `first..`) posted by 64 callers at once, spread
-/// over `players` (one per instance), each posting its next call as soon as the last one is
-/// answered; waits until the carrier has `texts_before + calls` texts. Returns texts per
-/// second (first webhook to last Messages create) and the phase's `RESULT` fields.
+/// A burst of `calls` missed calls (callers `*next..`, then `*next` moves past them) posted
+/// by 64 callers at once, spread over `players` (one per instance), each posting its next
+/// call as soon as the last one is answered; waits until the carrier has a text for every
+/// caller so far. Returns texts per second (first webhook to last Messages create) and the
+/// phase's `RESULT` fields.
 async fn burst_phase(
     players: &[crate::fake_twilio::Player],
     clock: &crate::clock::SharedClock,
     fake: &crate::fake_twilio::FakeTwilio,
-    first: u64,
+    next: &mut u64,
     calls: u64,
-    texts_before: usize,
 ) -> anyhow::Result<(f64, String)> {
+    let first = *next;
+    *next += calls;
     let started = clock.now();
     let mut played = Vec::new();
     let mut set = tokio::task::JoinSet::new();
@@ -755,11 +726,7 @@ async fn burst_phase(
     while let Some(joined) = set.join_next().await {
         played.extend(joined.context("a caller task")??);
     }
-    wait_texts(
-        fake,
-        texts_before + usize::try_from(calls).unwrap_or(usize::MAX),
-    )
-    .await?;
+    wait_texts(fake, usize::try_from(*next).unwrap_or(usize::MAX)).await?;
     let seen = seen(fake, &played)?;
     let took = seen.last_create.map_or(0.0, |t| {
         (t - started).num_microseconds().unwrap_or(0) as f64 / 1e6

@@ -171,34 +171,15 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
                 )
                 .await?;
                 state.metrics.text("text_back", "failed_certain");
-                if now >= budget_end {
-                    jobs::transition(
-                        &mut tx,
-                        text_job_id,
-                        None,
-                        "reconciling",
-                        "dead",
-                        Some("stale"),
-                        Some("absent from the carrier's list"),
-                        now,
-                    )
-                    .await?;
-                } else {
-                    // Certainly not sent: the text goes through the normal path again (a new
-                    // attempt, the gate run again, a new outbound row).
-                    jobs::reschedule(
-                        &mut tx,
-                        text_job_id,
-                        text_attempt,
-                        "reconciling",
-                        now,
-                        "absent_twice",
-                        None,
-                        None,
-                        now,
-                    )
-                    .await?;
-                }
+                requeue_or_expire(
+                    &mut tx,
+                    (text_job_id, text_attempt),
+                    now >= budget_end,
+                    "absent_twice",
+                    Some("absent from the carrier's list"),
+                    now,
+                )
+                .await?;
                 tx.commit().await?;
                 tracing::info!(
                     "reconciled: the carrier never had the text; it goes through the normal path again"
@@ -257,25 +238,18 @@ async fn follow_settled(
         "sent" => ("sent", "reconciled"),
         "needs_review" => ("needs_review", "reconciled"),
         "rejected" => ("dead", "carrier_rejected"),
-        _ if now >= after(text_due_at, state.timing.retry_budget) => ("dead", "stale"),
         _ => {
-            jobs::reschedule(
+            let expired = now >= after(text_due_at, state.timing.retry_budget);
+            requeue_or_expire(
                 &mut tx,
-                text_job_id,
-                text_attempt,
-                "reconciling",
-                now,
+                (text_job_id, text_attempt),
+                expired,
                 "not_sent",
-                None,
                 None,
                 now,
             )
             .await?;
             tx.commit().await?;
-            tracing::info!(
-                settled,
-                "the text's earlier attempt recorded that it was not sent; it goes through the normal path again"
-            );
             return Ok(());
         }
     };
@@ -295,6 +269,45 @@ async fn follow_settled(
         settled,
         "the text's job follows its message, settled by its earlier attempt"
     );
+    Ok(())
+}
+
+/// A text certainly not made: its job goes through the normal path again (a new attempt, the
+/// gate run again, a new outbound row), or, past the retry budget, ends `dead(stale)`.
+async fn requeue_or_expire(
+    tx: &mut sqlx::PgConnection,
+    (text_job_id, text_attempt): (i64, i32),
+    expired: bool,
+    reason: &str,
+    last_error: Option<&str>,
+    now: DateTime<Utc>,
+) -> crate::store::Result<()> {
+    if expired {
+        jobs::transition(
+            tx,
+            text_job_id,
+            None,
+            "reconciling",
+            "dead",
+            Some("stale"),
+            last_error,
+            now,
+        )
+        .await?;
+    } else {
+        jobs::reschedule(
+            tx,
+            text_job_id,
+            text_attempt,
+            "reconciling",
+            now,
+            reason,
+            None,
+            None,
+            now,
+        )
+        .await?;
+    }
     Ok(())
 }
 
