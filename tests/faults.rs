@@ -207,12 +207,42 @@ impl World {
         self.fake.player(&server.base())
     }
 
-    fn creates(&self) -> usize {
+    /// The Messages create requests the carrier received, in order of arrival.
+    fn create_requests(&self) -> Vec<textback::fake_twilio::RecordedRequest> {
         self.fake
             .requests()
-            .iter()
+            .into_iter()
             .filter(|r| r.method == "POST" && r.path.ends_with("/Messages.json"))
-            .count()
+            .collect()
+    }
+
+    fn creates(&self) -> usize {
+        self.create_requests().len()
+    }
+
+    /// Waits until the carrier holds `n` creates (`Fault::Hold`).
+    async fn wait_held(&self, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.fake.held_count() < n {
+            assert!(
+                Instant::now() < deadline,
+                "only {} of {n} sends reached the carrier",
+                self.fake.held_count()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Locks `phone`'s contact row in a transaction of the test's own until it is dropped or
+    /// rolled back (reliability.md §6: what orders the STOP, the send and its record).
+    async fn hold_contact(&self, phone: &str) -> sqlx::Transaction<'static, sqlx::Postgres> {
+        let mut holder = self.db.pool.begin().await.unwrap();
+        sqlx::query("select contact_id from contact where phone = $1 for update")
+            .bind(phone)
+            .fetch_one(&mut *holder)
+            .await
+            .unwrap();
+        holder
     }
 
     fn accepted_to(&self, to: &str) -> usize {
@@ -372,14 +402,7 @@ async fn killed_between_send_and_record_the_text_is_reconciled_not_resent() {
             "+16175550134"
         };
         miss(&w.player(&server), lead).await;
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while w.fake.held_count() == 0 {
-            assert!(
-                Instant::now() < deadline,
-                "the send never reached the carrier"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        w.wait_held(1).await;
         server.kill9();
         w.fake.release_held();
 
@@ -564,12 +587,14 @@ async fn a_database_outage_mid_dispatch_loses_nothing_and_sends_nothing_twice() 
         for lead in &before {
             miss(&player, lead).await;
         }
+        // Every send has reached the carrier (the client's 1 s timeout may already have
+        // given up on the first ones on a slow machine: they are then being reconciled).
         let deadline = Instant::now() + Duration::from_secs(30);
-        while w.fake.held_count() < before.len() {
+        while w.creates() < before.len() {
             assert!(
                 Instant::now() < deadline,
                 "only {} of {} sends reached the carrier",
-                w.fake.held_count(),
+                w.creates(),
                 before.len()
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -878,13 +903,8 @@ async fn carrier_failures_against_the_real_binary_give_one_text_each() {
         w.wait_all_terminal(Duration::from_secs(60)).await;
         w.assert_invariants().await;
         w.assert_one_text(lead).await;
-        let at: Vec<chrono::DateTime<chrono::Utc>> = w
-            .fake
-            .requests()
-            .iter()
-            .filter(|r| r.method == "POST" && r.path.ends_with("/Messages.json"))
-            .map(|r| r.at)
-            .collect();
+        let at: Vec<chrono::DateTime<chrono::Utc>> =
+            w.create_requests().into_iter().map(|r| r.at).collect();
         assert_eq!(at.len(), creates, "{scenario}: creates");
         if scenario.contains("Retry-After 2") {
             assert!(
@@ -956,12 +976,7 @@ async fn a_stop_racing_the_text_back_gives_no_text_or_exactly_one() {
                 .inject(Fault::Hold { recorded: true }, Scope::Next(1));
         }
         miss(&player, lead).await;
-        let mut holder = w.db.pool.begin().await.unwrap();
-        sqlx::query("select contact_id from contact where phone = $1 for update")
-            .bind(lead)
-            .fetch_one(&mut *holder)
-            .await
-            .unwrap();
+        let holder = w.hold_contact(lead).await;
         let stop = player.inbound_sms_params(&new_message_sid(), lead, MAIN_ST, "STOP", 0, None);
         let post_stop = || {
             let player = w.player(&server);
@@ -994,11 +1009,7 @@ async fn a_stop_racing_the_text_back_gives_no_text_or_exactly_one() {
         holder.rollback().await.unwrap();
         assert_eq!(stop_answer.await.unwrap(), 200);
         if !stop_first {
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while w.fake.held_count() == 0 {
-                assert!(Instant::now() < deadline, "the text-back never left");
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
+            w.wait_held(1).await;
             w.fake.release_held();
         }
         w.wait_all_terminal(Duration::from_secs(30)).await;
@@ -1190,10 +1201,8 @@ async fn an_unreachable_carrier_gives_one_text_when_back_or_a_dead_job_with_the_
 
 /// The lead's creates at the carrier, in order of arrival, with when they came.
 fn creates_to(w: &World, to: &str) -> Vec<chrono::DateTime<chrono::Utc>> {
-    w.fake
-        .requests()
-        .iter()
-        .filter(|r| r.method == "POST" && r.path.ends_with("/Messages.json"))
+    w.create_requests()
+        .into_iter()
         .filter(|r| r.params.iter().any(|(k, v)| k == "To" && v == to))
         .map(|r| r.at)
         .collect()
@@ -1336,20 +1345,8 @@ async fn a_worker_that_outlives_its_lease_leaves_no_job_behind() {
     let server = w.server(0, None).await;
     let lead = "+16175550185";
     miss(&w.player(&server), lead).await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while w.fake.held_count() == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the send never reached the carrier"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let mut holder = w.db.pool.begin().await.unwrap();
-    sqlx::query("select contact_id from contact where phone = $1 for update")
-        .bind(lead)
-        .fetch_one(&mut *holder)
-        .await
-        .unwrap();
+    w.wait_held(1).await;
+    let holder = w.hold_contact(lead).await;
     // Answered within the client's 1 s timeout: the record waits for the row.
     w.fake.release_held();
     let deadline = Instant::now() + Duration::from_secs(20);
