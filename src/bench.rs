@@ -218,14 +218,21 @@ async fn wait_started(
     within: StdDuration,
 ) -> anyhow::Result<chrono::DateTime<Utc>> {
     let deadline = Instant::now() + within;
+    // Polled by primary key; the log is read once the job has left `scheduled` (its lookup by
+    // job goes through a BRIN index, too coarse to poll every millisecond).
     loop {
-        let at: Option<chrono::DateTime<Utc>> =
-            sqlx::query_scalar("select at from job_transition where job_id = $1 and to_state = 'running' order by at limit 1")
-                .bind(job_id)
-                .fetch_optional(pool)
-                .await?;
-        if let Some(at) = at {
-            return Ok(at);
+        let state: Option<String> = sqlx::query_scalar("select state from job where job_id = $1")
+            .bind(job_id)
+            .fetch_optional(pool)
+            .await?;
+        if state.is_some_and(|s| s != "scheduled") {
+            return sqlx::query_scalar(
+                "select at from job_transition where job_id = $1 and to_state = 'running' order by at limit 1",
+            )
+            .bind(job_id)
+            .fetch_one(pool)
+            .await
+            .with_context(|| format!("job {job_id} left scheduled without a recorded start"));
         }
         anyhow::ensure!(Instant::now() < deadline, "job {job_id} never started");
         tokio::time::sleep(StdDuration::from_millis(1)).await;
