@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use sqlx::migrate::MigrateDatabase as _;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
 use sqlx::{PgPool, Postgres};
 
 use crate::config::redact_url_password;
@@ -50,12 +50,44 @@ pub async fn pool(url: &str) -> anyhow::Result<PgPool> {
     // of 100,000) took longer than running it: measured on the dashboard's funnel with a year
     // of history, 70 functions compiled for a query that runs in tens of milliseconds.
     let options = options.options([("jit", "off")]);
+    let options = if plain_on_loopback(url, std::env::var_os("PGSSLMODE").is_some()) {
+        options.ssl_mode(PgSslMode::Disable)
+    } else {
+        options
+    };
     PgPoolOptions::new()
         .max_connections(MAX_CONNECTIONS)
         .acquire_timeout(Duration::from_secs(5))
         .connect_with(options)
         .await
         .with_context(|| format!("cannot connect to PostgreSQL at {shown}"))
+}
+
+/// Whether to reach the server without TLS: when it is on this machine (a loopback address or
+/// `localhost`) and neither the URL (`sslmode`) nor `PGSSLMODE` chose a mode. TLS over loopback
+/// protects nothing, and with sqlx 0.9.0 (which does not set `TCP_NODELAY`) its handshake waits
+/// on two delayed ACKs: about 90 ms per new connection against 2 ms without it (measured here),
+/// paid by whichever request or claim makes the pool open one. An explicit mode is kept as
+/// given, `require` or `verify-full` for a remote server included.
+fn plain_on_loopback(url: &str, env_sslmode: bool) -> bool {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return false;
+    };
+    let mode_given = parsed
+        .query_pairs()
+        .any(|(k, _)| k == "sslmode" || k == "ssl-mode");
+    // (In a `postgres:` URL an address is an opaque host: parsed here.)
+    let loopback = match parsed.host() {
+        Some(url::Host::Domain(d)) => {
+            d.eq_ignore_ascii_case("localhost")
+                || d.parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    loopback && !mode_given && !env_sslmode
 }
 
 /// Create if missing, connect, migrate: what `serve`, `migrate` and `setup apply` do first.
@@ -67,4 +99,48 @@ pub async fn prepare(url: &str) -> anyhow::Result<PgPool> {
         .await
         .context("cannot apply the database migrations")?;
     Ok(pool)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plain_on_loopback;
+
+    #[test]
+    fn tls_is_skipped_only_for_this_machine_and_only_when_no_mode_was_chosen() {
+        let cases = [
+            ("postgres://postgres@localhost:5432/textback", false, true),
+            ("postgres://postgres@LOCALHOST/textback", false, true),
+            ("postgres://u:p@127.0.0.1/textback", false, true),
+            ("postgres://u:p@127.0.0.2:5433/textback", false, true),
+            ("postgres://u:p@[::1]:5432/textback", false, true),
+            // a mode in the URL or the environment is kept
+            (
+                "postgres://u@localhost/textback?sslmode=require",
+                false,
+                false,
+            ),
+            (
+                "postgres://u@127.0.0.1/textback?ssl-mode=prefer",
+                false,
+                false,
+            ),
+            ("postgres://u@localhost/textback", true, false),
+            // another machine keeps sqlx's default (prefer)
+            ("postgres://u:p@db.internal:5432/textback", false, false),
+            ("postgres://u:p@10.0.0.5/textback", false, false),
+            (
+                "postgres://u:p@localhost.example.com/textback",
+                false,
+                false,
+            ),
+            ("not a url", false, false),
+        ];
+        for (url, env, plain) in cases {
+            assert_eq!(
+                plain_on_loopback(url, env),
+                plain,
+                "{url} (PGSSLMODE set: {env})"
+            );
+        }
+    }
 }
