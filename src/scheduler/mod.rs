@@ -396,6 +396,7 @@ impl Scheduler {
         let now = self.state.clock.now();
         let started = std::time::Instant::now();
         let mut conn = self.state.pool.acquire().await?;
+        let acquire_ms = started.elapsed().as_secs_f64() * 1000.0;
         let claimed = jobs::claim(
             &mut conn,
             now,
@@ -407,6 +408,7 @@ impl Scheduler {
         tracing::debug!(
             limit,
             claimed = claimed.len(),
+            acquire_ms,
             ms = started.elapsed().as_secs_f64() * 1000.0,
             "claim"
         );
