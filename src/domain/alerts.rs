@@ -44,6 +44,7 @@ pub fn limit(conversation_recent: i64, agent_last_hour: i64) -> Limit {
 
 /// The first [`PREVIEW_CHARS`] characters of `body` on one line, with `…` when cut.
 pub fn preview(body: &str) -> String {
+    let body = crate::domain::sms_text::printable(body);
     let one_line: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
     let mut out: String = one_line.chars().take(PREVIEW_CHARS).collect();
     if one_line.chars().count() > PREVIEW_CHARS {

@@ -135,8 +135,46 @@ pub fn plain_newlines(s: &str) -> String {
     s.replace("\r\n", "\n").replace('\r', "\n")
 }
 
+/// A received text made safe to show or forward, without changing what was kept: a form feed
+/// or vertical tab reads as a space, any other control character (C0, DEL, C1) as a visible
+/// stand-in (its Unicode control picture, or U+FFFD for C1), so that a page or an agent's
+/// phone never gets an invisible or terminal-controlling byte. Tab and line breaks stay.
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    let odd = |c: char| c.is_control() && !matches!(c, '\t' | '\n' | '\r');
+    if !s.chars().any(odd) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    s.chars()
+        .map(|c| match c {
+            '\u{b}' | '\u{c}' => ' ',
+            c if !odd(c) => c,
+            c if (c as u32) < 0x20 => char::from_u32(0x2400 + c as u32).unwrap_or('\u{FFFD}'),
+            '\u{7f}' => '\u{2421}',
+            _ => '\u{FFFD}',
+        })
+        .collect::<String>()
+        .into()
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn control_characters_are_shown_not_obeyed() {
+        for (given, want) in [
+            ("STOP\u{c}", "STOP "),
+            ("a\u{b}b", "a b"),
+            ("a\u{1b}[2Jb", "a\u{241b}[2Jb"),
+            ("nul\u{0}", "nul\u{2400}"),
+            ("del\u{7f}", "del\u{2421}"),
+            ("c1\u{85}", "c1\u{FFFD}"),
+            ("tab\tline\r\nok", "tab\tline\r\nok"),
+            ("plain 👍", "plain 👍"),
+        ] {
+            assert_eq!(printable(given), want, "{given:?}");
+        }
+        assert!(matches!(printable("plain"), std::borrow::Cow::Borrowed(_)));
+    }
 
     #[test]
     fn line_breaks_count_once() {

@@ -269,9 +269,44 @@ impl<T: serde::de::DeserializeOwned + Send> FromRequest<AppState> for Posted<T> 
                 "This form has expired. Reload the page and try again.",
             ));
         }
+        if let Some(field) = field_with_control_character(&bytes) {
+            tracing::info!(
+                user_id = viewer.user_id,
+                field = %field,
+                "form refused: a control character in a field"
+            );
+            return Err(Error::BadRequest(format!(
+                "{} contains a control character (such as NUL) that cannot be stored or sent. Remove it and try again; nothing was changed.",
+                field_label(&field)
+            )));
+        }
         let form = serde_urlencoded::from_bytes(&bytes)
             .map_err(|_| Error::BadRequest("The form could not be read.".into()))?;
         Ok(Posted { viewer, form })
+    }
+}
+
+/// The first field of a submitted form whose value holds a control character other than tab
+/// and line breaks: what a person types never needs one, PostgreSQL refuses NUL, and a carrier
+/// would refuse or mangle the rest (issue 15 §10). Checked for every form, so no field is left
+/// out.
+fn field_with_control_character(body: &[u8]) -> Option<String> {
+    url::form_urlencoded::parse(body)
+        .find(|(_, v)| {
+            v.chars()
+                .any(|c| c.is_control() && !matches!(c, '\t' | '\r' | '\n'))
+        })
+        .map(|(k, _)| k.into_owned())
+}
+
+/// How a form field is named to the person who filled it in.
+fn field_label(field: &str) -> String {
+    match field {
+        "body" => "The text".to_owned(),
+        "name" => "The name".to_owned(),
+        "phone" => "The phone number".to_owned(),
+        "email" => "The email".to_owned(),
+        other => format!("The field \u{201c}{other}\u{201d}"),
     }
 }
 

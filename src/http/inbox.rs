@@ -194,7 +194,10 @@ fn who(name: Option<&str>, phone: &str) -> String {
 }
 
 fn one_line(body: &str, chars: usize) -> String {
-    let line = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    let line = sms_text::printable(body)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     if line.chars().count() > chars {
         let mut out: String = line.chars().take(chars).collect();
         out.push('…');
@@ -567,7 +570,7 @@ fn items(thread: &Thread, head: &Head, now: DateTime<Utc>, tz: Tz) -> Vec<ItemVi
             when: when(m.occurred_at),
             class,
             title,
-            body: Some(m.body.clone()),
+            body: Some(sms_text::printable(&m.body).into_owned()),
             meta,
             warn,
         });

@@ -348,7 +348,7 @@ impl<'a, 'i> TableReader<'a, 'i> {
     fn string(&mut self, cx: &mut Cx, key: &'static str) -> Option<(String, Range<usize>)> {
         let v = self.get(key)?;
         match v.get_ref() {
-            DeValue::String(s) => Some((s.to_string(), v.span())),
+            DeValue::String(s) => self.clean(cx, key, s, v.span()),
             other => {
                 cx.err(
                     &v.span(),
@@ -357,6 +357,36 @@ impl<'a, 'i> TableReader<'a, 'i> {
                 );
                 None
             }
+        }
+    }
+
+    /// A string value with no control character but tab and line breaks: a `\u0000` escape
+    /// would otherwise reach PostgreSQL (which refuses NUL in text) and end `setup apply` with a
+    /// database error instead of the file's line (issue 15 §11); the others would reach a
+    /// lead's phone.
+    fn clean(
+        &self,
+        cx: &mut Cx,
+        key: &'static str,
+        s: &str,
+        span: Range<usize>,
+    ) -> Option<(String, Range<usize>)> {
+        match s
+            .chars()
+            .find(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+        {
+            Some(c) => {
+                cx.err(
+                    &span,
+                    self.key(key),
+                    format!(
+                        "holds a control character (U+{:04X}); remove it",
+                        u32::from(c)
+                    ),
+                );
+                None
+            }
+            None => Some((s.to_string(), span)),
         }
     }
 
@@ -499,7 +529,10 @@ impl<'a, 'i> TableReader<'a, 'i> {
         let mut ok = true;
         for item in items.iter() {
             match item.get_ref() {
-                DeValue::String(s) => out.push((s.to_string(), item.span())),
+                DeValue::String(s) => match self.clean(cx, key, s, item.span()) {
+                    Some(clean) => out.push(clean),
+                    None => ok = false,
+                },
                 other => {
                     cx.err(
                         &item.span(),
@@ -517,7 +550,7 @@ impl<'a, 'i> TableReader<'a, 'i> {
     fn templates(&mut self, cx: &mut Cx, key: &'static str) -> Option<Vec<(String, Range<usize>)>> {
         let v = self.get(key)?;
         match v.get_ref() {
-            DeValue::String(s) => Some(vec![(s.to_string(), v.span())]),
+            DeValue::String(s) => Some(vec![self.clean(cx, key, s, v.span())?]),
             DeValue::Array(_) => {
                 let list = self.string_list(cx, key, v)?;
                 if list.is_empty() {

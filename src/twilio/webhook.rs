@@ -1,9 +1,16 @@
 //! Webhook payloads, built from the decoded, signature-checked form pairs.
 //!
-//! Parsing is lenient where Twilio's parameter sets vary (unknown keys are ignored, optional
-//! numbers that do not parse are treated as absent) and strict where a wrong value would be
-//! dangerous (required fields, repeated keys, control characters: security.md §1.1 step 6).
+//! Once a webhook's signature is valid, Twilio sent it, and its content never makes us drop
+//! it: Twilio does not retry an inbound text, so a refused STOP would be lost for good. Values
+//! are kept as received (a form feed or an escape character in a body included); the one
+//! character PostgreSQL cannot store in text, NUL, becomes U+FFFD. Parsing is lenient where
+//! Twilio's parameter sets vary (unknown keys are ignored, optional numbers that do not parse
+//! are treated as absent) and strict only where no answer could be right: a required field
+//! missing or not of its kind (a `CallSid` that is not a SID), or a field we read sent twice
+//! with two different values (which `From` opted out?). Twilio sends neither; docs/security.md
+//! "After the signature".
 
+use std::collections::HashMap;
 use std::fmt;
 
 /// The decoded pairs of a webhook body whose signature was valid.
@@ -14,8 +21,8 @@ pub struct Params(Vec<(String, String)>);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FieldError {
     Missing(&'static str),
+    /// A field the payloads read, sent twice with different values.
     Repeated(String),
-    ControlCharacter(String),
     Invalid {
         field: &'static str,
         reason: &'static str,
@@ -26,28 +33,58 @@ impl fmt::Display for FieldError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             FieldError::Missing(k) => write!(f, "missing required field {k}"),
-            FieldError::Repeated(k) => write!(f, "field {k} is repeated"),
-            FieldError::ControlCharacter(k) => write!(f, "field {k} contains a control character"),
+            FieldError::Repeated(k) => write!(f, "field {k} is repeated with different values"),
             FieldError::Invalid { field, reason } => write!(f, "field {field} {reason}"),
         }
     }
 }
 
+/// Every field a payload below reads: only these must be unambiguous. A key Twilio may one day
+/// send as a list (as its Conversations webhooks do) is kept and ignored.
+const READ_FIELDS: &[&str] = &[
+    "AccountSid",
+    "Body",
+    "CallDuration",
+    "CallSid",
+    "CallStatus",
+    "DialBridged",
+    "DialCallDuration",
+    "DialCallSid",
+    "DialCallStatus",
+    "Digits",
+    "ErrorCode",
+    "From",
+    "MessageSid",
+    "MessageStatus",
+    "NumMedia",
+    "NumSegments",
+    "OptOutType",
+    "ParentCallSid",
+    "SequenceNumber",
+    "To",
+];
+
 impl Params {
-    /// Checks what applies to every webhook: no key twice, no NUL or other control character
-    /// (tab, CR and LF are allowed) in any key or value.
+    /// Keeps the pairs as received, with NUL made storable; refuses only a field we read that
+    /// came twice with different values (the same value twice is one value).
     pub fn new(pairs: Vec<(String, String)>) -> Result<Params, FieldError> {
-        let mut seen = std::collections::HashSet::new();
-        for (k, v) in &pairs {
-            if !seen.insert(k.as_str()) {
-                return Err(FieldError::Repeated(k.clone()));
+        let mut first: HashMap<String, String> = HashMap::new();
+        let mut kept = Vec::with_capacity(pairs.len());
+        for (k, v) in pairs {
+            let (k, v) = (storable(k), storable(v));
+            match first.get(&k) {
+                Some(seen) if *seen == v => continue,
+                Some(_) if READ_FIELDS.contains(&k.as_str()) => {
+                    return Err(FieldError::Repeated(k));
+                }
+                Some(_) => {}
+                None => {
+                    first.insert(k.clone(), v.clone());
+                }
             }
-            let bad = |c: char| c.is_control() && !matches!(c, '\t' | '\r' | '\n');
-            if k.chars().any(bad) || v.chars().any(bad) {
-                return Err(FieldError::ControlCharacter(k.clone()));
-            }
+            kept.push((k, v));
         }
-        Ok(Params(pairs))
+        Ok(Params(kept))
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
@@ -79,6 +116,16 @@ impl Params {
 
     fn optional_sid(&self, key: &str) -> Option<Sid> {
         self.get(key).and_then(Sid::parse)
+    }
+}
+
+/// A value as PostgreSQL can keep it: NUL, the one character a `text` column refuses, becomes
+/// U+FFFD (the replacement character); everything else is kept as received.
+fn storable(s: String) -> String {
+    if s.contains('\0') {
+        s.replace('\0', "\u{FFFD}")
+    } else {
+        s
     }
 }
 
@@ -344,21 +391,35 @@ mod tests {
     }
 
     #[test]
-    fn repeated_keys_and_control_characters_are_refused() {
+    fn control_characters_are_kept_and_nul_is_made_storable() {
+        let p = params(b"Body=STOP%0C&From=%2B16175550123");
+        assert_eq!(
+            p.get("Body"),
+            Some("STOP\u{c}"),
+            "a form feed is kept as received"
+        );
+        let p = params(b"Body=a%1Bb%00c&CallerCity=BOS%00TON");
+        assert_eq!(p.get("Body"), Some("a\u{1b}b\u{FFFD}c"));
+        assert_eq!(p.get("CallerCity"), Some("BOS\u{FFFD}TON"));
+        let p = params(b"Body=line1%0D%0Aline2%09tab");
+        assert_eq!(p.get("Body"), Some("line1\r\nline2\ttab"));
+    }
+
+    #[test]
+    fn only_a_field_we_read_sent_twice_with_two_values_is_refused() {
         let pairs = form::decode(b"From=a&From=b").expect("decodes");
         assert_eq!(
             Params::new(pairs).err(),
             Some(FieldError::Repeated("From".into()))
         );
-        let pairs = form::decode(b"Body=a%00b").expect("decodes");
-        assert_eq!(
-            Params::new(pairs).err(),
-            Some(FieldError::ControlCharacter("Body".into()))
+        let pairs = form::decode(b"From=a&From=a&Body=x").expect("decodes");
+        let p = Params::new(pairs).expect("the same value twice is one value");
+        assert_eq!((p.get("From"), p.0.len()), (Some("a"), 2));
+        let pairs = form::decode(b"Binding=a&Binding=b&Body=x").expect("decodes");
+        assert!(
+            Params::new(pairs).is_ok(),
+            "a list-valued field we do not read is kept and ignored"
         );
-        let pairs = form::decode(b"Body=a%1Bb").expect("decodes");
-        assert!(Params::new(pairs).is_err());
-        let pairs = form::decode(b"Body=line1%0D%0Aline2%09tab").expect("decodes");
-        assert!(Params::new(pairs).is_ok(), "tab, CR and LF are allowed");
     }
 
     #[test]

@@ -171,6 +171,42 @@ async fn setup_apply_reports_every_problem_with_its_line_and_applies_nothing() {
     assert_eq!(snapshot(&db.pool).await, before);
 }
 
+/// Issue 15 §11: a `\u0000` escape in a string exited 1 with PostgreSQL's error; it is a
+/// problem of the file like any other (exit 2, its line), and nothing is applied.
+#[tokio::test]
+async fn setup_apply_refuses_a_control_character_with_its_line() {
+    let db = TestDb::new().await;
+    let bad = DEMO
+        .replace("name = \"Sam Rivera\"", "name = \"Sam\\u0000Rivera\"")
+        .replace(
+            "listing = \"123 Main St\"",
+            "listing = \"123 Main\\u001bSt\"",
+        );
+    assert_ne!(bad, DEMO);
+    let path = write_temp("nul.toml", bad.as_bytes());
+    let before = snapshot(&db.pool).await;
+    let (code, out, err) = run(textback()
+        .args(["setup", "apply"])
+        .arg(&path)
+        .env("DATABASE_URL", &db.url));
+    assert_eq!(code, 2, "{err}");
+    assert!(out.is_empty(), "{out}");
+    let shown = path.display().to_string();
+    for (line, text) in [
+        (20, "[[agents]] #1 name: holds a control character (U+0000)"),
+        (
+            56,
+            "[[numbers]] #1 listing: holds a control character (U+001B)",
+        ),
+    ] {
+        assert!(
+            err.contains(&format!("{shown}:{line}: {text}")),
+            "{shown}:{line} {text} in:\n{err}"
+        );
+    }
+    assert_eq!(snapshot(&db.pool).await, before);
+}
+
 /// compliance.md R10: a text-back that does not name the brokerage fails apply, changing nothing.
 #[tokio::test]
 async fn setup_apply_refuses_a_template_without_the_brokerage() {

@@ -1236,3 +1236,45 @@ async fn the_list_tells_an_answered_call_from_a_missed_one() {
     let missed = row("(617) 555-0199");
     assert!(missed.contains("Missed call"), "{missed}");
 }
+
+/// Issue 15 §10: a NUL (or another control character) in any field a person types answered 500
+/// (PostgreSQL refuses NUL in text). Every form is checked the same way: 400 naming the field,
+/// nothing stored or queued.
+#[tokio::test]
+async fn a_control_character_in_a_typed_field_is_refused_naming_the_field() {
+    let app = spawn_app().await;
+    let id = lead_replied(&app, LEAD, MAIN_ST, "Hello?").await;
+    let mut sam = app.person("harbor", "sam@harbor.example").await;
+    sam.get(&format!("/inbox/c/{id}")).await;
+    let before = app.snapshot().await;
+    let notes_before = app.count("note").await;
+    for (action, field, value, named) in [
+        ("note", "body", "call\u{0}back", "The text"),
+        ("reply", "body", "Hi\u{0} there", "The text"),
+        ("reply", "body", "Hi\u{1b}[2J", "The text"),
+        ("name", "name", "Jo\u{0}rdan", "The name"),
+    ] {
+        let r = sam
+            .post(&format!("/inbox/c/{id}/{action}"), &[(field, value)])
+            .await;
+        assert_eq!(r.status, 400, "{action} {value:?}: {}", r.body);
+        assert!(
+            r.body.contains(named) && r.body.contains("control character"),
+            "{action}: {}",
+            r.body
+        );
+    }
+    let search = sam.post("/inbox/search", &[("phone", "617\u{0}555")]).await;
+    assert_eq!(search.status, 400, "{}", search.body);
+    assert!(search.body.contains("The phone number"), "{}", search.body);
+    assert_eq!(app.snapshot().await, before);
+    assert_eq!(app.count("note").await, notes_before);
+    // Tabs and line breaks are what people type: still fine.
+    let ok = sam
+        .post(
+            &format!("/inbox/c/{id}/note"),
+            &[("body", "line one\r\n\tline two")],
+        )
+        .await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+}

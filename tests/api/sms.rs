@@ -299,3 +299,39 @@ async fn a_status_sent_from_another_brokerages_number_cannot_touch_the_message()
     assert_eq!(app.snapshot().await, before);
     assert_eq!(message_state(&app, id).await.0.as_deref(), Some("queued"));
 }
+
+/// Issue 15 §1: a signed STOP whose body holds a form feed (GSM 03.38 has one; a pasted text
+/// can) was answered 400 and lost, and Twilio never retries an inbound text. It is stored as
+/// received and opts the number out; a NUL, which PostgreSQL cannot store, becomes U+FFFD.
+#[tokio::test]
+async fn a_signed_stop_with_a_control_character_opts_the_number_out() {
+    let app = spawn_app().await;
+    for (from, body, stored_as) in [
+        ("+16175550123", "STOP\u{c}", "STOP\u{c}"),
+        ("+16175550124", "\u{c}stop\u{1b}", "\u{c}stop\u{1b}"),
+        ("+16175550125", "Stop\u{0}", "Stop\u{FFFD}"),
+    ] {
+        let sid = new_sid("SM");
+        let r = app
+            .post_signed("/twilio/sms", &inbound(&sid, from, body))
+            .await;
+        assert_eq!(r.status, 200, "{body:?}: {}", r.body);
+        let (stored, class): (String, Option<String>) =
+            sqlx::query_as("select body, keyword_class from message where sid = $1")
+                .bind(&sid)
+                .fetch_one(&app.db.pool)
+                .await
+                .expect("stored");
+        assert_eq!(stored, stored_as);
+        assert_eq!(class.as_deref(), Some("opt_out"), "{body:?}");
+        let suppressed: bool = sqlx::query_scalar(
+            "select exists (select 1 from suppression where phone = $1 and lifted_at is null)",
+        )
+        .bind(from)
+        .fetch_one(&app.db.pool)
+        .await
+        .expect("suppression");
+        assert!(suppressed, "{body:?} opts {from} out");
+    }
+    assert_eq!(app.webhook_count("/twilio/sms", "bad_request"), 0);
+}
