@@ -19,8 +19,8 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use textback::clock::{ManualClock, SharedClock};
 use textback::fake_twilio::{
-    CallbackPlan, DialResult, FakeTwilio, FakeTwilioConfig, Fault, Scope, new_call_sid,
-    new_message_sid,
+    CallbackPlan, DialResult, FakeTwilio, FakeTwilioConfig, Fault, KeptBody, Scope, TRIAL_PREFIX,
+    new_call_sid, new_message_sid,
 };
 use textback::twilio::{form, signature};
 
@@ -681,6 +681,60 @@ async fn list_filters_by_to_and_from_newest_first_and_pages_follow() {
 
 /// `DateSent` filters compare `date_sent`; messages whose `date_sent` is null (still queued)
 /// never match a `DateSent` filter (the fake's documented choice, twilio.md §11 #9).
+/// The carrier may keep a message under another body than the one sent: a trial account's
+/// prefix, Message Redaction's empty body. The 201, the list and a fetch all show the kept
+/// body; a create from before the change keeps its own.
+#[tokio::test]
+async fn kept_bodies_show_in_the_answer_the_list_and_a_fetch() {
+    let (fake, _clock) = start_fake().await;
+    let api = Api::new(&fake);
+    let plain = api.send_ok(LEAD, TEXT_BACK).await;
+    assert_eq!(plain["body"], TEXT_BACK);
+    fake.keep_bodies(KeptBody::Prefixed(TRIAL_PREFIX.to_owned()));
+    let trial = api.send_ok(LEAD, TEXT_BACK).await;
+    let prefixed = format!("{TRIAL_PREFIX}{TEXT_BACK}");
+    assert_eq!(trial["body"], prefixed.as_str());
+    fake.keep_bodies(KeptBody::Redacted);
+    let redacted = api.send_ok(OTHER, TEXT_BACK).await;
+    assert_eq!(redacted["body"], "");
+    let listed = api.list_all(&[("To", LEAD)]).await;
+    let bodies: Vec<&str> = listed.iter().map(|m| m["body"].as_str().unwrap()).collect();
+    assert_eq!(bodies, vec![prefixed.as_str(), TEXT_BACK]);
+    let sid = redacted["sid"].as_str().unwrap();
+    let (status, fetched) = api
+        .get(&format!(
+            "/2010-04-01/Accounts/{ACCOUNT}/Messages/{sid}.json"
+        ))
+        .await;
+    assert_eq!((status, fetched["body"].as_str()), (200, Some("")));
+}
+
+/// Twilio's list can lag the create: with a lag set, a new message shows in listings only
+/// that long after its creation (by the fake's clock), while a fetch by sid finds it at once.
+#[tokio::test]
+async fn the_list_can_lag_the_create() {
+    let (fake, clock) = start_fake().await;
+    let api = Api::new(&fake);
+    fake.set_list_lag(chrono::Duration::seconds(5));
+    let sent = api.send_ok(LEAD, TEXT_BACK).await;
+    assert!(
+        api.list_all(&[("To", LEAD)]).await.is_empty(),
+        "not listed yet"
+    );
+    let sid = sent["sid"].as_str().unwrap();
+    let (status, _) = api
+        .get(&format!(
+            "/2010-04-01/Accounts/{ACCOUNT}/Messages/{sid}.json"
+        ))
+        .await;
+    assert_eq!(status, 200, "a fetch by sid finds it at once");
+    clock.advance(chrono::Duration::seconds(5));
+    assert_eq!(
+        sids(&api.list_all(&[("To", LEAD)]).await),
+        vec![sid.to_owned()]
+    );
+}
+
 #[tokio::test]
 async fn date_sent_filters_and_queued_messages() {
     let (fake, clock) = start_fake().await;

@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 
 use textback::clock::OffsetClock;
 use textback::fake_twilio::{
-    CallbackPlan, DialResult, FakeTwilio, FakeTwilioConfig, Fault, Player, Scope, new_call_sid,
-    new_message_sid,
+    CallbackPlan, DialResult, FakeTwilio, FakeTwilioConfig, Fault, KeptBody, Player, Scope,
+    TRIAL_PREFIX, new_call_sid, new_message_sid,
 };
 
 use helpers::*;
@@ -1252,6 +1252,42 @@ async fn a_list_that_cannot_settle_a_send_leaves_it_for_review_never_resent() {
                 .unwrap();
         assert_eq!(alerts, 1, "{reason}: a person is told");
     }
+}
+
+/// Issue 15 §2 against the real binary: the carrier answers 500 after making the text and
+/// keeps it under another body (a trial account's prefix), and its list lags the create by a
+/// second: the text-back ends `needs_review` (`carrier_body_differs`), never a second create.
+#[tokio::test]
+async fn a_text_kept_under_another_body_is_left_for_review_never_resent() {
+    let _serial = SERIAL.lock().await;
+    let w = world().await;
+    w.fake
+        .keep_bodies(KeptBody::Prefixed(TRIAL_PREFIX.to_owned()));
+    w.fake.set_list_lag(chrono::Duration::seconds(1));
+    w.fake.inject(
+        Fault::Status {
+            http: 500,
+            code: None,
+            recorded: true,
+            retry_after: None,
+        },
+        Scope::Next(1),
+    );
+    let server = w.server(0, None).await;
+    let lead = "+16175550184";
+    miss(&w.player(&server), lead).await;
+    w.wait_all_terminal(Duration::from_secs(60)).await;
+    w.assert_invariants().await;
+    assert_eq!(creates_to(&w, lead).len(), 1, "one create");
+    let (state, why): (String, Option<String>) =
+        sqlx::query_as("select state, reason from job where kind = 'text_back'")
+            .fetch_one(&w.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        (state.as_str(), why.as_deref()),
+        ("needs_review", Some("carrier_body_differs"))
+    );
 }
 
 /// reliability.md F2's variant against the real binary, compliance.md R7/R14: the carrier

@@ -40,6 +40,34 @@ pub use callbacks::{CallbackAttempt, CallbackPlan};
 pub use faults::{Fault, Scope};
 pub use player::{DialResult, Player, WebhookResponse, new_call_sid, new_message_sid};
 
+/// What a trial account puts before every body it sends (twilio.md §3.2): the message the
+/// carrier keeps, lists and reports then differs from the body we asked it to send.
+pub const TRIAL_PREFIX: &str = "Sent from your Twilio trial account - ";
+
+/// The body the carrier keeps for a message it accepts. Real Twilio does not always keep the
+/// body it was given: a trial account prefixes it, Message Redaction empties it, a Messaging
+/// Service may rewrite it. Reconciliation must not mistake such a message for an absent one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum KeptBody {
+    /// The body as sent.
+    #[default]
+    AsSent,
+    /// The body with this text before it (see [`TRIAL_PREFIX`]).
+    Prefixed(String),
+    /// An empty body, as Twilio's Message Redaction keeps it.
+    Redacted,
+}
+
+impl KeptBody {
+    fn apply(&self, body: &str) -> String {
+        match self {
+            KeptBody::AsSent => body.to_owned(),
+            KeptBody::Prefixed(prefix) => format!("{prefix}{body}"),
+            KeptBody::Redacted => String::new(),
+        }
+    }
+}
+
 use crate::clock::SharedClock;
 
 /// How to start a [`FakeTwilio`]: the credentials it accepts (HTTP Basic
@@ -184,6 +212,11 @@ pub(crate) struct State {
     /// One sender per create held by [`Fault::Hold`].
     pub held: Vec<oneshot::Sender<()>>,
     pub plan: CallbackPlan,
+    /// The body kept for messages created from now on.
+    pub kept_body: KeptBody,
+    /// How long (by the fake's clock) after its creation a message starts to show in
+    /// listings: Twilio's list can lag the create by seconds.
+    pub list_lag: chrono::Duration,
     pub callbacks: Vec<CallbackAttempt>,
 }
 
@@ -192,6 +225,8 @@ pub(crate) struct State {
 pub(crate) struct StoredMessage {
     pub msg: FakeMessage,
     pub dup_sid: String,
+    /// Listings show the message from this instant on ([`FakeTwilio::set_list_lag`]).
+    pub listed_from: DateTime<Utc>,
 }
 
 impl State {
@@ -282,6 +317,18 @@ impl FakeTwilio {
         self.state()
             .caller_names
             .insert(e164.to_owned(), name.to_owned());
+    }
+
+    /// The body the carrier keeps (and lists, fetches and answers with) for messages created
+    /// from now on.
+    pub fn keep_bodies(&self, kept: KeptBody) {
+        self.state().kept_body = kept;
+    }
+
+    /// Messages created from now on show in `GET …/Messages.json` only `lag` after their
+    /// creation (by the fake's clock); a fetch by sid finds them at once.
+    pub fn set_list_lag(&self, lag: chrono::Duration) {
+        self.state().list_lag = lag;
     }
 
     /// Arms a fault. Faults apply in injection order; the first whose scope matches wins.

@@ -274,6 +274,8 @@ fn new_message(s: &Shared, params: &Params) -> Result<FakeMessage, (u32, String)
         return Err(bad(21617, to));
     }
     let now = s.clock.now();
+    let kept = s.lock().kept_body.apply(body);
+    let body = kept.as_str();
     Ok(FakeMessage {
         sid: player::new_message_sid(),
         account_sid: s.account_sid.clone(),
@@ -300,10 +302,14 @@ fn new_message(s: &Shared, params: &Params) -> Result<FakeMessage, (u32, String)
 
 /// Keeps the message and starts its status callbacks.
 fn store(s: &Arc<Shared>, msg: &FakeMessage) {
-    s.lock().messages.push(StoredMessage {
+    let mut state = s.lock();
+    let listed_from = msg.date_created + state.list_lag;
+    state.messages.push(StoredMessage {
         msg: msg.clone(),
         dup_sid: player::new_message_sid(),
+        listed_from,
     });
+    drop(state);
     callbacks::schedule(s, &msg.sid);
 }
 
@@ -564,10 +570,11 @@ fn list_messages(s: &Shared, path: &str, query: &str) -> Reply {
         return reply;
     }
     // Newest first: by creation time, ties (a clock standing still) by arrival.
+    let now = s.clock.now();
     let mut matching: Vec<&StoredMessage> = state
         .messages
         .iter()
-        .filter(|m| filter.matches(&m.msg))
+        .filter(|m| m.listed_from <= now && filter.matches(&m.msg))
         .collect();
     matching.reverse();
     matching.sort_by_key(|m| std::cmp::Reverse(m.msg.date_created));

@@ -3,6 +3,8 @@
 //!
 //! * one candidate (same `To`, `From` and body, created no earlier than 60 s before the send
 //!   started, its sid not linked to another row) ⇒ sent, linked to that sid;
+//! * none with the same body, but a message of that window under another body (a trial
+//!   account's prefix, a redaction, a rewrite) ⇒ `needs_review`: never taken for absence;
 //! * no candidate in two listings at least `reconcile_gap` apart, the later one at least
 //!   `reconcile_min_age` after the send started ⇒ certainly not sent: the text's job goes back
 //!   to `scheduled` and its next attempt runs the gate again;
@@ -99,25 +101,44 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
         }
     };
 
-    let mut candidates: Vec<&ApiMessage> = list
+    // Ours from this window: outbound, from our number to the recipient (the listing's own
+    // filter), created no earlier than 60 s before the send began, not linked to another row.
+    let mut window: Vec<&ApiMessage> = list
         .iter()
         .filter(|m| {
             m.direction
                 .as_deref()
                 .is_none_or(|d| d.starts_with("outbound"))
         })
-        .filter(|m| m.body.as_deref() == Some(message.body.as_str()))
         .filter(|m| {
             m.created_at()
                 .is_some_and(|c| c >= started - chrono::Duration::seconds(60))
         })
         .collect();
-    if !candidates.is_empty() {
-        let sids: Vec<String> = candidates.iter().map(|m| m.sid.clone()).collect();
+    if !window.is_empty() {
+        let sids: Vec<String> = window.iter().map(|m| m.sid.clone()).collect();
         let mut conn = state.pool.acquire().await?;
         let linked = messages::linked_sids(&mut conn, &sids).await?;
-        candidates
+        window
             .retain(|m| !linked.contains(&m.sid) || message.sid.as_deref() == Some(m.sid.as_str()));
+    }
+    // The carrier may keep a message under another body than the one sent (a trial account's
+    // prefix, Message Redaction, a Messaging Service's rewrite): such a message is not proof
+    // that ours is absent. Only the same body settles it as found; another body leaves it to a
+    // person (docs/reliability.md "Reconciliation").
+    let (candidates, other_bodies): (Vec<&ApiMessage>, Vec<&ApiMessage>) = window
+        .into_iter()
+        .partition(|m| m.body.as_deref() == Some(message.body.as_str()));
+    if candidates.is_empty() && !other_bodies.is_empty() {
+        return review(
+            state,
+            job,
+            &message,
+            text_job_id,
+            "carrier_body_differs",
+            now,
+        )
+        .await;
     }
 
     match candidates.as_slice() {

@@ -3,7 +3,7 @@
 //! F9, F10).
 
 use chrono::Duration;
-use textback::fake_twilio::{CallbackPlan, Fault, Scope};
+use textback::fake_twilio::{CallbackPlan, Fault, KeptBody, Scope, TRIAL_PREFIX};
 
 use crate::helpers::*;
 
@@ -631,6 +631,98 @@ async fn an_unreadable_or_ambiguous_list_needs_review_and_never_resends() {
                 .expect("a");
         assert_eq!(alerts, 1);
     }
+}
+
+/// Issue 15 §2: the create answered 500 while the carrier kept the message under another body
+/// (a trial account's prefix, Message Redaction's empty body). Reconciliation counted a
+/// listed message as ours only when its body was byte-identical, so the text went again 121 s
+/// later. A message of the send's window under another body is not proof of absence: a person
+/// decides, nothing is resent.
+#[tokio::test]
+async fn a_text_the_carrier_kept_under_another_body_needs_review_and_is_never_resent() {
+    for kept in [
+        KeptBody::Prefixed(TRIAL_PREFIX.to_owned()),
+        KeptBody::Redacted,
+    ] {
+        let app = spawn_app().await;
+        app.fake.set_callback_plan(CallbackPlan::disabled());
+        app.fake.keep_bodies(kept.clone());
+        app.fake.inject(
+            Fault::Status {
+                http: 500,
+                code: None,
+                recorded: true,
+                retry_after: None,
+            },
+            Scope::Next(1),
+        );
+        missed_call(&app, LEAD, MAIN_ST).await;
+        hold(&app).await;
+        app.run_until_quiet(Duration::hours(3)).await;
+        assert_eq!(creates(&app), 1, "{kept:?}: never a second create");
+        let (state, why): (String, Option<String>) =
+            sqlx::query_as("select state, reason from job where kind = 'text_back'")
+                .fetch_one(&app.db.pool)
+                .await
+                .expect("job");
+        assert_eq!(
+            (state.as_str(), why.as_deref()),
+            ("needs_review", Some("carrier_body_differs")),
+            "{kept:?}"
+        );
+        let (send_state, review): (Option<String>, Option<String>) =
+            sqlx::query_as("select send_state, review_reason from message")
+                .fetch_one(&app.db.pool)
+                .await
+                .expect("m");
+        assert_eq!(send_state.as_deref(), Some("needs_review"));
+        assert_eq!(review.as_deref(), Some("carrier_body_differs"));
+    }
+}
+
+/// Issue 15 §2: Twilio's list can lag the create by seconds. A text the list shows only after
+/// the first look is still found (one create, `sent`), as long as the lag is shorter than the
+/// least age of the second "not found" listing (2 minutes in production, 2 s here).
+#[tokio::test]
+async fn a_text_the_list_shows_late_is_still_found() {
+    let app = spawn_app().await;
+    app.fake.set_callback_plan(CallbackPlan::disabled());
+    app.fake.set_list_lag(Duration::milliseconds(1500));
+    app.fake.inject(
+        Fault::Status {
+            http: 500,
+            code: None,
+            recorded: true,
+            retry_after: None,
+        },
+        Scope::Next(1),
+    );
+    missed_call(&app, LEAD, MAIN_ST).await;
+    hold(&app).await;
+    app.run_until_quiet(Duration::hours(1)).await;
+    assert_eq!(creates(&app), 1);
+    let listings: Vec<String> = app
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.ends_with("/Messages.json"))
+        .map(|r| r.outcome.clone())
+        .collect();
+    assert!(
+        listings
+            .first()
+            .is_some_and(|o| o.starts_with("200 listed 0")),
+        "the first look finds nothing yet: {listings:?}"
+    );
+    let (state, reason): (String, Option<String>) =
+        sqlx::query_as("select state, reason from job where kind = 'text_back'")
+            .fetch_one(&app.db.pool)
+            .await
+            .expect("job");
+    assert_eq!(
+        (state.as_str(), reason.as_deref()),
+        ("sent", Some("reconciled"))
+    );
 }
 
 /// F5: a carrier slower than the client's timeout: unknown, then found in the list.
