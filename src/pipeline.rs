@@ -286,8 +286,9 @@ pub async fn apply_code_effect(
                 contacts::mark_invalid(conn, brokerage, contact_id, now).await?;
             }
         }
-        CodeEffect::CallbackTask => {
+        CodeEffect::CannotReceive | CodeEffect::Unreachable => {
             if let Some(contact_id) = target.contact_id {
+                contacts::lock(conn, brokerage, contact_id).await?;
                 open_callback_task(
                     conn,
                     brokerage,
@@ -302,6 +303,34 @@ pub async fn apply_code_effect(
                     },
                 )
                 .await?;
+                let stop = if effect == CodeEffect::CannotReceive {
+                    // Until an inbound text proves otherwise, no automated text goes to it
+                    // and the next miss becomes a callback task.
+                    contacts::mark_cannot_text(conn, brokerage, contact_id, code, now).await?;
+                    Some("cannot_text")
+                } else {
+                    // 30003 may pass (a phone switched off): one more step may go, but not a
+                    // third text after two unreachable ones in a row.
+                    let previous = match target.message_id {
+                        Some(m) => {
+                            store::messages::previous_error_code(conn, brokerage, contact_id, m)
+                                .await?
+                        }
+                        None => None,
+                    };
+                    (previous == Some(30003)).then_some("unreachable")
+                };
+                if let Some(reason) = stop {
+                    jobs::cancel_scheduled(
+                        conn,
+                        brokerage,
+                        contact_id,
+                        &[jobs::kind::FOLLOW_UP],
+                        reason,
+                        now,
+                    )
+                    .await?;
+                }
             }
         }
         CodeEffect::AdminAlert | CodeEffect::Filtered => {
@@ -310,6 +339,22 @@ pub async fn apply_code_effect(
             } else {
                 "carrier_configuration"
             };
+            if effect == CodeEffect::Filtered
+                && let Some(contact_id) = target.contact_id
+            {
+                // A second text to a number whose first was filtered hurts the sender's
+                // reputation: the contact's sequence ends here.
+                contacts::lock(conn, brokerage, contact_id).await?;
+                jobs::cancel_scheduled(
+                    conn,
+                    brokerage,
+                    contact_id,
+                    &[jobs::kind::FOLLOW_UP],
+                    "filtered",
+                    now,
+                )
+                .await?;
+            }
             raise_alert(
                 conn,
                 brokerage,
@@ -525,6 +570,10 @@ async fn sequence_stopped(
     if facts.is_suppressed {
         return Ok(Some("opted_out"));
     }
+    if facts.cannot_receive {
+        // A status callback that beat this record said the number cannot take texts.
+        return Ok(Some("cannot_text"));
+    }
     if facts.review_hold {
         // A review hold comes with the inbound text that caused it (R3).
         return Ok(Some("inbound_text"));
@@ -535,6 +584,9 @@ async fn sequence_stopped(
     let Some(text_back) = store::messages::outbound(conn, brokerage, message_id).await? else {
         return Ok(None);
     };
+    if text_back.error_code == Some(30007) {
+        return Ok(Some("filtered"));
+    }
     let since = text_back.occurred_at;
     let (answered, wrote) = contacts::activity_since(conn, brokerage, contact_id, since).await?;
     Ok(if answered {
@@ -579,6 +631,11 @@ pub async fn on_inbound_text(
     now: DateTime<Utc>,
 ) -> store::Result<InboundEffect> {
     contacts::lock(conn, brokerage, m.contact_id).await?;
+    // A text from the number proves it takes texts after all (a carrier's 30006 may have said
+    // otherwise; docs/reliability.md "Carrier codes").
+    if contacts::clear_cannot_text(conn, brokerage, m.contact_id).await? {
+        tracing::info!("an inbound text cleared the number's cannot-take-texts mark");
+    }
     let class = m.classified.class;
     let carrier_answered = m.classified.carrier_answered(m.carrier_answers_keywords);
     let how = if m.classified.by_opt_out_type {

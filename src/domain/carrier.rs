@@ -9,12 +9,21 @@ pub enum CodeEffect {
     OptedOut,
     /// The number is invalid: mark it, later texts skip `invalid_number`.
     InvalidNumber,
-    /// The number cannot take texts (landline, unreachable, unknown handset): a callback task.
-    CallbackTask,
+    /// The number cannot take texts, for good (a landline, an unknown handset, a carrier that
+    /// cannot reach it: 21614, 21635, 30005, 30006): a callback task, the follow-up sequence
+    /// stops (`cancelled(cannot_text)`), and the number is marked unable to take texts until
+    /// an inbound text from it proves otherwise (a later miss becomes a callback task).
+    CannotReceive,
+    /// The handset is unreachable now (30003: off, no signal), which may pass: a callback task;
+    /// the sequence goes on unless the text before this one to the contact came back 30003
+    /// too (two in a row end it, `cancelled(unreachable)`).
+    Unreachable,
     /// A configuration or account problem (region permission, unregistered sender,
     /// credentials): the brokerage's admins must act.
     AdminAlert,
-    /// Filtered by the carrier: no resend; the admins should know (a template may be at fault).
+    /// Filtered by the carrier (30007): no resend; the admins should know (a template may be
+    /// at fault), and the contact's follow-ups stop (`cancelled(filtered)`): a second text to
+    /// a number whose first was filtered hurts the sender's reputation.
     Filtered,
     /// Unknown carrier failure: flag the message for a person.
     FlagForReview,
@@ -28,7 +37,7 @@ pub fn sync_effect(http: u16, code: Option<u32>) -> CodeEffect {
     match code {
         Some(21610) => CodeEffect::OptedOut,
         Some(21211) => CodeEffect::InvalidNumber,
-        Some(21614 | 21635) => CodeEffect::CallbackTask,
+        Some(21614 | 21635) => CodeEffect::CannotReceive,
         Some(21408) => CodeEffect::AdminAlert,
         _ if matches!(http, 0 | 401 | 403 | 404) => CodeEffect::AdminAlert,
         _ => CodeEffect::Nothing,
@@ -39,7 +48,8 @@ pub fn sync_effect(http: u16, code: Option<u32>) -> CodeEffect {
 pub fn async_effect(code: u32) -> CodeEffect {
     match code {
         21610 | 30004 => CodeEffect::OptedOut,
-        30003 | 30005 | 30006 => CodeEffect::CallbackTask,
+        30005 | 30006 => CodeEffect::CannotReceive,
+        30003 => CodeEffect::Unreachable,
         30007 => CodeEffect::Filtered,
         30034 => CodeEffect::AdminAlert,
         30008 => CodeEffect::FlagForReview,
@@ -57,8 +67,8 @@ mod tests {
         let sync = [
             (400, Some(21610), OptedOut),
             (400, Some(21211), InvalidNumber),
-            (400, Some(21614), CallbackTask),
-            (400, Some(21635), CallbackTask),
+            (400, Some(21614), CannotReceive),
+            (400, Some(21635), CannotReceive),
             (400, Some(21408), AdminAlert),
             (401, Some(20003), AdminAlert),
             (403, None, AdminAlert),
@@ -73,9 +83,9 @@ mod tests {
         let asynchronous = [
             (21610, OptedOut),
             (30004, OptedOut),
-            (30003, CallbackTask),
-            (30005, CallbackTask),
-            (30006, CallbackTask),
+            (30003, Unreachable),
+            (30005, CannotReceive),
+            (30006, CannotReceive),
             (30007, Filtered),
             (30034, AdminAlert),
             (30008, FlagForReview),

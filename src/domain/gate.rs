@@ -90,12 +90,8 @@ pub struct Input<'a> {
     pub zone: &'a ZoneInfo,
     pub profile: &'a Profile,
     pub blackouts: &'a [Blackout],
-    /// The carrier or Lookup said the number is invalid (21211, `valid: false`).
-    pub is_known_invalid: bool,
-    /// The number is on the brokerage's suppression list (R1).
-    pub is_suppressed: bool,
-    /// The contact is on review hold (R3).
-    pub review_hold: bool,
+    /// What is known of the number before anything is paid for (R8, R1, R3).
+    pub number: NumberFlags,
     /// For keyword responses only.
     pub keyword: Option<KeywordFacts>,
     /// The latest inbound call or text (R12).
@@ -235,26 +231,40 @@ fn skip(rule: &'static str, reason: &'static str) -> Decision {
     Decision::Skip { rule, reason }
 }
 
-/// compliance.md §2, steps 1 and 2 only: what the text-back checks before it pays for Lookup.
-pub fn free_checks(
-    recipient: &PhoneNumber,
-    is_known_invalid: bool,
-    is_suppressed: bool,
-    review_hold: bool,
-) -> Option<Decision> {
+/// What is on record about a number (compliance.md §2 steps 1 and 2).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NumberFlags {
+    /// The carrier or Lookup said the number is invalid (21211, `valid: false`).
+    pub is_known_invalid: bool,
+    /// The carrier said the number cannot take texts (21614, 21635, 30005, 30006) and no
+    /// inbound text has proved otherwise since: automated texts skip it (`cannot_receive`,
+    /// R8); a person may still choose to write (the inbox warns and offers the call first).
+    pub cannot_receive: bool,
+    /// The number is on the brokerage's suppression list (R1).
+    pub is_suppressed: bool,
+    /// The contact is on review hold (R3).
+    pub review_hold: bool,
+}
+
+/// compliance.md §2, steps 1 and 2 only: what the text-back checks before it pays for Lookup
+/// (an automated text: a number known unable to take texts is skipped too).
+pub fn free_checks(recipient: &PhoneNumber, flags: NumberFlags) -> Option<Decision> {
     match usability(recipient) {
         Usability::Invalid => return Some(skip("R8", "invalid_number")),
         Usability::OutsideUs => return Some(skip("R8", "outside_us")),
         Usability::Us => {}
     }
-    if is_known_invalid {
+    if flags.is_known_invalid {
         return Some(skip("R8", "invalid_number"));
     }
-    if is_suppressed {
+    if flags.is_suppressed {
         return Some(skip("R1", "opted_out"));
     }
-    if review_hold {
+    if flags.review_hold {
         return Some(skip("R3", "review_hold"));
+    }
+    if flags.cannot_receive {
+        return Some(skip("R8", "cannot_receive"));
     }
     None
 }
@@ -285,12 +295,13 @@ fn decide_inner(input: &Input<'_>, now: DateTime<Utc>, facts: &mut Facts) -> Dec
     // 1. Usable recipient (R8); 2. suppression (R1) and review hold (R3): only the opt-out
     // confirmation passes the second.
     let blocks = kind != Kind::OptOutAck;
-    if let Some(d) = free_checks(
-        input.recipient,
-        input.is_known_invalid,
-        blocks && input.is_suppressed,
-        blocks && input.review_hold,
-    ) {
+    let flags = NumberFlags {
+        is_known_invalid: input.number.is_known_invalid,
+        cannot_receive: kind.is_automated() && input.number.cannot_receive,
+        is_suppressed: blocks && input.number.is_suppressed,
+        review_hold: blocks && input.number.review_hold,
+    };
+    if let Some(d) = free_checks(input.recipient, flags) {
         return d;
     }
     // 3. Keyword responses (R4–R6): exempt from consent, cap and window.

@@ -152,6 +152,9 @@ pub struct ThreadView {
     phones: Vec<(i64, String)>,
     merge_targets: Vec<(i64, String)>,
     reply_blocked: Option<String>,
+    /// Why the number cannot take texts, when the carrier or Lookup said so: the compose box
+    /// offers the call first, and a text needs the "send anyway" box ticked.
+    cannot_text: Option<&'static str>,
     error: Option<String>,
     draft: String,
     /// A fresh one-time token for the reply form.
@@ -813,6 +816,10 @@ async fn thread_view(
             .map(|(id, phone, name)| (id, who(name.as_deref(), &phone)))
             .collect(),
         reply_blocked,
+        cannot_text: crate::domain::line_type::why_no_texts(
+            head.cannot_text_code.as_deref(),
+            head.line_type.as_deref(),
+        ),
         error,
         draft,
         once: super::auth::random_token()?,
@@ -844,6 +851,9 @@ struct ReplyForm {
     to: Option<String>,
     /// The form's one-time token: a double submission sends once.
     once: Option<String>,
+    /// `yes`: the agent knows the number may not take texts and writes all the same.
+    #[serde(default)]
+    anyway: String,
 }
 
 /// `POST /inbox/c/{id}/reply`: through the gate and the at-most-once sender (an
@@ -876,6 +886,23 @@ async fn reply(
             &head,
             axum::http::StatusCode::BAD_REQUEST,
             "A text can have at most 1,600 characters.".into(),
+            typed.clone(),
+        )
+        .await;
+    }
+    if let Some(why) = crate::domain::line_type::why_no_texts(
+        head.cannot_text_code.as_deref(),
+        head.line_type.as_deref(),
+    ) && form.anyway != "yes"
+    {
+        return refused(
+            &state,
+            &viewer,
+            &head,
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "Not sent: this number probably cannot take texts ({why}). Call them instead, or tick \u{201c}Send the text anyway\u{201d}."
+            ),
             typed.clone(),
         )
         .await;

@@ -55,17 +55,15 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
 
     // 2. The free checks, before anything is paid for.
     let facts = store::gate::contact_facts(&mut conn, brokerage, contact_id, now).await?;
-    if let Some(decision @ Decision::Skip { rule, reason }) = gate::free_checks(
-        &recipient,
-        facts.is_known_invalid,
-        facts.is_suppressed,
-        facts.review_hold,
-    ) {
+    if let Some(decision @ Decision::Skip { rule, reason }) =
+        gate::free_checks(&recipient, facts.number_flags())
+    {
         state.metrics.gate(decision.label(), rule, reason);
         let mut tx = state.pool.begin().await?;
-        if reason == "outside_us" || reason == "opted_out" {
+        if matches!(reason, "outside_us" | "opted_out" | "cannot_receive") {
             // R8: a caller from abroad still deserves a call back; so does an opted-out
-            // caller who calls again (DESIGN.md step 8): no text, a person calls.
+            // caller who calls again (DESIGN.md step 8), and one whose number the carrier
+            // said cannot take texts: no text, a person calls.
             open_task(&mut tx, brokerage, contact_id, &call, reason, None, now).await?;
         }
         return skip_recorded(tx, job, contact_id, &call, &recipient, decision, now).await;

@@ -102,6 +102,46 @@ pub async fn mark_invalid(
     Ok(())
 }
 
+/// The carrier said the number cannot take texts (`code`: 21614, 21635, 30005, 30006): later
+/// automated texts skip it until [`clear_cannot_text`]. The first report is kept.
+pub async fn mark_cannot_text(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+    contact_id: i64,
+    code: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<()> {
+    sqlx::query(
+        "update contact set cannot_text_at = $3, cannot_text_code = $4
+          where brokerage_id = $1 and contact_id = $2 and cannot_text_at is null",
+    )
+    .bind(brokerage)
+    .bind(contact_id)
+    .bind(now)
+    .bind(code)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// An inbound text from the number proves it takes texts after all.
+pub async fn clear_cannot_text(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+    contact_id: i64,
+) -> Result<bool> {
+    Ok(sqlx::query(
+        "update contact set cannot_text_at = null, cannot_text_code = null
+          where brokerage_id = $1 and contact_id = $2 and cannot_text_at is not null",
+    )
+    .bind(brokerage)
+    .bind(contact_id)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        > 0)
+}
+
 /// What happened with the contact since `since`: an answered call, an inbound text. A
 /// text-back re-checks these before it sends (DESIGN.md step 3). An opt-out text is not
 /// counted here: its effect is the suppression, which the gate checks in the same pre-send

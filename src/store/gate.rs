@@ -92,10 +92,25 @@ pub struct ContactFacts {
     pub is_suppressed: bool,
     pub review_hold: bool,
     pub is_known_invalid: bool,
+    /// The carrier said the number cannot take texts (21614, 21635, 30005, 30006), and no
+    /// inbound text has proved otherwise since.
+    pub cannot_receive: bool,
     pub inquiry: Option<Inquiry>,
     pub written_consent: bool,
     pub live_conversation: bool,
     pub counted: Vec<DateTime<Utc>>,
+}
+
+impl ContactFacts {
+    /// The number's flags of compliance.md §2 steps 1 and 2.
+    pub fn number_flags(&self) -> crate::domain::gate::NumberFlags {
+        crate::domain::gate::NumberFlags {
+            is_known_invalid: self.is_known_invalid,
+            cannot_receive: self.cannot_receive,
+            is_suppressed: self.is_suppressed,
+            review_hold: self.review_hold,
+        }
+    }
 }
 
 /// Reads the contact's facts (R1, R3, R8, R9, R12, live conversation) at `now`.
@@ -110,6 +125,7 @@ pub async fn contact_facts(
         is_suppressed: bool,
         review_hold: bool,
         is_known_invalid: bool,
+        cannot_receive: bool,
         call_at: Option<DateTime<Utc>>,
         call_sid: Option<String>,
         text_at: Option<DateTime<Utc>>,
@@ -122,6 +138,7 @@ pub async fn contact_facts(
         "select exists (select 1 from suppression s where s.brokerage_id = c.brokerage_id and s.phone = c.phone and s.lifted_at is null) as is_suppressed,
                 c.review_hold_at is not null as review_hold,
                 c.invalid_at is not null as is_known_invalid,
+                c.cannot_text_at is not null as cannot_receive,
                 lc.started_at as call_at, lc.call_sid,
                 lt.occurred_at as text_at, lt.sid as text_sid,
                 exists (select 1 from consent_event e where e.brokerage_id = c.brokerage_id and e.phone = c.phone and e.event = 'written_consent') as written_consent,
@@ -165,6 +182,7 @@ pub async fn contact_facts(
         is_suppressed: r.is_suppressed,
         review_hold: r.review_hold,
         is_known_invalid: r.is_known_invalid,
+        cannot_receive: r.cannot_receive,
         inquiry,
         written_consent: r.written_consent,
         live_conversation: r.live_conversation,

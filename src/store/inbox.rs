@@ -224,6 +224,10 @@ pub struct Head {
     pub suppressed: bool,
     pub visible_from: Option<DateTime<Utc>>,
     pub last_inbound_at: Option<DateTime<Utc>>,
+    /// The carrier code that said the number cannot take texts (until it texted us).
+    pub cannot_text_code: Option<String>,
+    /// The number's line type as Lookup last said.
+    pub line_type: Option<String>,
 }
 
 /// The conversation if the person may see it; `None` for another brokerage's or office's
@@ -239,7 +243,8 @@ pub async fn head(
                 c.is_closed, c.closed_at, c.closed_by, c.waiting_since, c.escalated_at,
                 c.taken_over_at, c.taken_over_by, hold.review_hold_at, hold.review_hold_message_id,
                 exists (select 1 from suppression s where s.brokerage_id = c.brokerage_id and s.phone = ct.phone and s.lifted_at is null) as suppressed,
-                c.visible_from, c.last_inbound_at
+                c.visible_from, c.last_inbound_at, ct.cannot_text_code,
+                (select ll.line_type from line_lookup ll where ll.brokerage_id = c.brokerage_id and ll.phone = ct.phone) as line_type
            from conversation c",
         joins!(),
         " join office o on o.brokerage_id = n.brokerage_id and o.office_id = n.office_id

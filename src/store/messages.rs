@@ -212,9 +212,11 @@ pub struct Outbound {
     pub body: String,
     /// The pre-send commit (reliability.md §2 `started_at`).
     pub occurred_at: DateTime<Utc>,
+    /// The carrier's error code from a status callback (30006, 30007, …).
+    pub error_code: Option<i32>,
 }
 
-const OUTBOUND_COLUMNS: &str = "message_id, brokerage_id, number_id, contact_id, job_id, send_state, sid, from_raw, to_raw, body, occurred_at";
+const OUTBOUND_COLUMNS: &str = "message_id, brokerage_id, number_id, contact_id, job_id, send_state, sid, from_raw, to_raw, body, occurred_at, error_code";
 
 /// The job's live send (`sending`, `unknown`, `sent`, `needs_review`), if an earlier attempt
 /// left one: a re-claimed job must not send again (reliability.md §2, F7).
@@ -421,4 +423,27 @@ pub async fn is_first_outbound(
     .bind(phone)
     .fetch_one(conn)
     .await?)
+}
+
+/// The carrier's error code on the text to the contact sent just before `message_id` (texts
+/// to leads only; none when there is no earlier one): two 30003s in a row end a sequence.
+pub async fn previous_error_code(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+    contact_id: i64,
+    message_id: i64,
+) -> Result<Option<i32>> {
+    Ok(sqlx::query_scalar(
+        "select m.error_code from message m
+          where m.brokerage_id = $1 and m.contact_id = $2 and m.direction = 'outbound'
+            and m.kind is distinct from 'agent_alert' and m.message_id < $3
+            and m.send_state = 'sent'
+          order by m.message_id desc limit 1",
+    )
+    .bind(brokerage)
+    .bind(contact_id)
+    .bind(message_id)
+    .fetch_optional(conn)
+    .await?
+    .flatten())
 }

@@ -1278,3 +1278,42 @@ async fn a_control_character_in_a_typed_field_is_refused_naming_the_field() {
         .await;
     assert_eq!(ok.status, 303, "{}", ok.body);
 }
+
+/// Issue 15 §3: an agent could "reply by text" to a known landline; the reply bounced. The
+/// compose box now says the line cannot take texts and offers the call first; a text goes only
+/// with "Send the text anyway" ticked.
+#[tokio::test]
+async fn the_reply_box_offers_the_call_first_for_a_line_that_cannot_take_texts() {
+    let app = spawn_app().await;
+    app.fake.set_line_type(LEAD, "landline");
+    app.missed_call(LEAD, MAIN_ST).await;
+    app.clock.advance(Duration::seconds(20));
+    app.drain().await;
+    let id = conversation_of(&app, LEAD).await;
+    let mut sam = app.person("harbor", "sam@harbor.example").await;
+    let page = sam.get(&format!("/inbox/c/{id}")).await;
+    assert!(
+        page.body.contains("probably cannot take texts") && page.body.contains("it is a landline"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains(&format!("href=\"tel:{LEAD}\"")));
+    let path = format!("/inbox/c/{id}/reply");
+    let refused = sam.post(&path, &[("body", "Hi, Sam here")]).await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        refused.body.contains("Call them instead"),
+        "{}",
+        refused.body
+    );
+    assert!(agent_replies(&app).await.is_empty(), "nothing queued");
+    let sent = sam
+        .post(&path, &[("body", "Hi, Sam here"), ("anyway", "yes")])
+        .await;
+    assert_eq!(sent.status, 303, "{}", sent.body);
+    assert_eq!(agent_replies(&app).await.len(), 1);
+    // A number that takes texts shows no such box.
+    let other = lead_replied(&app, LEAD2, MAIN_ST, "Hello").await;
+    let page = sam.get(&format!("/inbox/c/{other}")).await;
+    assert!(!page.body.contains("probably cannot take texts"));
+}

@@ -1237,3 +1237,181 @@ async fn status_callbacks_that_race_the_record_are_not_lost() {
     assert_eq!(orphans, 0, "every orphan was adopted");
     assert_eq!(creates(&app), 30);
 }
+
+/// The last message the carrier accepted for `to` comes back `undelivered` with `code`.
+async fn undelivered(app: &TestApp, to: &str, code: &str) {
+    let sid = app
+        .fake
+        .messages()
+        .into_iter()
+        .rev()
+        .find(|m| m.to == to)
+        .expect("sent")
+        .sid;
+    let callback = with(
+        with(
+            with(
+                with(
+                    fixture("sms-status-undelivered-30006.txt"),
+                    "MessageSid",
+                    &sid,
+                ),
+                "SmsSid",
+                &sid,
+            ),
+            "To",
+            to,
+        ),
+        "ErrorCode",
+        code,
+    );
+    assert_eq!(
+        app.post_signed("/twilio/sms/status", &callback)
+            .await
+            .status,
+        200
+    );
+}
+
+async fn jobs_of(app: &TestApp, kind: &str) -> Vec<(String, Option<String>)> {
+    sqlx::query_as("select state, reason from job where kind = $1 order by job_id")
+        .bind(kind)
+        .fetch_all(&app.db.pool)
+        .await
+        .expect("jobs")
+}
+
+/// Issue 15 §3: after the text-back came back undelivered with 30006 (landline or unreachable
+/// carrier) or 30005 (unknown handset), the follow-up still went 3 s later and the next
+/// episode texted the number again. Now the sequence stops (`cancelled(cannot_text)`), the
+/// number is marked unable to take texts, and the next miss becomes a callback task without
+/// a Lookup; an inbound text from the number proves otherwise and clears the mark.
+#[tokio::test]
+async fn a_number_the_carrier_calls_dead_gets_no_more_automated_texts() {
+    for code in ["30006", "30005"] {
+        let app = spawn_app().await;
+        app.fake.set_callback_plan(CallbackPlan::disabled());
+        missed_call(&app, LEAD, MAIN_ST).await;
+        hold(&app).await;
+        app.drain().await;
+        assert_eq!(creates(&app), 1, "{code}: the text-back");
+        undelivered(&app, LEAD, code).await;
+        assert_eq!(
+            jobs_of(&app, "follow_up").await,
+            vec![("cancelled".into(), Some("cannot_text".into()))],
+            "{code}"
+        );
+        // The next episode, two days later: a callback task, no Lookup, no text.
+        app.clock.advance(Duration::days(2));
+        let lookups_before = app
+            .fake
+            .requests()
+            .iter()
+            .filter(|r| r.path.contains("/PhoneNumbers/"))
+            .count();
+        missed_call(&app, LEAD, MAIN_ST).await;
+        hold(&app).await;
+        app.run_until_quiet(Duration::hours(1)).await;
+        assert_eq!(creates(&app), 1, "{code}: nothing more went to the number");
+        assert_eq!(
+            jobs_of(&app, "text_back").await[1],
+            ("skipped".into(), Some("cannot_receive".into())),
+            "{code}"
+        );
+        let lookups_after = app
+            .fake
+            .requests()
+            .iter()
+            .filter(|r| r.path.contains("/PhoneNumbers/"))
+            .count();
+        assert_eq!(lookups_after, lookups_before, "{code}: nothing paid for");
+        let open: Vec<(String, Option<String>)> =
+            sqlx::query_as("select reason, detail from task where state = 'open'")
+                .fetch_all(&app.db.pool)
+                .await
+                .expect("tasks");
+        assert_eq!(open, vec![("cannot_receive".into(), Some(code.into()))]);
+        // The lead texts: the number takes texts after all. The next episode is texted.
+        app.text_in(LEAD, MAIN_ST, "This is my cell, you can text me")
+            .await;
+        app.drain().await;
+        app.clock.advance(Duration::days(2));
+        missed_call(&app, LEAD, MAIN_ST).await;
+        hold(&app).await;
+        app.drain().await;
+        assert_eq!(creates(&app), 2, "{code}: texted again after the proof");
+    }
+}
+
+/// Issue 15 §3: a filtered text (30007) ends the contact's sequence (a second text to a number
+/// whose first was filtered hurts the sender's reputation), and the admins are told.
+#[tokio::test]
+async fn a_filtered_text_ends_the_sequence() {
+    let app = spawn_app().await;
+    app.fake.set_callback_plan(CallbackPlan::disabled());
+    missed_call(&app, LEAD, MAIN_ST).await;
+    hold(&app).await;
+    app.drain().await;
+    undelivered(&app, LEAD, "30007").await;
+    assert_eq!(
+        jobs_of(&app, "follow_up").await,
+        vec![("cancelled".into(), Some("filtered".into()))]
+    );
+    app.run_until_quiet(Duration::days(3)).await;
+    assert_eq!(creates(&app), 1);
+    let alerts: i64 =
+        sqlx::query_scalar("select count(*) from alert where reason = 'carrier_filtered'")
+            .fetch_one(&app.db.pool)
+            .await
+            .expect("alerts");
+    assert_eq!(alerts, 1);
+}
+
+/// Issue 15 §3: 30003 (handset unreachable: off, no signal) may pass: a callback task, and the
+/// next step still goes; two 30003s in a row end the sequence (`cancelled(unreachable)`).
+#[tokio::test]
+async fn two_unreachable_texts_in_a_row_end_the_sequence() {
+    let setup = format!(
+        "{DEMO}\n[[follow_ups]]\nafter = \"3d\"\ntemplate = \"{{brokerage}}: one last note about {{listing|our homes}}. Reply STOP to opt out.\"\n"
+    );
+    let app = spawn_app_with(AppOptions {
+        setup: Some(setup),
+        ..AppOptions::default()
+    })
+    .await;
+    // Only the callbacks the test sends: an `undelivered` never follows a `delivered`.
+    app.fake.set_callback_plan(CallbackPlan::disabled());
+    missed_call(&app, LEAD, MAIN_ST).await;
+    hold(&app).await;
+    app.drain().await;
+    undelivered(&app, LEAD, "30003").await;
+    assert_eq!(
+        jobs_of(&app, "follow_up").await,
+        vec![("scheduled".into(), None), ("scheduled".into(), None)],
+        "one 30003: the sequence goes on"
+    );
+    // The first follow-up goes, and comes back 30003 too.
+    let first_due: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("select min(run_at) from job where kind = 'follow_up'")
+            .fetch_one(&app.db.pool)
+            .await
+            .expect("due");
+    app.clock.set(first_due);
+    app.drain().await;
+    assert_eq!(creates(&app), 2, "the first follow-up went");
+    undelivered(&app, LEAD, "30003").await;
+    let follow_ups = jobs_of(&app, "follow_up").await;
+    assert_eq!(follow_ups[0].0, "sent");
+    assert_eq!(
+        follow_ups[1],
+        ("cancelled".into(), Some("unreachable".into()))
+    );
+    app.run_until_quiet(Duration::days(5)).await;
+    assert_eq!(creates(&app), 2);
+    let tasks: i64 =
+        sqlx::query_scalar("select count(*) from task where reason = 'cannot_receive'")
+            .fetch_one(&app.db.pool)
+            .await
+            .expect("tasks");
+    assert_eq!(tasks, 1, "one open callback task for the contact");
+}

@@ -22,6 +22,7 @@ struct Case {
     suppressed: bool,
     hold: bool,
     invalid: bool,
+    cannot_receive: bool,
     keyword: Option<KeywordFacts>,
     inquiry: Option<Inquiry>,
     written: bool,
@@ -46,6 +47,7 @@ impl Case {
             suppressed: false,
             hold: false,
             invalid: false,
+            cannot_receive: false,
             keyword: None,
             inquiry: Some(Inquiry {
                 at: t(called),
@@ -71,9 +73,12 @@ impl Case {
             zone: &self.zone,
             profile: profiles.get(self.state.as_deref()),
             blackouts: &self.blackouts,
-            is_known_invalid: self.invalid,
-            is_suppressed: self.suppressed,
-            review_hold: self.hold,
+            number: NumberFlags {
+                is_known_invalid: self.invalid,
+                cannot_receive: self.cannot_receive,
+                is_suppressed: self.suppressed,
+                review_hold: self.hold,
+            },
             keyword: self.keyword,
             inquiry: self.inquiry.clone(),
             written_consent: self.written,
@@ -163,6 +168,43 @@ fn r8_unusable_recipients_are_skipped_first() {
     let mut c = Case::new(Kind::Manual, BOSTON, CALLED);
     c.invalid = true;
     assert_eq!(c.decide(WED_10AM), skip("R8", "invalid_number"));
+}
+
+/// Issue 15 §3: a number the carrier said cannot take texts (30005, 30006, 21614, 21635) gets
+/// no automated text; a person may still write (the inbox warns first), keyword responses
+/// are not held, and an opt-out or a review hold still decides first.
+#[test]
+fn r8_a_number_that_cannot_take_texts_gets_no_automated_text() {
+    let keyword = Some(KeywordFacts {
+        received_at: t(WED_10AM),
+        carrier_answered: false,
+        already_confirmed: false,
+    });
+    for (kind, expected) in [
+        (Kind::TextBack, skip("R8", "cannot_receive")),
+        (Kind::FollowUp, skip("R8", "cannot_receive")),
+        (Kind::Manual, allow("in_window")),
+        (Kind::OptOutAck, allow("keyword_response")),
+        (Kind::Help, allow("keyword_response")),
+    ] {
+        let mut c = Case::new(kind, BOSTON, CALLED);
+        c.cannot_receive = true;
+        c.keyword = keyword;
+        assert_eq!(c.decide(WED_10AM), expected, "{kind:?}");
+    }
+    let mut c = Case::new(Kind::TextBack, BOSTON, CALLED);
+    c.cannot_receive = true;
+    c.suppressed = true;
+    assert_eq!(c.decide(WED_10AM), skip("R1", "opted_out"), "R1 first");
+    let flags = NumberFlags {
+        cannot_receive: true,
+        ..NumberFlags::default()
+    };
+    assert_eq!(
+        free_checks(&p(BOSTON), flags),
+        Some(skip("R8", "cannot_receive"))
+    );
+    assert_eq!(free_checks(&p(BOSTON), NumberFlags::default()), None);
 }
 
 #[test]
