@@ -207,7 +207,8 @@ pub(crate) struct State {
     pub calls: Vec<FakeCall>,
     pub line_types: HashMap<String, String>,
     pub invalid: HashSet<String>,
-    pub caller_names: HashMap<String, String>,
+    /// CNAM per number: (`caller_name`, `caller_type`).
+    pub caller_names: HashMap<String, (String, String)>,
     pub faults: faults::Faults,
     /// One sender per create held by [`Fault::Hold`].
     pub held: Vec<oneshot::Sender<()>>,
@@ -312,11 +313,17 @@ impl FakeTwilio {
         self.state().invalid.insert(e164.to_owned());
     }
 
-    /// The CNAM Lookup's `caller_name` package reports for this number.
+    /// The CNAM Lookup's `caller_name` package reports for this number, as a consumer's.
     pub fn set_caller_name(&self, e164: &str, name: &str) {
+        self.set_caller(e164, name, "CONSUMER");
+    }
+
+    /// The CNAM Lookup's `caller_name` and `caller_type` (`CONSUMER`, `BUSINESS`,
+    /// `UNDETERMINED`) for this number.
+    pub fn set_caller(&self, e164: &str, name: &str, caller_type: &str) {
         self.state()
             .caller_names
-            .insert(e164.to_owned(), name.to_owned());
+            .insert(e164.to_owned(), (name.to_owned(), caller_type.to_owned()));
     }
 
     /// The body the carrier keeps (and lists, fetches and answers with) for messages created

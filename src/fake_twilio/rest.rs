@@ -712,7 +712,10 @@ fn lookup(s: &Shared, raw_number: &str, query: &str) -> Reply {
         fields: &fields,
         marked_invalid: state.invalid.contains(&number),
         line_type: state.line_type(&number),
-        caller_name: state.caller_names.get(&number).map(String::as_str),
+        caller_name: state
+            .caller_names
+            .get(&number)
+            .map(|(name, kind)| (name.as_str(), kind.as_str())),
         base_url: &s.base_url,
     });
     drop(state);

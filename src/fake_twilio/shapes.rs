@@ -150,7 +150,8 @@ pub(crate) struct LookupFacts<'a> {
     pub fields: &'a str,
     pub marked_invalid: bool,
     pub line_type: &'a str,
-    pub caller_name: Option<&'a str>,
+    /// (`caller_name`, `caller_type`).
+    pub caller_name: Option<(&'a str, &'a str)>,
     /// Where the `url` field points: the fake's own base URL.
     pub base_url: &'a str,
 }
@@ -235,8 +236,8 @@ pub(crate) fn lookup_json(f: &LookupFacts<'_>) -> Value {
     let us = valid.country.as_deref() == Some("US");
     let line_type = wants("line_type_intelligence").then(|| line_type_json(f.line_type));
     let caller_name = wants("caller_name").then(|| match (us, f.caller_name) {
-        (true, Some(name)) => {
-            json!({ "caller_name": name, "caller_type": "CONSUMER", "error_code": Value::Null })
+        (true, Some((name, caller_type))) => {
+            json!({ "caller_name": name, "caller_type": caller_type, "error_code": Value::Null })
         }
         (true, None) => {
             json!({ "caller_name": Value::Null, "caller_type": Value::Null, "error_code": Value::Null })
@@ -366,7 +367,7 @@ mod tests {
                         fields: "line_type_intelligence,caller_name",
                         marked_invalid,
                         line_type: "mobile",
-                        caller_name: Some("X"),
+                        caller_name: Some(("X", "CONSUMER")),
                         base_url: "http://127.0.0.1:1",
                     });
                     proptest::prop_assert!(v.get("valid").is_some_and(Value::is_boolean));

@@ -19,6 +19,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Outcome, jitter, send};
 use crate::domain::backoff;
+use crate::domain::caller_name;
 use crate::domain::gate::{self, Decision};
 use crate::domain::line_type;
 use crate::domain::phone::PhoneNumber;
@@ -113,7 +114,13 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
             "the brokerage has no text-back template".into(),
         ));
     };
-    let first_name = contact.name.as_deref().or(lookup.caller_name.as_deref());
+    // A name an agent gave the contact; else a consumer's first name from CNAM, when it reads
+    // as one (never "Hi WIRELESS").
+    let cnam_first = lookup
+        .caller_name
+        .as_deref()
+        .and_then(|cnam| caller_name::first_name(cnam, lookup.caller_type.as_deref()));
+    let first_name = contact.name.as_deref().or(cnam_first.as_deref());
     let body = render(source, &settings.name, &call, first_name)?;
 
     // R10: every automated text names the brokerage and carries the opt-out words.
@@ -237,6 +244,7 @@ async fn line_type(
                     valid: answer.valid,
                     line_type: answer.line_type,
                     caller_name: answer.caller_name,
+                    caller_type: answer.caller_type,
                     looked_up_at: now,
                 };
                 let mut conn = state.pool.acquire().await?;
@@ -262,6 +270,7 @@ async fn line_type(
         valid: true,
         line_type: None,
         caller_name: None,
+        caller_type: None,
         looked_up_at: now,
     })
 }

@@ -77,6 +77,8 @@ pub struct Lookup {
     /// not answer.
     pub line_type: Option<String>,
     pub caller_name: Option<String>,
+    /// `caller_name.caller_type`: `CONSUMER`, `BUSINESS` or `UNDETERMINED`.
+    pub caller_type: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -95,6 +97,7 @@ struct LineTypeIntelligence {
 #[derive(Debug, Deserialize)]
 struct CallerName {
     caller_name: Option<String>,
+    caller_type: Option<String>,
 }
 
 /// A read (list, fetch, lookup) that did not work. Reads are safe to retry.
@@ -295,6 +298,10 @@ impl TwilioClient {
         Ok(Lookup {
             valid: body.valid.unwrap_or(false),
             line_type: body.line_type_intelligence.and_then(|l| l.kind),
+            caller_type: body
+                .caller_name
+                .as_ref()
+                .and_then(|c| c.caller_type.clone()),
             caller_name: body.caller_name.and_then(|c| c.caller_name),
         })
     }

@@ -1415,3 +1415,36 @@ async fn two_unreachable_texts_in_a_row_end_the_sequence() {
             .expect("tasks");
     assert_eq!(tasks, 1, "one open callback task for the contact");
 }
+
+/// Issue 15 §4: with `caller_name_lookup = true` the greeting took the first word of the CNAM
+/// string ("Hi WIRELESS"). A name is used only for a consumer whose CNAM reads as a person's
+/// name one way (surname first or not), title-cased; else the template's fallback.
+#[tokio::test]
+async fn the_caller_name_greeting_uses_only_a_consumers_first_name() {
+    let setup = DEMO.replace("caller_name_lookup = false", "caller_name_lookup = true");
+    assert_ne!(setup, DEMO);
+    let app = spawn_app_with(AppOptions {
+        setup: Some(setup),
+        ..AppOptions::default()
+    })
+    .await;
+    let callers = [
+        ("+16175550141", "SMITH,JOHN", "CONSUMER", "Hi John,"),
+        ("+16175550142", "GARCIA MARIA", "CONSUMER", "Hi Maria,"),
+        ("+16175550143", "WIRELESS CALLER", "CONSUMER", "Hi there,"),
+        ("+16175550144", "BOSTON MA", "CONSUMER", "Hi there,"),
+        ("+16175550145", "SMITH JOHN", "BUSINESS", "Hi there,"),
+        ("+16175550146", "JORDAN LEE", "CONSUMER", "Hi there,"),
+    ];
+    for (phone, cnam, kind, _) in callers {
+        app.fake.set_caller(phone, cnam, kind);
+        missed_call(&app, phone, MAIN_ST).await;
+    }
+    hold(&app).await;
+    app.drain().await;
+    for (phone, cnam, _, greeting) in callers {
+        let texts = texts_to(&app, phone);
+        assert_eq!(texts.len(), 1, "{cnam}");
+        assert!(texts[0].starts_with(greeting), "{cnam}: {}", texts[0]);
+    }
+}
