@@ -185,6 +185,8 @@ struct DashboardPage {
     opted_out: i64,
     recipients: i64,
     suppressed: Vec<Line>,
+    /// Follow-ups are switched off by a rule textback cannot satisfy yet (issue 15 §5).
+    follow_ups_off: Option<&'static str>,
     variants: Vec<VariantView>,
     bars: Vec<HourBar>,
     chart_w: u32,
@@ -207,6 +209,10 @@ fn reason_words(reason: &str) -> String {
         "already_confirmed" => "opt-out already confirmed".into(),
         "response_late" => "keyword answer would be late".into(),
         "sequence_ended" => "follow-ups ended".into(),
+        "no_written_consent" => {
+            "follow-up needs written consent, which cannot be recorded yet".into()
+        }
+        "cannot_receive" => "the carrier said the number cannot take texts".into(),
         "no_window" => "no allowed time within 14 days".into(),
         "gate_error" => "rules could not be checked".into(),
         other => other.replace('_', " "),
@@ -456,6 +462,14 @@ async fn dashboard_page(
         .scope()
         .dashboard_office()
         .map(|_| viewer.office_name.clone());
+    let follow_ups_off = {
+        let mut conn = state.pool.acquire().await?;
+        let rules = crate::store::gate::brokerage_rules(&mut conn, viewer.brokerage).await?;
+        let steps = crate::store::brokerages::follow_up_steps(&mut conn, viewer.brokerage).await?;
+        (rules.compliance.followups_need_written_consent && !steps.is_empty()).then_some(
+            "No follow-up is sent: the setup file requires written consent for follow-ups (followups_need_written_consent = true), and textback cannot record written consent yet. Set it to false to send them to callers who called or texted in the last three months.",
+        )
+    };
     let page = DashboardPage {
         layout: Layout::of(&viewer, "dashboard"),
         csrf: viewer.csrf.clone(),
@@ -531,6 +545,7 @@ async fn dashboard_page(
                 count: *c,
             })
             .collect(),
+        follow_ups_off,
         variants: data
             .funnel
             .iter()

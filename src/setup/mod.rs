@@ -1216,8 +1216,24 @@ fn read_file(cx: &mut Cx, root: &DeTable<'_>, root_span: Range<usize>) -> Option
         }
         let office_phone = c.string(cx, "office_phone");
         compliance.office_phone = phone(cx, &c, "office_phone", office_phone);
+        let written_span = c.get("followups_need_written_consent").map(|v| v.span());
         if let Some(b) = c.bool(cx, "followups_need_written_consent") {
             compliance.followups_need_written_consent = b;
+            // textback cannot record written consent yet, so the rule switches every
+            // follow-up off (compliance.md R12): say so rather than let them vanish quietly.
+            if b && !follow_ups.is_empty()
+                && let Some(span) = written_span
+            {
+                cx.warn(
+                    &span,
+                    c.key("followups_need_written_consent"),
+                    format!(
+                        "textback cannot record written consent yet, so no follow-up will be sent: all {} [[follow_ups]] step{} will be skipped (no_written_consent). Set it to false to send them to callers who called or texted in the last three months.",
+                        follow_ups.len(),
+                        if follow_ups.len() == 1 { "" } else { "s" }
+                    ),
+                );
+            }
         }
         if let Some((v, _)) = c.int(cx, "daily_unique_recipients", 1..1001) {
             compliance.daily_unique_recipients = u32::try_from(v).unwrap_or(200);

@@ -470,6 +470,25 @@ fn the_demo_file_applies_without_warnings() {
     assert_eq!(parse(BASE).expect("valid").warnings, vec![]);
 }
 
+/// Issue 15 §5: written consent cannot be recorded yet, so `followups_need_written_consent =
+/// true` switches every follow-up off. Applying says so, naming the consequence; without
+/// follow-ups there is nothing to warn about.
+#[test]
+fn r12_requiring_written_consent_warns_that_no_follow_up_will_go() {
+    let file = with_follow_up("\"A note from {brokerage}. Reply STOP to opt out.\"");
+    let on = format!("{file}\n[compliance]\nfollowups_need_written_consent = true\n");
+    assert_warnings(
+        &on,
+        &[(
+            30,
+            "[compliance] followups_need_written_consent",
+            "no follow-up will be sent: all 1 [[follow_ups]] step will be skipped",
+        )],
+    );
+    let off = format!("{BASE}\n[compliance]\nfollowups_need_written_consent = true\n");
+    assert_warnings(&off, &[]);
+}
+
 #[test]
 fn r10_a_template_must_name_the_brokerage() {
     let missing = "\"Hi {first_name|there}, this is {agent_first_name}. Reply STOP to opt out.\"";

@@ -320,3 +320,51 @@ async fn managers_and_admins_export_the_do_not_text_list() {
     let mut sam = app.person("harbor", "sam@harbor.example").await;
     assert_eq!(sam.get("/dashboard/suppressions.csv").await.status, 403);
 }
+
+/// Issue 15 §5: with `followups_need_written_consent = true` every follow-up is skipped
+/// (written consent cannot be recorded yet). The dashboard says so beside "Texts not sent",
+/// before any follow-up was due, and counts each skipped one by its reason in words.
+#[tokio::test]
+async fn written_consent_switching_follow_ups_off_is_shown() {
+    let setup = DEMO.replace(
+        "[compliance]\n",
+        "[compliance]\nfollowups_need_written_consent = true\n",
+    );
+    assert_ne!(setup, DEMO);
+    let app = spawn_app_with(AppOptions {
+        setup: Some(setup),
+        ..AppOptions::default()
+    })
+    .await;
+    let mut morgan = app.person("harbor", "morgan@harbor.example").await;
+    let page = morgan.get("/dashboard").await;
+    assert!(
+        page.body.contains("No follow-up is sent")
+            && page.body.contains("followups_need_written_consent"),
+        "{}",
+        page.body
+    );
+    app.missed_call("+16175550123", MAIN_ST).await;
+    app.clock.advance(Duration::seconds(20));
+    app.run_until_quiet(Duration::days(2)).await;
+    app.clock.advance(Duration::minutes(1));
+    // (A new login: two days idle ended the first session.)
+    let mut morgan = app.person("harbor", "morgan@harbor.example").await;
+    let page = morgan.get("/dashboard?period=7d").await;
+    assert!(
+        page.body
+            .contains("follow-up needs written consent, which cannot be recorded yet"),
+        "{}",
+        page.body
+    );
+    // Without the rule, no such notice.
+    let plain = spawn_app().await;
+    let mut morgan = plain.person("harbor", "morgan@harbor.example").await;
+    assert!(
+        !morgan
+            .get("/dashboard")
+            .await
+            .body
+            .contains("No follow-up is sent")
+    );
+}
