@@ -872,12 +872,27 @@ async fn live_updates_name_the_conversations_a_person_may_see() {
         ));
     }
     assert!(got.contains("event: change"), "{got}");
-    // Bayside's page hears nothing of it (keep-alives aside).
-    let heard = tokio::time::timeout(StdDuration::from_millis(700), lee_stream.chunk()).await;
-    if let Ok(Ok(Some(bytes))) = heard {
-        let text = String::from_utf8_lossy(&bytes).to_string();
-        assert!(!text.contains("data:"), "{text}");
+    // Bayside's page hears nothing of it. Proven with a marker rather than a wait (issue 15
+    // §8: one chunk read for 700 ms passed whenever a keep-alive came first): a Bayside lead
+    // then writes to Bayside, and everything Lee's stream carried up to that event holds no
+    // Harbor id.
+    app.text_in("+16175550177", "+15555550200", "Hello Bayside")
+        .await;
+    let bayside = conversation_of(&app, "+16175550177").await;
+    let mut heard = String::new();
+    let deadline = tokio::time::Instant::now() + StdDuration::from_secs(10);
+    while !heard.contains(&format!("data: {bayside}\n")) {
+        let chunk = tokio::time::timeout_at(deadline, lee_stream.chunk())
+            .await
+            .expect("Bayside's event in time");
+        heard.push_str(&String::from_utf8_lossy(
+            &chunk.expect("open").expect("bytes"),
+        ));
     }
+    assert!(
+        !heard.contains(&format!("data: {id}\n")),
+        "Bayside's stream carried Harbor's conversation {id}: {heard}"
+    );
 }
 
 #[tokio::test]

@@ -1137,22 +1137,43 @@ async fn each_contact_gets_a_stable_template_variant() {
         ..Default::default()
     })
     .await;
-    for i in 0..8 {
-        missed_call(&app, &format!("+1617555{:04}", 4000 + i), MAIN_ST).await;
+    let callers: Vec<String> = (0..8).map(|i| format!("+1617555{:04}", 4000 + i)).collect();
+    // Two episodes two days apart, the second in the reverse order: each contact must get the
+    // same variant both times, whatever the order (issue 15 §8: the test never called anyone
+    // twice, so a variant picked per call would have passed).
+    for caller in &callers {
+        missed_call(&app, caller, MAIN_ST).await;
     }
     hold(&app).await;
     app.drain().await;
-    let variants: Vec<(Option<i32>, String)> =
-        sqlx::query_as("select template_variant, body from message order by message_id")
-            .fetch_all(&app.db.pool)
-            .await
-            .expect("m");
-    assert_eq!(variants.len(), 8);
-    for (variant, body) in &variants {
+    app.clock.advance(Duration::days(2));
+    for caller in callers.iter().rev() {
+        missed_call(&app, caller, MAIN_ST).await;
+    }
+    hold(&app).await;
+    app.drain().await;
+    let variants: Vec<(String, Option<i32>, String)> = sqlx::query_as(
+        "select to_raw, template_variant, body from message where kind = 'text_back' order by message_id",
+    )
+    .fetch_all(&app.db.pool)
+    .await
+    .expect("m");
+    assert_eq!(variants.len(), 16, "two text-backs each");
+    for (to, variant, body) in &variants {
         let expected = if *variant == Some(0) { "A:" } else { "B:" };
         assert!(body.starts_with(expected), "{variant:?} {body}");
+        let theirs: std::collections::BTreeSet<Option<i32>> = variants
+            .iter()
+            .filter(|(t, _, _)| t == to)
+            .map(|(_, v, _)| *v)
+            .collect();
+        assert_eq!(
+            theirs.len(),
+            1,
+            "{to} got one variant every time: {theirs:?}"
+        );
     }
-    assert!(variants.iter().any(|v| v.0 == Some(0)) && variants.iter().any(|v| v.0 == Some(1)));
+    assert!(variants.iter().any(|v| v.1 == Some(0)) && variants.iter().any(|v| v.1 == Some(1)));
 }
 
 /// An inbound text whose sid we do not know, from a recipient of an unsettled send, makes that
