@@ -13,6 +13,8 @@ pub const DEFAULT_BIND: &str = "127.0.0.1:3000";
 pub const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:3000";
 pub const DEFAULT_API_BASE: &str = "https://api.twilio.com";
 pub const DEFAULT_LOOKUP_BASE: &str = "https://lookups.twilio.com";
+/// Open connections one client address may hold at once (docs/security.md "Connections").
+pub const DEFAULT_MAX_CONNECTIONS_PER_CLIENT: usize = 256;
 
 #[derive(Clone)]
 pub struct Config {
@@ -20,6 +22,9 @@ pub struct Config {
     pub bind: SocketAddr,
     pub public_url: PublicUrl,
     pub trusted_proxies: Vec<IpNet>,
+    /// `TEXTBACK_MAX_CONNECTIONS_PER_CLIENT`: open connections one peer address may hold
+    /// (a trusted proxy is not limited; 0 turns the limit off).
+    pub max_connections_per_client: usize,
     pub twilio: TwilioConfig,
 }
 
@@ -39,6 +44,10 @@ impl fmt::Debug for Config {
             .field("bind", &self.bind)
             .field("public_url", &self.public_url.as_str())
             .field("trusted_proxies", &self.trusted_proxies)
+            .field(
+                "max_connections_per_client",
+                &self.max_connections_per_client,
+            )
             .field("twilio_account_sid", &self.twilio.account_sid)
             .field(
                 "twilio_auth_token",
@@ -172,6 +181,18 @@ impl Config {
                 .collect::<Result<_, _>>()?,
         };
 
+        let max_raw = value(
+            "TEXTBACK_MAX_CONNECTIONS_PER_CLIENT",
+            Some(&DEFAULT_MAX_CONNECTIONS_PER_CLIENT.to_string()),
+        )?
+        .unwrap_or_default();
+        let max_connections_per_client = max_raw.parse::<usize>().map_err(|_| {
+            err(
+                "TEXTBACK_MAX_CONNECTIONS_PER_CLIENT",
+                format!("`{max_raw}` is not a whole number (0 turns the limit off)"),
+            )
+        })?;
+
         let account_sid = value("TWILIO_ACCOUNT_SID", None)?;
         if let Some(sid) = &account_sid
             && !(sid.len() == 34
@@ -202,6 +223,7 @@ impl Config {
             bind,
             public_url,
             trusted_proxies,
+            max_connections_per_client,
             twilio: TwilioConfig {
                 account_sid,
                 auth_token,

@@ -6,6 +6,7 @@
 pub mod bench;
 pub mod clock;
 pub mod config;
+pub mod connections;
 pub mod db;
 pub mod demo;
 pub mod domain;
@@ -20,6 +21,7 @@ pub mod telemetry;
 pub mod twilio;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -79,32 +81,81 @@ pub async fn run(
 /// How long in-flight requests get to finish after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
+/// How long a client may take to send a request's headers; also how long an idle keep-alive
+/// connection stays open. Without it, a client that sends half a request line holds its
+/// connection for ever, and a few tens of thousands of them would block every webhook
+/// (docs/security.md "Connections"). Bodies have their own deadline (the webhook guard's 10 s).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight requests finish
 /// (at most [`SHUTDOWN_GRACE`]).
+///
+/// Our own accept loop (hyper's HTTP/1 connection builder) rather than `axum::serve`, for two
+/// limits it cannot set: a header read timeout, and a cap on the connections one client
+/// address may hold ([`config::Config::max_connections_per_client`]; a trusted proxy, which
+/// carries everyone's connections, is not capped).
 pub async fn serve(
     listener: TcpListener,
     app: App,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt as _;
+
     let stopping = app.state.stopping.clone();
-    // The peer address is the client for login throttling (security.md §2).
-    let service = app
-        .router
-        .into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let server = axum::serve(listener, service).with_graceful_shutdown(async move {
-        shutdown.await;
-        // Live-update streams end, so they do not hold the shutdown up.
-        stopping.send_replace(true);
-        let _ = stop_tx.send(true);
-    });
-    let mut stop_rx_deadline = stop_rx.clone();
+    let limits = Arc::new(connections::PerClient::new(
+        app.state.config.max_connections_per_client,
+        app.state.config.trusted_proxies.clone(),
+    ));
+    let router = app.router;
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(Some(HEADER_READ_TIMEOUT));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // E.g. too many open files: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                }
+            },
+        };
+        let Some(slot) = limits.take(peer.ip()) else {
+            tracing::warn!(peer = %peer.ip(), "connection refused: this address holds too many already");
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
+        // The peer address is the client for login throttling (security.md §2).
+        let service = hyper::service::service_fn(
+            move |mut request: hyper::Request<hyper::body::Incoming>| {
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                router.clone().oneshot(request.map(axum::body::Body::new))
+            },
+        );
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection ended");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    tracing::info!("shutdown: no new connections; finishing in-flight requests");
+    // Live-update streams end, so they do not hold the shutdown up.
+    stopping.send_replace(true);
     tokio::select! {
-        result = server => result,
-        () = async move {
-            let _ = stop_rx_deadline.wait_for(|stopped| *stopped).await;
-            tokio::time::sleep(SHUTDOWN_GRACE).await;
-        } => {
+        () = graceful.shutdown() => Ok(()),
+        () = tokio::time::sleep(SHUTDOWN_GRACE) => {
             tracing::warn!("requests still running {}s after the shutdown signal; stopping anyway", SHUTDOWN_GRACE.as_secs());
             Ok(())
         }

@@ -173,6 +173,8 @@ pub struct AppOptions {
     pub public_url: Option<String>,
     /// A setup file applied before the app starts.
     pub setup: Option<String>,
+    /// More environment variables for the app's `Config` (`TEXTBACK_…`).
+    pub env: Vec<(&'static str, String)>,
 }
 
 impl Default for AppOptions {
@@ -180,6 +182,7 @@ impl Default for AppOptions {
         AppOptions {
             public_url: None,
             setup: Some(DEMO.to_owned()),
+            env: Vec::new(),
         }
     }
 }
@@ -236,7 +239,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         (fake.account_sid(), fake.auth_token()),
         (ACCOUNT_SID, TOKEN)
     );
-    let vars: HashMap<&str, String> = HashMap::from([
+    let mut vars: HashMap<&str, String> = HashMap::from([
         ("TWILIO_API_BASE", fake.base_url()),
         ("TWILIO_LOOKUP_BASE", fake.base_url()),
         ("DATABASE_URL", db.url.clone()),
@@ -245,6 +248,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         ("TWILIO_AUTH_TOKEN", TOKEN.to_owned()),
         ("TWILIO_ACCOUNT_SID", ACCOUNT_SID.to_owned()),
     ]);
+    vars.extend(options.env.iter().cloned());
     let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("test config");
     if let Some(setup) = &options.setup {
         apply_setup(&db.pool, setup).await;
