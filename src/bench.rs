@@ -78,7 +78,7 @@ pub async fn queue() -> anyhow::Result<()> {
     let mut vars = std::collections::HashMap::new();
     vars.insert("DATABASE_URL", config.database_url.clone());
     vars.insert("TWILIO_AUTH_TOKEN", "bench".to_owned());
-    let bench_config = Config::from_lookup(|k| vars.get(k).cloned())?;
+    let bench_config = Config::from_lookup(move |k| vars.get(k).cloned())?;
     let app = crate::build_with(bench_config, pool.clone(), clock.clone(), bench_timing())?;
 
     // Bulk enqueue (not part of the burn-down).

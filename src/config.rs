@@ -33,8 +33,15 @@ pub struct TwilioConfig {
     pub account_sid: Option<String>,
     /// Required by `serve`; `migrate` and `setup apply` run without it.
     pub auth_token: Option<SecretString>,
+    /// `TWILIO_WEBHOOK_KEYS`: the default account's shared webhook signing keys
+    /// (`KEY_ID=SECRET`, comma-separated), for webhooks signed with
+    /// `X-Twilio-Webhooks-Signature-Settings`.
+    pub webhook_keys: Vec<(String, SecretString)>,
     pub api_base: Url,
     pub lookup_base: Url,
+    /// The environment, for the secrets a brokerage's setup file names by variable
+    /// (`[twilio] auth_token_env`): read when needed, never copied into the database.
+    pub env: crate::twilio::credentials::Env,
 }
 
 impl fmt::Debug for Config {
@@ -55,6 +62,15 @@ impl fmt::Debug for Config {
             )
             .field("twilio_api_base", &self.twilio.api_base.as_str())
             .field("twilio_lookup_base", &self.twilio.lookup_base.as_str())
+            .field(
+                "twilio_webhook_keys",
+                &self
+                    .twilio
+                    .webhook_keys
+                    .iter()
+                    .map(|(id, _)| id.as_str())
+                    .collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -129,7 +145,9 @@ impl Config {
 
     /// Reads variables through `get` (tests pass a map). An empty value is an error, except for
     /// `TEXTBACK_TRUSTED_PROXIES`, where empty means "no proxies".
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+    pub fn from_lookup(
+        get: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
+    ) -> Result<Config, ConfigError> {
         let value =
             |name: &'static str, default: Option<&str>| -> Result<Option<String>, ConfigError> {
                 match get(name) {
@@ -195,9 +213,7 @@ impl Config {
 
         let account_sid = value("TWILIO_ACCOUNT_SID", None)?;
         if let Some(sid) = &account_sid
-            && !(sid.len() == 34
-                && sid.starts_with("AC")
-                && sid[2..].bytes().all(|b| b.is_ascii_hexdigit()))
+            && !crate::setup::twilio::is_account_sid(sid)
         {
             return Err(err(
                 "TWILIO_ACCOUNT_SID",
@@ -205,6 +221,15 @@ impl Config {
             ));
         }
         let auth_token = value("TWILIO_AUTH_TOKEN", None)?.map(SecretString::from);
+        let webhook_keys = match value("TWILIO_WEBHOOK_KEYS", None)? {
+            Some(raw) => crate::twilio::credentials::parse_keys(&raw).map_err(|e| {
+                err(
+                    "TWILIO_WEBHOOK_KEYS",
+                    format!("{e}: write KEY_ID=SECRET, comma-separated"),
+                )
+            })?,
+            None => Vec::new(),
+        };
 
         let base = |name: &'static str, default: &str| -> Result<Url, ConfigError> {
             let raw = value(name, Some(default))?.unwrap_or_default();
@@ -227,8 +252,10 @@ impl Config {
             twilio: TwilioConfig {
                 account_sid,
                 auth_token,
+                webhook_keys,
                 api_base,
                 lookup_base,
+                env: std::sync::Arc::new(get),
             },
         })
     }
@@ -269,7 +296,7 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Config::from_lookup(|k| map.get(k).cloned())
+        Config::from_lookup(move |k| map.get(k).cloned())
     }
 
     #[test]

@@ -193,7 +193,7 @@ pub(crate) async fn stage(
         ("TWILIO_API_BASE", fake.base_url()),
         ("TWILIO_LOOKUP_BASE", fake.base_url()),
     ]);
-    let config = Config::from_lookup(|k| vars.get(k).cloned())?;
+    let config = Config::from_lookup(move |k| vars.get(k).cloned())?;
     let app = crate::build(config.clone(), pool.clone(), clock.clone())?;
     Ok(Stage {
         db_name,

@@ -291,6 +291,11 @@ async fn serve() -> anyhow::Result<()> {
     let pool = textback::db::prepare(&config.database_url).await?;
     let app = textback::build_with(config, pool, clock()?, timing())
         .map_err(|e| BadInput(format!("configuration error: {e}")))?;
+    // A brokerage on its own account whose secrets this process cannot read gets no webhook
+    // and sends nothing: say so now rather than at the first missed call.
+    for (slug, why) in app.state.unreadable_accounts().await? {
+        tracing::error!(brokerage = %slug, %why, "a brokerage's Twilio account is not usable by this server");
+    }
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .with_context(|| format!("cannot listen on {bind} (TEXTBACK_BIND)"))?;
@@ -310,6 +315,22 @@ async fn setup_apply(path: &std::path::Path) -> anyhow::Result<()> {
     // Warnings (compliance.md R10: long or non-GSM-7 texts) do not stop the apply.
     if !file.warnings.is_empty() {
         eprintln!("{}", render_warnings(&shown, &file.warnings));
+    }
+    // The server reads the brokerage's secrets where `[twilio]` says; this command may run
+    // elsewhere, so a secret it cannot read here is worth a note, not a refusal.
+    if let Some(account) = &file.twilio {
+        let env: textback::twilio::credentials::Env =
+            std::sync::Arc::new(|k: &str| std::env::var(k).ok());
+        let sources = std::iter::once(("auth token", &account.auth_token))
+            .chain(account.webhook_keys.iter().map(|k| ("webhook keys", k)));
+        for (what, source) in sources {
+            if let Err(why) = textback::twilio::credentials::read_secret(source, &env) {
+                eprintln!(
+                    "{shown}: note: the {what} of account {} cannot be read here ({why}); the server that serves this brokerage must have it",
+                    account.account_sid
+                );
+            }
+        }
     }
     let config = config()?;
     let pool = textback::db::prepare(&config.database_url).await?;

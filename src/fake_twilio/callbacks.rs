@@ -233,7 +233,19 @@ fn advance(
 /// Posts one signed callback and logs the attempt.
 async fn deliver(s: &Shared, url: &str, params: Vec<Pair>) -> Result<u16, String> {
     let at = s.clock.now();
-    let result = player::post_signed_form(&s.http, &s.auth_token, url, &params)
+    // Signed as the message's account signs its webhooks.
+    let account = params
+        .iter()
+        .find(|(k, _)| k == "AccountSid")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let signer = s
+        .lock()
+        .accounts
+        .get(&account)
+        .map(|a| a.signer.clone())
+        .unwrap_or_else(|| player::Signer::auth_token(&s.auth_token));
+    let result = player::post_signed_form(&s.http, &signer, url, &params)
         .await
         .map(|r| r.status().as_u16())
         .map_err(|e| e.to_string());

@@ -38,7 +38,7 @@ use tower::ServiceExt as _;
 
 pub use callbacks::{CallbackAttempt, CallbackPlan};
 pub use faults::{Fault, Scope};
-pub use player::{DialResult, Player, WebhookResponse, new_call_sid, new_message_sid};
+pub use player::{DialResult, Player, Signer, WebhookResponse, new_call_sid, new_message_sid};
 
 /// What a trial account puts before every body it sends (twilio.md §3.2): the message the
 /// carrier keeps, lists and reports then differs from the body we asked it to send.
@@ -213,12 +213,22 @@ pub(crate) struct State {
     /// One sender per create held by [`Fault::Hold`].
     pub held: Vec<oneshot::Sender<()>>,
     pub plan: CallbackPlan,
+    /// Every account the fake knows (the primary one and subaccounts), by SID: its auth
+    /// token and how its webhooks are signed.
+    pub accounts: HashMap<String, FakeAccount>,
     /// The body kept for messages created from now on.
     pub kept_body: KeptBody,
     /// How long (by the fake's clock) after its creation a message starts to show in
     /// listings: Twilio's list can lag the create by seconds.
     pub list_lag: chrono::Duration,
     pub callbacks: Vec<CallbackAttempt>,
+}
+
+/// One account of the fake: what authenticates its REST calls and signs its webhooks.
+#[derive(Clone)]
+pub(crate) struct FakeAccount {
+    pub auth_token: String,
+    pub signer: Signer,
 }
 
 /// A message plus the `sid` its [`Fault::ListDup`] twin shows under, fixed at creation so
@@ -263,13 +273,21 @@ impl FakeTwilio {
             .timeout(std::time::Duration::from_secs(15))
             .build()
             .map_err(io::Error::other)?;
+        let mut state = State::default();
+        state.accounts.insert(
+            cfg.account_sid.clone(),
+            FakeAccount {
+                auth_token: cfg.auth_token.clone(),
+                signer: Signer::auth_token(&cfg.auth_token),
+            },
+        );
         let shared = Arc::new(Shared {
             account_sid: cfg.account_sid,
             auth_token: cfg.auth_token,
             clock: cfg.clock,
             base_url: format!("http://{addr}"),
             http,
-            state: Mutex::new(State::default()),
+            state: Mutex::new(state),
             tasks: Mutex::new(Vec::new()),
         });
         let server = spawn_server(listener, shared.clone());
@@ -298,6 +316,37 @@ impl FakeTwilio {
 
     pub fn auth_token(&self) -> &str {
         &self.inner.shared.auth_token
+    }
+
+    /// Adds an account (a brokerage's subaccount): REST calls authenticate with its SID and
+    /// `auth_token` and see only its messages; its webhooks are signed with its token.
+    pub fn add_account(&self, account_sid: &str, auth_token: &str) {
+        self.state().accounts.insert(
+            account_sid.to_owned(),
+            FakeAccount {
+                auth_token: auth_token.to_owned(),
+                signer: Signer::auth_token(auth_token),
+            },
+        );
+    }
+
+    /// From now on the account's webhooks (status callbacks, and its [`Player`]s made
+    /// afterwards) are signed with `signer` (a shared key) instead of its auth token.
+    pub fn sign_webhooks_with(&self, account_sid: &str, signer: Signer) {
+        if let Some(account) = self.state().accounts.get_mut(account_sid) {
+            account.signer = signer;
+        }
+    }
+
+    /// A [`Player`] for the account `account_sid`, signing as that account's webhooks are.
+    pub fn player_for(&self, public_url: &str, account_sid: &str) -> Player {
+        let s = &self.inner.shared;
+        let account = self.state().accounts.get(account_sid).cloned();
+        let (token, signer) = match account {
+            Some(a) => (a.auth_token, a.signer),
+            None => (s.auth_token.clone(), Signer::auth_token(&s.auth_token)),
+        };
+        Player::new(public_url, account_sid, &token, s.clock.clone()).signing_with(signer)
     }
 
     /// Lookup v2 `line_type_intelligence.type` for a number (default `mobile`). A `landline`
@@ -439,8 +488,8 @@ impl FakeTwilio {
     /// A [`Player`] that signs with this fake's auth token and posts to `public_url` (the
     /// server's `TEXTBACK_PUBLIC_URL`).
     pub fn player(&self, public_url: &str) -> Player {
-        let s = &self.inner.shared;
-        Player::new(public_url, &s.account_sid, &s.auth_token, s.clock.clone())
+        let primary = self.inner.shared.account_sid.clone();
+        self.player_for(public_url, &primary)
     }
 
     fn state(&self) -> MutexGuard<'_, State> {

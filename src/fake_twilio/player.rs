@@ -27,17 +27,52 @@ pub fn new_message_sid() -> String {
     format!("SM{:032x}", rand::random::<u128>())
 }
 
+/// How an account's webhooks are signed: with its auth token (HMAC-SHA1, the default), or with
+/// a shared key Twilio's Webhooks configuration API names (`key=ID,algorithm=…` in
+/// `X-Twilio-Webhooks-Signature-Settings`).
+#[derive(Clone)]
+pub struct Signer {
+    pub algorithm: signature::Algorithm,
+    pub key: String,
+    /// The settings header's value, for a shared key.
+    pub settings: Option<String>,
+}
+
+impl Signer {
+    /// The classic signature: the auth token, HMAC-SHA1, no settings header.
+    pub fn auth_token(token: &str) -> Signer {
+        Signer {
+            algorithm: signature::Algorithm::HmacSha1,
+            key: token.to_owned(),
+            settings: None,
+        }
+    }
+
+    /// A shared key `id` with `secret`, signing with `algorithm`.
+    pub fn shared_key(id: &str, secret: &str, algorithm: signature::Algorithm) -> Signer {
+        Signer {
+            algorithm,
+            key: secret.to_owned(),
+            settings: Some(format!("key={id},algorithm={}", algorithm.as_str())),
+        }
+    }
+
+    pub fn sign(&self, url: &str, params: &[Pair]) -> String {
+        signature::compute_with(self.algorithm, self.key.as_bytes(), url, params)
+    }
+}
+
 /// Posts `params` to `url` as Twilio does: form-encoded, `X-Twilio-Signature` computed over
-/// `url` exactly as given and every parameter, plus Twilio's `I-Twilio-Idempotency-Token`
-/// (fresh per delivery) and user agent.
+/// `url` exactly as given and every parameter (with the settings header of a shared key),
+/// plus Twilio's `I-Twilio-Idempotency-Token` (fresh per delivery) and user agent.
 pub(crate) async fn post_signed_form(
     client: &reqwest::Client,
-    auth_token: &str,
+    signer: &Signer,
     url: &str,
     params: &[Pair],
 ) -> reqwest::Result<reqwest::Response> {
-    let sig = signature::compute(auth_token.as_bytes(), url, params);
-    post_form(client, url, params, Some(&sig)).await
+    let sig = signer.sign(url, params);
+    post_form(client, url, params, Some(&sig), signer.settings.as_deref()).await
 }
 
 async fn post_form(
@@ -45,6 +80,7 @@ async fn post_form(
     url: &str,
     params: &[Pair],
     signature: Option<&str>,
+    settings: Option<&str>,
 ) -> reqwest::Result<reqwest::Response> {
     let mut req = client
         .post(url)
@@ -57,6 +93,9 @@ async fn post_form(
         .body(form::encode(params));
     if let Some(sig) = signature {
         req = req.header("X-Twilio-Signature", sig);
+    }
+    if let Some(settings) = settings {
+        req = req.header("X-Twilio-Webhooks-Signature-Settings", settings);
     }
     req.send().await
 }
@@ -126,7 +165,8 @@ pub struct Player {
     /// signature covers `public_url + path`.
     pub public_url: String,
     pub account_sid: String,
-    pub auth_token: String,
+    /// How its webhooks are signed (the account's auth token unless told otherwise).
+    pub signer: Signer,
     /// `MessagingServiceSid` on inbound texts (the fixtures' numbers sit in a service);
     /// `None` leaves it out.
     pub messaging_service_sid: Option<String>,
@@ -152,7 +192,7 @@ impl Player {
         Player {
             public_url: public_url.trim_end_matches('/').to_owned(),
             account_sid: account_sid.to_owned(),
-            auth_token: auth_token.to_owned(),
+            signer: Signer::auth_token(auth_token),
             messaging_service_sid: Some("MG441a0ce03d5817bc1352b7f83958c7b3".to_owned()),
             clock,
             client,
@@ -166,7 +206,13 @@ impl Player {
 
     /// The `X-Twilio-Signature` Twilio would send with `params` to `path`.
     pub fn sign(&self, path: &str, params: &[Pair]) -> String {
-        signature::compute(self.auth_token.as_bytes(), &self.url(path), params)
+        self.signer.sign(&self.url(path), params)
+    }
+
+    /// This player, signing with `signer` instead (a shared key).
+    pub fn signing_with(mut self, signer: Signer) -> Player {
+        self.signer = signer;
+        self
     }
 
     /// Posts `params` to `path`, signed.
@@ -176,7 +222,7 @@ impl Player {
         params: &[Pair],
     ) -> anyhow::Result<WebhookResponse> {
         let response =
-            post_signed_form(&self.client, &self.auth_token, &self.url(path), params).await?;
+            post_signed_form(&self.client, &self.signer, &self.url(path), params).await?;
         read(response).await
     }
 
@@ -188,7 +234,7 @@ impl Player {
         params: &[Pair],
         signature: Option<&str>,
     ) -> anyhow::Result<WebhookResponse> {
-        let response = post_form(&self.client, &self.url(path), params, signature).await?;
+        let response = post_form(&self.client, &self.url(path), params, signature, None).await?;
         read(response).await
     }
 

@@ -150,26 +150,26 @@ async fn route(
     let segments: Vec<&str> = path.split('/').skip(1).collect();
     match segments.as_slice() {
         ["2010-04-01", "Accounts", account, "Messages.json"] => {
-            if !authorized(s, headers, Some(account)) {
+            let Some(account) = authorized(s, headers, Some(account)) else {
                 return unauthorized();
-            }
+            };
             match *method {
-                Method::POST => create_message(s, idx, params).await,
-                Method::GET => list_messages(s, path, query),
+                Method::POST => create_message(s, idx, params, &account).await,
+                Method::GET => list_messages(s, path, query, &account),
                 _ => method_not_allowed(),
             }
         }
         ["2010-04-01", "Accounts", account, "Messages", file] => {
-            if !authorized(s, headers, Some(account)) {
+            let Some(account) = authorized(s, headers, Some(account)) else {
                 return unauthorized();
-            }
+            };
             match *method {
-                Method::GET => fetch_message(s, path, file),
+                Method::GET => fetch_message(s, path, file, &account),
                 _ => method_not_allowed(),
             }
         }
         ["2010-04-01", "Accounts", account, "Calls.json"] => {
-            if !authorized(s, headers, Some(account)) {
+            if authorized(s, headers, Some(account)).is_none() {
                 return unauthorized();
             }
             match *method {
@@ -178,7 +178,7 @@ async fn route(
             }
         }
         ["v2", "PhoneNumbers", number] => {
-            if !authorized(s, headers, None) {
+            if authorized(s, headers, None).is_none() {
                 return unauthorized();
             }
             match *method {
@@ -190,24 +190,22 @@ async fn route(
     }
 }
 
-/// HTTP Basic `AccountSid:AuthToken`, and the account in the path (when there is one) must be
-/// the fake's.
-fn authorized(s: &Shared, headers: &HeaderMap, path_account: Option<&str>) -> bool {
+/// HTTP Basic `AccountSid:AuthToken` of an account the fake knows, and the account in the path
+/// (when there is one) must be that account. Returns the account.
+fn authorized(s: &Shared, headers: &HeaderMap, path_account: Option<&str>) -> Option<String> {
     let credentials = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Basic "))
         .and_then(|b64| STANDARD.decode(b64.trim()).ok())
-        .and_then(|raw| String::from_utf8(raw).ok());
-    let Some(credentials) = credentials else {
-        return false;
-    };
-    let Some((user, password)) = credentials.split_once(':') else {
-        return false;
-    };
-    user == s.account_sid
-        && password == s.auth_token
-        && path_account.is_none_or(|a| a == s.account_sid)
+        .and_then(|raw| String::from_utf8(raw).ok())?;
+    let (user, password) = credentials.split_once(':')?;
+    let known = s
+        .lock()
+        .accounts
+        .get(user)
+        .is_some_and(|a| a.auth_token == password);
+    (known && path_account.is_none_or(|a| a == user)).then(|| user.to_owned())
 }
 
 fn unauthorized() -> Reply {
@@ -252,7 +250,7 @@ fn given<'a>(params: &'a Params, name: &str) -> Option<&'a str> {
 /// would store. Validation comes before any fault, so an invalid create never uses up a
 /// `Scope::Next` and a `recorded` fault always has a whole message to store.
 /// The error is the Twilio code and the `To` its message names.
-fn new_message(s: &Shared, params: &Params) -> Result<FakeMessage, (u32, String)> {
+fn new_message(s: &Shared, params: &Params, account: &str) -> Result<FakeMessage, (u32, String)> {
     let bad = |code: u32, to: &str| (code, to.to_owned());
     let Some(to) = given(params, "To") else {
         return Err(bad(21604, ""));
@@ -278,7 +276,7 @@ fn new_message(s: &Shared, params: &Params) -> Result<FakeMessage, (u32, String)
     let body = kept.as_str();
     Ok(FakeMessage {
         sid: player::new_message_sid(),
-        account_sid: s.account_sid.clone(),
+        account_sid: account.to_owned(),
         to: to.to_owned(),
         from: from.map(str::to_owned),
         messaging_service_sid: service.map(str::to_owned),
@@ -333,8 +331,8 @@ fn recorded_note(recorded: bool, sid: &str) -> String {
     }
 }
 
-async fn create_message(s: &Arc<Shared>, idx: usize, params: &Params) -> Reply {
-    let msg = match new_message(s, params) {
+async fn create_message(s: &Arc<Shared>, idx: usize, params: &Params, account: &str) -> Reply {
+    let msg = match new_message(s, params, account) {
         Ok(msg) => msg,
         Err((code, to)) => {
             let message = shapes::error_message(code, &to);
@@ -418,12 +416,16 @@ fn delayed_answer(msg: &FakeMessage, recorded: bool, note: String) -> Reply {
     }
 }
 
-fn fetch_message(s: &Shared, path: &str, file: &str) -> Reply {
+fn fetch_message(s: &Shared, path: &str, file: &str, account: &str) -> Reply {
     let Some(sid) = file.strip_suffix(".json") else {
         return not_found(path);
     };
     let state = s.lock();
-    match state.messages.iter().find(|m| m.msg.sid == sid) {
+    match state
+        .messages
+        .iter()
+        .find(|m| m.msg.sid == sid && m.msg.account_sid == account)
+    {
         Some(m) => Reply::json(
             StatusCode::OK,
             shapes::message_json(&m.msg),
@@ -519,7 +521,7 @@ fn bad_parameter(name: &str, value: &str) -> Reply {
 /// Paging: `Page` × `PageSize` is the offset, unless `PageToken` (`PA` + the `sid` of the
 /// previous page's last message, as the fake's own `next_page_uri` carries) says where the
 /// previous page ended; the token keeps paging stable while new messages arrive at the top.
-fn list_messages(s: &Shared, path: &str, query: &str) -> Reply {
+fn list_messages(s: &Shared, path: &str, query: &str, account: &str) -> Reply {
     let Ok(q) = form::decode(query.as_bytes()) else {
         return bad_parameter("query string", "(undecodable)");
     };
@@ -574,7 +576,7 @@ fn list_messages(s: &Shared, path: &str, query: &str) -> Reply {
     let mut matching: Vec<&StoredMessage> = state
         .messages
         .iter()
-        .filter(|m| m.listed_from <= now && filter.matches(&m.msg))
+        .filter(|m| m.msg.account_sid == account && m.listed_from <= now && filter.matches(&m.msg))
         .collect();
     matching.reverse();
     matching.sort_by_key(|m| std::cmp::Reverse(m.msg.date_created));

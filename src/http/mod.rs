@@ -25,7 +25,10 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::scheduler::Timing;
+use crate::store::BrokerageId;
 use crate::twilio::client::TwilioClient;
+use crate::twilio::credentials::{self, Credentials};
+use crate::twilio::signature;
 
 pub use error::{Error, Result};
 
@@ -40,6 +43,34 @@ pub(crate) fn twiml_response(body: String) -> axum::response::Response {
         body,
     )
         .into_response()
+}
+
+/// 403 for a signed webhook that names another account than the one of the brokerage that owns
+/// the number: a webhook of one brokerage's account cannot act on another's numbers
+/// (docs/security.md "Accounts and keys"). `None` when it may go on.
+pub(crate) fn foreign_account(
+    state: &AppState,
+    brokerage_account: Option<&str>,
+    webhook_account: Option<&str>,
+) -> Option<axum::response::Response> {
+    use axum::response::IntoResponse as _;
+    let expected = state.expected_account(brokerage_account)?;
+    if webhook_account == Some(expected) {
+        return None;
+    }
+    tracing::warn!(
+        expected,
+        got = webhook_account.unwrap_or("(none)"),
+        "refused a signed webhook whose AccountSid is not the account of the number's brokerage"
+    );
+    Some(twilio_guard::with_outcome(
+        (
+            axum::http::StatusCode::FORBIDDEN,
+            "forbidden: AccountSid is not the account of the brokerage that owns this number\n",
+        )
+            .into_response(),
+        "foreign_account",
+    ))
 }
 
 /// Status callbacks get 200 with an empty body (security.md §1.1).
@@ -75,8 +106,6 @@ impl AppState {
         let twilio = TwilioClient::new(
             config.twilio.api_base.clone(),
             config.twilio.lookup_base.clone(),
-            config.twilio.account_sid.clone(),
-            auth_token.clone(),
             timing.send,
         );
         AppState {
@@ -92,9 +121,180 @@ impl AppState {
         }
     }
 
-    /// The key of webhook signatures.
+    /// The deployment's auth token: the key of webhook signatures for its account.
     pub fn auth_token(&self) -> &[u8] {
         self.auth_token.expose_secret().as_bytes()
+    }
+
+    /// The credentials the brokerage's REST calls use: its own account's (`[twilio]`, the
+    /// token read now from where the file says), else the deployment's. The error says why
+    /// none can be had (for the job's reason and the admins' alert), never a secret.
+    pub async fn credentials(&self, brokerage: BrokerageId) -> Result<Credentials, String> {
+        let account = {
+            let mut conn = self.pool.acquire().await.map_err(|e| e.to_string())?;
+            crate::store::brokerages::twilio_account(&mut conn, brokerage)
+                .await
+                .map_err(|e| e.to_string())?
+        };
+        match account {
+            Some(account) => {
+                let auth_token =
+                    credentials::read_secret(&account.auth_token, &self.config.twilio.env)
+                        .map_err(|why| {
+                            format!(
+                                "the auth token of account {} cannot be read: {why}",
+                                account.account_sid
+                            )
+                        })?;
+                Ok(Credentials {
+                    account_sid: account.account_sid,
+                    auth_token,
+                })
+            }
+            None => match &self.config.twilio.account_sid {
+                Some(sid) => Ok(Credentials {
+                    account_sid: sid.clone(),
+                    auth_token: (*self.auth_token).clone(),
+                }),
+                None => Err("TWILIO_ACCOUNT_SID is not set".to_owned()),
+            },
+        }
+    }
+
+    /// The keys that may have signed a webhook naming `account_sid` (its `AccountSid`), with
+    /// their algorithm: the auth token (HMAC-SHA1), or, when Twilio signed with a shared key
+    /// (`settings`), that key's secret. The account is the brokerage's that names it, else
+    /// the deployment's. The error is the reason the request is refused, for the log.
+    pub async fn webhook_keys(
+        &self,
+        account_sid: Option<&str>,
+        settings: Option<&signature::Settings>,
+    ) -> Result<Vec<(signature::Algorithm, SecretString)>, String> {
+        let env = &self.config.twilio.env;
+        let accounts = match account_sid {
+            Some(sid) => match self.pool.acquire().await {
+                Ok(mut conn) => crate::store::brokerages::twilio_accounts_by_sid(&mut conn, sid)
+                    .await
+                    .unwrap_or_else(|e| {
+                        // The deployment's key still checks its own webhooks.
+                        tracing::warn!(error = %e, "cannot read the brokerages' accounts; checking with the deployment's token");
+                        Vec::new()
+                    }),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the brokerages' accounts; checking with the deployment's token");
+                    Vec::new()
+                }
+            },
+            None => Vec::new(),
+        };
+        let Some(settings) = settings else {
+            if accounts.is_empty() {
+                return Ok(vec![(
+                    signature::Algorithm::HmacSha1,
+                    (*self.auth_token).clone(),
+                )]);
+            }
+            let mut keys = Vec::new();
+            let mut why = Vec::new();
+            for a in &accounts {
+                match credentials::read_secret(&a.auth_token, env) {
+                    Ok(token) => keys.push((signature::Algorithm::HmacSha1, token)),
+                    Err(e) => why.push(format!("the auth token of account {}: {e}", a.account_sid)),
+                }
+            }
+            return if keys.is_empty() {
+                Err(why.join("; "))
+            } else {
+                Ok(keys)
+            };
+        };
+        let algorithm = settings.algorithm.clone().map_err(|name| {
+            format!("signed with algorithm {name}, which this version does not support (HMAC_SHA1, HMAC_SHA256)")
+        })?;
+        let Some(key_id) = settings.key.as_deref() else {
+            return Err("X-Twilio-Webhooks-Signature-Settings names no key".to_owned());
+        };
+        let not_configured = |whose: &str, how: &str| {
+            format!(
+                "signed with the shared key {key_id} ({}), which is not configured for {whose}: {how}",
+                algorithm.as_str()
+            )
+        };
+        if accounts.is_empty() {
+            return match credentials::find_key(&self.config.twilio.webhook_keys, key_id) {
+                Some(secret) => Ok(vec![(algorithm, secret.clone())]),
+                None => Err(not_configured(
+                    "the deployment's account",
+                    "add KEY_ID=SECRET to TWILIO_WEBHOOK_KEYS",
+                )),
+            };
+        }
+        let mut keys = Vec::new();
+        for a in &accounts {
+            let Some(source) = &a.webhook_keys else {
+                continue;
+            };
+            match credentials::read_secret(source, env)
+                .and_then(|text| credentials::parse_keys(text.expose_secret()))
+            {
+                Ok(list) => {
+                    if let Some(secret) = credentials::find_key(&list, key_id) {
+                        keys.push((algorithm, secret.clone()));
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(account = %a.account_sid, error = %e, "the account's webhook keys cannot be read")
+                }
+            }
+        }
+        if keys.is_empty() {
+            let sid = account_sid.unwrap_or_default();
+            return Err(not_configured(
+                &format!("account {sid}"),
+                "add KEY_ID=SECRET to what the setup file's [twilio] webhook_keys_env or webhook_keys_file names",
+            ));
+        }
+        Ok(keys)
+    }
+
+    /// The brokerages whose own account's secrets this process cannot read, with why.
+    pub async fn unreadable_accounts(&self) -> crate::store::Result<Vec<(String, String)>> {
+        let mut conn = self.pool.acquire().await?;
+        let accounts = crate::store::brokerages::all_twilio_accounts(&mut conn).await?;
+        let env = &self.config.twilio.env;
+        Ok(accounts
+            .into_iter()
+            .flat_map(|(slug, a)| {
+                let token = credentials::read_secret(&a.auth_token, env)
+                    .err()
+                    .map(|why| {
+                        (
+                            slug.clone(),
+                            format!("auth token of {}: {why}", a.account_sid),
+                        )
+                    });
+                let keys = a.webhook_keys.as_ref().and_then(|k| {
+                    credentials::read_secret(k, env)
+                        .and_then(|text| {
+                            credentials::parse_keys(secrecy::ExposeSecret::expose_secret(&text))
+                        })
+                        .err()
+                        .map(|why| {
+                            (
+                                slug.clone(),
+                                format!("webhook keys of {}: {why}", a.account_sid),
+                            )
+                        })
+                });
+                token.into_iter().chain(keys)
+            })
+            .collect())
+    }
+
+    /// The account a brokerage's webhooks must come from: its own (`[twilio] account_sid`),
+    /// else the deployment's `TWILIO_ACCOUNT_SID` (`None` when that is not set: not checked).
+    pub fn expected_account<'a>(&'a self, brokerage_account: Option<&'a str>) -> Option<&'a str> {
+        brokerage_account.or(self.config.twilio.account_sid.as_deref())
     }
 }
 

@@ -19,6 +19,7 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, Limited};
+use secrecy::ExposeSecret;
 
 use super::AppState;
 use crate::twilio::webhook::{FieldError, Params};
@@ -200,17 +201,48 @@ async fn check(
         .headers
         .get("x-twilio-signature")
         .and_then(|v| v.to_str().ok());
-    if !signature::is_valid(state.auth_token(), &url, &pairs, header) {
-        tracing::warn!(
-            endpoint,
-            has_signature = header.is_some(),
-            "rejected a webhook with a missing or invalid X-Twilio-Signature"
-        );
-        return Err(reject(
+    // The key: the auth token of the account the webhook names (a brokerage's own, else the
+    // deployment's), or the shared key Twilio says it signed with (docs/security.md
+    // "Accounts and keys"). `AccountSid` is only a hint here; the signature proves it.
+    let settings = parts
+        .headers
+        .get("x-twilio-webhooks-signature-settings")
+        .map(|v| signature::Settings::parse(v.to_str().unwrap_or_default()));
+    let account = pairs
+        .iter()
+        .find(|(k, _)| k == "AccountSid")
+        .map(|(_, v)| v.as_str());
+    let forbidden = || {
+        reject(
             StatusCode::FORBIDDEN,
             "bad_signature",
             "forbidden: invalid X-Twilio-Signature\n",
-        ));
+        )
+    };
+    let keys = match state.webhook_keys(account, settings.as_ref()).await {
+        Ok(keys) => keys,
+        Err(reason) => {
+            tracing::warn!(endpoint, %reason, "rejected a webhook: no key to check its signature");
+            return Err(forbidden());
+        }
+    };
+    let valid = keys.iter().any(|(algorithm, key)| {
+        signature::is_valid_with(
+            *algorithm,
+            key.expose_secret().as_bytes(),
+            &url,
+            &pairs,
+            header,
+        )
+    });
+    if !valid {
+        tracing::warn!(
+            endpoint,
+            has_signature = header.is_some(),
+            shared_key = settings.as_ref().and_then(|s| s.key.as_deref()),
+            "rejected a webhook with a missing or invalid X-Twilio-Signature"
+        );
+        return Err(forbidden());
     }
     Ok(pairs)
 }

@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::response::Response;
 
 use super::twilio_guard::{TwilioForm, with_outcome};
-use super::{AppState, Result, empty_ok, twiml_response};
+use super::{AppState, Result, empty_ok, foreign_account, twiml_response};
 use crate::domain::keywords;
 use crate::domain::phone::{PhoneNumber, mask};
 use crate::pipeline;
@@ -32,6 +32,13 @@ pub async fn sms_inbound(
             "unknown_number",
         ));
     };
+    if let Some(refused) = foreign_account(
+        &state,
+        number.twilio_account_sid.as_deref(),
+        sms.account_sid.as_deref(),
+    ) {
+        return Ok(refused);
+    }
     let brokerage = number.brokerage_id;
     // One of the brokerage's own people answering an alert ("ok", "on it") is not a lead:
     // stored as one it would alert them again, and escalate, in a loop. Not stored; Twilio's
@@ -132,6 +139,13 @@ pub async fn sms_status(
         tracing::info!("status callback for a number that is not a brokerage's; ignored");
         return Ok(with_outcome(empty_ok(), "unknown_sid"));
     };
+    if let Some(refused) = foreign_account(
+        &state,
+        number.twilio_account_sid.as_deref(),
+        status.account_sid.as_deref(),
+    ) {
+        return Ok(refused);
+    }
     let brokerage = number.brokerage_id;
     let mut message = messages::find_outbound_by_sid(&mut tx, brokerage, sid).await?;
     let mut unsettled = Vec::new();

@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::response::Response;
 
 use super::twilio_guard::{TwilioForm, with_outcome};
-use super::{AppState, Result, empty_ok, twiml_response};
+use super::{AppState, Result, empty_ok, foreign_account, twiml_response};
 use crate::domain::dial::{self, DialOutcome};
 use crate::domain::phone::{PhoneNumber, mask};
 use crate::pipeline;
@@ -53,6 +53,13 @@ pub async fn voice_incoming(
     else {
         return Ok(unknown_number(&call.to_raw, "/twilio/voice"));
     };
+    if let Some(refused) = foreign_account(
+        &state,
+        number.twilio_account_sid.as_deref(),
+        call.account_sid.as_deref(),
+    ) {
+        return Ok(refused);
+    }
     let brokerage = number.brokerage_id;
     let (contact_id, invalid_reason) = contact_for(&mut tx, brokerage, &call.from_raw).await?;
     let inserted = calls::insert_if_new(
@@ -130,6 +137,13 @@ pub async fn voice_screen(
             calls::resolve_parent(&mut conn, parent.as_str()).await?
         && let Some(number) = numbers::get(&mut conn, brokerage, number_id).await?
     {
+        if let Some(refused) = foreign_account(
+            &state,
+            number.twilio_account_sid.as_deref(),
+            leg.account_sid.as_deref(),
+        ) {
+            return Ok(refused);
+        }
         prompt = match &number.listing {
             Some(listing) => format!(
                 "Call for {} about {listing}. Press 1 to take it.",
@@ -155,9 +169,17 @@ pub async fn voice_screen_answer(
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
     if let Some(parent) = &leg.parent_call_sid
-        && let Some((brokerage, call_id, _)) =
+        && let Some((brokerage, call_id, number_id)) =
             calls::resolve_parent(&mut tx, parent.as_str()).await?
     {
+        let account = numbers::get(&mut tx, brokerage, number_id)
+            .await?
+            .and_then(|n| n.twilio_account_sid);
+        if let Some(refused) =
+            foreign_account(&state, account.as_deref(), leg.account_sid.as_deref())
+        {
+            return Ok(refused);
+        }
         let agent_id = match &leg.to_raw {
             Some(to) => numbers::agent_by_phone(&mut tx, brokerage, to).await?,
             None => None,
@@ -185,6 +207,13 @@ pub async fn voice_dial_result(
     let Some(number) = numbers::resolve(&mut tx, to).await? else {
         return Ok(unknown_number(to, "/twilio/voice/dial"));
     };
+    if let Some(refused) = foreign_account(
+        &state,
+        number.twilio_account_sid.as_deref(),
+        result.account_sid.as_deref(),
+    ) {
+        return Ok(refused);
+    }
     let brokerage = number.brokerage_id;
     let sid = result.call_sid.as_str();
 
@@ -315,6 +344,13 @@ pub async fn voice_status(
         tracing::info!("status callback for a call we have no record of; ignored");
         return Ok(with_outcome(empty_ok(), "unknown_sid"));
     };
+    if let Some(refused) = foreign_account(
+        &state,
+        number.twilio_account_sid.as_deref(),
+        status.account_sid.as_deref(),
+    ) {
+        return Ok(refused);
+    }
     let brokerage = number.brokerage_id;
     let new = calls::insert_event_if_new(
         &mut tx,

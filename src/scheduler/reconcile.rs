@@ -57,10 +57,15 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
     }
 
     let started = message.occurred_at;
-    let listing = state
-        .twilio
-        .list_messages(&message.to_raw, &message.from_raw)
-        .await;
+    let listing = match state.credentials(brokerage).await {
+        Ok(creds) => {
+            state
+                .twilio
+                .list_messages(&creds, &message.to_raw, &message.from_raw)
+                .await
+        }
+        Err(why) => Err(crate::twilio::client::ReadError::NoAccount(why)),
+    };
     let now = state.clock.now();
     let budget_end = after(text_due_at, t.retry_budget);
 

@@ -303,10 +303,20 @@ pub(super) async fn send_and_record(
 ) -> anyhow::Result<Outcome> {
     crash_point("after_presend");
     let callback = state.config.public_url.join("/twilio/sms/status");
-    let outcome = state
-        .twilio
-        .send_message(sent.to, sent.from, sent.body, &callback)
-        .await;
+    let outcome = match state.credentials(job.brokerage_id).await {
+        Ok(creds) => {
+            state
+                .twilio
+                .send_message(&creds, sent.to, sent.from, sent.body, &callback)
+                .await
+        }
+        // No account to send from: nothing left, certainly (the admins must act).
+        Err(why) => SendOutcome::Rejected {
+            http: 0,
+            code: None,
+            message: why,
+        },
+    };
     record(state, job, message_id, sent, outcome).await
 }
 

@@ -233,10 +233,25 @@ async fn line_type(
     }
     drop(conn);
     let t = &state.timing;
+    // Without credentials there is nothing to pay with: the type is unknown, and the send
+    // that follows ends with the reason for the admins.
+    let creds = match state.credentials(brokerage).await {
+        Ok(creds) => creds,
+        Err(why) => {
+            tracing::warn!(%why, "no Lookup: the brokerage has no usable account");
+            return Ok(lookups::CachedLookup {
+                valid: true,
+                line_type: None,
+                caller_name: None,
+                caller_type: None,
+                looked_up_at: now,
+            });
+        }
+    };
     for attempt in 1..=t.lookup_attempts {
         match state
             .twilio
-            .lookup(recipient.as_e164(), settings.caller_name_lookup)
+            .lookup(&creds, recipient.as_e164(), settings.caller_name_lookup)
             .await
         {
             Ok(answer) => {

@@ -14,6 +14,8 @@
 //! wrong value does not hide the others: every problem in the file is reported at once, and an
 //! unknown key (a typo such as `dealy_secs`) is an error instead of being silently ignored.
 
+pub mod twilio;
+
 use std::collections::HashSet;
 use std::fmt;
 use std::ops::Range;
@@ -97,6 +99,8 @@ pub struct SetupFile {
     pub follow_ups: Vec<FollowUp>,
     pub inbox: Inbox,
     pub compliance: Compliance,
+    /// `[twilio]`: the brokerage's own Twilio account, when it is not the deployment's.
+    pub twilio: Option<twilio::TwilioAccount>,
     /// What is allowed but costly, sorted by line: a template that renders over 160
     /// characters or with a character outside GSM-7 (compliance.md R10). The file applies;
     /// `setup apply` prints these on stderr.
@@ -1294,6 +1298,13 @@ fn read_file(cx: &mut Cx, root: &DeTable<'_>, root_span: Range<usize>) -> Option
         }
     }
 
+    // [twilio]
+    let twilio = sub_table(cx, &mut r, "twilio").and_then(|mut t| {
+        let account = read_twilio(cx, &mut t);
+        t.finish(cx);
+        account
+    });
+
     r.finish(cx);
 
     for (key, text, span) in linked_texts {
@@ -1323,7 +1334,95 @@ fn read_file(cx: &mut Cx, root: &DeTable<'_>, root_span: Range<usize>) -> Option
         follow_ups,
         inbox,
         compliance,
+        twilio,
         warnings: Vec::new(),
+    })
+}
+
+/// `[twilio]`: `account_sid`, and where the server reads the secrets: the auth token from
+/// exactly one of `auth_token_env` / `auth_token_file`, shared webhook keys from at most one
+/// of `webhook_keys_env` / `webhook_keys_file`. A secret written into the file itself is
+/// refused (docs/security.md "Accounts and keys").
+fn read_twilio(cx: &mut Cx, t: &mut TableReader<'_, '_>) -> Option<twilio::TwilioAccount> {
+    use twilio::{SecretSource, TwilioAccount, is_account_sid, is_env_name};
+    for secret in ["auth_token", "webhook_keys", "api_key_secret"] {
+        if let Some(v) = t.get(secret) {
+            cx.err(
+                &v.span(),
+                t.key(secret),
+                format!(
+                    "a secret never goes in the setup file: name where the server reads it with {secret}_env (an environment variable) or {secret}_file (a file)"
+                ),
+            );
+        }
+    }
+    let sid = t.req_string(cx, "account_sid");
+    let sid = match sid {
+        Some((sid, span)) if !is_account_sid(sid.trim()) => {
+            cx.err(
+                &span,
+                t.key("account_sid"),
+                "must be AC followed by 32 hex digits",
+            );
+            None
+        }
+        Some((sid, _)) => Some(sid.trim().to_owned()),
+        None => None,
+    };
+    let source = |cx: &mut Cx,
+                  t: &mut TableReader<'_, '_>,
+                  env: &'static str,
+                  file: &'static str| {
+        let from_env = t.opt_string(cx, env);
+        let from_file = t.opt_string(cx, file);
+        match (from_env, from_file) {
+            (Some((_, span)), Some(_)) => {
+                cx.err(&span, t.key(env), format!("give {env} or {file}, not both"));
+                Err(())
+            }
+            (Some((name, span)), None) => {
+                let name = name.trim().to_owned();
+                if is_env_name(&name) {
+                    Ok(Some(SecretSource::Env(name)))
+                } else {
+                    cx.err(
+                        &span,
+                        t.key(env),
+                        format!("`{name}` is not an environment variable name (upper-case letters, digits and _)"),
+                    );
+                    Err(())
+                }
+            }
+            (None, Some((path, span))) => {
+                let path = std::path::PathBuf::from(path.trim());
+                if path.is_absolute() {
+                    Ok(Some(SecretSource::File(path)))
+                } else {
+                    cx.err(&span, t.key(file), "must be an absolute path");
+                    Err(())
+                }
+            }
+            (None, None) => Ok(None),
+        }
+    };
+    let token = source(cx, t, "auth_token_env", "auth_token_file");
+    let keys = source(cx, t, "webhook_keys_env", "webhook_keys_file");
+    let token = match token {
+        Ok(Some(token)) => Some(token),
+        Ok(None) => {
+            cx.err(
+                &t.span,
+                t.key("auth_token_env"),
+                "is required (or auth_token_file): where the server reads this account's auth token",
+            );
+            None
+        }
+        Err(()) => None,
+    };
+    Some(TwilioAccount {
+        account_sid: sid?,
+        auth_token: token?,
+        webhook_keys: keys.ok()?,
     })
 }
 

@@ -489,6 +489,71 @@ fn r12_requiring_written_consent_warns_that_no_follow_up_will_go() {
     assert_warnings(&off, &[]);
 }
 
+/// Issue 15 §6: `[twilio]` names the brokerage's own account and where its secrets are read;
+/// a secret in the file itself is refused, and so is every malformed source.
+#[test]
+fn the_twilio_table_names_an_account_and_where_its_secrets_are() {
+    let ok = format!(
+        "{BASE}\n[twilio]\naccount_sid = \"AC0b5ce0b5ce0b5ce0b5ce0b5ce0b5ce01\"\nauth_token_env = \"HARBOR_TWILIO_AUTH_TOKEN\"\nwebhook_keys_file = \"/run/secrets/harbor-keys\"\n"
+    );
+    let file = parse(&ok).expect("valid");
+    let account = file.twilio.expect("the account");
+    assert_eq!(account.account_sid, "AC0b5ce0b5ce0b5ce0b5ce0b5ce0b5ce01");
+    assert_eq!(
+        account.auth_token,
+        twilio::SecretSource::Env("HARBOR_TWILIO_AUTH_TOKEN".into())
+    );
+    assert_eq!(
+        account.webhook_keys,
+        Some(twilio::SecretSource::File(
+            "/run/secrets/harbor-keys".into()
+        ))
+    );
+    assert_eq!(
+        parse(BASE).expect("valid").twilio,
+        None,
+        "the deployment's account"
+    );
+    let with = |body: &str| format!("{BASE}\n[twilio]\n{body}\n");
+    assert_problems(
+        &with("account_sid = \"AC0b5ce0b5ce0b5ce0b5ce0b5ce0b5ce01\"\nauth_token = \"5b5b5b\""),
+        &[
+            (25, "[twilio] auth_token_env", "is required"),
+            (
+                27,
+                "[twilio] auth_token",
+                "a secret never goes in the setup file",
+            ),
+        ],
+    );
+    assert_problems(
+        &with("account_sid = \"AC12\"\nauth_token_env = \"X\""),
+        &[(26, "[twilio] account_sid", "AC followed by 32 hex digits")],
+    );
+    assert_problems(
+        &with(
+            "account_sid = \"AC0b5ce0b5ce0b5ce0b5ce0b5ce0b5ce01\"\nauth_token_env = \"X\"\nauth_token_file = \"/x\"",
+        ),
+        &[(27, "[twilio] auth_token_env", "not both")],
+    );
+    assert_problems(
+        &with(
+            "account_sid = \"AC0b5ce0b5ce0b5ce0b5ce0b5ce0b5ce01\"\nauth_token_env = \"harbor-token\"",
+        ),
+        &[(
+            27,
+            "[twilio] auth_token_env",
+            "not an environment variable name",
+        )],
+    );
+    assert_problems(
+        &with(
+            "account_sid = \"AC0b5ce0b5ce0b5ce0b5ce0b5ce0b5ce01\"\nauth_token_file = \"secrets/token\"",
+        ),
+        &[(27, "[twilio] auth_token_file", "absolute path")],
+    );
+}
+
 #[test]
 fn r10_a_template_must_name_the_brokerage() {
     let missing = "\"Hi {first_name|there}, this is {agent_first_name}. Reply STOP to opt out.\"";

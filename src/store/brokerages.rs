@@ -81,3 +81,45 @@ pub async fn name_and_zone(
             .await?,
     )
 }
+
+/// The brokerage's own Twilio account (its setup file's `[twilio]`), if it names one; `None`:
+/// the deployment's account. Never a secret: where to read them.
+pub async fn twilio_account(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+) -> Result<Option<crate::setup::twilio::TwilioAccount>> {
+    let stored: Option<Json<crate::setup::twilio::TwilioAccount>> =
+        sqlx::query_scalar("select twilio_secrets from brokerage where brokerage_id = $1")
+            .bind(brokerage)
+            .fetch_one(conn)
+            .await?;
+    Ok(stored.map(|j| j.0))
+}
+
+/// The brokerages' accounts with this SID (a webhook's `AccountSid`): whose keys check its
+/// signature. Not scoped to a brokerage: it is how a webhook's key is found, before the
+/// signature says anything.
+pub async fn twilio_accounts_by_sid(
+    conn: &mut PgConnection,
+    account_sid: &str,
+) -> Result<Vec<crate::setup::twilio::TwilioAccount>> {
+    let stored: Vec<Json<crate::setup::twilio::TwilioAccount>> = sqlx::query_scalar(
+        "select twilio_secrets from brokerage where twilio_account_sid = $1 and twilio_secrets is not null",
+    )
+    .bind(account_sid)
+    .fetch_all(conn)
+    .await?;
+    Ok(stored.into_iter().map(|j| j.0).collect())
+}
+
+/// Every brokerage that names its own Twilio account, with its slug.
+pub async fn all_twilio_accounts(
+    conn: &mut PgConnection,
+) -> Result<Vec<(String, crate::setup::twilio::TwilioAccount)>> {
+    let rows: Vec<(String, Json<crate::setup::twilio::TwilioAccount>)> = sqlx::query_as(
+        "select slug, twilio_secrets from brokerage where twilio_secrets is not null order by slug",
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|(slug, j)| (slug, j.0)).collect())
+}

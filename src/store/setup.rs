@@ -119,22 +119,34 @@ async fn upsert_brokerage(
     let tb = &file.text_back;
     let compliance = serde_json::to_value(&file.compliance)
         .map_err(|e| Error::Db(sqlx::Error::Encode(Box::new(e))))?;
+    // Where the secrets are read from, never the secrets (the file holds none).
+    let account_sid = file.twilio.as_ref().map(|t| t.account_sid.as_str());
+    let secrets = match &file.twilio {
+        Some(t) => {
+            Some(serde_json::to_value(t).map_err(|e| Error::Db(sqlx::Error::Encode(Box::new(e))))?)
+        }
+        None => None,
+    };
     let row: Option<(i64, bool)> = sqlx::query_as(
         "insert into brokerage as x (slug, name, time_zone, text_back_delay_secs, text_back_templates, caller_name_lookup,
-                                     lookup_max_age_secs, after_hours, escalate_after_secs, compliance)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                                     lookup_max_age_secs, after_hours, escalate_after_secs, compliance,
+                                     twilio_account_sid, twilio_secrets)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
          on conflict (slug) do update
             set name = excluded.name, time_zone = excluded.time_zone,
                 text_back_delay_secs = excluded.text_back_delay_secs, text_back_templates = excluded.text_back_templates,
                 caller_name_lookup = excluded.caller_name_lookup, lookup_max_age_secs = excluded.lookup_max_age_secs,
                 after_hours = excluded.after_hours, escalate_after_secs = excluded.escalate_after_secs,
-                compliance = excluded.compliance, updated_at = now()
+                compliance = excluded.compliance, twilio_account_sid = excluded.twilio_account_sid,
+                twilio_secrets = excluded.twilio_secrets, updated_at = now()
           where (x.name, x.time_zone, x.text_back_delay_secs, x.text_back_templates, x.caller_name_lookup,
-                 x.lookup_max_age_secs, x.after_hours, x.escalate_after_secs, x.compliance)
+                 x.lookup_max_age_secs, x.after_hours, x.escalate_after_secs, x.compliance,
+                 x.twilio_account_sid, x.twilio_secrets)
                 is distinct from
                 (excluded.name, excluded.time_zone, excluded.text_back_delay_secs, excluded.text_back_templates,
                  excluded.caller_name_lookup, excluded.lookup_max_age_secs, excluded.after_hours,
-                 excluded.escalate_after_secs, excluded.compliance)
+                 excluded.escalate_after_secs, excluded.compliance, excluded.twilio_account_sid,
+                 excluded.twilio_secrets)
          returning brokerage_id, (xmax = 0) as inserted",
     )
     .bind(&b.slug)
@@ -147,6 +159,8 @@ async fn upsert_brokerage(
     .bind(tb.after_hours.as_str())
     .bind(i32::try_from(file.inbox.escalate_after_secs).unwrap_or(i32::MAX))
     .bind(Json(compliance))
+    .bind(account_sid)
+    .bind(secrets.map(Json))
     .fetch_optional(&mut *conn)
     .await?;
     let id = match row {

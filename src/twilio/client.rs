@@ -9,7 +9,9 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
+
+use super::credentials::Credentials;
 use serde::Deserialize;
 use url::Url;
 
@@ -109,8 +111,8 @@ pub enum ReadError {
     Status { status: u16 },
     #[error("the carrier's answer could not be read: {0}")]
     Body(String),
-    #[error("TWILIO_ACCOUNT_SID is not set")]
-    NoAccount,
+    #[error("no account to use: {0}")]
+    NoAccount(String),
 }
 
 /// Timeouts of the REST calls (reliability.md §2 "Timing knobs").
@@ -129,13 +131,13 @@ impl Default for ClientTimeouts {
     }
 }
 
+/// The REST client. It holds no account: each call is made with the credentials of the
+/// brokerage it is for (`twilio::credentials`).
 #[derive(Clone)]
 pub struct TwilioClient {
     http: reqwest::Client,
     api_base: Url,
     lookup_base: Url,
-    account_sid: Option<String>,
-    auth_token: SecretString,
     timeouts: ClientTimeouts,
 }
 
@@ -148,13 +150,7 @@ impl std::fmt::Debug for TwilioClient {
 }
 
 impl TwilioClient {
-    pub fn new(
-        api_base: Url,
-        lookup_base: Url,
-        account_sid: Option<String>,
-        auth_token: SecretString,
-        timeouts: ClientTimeouts,
-    ) -> Self {
+    pub fn new(api_base: Url, lookup_base: Url, timeouts: ClientTimeouts) -> Self {
         let http = reqwest::Client::builder()
             .connect_timeout(timeouts.connect)
             .pool_idle_timeout(Duration::from_secs(60))
@@ -166,14 +162,8 @@ impl TwilioClient {
             http,
             api_base,
             lookup_base,
-            account_sid,
-            auth_token,
             timeouts,
         }
-    }
-
-    fn account(&self) -> Result<&str, ReadError> {
-        self.account_sid.as_deref().ok_or(ReadError::NoAccount)
     }
 
     fn messages_url(&self, account: &str) -> String {
@@ -186,22 +176,17 @@ impl TwilioClient {
     /// `POST …/Messages.json`. Classified, never retried here.
     pub async fn send_message(
         &self,
+        creds: &Credentials,
         to: &str,
         from: &str,
         body: &str,
         status_callback: &str,
     ) -> SendOutcome {
-        let Ok(account) = self.account() else {
-            return SendOutcome::Rejected {
-                http: 0,
-                code: None,
-                message: "TWILIO_ACCOUNT_SID is not set".into(),
-            };
-        };
+        let account = creds.account_sid.as_str();
         let request = self
             .http
             .post(self.messages_url(account))
-            .basic_auth(account, Some(self.auth_token.expose_secret()))
+            .basic_auth(account, Some(creds.auth_token.expose_secret()))
             .timeout(self.timeouts.total)
             .form(&[
                 ("To", to),
@@ -238,8 +223,13 @@ impl TwilioClient {
     /// Every message `from` → `to`, newest first, following the pages. No `DateSent` filter:
     /// a message still queued may have no `date_sent`, and whether the filter then matches it
     /// is undocumented (twilio.md §11 #9), so reconciliation must not depend on it.
-    pub async fn list_messages(&self, to: &str, from: &str) -> Result<Vec<ApiMessage>, ReadError> {
-        let account = self.account()?;
+    pub async fn list_messages(
+        &self,
+        creds: &Credentials,
+        to: &str,
+        from: &str,
+    ) -> Result<Vec<ApiMessage>, ReadError> {
+        let account = creds.account_sid.as_str();
         let mut url =
             Url::parse(&self.messages_url(account)).map_err(|e| ReadError::Body(e.to_string()))?;
         url.query_pairs_mut()
@@ -256,7 +246,7 @@ impl TwilioClient {
                     "more than 50 pages of messages between two numbers".into(),
                 ));
             }
-            let page: MessagePage = self.get_json(&page_url, account).await?;
+            let page: MessagePage = self.get_json(&page_url, creds).await?;
             out.extend(page.messages);
             next = page
                 .next_page_uri
@@ -266,13 +256,17 @@ impl TwilioClient {
     }
 
     /// `GET …/Messages/{sid}.json`; `None` on 404.
-    pub async fn fetch_message(&self, sid: &str) -> Result<Option<ApiMessage>, ReadError> {
-        let account = self.account()?;
+    pub async fn fetch_message(
+        &self,
+        creds: &Credentials,
+        sid: &str,
+    ) -> Result<Option<ApiMessage>, ReadError> {
+        let account = creds.account_sid.as_str();
         let url = format!(
             "{}/2010-04-01/Accounts/{account}/Messages/{sid}.json",
             self.api_base.as_str().trim_end_matches('/')
         );
-        match self.get_json::<ApiMessage>(&url, account).await {
+        match self.get_json::<ApiMessage>(&url, creds).await {
             Ok(m) => Ok(Some(m)),
             Err(ReadError::Status { status: 404 }) => Ok(None),
             Err(e) => Err(e),
@@ -280,8 +274,12 @@ impl TwilioClient {
     }
 
     /// Lookup v2 with line type intelligence (and caller name when asked; it costs more).
-    pub async fn lookup(&self, e164: &str, caller_name: bool) -> Result<Lookup, ReadError> {
-        let account = self.account()?;
+    pub async fn lookup(
+        &self,
+        creds: &Credentials,
+        e164: &str,
+        caller_name: bool,
+    ) -> Result<Lookup, ReadError> {
         let fields = if caller_name {
             "line_type_intelligence,caller_name"
         } else {
@@ -294,7 +292,7 @@ impl TwilioClient {
             .pop_if_empty()
             .extend(["v2", "PhoneNumbers", e164]);
         url.query_pairs_mut().append_pair("Fields", fields);
-        let body: LookupBody = self.get_json(url.as_str(), account).await?;
+        let body: LookupBody = self.get_json(url.as_str(), creds).await?;
         Ok(Lookup {
             valid: body.valid.unwrap_or(false),
             line_type: body.line_type_intelligence.and_then(|l| l.kind),
@@ -309,12 +307,12 @@ impl TwilioClient {
     async fn get_json<T: serde::de::DeserializeOwned>(
         &self,
         url: &str,
-        account: &str,
+        creds: &Credentials,
     ) -> Result<T, ReadError> {
         let response = self
             .http
             .get(url)
-            .basic_auth(account, Some(self.auth_token.expose_secret()))
+            .basic_auth(&creds.account_sid, Some(creds.auth_token.expose_secret()))
             .timeout(self.timeouts.total)
             .send()
             .await

@@ -1,15 +1,78 @@
-//! `X-Twilio-Signature`: base64(HMAC-SHA1(auth token, URL + sorted name/value pairs)).
+//! `X-Twilio-Signature`: base64(HMAC(key, URL + sorted name/value pairs)).
 //!
-//! twilio.md §2 and security.md §1.2. The URL is the public one Twilio called, never one
-//! rebuilt from `Host`; both port forms are accepted because Twilio is not consistent about
-//! which one it signs.
+//! The key is the account's auth token with HMAC-SHA1 (the classic signature), or, when Twilio
+//! signs with a shared key (its Webhooks configuration API, a request carrying
+//! `X-Twilio-Webhooks-Signature-Settings: key=…,algorithm=…`), that key's secret with the
+//! algorithm the header names: HMAC-SHA1 or HMAC-SHA256. The string signed is the same
+//! (docs/twilio.md "Signatures"). The URL is the public one Twilio called, never one rebuilt
+//! from `Host`; both port forms are accepted because Twilio is not consistent about which one
+//! it signs.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
+use sha2::Sha256;
 
-type HmacSha1 = Hmac<Sha1>;
+/// The HMAC a signature uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    HmacSha1,
+    HmacSha256,
+}
+
+impl Algorithm {
+    /// The header's name for it (`HMAC_SHA1`, `HMAC_SHA256`, any case, as twilio-python reads
+    /// it); `None` for one this build does not know.
+    pub fn parse(name: &str) -> Option<Algorithm> {
+        match name.trim().to_ascii_uppercase().as_str() {
+            "HMAC_SHA1" => Some(Algorithm::HmacSha1),
+            "HMAC_SHA256" => Some(Algorithm::HmacSha256),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Algorithm::HmacSha1 => "HMAC_SHA1",
+            Algorithm::HmacSha256 => "HMAC_SHA256",
+        }
+    }
+}
+
+/// `X-Twilio-Webhooks-Signature-Settings`: `key=<shared key id>,algorithm=<name>`. A missing
+/// `algorithm` means HMAC-SHA1 (as twilio-python 9.13.0 reads it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub key: Option<String>,
+    /// The algorithm's name as sent, and whether this build knows it.
+    pub algorithm: Result<Algorithm, String>,
+}
+
+impl Settings {
+    pub fn parse(header: &str) -> Settings {
+        let mut key = None;
+        let mut algorithm = None;
+        for part in header.split(',') {
+            let Some((name, value)) = part.split_once('=') else {
+                continue;
+            };
+            let value = value.trim();
+            match name.trim() {
+                "key" if !value.is_empty() => key = Some(value.to_owned()),
+                "algorithm" if !value.is_empty() => algorithm = Some(value.to_owned()),
+                _ => {}
+            }
+        }
+        Settings {
+            key,
+            algorithm: match algorithm {
+                None => Ok(Algorithm::HmacSha1),
+                Some(name) => Algorithm::parse(&name).ok_or(name),
+            },
+        }
+    }
+}
 
 /// The exact string Twilio signs: the URL, then for each parameter name in byte order, the
 /// name followed by each of its distinct values in byte order (a repeated name adds each
@@ -32,18 +95,42 @@ pub fn string_to_sign(url: &str, params: &[(String, String)]) -> String {
     s
 }
 
-/// The signature Twilio would send for `url` and `params`.
+/// The signature Twilio would send for `url` and `params`, signed with the auth token.
 pub fn compute(auth_token: &[u8], url: &str, params: &[(String, String)]) -> String {
-    let mut mac = new_mac(auth_token);
-    mac.update(string_to_sign(url, params).as_bytes());
-    STANDARD.encode(mac.finalize().into_bytes())
+    compute_with(Algorithm::HmacSha1, auth_token, url, params)
 }
 
-/// True when `header` is a valid signature for `url` (with or without its port, see
-/// [`port_variants`]) and `params`. A missing, empty or non-base64 header is invalid.
-/// The comparison is constant-time (`Mac::verify_slice`).
+/// The signature for `url` and `params` with `key` and `algorithm`.
+pub fn compute_with(
+    algorithm: Algorithm,
+    key: &[u8],
+    url: &str,
+    params: &[(String, String)],
+) -> String {
+    let data = string_to_sign(url, params);
+    let mac = match algorithm {
+        Algorithm::HmacSha1 => mac::<Hmac<Sha1>>(key, &data),
+        Algorithm::HmacSha256 => mac::<Hmac<Sha256>>(key, &data),
+    };
+    STANDARD.encode(mac)
+}
+
+/// True when `header` is a valid auth-token signature (HMAC-SHA1) for `url` (with or without
+/// its port, see [`port_variants`]) and `params`. A missing, empty or non-base64 header is
+/// invalid. The comparison is constant-time (`Mac::verify_slice`).
 pub fn is_valid(
     auth_token: &[u8],
+    url: &str,
+    params: &[(String, String)],
+    header: Option<&str>,
+) -> bool {
+    is_valid_with(Algorithm::HmacSha1, auth_token, url, params, header)
+}
+
+/// [`is_valid`] with another key and algorithm (a shared key's).
+pub fn is_valid_with(
+    algorithm: Algorithm,
+    key: &[u8],
     url: &str,
     params: &[(String, String)],
     header: Option<&str>,
@@ -56,23 +143,43 @@ pub fn is_valid(
     };
     let (without_port, with_port) = port_variants(url);
     // Evaluate both candidates unconditionally, so timing does not tell which form matched.
-    let a = verify(auth_token, &without_port, params, &expected);
-    let b = verify(auth_token, &with_port, params, &expected);
+    let a = verify(algorithm, key, &without_port, params, &expected);
+    let b = verify(algorithm, key, &with_port, params, &expected);
     a | b
 }
 
-fn verify(auth_token: &[u8], url: &str, params: &[(String, String)], expected: &[u8]) -> bool {
-    let mut mac = new_mac(auth_token);
-    mac.update(string_to_sign(url, params).as_bytes());
-    mac.verify_slice(expected).is_ok()
+fn verify(
+    algorithm: Algorithm,
+    key: &[u8],
+    url: &str,
+    params: &[(String, String)],
+    expected: &[u8],
+) -> bool {
+    let data = string_to_sign(url, params);
+    match algorithm {
+        Algorithm::HmacSha1 => verify_mac::<Hmac<Sha1>>(key, &data, expected),
+        Algorithm::HmacSha256 => verify_mac::<Hmac<Sha256>>(key, &data, expected),
+    }
 }
 
-fn new_mac(auth_token: &[u8]) -> HmacSha1 {
+fn new_mac<M: Mac + KeyInit>(key: &[u8]) -> M {
     // HMAC takes keys of any length; `new_from_slice` cannot fail for it.
-    match HmacSha1::new_from_slice(auth_token) {
+    match <M as KeyInit>::new_from_slice(key) {
         Ok(mac) => mac,
         Err(_) => unreachable!("HMAC accepts keys of any length"),
     }
+}
+
+fn mac<M: Mac + KeyInit>(key: &[u8], data: &str) -> Vec<u8> {
+    let mut m = new_mac::<M>(key);
+    m.update(data.as_bytes());
+    m.finalize().into_bytes().to_vec()
+}
+
+fn verify_mac<M: Mac + KeyInit>(key: &[u8], data: &str, expected: &[u8]) -> bool {
+    let mut m = new_mac::<M>(key);
+    m.update(data.as_bytes());
+    m.verify_slice(expected).is_ok()
 }
 
 /// The URL without any port, and the URL with an explicit port (the given one, or 443/80 for
@@ -401,10 +508,122 @@ mod tests {
             );
         }
     }
+
+    /// Shared-key signatures (issue 15 §7): every value computed by Twilio's own library,
+    /// twilio-python 9.13.0 (`RequestValidator(secret).compute_signature(url, params,
+    /// "HMAC_SHA256")`, and `"HMAC_SHA1"` for the shared key with the classic hash).
+    #[test]
+    fn shared_key_vectors_of_twilio_python() {
+        const SECRET: &[u8] = b"whsec_3f9a1b2c4d5e6f708192a3b4c5d6e7f8";
+        let url = "https://mycompany.com/myapp.php?foo=1&bar=2";
+        let vectors: &[(Algorithm, &[u8], &str, &str)] = &[
+            (
+                Algorithm::HmacSha256,
+                TOKEN,
+                url,
+                "033hgUJA9M/hXIZsYjwkerEP/DBm35nEri5FhCYjA5s=",
+            ),
+            (
+                Algorithm::HmacSha256,
+                TOKEN,
+                "https://mycompany.com:443/myapp.php?foo=1&bar=2",
+                "grxRoa/VNtXxd524NGLxIdev83nh23xhrRUVm50Umq4=",
+            ),
+            (
+                Algorithm::HmacSha256,
+                TOKEN,
+                "http://mycompany.com:1234/myapp.php?foo=1&bar=2",
+                "WA3ikDp0gGYMmQALZ1U9mdekQ5p5QQTP4u2AZz1C0ng=",
+            ),
+            (
+                Algorithm::HmacSha256,
+                SECRET,
+                url,
+                "UaXLp4ltXR/+INaWL4U7HwcryPWs/BKVvnfwKQ8/egw=",
+            ),
+            (
+                Algorithm::HmacSha256,
+                SECRET,
+                "https://mycompany.com:443/myapp.php?foo=1&bar=2",
+                "HIpTLcTh06f4yewnaiO+VHSo14moTm5gOQaNqrq/jPg=",
+            ),
+            (
+                Algorithm::HmacSha1,
+                SECRET,
+                url,
+                "7GS+cz1VssVDea4HdaNH6/F8NNk=",
+            ),
+            (
+                Algorithm::HmacSha1,
+                TOKEN,
+                url,
+                "RSOYDt4T1cUTdK1PDd93/VVr8B8=",
+            ),
+        ];
+        for (algorithm, key, url, expected) in vectors {
+            assert_eq!(
+                compute_with(*algorithm, key, url, &p()),
+                *expected,
+                "{algorithm:?} {url}"
+            );
+            assert!(is_valid_with(*algorithm, key, url, &p(), Some(expected)));
+        }
+        // The port rule holds for SHA-256 too, and one algorithm's signature is not the other's.
+        let with_port = "grxRoa/VNtXxd524NGLxIdev83nh23xhrRUVm50Umq4=";
+        assert!(is_valid_with(
+            Algorithm::HmacSha256,
+            TOKEN,
+            url,
+            &p(),
+            Some(with_port)
+        ));
+        assert!(!is_valid_with(
+            Algorithm::HmacSha1,
+            TOKEN,
+            url,
+            &p(),
+            Some(with_port)
+        ));
+        assert!(!is_valid(
+            TOKEN,
+            url,
+            &p(),
+            Some("033hgUJA9M/hXIZsYjwkerEP/DBm35nEri5FhCYjA5s=")
+        ));
+        // Repeated values, as twilio-python signs them (twilio.md §2.3 #6 under SHA-256).
+        let repeated = pairs(&[
+            ("Sid", "CA123"),
+            ("SidAccount", "AC123"),
+            ("Digits", "5678"),
+            ("Digits", "1234"),
+            ("Digits", "1234"),
+        ]);
+        assert_eq!(
+            compute_with(Algorithm::HmacSha256, TOKEN, url, &repeated),
+            "jco7II1lvHpqANwxYMpqhOGVonnkKyDh1cL2ZUBvMDs="
+        );
+    }
+
+    /// The settings header as twilio-python's `get_signature_algorithm` reads it.
+    #[test]
+    fn the_settings_header_names_the_key_and_the_algorithm() {
+        let s = Settings::parse("key=webhooks_sharedkey_01,algorithm=HMAC_SHA256");
+        assert_eq!(s.key.as_deref(), Some("webhooks_sharedkey_01"));
+        assert_eq!(s.algorithm, Ok(Algorithm::HmacSha256));
+        let s = Settings::parse(" key = a , algorithm = hmac_sha1 ");
+        assert_eq!(
+            (s.key.as_deref(), s.algorithm),
+            (Some("a"), Ok(Algorithm::HmacSha1))
+        );
+        assert_eq!(Settings::parse("key=x").algorithm, Ok(Algorithm::HmacSha1));
+        assert_eq!(Settings::parse("").key, None);
+        assert_eq!(
+            Settings::parse("key=x,algorithm=HMAC_SHA512").algorithm,
+            Err("HMAC_SHA512".to_owned())
+        );
+    }
 }
 
-/// Every fixture of `fixtures/twilio/` (copied from ../shared/fixtures/twilio/) validates with
-/// the signature its README lists, at the URL it was signed for, and fails at another path.
 #[cfg(test)]
 mod fixture_tests {
     use super::*;
@@ -496,6 +715,31 @@ mod fixture_tests {
         assert_eq!(
             string_to_sign("http://127.0.0.1:3000/twilio/sms", &params),
             expected
+        );
+    }
+
+    #[test]
+    fn a_fixture_signed_with_a_shared_key() {
+        const SECRET: &[u8] = b"whsec_3f9a1b2c4d5e6f708192a3b4c5d6e7f8";
+        // A fixture of fixtures/twilio/ signed with a shared key.
+        let stop = form::decode(FIXTURES[4].0).expect("fixture decodes");
+        assert_eq!(
+            compute_with(
+                Algorithm::HmacSha256,
+                SECRET,
+                "http://127.0.0.1:3000/twilio/sms",
+                &stop
+            ),
+            "t2aFRjhJyqMRr6jyDobOurdunQITxATcyk1DdbVvOiY="
+        );
+        assert_eq!(
+            compute_with(
+                Algorithm::HmacSha1,
+                SECRET,
+                "http://127.0.0.1:3000/twilio/sms",
+                &stop
+            ),
+            "d342AwOfAdvFDjOCTPt/hFrZ7Ec="
         );
     }
 }

@@ -153,11 +153,14 @@ pub struct VoiceIncoming {
     pub from_raw: String,
     pub to_raw: String,
     pub call_status: Option<String>,
+    /// The account the webhook says it is for (checked against the brokerage's).
+    pub account_sid: Option<String>,
 }
 
 impl VoiceIncoming {
     pub fn from_params(p: &Params) -> Result<Self, FieldError> {
         Ok(VoiceIncoming {
+            account_sid: p.optional("AccountSid"),
             call_sid: p.sid("CallSid")?,
             from_raw: p.required("From")?.to_owned(),
             to_raw: p.required("To")?.to_owned(),
@@ -179,11 +182,14 @@ pub struct DialResult {
     pub parent_call_status: Option<String>,
     pub from_raw: Option<String>,
     pub to_raw: Option<String>,
+    /// The account the webhook says it is for (checked against the brokerage's).
+    pub account_sid: Option<String>,
 }
 
 impl DialResult {
     pub fn from_params(p: &Params) -> Result<Self, FieldError> {
         Ok(DialResult {
+            account_sid: p.optional("AccountSid"),
             call_sid: p.sid("CallSid")?,
             dial_call_status: p.required("DialCallStatus")?.to_owned(),
             dial_bridged_raw: p.get("DialBridged").map(str::to_owned),
@@ -205,11 +211,14 @@ pub struct CallStatus {
     pub sequence_number: i32,
     pub call_duration: Option<i32>,
     pub to_raw: Option<String>,
+    /// The account the webhook says it is for (checked against the brokerage's).
+    pub account_sid: Option<String>,
 }
 
 impl CallStatus {
     pub fn from_params(p: &Params) -> Result<Self, FieldError> {
         Ok(CallStatus {
+            account_sid: p.optional("AccountSid"),
             call_sid: p.sid("CallSid")?,
             call_status: p.required("CallStatus")?.to_owned(),
             sequence_number: p.number("SequenceNumber").unwrap_or(-1),
@@ -229,11 +238,14 @@ pub struct ScreenLeg {
     pub to_raw: Option<String>,
     /// The key pressed (screen answer only).
     pub digits: Option<String>,
+    /// The account the webhook says it is for (checked against the brokerage's).
+    pub account_sid: Option<String>,
 }
 
 impl ScreenLeg {
     pub fn from_params(p: &Params) -> Result<Self, FieldError> {
         Ok(ScreenLeg {
+            account_sid: p.optional("AccountSid"),
             call_sid: p.sid("CallSid")?,
             parent_call_sid: p.optional_sid("ParentCallSid"),
             to_raw: p.optional("To"),
@@ -253,11 +265,14 @@ pub struct SmsInbound {
     pub num_media: i32,
     pub num_segments: Option<i32>,
     pub opt_out_type: Option<String>,
+    /// The account the webhook says it is for (checked against the brokerage's).
+    pub account_sid: Option<String>,
 }
 
 impl SmsInbound {
     pub fn from_params(p: &Params) -> Result<Self, FieldError> {
         Ok(SmsInbound {
+            account_sid: p.optional("AccountSid"),
             message_sid: p.sid("MessageSid")?,
             from_raw: p.required("From")?.to_owned(),
             to_raw: p.required("To")?.to_owned(),
@@ -280,11 +295,14 @@ pub struct MessageStatus {
     pub from_raw: Option<String>,
     /// The recipient.
     pub to_raw: Option<String>,
+    /// The account the webhook says it is for (checked against the brokerage's).
+    pub account_sid: Option<String>,
 }
 
 impl MessageStatus {
     pub fn from_params(p: &Params) -> Result<Self, FieldError> {
         Ok(MessageStatus {
+            account_sid: p.optional("AccountSid"),
             message_sid: p.sid("MessageSid")?,
             message_status: p.required("MessageStatus")?.to_owned(),
             error_code_raw: p.optional("ErrorCode"),

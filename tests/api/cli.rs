@@ -207,6 +207,46 @@ async fn setup_apply_refuses_a_control_character_with_its_line() {
     assert_eq!(snapshot(&db.pool).await, before);
 }
 
+/// Issue 15 §6: a brokerage on its own Twilio account. The file names where the server reads
+/// the token, never the token; `setup apply` stores only that, and notes a secret it cannot
+/// read in its own environment (the server may run elsewhere) without refusing the file.
+#[tokio::test]
+async fn setup_apply_stores_where_a_subaccounts_token_is_never_the_token() {
+    let db = TestDb::new().await;
+    let file = format!(
+        "{DEMO}\n[twilio]\naccount_sid = \"AC0b5ce0b5ce0b5ce0b5ce0b5ce0b5ce01\"\nauth_token_env = \"HARBOR_TWILIO_AUTH_TOKEN_FOR_THIS_TEST\"\n"
+    );
+    let path = write_temp("subaccount.toml", file.as_bytes());
+    let (code, _out, err) = run(textback()
+        .args(["setup", "apply"])
+        .arg(&path)
+        .env("DATABASE_URL", &db.url)
+        .env_remove("HARBOR_TWILIO_AUTH_TOKEN_FOR_THIS_TEST"));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("note: the auth token of account AC0b5ce0b5ce0b5ce0b5ce0b5ce0b5ce01 cannot be read here (HARBOR_TWILIO_AUTH_TOKEN_FOR_THIS_TEST is not set)"),
+        "{err}"
+    );
+    let (sid, secrets): (Option<String>, Option<serde_json::Value>) =
+        sqlx::query_as("select twilio_account_sid, twilio_secrets from brokerage")
+            .fetch_one(&db.pool)
+            .await
+            .expect("brokerage");
+    assert_eq!(sid.as_deref(), Some("AC0b5ce0b5ce0b5ce0b5ce0b5ce0b5ce01"));
+    assert_eq!(
+        secrets.map(|s| s["auth_token"].clone()),
+        Some(serde_json::json!({ "env": "HARBOR_TWILIO_AUTH_TOKEN_FOR_THIS_TEST" }))
+    );
+    // With the variable set, no note.
+    let (code, _out, err) = run(textback()
+        .args(["setup", "apply"])
+        .arg(&path)
+        .env("DATABASE_URL", &db.url)
+        .env("HARBOR_TWILIO_AUTH_TOKEN_FOR_THIS_TEST", "5b5b5b"));
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("cannot be read here"), "{err}");
+}
+
 /// compliance.md R10: a text-back that does not name the brokerage fails apply, changing nothing.
 #[tokio::test]
 async fn setup_apply_refuses_a_template_without_the_brokerage() {

@@ -249,7 +249,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         ("TWILIO_ACCOUNT_SID", ACCOUNT_SID.to_owned()),
     ]);
     vars.extend(options.env.iter().cloned());
-    let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("test config");
+    let config = Config::from_lookup(move |k| vars.get(k).cloned()).expect("test config");
     if let Some(setup) = &options.setup {
         apply_setup(&db.pool, setup).await;
     }
@@ -843,7 +843,7 @@ pub async fn second_instance(app: &TestApp) -> (String, tokio::task::JoinHandle<
         ("TWILIO_AUTH_TOKEN", TOKEN.to_owned()),
         ("TWILIO_ACCOUNT_SID", ACCOUNT_SID.to_owned()),
     ]);
-    let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("config");
+    let config = Config::from_lookup(move |k| vars.get(k).cloned()).expect("config");
     let built = textback::build_with(
         config,
         app.db.another_pool().await,

@@ -1,6 +1,7 @@
 //! API and integration tests: the real router on 127.0.0.1:0, a fresh PostgreSQL database per
 //! test, requests signed as Twilio signs them. One test binary, many modules.
 
+mod accounts;
 mod alerts;
 mod carrier;
 mod cli;

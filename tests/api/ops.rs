@@ -71,7 +71,7 @@ async fn readyz_is_503_while_the_database_is_unreachable() {
         ("DATABASE_URL", url.clone()),
         ("TWILIO_AUTH_TOKEN", TOKEN.to_owned()),
     ]);
-    let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("config");
+    let config = Config::from_lookup(move |k| vars.get(k).cloned()).expect("config");
     let app = textback::build(config, pool, Arc::new(SystemClock)).expect("build");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

@@ -22,7 +22,7 @@ fn state(db_url: &str, pool: sqlx::PgPool, clock: SharedClock, timing: Timing) -
         ("DATABASE_URL", db_url.to_owned()),
         ("TWILIO_AUTH_TOKEN", TOKEN.to_owned()),
     ]);
-    let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("config");
+    let config = Config::from_lookup(move |k| vars.get(k).cloned()).expect("config");
     textback::build_with(config, pool, clock, timing)
         .expect("build")
         .state
