@@ -21,16 +21,82 @@ pub async fn create_if_missing(url: &str) -> anyhow::Result<()> {
     let shown = redact_url_password(url);
     let exists = Postgres::database_exists(url)
         .await
-        .with_context(|| format!("cannot reach PostgreSQL at {shown}"))?;
+        .map_err(|e| anyhow::anyhow!("{}", advice(&e, url)))?;
     if !exists {
         match Postgres::create_database(url).await {
             Ok(()) => tracing::info!(database = %shown, "created the database"),
             // Two processes starting at once: the other one created it first.
             Err(e) if is_duplicate_database(&e) => {}
-            Err(e) => return Err(e).with_context(|| format!("cannot create the database {shown}")),
+            Err(e) => {
+                return Err(anyhow::anyhow!(
+                    "cannot create the database of DATABASE_URL {shown}: {}",
+                    advice(&e, url)
+                ));
+            }
         }
     }
     Ok(())
+}
+
+/// What went wrong reaching the server of `url`, and what to do, in one sentence for a person
+/// (the URL shown with its password hidden). A dead port, a wrong role and a missing right
+/// each get their own words: "PostgreSQL must be running" is not the answer to a typo in the
+/// user name.
+pub fn advice(e: &sqlx::Error, url: &str) -> String {
+    let shown = redact_url_password(url);
+    let parsed = url::Url::parse(url).ok();
+    let host = parsed
+        .as_ref()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| "localhost".to_owned());
+    let port = parsed.as_ref().and_then(url::Url::port).unwrap_or(5432);
+    let user = parsed
+        .as_ref()
+        .map(|u| u.username().to_owned())
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "(the default user)".to_owned());
+    let database = parsed
+        .as_ref()
+        .map(|u| u.path().trim_start_matches('/').to_owned())
+        .unwrap_or_default();
+    if let Some(db) = e.as_database_error() {
+        let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+        let message = db.message();
+        return match code.as_str() {
+            "28P01" | "28000" => format!(
+                "PostgreSQL at {host}:{port} refused the login of role `{user}` ({message}). Check the user and password in DATABASE_URL ({shown}), or create the role: createuser --createdb {user}"
+            ),
+            "42501" => format!(
+                "role `{user}` may not do this at {host}:{port} ({message}). Create the database `{database}` yourself (createdb -O {user} {database}) or give the role CREATEDB, then try again"
+            ),
+            "3D000" => format!(
+                "the database `{database}` does not exist at {host}:{port} ({message}); check DATABASE_URL ({shown})"
+            ),
+            "53300" => format!(
+                "PostgreSQL at {host}:{port} has no free connection ({message}); raise max_connections or stop other clients"
+            ),
+            _ => format!(
+                "PostgreSQL at {host}:{port} answered with an error: {message} (SQLSTATE {code}); DATABASE_URL is {shown}"
+            ),
+        };
+    }
+    match e {
+        sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => format!(
+            "nothing answers at {host}:{port} (DATABASE_URL {shown}): is PostgreSQL running there? Start it (on Debian: pg_ctlcluster --skip-systemctl-redirect 15 main start), or set DATABASE_URL to your server"
+        ),
+        sqlx::Error::Io(io) => format!(
+            "cannot reach {host}:{port} ({io}); check the host and port of DATABASE_URL ({shown})"
+        ),
+        sqlx::Error::Tls(tls) => format!(
+            "the TLS handshake with {host}:{port} failed ({tls}); set sslmode in DATABASE_URL to what the server offers (e.g. ?sslmode=disable for a server without TLS)"
+        ),
+        sqlx::Error::PoolTimedOut => format!(
+            "PostgreSQL at {host}:{port} did not answer within 5 s; check that it runs and that DATABASE_URL ({shown}) points at it"
+        ),
+        other => {
+            format!("cannot use PostgreSQL at {host}:{port} ({other}); DATABASE_URL is {shown}")
+        }
+    }
 }
 
 fn is_duplicate_database(e: &sqlx::Error) -> bool {
@@ -46,6 +112,17 @@ pub async fn pool(url: &str) -> anyhow::Result<PgPool> {
     let options: PgConnectOptions = url
         .parse()
         .with_context(|| format!("DATABASE_URL {shown} is not a valid PostgreSQL URL"))?;
+    connect(url, options)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", advice(&e, url)))
+}
+
+/// A pool for `url` with the sqlx error as it is (the caller words it, see [`advice`]).
+pub async fn pool_raw(url: &str) -> Result<PgPool, sqlx::Error> {
+    connect(url, url.parse()?).await
+}
+
+async fn connect(url: &str, options: PgConnectOptions) -> Result<PgPool, sqlx::Error> {
     // No JIT: every query here is short, and compiling one (PostgreSQL's default above a cost
     // of 100,000) took longer than running it: measured on the dashboard's funnel with a year
     // of history, 70 functions compiled for a query that runs in tens of milliseconds.
@@ -60,7 +137,6 @@ pub async fn pool(url: &str) -> anyhow::Result<PgPool> {
         .acquire_timeout(Duration::from_secs(5))
         .connect_with(options)
         .await
-        .with_context(|| format!("cannot connect to PostgreSQL at {shown}"))
 }
 
 /// Whether to reach the server without TLS: when it is on this machine (a loopback address or

@@ -157,9 +157,14 @@ pub(crate) async fn stage(
         u.set_path("/postgres");
         u.to_string()
     };
-    let admin_pool = crate::db::pool(&admin)
-        .await
-        .context("PostgreSQL must be running (see README)")?;
+    // The demo's own database is made beside DATABASE_URL's, through the server's maintenance
+    // database; an error names the URL the person gave, not that one.
+    let admin_pool = crate::db::pool_raw(&admin).await.map_err(|e| {
+        anyhow::anyhow!(
+            "the demo makes its database `{db_name}` beside DATABASE_URL's, on the same server, and {}",
+            crate::db::advice(&e, database_url)
+        )
+    })?;
     // The name is letters, digits and underscores (checked above), quoted.
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "drop database if exists \"{db_name}\" with (force)"
