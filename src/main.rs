@@ -510,7 +510,9 @@ async fn dnc_export(slug: &str) -> anyhow::Result<()> {
         return Err(BadInput(format!("no brokerage `{slug}`")).into());
     };
     let list = textback::store::suppressions::list(&mut conn, brokerage).await?;
-    let csv = textback::domain::dnc::export(list.iter().map(|s| s.exported()), false)?;
+    let rules = textback::store::gate::brokerage_rules(&mut conn, brokerage).await?;
+    let tz: chrono_tz::Tz = rules.time_zone.parse().unwrap_or(chrono_tz::UTC);
+    let csv = textback::domain::dnc::export(list.iter().map(|s| s.exported()), false, tz)?;
     use std::io::Write as _;
     let mut out = std::io::stdout().lock();
     out.write_all(&csv)?;

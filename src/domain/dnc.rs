@@ -180,10 +180,12 @@ pub fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
 
 /// The list as CSV (RFC 4180), with its header row. `for_spreadsheets`: the free-text cells
 /// (reason, source, who) are made [`spreadsheet_safe`]; the command line's export keeps them
-/// exactly as stored, so it can be imported again.
+/// exactly as stored, so it can be imported again. Times are RFC 3339 in `tz` (the
+/// brokerage's zone) with the offset, which `import` reads back as the same instant.
 pub fn export<'a>(
     rows: impl IntoIterator<Item = Exported<'a>>,
     for_spreadsheets: bool,
+    tz: chrono_tz::Tz,
 ) -> Result<Vec<u8>, csv::Error> {
     let text = |s: &'a str| {
         if for_spreadsheets {
@@ -199,7 +201,9 @@ pub fn export<'a>(
             r.phone,
             &text(r.reason.unwrap_or("")),
             &text(r.source),
-            &r.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            &r.at
+                .with_timezone(&tz)
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
             &text(r.who.unwrap_or("")),
         ])?;
     }
@@ -291,9 +295,19 @@ mod tests {
             at,
             who: Some("import:list.csv"),
         };
-        let web = String::from_utf8(export([row()], true).unwrap_or_default()).unwrap_or_default();
+        let web = String::from_utf8(
+            export([row()], true, chrono_tz::America::New_York).unwrap_or_default(),
+        )
+        .unwrap_or_default();
         assert!(web.contains("+16175550123,'=cmd"), "{web}");
-        let cli = String::from_utf8(export([row()], false).unwrap_or_default()).unwrap_or_default();
+        let cli = String::from_utf8(
+            export([row()], false, chrono_tz::America::New_York).unwrap_or_default(),
+        )
+        .unwrap_or_default();
         assert!(cli.contains("+16175550123,=cmd"), "{cli}");
+        assert!(
+            cli.contains(",2026-06-12T10:00:00-04:00,"),
+            "the brokerage's local time with its offset: {cli}"
+        );
     }
 }

@@ -2,7 +2,7 @@
 //! brokerage's zone, rates, durations in words, and the hour-of-day chart's geometry. The
 //! counting itself is SQL (`store::dashboard`).
 
-use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,26 +40,114 @@ impl Period {
         }
     }
 
+    /// How many calendar days the period covers.
+    pub fn days(self) -> i64 {
+        match self {
+            Period::Today => 1,
+            Period::Week => 7,
+            Period::Month => 30,
+        }
+    }
+
     /// Calendar days in the brokerage's zone: today since local midnight; 7 days and 30
     /// days end today and start at the local midnight 6 or 29 days earlier.
     pub fn start(self, now: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
-        let back = match self {
-            Period::Today => 0,
-            Period::Week => 6,
-            Period::Month => 29,
-        };
-        let day = now.with_timezone(&tz).date_naive() - Duration::days(back);
-        let midnight = day.and_time(NaiveTime::MIN);
-        // Midnight may not exist (a DST change at 00:00 in some zones): the earliest instant
-        // of that local day is then the first valid one after it.
-        match tz.from_local_datetime(&midnight).earliest() {
-            Some(t) => t.with_timezone(&Utc),
-            None => tz
-                .from_local_datetime(&(midnight + Duration::hours(1)))
-                .earliest()
-                .map_or(now, |t| t.with_timezone(&Utc)),
-        }
+        let day = now.with_timezone(&tz).date_naive() - Duration::days(self.days() - 1);
+        midnight(day, tz).unwrap_or(now)
     }
+
+    /// The start of the period before this one (as many days, ending where this starts).
+    pub fn previous_start(self, now: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
+        let day = now.with_timezone(&tz).date_naive() - Duration::days(2 * self.days() - 1);
+        midnight(day, tz).unwrap_or(now)
+    }
+}
+
+/// The first instant of local `day` in `tz`. Midnight may not exist (a DST change at 00:00 in
+/// some zones): the earliest instant of that local day is then the first valid one after it.
+fn midnight(day: NaiveDate, tz: Tz) -> Option<DateTime<Utc>> {
+    let midnight = day.and_time(NaiveTime::MIN);
+    match tz.from_local_datetime(&midnight).earliest() {
+        Some(t) => Some(t.with_timezone(&Utc)),
+        None => tz
+            .from_local_datetime(&(midnight + Duration::hours(1)))
+            .earliest()
+            .map(|t| t.with_timezone(&Utc)),
+    }
+}
+
+/// One day of the trend chart: this period's leads and texts on that day, and the previous
+/// period's on the day as many days into it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrendDay {
+    pub day: NaiveDate,
+    pub leads: i64,
+    pub texted: i64,
+    pub previous_leads: i64,
+    pub previous_texted: i64,
+    /// "Jun 12"
+    pub label: String,
+    pub x: u32,
+    pub leads_y: u32,
+    pub leads_h: u32,
+    pub previous_y: u32,
+    pub previous_h: u32,
+    pub show_label: bool,
+}
+
+pub const TREND_W: u32 = 720;
+pub const TREND_H: u32 = 160;
+
+/// The days of a period starting on local day `first` (`days` of them), from per-day counts
+/// `(local day, leads, texted)` covering this period and the one before, scaled to the busiest
+/// day of either.
+pub fn trend(counts: &[(NaiveDate, i64, i64)], first: NaiveDate, days: i64) -> Vec<TrendDay> {
+    let count = |d: NaiveDate| -> (i64, i64) {
+        counts
+            .iter()
+            .find(|(day, _, _)| *day == d)
+            .map_or((0, 0), |(_, l, t)| (*l, *t))
+    };
+    let max = (0..days)
+        .flat_map(|i| {
+            let d = first + Duration::days(i);
+            [count(d).0, count(d - Duration::days(days)).0]
+        })
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let plot = TREND_H - TOP - 20;
+    let height = |v: i64| -> u32 {
+        let v = u64::try_from(v.max(0)).unwrap_or(u64::MAX);
+        let max = u64::try_from(max).unwrap_or(u64::MAX);
+        u32::try_from(v.saturating_mul(u64::from(plot)) / max).unwrap_or(plot)
+    };
+    let n = u32::try_from(days.max(1)).unwrap_or(1);
+    let step = TREND_W / n;
+    (0..days)
+        .map(|i| {
+            let day = first + Duration::days(i);
+            let (leads, texted) = count(day);
+            let (previous_leads, previous_texted) = count(day - Duration::days(days));
+            let (lh, ph) = (height(leads), height(previous_leads));
+            let base = TOP + plot;
+            let i = u32::try_from(i).unwrap_or(0);
+            TrendDay {
+                day,
+                leads,
+                texted,
+                previous_leads,
+                previous_texted,
+                label: day.format("%b %-d").to_string(),
+                x: i * step,
+                leads_y: base - lh,
+                leads_h: lh,
+                previous_y: base - ph,
+                previous_h: ph,
+                show_label: days <= 7 || i % 5 == 0,
+            }
+        })
+        .collect()
 }
 
 /// `part` of `whole` as a whole percentage ("42 %"), or "–" when there is no whole.
@@ -485,6 +573,39 @@ mod tests {
             hour_chart(&[0; 24], &[0; 24])
                 .iter()
                 .all(|b| b.missed_h == 0)
+        );
+    }
+
+    #[test]
+    fn the_trend_puts_each_day_beside_the_same_day_of_the_period_before() {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date");
+        let counts = [
+            (d("2026-06-05"), 2, 1), // the previous period's 2nd day
+            (d("2026-06-12"), 4, 3), // this period's 2nd day
+            (d("2026-06-17"), 1, 1), // this period's last day
+        ];
+        let days = trend(&counts, d("2026-06-11"), 7);
+        assert_eq!(days.len(), 7);
+        assert_eq!((days[1].leads, days[1].texted), (4, 3));
+        assert_eq!((days[1].previous_leads, days[1].previous_texted), (2, 1));
+        assert_eq!(days[6].leads, 1);
+        assert_eq!(days[0].leads + days[0].previous_leads, 0);
+        assert_eq!(
+            days[1].leads_h,
+            TREND_H - TOP - 20,
+            "the busiest day fills the plot"
+        );
+        assert_eq!(days[1].previous_h, (TREND_H - TOP - 20) / 2);
+        assert_eq!(days[1].label, "Jun 12");
+        let tz: Tz = "America/New_York".parse().expect("zone");
+        let now: DateTime<Utc> = "2026-06-17T15:00:00Z".parse().expect("now");
+        assert_eq!(
+            Period::Week.previous_start(now, tz),
+            "2026-06-04T04:00:00Z".parse::<DateTime<Utc>>().expect("t")
+        );
+        assert_eq!(
+            Period::Week.start(now, tz),
+            "2026-06-11T04:00:00Z".parse::<DateTime<Utc>>().expect("t")
         );
     }
 }

@@ -169,6 +169,28 @@ impl Template {
         })
     }
 
+    /// How the text reads for no one in particular, for people comparing templates (the
+    /// dashboard): the brokerage's name, and every other field as a word in brackets
+    /// ("Hi [first name], this is [agent] at Harbor Realty.").
+    pub fn preview(&self, brokerage: &str) -> String {
+        let mut out = String::with_capacity(self.source.len());
+        for segment in &self.segments {
+            match segment {
+                Segment::Text(t) => out.push_str(t),
+                Segment::Field { field, .. } => out.push_str(match field {
+                    Field::Brokerage => brokerage,
+                    Field::Office => "[office]",
+                    Field::AgentFirstName => "[agent]",
+                    Field::AgentName => "[agent's name]",
+                    Field::Listing => "[listing]",
+                    Field::Number => "[number]",
+                    Field::FirstName => "[first name]",
+                }),
+            }
+        }
+        out
+    }
+
     /// Renders with `value(field)`; a field whose value is missing or blank gets its fallback
     /// (empty when none was given). Values are trimmed and inserted literally.
     pub fn render<'v>(&self, value: impl Fn(Field) -> Option<&'v str>) -> String {
@@ -339,5 +361,14 @@ mod tests {
                 let _ = t.render(|_| Some("v"));
             }
         }
+    }
+
+    #[test]
+    fn a_preview_shows_words_not_template_syntax() {
+        let t = Template::parse(DESIGN_TEMPLATE).expect("parses");
+        assert_eq!(
+            t.preview("Harbor Realty"),
+            "Hi [first name], this is [agent] at Harbor Realty. Sorry we missed your call about [listing]. How can we help? Reply STOP to opt out."
+        );
     }
 }

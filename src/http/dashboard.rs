@@ -120,6 +120,13 @@ pub struct Stage {
     of: &'static str,
 }
 
+impl Stage {
+    /// The share is shown in green only when it is not zero.
+    fn pct_class(&self) -> &'static str {
+        if self.count > 0 { "pct" } else { "pct zero" }
+    }
+}
+
 pub struct Line {
     label: String,
     count: i64,
@@ -189,6 +196,12 @@ struct DashboardPage {
     follow_ups_off: Option<&'static str>,
     variants: Vec<VariantView>,
     bars: Vec<HourBar>,
+    /// Leads per day beside the previous period's (7 and 30 days).
+    trend: Vec<funnel::TrendDay>,
+    trend_w: u32,
+    trend_h: u32,
+    days: i64,
+    zone_name: String,
     chart_w: u32,
     chart_h: u32,
     groups: Vec<GroupTable>,
@@ -268,6 +281,8 @@ struct Data {
     delivery: dashboard::DeliveryRow,
     suppressed: Vec<(String, i64)>,
     templates: Vec<String>,
+    /// Leads and texted per local day over this period and the one before (none for Today).
+    by_day: Vec<(chrono::NaiveDate, i64, i64)>,
 }
 
 impl Data {
@@ -291,7 +306,7 @@ async fn read(state: &AppState, viewer: &Viewer, a: &Asked) -> Result<Data> {
     let b = viewer.brokerage;
     let zone = viewer.tz.name();
     let pool = &state.pool;
-    let (facts, (missed, replies, delivery, suppressed, templates)) = tokio::try_join!(
+    let (facts, (missed, replies, delivery, suppressed, templates, by_day)) = tokio::try_join!(
         async {
             let mut c = pool.acquire().await?;
             dashboard::lead_facts(&mut c, b, a.from, a.until, a.slice, zone).await
@@ -304,6 +319,12 @@ async fn read(state: &AppState, viewer: &Viewer, a: &Asked) -> Result<Data> {
                 dashboard::delivery(&mut c, b, a.from, a.until, a.slice).await?,
                 dashboard::suppressed_by_reason(&mut c, b, a.from, a.until, a.slice).await?,
                 dashboard::templates(&mut c, b).await?,
+                if a.period == Period::Today {
+                    Vec::new()
+                } else {
+                    let before = a.period.previous_start(a.until, viewer.tz);
+                    dashboard::leads_by_day(&mut c, b, before, a.until, a.slice, zone).await?
+                },
             ))
         },
     )?;
@@ -322,6 +343,7 @@ async fn read(state: &AppState, viewer: &Viewer, a: &Asked) -> Result<Data> {
         delivery,
         suppressed,
         templates,
+        by_day,
     })
 }
 
@@ -555,7 +577,12 @@ async fn dashboard_page(
                     text: usize::try_from(*n)
                         .ok()
                         .and_then(|i| data.templates.get(i))
-                        .cloned()
+                        .map(
+                            |source| match crate::domain::template::Template::parse(source) {
+                                Ok(t) => t.preview(&viewer.brokerage_name),
+                                Err(_) => source.clone(),
+                            },
+                        )
                         .unwrap_or_else(|| "(a variant no longer in the setup file)".into()),
                     sent: t.leads,
                     replied: t.replied,
@@ -577,6 +604,19 @@ async fn dashboard_page(
             }
             funnel::hour_chart(&missed, &texted)
         },
+        trend: if a.period == Period::Today {
+            Vec::new()
+        } else {
+            funnel::trend(
+                &data.by_day,
+                a.from.with_timezone(&viewer.tz).date_naive(),
+                a.period.days(),
+            )
+        },
+        trend_w: funnel::TREND_W,
+        trend_h: funnel::TREND_H,
+        days: a.period.days(),
+        zone_name: crate::domain::decision_text::zone_name(viewer.tz.name()).to_owned(),
         chart_w: CHART_W,
         chart_h: CHART_H,
         groups,
@@ -631,8 +671,13 @@ async fn export(
     for (g, r) in rows {
         let rep = data.reply(*g);
         out.write_record([
-            a.from.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            a.until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            // In the brokerage's zone, with the offset: what a manager reads the day by.
+            a.from
+                .with_timezone(&viewer.tz)
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+            a.until
+                .with_timezone(&viewer.tz)
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
             group_key(*g).0.to_owned(),
             group_name(&names, *g),
             r.missed_calls.map(|m| m.to_string()).unwrap_or_default(),
@@ -682,7 +727,7 @@ async fn suppressions(State(state): State<AppState>, viewer: Viewer) -> Result<R
         let mut conn = state.pool.acquire().await?;
         crate::store::suppressions::list(&mut conn, viewer.brokerage).await?
     };
-    let bytes = crate::domain::dnc::export(list.iter().map(|s| s.exported()), true)
+    let bytes = crate::domain::dnc::export(list.iter().map(|s| s.exported()), true, viewer.tz)
         .map_err(|e| Error::Internal(e.into()))?;
     tracing::info!(
         user_id = viewer.user_id,

@@ -95,6 +95,37 @@ pub async fn lead_facts(
         .collect())
 }
 
+/// Missed-call leads and of them the texted ones, per local day of `time_zone`, for the
+/// trend chart (`from`: the start of the period before the one shown).
+pub async fn leads_by_day(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+    slice: Slice,
+    time_zone: &str,
+) -> Result<Vec<(chrono::NaiveDate, i64, i64)>> {
+    Ok(sqlx::query_as(
+        "select (created_at at time zone $7)::date as day, count(*),
+                count(*) filter (where texted_at is not null)
+           from lead
+          where brokerage_id = $1 and created_at >= $2 and created_at < $3
+            and ($4::bigint is null or office_id = $4)
+            and ($5::bigint is null or number_id = $5)
+            and ($6::bigint is null or agent_id = $6)
+          group by 1 order by 1",
+    )
+    .bind(brokerage)
+    .bind(from)
+    .bind(until)
+    .bind(slice.office_id)
+    .bind(slice.number_id)
+    .bind(slice.agent_id)
+    .bind(time_zone)
+    .fetch_all(conn)
+    .await?)
+}
+
 /// Missed calls in the period (every miss, repeats and callers who cannot be texted included):
 /// the slice's total, by number and by office. For an agent's slice, the misses of the callers
 /// of the agent's leads.

@@ -1711,7 +1711,7 @@ async fn dnc_import_is_all_or_nothing_and_an_imported_number_gets_no_text() {
     assert_eq!(lines.len(), 4, "{out}");
     assert_eq!(
         lines[1],
-        "+16175550151,asked on the phone,import,2026-06-01T10:00:00Z,import:good.csv"
+        "+16175550151,asked on the phone,import,2026-06-01T06:00:00-04:00,import:good.csv"
     );
     assert!(
         lines[2..].iter().any(|l| l.starts_with("+16175550152,")
@@ -1721,7 +1721,7 @@ async fn dnc_import_is_all_or_nothing_and_an_imported_number_gets_no_text() {
     );
     assert!(
         lines[2..].iter().any(|l| l.starts_with(&format!("{LEAD},"))
-            && l.contains(",carrier_keyword,2026-06-12T14:00:")
+            && l.contains(",carrier_keyword,2026-06-12T10:00:")
             && l.ends_with(",contact")),
         "{out}"
     );

@@ -368,3 +368,57 @@ async fn written_consent_switching_follow_ups_off_is_shown() {
             .contains("No follow-up is sent")
     );
 }
+
+/// Issue 15 §15: the 7- and 30-day views show leads by day beside the period before; the
+/// hour chart's title says what it plots; the variant table shows the text as a lead reads it
+/// rather than template syntax; a 0 % is not shown as good news; the CSV's times are in the
+/// brokerage's zone with the offset.
+#[tokio::test]
+async fn the_dashboard_trends_by_day_and_speaks_plainly() {
+    let app = spawn_app().await;
+    // A lead 8 days ago (the previous 7 days) and two today.
+    app.clock.advance(-Duration::days(8));
+    app.missed_call("+16175550401", MAIN_ST).await;
+    app.clock.advance(Duration::days(8));
+    app.missed_call("+16175550402", MAIN_ST).await;
+    app.missed_call("+16175550403", ELM_ST).await;
+    app.clock.advance(Duration::seconds(20));
+    app.drain().await;
+    let mut riley = app.person("harbor", "riley@harbor.example").await;
+    let page = riley.get("/dashboard?period=7d").await.body;
+    assert!(
+        page.contains("Missed-call leads by day: these 7 days beside the 7 before"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<th scope=\"row\">Jun 12</th><td>2</td><td>2</td><td>0</td>"),
+        "today: 2 leads, 2 texted; 7 days earlier none: {page}"
+    );
+    assert!(
+        page.contains("<th scope=\"row\">Jun 11</th><td>0</td><td>0</td><td>1</td>"),
+        "the day before: none, and the lead of 8 days ago beside it: {page}"
+    );
+    assert!(
+        page.contains("Missed-call leads and text-backs by hour of the call (Eastern time)"),
+        "{page}"
+    );
+    assert!(
+        page.contains("Hi [first name], this is [agent] at Harbor Realty."),
+        "{page}"
+    );
+    assert!(!page.contains("{first_name|there}"), "{page}");
+    assert!(
+        page.contains("<span class=\"pct zero\">0 % of those texted</span>"),
+        "a 0 % is not green: {page}"
+    );
+    assert!(
+        !riley.get("/dashboard").await.body.contains("by day:"),
+        "no trend for today"
+    );
+    let csv = riley.get("/dashboard/export.csv?period=7d").await.body;
+    let row = csv.lines().nth(1).expect("a row");
+    assert!(
+        row.starts_with("2026-06-06T00:00:00-04:00,2026-06-12T10:00:20-04:00,"),
+        "{row}"
+    );
+}
