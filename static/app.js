@@ -131,13 +131,18 @@
       })
         .then(function (r) {
           if (r.redirected || r.status === 401) { window.location.reload(); return null; }
-          return r.ok ? r.text() : null;
+          if (!r.ok) return null;
+          var digest = r.headers.get("X-Textback-Digest");
+          return r.text().then(function (html) { return { html: html, digest: digest }; });
         })
-        .then(function (html) {
+        .then(function (got) {
           var el = document.getElementById(id);
-          if (html === null || !el) return;
+          if (got === null || !el) return;
+          // Unchanged: leave the page as it is (what the person points at stays put).
+          if (got.digest && el.getAttribute("data-digest") === got.digest) return;
           var kept = keep(el);
-          el.innerHTML = html;
+          el.innerHTML = got.html;
+          if (got.digest) el.setAttribute("data-digest", got.digest);
           restore(el, kept);
           wireCounter(el);
         })
@@ -172,6 +177,10 @@
 
     var source = new EventSource(main.getAttribute("data-live"));
     source.addEventListener("change", function (e) { refresh(e.data); });
+    // What happened between the page's render and the stream's start (or while the stream
+    // was reconnecting) was never announced on it: catch up once it is open. A reply's
+    // delivery can land within milliseconds of the redirect that shows the thread.
+    source.addEventListener("open", function () { refresh("*"); });
     document.addEventListener("visibilitychange", function () {
       if (open && document.visibilityState === "visible") swap("thread", threadUrl());
     });

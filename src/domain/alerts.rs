@@ -165,8 +165,11 @@ pub fn callback_why(detail: &str) -> String {
         ("line_type", "tollFree") => "toll-free number".to_owned(),
         ("line_type", "") => "cannot take texts".to_owned(),
         ("line_type", other) => format!("{other} line, cannot take texts"),
-        ("cannot_receive", code) if !code.is_empty() => {
-            format!("cannot take texts, carrier {code}")
+        // Short: this also goes into an alert text to an agent's phone.
+        ("cannot_receive", "30003") => "phone unreachable, texts bounced".to_owned(),
+        ("cannot_receive", "30005") => "cannot take texts: unknown phone".to_owned(),
+        ("cannot_receive", "30006" | "21614" | "21635") => {
+            "cannot take texts: landline or unreachable".to_owned()
         }
         ("cannot_receive", _) => "cannot take texts".to_owned(),
         ("unclassified_call", _) => "the call's result was unclear".to_owned(),
@@ -275,7 +278,7 @@ mod tests {
         );
         assert_eq!(
             callback_why("cannot_receive:30006"),
-            "cannot take texts, carrier 30006"
+            "cannot take texts: landline or unreachable"
         );
         assert_eq!(
             callback_why("unclassified_call:weird"),

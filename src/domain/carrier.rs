@@ -57,10 +57,44 @@ pub fn async_effect(code: u32) -> CodeEffect {
     }
 }
 
+/// What a carrier code means, in words for the people reading a thread (no code in sight);
+/// `None` for a code without words here (shown as "carrier error N").
+pub fn words(code: i32) -> Option<&'static str> {
+    Some(match code {
+        21610 | 30004 => "they have blocked texts from us",
+        21211 => "the number is not valid",
+        21614 | 21635 => "the number cannot take texts (a landline)",
+        21408 => "texts to this region are not enabled on our account",
+        30003 => "their phone was unreachable (switched off or no signal)",
+        30005 => "the carrier does not know this phone",
+        30006 => "a landline, or a line the carrier cannot reach",
+        30007 => "the carrier filtered it as spam",
+        30008 => "the carrier gave no reason",
+        30034 => "our number is not registered for texting (A2P 10DLC)",
+        _ => return None,
+    })
+}
+
+/// [`words`], or "carrier error N" for a code without them.
+pub fn describe(code: i32) -> String {
+    words(code).map_or_else(|| format!("carrier error {code}"), str::to_owned)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use CodeEffect::*;
+
+    #[test]
+    fn every_code_with_an_effect_has_words() {
+        for code in [
+            21610, 30004, 21211, 21614, 21635, 21408, 30003, 30005, 30006, 30007, 30008, 30034,
+        ] {
+            let w = words(code).unwrap_or_default();
+            assert!(!w.is_empty() && !w.contains(&code.to_string()), "{code}");
+        }
+        assert_eq!(describe(30099), "carrier error 30099");
+    }
 
     #[test]
     fn the_table_of_reliability_md() {

@@ -53,6 +53,17 @@ pub fn local_time(at: DateTime<Utc>, now: DateTime<Utc>, tz: Tz) -> String {
     }
 }
 
+/// How soon `at` is, for something due within the hour ("in 20 s", "in 3 min"); `None` when it
+/// is further out (then a clock time says more) or already due.
+pub fn countdown(at: DateTime<Utc>, now: DateTime<Utc>) -> Option<String> {
+    let secs = (at - now).num_seconds();
+    match secs {
+        1..=90 => Some(format!("in {secs} s")),
+        91..=3600 => Some(format!("in {} min", (secs + 30) / 60)),
+        _ => None,
+    }
+}
+
 /// When something happened, as a list or thread shows it, in `tz`: `10:03 am` today,
 /// `Yesterday 4:10 pm`, `Mon 4:10 pm` within the week, `Jun 12, 4:10 pm` this year, else
 /// `Jun 12, 2025`.
@@ -266,5 +277,18 @@ mod tests {
         ] {
             assert_eq!(zone_name(zone), name);
         }
+    }
+
+    #[test]
+    fn a_countdown_for_what_is_due_within_the_hour() {
+        let now: DateTime<Utc> = "2026-06-12T14:00:00Z".parse().expect("instant");
+        let at = |secs: i64| now + chrono::Duration::seconds(secs);
+        assert_eq!(countdown(at(20), now).as_deref(), Some("in 20 s"));
+        assert_eq!(countdown(at(90), now).as_deref(), Some("in 90 s"));
+        assert_eq!(countdown(at(150), now).as_deref(), Some("in 3 min"));
+        assert_eq!(countdown(at(3600), now).as_deref(), Some("in 60 min"));
+        assert_eq!(countdown(at(3601), now), None);
+        assert_eq!(countdown(at(0), now), None);
+        assert_eq!(countdown(at(-5), now), None);
     }
 }

@@ -19,7 +19,7 @@ use super::{AppState, Error, Result};
 use crate::domain::alerts::callback_why;
 use crate::domain::decision_text::{self, past_time};
 use crate::domain::phone::{display, parse_typed};
-use crate::domain::sms_text;
+use crate::domain::{carrier, sms_text};
 use crate::pipeline::{self, ReplyRefused};
 use crate::store::inbox::{self, Filter, Head, Thread};
 use crate::store::{conversations, messages, tasks};
@@ -152,10 +152,15 @@ pub struct ThreadView {
     phones: Vec<(i64, String)>,
     merge_targets: Vec<(i64, String)>,
     reply_blocked: Option<String>,
+    /// The brokerage's name when no text has gone to this number yet: the compose box says
+    /// what the first text gets (R10: the name and the opt-out line).
+    first_text: Option<String>,
     /// Why the number cannot take texts, when the carrier or Lookup said so: the compose box
     /// offers the call first, and a text needs the "send anyway" box ticked.
     cannot_text: Option<&'static str>,
     error: Option<String>,
+    /// The refusal's code, for `data-reason` (empty when none).
+    error_reason: &'static str,
     draft: String,
     /// A fresh one-time token for the reply form.
     once: String,
@@ -168,10 +173,47 @@ struct InboxPage {
     csrf: String,
     filters: Vec<FilterTab>,
     filter: &'static str,
-    rows: Vec<RowView>,
-    older: Option<i64>,
-    thread: Option<ThreadView>,
+    /// The list and the thread as their live fragments render them (askama's escaping done
+    /// there), with their digests.
+    list: Fragment,
+    thread: Option<Fragment>,
+    thread_id: Option<i64>,
     notice: Option<String>,
+}
+
+/// A rendered fragment of the inbox and the digest of what it shows. The page and the live
+/// endpoints give the same digest for the same content, so the page swaps a fragment only when
+/// something changed (a swap under a person's pointer replaces what they were about to click).
+struct Fragment {
+    html: String,
+    digest: String,
+}
+
+impl Fragment {
+    /// `volatile`: a value that differs at every render without changing what is shown (the
+    /// reply form's one-time token), left out of the digest.
+    fn new(html: String, volatile: &str) -> Fragment {
+        use sha2::{Digest as _, Sha256};
+        let shown = if volatile.is_empty() {
+            std::borrow::Cow::Borrowed(html.as_str())
+        } else {
+            std::borrow::Cow::Owned(html.replace(volatile, ""))
+        };
+        let digest = hex::encode(&Sha256::digest(shown.as_bytes())[..12]);
+        Fragment { html, digest }
+    }
+
+    /// The live endpoint's answer: the fragment, its digest in `X-Textback-Digest`.
+    fn into_response(self) -> Response {
+        (
+            [(
+                axum::http::HeaderName::from_static("x-textback-digest"),
+                self.digest,
+            )],
+            Html(self.html),
+        )
+            .into_response()
+    }
 }
 
 #[derive(Template)]
@@ -286,17 +328,40 @@ async fn render_inbox(
 ) -> Result<String> {
     let selected = thread.as_ref().map(|t| t.id);
     let (rows, older) = rows(state, viewer, query, selected).await?;
+    let list = list_html(query.filter().key(), rows, older)?;
+    let thread_id = thread.as_ref().map(|t| t.id);
+    let thread = thread.map(|t| thread_html(viewer, t)).transpose()?;
     Ok(InboxPage {
         layout: Layout::of(viewer, "inbox"),
         csrf: viewer.csrf.clone(),
         filters: filters(),
         filter: query.filter().key(),
-        rows,
-        older,
+        list,
         thread,
+        thread_id,
         notice,
     }
     .render()?)
+}
+
+fn list_html(filter: &'static str, rows: Vec<RowView>, older: Option<i64>) -> Result<Fragment> {
+    let html = ListFragment {
+        filter,
+        rows,
+        older,
+    }
+    .render()?;
+    Ok(Fragment::new(html, ""))
+}
+
+fn thread_html(viewer: &Viewer, thread: ThreadView) -> Result<Fragment> {
+    let once = thread.once.clone();
+    let html = ThreadFragment {
+        csrf: viewer.csrf.clone(),
+        thread,
+    }
+    .render()?;
+    Ok(Fragment::new(html, &once))
 }
 
 /// `GET /inbox`.
@@ -315,16 +380,9 @@ async fn list_fragment(
     State(state): State<AppState>,
     viewer: Viewer,
     Query(query): Query<ListQuery>,
-) -> Result<Html<String>> {
+) -> Result<Response> {
     let (rows, older) = rows(&state, &viewer, &query, query.selected).await?;
-    Ok(Html(
-        ListFragment {
-            filter: query.filter().key(),
-            rows,
-            older,
-        }
-        .render()?,
-    ))
+    Ok(list_html(query.filter().key(), rows, older)?.into_response())
 }
 
 /// The conversation if the person may see it, else 404.
@@ -386,7 +444,7 @@ async fn thread_fragment(
     Path(id): Path<String>,
     Query(q): Query<FragmentQuery>,
     headers: axum::http::HeaderMap,
-) -> Result<Html<String>> {
+) -> Result<Response> {
     let id = parse_id(&id)?;
     let head = visible_head(&state, &viewer, id).await?;
     let thread = thread_view(&state, &viewer, &head, None, String::new()).await?;
@@ -394,13 +452,7 @@ async fn thread_fragment(
         let mut conn = state.pool.acquire().await?;
         conversations::mark_read(&mut conn, viewer.user_id, id, state.clock.now()).await?;
     }
-    Ok(Html(
-        ThreadFragment {
-            csrf: viewer.csrf.clone(),
-            thread,
-        }
-        .render()?,
-    ))
+    Ok(thread_html(&viewer, thread)?.into_response())
 }
 
 fn kind_label(kind: &str) -> &'static str {
@@ -426,17 +478,18 @@ fn delivery(m: &inbox::MessageItem) -> (Option<String>, bool) {
         Some("failed_certain") => (Some("not sent; trying again".into()), true),
         Some("rejected") => (
             Some(match m.error_code {
-                Some(code) => format!("refused by the carrier ({code})"),
+                Some(code) => format!("refused by the carrier: {}", carrier::describe(code)),
                 None => "refused by the carrier".into(),
             }),
             true,
         ),
         _ => match (m.carrier_status.as_deref(), m.error_code) {
             (Some("delivered" | "read"), _) => (Some("delivered".into()), false),
-            (Some(s @ ("undelivered" | "failed")), Some(code)) => {
-                (Some(format!("{s} ({code})")), true)
-            }
-            (Some(s @ ("undelivered" | "failed")), None) => (Some(s.into()), true),
+            (Some("undelivered" | "failed"), Some(code)) => (
+                Some(format!("not delivered: {}", carrier::describe(code))),
+                true,
+            ),
+            (Some("undelivered" | "failed"), None) => (Some("not delivered".into()), true),
             (Some(s), _) => (Some(s.replace('_', " ")), false),
             (None, _) => (Some("sent".into()), false),
         },
@@ -453,8 +506,23 @@ fn job_words(j: &inbox::JobItem, now: DateTime<Utc>, tz: Tz) -> Option<(String, 
             Some("conversation_closed") => "the conversation was closed".into(),
             Some("contact_deleted") => "the contact was deleted".into(),
             Some("human_replied") => "an agent replied".into(),
+            Some("cannot_text") => "the carrier said this number cannot take texts".into(),
+            Some("filtered") => "the carrier filtered an earlier text as spam".into(),
+            Some("unreachable") => "their phone was unreachable twice in a row".into(),
+            Some("number_removed") => "the number it was for left the setup file".into(),
             Some(other) => other.replace('_', " "),
             None => String::new(),
+        }
+    };
+    // A dead job's last error: a carrier code in words, else the error as recorded.
+    let failure = |e: Option<&str>| -> String {
+        match e.map(str::trim) {
+            Some(code) if code.parse::<i32>().is_ok() => {
+                carrier::describe(code.parse::<i32>().unwrap_or_default())
+            }
+            Some("stale") => "it was too late to send".into(),
+            Some(other) => other.to_owned(),
+            None => "the carrier refused it".into(),
         }
     };
     let label = kind_label(match j.kind.as_str() {
@@ -463,13 +531,21 @@ fn job_words(j: &inbox::JobItem, now: DateTime<Utc>, tz: Tz) -> Option<(String, 
     });
     match (j.kind.as_str(), j.state.as_str()) {
         ("text_back", "scheduled") => Some((
-            format!(
-                "Text-back scheduled for {}",
-                decision_text::local_time(j.run_at, now, tz)
-            ),
+            match decision_text::countdown(j.run_at, now) {
+                // The hold after a missed call: how long the caller has to ring back.
+                Some(soon) => format!(
+                    "Text-back {soon} (at {})",
+                    decision_text::local_time(j.run_at, now, tz)
+                ),
+                None if j.run_at <= now => "Text-back about to go".to_owned(),
+                None => format!(
+                    "Text-back scheduled for {}",
+                    decision_text::local_time(j.run_at, now, tz)
+                ),
+            },
             false,
         )),
-        ("agent_reply", "scheduled" | "running") => Some(("Your reply is queued".into(), false)),
+        ("agent_reply", "scheduled" | "running") => Some(("Reply queued".into(), false)),
         (_, "cancelled") => Some((
             format!("{label} cancelled: {}", why(j.reason.as_deref())),
             false,
@@ -477,7 +553,7 @@ fn job_words(j: &inbox::JobItem, now: DateTime<Utc>, tz: Tz) -> Option<(String, 
         (_, "dead") => Some((
             format!(
                 "{label} could not be sent: {}",
-                j.last_error.as_deref().unwrap_or("the carrier refused it")
+                failure(j.last_error.as_deref())
             ),
             true,
         )),
@@ -489,12 +565,22 @@ fn job_words(j: &inbox::JobItem, now: DateTime<Utc>, tz: Tz) -> Option<(String, 
     }
 }
 
-fn consent_words(e: &inbox::ConsentItem) -> String {
+/// A person named by the name the setup file gives them (records keep the email).
+fn person(names: &Names, email: &str) -> String {
+    names
+        .get(&email.to_lowercase())
+        .cloned()
+        .unwrap_or_else(|| email.to_owned())
+}
+
+type Names = std::collections::HashMap<String, String>;
+
+fn consent_words(e: &inbox::ConsentItem, names: &Names) -> String {
     let by = match e.who.as_str() {
         "contact" => "by the contact".to_owned(),
         "carrier" => "reported by the carrier".to_owned(),
         w if w.starts_with("import:") => format!("imported ({})", &w[7..]),
-        w => format!("by {w}"),
+        w => format!("by {}", person(names, w)),
     };
     match e.event.as_str() {
         "opt_out" if e.source == "agent" => format!("Marked do not text {by}"),
@@ -508,7 +594,26 @@ fn consent_words(e: &inbox::ConsentItem) -> String {
     }
 }
 
-fn items(thread: &Thread, head: &Head, now: DateTime<Utc>, tz: Tz) -> Vec<ItemView> {
+fn event_words(e: &inbox::EventItem) -> String {
+    let by = e
+        .by_name
+        .as_deref()
+        .map(|n| format!(" by {n}"))
+        .unwrap_or_default();
+    match e.kind.as_str() {
+        "assigned" => format!(
+            "Assigned to {}{by}",
+            e.to_name.as_deref().unwrap_or("someone")
+        ),
+        "unassigned" => format!("Unassigned{by}"),
+        "closed" => format!("Closed{by}"),
+        "reopened" => format!("Reopened{by}"),
+        "taken_over" => format!("Taken over{by}: no more automatic texts"),
+        other => format!("{}{by}", other.replace('_', " ")),
+    }
+}
+
+fn items(thread: &Thread, head: &Head, names: &Names, now: DateTime<Utc>, tz: Tz) -> Vec<ItemView> {
     let mut out = Vec::new();
     let when = |at: DateTime<Utc>| past_time(at, now, tz);
     for c in &thread.calls {
@@ -606,7 +711,7 @@ fn items(thread: &Thread, head: &Head, now: DateTime<Utc>, tz: Tz) -> Vec<ItemVi
             t.done_reason.as_deref(),
         ) {
             ("open", _, _) => "open".to_owned(),
-            (_, Some(by), _) => format!("done by {by}"),
+            (_, Some(by), _) => format!("done by {}", person(names, by)),
             (_, None, Some("answered_call")) => "done: a call connected".to_owned(),
             (_, None, Some(r)) => format!("done ({})", r.replace('_', " ")),
             _ => "done".to_owned(),
@@ -650,19 +755,58 @@ fn items(thread: &Thread, head: &Head, now: DateTime<Utc>, tz: Tz) -> Vec<ItemVi
             warn: d.decision == "skip",
         });
     }
+    for e in &thread.events {
+        out.push(ItemView {
+            at: e.at,
+            order: 7,
+            when: when(e.at),
+            class: "event",
+            title: event_words(e),
+            body: None,
+            meta: None,
+            warn: false,
+        });
+    }
     for e in &thread.consent {
         out.push(ItemView {
             at: e.at,
             order: 5,
             when: when(e.at),
             class: "event",
-            title: consent_words(e),
+            title: consent_words(e, names),
             body: None,
             meta: None,
             warn: e.event == "opt_out" || e.event == "review_hold",
         });
     }
     for j in &thread.jobs {
+        // A reply just sent shows at once as the text it is, on its way.
+        if j.kind == "agent_reply"
+            && matches!(j.state.as_str(), "scheduled" | "running")
+            && let Some(body) = &j.body
+        {
+            out.push(ItemView {
+                at: j.at,
+                order: 1,
+                when: when(j.at),
+                class: "out",
+                title: j
+                    .agent
+                    .as_deref()
+                    .map_or_else(|| "Reply".to_owned(), |a| person(names, a)),
+                body: Some(body.clone()),
+                meta: Some(if j.run_at > now + chrono::Duration::minutes(1) {
+                    format!(
+                        "queued: goes at {}",
+                        decision_text::local_time(j.run_at, now, tz)
+                    )
+                } else {
+                    "sending…".to_owned()
+                }),
+                warn: false,
+            });
+            continue;
+        }
         if let Some((title, warn)) = job_words(j, now, tz) {
             out.push(ItemView {
                 at: j.at,
@@ -698,7 +842,11 @@ async fn thread_view(
     )
     .await?;
     let agents = inbox::agents(&mut conn, viewer.brokerage).await?;
+    let names = inbox::names_by_email(&mut conn, viewer.brokerage).await?;
     let phones = inbox::phones(&mut conn, viewer.brokerage, head.conversation_id).await?;
+    let first_text =
+        messages::is_first_outbound(&mut conn, viewer.brokerage, head.contact_id, &head.phone)
+            .await?;
     let targets = inbox::merge_targets(&mut conn, &viewer.scope(), head.conversation_id).await?;
     drop(conn);
     let held = head.review_hold_message_id.and_then(|id| {
@@ -738,7 +886,9 @@ async fn thread_view(
             class: "",
             text: format!(
                 "taken over by {} {}",
-                head.taken_over_by.as_deref().unwrap_or("an agent"),
+                head.taken_over_by
+                    .as_deref()
+                    .map_or_else(|| "an agent".to_owned(), |e| person(&names, e)),
                 past_time(at, now, tz)
             ),
         });
@@ -801,7 +951,7 @@ async fn thread_view(
         suppressed: head.suppressed,
         closed: head.is_closed,
         taken_over: head.taken_over_by.clone(),
-        items: items(&thread, head, now, tz),
+        items: items(&thread, head, &names, now, tz),
         open_tasks,
         phones: if phones.len() > 1 {
             phones
@@ -816,26 +966,31 @@ async fn thread_view(
             .map(|(id, phone, name)| (id, who(name.as_deref(), &phone)))
             .collect(),
         reply_blocked,
+        first_text: first_text.then(|| viewer.brokerage_name.clone()),
         cannot_text: crate::domain::line_type::why_no_texts(
             head.cannot_text_code.as_deref(),
             head.line_type.as_deref(),
         ),
         error,
+        error_reason: "",
         draft,
         once: super::auth::random_token()?,
     })
 }
 
-/// The thread again, with what went wrong, under `status` (a refused reply keeps its draft).
+/// The thread again, with what went wrong in words, under `status` (a refused reply keeps its
+/// draft). `reason` is a code for the page's `data-reason` (machines and tests read it; people
+/// read the words).
 async fn refused(
     state: &AppState,
     viewer: &Viewer,
     head: &Head,
     status: axum::http::StatusCode,
-    error: String,
+    (error, reason): (String, &'static str),
     draft: String,
 ) -> Result<Response> {
-    let thread = thread_view(state, viewer, head, Some(error), draft).await?;
+    let mut thread = thread_view(state, viewer, head, Some(error), draft).await?;
+    thread.error_reason = reason;
     let page = render_inbox(state, viewer, &ListQuery::default(), Some(thread), None).await?;
     Ok((status, Html(page)).into_response())
 }
@@ -874,7 +1029,7 @@ async fn reply(
             &viewer,
             &head,
             axum::http::StatusCode::BAD_REQUEST,
-            "The message is empty.".into(),
+            ("The message is empty.".into(), "empty"),
             String::new(),
         )
         .await;
@@ -885,7 +1040,10 @@ async fn reply(
             &viewer,
             &head,
             axum::http::StatusCode::BAD_REQUEST,
-            "A text can have at most 1,600 characters.".into(),
+            (
+                "A text can have at most 1,600 characters.".into(),
+                "too_long",
+            ),
             typed.clone(),
         )
         .await;
@@ -900,8 +1058,11 @@ async fn reply(
             &viewer,
             &head,
             axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-            format!(
-                "Not sent: this number probably cannot take texts ({why}). Call them instead, or tick \u{201c}Send the text anyway\u{201d}."
+            (
+                format!(
+                    "Not sent: this number probably cannot take texts ({why}). Call them instead, or tick \u{201c}Send the text anyway\u{201d}."
+                ),
+                "cannot_receive",
             ),
             typed.clone(),
         )
@@ -937,8 +1098,11 @@ async fn reply(
             &viewer,
             &head,
             axum::http::StatusCode::BAD_REQUEST,
-            format!(
-                "A text can have at most 1,600 characters; this first message to them would have {whole} with the brokerage's name and the opt-out line added."
+            (
+                format!(
+                    "A text can have at most 1,600 characters; this first message to them would have {whole} with the brokerage's name and the opt-out line added."
+                ),
+                "too_long",
             ),
             typed.clone(),
         )
@@ -977,13 +1141,13 @@ async fn reply(
             drop(tx);
             let words = match why {
                 ReplyRefused::OptedOut => {
-                    "Not sent: this number opted out (opted_out). Only the contact can undo that by texting START."
+                    "Not sent: this number opted out of texts. Only they can undo that, by texting START."
                 }
                 ReplyRefused::ReviewHold => {
-                    "Not sent: a possible opt-out awaits a decision (review_hold)."
+                    "Not sent: they may have asked to stop. Decide above whether it is an opt-out first."
                 }
                 ReplyRefused::Shortener => {
-                    "Not sent: public link shorteners such as bit.ly are filtered by carriers (link_shortener). Use the full link."
+                    "Not sent: carriers block public link shorteners such as bit.ly. Use the full link."
                 }
                 ReplyRefused::Empty => "The message is empty.",
             };
@@ -997,7 +1161,7 @@ async fn reply(
                 &viewer,
                 &head,
                 axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-                words.into(),
+                (words.into(), why.reason()),
                 typed.clone(),
             )
             .await
@@ -1052,7 +1216,7 @@ async fn assign(
 ) -> Result<Response> {
     let id = parse_id(&id)?;
     visible_head(&state, &viewer, id).await?;
-    let mut conn = state.pool.acquire().await?;
+    let mut tx = state.pool.begin().await?;
     let agent = if form.agent.is_empty() {
         None
     } else {
@@ -1060,13 +1224,29 @@ async fn assign(
             .agent
             .parse::<i64>()
             .map_err(|_| Error::BadRequest("Choose an agent from the list.".into()))?;
-        let agents = inbox::agents(&mut conn, viewer.brokerage).await?;
+        let agents = inbox::agents(&mut tx, viewer.brokerage).await?;
         if !agents.iter().any(|(a, _, _)| *a == wanted) {
             return Err(Error::BadRequest("Choose an agent from the list.".into()));
         }
         Some(wanted)
     };
-    conversations::assign(&mut conn, viewer.brokerage, id, agent).await?;
+    if conversations::assign(&mut tx, viewer.brokerage, id, agent).await? {
+        conversations::record_event(
+            &mut tx,
+            viewer.brokerage,
+            id,
+            if agent.is_some() {
+                "assigned"
+            } else {
+                "unassigned"
+            },
+            Some(viewer.agent_id),
+            agent,
+            state.clock.now(),
+        )
+        .await?;
+    }
+    tx.commit().await?;
     tracing::info!(
         user_id = viewer.user_id,
         conversation_id = id,
@@ -1082,7 +1262,7 @@ async fn set_closed(state: &AppState, viewer: &Viewer, id: &str, closed: bool) -
     let id = parse_id(id)?;
     visible_head(state, viewer, id).await?;
     let mut tx = state.pool.begin().await?;
-    pipeline::people::set_closed(
+    let changed = pipeline::people::set_closed(
         &mut tx,
         viewer.brokerage,
         id,
@@ -1091,6 +1271,18 @@ async fn set_closed(state: &AppState, viewer: &Viewer, id: &str, closed: bool) -
         state.clock.now(),
     )
     .await?;
+    if changed {
+        conversations::record_event(
+            &mut tx,
+            viewer.brokerage,
+            id,
+            if closed { "closed" } else { "reopened" },
+            Some(viewer.agent_id),
+            None,
+            state.clock.now(),
+        )
+        .await?;
+    }
     tx.commit().await?;
     tracing::info!(
         user_id = viewer.user_id,
@@ -1123,7 +1315,7 @@ async fn take_over(
     Posted { viewer, .. }: Posted<Nothing>,
 ) -> Result<Response> {
     let id = parse_id(&id)?;
-    visible_head(&state, &viewer, id).await?;
+    let head = visible_head(&state, &viewer, id).await?;
     let mut tx = state.pool.begin().await?;
     let cancelled = pipeline::people::take_over(
         &mut tx,
@@ -1133,6 +1325,18 @@ async fn take_over(
         state.clock.now(),
     )
     .await?;
+    if head.taken_over_at.is_none() {
+        conversations::record_event(
+            &mut tx,
+            viewer.brokerage,
+            id,
+            "taken_over",
+            Some(viewer.agent_id),
+            None,
+            state.clock.now(),
+        )
+        .await?;
+    }
     tx.commit().await?;
     tracing::info!(
         user_id = viewer.user_id,

@@ -267,6 +267,32 @@ pub async fn assign(
         > 0)
 }
 
+/// A line for the thread: what a person did to the conversation (`assigned`, `unassigned`,
+/// `closed`, `reopened`, `taken_over`), who, and for `assigned` to whom.
+pub async fn record_event(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+    conversation_id: i64,
+    kind: &str,
+    by_agent_id: Option<i64>,
+    to_agent_id: Option<i64>,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query(
+        "insert into conversation_event (brokerage_id, conversation_id, kind, by_agent_id, to_agent_id, at)
+         values ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(brokerage)
+    .bind(conversation_id)
+    .bind(kind)
+    .bind(by_agent_id)
+    .bind(to_agent_id)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 pub async fn set_closed(
     conn: &mut PgConnection,
     brokerage: BrokerageId,

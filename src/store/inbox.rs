@@ -116,8 +116,10 @@ pub struct ListRow {
     pub last_call_outcome: Option<String>,
 }
 
-/// Conversations newest first (those on review hold first of all, compliance.md R3), at most
-/// `limit`, older than `before` when given.
+/// Conversations newest first, those on review hold first of all (compliance.md R3), then
+/// those whose lead waits for an answer (a lead who wrote sorts above one who opted out), at
+/// most `limit`, older than `before` when given (the held and waiting ones are on the first
+/// page).
 pub async fn list(
     conn: &mut PgConnection,
     scope: &Scope,
@@ -127,9 +129,9 @@ pub async fn list(
     limit: i64,
 ) -> Result<Vec<ListRow>> {
     // The page is chosen first, from cheap columns, so that only its rows pay for the last
-    // message, the unread state and the task count: held conversations (few, on a partial
-    // index), then the newest by `conversation_recent`, which the scan stops reading after
-    // `limit` matches however many conversations the brokerage has.
+    // message, the unread state and the task count: held conversations and waiting ones (few,
+    // each on a partial index), then the newest by `conversation_recent`, which the scan stops
+    // reading after `limit` matches however many conversations the brokerage has.
     Ok(sqlx::query_as::<_, ListRow>(concat!(
         "with held as (
             select distinct coalesce(m.merged_into, m.conversation_id) as conversation_id
@@ -137,7 +139,7 @@ pub async fn list(
              where x.brokerage_id = $1 and x.review_hold_at is not null
          ),
          page as materialized (
-            (select c.conversation_id, c.last_activity_at, true as held
+            (select c.conversation_id, c.last_activity_at, 2 as tier
                from conversation c",
         joins!(),
         "     where ",
@@ -147,13 +149,26 @@ pub async fn list(
                and $7::timestamptz is null
               limit $8)
             union all
-            (select c.conversation_id, c.last_activity_at, false as held
+            (select c.conversation_id, c.last_activity_at, 1 as tier
                from conversation c",
         joins!(),
         "     where ",
         visible!(),
         "       and ", filter!(),
-        "       and not (not c.is_closed and c.conversation_id in (select conversation_id from held))
+        "       and not c.is_closed and c.waiting_since is not null
+               and c.conversation_id not in (select conversation_id from held)
+               and $7::timestamptz is null
+              order by c.last_activity_at desc
+              limit $8)
+            union all
+            (select c.conversation_id, c.last_activity_at, 0 as tier
+               from conversation c",
+        joins!(),
+        "     where ",
+        visible!(),
+        "       and ", filter!(),
+        "       and not (not c.is_closed and (c.conversation_id in (select conversation_id from held)
+                                              or c.waiting_since is not null))
                and ($7::timestamptz is null or c.last_activity_at < $7)
               order by c.last_activity_at desc
               limit $8)
@@ -179,7 +194,7 @@ pub async fn list(
                               where k.brokerage_id = c.brokerage_id and k.contact_id = c.contact_id
                                 and k.started_at >= coalesce(c.visible_from, '-infinity')
                               order by k.started_at desc limit 1) lc on true
-          order by p.held desc, p.last_activity_at desc
+          order by p.tier desc, p.last_activity_at desc
           limit $8"
     ))
     .bind(scope_brokerage(scope))
@@ -393,6 +408,17 @@ pub struct JobItem {
     pub at: DateTime<Utc>,
     /// A queued agent reply's text (until it is sent or refused).
     pub body: Option<String>,
+    /// A queued agent reply's author (their email).
+    pub agent: Option<String>,
+}
+
+/// What a person did to the conversation (assigned, closed, …), names resolved.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EventItem {
+    pub kind: String,
+    pub by_name: Option<String>,
+    pub to_name: Option<String>,
+    pub at: DateTime<Utc>,
 }
 
 /// Everything a thread shows, each list oldest first.
@@ -405,6 +431,7 @@ pub struct Thread {
     pub decisions: Vec<DecisionItem>,
     pub consent: Vec<ConsentItem>,
     pub jobs: Vec<JobItem>,
+    pub events: Vec<EventItem>,
 }
 
 /// The thread of a conversation the caller has already found with [`head`], from
@@ -519,9 +546,25 @@ pub async fn thread(
     .bind(&since)
     .fetch_all(&mut *conn)
     .await?;
+    let events = sqlx::query_as::<_, EventItem>(
+        "select e.kind, b.name as by_name, t.name as to_name, e.at
+           from conversation_event e
+           join conversation cv on cv.brokerage_id = e.brokerage_id and cv.conversation_id = e.conversation_id
+           left join agent b on b.brokerage_id = e.brokerage_id and b.agent_id = e.by_agent_id
+           left join agent t on t.brokerage_id = e.brokerage_id and t.agent_id = e.to_agent_id
+          where e.brokerage_id = $1 and (cv.conversation_id = $2 or cv.merged_into = $2)
+            and e.at >= coalesce(cv.visible_from, $3)
+          order by e.at, e.conversation_event_id",
+    )
+    .bind(brokerage)
+    .bind(conversation_id)
+    .bind(from)
+    .fetch_all(&mut *conn)
+    .await?;
     let jobs = sqlx::query_as::<_, JobItem>(
         "select j.job_id, j.kind, j.state, j.reason, j.last_error, j.run_at, coalesce(j.finished_at, j.updated_at) as at,
-                case when j.kind = 'agent_reply' and j.state in ('scheduled', 'running') then j.payload->>'body' end as body
+                case when j.kind = 'agent_reply' and j.state in ('scheduled', 'running') then j.payload->>'body' end as body,
+                case when j.kind = 'agent_reply' then j.payload->>'agent' end as agent
            from job j
            join unnest($2::bigint[], $3::timestamptz[]) as v(contact_id, since)
              on v.contact_id = j.contact_id and j.created_at >= v.since
@@ -546,7 +589,22 @@ pub async fn thread(
         decisions,
         consent,
         jobs,
+        events,
     })
+}
+
+/// Every person of the brokerage by email (those who left the setup file too), to name them
+/// by name wherever a record keeps the email (taken over by, done by, decided by).
+pub async fn names_by_email(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+) -> Result<std::collections::HashMap<String, String>> {
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("select lower(email), name from agent where brokerage_id = $1")
+            .bind(brokerage)
+            .fetch_all(conn)
+            .await?;
+    Ok(rows.into_iter().collect())
 }
 
 /// The brokerage's active agents, for the assign menu.

@@ -271,7 +271,12 @@ async fn bad_replies_are_refused_with_the_reason_and_queue_nothing() {
     assert!(sent.contains("y\nz") && !sent.contains('\r'));
     let short = sam.post(&path, &[("body", "Photos: bit.ly/abc")]).await;
     assert_eq!(short.status, 422);
-    assert!(short.body.contains("link_shortener"), "{}", short.body);
+    assert!(
+        short.body.contains("data-reason=\"link_shortener\"")
+            && short.body.contains("carriers block public link shorteners"),
+        "{}",
+        short.body
+    );
     assert!(
         short.body.contains("Photos: bit.ly/abc"),
         "the draft is kept"
@@ -281,7 +286,11 @@ async fn bad_replies_are_refused_with_the_reason_and_queue_nothing() {
     app.drain().await;
     let held = sam.post(&path, &[("body", "Are you sure?")]).await;
     assert_eq!(held.status, 422);
-    assert!(held.body.contains("review_hold"));
+    assert!(
+        held.body.contains("data-reason=\"review_hold\""),
+        "{}",
+        held.body
+    );
     let mut conn = app.db.pool.acquire().await.expect("conn");
     let harbor = textback::store::brokerages::by_slug(&mut conn, "harbor")
         .await
@@ -301,7 +310,12 @@ async fn bad_replies_are_refused_with_the_reason_and_queue_nothing() {
     );
     let opted = sam.post(&path, &[("body", "Are you sure?")]).await;
     assert_eq!(opted.status, 422);
-    assert!(opted.body.contains("opted_out"));
+    assert!(
+        opted.body.contains("data-reason=\"opted_out\"")
+            && opted.body.contains("this number opted out of texts"),
+        "{}",
+        opted.body
+    );
     assert_eq!(
         agent_replies(&app).await,
         vec![("sent".into(), None); 3],
@@ -398,7 +412,7 @@ async fn a_reply_outside_the_window_is_accepted_and_shows_when_it_will_go() {
         page.contains("Reply held until 8:00 am Eastern: quiet hours, area code 617"),
         "{page}"
     );
-    assert!(page.contains("Your reply is queued"));
+    assert!(page.contains("queued: goes at 8:00 am"), "{page}");
 }
 
 #[tokio::test]
@@ -428,7 +442,7 @@ async fn the_peoples_decisions_stop_automation_and_are_recorded() {
         vec![("cancelled".into(), Some("agent_takeover".into()))]
     );
     let page = sam.get(&format!("/inbox/c/{id}")).await.body;
-    assert!(page.contains("taken over by sam@harbor.example"));
+    assert!(page.contains("taken over by Sam Rivera"), "{page}");
     // Notes, a name.
     assert_eq!(
         sam.post(
@@ -493,10 +507,7 @@ async fn the_peoples_decisions_stop_automation_and_are_recorded() {
         creates_before
     );
     let page = sam.get(&format!("/inbox/c/{id}")).await.body;
-    assert!(
-        page.contains("Marked do not text by sam@harbor.example"),
-        "{page}"
-    );
+    assert!(page.contains("Marked do not text by Sam Rivera"), "{page}");
 }
 
 #[tokio::test]
@@ -1204,7 +1215,7 @@ async fn a_merge_carries_a_take_over_to_the_conversation_merged_into() {
         303
     );
     let page = sam.get(&format!("/inbox/c/{b}")).await.body;
-    assert!(page.contains("taken over by sam@harbor.example"), "{page}");
+    assert!(page.contains("taken over by Sam Rivera"), "{page}");
     app.run_until_quiet(Duration::days(3)).await;
     let texts = app
         .fake
@@ -1331,4 +1342,88 @@ async fn the_reply_box_offers_the_call_first_for_a_line_that_cannot_take_texts()
     let other = lead_replied(&app, LEAD2, MAIN_ST, "Hello").await;
     let page = sam.get(&format!("/inbox/c/{other}")).await;
     assert!(!page.body.contains("probably cannot take texts"));
+}
+
+/// Issue 15 §14: plain words for agents. People are named by name; assign and close leave a
+/// line in the thread; the compose box says what a first text gets; a conversation in its hold
+/// says when its text-back goes; a carrier code shows as words, never as a number.
+#[tokio::test]
+async fn the_thread_speaks_plain_words_and_names_people() {
+    let app = spawn_app().await;
+    app.fake
+        .set_callback_plan(textback::fake_twilio::CallbackPlan::disabled());
+    app.missed_call(LEAD, MAIN_ST).await;
+    let id = conversation_of(&app, LEAD).await;
+    let mut morgan = app.person("harbor", "morgan@harbor.example").await;
+    let page = morgan.get(&format!("/inbox/c/{id}")).await.body;
+    assert!(page.contains("Text-back in 20 s (at 10:00 am)"), "{page}");
+    assert!(
+        page.contains("This is the first text to them"),
+        "the compose box says what a first text gets: {page}"
+    );
+    app.clock.advance(Duration::seconds(20));
+    app.drain().await;
+    let page = morgan.get(&format!("/inbox/c/{id}")).await.body;
+    assert!(!page.contains("This is the first text to them"), "{page}");
+    // The text comes back undelivered: words, not a code.
+    let sid = app.fake.messages()[0].sid.clone();
+    app.fake
+        .send_message_status(&sid, "undelivered", Some(30006))
+        .await
+        .expect("callback");
+    let page = morgan.get(&format!("/inbox/c/{id}")).await.body;
+    assert!(
+        page.contains("not delivered: a landline, or a line the carrier cannot reach"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("30006"),
+        "no carrier code on the page: {page}"
+    );
+    // Assign, close and reopen: each a line, naming who.
+    let ava: i64 =
+        sqlx::query_scalar("select agent_id from agent where email = 'ava@harbor.example'")
+            .fetch_one(&app.db.pool)
+            .await
+            .expect("ava");
+    for (path, field) in [
+        (format!("/inbox/c/{id}/assign"), ("agent", ava.to_string())),
+        (format!("/inbox/c/{id}/close"), ("x", String::new())),
+        (format!("/inbox/c/{id}/reopen"), ("x", String::new())),
+        (format!("/inbox/c/{id}/takeover"), ("x", String::new())),
+    ] {
+        let r = morgan.post(&path, &[(field.0, field.1.as_str())]).await;
+        assert_eq!(r.status, 303, "{path}: {}", r.body);
+    }
+    let page = morgan.get(&format!("/inbox/c/{id}")).await.body;
+    for line in [
+        "Assigned to Ava Chen by Morgan Lee",
+        "Closed by Morgan Lee",
+        "Reopened by Morgan Lee",
+        "Taken over by Morgan Lee",
+        "taken over by Morgan Lee",
+    ] {
+        assert!(page.contains(line), "{line}: {page}");
+    }
+    assert!(
+        !page.contains("morgan@harbor.example"),
+        "names, not emails: {page}"
+    );
+}
+
+/// Issue 15 §14: in the default view a lead waiting for an answer sorts above a conversation
+/// that ended in an opt-out, even when the opt-out came later.
+#[tokio::test]
+async fn a_waiting_lead_sorts_above_a_later_opt_out() {
+    let app = spawn_app().await;
+    app.text_in(LEAD, MAIN_ST, "Is it still available?").await;
+    app.drain().await;
+    app.clock.advance(Duration::minutes(1));
+    app.text_in(LEAD2, MAIN_ST, "STOP").await;
+    app.drain().await;
+    let mut sam = app.person("harbor", "sam@harbor.example").await;
+    let page = sam.get("/inbox").await.body;
+    let waiting = page.find("(617) 555-0123").expect("the waiting lead");
+    let opted = page.find("(617) 555-0199").expect("the opt-out");
+    assert!(waiting < opted, "{page}");
 }
