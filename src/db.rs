@@ -82,7 +82,7 @@ pub fn advice(e: &sqlx::Error, url: &str) -> String {
     }
     match e {
         sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => format!(
-            "nothing answers at {host}:{port} (DATABASE_URL {shown}): is PostgreSQL running there? Start it (on Debian: pg_ctlcluster --skip-systemctl-redirect 15 main start), or set DATABASE_URL to your server"
+            "nothing answers at {host}:{port} (DATABASE_URL {shown}): is PostgreSQL running there? Start it (on Debian: pg_ctlcluster VERSION main start), or set DATABASE_URL to your server"
         ),
         sqlx::Error::Io(io) => format!(
             "cannot reach {host}:{port} ({io}); check the host and port of DATABASE_URL ({shown})"
@@ -132,11 +132,23 @@ async fn connect(url: &str, options: PgConnectOptions) -> Result<PgPool, sqlx::E
     } else {
         options
     };
-    PgPoolOptions::new()
+    let pool = PgPoolOptions::new()
         .max_connections(MAX_CONNECTIONS)
         .acquire_timeout(Duration::from_secs(5))
-        .connect_with(options)
-        .await
+        .connect_with(options.clone())
+        .await;
+    match pool {
+        // The pool retries until its timeout and then says only that: one direct attempt
+        // tells why (a refused port, a refused role), which is what a person needs to read.
+        Err(sqlx::Error::PoolTimedOut) => {
+            use sqlx::ConnectOptions as _;
+            match tokio::time::timeout(Duration::from_secs(5), options.connect()).await {
+                Ok(Err(e)) => Err(e),
+                _ => Err(sqlx::Error::PoolTimedOut),
+            }
+        }
+        other => other,
+    }
 }
 
 /// Whether to reach the server without TLS: when it is on this machine (a loopback address or

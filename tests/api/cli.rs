@@ -247,6 +247,48 @@ async fn setup_apply_stores_where_a_subaccounts_token_is_never_the_token() {
     assert!(!err.contains("cannot be read here"), "{err}");
 }
 
+/// Issue 15 §16: with `DATABASE_URL` on a dead port the demo named the maintenance database
+/// instead of the person's URL, and a wrong role was "PostgreSQL must be running". Each error
+/// now says what is wrong, names the URL given, and what to do.
+#[tokio::test]
+async fn database_errors_name_the_url_given_and_what_is_wrong() {
+    let dead = format!("postgres://postgres@127.0.0.1:{}/textback", {
+        // A port nothing listens on: bound, then released.
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    });
+    let server = pg_server();
+    let host_port = server
+        .trim_start_matches("postgres://")
+        .split('@')
+        .nth(1)
+        .unwrap_or("localhost:5432")
+        .to_owned();
+    let wrong_role = format!("postgres://nosuchrole_tb@{host_port}/textback");
+    for (url, expected) in [
+        (dead.as_str(), "nothing answers at 127.0.0.1:"),
+        (
+            wrong_role.as_str(),
+            "refused the login of role `nosuchrole_tb`",
+        ),
+    ] {
+        for command in [&["migrate"][..], &["demo"][..]] {
+            let (code, _out, err) = run(textback()
+                .args(command)
+                .env("DATABASE_URL", url)
+                .env("TEXTBACK_BIND", "127.0.0.1:0"));
+            assert_eq!(code, 1, "{command:?} {url}: {err}");
+            assert!(err.contains(expected), "{command:?} {url}: {err}");
+            assert!(err.contains(url), "names the URL given: {err}");
+            assert!(
+                !err.contains(&url.replace("/textback", "/postgres")),
+                "not the maintenance database: {err}"
+            );
+            assert!(!err.contains("must be running"), "{err}");
+        }
+    }
+}
+
 /// compliance.md R10: a text-back that does not name the brokerage fails apply, changing nothing.
 #[tokio::test]
 async fn setup_apply_refuses_a_template_without_the_brokerage() {
