@@ -520,6 +520,9 @@ async fn what_arrives_live_is_shown_as_text_never_run() {
     b.click("form.reply button[type=submit]").await;
     b.wait_for_last("#thread .item.out", "sending…").await;
     app.drain().await;
+    // Settled (the carrier's callbacks in): no live update replaces the form under the click.
+    b.wait_for_last("#thread .item.out .meta", "delivered")
+        .await;
     b.wait_for_last("#thread .item.out", "<script>alert(2)</script>")
         .await;
     b.type_into("input#note-body", "<b onmouseover=alert(3)>note</b>")
