@@ -269,8 +269,16 @@ async fn rows(
         PAGE,
     )
     .await?;
+    // The next page starts below the oldest row that is here by recency (not the last shown:
+    // waiting leads are lifted within the page).
     let older = (list.len() as i64 == PAGE)
-        .then(|| list.last().map(|r| r.last_activity_at.timestamp_micros()))
+        .then(|| {
+            list.iter()
+                .filter(|r| !r.review_hold || r.is_closed)
+                .map(|r| r.last_activity_at)
+                .min()
+                .map(|t| t.timestamp_micros())
+        })
         .flatten();
     let rows = list
         .into_iter()

@@ -116,10 +116,11 @@ pub struct ListRow {
     pub last_call_outcome: Option<String>,
 }
 
-/// Conversations newest first, those on review hold first of all (compliance.md R3), then
-/// those whose lead waits for an answer (a lead who wrote sorts above one who opted out), at
-/// most `limit`, older than `before` when given (the held and waiting ones are on the first
-/// page).
+/// Conversations newest first, those on review hold first of all (compliance.md R3), at most
+/// `limit`, older than `before` when given. Within the page, those whose lead waits for an
+/// answer come before the rest (a lead who wrote sorts above one who opted out); which
+/// conversations are on the page is still decided by recency alone, so paging by the oldest
+/// unheld row's time skips none.
 pub async fn list(
     conn: &mut PgConnection,
     scope: &Scope,
@@ -129,9 +130,9 @@ pub async fn list(
     limit: i64,
 ) -> Result<Vec<ListRow>> {
     // The page is chosen first, from cheap columns, so that only its rows pay for the last
-    // message, the unread state and the task count: held conversations and waiting ones (few,
-    // each on a partial index), then the newest by `conversation_recent`, which the scan stops
-    // reading after `limit` matches however many conversations the brokerage has.
+    // message, the unread state and the task count: held conversations (few, on a partial
+    // index), then the newest by `conversation_recent`, which the scan stops reading after
+    // `limit` matches however many conversations the brokerage has.
     Ok(sqlx::query_as::<_, ListRow>(concat!(
         "with held as (
             select distinct coalesce(m.merged_into, m.conversation_id) as conversation_id
@@ -139,7 +140,7 @@ pub async fn list(
              where x.brokerage_id = $1 and x.review_hold_at is not null
          ),
          page as materialized (
-            (select c.conversation_id, c.last_activity_at, 2 as tier
+            (select c.conversation_id, c.last_activity_at, true as held
                from conversation c",
         joins!(),
         "     where ",
@@ -149,30 +150,18 @@ pub async fn list(
                and $7::timestamptz is null
               limit $8)
             union all
-            (select c.conversation_id, c.last_activity_at, 1 as tier
+            (select c.conversation_id, c.last_activity_at, false as held
                from conversation c",
         joins!(),
         "     where ",
         visible!(),
         "       and ", filter!(),
-        "       and not c.is_closed and c.waiting_since is not null
-               and c.conversation_id not in (select conversation_id from held)
-               and $7::timestamptz is null
-              order by c.last_activity_at desc
-              limit $8)
-            union all
-            (select c.conversation_id, c.last_activity_at, 0 as tier
-               from conversation c",
-        joins!(),
-        "     where ",
-        visible!(),
-        "       and ", filter!(),
-        "       and not (not c.is_closed and (c.conversation_id in (select conversation_id from held)
-                                              or c.waiting_since is not null))
+        "       and not (not c.is_closed and c.conversation_id in (select conversation_id from held))
                and ($7::timestamptz is null or c.last_activity_at < $7)
               order by c.last_activity_at desc
               limit $8)
-         )
+         ),
+         kept as (select * from page order by held desc, last_activity_at desc limit $8)
          select c.conversation_id, ct.phone, ct.name, n.listing, aa.name as assigned_name, c.is_closed,
                 c.waiting_since, c.escalated_at, c.last_activity_at,
                 c.conversation_id in (select conversation_id from held) as review_hold,
@@ -182,7 +171,7 @@ pub async fn list(
                     and t.contact_id in (select m.contact_id from conversation m
                                           where m.brokerage_id = c.brokerage_id and (m.conversation_id = c.conversation_id or m.merged_into = c.conversation_id))) as open_tasks,
                 lm.body as last_body, lm.direction as last_direction, lc.outcome as last_call_outcome
-           from page p
+           from kept p
            join conversation c on c.conversation_id = p.conversation_id",
         joins!(),
         " left join conversation_read r on r.user_id = $5 and r.conversation_id = c.conversation_id
@@ -194,8 +183,8 @@ pub async fn list(
                               where k.brokerage_id = c.brokerage_id and k.contact_id = c.contact_id
                                 and k.started_at >= coalesce(c.visible_from, '-infinity')
                               order by k.started_at desc limit 1) lc on true
-          order by p.tier desc, p.last_activity_at desc
-          limit $8"
+          order by p.held desc, (c.waiting_since is not null and not c.is_closed) desc,
+                   p.last_activity_at desc"
     ))
     .bind(scope_brokerage(scope))
     .bind(scope.role.as_str())

@@ -1427,3 +1427,84 @@ async fn a_waiting_lead_sorts_above_a_later_opt_out() {
     let opted = page.find("(617) 555-0199").expect("the opt-out");
     assert!(waiting < opted, "{page}");
 }
+
+/// Lifting waiting leads within a page does not change which conversations a page holds:
+/// following "Older conversations" shows every conversation exactly once, each page's waiting
+/// leads first, and a waiting lead older than the first page is on the second.
+#[tokio::test]
+async fn paging_shows_every_conversation_once_with_waiting_leads_first_on_each_page() {
+    let app = spawn_app().await;
+    let now = textback::clock::Clock::now(app.clock.as_ref());
+    // Sixty conversations a minute apart (555-1000 the newest); every seventh lead, the oldest
+    // of the first page (1049) and the five oldest wait for an answer.
+    sqlx::query(
+        "with b as (select brokerage_id from brokerage where slug = 'harbor'),
+              n as (select number_id from number where e164 = $2),
+              ct as (insert into contact (brokerage_id, phone)
+                     select b.brokerage_id, '+1617555' || i from b, generate_series(1000, 1059) i
+                     returning brokerage_id, contact_id, right(phone, 4)::int as i)
+         insert into conversation (brokerage_id, contact_id, number_id, last_activity_at,
+                                   last_inbound_at, created_at, waiting_since)
+         select ct.brokerage_id, ct.contact_id, n.number_id,
+                $1 - (ct.i - 1000) * interval '1 minute', $1 - (ct.i - 1000) * interval '1 minute',
+                $1 - (ct.i - 1000) * interval '1 minute',
+                case when ct.i % 7 = 0 or ct.i >= 1055 or ct.i = 1049 then $1 - (ct.i - 1000) * interval '1 minute' end
+           from ct, n",
+    )
+    .bind(now)
+    .bind(MAIN_ST)
+    .execute(&app.db.pool)
+    .await
+    .expect("seed");
+    let waiting = |i: u32| i.is_multiple_of(7) || i >= 1055 || i == 1049;
+
+    let mut sam = app.person("harbor", "sam@harbor.example").await;
+    let mut path = "/inbox".to_owned();
+    let mut pages: Vec<Vec<u32>> = Vec::new();
+    loop {
+        let body = sam.get(&path).await.body;
+        // The leads in the order shown, each once.
+        let mut shown: Vec<u32> = Vec::new();
+        for (at, _) in body.match_indices("(617) 555-1") {
+            let digits = &body[at + 10..at + 14];
+            if let Ok(i) = digits.parse::<u32>()
+                && !shown.contains(&i)
+            {
+                shown.push(i);
+            }
+        }
+        pages.push(shown);
+        let Some(at) = body.find("before=") else {
+            break;
+        };
+        let micros: String = body[at + 7..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        path = format!("/inbox?before={micros}");
+        assert!(pages.len() < 5, "the pages end");
+    }
+    let mut all: Vec<u32> = pages.concat();
+    all.sort_unstable();
+    assert_eq!(all, (1000..1060).collect::<Vec<_>>(), "{pages:?}");
+    assert_eq!(pages.len(), 2, "{pages:?}");
+    for page in &pages {
+        let lifted = page.iter().take_while(|i| waiting(**i)).count();
+        assert!(
+            page[lifted..].iter().all(|i| !waiting(*i)),
+            "waiting leads first: {page:?}"
+        );
+        let waiting_ones: Vec<u32> = page.iter().copied().filter(|i| waiting(*i)).collect();
+        let sorted = {
+            let mut s = waiting_ones.clone();
+            s.sort_unstable();
+            s
+        };
+        assert_eq!(waiting_ones, sorted, "newest first among them: {page:?}");
+    }
+    assert!(
+        pages[1].contains(&1059),
+        "the oldest waiting lead is on page 2"
+    );
+    assert_eq!(pages[0].len(), 50);
+}
