@@ -126,9 +126,20 @@ pub async fn serve(
                 }
             },
         };
-        let Some(slot) = limits.take(peer.ip()) else {
-            tracing::warn!(peer = %peer.ip(), "connection refused: this address holds too many already");
-            continue;
+        let slot = match limits.take(peer.ip()) {
+            Ok(slot) => slot,
+            Err(refused) => {
+                // A flood would otherwise write a line per connection: the 1st, 2nd, 4th,
+                // 8th … refusal is logged, with the running total.
+                if refused.is_power_of_two() {
+                    tracing::warn!(
+                        peer = %peer.ip(),
+                        refused_so_far = refused,
+                        "connection refused: this client holds too many already"
+                    );
+                }
+                continue;
+            }
         };
         let _ = stream.set_nodelay(true);
         let router = router.clone();
