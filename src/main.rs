@@ -321,10 +321,14 @@ async fn setup_apply(path: &std::path::Path) -> anyhow::Result<()> {
     if let Some(account) = &file.twilio {
         let env: textback::twilio::credentials::Env =
             std::sync::Arc::new(|k: &str| std::env::var(k).ok());
-        let sources = std::iter::once(("auth token", &account.auth_token))
-            .chain(account.webhook_keys.iter().map(|k| ("webhook keys", k)));
-        for (what, source) in sources {
-            if let Err(why) = textback::twilio::credentials::read_secret(source, &env) {
+        use textback::twilio::credentials::{read_keys, read_secret};
+        let token = read_secret(&account.auth_token, &env).err();
+        let keys = account
+            .webhook_keys
+            .as_ref()
+            .and_then(|k| read_keys(k, &env).err());
+        for (what, why) in [("auth token", token), ("webhook keys", keys)] {
+            if let Some(why) = why {
                 eprintln!(
                     "{shown}: note: the {what} of account {} cannot be read here ({why}); the server that serves this brokerage must have it",
                     account.account_sid

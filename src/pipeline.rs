@@ -632,7 +632,7 @@ pub async fn on_inbound_text(
 ) -> store::Result<InboundEffect> {
     contacts::lock(conn, brokerage, m.contact_id).await?;
     // A text from the number proves it takes texts after all (a carrier's 30006 may have said
-    // otherwise; docs/reliability.md "Carrier codes").
+    // otherwise; docs/reliability.md §3).
     if contacts::clear_cannot_text(conn, brokerage, m.contact_id).await? {
         tracing::info!("an inbound text cleared the number's cannot-take-texts mark");
     }

@@ -135,12 +135,19 @@ pub fn plain_newlines(s: &str) -> String {
     s.replace("\r\n", "\n").replace('\r', "\n")
 }
 
+/// A control character other than tab and line breaks (C0, DEL, C1): what typed text never
+/// needs, what a setup file may not hold, what a received text shows as a stand-in
+/// (docs/security.md §1.4).
+pub fn is_stray_control(c: char) -> bool {
+    c.is_control() && !matches!(c, '\t' | '\n' | '\r')
+}
+
 /// A received text made safe to show or forward, without changing what was kept: a form feed
 /// or vertical tab reads as a space, any other control character (C0, DEL, C1) as a visible
 /// stand-in (its Unicode control picture, or U+FFFD for C1), so that a page or an agent's
 /// phone never gets an invisible or terminal-controlling byte. Tab and line breaks stay.
 pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
-    let odd = |c: char| c.is_control() && !matches!(c, '\t' | '\n' | '\r');
+    let odd = is_stray_control;
     if !s.chars().any(odd) {
         return std::borrow::Cow::Borrowed(s);
     }

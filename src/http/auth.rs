@@ -292,10 +292,7 @@ impl<T: serde::de::DeserializeOwned + Send> FromRequest<AppState> for Posted<T> 
 /// out.
 fn field_with_control_character(body: &[u8]) -> Option<String> {
     url::form_urlencoded::parse(body)
-        .find(|(_, v)| {
-            v.chars()
-                .any(|c| c.is_control() && !matches!(c, '\t' | '\r' | '\n'))
-        })
+        .find(|(_, v)| v.chars().any(crate::domain::sms_text::is_stray_control))
         .map(|(k, _)| k.into_owned())
 }
 

@@ -1,5 +1,6 @@
 //! The HTTP side: Twilio webhooks (behind one signature guard) and the operational endpoints.
 
+pub mod accounts;
 pub mod auth;
 pub mod dashboard;
 pub mod error;
@@ -16,7 +17,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::middleware;
 use axum::routing::any;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use sqlx::PgPool;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
@@ -45,28 +46,29 @@ pub(crate) fn twiml_response(body: String) -> axum::response::Response {
         .into_response()
 }
 
-/// 403 for a signed webhook that names another account than the one of the brokerage that owns
-/// the number: a webhook of one brokerage's account cannot act on another's numbers
-/// (docs/security.md "Accounts and keys"). `None` when it may go on.
+/// 403 for a webhook signed with another account's key than the account of the brokerage that
+/// owns the number: a webhook of one brokerage's account cannot act on another's numbers
+/// (docs/security.md "Accounts and keys"). `signed_by` is the account whose key checked the
+/// signature (never the body's `AccountSid`). `None` when it may go on.
 pub(crate) fn foreign_account(
     state: &AppState,
     brokerage_account: Option<&str>,
-    webhook_account: Option<&str>,
+    signed_by: Option<&str>,
 ) -> Option<axum::response::Response> {
     use axum::response::IntoResponse as _;
-    let expected = state.expected_account(brokerage_account)?;
-    if webhook_account == Some(expected) {
+    let expected = state.expected_account(brokerage_account);
+    if signed_by == expected {
         return None;
     }
     tracing::warn!(
-        expected,
-        got = webhook_account.unwrap_or("(none)"),
-        "refused a signed webhook whose AccountSid is not the account of the number's brokerage"
+        expected = expected.unwrap_or("(the deployment's)"),
+        signed_by = signed_by.unwrap_or("(the deployment's)"),
+        "refused a signed webhook whose key is not of the account of the number's brokerage"
     );
     Some(twilio_guard::with_outcome(
         (
             axum::http::StatusCode::FORBIDDEN,
-            "forbidden: AccountSid is not the account of the brokerage that owns this number\n",
+            "forbidden: signed for another account than the one of the brokerage that owns this number\n",
         )
             .into_response(),
         "foreign_account",
@@ -93,6 +95,17 @@ pub struct AppState {
     /// Set when the server begins to shut down: long-lived responses (live updates) end.
     pub stopping: Arc<tokio::sync::watch::Sender<bool>>,
     auth_token: Arc<SecretString>,
+    /// The brokerages' own accounts, for the webhook guard.
+    accounts: Arc<accounts::AccountCache>,
+}
+
+/// A key that may have signed a webhook, and whose it is.
+pub struct WebhookKey {
+    pub algorithm: signature::Algorithm,
+    pub secret: SecretString,
+    /// The account SID the key belongs to; `None`: the deployment's, when `TWILIO_ACCOUNT_SID`
+    /// is not set.
+    pub account: Option<String>,
 }
 
 impl AppState {
@@ -118,39 +131,34 @@ impl AppState {
             live: Arc::new(live::Hub::default()),
             stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
             auth_token: Arc::new(auth_token),
+            accounts: Arc::default(),
         }
     }
 
-    /// The deployment's auth token: the key of webhook signatures for its account.
-    pub fn auth_token(&self) -> &[u8] {
-        self.auth_token.expose_secret().as_bytes()
-    }
-
     /// The credentials the brokerage's REST calls use: its own account's (`[twilio]`, the
-    /// token read now from where the file says), else the deployment's. The error says why
-    /// none can be had (for the job's reason and the admins' alert), never a secret.
-    pub async fn credentials(&self, brokerage: BrokerageId) -> Result<Credentials, String> {
+    /// token read now from where the file says), else the deployment's. The inner error says why
+    /// no account can be used (for the job's reason and the admins' alert; never a secret); the
+    /// outer one is a database that could not be read (the job tries again).
+    pub async fn credentials(
+        &self,
+        brokerage: BrokerageId,
+    ) -> crate::store::Result<Result<Credentials, String>> {
         let account = {
-            let mut conn = self.pool.acquire().await.map_err(|e| e.to_string())?;
-            crate::store::brokerages::twilio_account(&mut conn, brokerage)
-                .await
-                .map_err(|e| e.to_string())?
+            let mut conn = self.pool.acquire().await?;
+            crate::store::brokerages::twilio_account(&mut conn, brokerage).await?
         };
-        match account {
-            Some(account) => {
-                let auth_token =
-                    credentials::read_secret(&account.auth_token, &self.config.twilio.env)
-                        .map_err(|why| {
-                            format!(
-                                "the auth token of account {} cannot be read: {why}",
-                                account.account_sid
-                            )
-                        })?;
-                Ok(Credentials {
-                    account_sid: account.account_sid,
+        Ok(match account {
+            Some(account) => credentials::read_secret(&account.auth_token, &self.config.twilio.env)
+                .map(|auth_token| Credentials {
+                    account_sid: account.account_sid.clone(),
                     auth_token,
                 })
-            }
+                .map_err(|why| {
+                    format!(
+                        "the auth token of account {} cannot be read: {why}",
+                        account.account_sid
+                    )
+                }),
             None => match &self.config.twilio.account_sid {
                 Some(sid) => Ok(Credentials {
                     account_sid: sid.clone(),
@@ -158,38 +166,32 @@ impl AppState {
                 }),
                 None => Err("TWILIO_ACCOUNT_SID is not set".to_owned()),
             },
-        }
+        })
     }
 
-    /// The keys that may have signed a webhook naming `account_sid` (its `AccountSid`), with
-    /// their algorithm: the auth token (HMAC-SHA1), or, when Twilio signed with a shared key
-    /// (`settings`), that key's secret. The account is the brokerage's that names it, else
-    /// the deployment's. The error is the reason the request is refused, for the log.
+    /// The keys that may have signed a webhook naming `account_sid` (its `AccountSid`), each
+    /// with its algorithm and the account it belongs to: the auth token (HMAC-SHA1), or, when
+    /// Twilio signed with a shared key (`settings`), that key's secret. The account is the
+    /// brokerage's that names it, else the deployment's. The error is the reason the request
+    /// is refused, for the log.
     pub async fn webhook_keys(
         &self,
         account_sid: Option<&str>,
         settings: Option<&signature::Settings>,
-    ) -> Result<Vec<(signature::Algorithm, SecretString)>, String> {
+    ) -> Result<Vec<WebhookKey>, String> {
         let env = &self.config.twilio.env;
         let accounts = match account_sid {
-            Some(sid) => match self.pool.acquire().await {
-                Ok(mut conn) => crate::store::brokerages::twilio_accounts_by_sid(&mut conn, sid)
-                    .await
-                    .unwrap_or_else(|e| {
-                        // The deployment's key still checks its own webhooks.
-                        tracing::warn!(error = %e, "cannot read the brokerages' accounts; checking with the deployment's token");
-                        Vec::new()
-                    }),
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot read the brokerages' accounts; checking with the deployment's token");
-                    Vec::new()
-                }
-            },
+            Some(sid) => self.accounts.by_sid(&self.pool, sid).await,
             None => Vec::new(),
+        };
+        let deployment = |algorithm, secret| WebhookKey {
+            algorithm,
+            secret,
+            account: self.config.twilio.account_sid.clone(),
         };
         let Some(settings) = settings else {
             if accounts.is_empty() {
-                return Ok(vec![(
+                return Ok(vec![deployment(
                     signature::Algorithm::HmacSha1,
                     (*self.auth_token).clone(),
                 )]);
@@ -198,7 +200,11 @@ impl AppState {
             let mut why = Vec::new();
             for a in &accounts {
                 match credentials::read_secret(&a.auth_token, env) {
-                    Ok(token) => keys.push((signature::Algorithm::HmacSha1, token)),
+                    Ok(secret) => keys.push(WebhookKey {
+                        algorithm: signature::Algorithm::HmacSha1,
+                        secret,
+                        account: Some(a.account_sid.clone()),
+                    }),
                     Err(e) => why.push(format!("the auth token of account {}: {e}", a.account_sid)),
                 }
             }
@@ -222,7 +228,7 @@ impl AppState {
         };
         if accounts.is_empty() {
             return match credentials::find_key(&self.config.twilio.webhook_keys, key_id) {
-                Some(secret) => Ok(vec![(algorithm, secret.clone())]),
+                Some(secret) => Ok(vec![deployment(algorithm, secret.clone())]),
                 None => Err(not_configured(
                     "the deployment's account",
                     "add KEY_ID=SECRET to TWILIO_WEBHOOK_KEYS",
@@ -234,12 +240,14 @@ impl AppState {
             let Some(source) = &a.webhook_keys else {
                 continue;
             };
-            match credentials::read_secret(source, env)
-                .and_then(|text| credentials::parse_keys(text.expose_secret()))
-            {
+            match credentials::read_keys(source, env) {
                 Ok(list) => {
                     if let Some(secret) = credentials::find_key(&list, key_id) {
-                        keys.push((algorithm, secret.clone()));
+                        keys.push(WebhookKey {
+                            algorithm,
+                            secret: secret.clone(),
+                            account: Some(a.account_sid.clone()),
+                        });
                     }
                 }
                 Err(e) => {
@@ -274,17 +282,12 @@ impl AppState {
                         )
                     });
                 let keys = a.webhook_keys.as_ref().and_then(|k| {
-                    credentials::read_secret(k, env)
-                        .and_then(|text| {
-                            credentials::parse_keys(secrecy::ExposeSecret::expose_secret(&text))
-                        })
-                        .err()
-                        .map(|why| {
-                            (
-                                slug.clone(),
-                                format!("webhook keys of {}: {why}", a.account_sid),
-                            )
-                        })
+                    credentials::read_keys(k, env).err().map(|why| {
+                        (
+                            slug.clone(),
+                            format!("webhook keys of {}: {why}", a.account_sid),
+                        )
+                    })
                 });
                 token.into_iter().chain(keys)
             })

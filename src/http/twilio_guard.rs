@@ -41,9 +41,13 @@ pub const ENDPOINTS: [&str; 7] = [
     "/twilio/sms/status",
 ];
 
-/// The decoded pairs of a body whose signature checked out. Only this layer creates it.
+/// The decoded pairs of a body whose signature checked out, and the account whose key checked
+/// it. Only this layer creates it.
 #[derive(Clone)]
-pub struct VerifiedForm(Arc<Vec<(String, String)>>);
+pub struct VerifiedForm {
+    pairs: Arc<Vec<(String, String)>>,
+    signed_by: Option<String>,
+}
 
 /// How a handler's answer is counted when it is not a plain `ok`.
 #[derive(Debug, Clone, Copy)]
@@ -94,11 +98,9 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
             state.metrics.webhook(endpoint, rejection.outcome);
             rejection.into_response()
         }
-        Ok(pairs) => {
+        Ok(verified) => {
             let mut request = Request::from_parts(parts, Body::empty());
-            request
-                .extensions_mut()
-                .insert(VerifiedForm(Arc::new(pairs)));
+            request.extensions_mut().insert(verified);
             let response = next.run(request).await;
             let outcome = response.extensions().get::<Outcome>().map_or("ok", |o| o.0);
             state.metrics.webhook(endpoint, outcome);
@@ -112,7 +114,7 @@ async fn check(
     parts: &Parts,
     body: Body,
     endpoint: &'static str,
-) -> Result<Vec<(String, String)>, Rejection> {
+) -> Result<VerifiedForm, Rejection> {
     // 1. method
     if parts.method != Method::POST {
         return Err(reject(
@@ -226,16 +228,16 @@ async fn check(
             return Err(forbidden());
         }
     };
-    let valid = keys.iter().any(|(algorithm, key)| {
+    let valid = keys.into_iter().find(|key| {
         signature::is_valid_with(
-            *algorithm,
-            key.expose_secret().as_bytes(),
+            key.algorithm,
+            key.secret.expose_secret().as_bytes(),
             &url,
             &pairs,
             header,
         )
     });
-    if !valid {
+    let Some(key) = valid else {
         tracing::warn!(
             endpoint,
             has_signature = header.is_some(),
@@ -243,12 +245,16 @@ async fn check(
             "rejected a webhook with a missing or invalid X-Twilio-Signature"
         );
         return Err(forbidden());
-    }
-    Ok(pairs)
+    };
+    Ok(VerifiedForm {
+        pairs: Arc::new(pairs),
+        signed_by: key.account,
+    })
 }
 
-/// A webhook payload checked for step 6 (no repeated keys, no control characters, required
-/// fields present): the only way handlers get at a request's fields.
+/// A webhook payload checked for step 6 (no conflicting values of a field it reads, required
+/// fields present and well-formed; control characters are kept, docs/security.md §1.2): the
+/// only way handlers get at a request's fields.
 pub struct TwilioForm<T>(pub T);
 
 /// Built from the signature-checked form pairs.
@@ -278,7 +284,9 @@ impl<S: Send + Sync, T: FromParams> FromRequestParts<S> for TwilioForm<T> {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let Some(VerifiedForm(pairs)) = parts.extensions.get::<VerifiedForm>().cloned() else {
+        let Some(VerifiedForm { pairs, signed_by }) =
+            parts.extensions.get::<VerifiedForm>().cloned()
+        else {
             // Only reachable if a route were added without the guard: fail closed.
             tracing::error!(
                 path = parts.uri.path(),
@@ -289,7 +297,8 @@ impl<S: Send + Sync, T: FromParams> FromRequestParts<S> for TwilioForm<T> {
                 "error",
             ));
         };
-        let parsed = Params::new(pairs.as_ref().clone()).and_then(|p| T::from_params(&p));
+        let parsed = Params::new(pairs.as_ref().clone())
+            .and_then(|p| T::from_params(&p.signed_by(signed_by)));
         parsed.map(TwilioForm).map_err(|e| {
             // The field is named, never its value.
             tracing::warn!(path = parts.uri.path(), problem = %e, "rejected a signed webhook with bad fields");

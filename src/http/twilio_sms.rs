@@ -35,7 +35,7 @@ pub async fn sms_inbound(
     if let Some(refused) = foreign_account(
         &state,
         number.twilio_account_sid.as_deref(),
-        sms.account_sid.as_deref(),
+        sms.signed_by.as_deref(),
     ) {
         return Ok(refused);
     }
@@ -142,7 +142,7 @@ pub async fn sms_status(
     if let Some(refused) = foreign_account(
         &state,
         number.twilio_account_sid.as_deref(),
-        status.account_sid.as_deref(),
+        status.signed_by.as_deref(),
     ) {
         return Ok(refused);
     }

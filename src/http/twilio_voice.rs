@@ -56,7 +56,7 @@ pub async fn voice_incoming(
     if let Some(refused) = foreign_account(
         &state,
         number.twilio_account_sid.as_deref(),
-        call.account_sid.as_deref(),
+        call.signed_by.as_deref(),
     ) {
         return Ok(refused);
     }
@@ -140,7 +140,7 @@ pub async fn voice_screen(
         if let Some(refused) = foreign_account(
             &state,
             number.twilio_account_sid.as_deref(),
-            leg.account_sid.as_deref(),
+            leg.signed_by.as_deref(),
         ) {
             return Ok(refused);
         }
@@ -175,8 +175,7 @@ pub async fn voice_screen_answer(
         let account = numbers::get(&mut tx, brokerage, number_id)
             .await?
             .and_then(|n| n.twilio_account_sid);
-        if let Some(refused) =
-            foreign_account(&state, account.as_deref(), leg.account_sid.as_deref())
+        if let Some(refused) = foreign_account(&state, account.as_deref(), leg.signed_by.as_deref())
         {
             return Ok(refused);
         }
@@ -210,7 +209,7 @@ pub async fn voice_dial_result(
     if let Some(refused) = foreign_account(
         &state,
         number.twilio_account_sid.as_deref(),
-        result.account_sid.as_deref(),
+        result.signed_by.as_deref(),
     ) {
         return Ok(refused);
     }
@@ -347,7 +346,7 @@ pub async fn voice_status(
     if let Some(refused) = foreign_account(
         &state,
         number.twilio_account_sid.as_deref(),
-        status.account_sid.as_deref(),
+        status.signed_by.as_deref(),
     ) {
         return Ok(refused);
     }

@@ -68,6 +68,8 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
         alert.conversation_id
     };
 
+    // Whose account sends it, resolved before the pre-send record (as for a lead's text).
+    let creds = state.credentials(brokerage).await?;
     let mut tx = state.pool.begin().await?;
     if !jobs::lock_if_held(&mut tx, job.job_id, job.attempt).await? {
         return Ok(Outcome::Persisted {
@@ -159,7 +161,7 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
         call_id: alert.call_id,
         missed_at: None,
     };
-    send::send_and_record(state, job, message_id, &sent).await
+    send::send_and_record(state, job, message_id, &sent, creds).await
 }
 
 /// The alert's text (domain::alerts), with a link to the conversation, or to the dashboard

@@ -60,6 +60,14 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
     {
         return Ok(Outcome::Cancelled(reason.into()));
     }
+    // The carrier filtered the text-back (30007) while this step was already claimed, so the
+    // callback's cancellation of scheduled steps missed it (docs/reliability.md §3).
+    if messages::outbound(&mut conn, brokerage, p.text_back_message_id)
+        .await?
+        .is_some_and(|m| m.error_code == Some(30007))
+    {
+        return Ok(Outcome::Cancelled("filtered".into()));
+    }
     // The sequence keeps its order: an earlier step still waiting (deferred by quiet hours or
     // the cap) goes first.
     if let Some(earlier) = jobs::earlier_steps_pending(

@@ -1,8 +1,9 @@
 //! The `reconcile` job (reliability.md §2 step 5): settles a send whose outcome is unknown by
 //! the carrier's own message list, never by sending again.
 //!
-//! * one candidate (same `To`, `From` and body, created no earlier than 60 s before the send
-//!   started, its sid not linked to another row) ⇒ sent, linked to that sid;
+//! * one candidate (same `To`, `From` and body, created from 60 s before the send started to
+//!   60 s after its request timed out, its sid not linked to another row) ⇒ sent, linked to
+//!   that sid;
 //! * none with the same body, but a message of that window under another body (a trial
 //!   account's prefix, a redaction, a rewrite) ⇒ `needs_review`: never taken for absence;
 //! * no candidate in two listings at least `reconcile_gap` apart, the later one at least
@@ -57,7 +58,7 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
     }
 
     let started = message.occurred_at;
-    let listing = match state.credentials(brokerage).await {
+    let listing = match state.credentials(brokerage).await? {
         Ok(creds) => {
             state
                 .twilio
@@ -107,7 +108,10 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
     };
 
     // Ours from this window: outbound, from our number to the recipient (the listing's own
-    // filter), created no earlier than 60 s before the send began, not linked to another row.
+    // filter), created between 60 s before the send began (clocks differ) and 60 s after its
+    // request could last have reached the carrier, not linked to another row. A later text
+    // (the next follow-up, a reply) is not this send's.
+    let latest = started + chrono(state.timing.send.total) + chrono::Duration::seconds(60);
     let mut window: Vec<&ApiMessage> = list
         .iter()
         .filter(|m| {
@@ -117,7 +121,7 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
         })
         .filter(|m| {
             m.created_at()
-                .is_some_and(|c| c >= started - chrono::Duration::seconds(60))
+                .is_some_and(|c| c >= started - chrono::Duration::seconds(60) && c <= latest)
         })
         .collect();
     if !window.is_empty() {
@@ -130,7 +134,7 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
     // The carrier may keep a message under another body than the one sent (a trial account's
     // prefix, Message Redaction, a Messaging Service's rewrite): such a message is not proof
     // that ours is absent. Only the same body settles it as found; another body leaves it to a
-    // person (docs/reliability.md "Reconciliation").
+    // person (docs/reliability.md §2).
     let (candidates, other_bodies): (Vec<&ApiMessage>, Vec<&ApiMessage>) = window
         .into_iter()
         .partition(|m| m.body.as_deref() == Some(message.body.as_str()));

@@ -16,6 +16,7 @@ use crate::http::AppState;
 use crate::pipeline;
 use crate::store::{self, BrokerageId, contacts, jobs, messages};
 use crate::twilio::client::SendOutcome;
+use crate::twilio::credentials::Credentials;
 
 /// A text ready to go, as the job that sends it prepared it.
 pub(super) struct Outgoing<'a> {
@@ -87,6 +88,9 @@ pub(super) async fn gate_and_send(
 ) -> anyhow::Result<Outcome> {
     let brokerage = job.brokerage_id;
     let now = state.clock.now();
+    // Before the pre-send record: a database that cannot say whose account to use fails the
+    // job (it runs again) rather than a text that was recorded `sending`.
+    let creds = state.credentials(brokerage).await?;
     let mut tx = state.pool.begin().await?;
     contacts::lock(&mut tx, brokerage, out.contact_id).await?;
     if !jobs::lock_if_held(&mut tx, job.job_id, job.attempt).await? {
@@ -276,7 +280,7 @@ pub(super) async fn gate_and_send(
         call_id: out.call_id,
         missed_at: out.missed_at,
     };
-    send_and_record(state, job, message_id, &sent).await
+    send_and_record(state, job, message_id, &sent, creds).await
 }
 
 /// A text whose pre-send record is committed, as the send and its record need it.
@@ -295,15 +299,18 @@ pub(super) struct Sent<'a> {
 
 /// The send, with bounded timeouts, and the record of the carrier's answer (reliability.md
 /// §2 steps 3 and 4). The pre-send record (`message_id`, `sending`) is committed.
+/// `creds` were resolved before the pre-send record: the account to send from, or why there is
+/// none.
 pub(super) async fn send_and_record(
     state: &AppState,
     job: &jobs::Claimed,
     message_id: i64,
     sent: &Sent<'_>,
+    creds: Result<Credentials, String>,
 ) -> anyhow::Result<Outcome> {
     crash_point("after_presend");
     let callback = state.config.public_url.join("/twilio/sms/status");
-    let outcome = match state.credentials(job.brokerage_id).await {
+    let outcome = match creds {
         Ok(creds) => {
             state
                 .twilio

@@ -235,7 +235,7 @@ async fn line_type(
     let t = &state.timing;
     // Without credentials there is nothing to pay with: the type is unknown, and the send
     // that follows ends with the reason for the admins.
-    let creds = match state.credentials(brokerage).await {
+    let creds = match state.credentials(brokerage).await? {
         Ok(creds) => creds,
         Err(why) => {
             tracing::warn!(%why, "no Lookup: the brokerage has no usable account");

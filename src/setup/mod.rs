@@ -377,7 +377,7 @@ impl<'a, 'i> TableReader<'a, 'i> {
     ) -> Option<(String, Range<usize>)> {
         match s
             .chars()
-            .find(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+            .find(|c| crate::domain::sms_text::is_stray_control(*c))
         {
             Some(c) => {
                 cx.err(

@@ -96,22 +96,6 @@ pub async fn twilio_account(
     Ok(stored.map(|j| j.0))
 }
 
-/// The brokerages' accounts with this SID (a webhook's `AccountSid`): whose keys check its
-/// signature. Not scoped to a brokerage: it is how a webhook's key is found, before the
-/// signature says anything.
-pub async fn twilio_accounts_by_sid(
-    conn: &mut PgConnection,
-    account_sid: &str,
-) -> Result<Vec<crate::setup::twilio::TwilioAccount>> {
-    let stored: Vec<Json<crate::setup::twilio::TwilioAccount>> = sqlx::query_scalar(
-        "select twilio_secrets from brokerage where twilio_account_sid = $1 and twilio_secrets is not null",
-    )
-    .bind(account_sid)
-    .fetch_all(conn)
-    .await?;
-    Ok(stored.into_iter().map(|j| j.0).collect())
-}
-
 /// Every brokerage that names its own Twilio account, with its slug.
 pub async fn all_twilio_accounts(
     conn: &mut PgConnection,

@@ -255,24 +255,6 @@ impl TwilioClient {
         Ok(out)
     }
 
-    /// `GET …/Messages/{sid}.json`; `None` on 404.
-    pub async fn fetch_message(
-        &self,
-        creds: &Credentials,
-        sid: &str,
-    ) -> Result<Option<ApiMessage>, ReadError> {
-        let account = creds.account_sid.as_str();
-        let url = format!(
-            "{}/2010-04-01/Accounts/{account}/Messages/{sid}.json",
-            self.api_base.as_str().trim_end_matches('/')
-        );
-        match self.get_json::<ApiMessage>(&url, creds).await {
-            Ok(m) => Ok(Some(m)),
-            Err(ReadError::Status { status: 404 }) => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
     /// Lookup v2 with line type intelligence (and caller name when asked; it costs more).
     pub async fn lookup(
         &self,

@@ -32,6 +32,12 @@ pub fn read_secret(source: &SecretSource, env: &Env) -> Result<SecretString, Str
     Ok(SecretString::from(trimmed.to_owned()))
 }
 
+/// Shared webhook signing keys read from where a setup file says (`parse_keys`'s format).
+pub fn read_keys(source: &SecretSource, env: &Env) -> Result<Vec<(String, SecretString)>, String> {
+    use secrecy::ExposeSecret as _;
+    read_secret(source, env).and_then(|text| parse_keys(text.expose_secret()))
+}
+
 /// The credentials of one REST call.
 #[derive(Clone)]
 pub struct Credentials {

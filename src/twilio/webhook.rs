@@ -13,9 +13,13 @@
 use std::collections::HashMap;
 use std::fmt;
 
-/// The decoded pairs of a webhook body whose signature was valid.
+/// The decoded pairs of a webhook body whose signature was valid, and the account whose key
+/// signed it.
 #[derive(Debug, Clone, Default)]
-pub struct Params(Vec<(String, String)>);
+pub struct Params {
+    pairs: Vec<(String, String)>,
+    signed_by: Option<String>,
+}
 
 /// Why a signed body is still refused with 400.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,11 +88,22 @@ impl Params {
             }
             kept.push((k, v));
         }
-        Ok(Params(kept))
+        Ok(Params {
+            pairs: kept,
+            signed_by: None,
+        })
+    }
+
+    /// The account (its SID) whose key checked the signature; `None` for the deployment's
+    /// default account when `TWILIO_ACCOUNT_SID` is not set. Set by the guard, never read from
+    /// the body: the body's `AccountSid` only chose which key to try.
+    pub fn signed_by(mut self, account: Option<String>) -> Params {
+        self.signed_by = account;
+        self
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0
+        self.pairs
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
@@ -153,14 +168,14 @@ pub struct VoiceIncoming {
     pub from_raw: String,
     pub to_raw: String,
     pub call_status: Option<String>,
-    /// The account the webhook says it is for (checked against the brokerage's).
-    pub account_sid: Option<String>,
+    /// The account whose key signed the webhook (checked against the number's brokerage's).
+    pub signed_by: Option<String>,
 }
 
 impl VoiceIncoming {
     pub fn from_params(p: &Params) -> Result<Self, FieldError> {
         Ok(VoiceIncoming {
-            account_sid: p.optional("AccountSid"),
+            signed_by: p.signed_by.clone(),
             call_sid: p.sid("CallSid")?,
             from_raw: p.required("From")?.to_owned(),
             to_raw: p.required("To")?.to_owned(),
@@ -182,14 +197,14 @@ pub struct DialResult {
     pub parent_call_status: Option<String>,
     pub from_raw: Option<String>,
     pub to_raw: Option<String>,
-    /// The account the webhook says it is for (checked against the brokerage's).
-    pub account_sid: Option<String>,
+    /// The account whose key signed the webhook (checked against the number's brokerage's).
+    pub signed_by: Option<String>,
 }
 
 impl DialResult {
     pub fn from_params(p: &Params) -> Result<Self, FieldError> {
         Ok(DialResult {
-            account_sid: p.optional("AccountSid"),
+            signed_by: p.signed_by.clone(),
             call_sid: p.sid("CallSid")?,
             dial_call_status: p.required("DialCallStatus")?.to_owned(),
             dial_bridged_raw: p.get("DialBridged").map(str::to_owned),
@@ -211,14 +226,14 @@ pub struct CallStatus {
     pub sequence_number: i32,
     pub call_duration: Option<i32>,
     pub to_raw: Option<String>,
-    /// The account the webhook says it is for (checked against the brokerage's).
-    pub account_sid: Option<String>,
+    /// The account whose key signed the webhook (checked against the number's brokerage's).
+    pub signed_by: Option<String>,
 }
 
 impl CallStatus {
     pub fn from_params(p: &Params) -> Result<Self, FieldError> {
         Ok(CallStatus {
-            account_sid: p.optional("AccountSid"),
+            signed_by: p.signed_by.clone(),
             call_sid: p.sid("CallSid")?,
             call_status: p.required("CallStatus")?.to_owned(),
             sequence_number: p.number("SequenceNumber").unwrap_or(-1),
@@ -238,14 +253,14 @@ pub struct ScreenLeg {
     pub to_raw: Option<String>,
     /// The key pressed (screen answer only).
     pub digits: Option<String>,
-    /// The account the webhook says it is for (checked against the brokerage's).
-    pub account_sid: Option<String>,
+    /// The account whose key signed the webhook (checked against the number's brokerage's).
+    pub signed_by: Option<String>,
 }
 
 impl ScreenLeg {
     pub fn from_params(p: &Params) -> Result<Self, FieldError> {
         Ok(ScreenLeg {
-            account_sid: p.optional("AccountSid"),
+            signed_by: p.signed_by.clone(),
             call_sid: p.sid("CallSid")?,
             parent_call_sid: p.optional_sid("ParentCallSid"),
             to_raw: p.optional("To"),
@@ -265,14 +280,14 @@ pub struct SmsInbound {
     pub num_media: i32,
     pub num_segments: Option<i32>,
     pub opt_out_type: Option<String>,
-    /// The account the webhook says it is for (checked against the brokerage's).
-    pub account_sid: Option<String>,
+    /// The account whose key signed the webhook (checked against the number's brokerage's).
+    pub signed_by: Option<String>,
 }
 
 impl SmsInbound {
     pub fn from_params(p: &Params) -> Result<Self, FieldError> {
         Ok(SmsInbound {
-            account_sid: p.optional("AccountSid"),
+            signed_by: p.signed_by.clone(),
             message_sid: p.sid("MessageSid")?,
             from_raw: p.required("From")?.to_owned(),
             to_raw: p.required("To")?.to_owned(),
@@ -295,14 +310,14 @@ pub struct MessageStatus {
     pub from_raw: Option<String>,
     /// The recipient.
     pub to_raw: Option<String>,
-    /// The account the webhook says it is for (checked against the brokerage's).
-    pub account_sid: Option<String>,
+    /// The account whose key signed the webhook (checked against the number's brokerage's).
+    pub signed_by: Option<String>,
 }
 
 impl MessageStatus {
     pub fn from_params(p: &Params) -> Result<Self, FieldError> {
         Ok(MessageStatus {
-            account_sid: p.optional("AccountSid"),
+            signed_by: p.signed_by.clone(),
             message_sid: p.sid("MessageSid")?,
             message_status: p.required("MessageStatus")?.to_owned(),
             error_code_raw: p.optional("ErrorCode"),
@@ -432,7 +447,7 @@ mod tests {
         );
         let pairs = form::decode(b"From=a&From=a&Body=x").expect("decodes");
         let p = Params::new(pairs).expect("the same value twice is one value");
-        assert_eq!((p.get("From"), p.0.len()), (Some("a"), 2));
+        assert_eq!((p.get("From"), p.pairs.len()), (Some("a"), 2));
         let pairs = form::decode(b"Binding=a&Binding=b&Body=x").expect("decodes");
         assert!(
             Params::new(pairs).is_ok(),

@@ -19,6 +19,18 @@ fn bayside_on_its_subaccount(token_source: &str) -> String {
     format!("{OTHER_BROKERAGE}\n[twilio]\naccount_sid = \"{SUB_SID}\"\n{token_source}\n")
 }
 
+/// Bayside on its subaccount, its token read from `BAYSIDE_TWILIO_AUTH_TOKEN`; the player of
+/// its webhooks.
+async fn bayside_from_env(app: &TestApp) -> textback::fake_twilio::Player {
+    apply_setup(
+        &app.db.pool,
+        &bayside_on_its_subaccount("auth_token_env = \"BAYSIDE_TWILIO_AUTH_TOKEN\""),
+    )
+    .await;
+    app.fake.add_account(SUB_SID, SUB_TOKEN);
+    app.fake.player_for(&app.public_url, SUB_SID)
+}
+
 /// A missed call to `to` played by `player`, then the hold: returns the call's sid.
 async fn miss(app: &TestApp, player: &textback::fake_twilio::Player, to: &str) -> u16 {
     let call = new_call_sid();
@@ -114,19 +126,44 @@ async fn a_brokerage_on_its_own_subaccount_is_checked_and_sends_with_its_credent
     }
 }
 
+/// With no `TWILIO_ACCOUNT_SID`, the deployment's numbers still take only the deployment's
+/// key: a webhook Bayside's subaccount signs for Harbor's number is refused (what counts is
+/// whose key checked the signature, not what the body says), whatever `AccountSid` it names.
+#[tokio::test]
+async fn a_subaccount_cannot_act_on_the_numbers_of_a_deployment_without_an_account_sid() {
+    let app = spawn_app_with(AppOptions {
+        env: vec![("BAYSIDE_TWILIO_AUTH_TOKEN", SUB_TOKEN.to_owned())],
+        unset: vec!["TWILIO_ACCOUNT_SID"],
+        ..Default::default()
+    })
+    .await;
+    let bayside = bayside_from_env(&app).await;
+    let before = app.snapshot().await;
+    let r = bayside
+        .inbound_sms(&new_message_sid(), LEAD, MAIN_ST, "STOP", 0, None)
+        .await
+        .expect("sms");
+    assert_eq!(r.status, 403, "Bayside's key on Harbor's number");
+    assert_eq!(app.webhook_count("/twilio/sms", "foreign_account"), 1);
+    assert_eq!(app.snapshot().await, before, "nothing stored");
+    // Bayside's own number and Harbor's, each with its own key, are taken.
+    assert_eq!(miss(&app, &bayside, BAYSIDE).await, 200);
+    let harbor = app.fake.player(&app.public_url);
+    let r = harbor
+        .inbound_sms(&new_message_sid(), LEAD, MAIN_ST, "hello", 0, None)
+        .await
+        .expect("sms");
+    assert_eq!(r.status, 200);
+    assert_eq!(app.webhook_count("/twilio/sms", "foreign_account"), 1);
+}
+
 /// The subaccount's token is not where the setup file says: its webhooks are refused (and the
 /// log says why), and a send ends `dead` with the reason for the admins, never with the
 /// deployment's credentials.
 #[tokio::test]
 async fn a_subaccount_whose_token_is_missing_sends_nothing_and_says_why() {
     let app = spawn_app().await;
-    apply_setup(
-        &app.db.pool,
-        &bayside_on_its_subaccount("auth_token_env = \"BAYSIDE_TWILIO_AUTH_TOKEN\""),
-    )
-    .await;
-    app.fake.add_account(SUB_SID, SUB_TOKEN);
-    let bayside = app.fake.player_for(&app.public_url, SUB_SID);
+    let bayside = bayside_from_env(&app).await;
     assert_eq!(miss(&app, &bayside, BAYSIDE).await, 403);
     assert_eq!(messages_stored(&app).await, 0);
     // A webhook the deployment's account signs for Bayside's number is refused too, so the
@@ -142,7 +179,13 @@ async fn a_subaccount_whose_token_is_missing_sends_nothing_and_says_why() {
         .expect("b")
         .expect("bayside");
     drop(conn);
-    let why = app.state.credentials(bay).await.err().unwrap_or_default();
+    let why = app
+        .state
+        .credentials(bay)
+        .await
+        .expect("the database answers")
+        .err()
+        .unwrap_or_default();
     assert!(
         why.contains(SUB_SID) && why.contains("BAYSIDE_TWILIO_AUTH_TOKEN is not set"),
         "{why}"

@@ -175,6 +175,8 @@ pub struct AppOptions {
     pub setup: Option<String>,
     /// More environment variables for the app's `Config` (`TEXTBACK_…`).
     pub env: Vec<(&'static str, String)>,
+    /// Variables the app's `Config` goes without (`TWILIO_ACCOUNT_SID`).
+    pub unset: Vec<&'static str>,
 }
 
 impl Default for AppOptions {
@@ -183,6 +185,7 @@ impl Default for AppOptions {
             public_url: None,
             setup: Some(DEMO.to_owned()),
             env: Vec::new(),
+            unset: Vec::new(),
         }
     }
 }
@@ -249,6 +252,9 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         ("TWILIO_ACCOUNT_SID", ACCOUNT_SID.to_owned()),
     ]);
     vars.extend(options.env.iter().cloned());
+    for name in &options.unset {
+        vars.remove(name);
+    }
     let config = Config::from_lookup(move |k| vars.get(k).cloned()).expect("test config");
     if let Some(setup) = &options.setup {
         apply_setup(&db.pool, setup).await;

@@ -1360,6 +1360,47 @@ async fn a_filtered_text_ends_the_sequence() {
     assert_eq!(alerts, 1);
 }
 
+/// A 30007 that arrives while the follow-up is already claimed (running, so the callback's
+/// cancellation of scheduled steps does not reach it) still stops it: the step checks the
+/// text-back's error when it runs.
+#[tokio::test]
+async fn a_filtered_text_stops_a_follow_up_claimed_before_the_callback() {
+    let app = spawn_app().await;
+    app.fake.set_callback_plan(CallbackPlan::disabled());
+    missed_call(&app, LEAD, MAIN_ST).await;
+    hold(&app).await;
+    app.drain().await;
+    // The follow-up is claimed when the callback comes …
+    let claim = |state: &'static str| {
+        let pool = app.db.pool.clone();
+        async move {
+            sqlx::query(
+                "update job set state = $1, lease_until = case when $1 = 'running' then now() + interval '1 hour' end
+                  where kind = 'follow_up'",
+            )
+            .bind(state)
+            .execute(&pool)
+            .await
+            .expect("claim");
+        }
+    };
+    claim("running").await;
+    undelivered(&app, LEAD, "30007").await;
+    assert_eq!(
+        jobs_of(&app, "follow_up").await,
+        vec![("running".into(), None)],
+        "the callback cannot cancel a claimed step"
+    );
+    // … and runs after it.
+    claim("scheduled").await;
+    app.run_until_quiet(Duration::days(3)).await;
+    assert_eq!(creates(&app), 1, "no second text to a filtered number");
+    assert_eq!(
+        jobs_of(&app, "follow_up").await,
+        vec![("cancelled".into(), Some("filtered".into()))]
+    );
+}
+
 /// Issue 15 §3: 30003 (handset unreachable: off, no signal) may pass: a callback task, and the
 /// next step still goes; two 30003s in a row end the sequence (`cancelled(unreachable)`).
 #[tokio::test]
