@@ -19,10 +19,10 @@ use url::Url;
 use crate::clock::{OffsetClock, SharedClock};
 use crate::config::Config;
 use crate::domain::phone::mask;
-use crate::fake_twilio::{
+use crate::store::{BrokerageId, feed};
+use textback_fake_twilio::{
     DialResult, FakeTwilio, FakeTwilioConfig, Player, new_call_sid, new_message_sid,
 };
-use crate::store::{BrokerageId, feed};
 
 pub const DEMO_SETUP: &str = include_str!("../fixtures/demo.toml");
 const MAIN_ST: &str = "+15555550100";
@@ -126,8 +126,40 @@ fn database_beside(database_url: &str, suffix: &str) -> anyhow::Result<(String, 
     Ok((beside, url.to_string()))
 }
 
-/// What the demo and `textback bench pipeline` run on.
-pub(crate) struct Stage {
+/// A fresh database `NAME_suffix` beside `database_url`'s, dropped and created again, migrated:
+/// its name, its URL and a pool. The demo and the benchmarks run on one, never on
+/// `DATABASE_URL`'s own.
+pub async fn fresh_database(
+    database_url: &str,
+    suffix: &str,
+) -> anyhow::Result<(String, String, PgPool)> {
+    let (db_name, db_url) = database_beside(database_url, suffix)?;
+    let admin = {
+        let mut u = Url::parse(&db_url)?;
+        u.set_path("/postgres");
+        u.to_string()
+    };
+    // The demo's own database is made beside DATABASE_URL's, through the server's maintenance
+    // database; an error names the URL the person gave, not that one.
+    let admin_pool = crate::db::pool_raw(&admin).await.map_err(|e| {
+        anyhow::anyhow!(
+            "this command makes its database `{db_name}` beside DATABASE_URL's, on the same server, and {}",
+            crate::db::advice(&e, database_url)
+        )
+    })?;
+    // The name is letters, digits and underscores (checked above), quoted.
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "drop database if exists \"{db_name}\" with (force)"
+    )))
+    .execute(&admin_pool)
+    .await?;
+    admin_pool.close().await;
+    let pool = crate::db::prepare(&db_url).await?;
+    Ok((db_name, db_url, pool))
+}
+
+/// What the demo and `textback-bench pipeline` run on.
+pub struct Stage {
     /// The database's name and URL.
     pub db_name: String,
     pub pool: PgPool,
@@ -144,35 +176,14 @@ pub(crate) struct Stage {
 /// A fresh database `NAME_suffix` beside `database_url`'s (dropped and created again) with
 /// `setup` applied; the fake carrier with random credentials, on an offset clock that starts at
 /// 10:00 on a weekday in `tz`; and the app built for `listener`, with the fake as its carrier.
-pub(crate) async fn stage(
+pub async fn stage(
     database_url: &str,
     suffix: &str,
     setup: &str,
     tz: Tz,
     listener: &tokio::net::TcpListener,
 ) -> anyhow::Result<Stage> {
-    let (db_name, db_url) = database_beside(database_url, suffix)?;
-    let admin = {
-        let mut u = Url::parse(&db_url)?;
-        u.set_path("/postgres");
-        u.to_string()
-    };
-    // The demo's own database is made beside DATABASE_URL's, through the server's maintenance
-    // database; an error names the URL the person gave, not that one.
-    let admin_pool = crate::db::pool_raw(&admin).await.map_err(|e| {
-        anyhow::anyhow!(
-            "the demo makes its database `{db_name}` beside DATABASE_URL's, on the same server, and {}",
-            crate::db::advice(&e, database_url)
-        )
-    })?;
-    // The name is letters, digits and underscores (checked above), quoted.
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "drop database if exists \"{db_name}\" with (force)"
-    )))
-    .execute(&admin_pool)
-    .await?;
-    admin_pool.close().await;
-    let pool = crate::db::prepare(&db_url).await?;
+    let (db_name, db_url, pool) = fresh_database(database_url, suffix).await?;
     let file = crate::setup::parse(setup).map_err(|p| anyhow::anyhow!("setup file: {p:?}"))?;
     let applied = crate::store::setup::apply(&pool, &file)
         .await
@@ -213,7 +224,7 @@ pub(crate) async fn stage(
 }
 
 /// Harbor Realty's zone (`fixtures/demo.toml`).
-pub(crate) fn harbor_zone() -> Tz {
+pub fn harbor_zone() -> Tz {
     chrono_tz::America::New_York
 }
 

@@ -1,24 +1,24 @@
 //! textback: turns a brokerage's unanswered calls into text conversations.
 //!
-//! Wiring: config → pool → router (+ workers, with the pipeline issue). `main` and the tests
-//! both call [`build`], so the tests run exactly what production runs.
+//! The server: configuration, the web layer, the scheduler and the effects of events, over the
+//! workspace's crates (README.md "How it is built"). Wiring: config → pool → router + workers.
+//! `main` and the tests both call [`build`], so the tests run exactly what production runs.
 
-pub mod bench;
-pub mod clock;
 pub mod config;
 pub mod connections;
-pub mod db;
+#[cfg(feature = "demo")]
 pub mod demo;
-pub mod domain;
-pub mod fake_twilio;
 pub mod http;
 pub mod metrics;
 pub mod pipeline;
 pub mod scheduler;
-pub mod setup;
-pub mod store;
 pub mod telemetry;
-pub mod twilio;
+
+// The crates below the server, under the names the server's modules use.
+pub use textback_core::{clock, domain, setup};
+pub use textback_store as store;
+pub use textback_store::db;
+pub use textback_twilio as twilio;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -39,11 +39,6 @@ enum Command {
     /// with the demo brokerage, a fake carrier, and a scripted morning of calls played through
     /// the real webhooks. Needs only PostgreSQL. Ctrl-C stops it.
     Demo,
-    /// Benchmarks (see README.md, "Performance").
-    Bench {
-        #[command(subcommand)]
-        what: BenchWhat,
-    },
     /// Brokerage setup files.
     Setup {
         #[command(subcommand)]
@@ -106,29 +101,6 @@ enum DncAction {
 }
 
 #[derive(Subcommand)]
-enum BenchWhat {
-    /// The scheduler on a fresh database (DATABASE_URL): burn-down of PEERQ_JOBS no-op jobs,
-    /// enqueue-to-start and future-job lateness, as `RESULT system=ours …` lines for
-    /// ../shared/bench/peer-queue.sh (PEERQ_OURS_CMD='target/release/textback bench queue').
-    /// BENCH_FUTURE_JOBS=N first fills the table with N jobs due tomorrow.
-    Queue,
-    /// The missed-call pipeline, in-process with the fake carrier on loopback: BENCH_CALLS
-    /// (1000) missed calls at BENCH_RATE (20/s) with `delay_secs = 0`; the time from the dial
-    /// webhook to the carrier's Messages create request, p50/p99. Uses a fresh database
-    /// NAME_bench_pipeline beside DATABASE_URL's (textback_bench_pipeline by default).
-    Pipeline,
-    /// The people's pages with a year of history: BENCH_CALLS (1,000,000) calls seeded into a
-    /// fresh database NAME_bench_dashboard beside DATABASE_URL's, then the dashboard and inbox
-    /// pages timed over loopback, BENCH_ROUNDS (20) times each, p50/p99.
-    Dashboard,
-    /// Sustained missed calls: the saturation rate (BENCH_BURST, 2000, missed calls from 64
-    /// callers at once), then BENCH_SECS (10) seconds each at 25 %, 50 % and 100 % of it, with the
-    /// dial webhook's answer time and the text-back overhead, p50/p99, and the process's
-    /// memory idle and its high-water mark. A fresh database NAME_bench_load beside DATABASE_URL's.
-    Load,
-}
-
-#[derive(Subcommand)]
 enum SetupAction {
     /// Validate a setup file and apply it in one transaction (all or nothing).
     ///
@@ -158,9 +130,7 @@ impl std::error::Error for BadInput {}
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Demo | Command::Bench { .. }) => {
-            textback::telemetry::init_with_default("warn")
-        }
+        Some(Command::Demo) => textback::telemetry::init_with_default("warn"),
         _ => textback::telemetry::init(),
     }
     let runtime = match tokio::runtime::Runtime::new() {
@@ -228,7 +198,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Setup {
             action: SetupAction::Apply { file },
         } => setup_apply(&file).await,
-        Command::Demo => textback::demo::run().await,
+        Command::Demo => demo().await,
         Command::User {
             action: UserAction::Add { email, brokerage },
         } => user_add(&email, &brokerage).await,
@@ -241,19 +211,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Dnc {
             action: DncAction::Export { brokerage },
         } => dnc_export(&brokerage).await,
-        Command::Bench {
-            what: BenchWhat::Queue,
-        } => textback::bench::queue().await,
-        Command::Bench {
-            what: BenchWhat::Pipeline,
-        } => textback::bench::pipeline().await,
-        Command::Bench {
-            what: BenchWhat::Dashboard,
-        } => textback::bench::dashboard().await,
-        Command::Bench {
-            what: BenchWhat::Load,
-        } => textback::bench::load().await,
     }
+}
+
+#[cfg(feature = "demo")]
+async fn demo() -> anyhow::Result<()> {
+    textback::demo::run().await
+}
+
+/// A server built with `--no-default-features` has no fake carrier to play the demo with.
+#[cfg(not(feature = "demo"))]
+async fn demo() -> anyhow::Result<()> {
+    Err(BadInput(
+        "this binary was built without the demo (cargo build --no-default-features); build it with the default features to run `textback demo`".to_owned(),
+    )
+    .into())
 }
 
 async fn serve() -> anyhow::Result<()> {

@@ -34,7 +34,7 @@ pub struct GateLabels {
 }
 
 pub struct Metrics {
-    /// Job handlers that returned (not exported; `textback bench queue` reads it).
+    /// Job handlers that returned (not exported; `textback-bench queue` reads it).
     pub handled: std::sync::atomic::AtomicU64,
     registry: Registry,
     webhooks: Family<WebhookLabels, Counter>,

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use chrono::Duration as Span;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
-use textback::fake_twilio::CallbackPlan;
+use textback_fake_twilio::CallbackPlan;
 
 use helpers::*;
 

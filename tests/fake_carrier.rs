@@ -18,11 +18,11 @@ use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use textback::clock::{ManualClock, SharedClock};
-use textback::fake_twilio::{
+use textback::twilio::{form, signature};
+use textback_fake_twilio::{
     CallbackPlan, DialResult, FakeTwilio, FakeTwilioConfig, Fault, KeptBody, Scope, TRIAL_PREFIX,
     new_call_sid, new_message_sid,
 };
-use textback::twilio::{form, signature};
 
 const ACCOUNT: &str = "AC4a9f9b8b5c52fcd667586e852d52ac05";
 const TOKEN: &str = "0123456789abcdef0123456789abcdef";

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use textback::clock::OffsetClock;
-use textback::fake_twilio::{
+use textback_fake_twilio::{
     CallbackPlan, DialResult, FakeTwilio, FakeTwilioConfig, Fault, KeptBody, Player, Scope,
     TRIAL_PREFIX, new_call_sid, new_message_sid,
 };
@@ -208,7 +208,7 @@ impl World {
     }
 
     /// The Messages create requests the carrier received, in order of arrival.
-    fn create_requests(&self) -> Vec<textback::fake_twilio::RecordedRequest> {
+    fn create_requests(&self) -> Vec<textback_fake_twilio::RecordedRequest> {
         self.fake
             .requests()
             .into_iter()

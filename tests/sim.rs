@@ -32,7 +32,7 @@ use chrono::{DateTime, Utc};
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt as _, SeedableRng as _};
 use textback::clock::Clock;
-use textback::fake_twilio::{CallbackPlan, DialResult, FakeTwilio, FakeTwilioConfig, Fault, Scope};
+use textback_fake_twilio::{CallbackPlan, DialResult, FakeTwilio, FakeTwilioConfig, Fault, Scope};
 
 use helpers::*;
 

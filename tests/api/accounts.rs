@@ -3,8 +3,8 @@
 //! the number's brokerage's, and webhooks signed with a shared key (HMAC-SHA256 or -SHA1).
 
 use chrono::Duration;
-use textback::fake_twilio::{DialResult, Signer, new_call_sid, new_message_sid};
 use textback::twilio::signature::Algorithm;
+use textback_fake_twilio::{DialResult, Signer, new_call_sid, new_message_sid};
 
 use crate::helpers::*;
 
@@ -21,7 +21,7 @@ fn bayside_on_its_subaccount(token_source: &str) -> String {
 
 /// Bayside on its subaccount, its token read from `BAYSIDE_TWILIO_AUTH_TOKEN`; the player of
 /// its webhooks.
-async fn bayside_from_env(app: &TestApp) -> textback::fake_twilio::Player {
+async fn bayside_from_env(app: &TestApp) -> textback_fake_twilio::Player {
     apply_setup(
         &app.db.pool,
         &bayside_on_its_subaccount("auth_token_env = \"BAYSIDE_TWILIO_AUTH_TOKEN\""),
@@ -32,7 +32,7 @@ async fn bayside_from_env(app: &TestApp) -> textback::fake_twilio::Player {
 }
 
 /// A missed call to `to` played by `player`, then the hold: returns the call's sid.
-async fn miss(app: &TestApp, player: &textback::fake_twilio::Player, to: &str) -> u16 {
+async fn miss(app: &TestApp, player: &textback_fake_twilio::Player, to: &str) -> u16 {
     let call = new_call_sid();
     let r = player.incoming_call(&call, LEAD, to).await.expect("voice");
     if r.status != 200 {

@@ -278,13 +278,13 @@ async fn a_configuration_code_texts_the_admins_and_a_failed_alert_texts_nobody()
     // Every text is refused with 21408 (the region is not enabled): the text-back fails, the admins
     // are told; the alert to them fails the same way and is recorded, not texted again.
     app.fake.inject(
-        textback::fake_twilio::Fault::Status {
+        textback_fake_twilio::Fault::Status {
             http: 400,
             code: Some(21408),
             recorded: false,
             retry_after: None,
         },
-        textback::fake_twilio::Scope::Always,
+        textback_fake_twilio::Scope::Always,
     );
     app.missed_call(LEAD, MAIN_ST).await;
     app.clock.advance(Duration::seconds(20));

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use textback::fake_twilio::{DialResult, FakeTwilio, new_call_sid, new_message_sid};
 use textback::store::{BrokerageId, messages};
+use textback_fake_twilio::{DialResult, FakeTwilio, new_call_sid, new_message_sid};
 
 use crate::helpers::*;
 
@@ -112,7 +112,7 @@ async fn the_fakes_status_callbacks_move_our_messages_forward() {
     // Callbacks wait a moment, as Twilio's do: this test records the sid only after the 201.
     // (A callback that beats the record is the pipeline's reconcile case, reliability.md §2.)
     fake.set_callback_plan(
-        textback::fake_twilio::CallbackPlan::default().with_delay(Duration::from_millis(300)),
+        textback_fake_twilio::CallbackPlan::default().with_delay(Duration::from_millis(300)),
     );
     let http = reqwest::Client::new();
     let mut conn = app.db.pool.acquire().await.expect("conn");

@@ -6,9 +6,9 @@
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
-use textback::fake_twilio::{Fault, Scope};
 use textback::pipeline::{self, ReplyRefused};
 use textback::store::{BrokerageId, suppressions};
+use textback_fake_twilio::{Fault, Scope};
 
 use crate::cli::{run, textback, write_temp};
 use crate::helpers::*;

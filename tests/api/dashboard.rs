@@ -248,13 +248,13 @@ async fn the_export_holds_the_same_rows() {
 async fn configuration_alerts_show_as_a_banner_until_an_admin_dismisses_them() {
     let app = spawn_app().await;
     app.fake.inject(
-        textback::fake_twilio::Fault::Status {
+        textback_fake_twilio::Fault::Status {
             http: 400,
             code: Some(21408),
             recorded: false,
             retry_after: None,
         },
-        textback::fake_twilio::Scope::Next(1),
+        textback_fake_twilio::Scope::Next(1),
     );
     app.missed_call("+16175550401", MAIN_ST).await;
     app.clock.advance(Duration::seconds(20));

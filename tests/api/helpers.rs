@@ -13,10 +13,10 @@ use tokio::net::TcpListener;
 
 use textback::clock::ManualClock;
 use textback::config::Config;
-use textback::fake_twilio::{FakeTwilio, FakeTwilioConfig};
 use textback::http::AppState;
 use textback::store::{BrokerageId, messages};
 use textback::twilio::{form, signature};
+use textback_fake_twilio::{FakeTwilio, FakeTwilioConfig};
 
 pub const TOKEN: &str = "0123456789abcdef0123456789abcdef";
 pub const ACCOUNT_SID: &str = "AC4a9f9b8b5c52fcd667586e852d52ac05";
@@ -434,7 +434,7 @@ pub const STAFF_PHONES: &[&str] = &[
 
 /// Whether a request the fake carrier received is a Messages create to a lead (not an alert
 /// to an agent's phone).
-pub fn is_lead_text(r: &textback::fake_twilio::RecordedRequest) -> bool {
+pub fn is_lead_text(r: &textback_fake_twilio::RecordedRequest) -> bool {
     r.method == "POST"
         && r.path.ends_with("/Messages.json")
         && !r
@@ -444,7 +444,7 @@ pub fn is_lead_text(r: &textback::fake_twilio::RecordedRequest) -> bool {
 }
 
 /// Whether a request is a Messages create to an agent's phone (an alert).
-pub fn is_staff_text(r: &textback::fake_twilio::RecordedRequest) -> bool {
+pub fn is_staff_text(r: &textback_fake_twilio::RecordedRequest) -> bool {
     r.method == "POST"
         && r.path.ends_with("/Messages.json")
         && r.params

@@ -1078,13 +1078,13 @@ async fn take_over_while_the_text_back_is_in_flight_stops_its_follow_ups() {
     let app = spawn_app().await;
     // The carrier takes the text-back but answers 500: the outcome is unknown, reconciled.
     app.fake.inject(
-        textback::fake_twilio::Fault::Status {
+        textback_fake_twilio::Fault::Status {
             http: 500,
             code: None,
             recorded: true,
             retry_after: None,
         },
-        textback::fake_twilio::Scope::Next(1),
+        textback_fake_twilio::Scope::Next(1),
     );
     app.missed_call(LEAD, MAIN_ST).await;
     app.clock.advance(Duration::seconds(20));
@@ -1351,7 +1351,7 @@ async fn the_reply_box_offers_the_call_first_for_a_line_that_cannot_take_texts()
 async fn the_thread_speaks_plain_words_and_names_people() {
     let app = spawn_app().await;
     app.fake
-        .set_callback_plan(textback::fake_twilio::CallbackPlan::disabled());
+        .set_callback_plan(textback_fake_twilio::CallbackPlan::disabled());
     app.missed_call(LEAD, MAIN_ST).await;
     let id = conversation_of(&app, LEAD).await;
     let mut morgan = app.person("harbor", "morgan@harbor.example").await;

@@ -3,7 +3,7 @@
 //! F9, F10).
 
 use chrono::Duration;
-use textback::fake_twilio::{CallbackPlan, Fault, KeptBody, Scope, TRIAL_PREFIX};
+use textback_fake_twilio::{CallbackPlan, Fault, KeptBody, Scope, TRIAL_PREFIX};
 
 use crate::helpers::*;
 

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
-use textback::fake_twilio::{FakeMessage, FakeTwilio};
+use textback_fake_twilio::{FakeMessage, FakeTwilio};
 
 use crate::helpers::STAFF_PHONES;
 

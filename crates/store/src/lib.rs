@@ -1,0 +1,51 @@
+//! All SQL lives here, one module per table family. Every function that reads or writes
+//! tenant data takes the `BrokerageId` first and filters on it. The only lookups without one
+//! are the entry points that *find* the tenant from what the carrier sends: a brokerage number
+//! (`numbers::resolve`) and a parent `CallSid` (`calls::resolve_parent`).
+
+pub mod alerts;
+pub mod brokerages;
+pub mod calls;
+pub mod contacts;
+pub mod conversations;
+pub mod dashboard;
+pub mod db;
+#[cfg(feature = "feed")]
+pub mod feed;
+pub mod gate;
+pub mod inbox;
+pub mod jobs;
+pub mod leads;
+pub mod lookups;
+pub mod messages;
+pub mod numbers;
+#[cfg(feature = "seed")]
+pub mod seed;
+pub mod setup;
+pub mod suppressions;
+pub mod tasks;
+pub mod users;
+
+use sha2::{Digest, Sha256};
+
+/// A brokerage's id. Every store function that touches tenant data takes one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type)]
+#[sqlx(transparent)]
+pub struct BrokerageId(pub i64);
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("not found")]
+    NotFound,
+    #[error("conflict on {constraint}")]
+    Conflict { constraint: String },
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Lowercase hex SHA-256 of a message body: logs and reconciliation compare bodies by it.
+pub fn body_sha256(body: &str) -> String {
+    hex::encode(Sha256::digest(body.as_bytes()))
+}

@@ -1,0 +1,463 @@
+//! `setup apply`: writes a validated setup file in one transaction, all or nothing.
+//!
+//! Idempotent: every write is conditional on a difference (`… where (…) is distinct from
+//! (…)`), so applying the same file twice changes no row (not even `updated_at`). Edits update
+//! rows in place (keyed by slug, email and number); what the file no longer lists is
+//! deactivated, never deleted, so its history stays.
+
+use std::collections::HashMap;
+
+use sqlx::types::Json;
+use sqlx::{PgConnection, PgPool};
+
+use super::{BrokerageId, Error};
+use textback_core::setup::{Problem, SetupFile};
+
+/// What an apply changed, one line per change.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ApplySummary {
+    pub brokerage_id: i64,
+    pub changes: Vec<String>,
+}
+
+impl ApplySummary {
+    pub fn is_unchanged(&self) -> bool {
+        self.changes.is_empty()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The file is valid on its own but conflicts with the database (a number that belongs to
+    /// another brokerage). Nothing was applied.
+    #[error("the setup file conflicts with the database")]
+    Problems(Vec<Problem>),
+    #[error(transparent)]
+    Store(#[from] Error),
+}
+
+impl From<sqlx::Error> for ApplyError {
+    fn from(e: sqlx::Error) -> Self {
+        ApplyError::Store(Error::Db(e))
+    }
+}
+
+/// Applies `file` in one transaction.
+pub async fn apply(pool: &PgPool, file: &SetupFile) -> Result<ApplySummary, ApplyError> {
+    let mut tx = pool.begin().await?;
+    // One apply at a time across processes: two concurrent applies of edited files would
+    // otherwise interleave their deactivations.
+    sqlx::query("select pg_advisory_xact_lock(hashtext('textback:setup-apply'))")
+        .execute(&mut *tx)
+        .await?;
+
+    let conflicts = number_conflicts(&mut tx, file).await?;
+    if !conflicts.is_empty() {
+        return Err(ApplyError::Problems(conflicts));
+    }
+
+    let mut summary = ApplySummary::default();
+    let brokerage = upsert_brokerage(&mut tx, file, &mut summary).await?;
+    summary.brokerage_id = brokerage.0;
+    let offices = apply_offices(&mut tx, brokerage, file, &mut summary).await?;
+    let agents = apply_agents(&mut tx, brokerage, file, &offices, &mut summary).await?;
+    apply_numbers(&mut tx, brokerage, file, &offices, &agents, &mut summary).await?;
+    apply_follow_ups(&mut tx, brokerage, file, &mut summary).await?;
+
+    tx.commit().await?;
+    Ok(summary)
+}
+
+/// A number may belong to one brokerage only (security.md §3 row 32).
+async fn number_conflicts(
+    conn: &mut PgConnection,
+    file: &SetupFile,
+) -> Result<Vec<Problem>, ApplyError> {
+    let numbers: Vec<String> = file
+        .numbers
+        .iter()
+        .map(|n| n.number.as_e164().to_owned())
+        .collect();
+    let taken: Vec<(String, String, bool)> = sqlx::query_as(
+        "select n.e164, b.slug, n.is_active from number n join brokerage b using (brokerage_id)
+          where n.e164 = any($1) and b.slug <> $2",
+    )
+    .bind(&numbers)
+    .bind(&file.brokerage.slug)
+    .fetch_all(conn)
+    .await?;
+    let mut problems: Vec<Problem> = taken
+        .into_iter()
+        .map(|(e164, slug, is_active)| {
+            let (line, index) = file
+                .numbers
+                .iter()
+                .enumerate()
+                .find(|(_, n)| n.number.as_e164() == e164)
+                .map_or((0, 0), |(i, n)| (n.line, i + 1));
+            Problem {
+                line,
+                key: format!("[[numbers]] #{index} number"),
+                message: if is_active {
+                    format!("{e164} already belongs to brokerage `{slug}`; a number can belong to one brokerage only")
+                } else {
+                    format!("{e164} was a number of brokerage `{slug}` (removed there, its history kept with it); a number can belong to one brokerage only")
+                },
+            }
+        })
+        .collect();
+    problems.sort_by_key(|p| p.line);
+    Ok(problems)
+}
+
+async fn upsert_brokerage(
+    conn: &mut PgConnection,
+    file: &SetupFile,
+    summary: &mut ApplySummary,
+) -> Result<BrokerageId, ApplyError> {
+    let b = &file.brokerage;
+    let tb = &file.text_back;
+    let compliance = serde_json::to_value(&file.compliance)
+        .map_err(|e| Error::Db(sqlx::Error::Encode(Box::new(e))))?;
+    // Where the secrets are read from, never the secrets (the file holds none).
+    let account_sid = file.twilio.as_ref().map(|t| t.account_sid.as_str());
+    let secrets = match &file.twilio {
+        Some(t) => {
+            Some(serde_json::to_value(t).map_err(|e| Error::Db(sqlx::Error::Encode(Box::new(e))))?)
+        }
+        None => None,
+    };
+    let row: Option<(i64, bool)> = sqlx::query_as(
+        "insert into brokerage as x (slug, name, time_zone, text_back_delay_secs, text_back_templates, caller_name_lookup,
+                                     lookup_max_age_secs, after_hours, escalate_after_secs, compliance,
+                                     twilio_account_sid, twilio_secrets)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+         on conflict (slug) do update
+            set name = excluded.name, time_zone = excluded.time_zone,
+                text_back_delay_secs = excluded.text_back_delay_secs, text_back_templates = excluded.text_back_templates,
+                caller_name_lookup = excluded.caller_name_lookup, lookup_max_age_secs = excluded.lookup_max_age_secs,
+                after_hours = excluded.after_hours, escalate_after_secs = excluded.escalate_after_secs,
+                compliance = excluded.compliance, twilio_account_sid = excluded.twilio_account_sid,
+                twilio_secrets = excluded.twilio_secrets, updated_at = now()
+          where (x.name, x.time_zone, x.text_back_delay_secs, x.text_back_templates, x.caller_name_lookup,
+                 x.lookup_max_age_secs, x.after_hours, x.escalate_after_secs, x.compliance,
+                 x.twilio_account_sid, x.twilio_secrets)
+                is distinct from
+                (excluded.name, excluded.time_zone, excluded.text_back_delay_secs, excluded.text_back_templates,
+                 excluded.caller_name_lookup, excluded.lookup_max_age_secs, excluded.after_hours,
+                 excluded.escalate_after_secs, excluded.compliance, excluded.twilio_account_sid,
+                 excluded.twilio_secrets)
+         returning brokerage_id, (xmax = 0) as inserted",
+    )
+    .bind(&b.slug)
+    .bind(&b.name)
+    .bind(&b.time_zone)
+    .bind(i32::try_from(tb.delay_secs).unwrap_or(i32::MAX))
+    .bind(Json(&tb.templates))
+    .bind(tb.caller_name_lookup)
+    .bind(i64::try_from(tb.lookup_max_age_secs).unwrap_or(i64::MAX))
+    .bind(tb.after_hours.as_str())
+    .bind(i32::try_from(file.inbox.escalate_after_secs).unwrap_or(i32::MAX))
+    .bind(Json(compliance))
+    .bind(account_sid)
+    .bind(secrets.map(Json))
+    .fetch_optional(&mut *conn)
+    .await?;
+    let id = match row {
+        Some((id, inserted)) => {
+            summary.changes.push(format!(
+                "brokerage {} ({}): {}",
+                b.slug,
+                b.name,
+                if inserted {
+                    "created"
+                } else {
+                    "settings updated"
+                }
+            ));
+            id
+        }
+        None => {
+            sqlx::query_scalar("select brokerage_id from brokerage where slug = $1")
+                .bind(&b.slug)
+                .fetch_one(conn)
+                .await?
+        }
+    };
+    Ok(BrokerageId(id))
+}
+
+async fn apply_offices(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+    file: &SetupFile,
+    summary: &mut ApplySummary,
+) -> Result<HashMap<String, i64>, ApplyError> {
+    let mut ids = HashMap::new();
+    for o in &file.offices {
+        let row: Option<(i64, bool)> = sqlx::query_as(
+            "insert into office as x (brokerage_id, slug, name) values ($1, $2, $3)
+             on conflict (brokerage_id, slug) do update set name = excluded.name, is_active = true, updated_at = now()
+              where (x.name, x.is_active) is distinct from (excluded.name, true)
+             returning office_id, (xmax = 0) as inserted",
+        )
+        .bind(brokerage)
+        .bind(&o.slug)
+        .bind(&o.name)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let id = match row {
+            Some((id, inserted)) => {
+                summary.changes.push(format!(
+                    "office {}: {}",
+                    o.slug,
+                    if inserted { "created" } else { "updated" }
+                ));
+                id
+            }
+            None => {
+                sqlx::query_scalar(
+                    "select office_id from office where brokerage_id = $1 and slug = $2",
+                )
+                .bind(brokerage)
+                .bind(&o.slug)
+                .fetch_one(&mut *conn)
+                .await?
+            }
+        };
+        ids.insert(o.slug.clone(), id);
+    }
+    let slugs: Vec<&str> = file.offices.iter().map(|o| o.slug.as_str()).collect();
+    let gone: Vec<String> = sqlx::query_scalar(
+        "update office set is_active = false, updated_at = now()
+          where brokerage_id = $1 and is_active and slug <> all($2)
+         returning slug",
+    )
+    .bind(brokerage)
+    .bind(&slugs)
+    .fetch_all(conn)
+    .await?;
+    summary.changes.extend(
+        gone.into_iter()
+            .map(|s| format!("office {s}: deactivated (no longer in the file; history kept)")),
+    );
+    Ok(ids)
+}
+
+async fn apply_agents(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+    file: &SetupFile,
+    offices: &HashMap<String, i64>,
+    summary: &mut ApplySummary,
+) -> Result<HashMap<String, i64>, ApplyError> {
+    let mut ids = HashMap::new();
+    for a in &file.agents {
+        let office_id = offices.get(&a.office).copied().ok_or(Error::NotFound)?;
+        let row: Option<(i64, bool)> = sqlx::query_as(
+            "insert into agent as x (brokerage_id, office_id, email, name, phone, role) values ($1, $2, $3, $4, $5, $6)
+             on conflict (brokerage_id, email) do update
+                set office_id = excluded.office_id, name = excluded.name, phone = excluded.phone, role = excluded.role,
+                    is_active = true, updated_at = now()
+              where (x.office_id, x.name, x.phone, x.role, x.is_active)
+                    is distinct from (excluded.office_id, excluded.name, excluded.phone, excluded.role, true)
+             returning agent_id, (xmax = 0) as inserted",
+        )
+        .bind(brokerage)
+        .bind(office_id)
+        .bind(&a.email)
+        .bind(&a.name)
+        .bind(a.phone.as_e164())
+        .bind(a.role.as_str())
+        .fetch_optional(&mut *conn)
+        .await?;
+        let id = match row {
+            Some((id, inserted)) => {
+                summary.changes.push(format!(
+                    "agent {}: {}",
+                    a.email,
+                    if inserted { "created" } else { "updated" }
+                ));
+                id
+            }
+            None => {
+                sqlx::query_scalar(
+                    "select agent_id from agent where brokerage_id = $1 and email = $2",
+                )
+                .bind(brokerage)
+                .bind(&a.email)
+                .fetch_one(&mut *conn)
+                .await?
+            }
+        };
+        ids.insert(a.email.clone(), id);
+    }
+    let emails: Vec<&str> = file.agents.iter().map(|a| a.email.as_str()).collect();
+    let gone: Vec<String> = sqlx::query_scalar(
+        "update agent set is_active = false, updated_at = now()
+          where brokerage_id = $1 and is_active and email <> all($2)
+         returning email",
+    )
+    .bind(brokerage)
+    .bind(&emails)
+    .fetch_all(&mut *conn)
+    .await?;
+    if !gone.is_empty() {
+        // Removed people cannot log in any more, and their conversations wait for someone
+        // else (the "Unassigned" filter of the inbox).
+        let ended = super::users::end_sessions_of_inactive(conn, brokerage).await?;
+        let unassigned = super::conversations::unassign_inactive(conn, brokerage).await?;
+        tracing::info!(ended, unassigned, "agents removed from the setup file");
+    }
+    summary.changes.extend(
+        gone.into_iter()
+            .map(|e| format!("agent {e}: deactivated (no longer in the file; history kept)")),
+    );
+    Ok(ids)
+}
+
+async fn apply_numbers(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+    file: &SetupFile,
+    offices: &HashMap<String, i64>,
+    agents: &HashMap<String, i64>,
+    summary: &mut ApplySummary,
+) -> Result<(), ApplyError> {
+    for n in &file.numbers {
+        let office_id = offices.get(&n.office).copied().ok_or(Error::NotFound)?;
+        let e164 = n.number.as_e164();
+        let row: Option<(i64, bool)> = sqlx::query_as(
+            "insert into number as x (brokerage_id, office_id, e164, listing, ring_timeout_secs, screen, missed_message)
+             values ($1, $2, $3, $4, $5, $6, $7)
+             on conflict (e164) do update
+                set office_id = excluded.office_id, listing = excluded.listing,
+                    ring_timeout_secs = excluded.ring_timeout_secs, screen = excluded.screen,
+                    missed_message = excluded.missed_message, is_active = true, updated_at = now()
+              where x.brokerage_id = excluded.brokerage_id
+                and (x.office_id, x.listing, x.ring_timeout_secs, x.screen, x.missed_message, x.is_active)
+                    is distinct from
+                    (excluded.office_id, excluded.listing, excluded.ring_timeout_secs, excluded.screen,
+                     excluded.missed_message, true)
+             returning number_id, (xmax = 0) as inserted",
+        )
+        .bind(brokerage)
+        .bind(office_id)
+        .bind(e164)
+        .bind(&n.listing)
+        .bind(i32::try_from(n.ring_timeout_secs).unwrap_or(18))
+        .bind(n.screen)
+        .bind(&n.missed_message)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let number_id = match row {
+            Some((id, inserted)) => {
+                summary.changes.push(format!(
+                    "number {e164}: {}",
+                    if inserted { "created" } else { "updated" }
+                ));
+                id
+            }
+            None => {
+                sqlx::query_scalar(
+                    "select number_id from number where brokerage_id = $1 and e164 = $2",
+                )
+                .bind(brokerage)
+                .bind(e164)
+                .fetch_one(&mut *conn)
+                .await?
+            }
+        };
+
+        let wanted: Vec<i64> = n
+            .ring
+            .iter()
+            .map(|email| agents.get(email).copied().ok_or(Error::NotFound))
+            .collect::<Result<_, _>>()?;
+        let current: Vec<i64> =
+            sqlx::query_scalar("select agent_id from number_ring where brokerage_id = $1 and number_id = $2 order by position")
+                .bind(brokerage)
+                .bind(number_id)
+                .fetch_all(&mut *conn)
+                .await?;
+        if current != wanted {
+            sqlx::query("delete from number_ring where brokerage_id = $1 and number_id = $2")
+                .bind(brokerage)
+                .bind(number_id)
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query(
+                "insert into number_ring (brokerage_id, number_id, position, agent_id)
+                 select $1, $2, p.ord - 1, p.agent_id from unnest($3::bigint[]) with ordinality as p(agent_id, ord)",
+            )
+            .bind(brokerage)
+            .bind(number_id)
+            .bind(&wanted)
+            .execute(&mut *conn)
+            .await?;
+            summary.changes.push(format!(
+                "number {e164}: ring list set to {}",
+                n.ring.join(", ")
+            ));
+        }
+    }
+    let numbers: Vec<&str> = file.numbers.iter().map(|n| n.number.as_e164()).collect();
+    let gone: Vec<String> = sqlx::query_scalar(
+        "update number set is_active = false, updated_at = now()
+          where brokerage_id = $1 and is_active and e164 <> all($2)
+         returning e164",
+    )
+    .bind(brokerage)
+    .bind(&numbers)
+    .fetch_all(conn)
+    .await?;
+    summary.changes.extend(
+        gone.into_iter()
+            .map(|e| format!("number {e}: deactivated (no longer in the file; history kept)")),
+    );
+    Ok(())
+}
+
+async fn apply_follow_ups(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+    file: &SetupFile,
+    summary: &mut ApplySummary,
+) -> Result<(), ApplyError> {
+    for (position, step) in file.follow_ups.iter().enumerate() {
+        let position = i32::try_from(position).unwrap_or(i32::MAX);
+        let changed: Option<bool> = sqlx::query_scalar(
+            "insert into follow_up_step as x (brokerage_id, position, after_secs, templates) values ($1, $2, $3, $4)
+             on conflict (brokerage_id, position) do update
+                set after_secs = excluded.after_secs, templates = excluded.templates, updated_at = now()
+              where (x.after_secs, x.templates) is distinct from (excluded.after_secs, excluded.templates)
+             returning (xmax = 0)",
+        )
+        .bind(brokerage)
+        .bind(position)
+        .bind(i64::try_from(step.after_secs).unwrap_or(i64::MAX))
+        .bind(Json(&step.templates))
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(inserted) = changed {
+            summary.changes.push(format!(
+                "follow-up #{}: {}",
+                position + 1,
+                if inserted { "created" } else { "updated" }
+            ));
+        }
+    }
+    let removed: Vec<i32> = sqlx::query_scalar(
+        "delete from follow_up_step where brokerage_id = $1 and position >= $2 returning position",
+    )
+    .bind(brokerage)
+    .bind(i32::try_from(file.follow_ups.len()).unwrap_or(i32::MAX))
+    .fetch_all(conn)
+    .await?;
+    summary.changes.extend(
+        removed
+            .into_iter()
+            .map(|p| format!("follow-up #{}: removed", p + 1)),
+    );
+    Ok(())
+}

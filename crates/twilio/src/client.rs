@@ -1,0 +1,502 @@
+//! Twilio's REST API: Messages (create, list, fetch) and Lookup v2, against configurable base
+//! URLs (the fake carrier in tests and the demo).
+//!
+//! Every send ends in one of four classes (reliability.md §3), decided by [`classify_response`]
+//! (pure, on the status, headers and body) and [`classify_error`] (on the transport error):
+//! accepted, certainly not sent (retry), rejected (a Twilio code; never retried), unknown
+//! (reconcile by listing; never resent blindly).
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use secrecy::ExposeSecret;
+
+use super::credentials::Credentials;
+use serde::Deserialize;
+use url::Url;
+
+/// How a send ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendOutcome {
+    /// 2xx with a readable `sid`: Twilio has the message.
+    Accepted { sid: String, status: String },
+    /// Certainly not created: no connection, 429, 503. Retry after the backoff, never before
+    /// `retry_after`.
+    NotSent {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
+    /// A 4xx with a Twilio code (21610, 21211, …; 401/403/404 too): not created, not retried.
+    Rejected {
+        http: u16,
+        code: Option<u32>,
+        message: String,
+    },
+    /// The request may have been processed: a timeout or reset after it was written, another
+    /// 5xx, a 2xx without a readable `sid`. Settled by listing the carrier's messages.
+    Unknown { reason: String },
+}
+
+/// The parts of a Message resource we read.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct ApiMessage {
+    pub sid: String,
+    pub to: Option<String>,
+    pub from: Option<String>,
+    pub body: Option<String>,
+    pub status: Option<String>,
+    pub direction: Option<String>,
+    pub date_created: Option<String>,
+}
+
+impl ApiMessage {
+    /// `date_created` (RFC 2822, as Twilio writes it).
+    pub fn created_at(&self) -> Option<DateTime<Utc>> {
+        self.date_created
+            .as_deref()
+            .and_then(|d| DateTime::parse_from_rfc2822(d).ok())
+            .map(|d| d.with_timezone(&Utc))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct MessagePage {
+    messages: Vec<ApiMessage>,
+    next_page_uri: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ApiError {
+    code: Option<u32>,
+    message: Option<String>,
+}
+
+/// A Lookup v2 answer, reduced to what the pipeline uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lookup {
+    pub valid: bool,
+    /// `line_type_intelligence.type` (`mobile`, `landline`, …); `None` when the package did
+    /// not answer.
+    pub line_type: Option<String>,
+    pub caller_name: Option<String>,
+    /// `caller_name.caller_type`: `CONSUMER`, `BUSINESS` or `UNDETERMINED`.
+    pub caller_type: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct LookupBody {
+    valid: Option<bool>,
+    line_type_intelligence: Option<LineTypeIntelligence>,
+    caller_name: Option<CallerName>,
+}
+
+#[derive(Debug, Deserialize)]
+struct LineTypeIntelligence {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct CallerName {
+    caller_name: Option<String>,
+    caller_type: Option<String>,
+}
+
+/// A read (list, fetch, lookup) that did not work. Reads are safe to retry.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("the carrier could not be reached: {0}")]
+    Transport(String),
+    #[error("the carrier answered HTTP {status}")]
+    Status { status: u16 },
+    #[error("the carrier's answer could not be read: {0}")]
+    Body(String),
+    #[error("no account to use: {0}")]
+    NoAccount(String),
+}
+
+/// Timeouts of the REST calls (reliability.md §2 "Timing knobs").
+#[derive(Debug, Clone, Copy)]
+pub struct ClientTimeouts {
+    pub connect: Duration,
+    pub total: Duration,
+}
+
+impl Default for ClientTimeouts {
+    fn default() -> Self {
+        ClientTimeouts {
+            connect: Duration::from_secs(5),
+            total: Duration::from_secs(15),
+        }
+    }
+}
+
+/// The REST client. It holds no account: each call is made with the credentials of the
+/// brokerage it is for (`twilio::credentials`).
+#[derive(Clone)]
+pub struct TwilioClient {
+    http: reqwest::Client,
+    api_base: Url,
+    lookup_base: Url,
+    timeouts: ClientTimeouts,
+}
+
+impl std::fmt::Debug for TwilioClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TwilioClient")
+            .field("api_base", &self.api_base.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TwilioClient {
+    pub fn new(api_base: Url, lookup_base: Url, timeouts: ClientTimeouts) -> Self {
+        let http = reqwest::Client::builder()
+            .connect_timeout(timeouts.connect)
+            .pool_idle_timeout(Duration::from_secs(60))
+            // A send must never be repeated by the client itself (at-most-once).
+            .retry(reqwest::retry::never())
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
+        TwilioClient {
+            http,
+            api_base,
+            lookup_base,
+            timeouts,
+        }
+    }
+
+    fn messages_url(&self, account: &str) -> String {
+        format!(
+            "{}/2010-04-01/Accounts/{account}/Messages.json",
+            self.api_base.as_str().trim_end_matches('/')
+        )
+    }
+
+    /// `POST …/Messages.json`. Classified, never retried here.
+    pub async fn send_message(
+        &self,
+        creds: &Credentials,
+        to: &str,
+        from: &str,
+        body: &str,
+        status_callback: &str,
+    ) -> SendOutcome {
+        let account = creds.account_sid.as_str();
+        let request = self
+            .http
+            .post(self.messages_url(account))
+            .basic_auth(account, Some(creds.auth_token.expose_secret()))
+            .timeout(self.timeouts.total)
+            .form(&[
+                ("To", to),
+                ("From", from),
+                ("Body", body),
+                ("StatusCallback", status_callback),
+            ]);
+        let response = match request.send().await {
+            Ok(r) => r,
+            Err(e) => return classify_error(&e),
+        };
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        match response.bytes().await {
+            Ok(bytes) => classify_response(status, retry_after.as_deref(), &bytes),
+            // The status line arrived but the body did not: if it was a 2xx the message may
+            // exist. Only a refusal status is certain.
+            Err(e) => match status {
+                429 | 503 => SendOutcome::NotSent {
+                    reason: format!("HTTP {status}"),
+                    retry_after: parse_retry_after(retry_after.as_deref()),
+                },
+                _ => SendOutcome::Unknown {
+                    reason: format!("HTTP {status}, body unreadable: {e}"),
+                },
+            },
+        }
+    }
+
+    /// Every message `from` → `to`, newest first, following the pages. No `DateSent` filter:
+    /// a message still queued may have no `date_sent`, and whether the filter then matches it
+    /// is undocumented (twilio.md §11 #9), so reconciliation must not depend on it.
+    pub async fn list_messages(
+        &self,
+        creds: &Credentials,
+        to: &str,
+        from: &str,
+    ) -> Result<Vec<ApiMessage>, ReadError> {
+        let account = creds.account_sid.as_str();
+        let mut url =
+            Url::parse(&self.messages_url(account)).map_err(|e| ReadError::Body(e.to_string()))?;
+        url.query_pairs_mut()
+            .append_pair("To", to)
+            .append_pair("From", from)
+            .append_pair("PageSize", "100");
+        let mut out = Vec::new();
+        let mut next = Some(url.to_string());
+        let mut pages = 0;
+        while let Some(page_url) = next.take() {
+            pages += 1;
+            if pages > 50 {
+                return Err(ReadError::Body(
+                    "more than 50 pages of messages between two numbers".into(),
+                ));
+            }
+            let page: MessagePage = self.get_json(&page_url, creds).await?;
+            out.extend(page.messages);
+            next = page
+                .next_page_uri
+                .map(|uri| format!("{}{uri}", self.api_base.as_str().trim_end_matches('/')));
+        }
+        Ok(out)
+    }
+
+    /// Lookup v2 with line type intelligence (and caller name when asked; it costs more).
+    pub async fn lookup(
+        &self,
+        creds: &Credentials,
+        e164: &str,
+        caller_name: bool,
+    ) -> Result<Lookup, ReadError> {
+        let fields = if caller_name {
+            "line_type_intelligence,caller_name"
+        } else {
+            "line_type_intelligence"
+        };
+        let mut url =
+            Url::parse(self.lookup_base.as_str()).map_err(|e| ReadError::Body(e.to_string()))?;
+        url.path_segments_mut()
+            .map_err(|()| ReadError::Body("TWILIO_LOOKUP_BASE cannot be a base".into()))?
+            .pop_if_empty()
+            .extend(["v2", "PhoneNumbers", e164]);
+        url.query_pairs_mut().append_pair("Fields", fields);
+        let body: LookupBody = self.get_json(url.as_str(), creds).await?;
+        Ok(Lookup {
+            valid: body.valid.unwrap_or(false),
+            line_type: body.line_type_intelligence.and_then(|l| l.kind),
+            caller_type: body
+                .caller_name
+                .as_ref()
+                .and_then(|c| c.caller_type.clone()),
+            caller_name: body.caller_name.and_then(|c| c.caller_name),
+        })
+    }
+
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        url: &str,
+        creds: &Credentials,
+    ) -> Result<T, ReadError> {
+        let response = self
+            .http
+            .get(url)
+            .basic_auth(&creds.account_sid, Some(creds.auth_token.expose_secret()))
+            .timeout(self.timeouts.total)
+            .send()
+            .await
+            .map_err(|e| ReadError::Transport(e.to_string()))?;
+        let status = response.status().as_u16();
+        if !(200..300).contains(&status) {
+            return Err(ReadError::Status { status });
+        }
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| ReadError::Transport(e.to_string()))?;
+        serde_json::from_slice(&bytes).map_err(|e| ReadError::Body(e.to_string()))
+    }
+}
+
+/// The class of a send whose transport failed (reliability.md §3): no connection established
+/// is certain; anything after the request may have left is unknown.
+pub fn classify_error(e: &reqwest::Error) -> SendOutcome {
+    if e.is_connect() {
+        SendOutcome::NotSent {
+            reason: format!("no connection: {e}"),
+            retry_after: None,
+        }
+    } else if e.is_timeout() {
+        SendOutcome::Unknown {
+            reason: "timed out after the request was sent".into(),
+        }
+    } else {
+        SendOutcome::Unknown {
+            reason: format!("connection failed after the request was sent: {e}"),
+        }
+    }
+}
+
+/// The class of an HTTP answer to `POST Messages.json` (reliability.md §3). Pure.
+pub fn classify_response(status: u16, retry_after: Option<&str>, body: &[u8]) -> SendOutcome {
+    match status {
+        200..=299 => {
+            #[derive(Deserialize)]
+            struct Created {
+                sid: Option<String>,
+                status: Option<String>,
+            }
+            match serde_json::from_slice::<Created>(body) {
+                Ok(Created {
+                    sid: Some(sid),
+                    status,
+                }) if !sid.is_empty() => SendOutcome::Accepted {
+                    sid,
+                    status: status.unwrap_or_else(|| "queued".into()),
+                },
+                _ => SendOutcome::Unknown {
+                    reason: format!("HTTP {status} without a readable sid"),
+                },
+            }
+        }
+        429 | 503 => SendOutcome::NotSent {
+            reason: format!("HTTP {status}"),
+            retry_after: parse_retry_after(retry_after),
+        },
+        400..=499 => {
+            let err = serde_json::from_slice::<ApiError>(body).ok();
+            SendOutcome::Rejected {
+                http: status,
+                code: err.as_ref().and_then(|e| e.code),
+                message: err.and_then(|e| e.message).unwrap_or_default(),
+            }
+        }
+        _ => SendOutcome::Unknown {
+            reason: format!("HTTP {status}"),
+        },
+    }
+}
+
+/// `Retry-After` in seconds (the form Twilio would use); an HTTP date or garbage is ignored and
+/// the backoff alone decides.
+pub fn parse_retry_after(raw: Option<&str>) -> Option<Duration> {
+    raw.and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CREATED: &[u8] = include_bytes!("../../../fixtures/twilio/message-create-201.json");
+    const E21610: &[u8] = include_bytes!("../../../fixtures/twilio/error-21610.json");
+    const E21211: &[u8] = include_bytes!("../../../fixtures/twilio/error-21211.json");
+    const E429: &[u8] = include_bytes!("../../../fixtures/twilio/error-429.json");
+
+    #[test]
+    fn the_classes_of_reliability_md_section_3() {
+        let sid = serde_json::from_slice::<serde_json::Value>(CREATED).expect("json")["sid"]
+            .as_str()
+            .expect("sid")
+            .to_owned();
+        assert_eq!(
+            classify_response(201, None, CREATED),
+            SendOutcome::Accepted {
+                sid,
+                status: "queued".into()
+            }
+        );
+        assert_eq!(
+            classify_response(429, Some("2"), E429),
+            SendOutcome::NotSent {
+                reason: "HTTP 429".into(),
+                retry_after: Some(Duration::from_secs(2))
+            }
+        );
+        assert_eq!(
+            classify_response(429, None, E429),
+            SendOutcome::NotSent {
+                reason: "HTTP 429".into(),
+                retry_after: None
+            }
+        );
+        assert!(matches!(
+            classify_response(503, None, b""),
+            SendOutcome::NotSent { .. }
+        ));
+        assert!(matches!(
+            classify_response(400, None, E21610),
+            SendOutcome::Rejected {
+                http: 400,
+                code: Some(21610),
+                ..
+            }
+        ));
+        assert!(matches!(
+            classify_response(400, None, E21211),
+            SendOutcome::Rejected {
+                http: 400,
+                code: Some(21211),
+                ..
+            }
+        ));
+        assert!(matches!(
+            classify_response(
+                401,
+                None,
+                br#"{"code":20003,"message":"Authenticate","status":401}"#
+            ),
+            SendOutcome::Rejected {
+                http: 401,
+                code: Some(20003),
+                ..
+            }
+        ));
+        assert!(matches!(
+            classify_response(404, None, b"not json"),
+            SendOutcome::Rejected {
+                http: 404,
+                code: None,
+                ..
+            }
+        ));
+        for unknown in [500, 502, 504] {
+            assert!(
+                matches!(
+                    classify_response(unknown, None, b""),
+                    SendOutcome::Unknown { .. }
+                ),
+                "{unknown}"
+            );
+        }
+        assert!(
+            matches!(
+                classify_response(201, None, b"{}"),
+                SendOutcome::Unknown { .. }
+            ),
+            "2xx without a sid"
+        );
+        assert!(matches!(
+            classify_response(200, None, b"<html>"),
+            SendOutcome::Unknown { .. }
+        ));
+        assert!(matches!(
+            classify_response(201, None, br#"{"sid":""}"#),
+            SendOutcome::Unknown { .. }
+        ));
+    }
+
+    #[test]
+    fn retry_after_is_seconds() {
+        assert_eq!(parse_retry_after(Some("2")), Some(Duration::from_secs(2)));
+        assert_eq!(
+            parse_retry_after(Some(" 30 ")),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after(Some("Wed, 21 Oct 2026 07:28:00 GMT")),
+            None
+        );
+        assert_eq!(parse_retry_after(None), None);
+    }
+
+    #[test]
+    fn api_messages_read_their_creation_time() {
+        let m: ApiMessage = serde_json::from_slice(CREATED).expect("parses");
+        assert!(m.created_at().is_some());
+        assert_eq!(m.direction.as_deref(), Some("outbound-api"));
+    }
+}
