@@ -1,4 +1,4 @@
-//! Configuration from the environment (DESIGN.md "External contract"), parsed once at start.
+//! Configuration from the environment (README.md "Configuration"), parsed once at start.
 //! A missing or malformed value is an error that names the variable.
 
 use std::fmt;
@@ -77,7 +77,7 @@ impl fmt::Debug for Config {
 
 /// `TEXTBACK_PUBLIC_URL` without a trailing slash: `https://textback.example.com` or with a
 /// path prefix (`https://example.com/textback`). Signatures are checked against it plus the
-/// request path, never against `Host` (security.md §1.2).
+/// request path, never against `Host` (docs/security.md §1.2).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublicUrl(String);
 

@@ -1,5 +1,5 @@
 //! `textback demo`: the real server and scheduler, the fake carrier in-process, the demo
-//! brokerage, and a scripted morning played through the real, signed webhooks (DESIGN.md "The
+//! brokerage, and a scripted morning played through the real, signed webhooks (README.md "The
 //! demo"). It needs only PostgreSQL.
 //!
 //! The server runs on an offset clock that starts at 10:00 on a weekday in the brokerage's

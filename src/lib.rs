@@ -6,11 +6,13 @@
 
 pub mod config;
 pub mod connections;
+pub mod context;
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod effects;
 pub mod http;
+pub mod live;
 pub mod metrics;
-pub mod pipeline;
 pub mod scheduler;
 pub mod telemetry;
 
@@ -30,7 +32,7 @@ use tokio::net::TcpListener;
 
 use crate::clock::SharedClock;
 use crate::config::Config;
-use crate::http::AppState;
+use crate::context::AppState;
 
 /// The assembled server: its router and shared state.
 pub struct App {
@@ -143,7 +145,7 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let router = router.clone();
-        // The peer address is the client for login throttling (security.md §2).
+        // The peer address is the client for login throttling (docs/security.md §2).
         let service = hyper::service::service_fn(
             move |mut request: hyper::Request<hyper::body::Incoming>| {
                 request

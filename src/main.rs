@@ -49,7 +49,7 @@ enum Command {
         #[command(subcommand)]
         action: UserAction,
     },
-    /// The brokerage's do-not-call list (its suppressions; compliance.md R1).
+    /// The brokerage's do-not-call list (its suppressions; docs/compliance.md R1).
     Dnc {
         #[command(subcommand)]
         action: DncAction,
@@ -168,7 +168,7 @@ fn timing() -> textback::scheduler::Timing {
 
 /// The server's clock: the system's, or with the `test-hooks` feature (fault tests only) a
 /// clock that reads `TEXTBACK_TEST_CLOCK` (RFC 3339) at start and runs at the normal rate, so
-/// a test can restart the server at 23:00 and at 08:00 local (reliability.md F13).
+/// a test can restart the server at 23:00 and at 08:00 local (docs/reliability.md F13).
 fn clock() -> anyhow::Result<textback::clock::SharedClock> {
     #[cfg(feature = "test-hooks")]
     if let Ok(start) = std::env::var("TEXTBACK_TEST_CLOCK") {
@@ -284,7 +284,7 @@ async fn setup_apply(path: &std::path::Path) -> anyhow::Result<()> {
     let bytes = read_limited(path).map_err(|e| BadInput(format!("{shown}: {e}")))?;
     let file = setup::parse_bytes(&bytes)
         .map_err(|problems| BadInput(render_problems(&shown, &problems)))?;
-    // Warnings (compliance.md R10: long or non-GSM-7 texts) do not stop the apply.
+    // Warnings (docs/compliance.md R10: long or non-GSM-7 texts) do not stop the apply.
     if !file.warnings.is_empty() {
         eprintln!("{}", render_warnings(&shown, &file.warnings));
     }

@@ -1,6 +1,6 @@
-//! Prometheus metrics (`GET /metrics`), the names of DESIGN.md. Labels carry endpoint, kind,
+//! Prometheus metrics (`GET /metrics`), the names of README.md "Operations". Labels carry endpoint, kind,
 //! outcome and rule names only, never a phone number or any other personal data
-//! (security.md §2, "secrets, config").
+//! (docs/security.md §2 "secrets").
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;

@@ -1,5 +1,5 @@
 //! Structured logs with `tracing`. `RUST_LOG` filters (default `info`). Phone numbers are
-//! logged only masked, message bodies and secrets never (security.md §2, "logging").
+//! logged only masked, message bodies and secrets never (docs/security.md §2 "logs").
 
 use std::io::IsTerminal as _;
 

@@ -1,6 +1,6 @@
 //! The people's pages in a real headless Chromium (Debian's `chromium` and `chromium-driver`,
 //! which `.ci/run` installs), driven over WebDriver, against the real server on 127.0.0.1:0
-//! (plain http: the demo's cookie case of security.md §2), PostgreSQL and the fake carrier.
+//! (plain http: the demo's cookie case of docs/security.md §2), PostgreSQL and the fake carrier.
 //! Each test saves screenshots under `target/tmp/screenshots/`.
 
 #[allow(dead_code)]

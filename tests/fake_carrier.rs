@@ -1,5 +1,5 @@
 //! The fake Twilio carrier, over real loopback sockets: its REST shapes against
-//! `fixtures/twilio/`, its fault modes (reliability.md §6), its signed status callbacks and
+//! `fixtures/twilio/`, its fault modes (docs/reliability.md §6), its signed status callbacks and
 //! the webhook player. A small axum receiver plays our server and checks every signature.
 
 // clippy.toml allows unwrap inside #[test] functions only; the helpers below are test code
@@ -680,7 +680,7 @@ async fn list_filters_by_to_and_from_newest_first_and_pages_follow() {
 }
 
 /// `DateSent` filters compare `date_sent`; messages whose `date_sent` is null (still queued)
-/// never match a `DateSent` filter (the fake's documented choice, twilio.md §11 #9).
+/// never match a `DateSent` filter (the fake's documented choice, docs/twilio.md §11 #9).
 /// The carrier may keep a message under another body than the one sent: a trial account's
 /// prefix, Message Redaction's empty body. The 201, the list and a fetch all show the kept
 /// body; a create from before the change keeps its own.

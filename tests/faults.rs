@@ -1,4 +1,4 @@
-//! Fault tests with real processes (reliability.md §6–§7): the server binary, built with
+//! Fault tests with real processes (docs/reliability.md §6–§7): the server binary, built with
 //! `--features test-hooks` (crash points, short timing knobs), runs as child processes that
 //! are killed with SIGKILL and restarted; the fake carrier runs here. Each test waits with
 //! generous deadlines and ends with the invariants: one accepted create per text, every job
@@ -59,7 +59,7 @@ fn setup() -> String {
 }
 
 /// The servers' and the fake's clock starts here (Friday 10:00 in Boston), whatever the time
-/// of the machine: quiet hours (compliance.md R7) must not depend on when CI runs.
+/// of the machine: quiet hours (docs/compliance.md R7) must not depend on when CI runs.
 fn test_start() -> chrono::DateTime<chrono::Utc> {
     "2026-06-12T14:00:00Z".parse().unwrap()
 }
@@ -234,7 +234,7 @@ impl World {
     }
 
     /// Locks `phone`'s contact row in a transaction of the test's own until it is dropped or
-    /// rolled back (reliability.md §6: what orders the STOP, the send and its record).
+    /// rolled back (docs/reliability.md §6: what orders the STOP, the send and its record).
     async fn hold_contact(&self, phone: &str) -> sqlx::Transaction<'static, sqlx::Postgres> {
         let mut holder = self.db.pool.begin().await.unwrap();
         sqlx::query("select contact_id from contact where phone = $1 for update")
@@ -249,7 +249,7 @@ impl World {
         self.fake.messages().iter().filter(|m| m.to == to).count()
     }
 
-    /// Waits until every job is terminal (reliability.md I2), or fails after `within`.
+    /// Waits until every job is terminal (docs/reliability.md I2), or fails after `within`.
     async fn wait_all_terminal(&self, within: Duration) {
         let deadline = Instant::now() + within;
         loop {
@@ -271,13 +271,13 @@ impl World {
         }
     }
 
-    /// reliability.md I1–I5 over everything the scenario did (the randomized runs' checker).
+    /// docs/reliability.md I1–I5 over everything the scenario did (the randomized runs' checker).
     async fn assert_invariants(&self) {
         let bad = invariants::check(&self.db.pool, &self.fake, &[], &[]).await;
         assert!(bad.is_empty(), "reliability.md I1–I5:\n{}", bad.join("\n"));
     }
 
-    /// reliability.md I1 and I2 for one text-back: exactly one accepted create to `to`, the
+    /// docs/reliability.md I1 and I2 for one text-back: exactly one accepted create to `to`, the
     /// job `sent`, no outbound row left unsettled.
     async fn assert_one_text(&self, to: &str) {
         assert_eq!(self.accepted_to(to), 1, "exactly one text to {to}");
@@ -355,7 +355,7 @@ async fn miss_racing_a_crash(w: &World, player: &Player, from: &str) {
     );
 }
 
-/// reliability.md F7: the process dies after claiming the job, before any request left. After
+/// docs/reliability.md F7: the process dies after claiming the job, before any request left. After
 /// the lease the job is re-claimed; with no outbound row from the earlier attempt, it sends,
 /// once.
 #[tokio::test]
@@ -411,7 +411,7 @@ async fn killed_after_the_presend_record_the_text_is_reconciled_then_sent_once()
     assert_eq!(states, vec!["failed_certain", "sent"]);
 }
 
-/// reliability.md F8: the request reached the carrier, which keeps its answer; the process is
+/// docs/reliability.md F8: the request reached the carrier, which keeps its answer; the process is
 /// killed before it can record anything. After the restart the `sending` row is reconciled by
 /// the carrier's list: found, so sent, and no second create.
 #[tokio::test]
@@ -444,7 +444,7 @@ async fn killed_between_send_and_record_the_text_is_reconciled_not_resent() {
     }
 }
 
-/// reliability.md F12: two server processes on one database and one carrier, 200 missed calls
+/// docs/reliability.md F12: two server processes on one database and one carrier, 200 missed calls
 /// from 200 callers, the webhooks spread over both: exactly 200 texts, none twice.
 #[tokio::test]
 async fn two_servers_send_200_texts_for_200_missed_calls() {
@@ -505,7 +505,7 @@ async fn two_servers_send_200_texts_for_200_missed_calls() {
 
 use futures_util::StreamExt as _;
 
-/// reliability.md F13, compliance.md R7: a missed call at 21:30 in Boston. The text-back is
+/// docs/reliability.md F13, docs/compliance.md R7: a missed call at 21:30 in Boston. The text-back is
 /// held for the window with its reason; the server is killed; restarted at 23:00 it sends
 /// nothing; restarted at 08:00:05 it sends once, after 08:00 and never before.
 #[tokio::test]
@@ -572,7 +572,7 @@ async fn a_quiet_hours_deferral_survives_restarts_and_sends_once_at_the_window()
     assert!(sent_at >= until, "sent at {sent_at}, before the window");
 }
 
-/// reliability.md F1: the database goes away while sends are in flight at the carrier, (a)
+/// docs/reliability.md F1: the database goes away while sends are in flight at the carrier, (a)
 /// behind a proxy that refuses and cuts every connection for 5 s, (b) by
 /// `pg_terminate_backend` of every server connection. `/readyz` says 503 during the outage
 /// and 200 after; the process stays up; every job ends; every caller gets one text, including
@@ -679,7 +679,7 @@ async fn a_database_outage_mid_dispatch_loses_nothing_and_sends_nothing_twice() 
     }
 }
 
-/// reliability.md F12's variant: one of two servers is SIGKILLed halfway through 200 missed
+/// docs/reliability.md F12's variant: one of two servers is SIGKILLed halfway through 200 missed
 /// calls; the survivor takes the rest of the calls and, after their leases, the dead one's
 /// jobs: exactly 200 texts, none created twice.
 #[tokio::test]
@@ -757,7 +757,7 @@ async fn callbacks_settled(w: &World) {
     }
 }
 
-/// reliability.md F9 and F10 against the real binary: the same signed voice and dial webhooks
+/// docs/reliability.md F9 and F10 against the real binary: the same signed voice and dial webhooks
 /// twice in a row and the dial ten times at once, the same "Stop." twice, the carrier's status
 /// callbacks duplicated and in reverse order (`delivered` before `sent`), and a callback for a
 /// message nobody sent: one call row, one text-back, one opt-out and one confirmation; every
@@ -888,7 +888,7 @@ async fn duplicated_and_reordered_webhooks_store_and_send_once() {
     assert!(bad.is_empty(), "reliability.md I1–I5:\n{}", bad.join("\n"));
 }
 
-/// reliability.md F2–F5 against the real binary, one fresh world each: the carrier answering
+/// docs/reliability.md F2–F5 against the real binary, one fresh world each: the carrier answering
 /// 503 for the next 5 creates without making the text (F2), 500 after making it and 500
 /// without (F3), 429 with `Retry-After: 2` (F4), and answering after 1.5 s, past the client's
 /// 1 s timeout, having made it (F5). Each caller gets one text; a text the carrier made is
@@ -976,7 +976,7 @@ async fn jobs_of(w: &World, kind: &str) -> Vec<(String, Option<String>)> {
         .unwrap()
 }
 
-/// reliability.md F11 against the real binary: STOP races the text-back. The test holds the
+/// docs/reliability.md F11 against the real binary: STOP races the text-back. The test holds the
 /// caller's contact row; the STOP webhook and the server's due text-back queue up behind it in
 /// one order or the other; then the test lets go. STOP first: the text-back is
 /// `skipped(opted_out)` and nothing is created. Text-back first (its create held at the
@@ -1074,7 +1074,7 @@ async fn a_stop_racing_the_text_back_gives_no_text_or_exactly_one() {
     }
 }
 
-/// reliability.md F14, compliance.md R1 against the real binary: a caller of the Downtown
+/// docs/reliability.md F14, docs/compliance.md R1 against the real binary: a caller of the Downtown
 /// office's Main St number gets the text-back (its follow-up armed), then texts STOP to that
 /// number; later they call the Waterfront office's Elm St line and nobody answers. Jo, a
 /// Waterfront agent, sees the missed call in the inbox and replies: refused, with the reason
@@ -1153,7 +1153,7 @@ async fn a_stop_to_one_office_refuses_a_reply_from_another() {
     assert_eq!(w.accepted_to(lead), 1, "the Main St text-back only");
     assert!(jobs_of(&w, "agent_reply").await.is_empty());
     let text_backs = jobs_of(&w, "text_back").await;
-    // The Elm St miss fell inside the Main St call's episode (DESIGN.md: a day after its
+    // The Elm St miss fell inside the Main St call's episode (docs/architecture.md step 2: a day after its
     // text-back): recorded, no second text-back.
     assert_eq!(text_backs, [("sent".to_owned(), None)]);
     let calls: i64 = sqlx::query_scalar("select count(*) from call where from_raw = $1")
@@ -1164,7 +1164,7 @@ async fn a_stop_to_one_office_refuses_a_reply_from_another() {
     assert_eq!(calls, 2);
 }
 
-/// reliability.md F6 against the real binary: the carrier refuses connections. Back within
+/// docs/reliability.md F6 against the real binary: the carrier refuses connections. Back within
 /// the retry budget (10 s with the test timing): the text goes once. Down past it: the job
 /// ends `dead` with the connection error as its reason, and nothing is sent when the carrier
 /// returns.
@@ -1233,7 +1233,7 @@ fn creates_to(w: &World, to: &str) -> Vec<chrono::DateTime<chrono::Utc>> {
         .collect()
 }
 
-/// reliability.md F3's list variants against the real binary: the carrier answers 500 after
+/// docs/reliability.md F3's list variants against the real binary: the carrier answers 500 after
 /// making the text, and then its message list fails every time (past the retry budget) or
 /// shows every text twice: the text-back ends `needs_review` with the reason, a person is
 /// alerted, and the text is never requested a second time.
@@ -1315,7 +1315,7 @@ async fn a_text_kept_under_another_body_is_left_for_review_never_resent() {
     );
 }
 
-/// reliability.md F2's variant against the real binary, compliance.md R7/R14: the carrier
+/// docs/reliability.md F2's variant against the real binary, docs/compliance.md R7/R14: the carrier
 /// answers 503 while the Boston evening window closes (the gate stops at 19:58). The retry
 /// after the close is deferred to 08:00, not sent late; restarted at 08:00:05, the text goes
 /// once, and no create ever reached the carrier between 19:58 and 08:00.

@@ -1,4 +1,4 @@
-//! Seeded randomized scenarios (reliability.md §8): a seed makes a random history of calls and
+//! Seeded randomized scenarios (docs/reliability.md §8): a seed makes a random history of calls and
 //! dial results, inbound texts and keywords, agent replies, replayed webhooks, carrier faults,
 //! database faults, crashes and clock steps. It is played through the real webhooks (signed as
 //! Twilio signs them) against the real server binary, drained, and judged by the I1–I5 checker
@@ -43,7 +43,7 @@ const CONTACTS: usize = 12;
 const LANDLINES: [usize; 2] = [10, 11];
 const ADMIN: &str = "riley@harbor.example";
 /// Inbound bodies and Twilio's `OptOutType`: ordinary replies, then the carrier-exact keywords
-/// (Twilio answers them), then forms only we recognise (we answer: compliance.md §4.4).
+/// (Twilio answers them), then forms only we recognise (we answer: docs/compliance.md §4.4).
 const TEXTS: [(&str, Option<&str>); 11] = [
     ("Is it still available?", None),
     ("Can you stop by the house at 5?", None),
@@ -662,7 +662,7 @@ async fn play(w: &mut World, seed: u64, i: usize, ev: &Ev) -> String {
     }
 }
 
-/// reliability.md §6's drain: faults cleared, one server, then every job terminal. Jobs waiting
+/// docs/reliability.md §6's drain: faults cleared, one server, then every job terminal. Jobs waiting
 /// for a later time (quiet hours, follow-ups, escalations) are reached by restarting the server
 /// with both clocks moved just past them, at most 8 times.
 async fn drain(w: &mut World) {
@@ -842,7 +842,7 @@ async fn run_seed(seed: u64) -> usize {
     plan.events.len()
 }
 
-/// reliability.md §8. The seeds run one after another: they kill processes and lean on short
+/// docs/reliability.md §8. The seeds run one after another: they kill processes and lean on short
 /// leases.
 #[tokio::test]
 async fn seeded_random_histories_keep_the_invariants() {

@@ -1,4 +1,4 @@
-//! Logins and sessions for the people's pages (security.md §2).
+//! Logins and sessions for the people's pages (docs/security.md §2).
 //!
 //! * Passwords: Argon2id with the `argon2` crate's defaults (m = 19456 KiB, t = 2, p = 1),
 //!   verified off the async threads; rehashed at login when the parameters change.
@@ -44,7 +44,7 @@ use crate::store::{BrokerageId, users};
 pub const MAX_FORM_BYTES: usize = 64 * 1024;
 
 /// The cookie names: `__Host-` prefixed and `Secure` on an https public URL; plain on http
-/// (security.md §2, "Plain-HTTP demo").
+/// (docs/security.md §2 "cookies").
 #[derive(Debug, Clone, Copy)]
 pub struct Cookies {
     pub secure: bool,
@@ -219,7 +219,7 @@ fn public_origin(state: &AppState) -> String {
         .unwrap_or_default()
 }
 
-/// security.md §2 CSRF: a POST whose `Origin` is present and is not ours, or that the browser
+/// docs/security.md §2 CSRF: a POST whose `Origin` is present and is not ours, or that the browser
 /// says is cross-site, is refused before anything else.
 fn check_origin(headers: &HeaderMap, state: &AppState) -> Result<()> {
     if headers
@@ -288,7 +288,7 @@ impl<T: serde::de::DeserializeOwned + Send> FromRequest<AppState> for Posted<T> 
 
 /// The first field of a submitted form whose value holds a control character other than tab
 /// and line breaks: what a person types never needs one, PostgreSQL refuses NUL, and a carrier
-/// would refuse or mangle the rest (issue 15 §10). Checked for every form, so no field is left
+/// would refuse or mangle the rest (docs/security.md §2 "typed input"). Checked for every form, so no field is left
 /// out.
 fn field_with_control_character(body: &[u8]) -> Option<String> {
     url::form_urlencoded::parse(body)
@@ -308,7 +308,7 @@ fn field_label(field: &str) -> String {
 }
 
 /// The client address for throttling: the socket peer, or, when the peer is a trusted proxy,
-/// the right-most `X-Forwarded-For` entry that is not one (security.md §2).
+/// the right-most `X-Forwarded-For` entry that is not one (docs/security.md §2).
 pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
     if !is_trusted(&peer) {
@@ -328,7 +328,7 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr
         .unwrap_or(peer)
 }
 
-/// Argon2id with the crate's defaults (security.md: m = 19456, t = 2, p = 1).
+/// Argon2id with the crate's defaults (docs/security.md: m = 19456, t = 2, p = 1).
 pub fn hash_password(password: &str) -> anyhow::Result<String> {
     Argon2::default()
         .hash_password(password.as_bytes())
@@ -357,7 +357,7 @@ fn verify_password(password: &str, phc: &str) -> bool {
 }
 
 /// A hash of a random password, checked when the email is unknown so that an unknown user and
-/// a wrong password take the same time (security.md §2).
+/// a wrong password take the same time (docs/security.md §2).
 fn dummy_hash() -> &'static str {
     static DUMMY: OnceLock<String> = OnceLock::new();
     DUMMY.get_or_init(|| {
@@ -374,7 +374,7 @@ struct LoginPage<'a> {
 }
 
 /// The login form. A failed attempt keeps its pre-session token and does not echo the email:
-/// an unknown email and a wrong password get byte-identical pages (security.md §2).
+/// an unknown email and a wrong password get byte-identical pages (docs/security.md §2).
 fn login_page(
     state: &AppState,
     status: StatusCode,
@@ -413,7 +413,7 @@ pub struct LoginForm {
     password: String,
 }
 
-/// The one answer for an unknown email, a wrong password, a removed login (security.md §2).
+/// The one answer for an unknown email, a wrong password, a removed login (docs/security.md §2).
 const FAILED: &str = "Email or password is incorrect.";
 
 /// `POST /login`.

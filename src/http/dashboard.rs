@@ -1,5 +1,5 @@
-//! `/dashboard`: the recovery funnel for managers and admins (DESIGN.md "People-facing pages";
-//! issue 6 §5), by period, number, office and agent, with its CSV export and the admins'
+//! `/dashboard`: the recovery funnel for managers and admins (docs/inbox.md
+//! "The dashboard"), by period, number, office and agent, with its CSV export and the admins'
 //! configuration-alert banner. Agents get 403; a manager sees their office only.
 
 use askama::Template;
@@ -192,7 +192,7 @@ struct DashboardPage {
     opted_out: i64,
     recipients: i64,
     suppressed: Vec<Line>,
-    /// Follow-ups are switched off by a rule textback cannot satisfy yet (issue 15 §5).
+    /// Follow-ups are switched off by a rule textback cannot satisfy yet (docs/compliance.md R12).
     follow_ups_off: Option<&'static str>,
     variants: Vec<VariantView>,
     bars: Vec<HourBar>,
@@ -716,7 +716,7 @@ async fn export(
 }
 
 /// `GET /dashboard/suppressions.csv`: the brokerage's do-not-text list with who, when and why
-/// (compliance.md R13: for managers and admins; the same columns as `textback dnc export`).
+/// (docs/compliance.md R13: for managers and admins; the same columns as `textback dnc export`).
 async fn suppressions(State(state): State<AppState>, viewer: Viewer) -> Result<Response> {
     if !viewer.role.sees_dashboard() {
         return Err(Error::Forbidden(

@@ -1,6 +1,6 @@
 //! The one error type of the HTTP layer. Bad webhook input is answered where it is found (the
 //! guard, `TwilioForm`); pages answer their refusals with these variants, each a plain page
-//! that names no internals (security.md §2 "errors").
+//! that names no internals (docs/security.md §2 "errors").
 
 use askama::Template;
 use axum::http::{HeaderValue, StatusCode, header};

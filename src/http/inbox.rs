@@ -1,5 +1,5 @@
-//! `/inbox`: the conversations a person may see, one thread, and what agents do there (DESIGN.md
-//! "People-facing pages"; issue 6 §3). Every page and action finds the conversation through
+//! `/inbox`: the conversations a person may see, one thread, and what agents do there (docs/inbox.md
+//! "The inbox"). Every page and action finds the conversation through
 //! the person's scope, so another brokerage's or office's id is a 404. State changes are POST
 //! forms carrying the session's CSRF token; each answers with a redirect to the thread (so a
 //! reload never repeats it), or the thread again with the reason when it was refused.
@@ -20,8 +20,9 @@ use crate::domain::alerts::callback_why;
 use crate::domain::decision_text::{self, past_time};
 use crate::domain::phone::{display, parse_typed};
 use crate::domain::{carrier, sms_text};
-use crate::pipeline::{self, ReplyRefused};
+use crate::effects::{self, ReplyRefused};
 use crate::store::inbox::{self, Filter, Head, Thread};
+use crate::store::jobs::{JobKind, JobState};
 use crate::store::{conversations, messages, tasks};
 
 pub fn router() -> Router<AppState> {
@@ -47,7 +48,7 @@ pub fn router() -> Router<AppState> {
         .route("/inbox/c/{id}/tasks/{task}/done", post(task_done))
 }
 
-/// An id from a path: anything but a positive 64-bit number is simply not found (security.md
+/// An id from a path: anything but a positive 64-bit number is simply not found (docs/security.md
 /// §3 row 25: negative, 2^63, non-numeric and UUID-shaped ids all answer 404).
 pub fn parse_id(raw: &str) -> Result<i64> {
     match raw.parse::<i64>() {
@@ -58,7 +59,7 @@ pub fn parse_id(raw: &str) -> Result<i64> {
 
 /// Most conversations the list shows at once ("Older conversations" pages on).
 const PAGE: i64 = 50;
-/// The longest reply (security.md §3 row 26; Twilio's limit is 1,600 characters).
+/// The longest reply (docs/security.md §3 row 26; Twilio's limit is 1,600 characters).
 const MAX_REPLY_CHARS: usize = 1600;
 
 #[derive(Debug, Deserialize, Default)]
@@ -411,7 +412,7 @@ async fn visible_head(state: &AppState, viewer: &Viewer, id: i64) -> Result<Head
 }
 
 /// Whether a GET may count as the person reading a conversation: not when the browser says
-/// another site sent it there (a cross-site link must change nothing, security.md §2 CSRF).
+/// another site sent it there (a cross-site link must change nothing, docs/security.md §2 CSRF).
 fn same_site(headers: &axum::http::HeaderMap) -> bool {
     headers
         .get("sec-fetch-site")
@@ -533,12 +534,12 @@ fn job_words(j: &inbox::JobItem, now: DateTime<Utc>, tz: Tz) -> Option<(String, 
             None => "the carrier refused it".into(),
         }
     };
-    let label = kind_label(match j.kind.as_str() {
-        "agent_reply" => "manual",
-        k => k,
+    let label = kind_label(match j.kind {
+        JobKind::AgentReply => "manual",
+        k => k.as_str(),
     });
-    match (j.kind.as_str(), j.state.as_str()) {
-        ("text_back", "scheduled") => Some((
+    match (j.kind, j.state) {
+        (JobKind::TextBack, JobState::Scheduled) => Some((
             match decision_text::countdown(j.run_at, now) {
                 // The hold after a missed call: how long the caller has to ring back.
                 Some(soon) => format!(
@@ -553,19 +554,21 @@ fn job_words(j: &inbox::JobItem, now: DateTime<Utc>, tz: Tz) -> Option<(String, 
             },
             false,
         )),
-        ("agent_reply", "scheduled" | "running") => Some(("Reply queued".into(), false)),
-        (_, "cancelled") => Some((
+        (JobKind::AgentReply, JobState::Scheduled | JobState::Running) => {
+            Some(("Reply queued".into(), false))
+        }
+        (_, JobState::Cancelled) => Some((
             format!("{label} cancelled: {}", why(j.reason.as_deref())),
             false,
         )),
-        (_, "dead") => Some((
+        (_, JobState::Dead) => Some((
             format!(
                 "{label} could not be sent: {}",
                 failure(j.last_error.as_deref())
             ),
             true,
         )),
-        (_, "needs_review") => Some((
+        (_, JobState::NeedsReview) => Some((
             format!("{label} may not have gone out: a person should check"),
             true,
         )),
@@ -789,8 +792,8 @@ fn items(thread: &Thread, head: &Head, names: &Names, now: DateTime<Utc>, tz: Tz
     }
     for j in &thread.jobs {
         // A reply just sent shows at once as the text it is, on its way.
-        if j.kind == "agent_reply"
-            && matches!(j.state.as_str(), "scheduled" | "running")
+        if j.kind == JobKind::AgentReply
+            && matches!(j.state, JobState::Scheduled | JobState::Running)
             && let Some(body) = &j.body
         {
             out.push(ItemView {
@@ -1007,6 +1010,24 @@ fn back(id: i64) -> Response {
     Redirect::to(&format!("/inbox/c/{id}")).into_response()
 }
 
+/// The frame every conversation action shares: the conversation must be visible to this person
+/// (else 404, and nothing changes), the change runs in one transaction, and a log line names
+/// the action and who took it (never what was typed).
+async fn act(
+    state: &AppState,
+    viewer: &Viewer,
+    id: i64,
+    action: &'static str,
+    change: impl AsyncFnOnce(&mut sqlx::PgConnection, &Head) -> Result<()>,
+) -> Result<()> {
+    let head = visible_head(state, viewer, id).await?;
+    let mut tx = state.pool.begin().await?;
+    change(&mut tx, &head).await?;
+    tx.commit().await?;
+    tracing::info!(user_id = viewer.user_id, conversation_id = id, "{action}");
+    Ok(())
+}
+
 #[derive(Deserialize)]
 struct ReplyForm {
     #[serde(default)]
@@ -1021,7 +1042,7 @@ struct ReplyForm {
 
 /// `POST /inbox/c/{id}/reply`: through the gate and the at-most-once sender (an
 /// `agent_reply` job). Refused at once, with the reason, for an opted-out number, a review
-/// hold or a public link shortener (compliance.md R1, R3, R11).
+/// hold or a public link shortener (docs/compliance.md R1, R3, R11).
 async fn reply(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -1122,7 +1143,7 @@ async fn reply(
         .once
         .as_deref()
         .filter(|t| !t.is_empty() && t.len() <= 64);
-    let queued = pipeline::queue_agent_reply_once(
+    let queued = effects::queue_agent_reply_once(
         &mut tx,
         viewer.brokerage,
         contact,
@@ -1189,25 +1210,19 @@ async fn note(
     Posted { viewer, form }: Posted<NoteForm>,
 ) -> Result<Response> {
     let id = parse_id(&id)?;
-    visible_head(&state, &viewer, id).await?;
     let typed = sms_text::plain_newlines(&form.body);
     let body = typed.trim();
-    if body.is_empty() || body.chars().count() > 2000 {
-        return Err(Error::BadRequest(
-            "A note needs between 1 and 2,000 characters.".into(),
-        ));
-    }
-    let mut conn = state.pool.acquire().await?;
-    conversations::add_note(
-        &mut conn,
-        viewer.brokerage,
-        id,
-        viewer.agent_id,
-        body,
-        state.clock.now(),
-    )
+    act(&state, &viewer, id, "note added", async |tx, _| {
+        if body.is_empty() || body.chars().count() > 2000 {
+            return Err(Error::BadRequest(
+                "A note needs between 1 and 2,000 characters.".into(),
+            ));
+        }
+        let now = state.clock.now();
+        conversations::add_note(tx, viewer.brokerage, id, viewer.agent_id, body, now).await?;
+        Ok(())
+    })
     .await?;
-    tracing::info!(user_id = viewer.user_id, conversation_id = id, "note added");
     Ok(back(id))
 }
 
@@ -1223,43 +1238,47 @@ async fn assign(
     Posted { viewer, form }: Posted<AssignForm>,
 ) -> Result<Response> {
     let id = parse_id(&id)?;
-    visible_head(&state, &viewer, id).await?;
-    let mut tx = state.pool.begin().await?;
-    let agent = if form.agent.is_empty() {
-        None
-    } else {
-        let wanted = form
-            .agent
-            .parse::<i64>()
-            .map_err(|_| Error::BadRequest("Choose an agent from the list.".into()))?;
-        let agents = inbox::agents(&mut tx, viewer.brokerage).await?;
-        if !agents.iter().any(|(a, _, _)| *a == wanted) {
-            return Err(Error::BadRequest("Choose an agent from the list.".into()));
-        }
-        Some(wanted)
-    };
-    if conversations::assign(&mut tx, viewer.brokerage, id, agent).await? {
-        conversations::record_event(
-            &mut tx,
-            viewer.brokerage,
-            id,
-            if agent.is_some() {
-                "assigned"
+    act(
+        &state,
+        &viewer,
+        id,
+        "conversation assigned",
+        async |tx, _| {
+            let agent = if form.agent.is_empty() {
+                None
             } else {
-                "unassigned"
-            },
-            Some(viewer.agent_id),
-            agent,
-            state.clock.now(),
-        )
-        .await?;
-    }
-    tx.commit().await?;
-    tracing::info!(
-        user_id = viewer.user_id,
-        conversation_id = id,
-        "conversation assigned"
-    );
+                let wanted = form
+                    .agent
+                    .parse::<i64>()
+                    .map_err(|_| Error::BadRequest("Choose an agent from the list.".into()))?;
+                let agents = inbox::agents(tx, viewer.brokerage).await?;
+                if !agents.iter().any(|(a, _, _)| *a == wanted) {
+                    return Err(Error::BadRequest("Choose an agent from the list.".into()));
+                }
+                Some(wanted)
+            };
+            if conversations::assign(tx, viewer.brokerage, id, agent).await? {
+                let kind = if agent.is_some() {
+                    "assigned"
+                } else {
+                    "unassigned"
+                };
+                let now = state.clock.now();
+                conversations::record_event(
+                    tx,
+                    viewer.brokerage,
+                    id,
+                    kind,
+                    Some(viewer.agent_id),
+                    agent,
+                    now,
+                )
+                .await?;
+            }
+            Ok(())
+        },
+    )
+    .await?;
     Ok(back(id))
 }
 
@@ -1268,36 +1287,32 @@ struct Nothing {}
 
 async fn set_closed(state: &AppState, viewer: &Viewer, id: &str, closed: bool) -> Result<Response> {
     let id = parse_id(id)?;
-    visible_head(state, viewer, id).await?;
-    let mut tx = state.pool.begin().await?;
-    let changed = pipeline::people::set_closed(
-        &mut tx,
-        viewer.brokerage,
+    let kind = if closed { "closed" } else { "reopened" };
+    act(
+        state,
+        viewer,
         id,
-        closed,
-        &viewer.email,
-        state.clock.now(),
+        "conversation closed or reopened",
+        async |tx, _| {
+            let now = state.clock.now();
+            if effects::people::set_closed(tx, viewer.brokerage, id, closed, &viewer.email, now)
+                .await?
+            {
+                conversations::record_event(
+                    tx,
+                    viewer.brokerage,
+                    id,
+                    kind,
+                    Some(viewer.agent_id),
+                    None,
+                    now,
+                )
+                .await?;
+            }
+            Ok(())
+        },
     )
     .await?;
-    if changed {
-        conversations::record_event(
-            &mut tx,
-            viewer.brokerage,
-            id,
-            if closed { "closed" } else { "reopened" },
-            Some(viewer.agent_id),
-            None,
-            state.clock.now(),
-        )
-        .await?;
-    }
-    tx.commit().await?;
-    tracing::info!(
-        user_id = viewer.user_id,
-        conversation_id = id,
-        closed,
-        "conversation closed or reopened"
-    );
     Ok(back(id))
 }
 
@@ -1323,35 +1338,30 @@ async fn take_over(
     Posted { viewer, .. }: Posted<Nothing>,
 ) -> Result<Response> {
     let id = parse_id(&id)?;
-    let head = visible_head(&state, &viewer, id).await?;
-    let mut tx = state.pool.begin().await?;
-    let cancelled = pipeline::people::take_over(
-        &mut tx,
-        viewer.brokerage,
+    act(
+        &state,
+        &viewer,
         id,
-        &viewer.email,
-        state.clock.now(),
+        "conversation taken over",
+        async |tx, head| {
+            let now = state.clock.now();
+            effects::people::take_over(tx, viewer.brokerage, id, &viewer.email, now).await?;
+            if head.taken_over_at.is_none() {
+                conversations::record_event(
+                    tx,
+                    viewer.brokerage,
+                    id,
+                    "taken_over",
+                    Some(viewer.agent_id),
+                    None,
+                    now,
+                )
+                .await?;
+            }
+            Ok(())
+        },
     )
     .await?;
-    if head.taken_over_at.is_none() {
-        conversations::record_event(
-            &mut tx,
-            viewer.brokerage,
-            id,
-            "taken_over",
-            Some(viewer.agent_id),
-            None,
-            state.clock.now(),
-        )
-        .await?;
-    }
-    tx.commit().await?;
-    tracing::info!(
-        user_id = viewer.user_id,
-        conversation_id = id,
-        cancelled,
-        "conversation taken over"
-    );
     Ok(back(id))
 }
 
@@ -1381,27 +1391,16 @@ async fn do_not_text(
     Posted { viewer, form }: Posted<ConfirmForm>,
 ) -> Result<Response> {
     let id = parse_id(&id)?;
-    let head = visible_head(&state, &viewer, id).await?;
-    form.check("that this number gets no more texts")?;
-    let mut tx = state.pool.begin().await?;
-    // Every contact locked first, in id order, before any of them is written.
-    let contacts = pipeline::people::lock_all(&mut tx, viewer.brokerage, id).await?;
-    for contact in contacts {
-        pipeline::people::do_not_text(
-            &mut tx,
-            viewer.brokerage,
-            contact,
-            &viewer.email,
-            state.clock.now(),
-        )
-        .await?;
-    }
-    tx.commit().await?;
-    tracing::info!(
-        user_id = viewer.user_id,
-        conversation_id = head.conversation_id,
-        "marked do not text"
-    );
+    act(&state, &viewer, id, "marked do not text", async |tx, _| {
+        form.check("that this number gets no more texts")?;
+        // Every contact locked first, in id order, before any of them is written.
+        let now = state.clock.now();
+        for contact in effects::people::lock_all(tx, viewer.brokerage, id).await? {
+            effects::people::do_not_text(tx, viewer.brokerage, contact, &viewer.email, now).await?;
+        }
+        Ok(())
+    })
+    .await?;
     Ok(back(id))
 }
 
@@ -1417,39 +1416,41 @@ async fn review(
     Posted { viewer, form }: Posted<ReviewForm>,
 ) -> Result<Response> {
     let id = parse_id(&id)?;
-    let head = visible_head(&state, &viewer, id).await?;
-    let opt_out = match form.decision.as_str() {
-        "opt_out" => true,
-        "not_opt_out" => false,
-        _ => {
-            return Err(Error::BadRequest(
-                "Choose opt-out or not an opt-out.".into(),
-            ));
-        }
-    };
-    // Every number of the conversation that is on hold (a merge can bring in another's).
-    let mut tx = state.pool.begin().await?;
-    // Every contact locked first, in id order, before any of them is written.
-    let contacts =
-        pipeline::people::lock_all(&mut tx, viewer.brokerage, head.conversation_id).await?;
-    for contact in contacts {
-        pipeline::people::decide_review(
-            &mut tx,
-            viewer.brokerage,
-            contact,
-            opt_out,
-            &viewer.email,
-            state.clock.now(),
-        )
-        .await?;
-    }
-    tx.commit().await?;
-    tracing::info!(
-        user_id = viewer.user_id,
-        conversation_id = id,
-        opt_out,
-        "review hold decided"
-    );
+    act(
+        &state,
+        &viewer,
+        id,
+        "review hold decided",
+        async |tx, head| {
+            let opt_out = match form.decision.as_str() {
+                "opt_out" => true,
+                "not_opt_out" => false,
+                _ => {
+                    return Err(Error::BadRequest(
+                        "Choose opt-out or not an opt-out.".into(),
+                    ));
+                }
+            };
+            // Every number of the conversation that is on hold (a merge can bring in another's),
+            // every contact locked first, in id order, before any of them is written.
+            let now = state.clock.now();
+            let contacts =
+                effects::people::lock_all(tx, viewer.brokerage, head.conversation_id).await?;
+            for contact in contacts {
+                effects::people::decide_review(
+                    tx,
+                    viewer.brokerage,
+                    contact,
+                    opt_out,
+                    &viewer.email,
+                    now,
+                )
+                .await?;
+            }
+            Ok(())
+        },
+    )
+    .await?;
     Ok(back(id))
 }
 
@@ -1465,27 +1466,19 @@ async fn set_name(
     Posted { viewer, form }: Posted<NameForm>,
 ) -> Result<Response> {
     let id = parse_id(&id)?;
-    let head = visible_head(&state, &viewer, id).await?;
-    let name = form.name.trim();
-    if name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(Error::BadRequest(
-            "A name has at most 100 characters and no control characters.".into(),
-        ));
-    }
-    let mut conn = state.pool.acquire().await?;
-    conversations::set_contact_name(
-        &mut conn,
-        viewer.brokerage,
-        head.contact_id,
-        Some(name).filter(|n| !n.is_empty()),
-    )
+    // (The log never holds the name itself: it is personal data.)
+    act(&state, &viewer, id, "contact name set", async |tx, head| {
+        let name = form.name.trim();
+        if name.chars().count() > 100 || name.chars().any(char::is_control) {
+            return Err(Error::BadRequest(
+                "A name has at most 100 characters and no control characters.".into(),
+            ));
+        }
+        let name = Some(name).filter(|n| !n.is_empty());
+        conversations::set_contact_name(tx, viewer.brokerage, head.contact_id, name).await?;
+        Ok(())
+    })
     .await?;
-    // (Never the name itself: it is personal data.)
-    tracing::info!(
-        user_id = viewer.user_id,
-        conversation_id = id,
-        "contact name set"
-    );
     Ok(back(id))
 }
 
@@ -1501,23 +1494,24 @@ async fn merge(
     Posted { viewer, form }: Posted<MergeForm>,
 ) -> Result<Response> {
     let id = parse_id(&id)?;
-    visible_head(&state, &viewer, id).await?;
     let into = parse_id(&form.into)?;
-    if into == id {
-        return Err(Error::BadRequest(
-            "A conversation cannot be merged into itself.".into(),
-        ));
-    }
-    visible_head(&state, &viewer, into).await?;
-    let mut tx = state.pool.begin().await?;
-    pipeline::people::merge(&mut tx, viewer.brokerage, id, into, state.clock.now()).await?;
-    tx.commit().await?;
-    tracing::info!(
-        user_id = viewer.user_id,
-        from = id,
-        into,
-        "conversations merged"
-    );
+    act(
+        &state,
+        &viewer,
+        id,
+        "conversations merged",
+        async |tx, _| {
+            if into == id {
+                return Err(Error::BadRequest(
+                    "A conversation cannot be merged into itself.".into(),
+                ));
+            }
+            visible_head(&state, &viewer, into).await?;
+            effects::people::merge(tx, viewer.brokerage, id, into, state.clock.now()).await?;
+            Ok(())
+        },
+    )
+    .await?;
     Ok(back(into))
 }
 
@@ -1527,16 +1521,18 @@ async fn delete(
     Posted { viewer, form }: Posted<ConfirmForm>,
 ) -> Result<Response> {
     let id = parse_id(&id)?;
-    visible_head(&state, &viewer, id).await?;
-    form.check("the delete")?;
-    let mut tx = state.pool.begin().await?;
-    pipeline::people::delete(&mut tx, viewer.brokerage, id, state.clock.now()).await?;
-    tx.commit().await?;
-    tracing::info!(
-        user_id = viewer.user_id,
-        conversation_id = id,
-        "contact deleted from the inbox"
-    );
+    act(
+        &state,
+        &viewer,
+        id,
+        "contact deleted from the inbox",
+        async |tx, _| {
+            form.check("the delete")?;
+            effects::people::delete(tx, viewer.brokerage, id, state.clock.now()).await?;
+            Ok(())
+        },
+    )
+    .await?;
     Ok(Redirect::to("/inbox").into_response())
 }
 
@@ -1547,26 +1543,14 @@ async fn task_done(
 ) -> Result<Response> {
     let id = parse_id(&id)?;
     let task = parse_id(&task)?;
-    visible_head(&state, &viewer, id).await?;
-    let mut conn = state.pool.acquire().await?;
-    let contacts = conversations::contacts_of(&mut conn, viewer.brokerage, id).await?;
-    // Another conversation's task, or one already done, changes nothing.
-    if tasks::mark_done(
-        &mut conn,
-        viewer.brokerage,
-        task,
-        &contacts,
-        &viewer.email,
-        state.clock.now(),
-    )
-    .await?
-    {
-        tracing::info!(
-            user_id = viewer.user_id,
-            task_id = task,
-            "callback task done"
-        );
-    }
+    act(&state, &viewer, id, "callback task done", async |tx, _| {
+        let contacts = conversations::contacts_of(tx, viewer.brokerage, id).await?;
+        // Another conversation's task, or one already done, changes nothing.
+        let now = state.clock.now();
+        tasks::mark_done(tx, viewer.brokerage, task, &contacts, &viewer.email, now).await?;
+        Ok(())
+    })
+    .await?;
     Ok(back(id))
 }
 
@@ -1577,7 +1561,7 @@ struct SearchForm {
 }
 
 /// `POST /inbox/search`: by phone, as a POST so the number never sits in a URL or an access
-/// log (security.md §2 "data in URLs").
+/// log (docs/security.md §2 "URLs").
 async fn search(
     State(state): State<AppState>,
     Posted { viewer, form }: Posted<SearchForm>,

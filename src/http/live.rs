@@ -1,9 +1,7 @@
-//! Live inbox updates over server-sent events (DESIGN.md "People-facing pages"). PostgreSQL
-//! notifies `textback_inbox` with `brokerage:conversation` when a conversation, message, note,
-//! task or gate decision changes (migrations/0004's triggers, delivered at commit); one
-//! listener per process fans the notices out to the open pages, each of which gets only the
-//! conversations its person may see, and then fetches the fresh HTML itself (through the same
-//! scoped pages), so nothing but an id travels on the stream.
+//! Live inbox updates over server-sent events (docs/inbox.md). The process's listener
+//! (`crate::live`) hears every change; each open page gets only the conversations its person
+//! may see, and then fetches the fresh HTML itself (through the same scoped pages), so nothing
+//! but an id travels on the stream.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -13,56 +11,12 @@ use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use sqlx::PgPool;
-use sqlx::postgres::PgListener;
-use tokio::sync::{OnceCell, broadcast, watch};
+use tokio::sync::{broadcast, watch};
 
 use super::auth::Viewer;
 use super::{AppState, Result};
 use crate::domain::access::{self, Role, Scope};
 use crate::store::{inbox, users};
-
-/// The process's one listener and its fan-out.
-#[derive(Debug, Default)]
-pub struct Hub {
-    sender: OnceCell<broadcast::Sender<(i64, i64)>>,
-}
-
-impl Hub {
-    /// A receiver of `(brokerage, conversation)` changes; the listener starts with the first.
-    pub async fn subscribe(&self, pool: &PgPool) -> broadcast::Receiver<(i64, i64)> {
-        let sender = self
-            .sender
-            .get_or_init(|| async {
-                let (tx, _) = broadcast::channel(1024);
-                tokio::spawn(listen(pool.clone(), tx.clone()));
-                tx
-            })
-            .await;
-        sender.subscribe()
-    }
-}
-
-async fn listen(pool: PgPool, tx: broadcast::Sender<(i64, i64)>) {
-    loop {
-        match PgListener::connect_with(&pool).await {
-            Ok(mut listener) => {
-                if listener.listen("textback_inbox").await.is_ok() {
-                    while let Ok(n) = listener.recv().await {
-                        if let Some((b, c)) = n.payload().split_once(':')
-                            && let (Ok(b), Ok(c)) = (b.parse::<i64>(), c.parse::<i64>())
-                        {
-                            // No open page is not an error.
-                            let _ = tx.send((b, c));
-                        }
-                    }
-                }
-                tracing::warn!("inbox notifications interrupted; listening again");
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot listen for inbox notifications; retrying"),
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-}
 
 /// How long a page's stream trusts what it learned: whether a conversation is the person's
 /// to see, and whether the session is still valid.

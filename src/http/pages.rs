@@ -1,5 +1,5 @@
 //! What every people-facing page shares: the layout's facts, the security headers of
-//! security.md §2, and the static assets (served by the binary: no CDN).
+//! docs/security.md §2, and the static assets (served by the binary: no CDN).
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -39,7 +39,7 @@ impl Layout {
 /// No inline script or style anywhere: every page's script and style come from /static.
 pub const CSP: &str = "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
 
-/// security.md §2 "headers", on every response; `Cache-Control: no-store` unless the handler
+/// docs/security.md §2 "headers", on every response; `Cache-Control: no-store` unless the handler
 /// chose otherwise (the static assets); HSTS only behind an https public URL.
 pub async fn security_headers(
     State(state): State<AppState>,

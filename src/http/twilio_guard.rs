@@ -1,4 +1,4 @@
-//! The one layer in front of every `/twilio/*` route: security.md §1.1 steps 1–5, in that
+//! The one layer in front of every `/twilio/*` route: docs/security.md §1.1 steps 1–5, in that
 //! order, before anything is stored or parsed into typed structs.
 //!
 //! 1. method is POST (405) · 2. body ≤ 64 KiB and complete within 10 s (413 / 408) ·
@@ -25,7 +25,7 @@ use super::AppState;
 use crate::twilio::webhook::{FieldError, Params};
 use crate::twilio::{form, signature};
 
-/// Largest webhook body accepted (security.md §1.1 step 2).
+/// Largest webhook body accepted (docs/security.md §1.1 step 2).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// The whole body must arrive within this.
 pub const BODY_DEADLINE: Duration = Duration::from_secs(10);

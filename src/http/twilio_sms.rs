@@ -7,14 +7,14 @@ use super::twilio_guard::{TwilioForm, with_outcome};
 use super::{AppState, Result, empty_ok, foreign_account, twiml_response};
 use crate::domain::keywords;
 use crate::domain::phone::{PhoneNumber, mask};
-use crate::pipeline;
+use crate::effects;
 use crate::store::{self, contacts, conversations, jobs, messages, numbers, suppressions};
 use crate::twilio::twiml;
 use crate::twilio::webhook::{MessageStatus, SmsInbound};
 
 /// `/twilio/sms`: store the text verbatim in the contact's conversation, once per
 /// `MessageSid`. Replies go out through the REST API and the gate, never as TwiML, so the
-/// answer is always an empty `<Response/>`. Keywords are classified (compliance.md §4) and
+/// answer is always an empty `<Response/>`. Keywords are classified (docs/compliance.md §4) and
 /// have their effects in the same transaction: an opt-out is in force once Twilio has our 200.
 #[tracing::instrument(skip_all, fields(message_sid = %sms.message_sid.as_str()))]
 pub async fn sms_inbound(
@@ -24,7 +24,7 @@ pub async fn sms_inbound(
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
     // A number removed from the setup file still takes texts: a lead's STOP to it must never be
-    // lost (its history is kept; DESIGN.md "The setup file").
+    // lost (its history is kept; README.md "The setup file").
     let Some(number) = numbers::resolve(&mut tx, &sms.to_raw).await? else {
         tracing::info!(to = %mask(&sms.to_raw), "text to a number that is not a brokerage's; answered with an empty response");
         return Ok(with_outcome(
@@ -58,7 +58,7 @@ pub async fn sms_inbound(
         None => None,
     };
     // Classified under the contact's lock: whether START lifts something depends on the
-    // suppression as it is now (compliance.md §4.3).
+    // suppression as it is now (docs/compliance.md §4.3).
     let suppressed = match &phone {
         Some(p) => suppressions::is_suppressed(&mut tx, brokerage, p.as_e164()).await?,
         None => false,
@@ -85,10 +85,10 @@ pub async fn sms_inbound(
     if let (Some(message_id), Some(contact_id), Some(phone)) = (stored, contact_id, &phone) {
         conversations::touch_inbound(&mut tx, brokerage, contact_id, number.number_id, now).await?;
         let rules = store::gate::brokerage_rules(&mut tx, brokerage).await?;
-        let effect = pipeline::on_inbound_text(
+        let effect = effects::on_inbound_text(
             &mut tx,
             brokerage,
-            &pipeline::Inbound {
+            &effects::Inbound {
                 contact_id,
                 phone: phone.as_e164(),
                 number_id: number.number_id,
@@ -162,7 +162,7 @@ pub async fn sms_status(
     let Some(message) = message else {
         // A send whose record is not committed yet, or whose answer never came (a crash or a
         // timeout after the request left): keep the callback for when the sid is linked, and
-        // let that send's reconcile run now rather than later (reliability.md §2).
+        // let that send's reconcile run now rather than later (docs/reliability.md §2).
         if unsettled.is_empty() {
             tracing::info!("status callback for a message we have no record of; ignored");
             return Ok(with_outcome(empty_ok(), "unknown_sid"));
@@ -190,7 +190,7 @@ pub async fn sms_status(
             if kept { "ok" } else { "duplicate" },
         ));
     };
-    let new = pipeline::on_message_status(
+    let new = effects::on_message_status(
         &mut tx,
         brokerage,
         &message,

@@ -1,6 +1,7 @@
 //! Voice webhooks: the incoming call, the screen on each agent's leg, the dial result and the
 //! parent call's status callbacks. Each records facts idempotently and answers at once; the
-//! text-back that follows a miss is scheduled by the pipeline (next issue).
+//! text-back that follows a miss is scheduled in the dial result's transaction
+//! (`effects::on_missed_call`, docs/architecture.md step 2).
 
 use axum::extract::State;
 use axum::response::Response;
@@ -9,7 +10,7 @@ use super::twilio_guard::{TwilioForm, with_outcome};
 use super::{AppState, Result, empty_ok, foreign_account, twiml_response};
 use crate::domain::dial::{self, DialOutcome};
 use crate::domain::phone::{PhoneNumber, mask};
-use crate::pipeline;
+use crate::effects;
 use crate::store::{BrokerageId, calls, contacts, conversations, numbers, tasks};
 use crate::twilio::twiml;
 use crate::twilio::webhook::{CallStatus, DialResult, ScreenLeg, VoiceIncoming};
@@ -20,10 +21,10 @@ fn unknown_number(to: &str, endpoint: &'static str) -> Response {
 }
 
 /// The contact for a caller whose `From` is E.164; `None` (and the reason) otherwise: such a
-/// caller never becomes a contact (DESIGN.md step 1).
+/// caller never becomes a contact (docs/architecture.md step 1).
 ///
 /// The contact is locked (`FOR UPDATE`) before the call that references it is inserted: a miss
-/// locks it anyway (DESIGN.md step 2), and taking the lock after the insert's foreign-key
+/// locks it anyway (docs/architecture.md step 2), and taking the lock after the insert's foreign-key
 /// share lock would let two concurrent misses deadlock.
 async fn contact_for(
     conn: &mut sqlx::PgConnection,
@@ -193,7 +194,7 @@ pub async fn voice_screen_answer(
 }
 
 /// `/twilio/voice/dial`: the `<Dial action>` result, classified by the precedence table of
-/// twilio.md §1.6 and recorded once.
+/// docs/twilio.md §1.6 and recorded once.
 #[tracing::instrument(skip_all, fields(call_sid = %result.call_sid.as_str()))]
 pub async fn voice_dial_result(
     State(state): State<AppState>,
@@ -257,16 +258,16 @@ pub async fn voice_dial_result(
                     // A miss the status callback already inferred was handled then.
                     DialOutcome::Missed if previous.as_deref() != Some("missed") => {
                         let action =
-                            pipeline::on_missed_call(&mut tx, brokerage, contact_id, call_id, now)
+                            effects::on_missed_call(&mut tx, brokerage, contact_id, call_id, now)
                                 .await?;
                         tracing::info!(action = ?action, "missed call");
                     }
                     DialOutcome::Missed => {}
                     DialOutcome::Answered => {
-                        pipeline::on_answered_call(&mut tx, brokerage, contact_id, now).await?;
+                        effects::on_answered_call(&mut tx, brokerage, contact_id, now).await?;
                     }
                     DialOutcome::Unclassified => {
-                        pipeline::open_callback_task(
+                        effects::open_callback_task(
                             &mut tx,
                             brokerage,
                             &tasks::NewTask {
@@ -321,7 +322,7 @@ pub async fn voice_dial_result(
 
 /// `/twilio/voice/status`: the parent call's status callbacks. A backup signal: a final status
 /// with no dial result recorded means the caller hung up while the agents were ringing, a
-/// missed call (twilio.md §1.6 point 3); the dial result, when it comes, is authoritative.
+/// missed call (docs/twilio.md §1.6 point 3); the dial result, when it comes, is authoritative.
 #[tracing::instrument(skip_all, fields(call_sid = %status.call_sid.as_str()))]
 pub async fn voice_status(
     State(state): State<AppState>,
@@ -370,7 +371,7 @@ pub async fn voice_status(
     {
         calls::record_miss_from_status(&mut tx, brokerage, call.call_id, now).await?;
         if let Some(contact_id) = call.contact_id {
-            pipeline::on_missed_call(&mut tx, brokerage, contact_id, call.call_id, now).await?;
+            effects::on_missed_call(&mut tx, brokerage, contact_id, call.call_id, now).await?;
         }
         tracing::info!(
             brokerage = brokerage.0,

@@ -1,4 +1,4 @@
-//! The `agent_alert` job (DESIGN.md step 9): texts one of the brokerage's own people about an
+//! The `agent_alert` job (docs/architecture.md step 9): texts one of the brokerage's own people about an
 //! alert (a lead's reply, a callback task, a repeat call, an escalation, a configuration
 //! problem). Not gated (the recipient is staff, not a lead), but rate-limited: at most one
 //! alert per conversation per 5 minutes and 30 per person per hour, counted in PostgreSQL
@@ -7,23 +7,17 @@
 //! at-most-once protocol every text uses.
 
 use chrono::Utc;
-use serde::Deserialize;
 
 use super::{Outcome, send};
+use crate::context::AppState;
 use crate::domain::alerts::{self as words, AlertText, Limit};
 use crate::domain::phone::{PhoneNumber, mask};
-use crate::http::AppState;
+use crate::store::jobs::JobState;
 use crate::store::{self, alerts, jobs, messages, numbers};
-
-#[derive(Debug, Deserialize)]
-struct Payload {
-    alert_id: i64,
-    agent_id: i64,
-}
 
 pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result<Outcome> {
     let brokerage = job.brokerage_id;
-    let p: Payload = match send::payload(job) {
+    let p: jobs::payload::AgentAlert = match send::payload(job) {
         Ok(p) => p,
         Err(outcome) => return Ok(outcome),
     };
@@ -119,7 +113,15 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
     if limit != Limit::Send {
         store::gate::record_alert_decision(&mut tx, brokerage, &at, false, limit.reason(), now)
             .await?;
-        send::finish(&mut tx, job, "skipped", Some(limit.reason()), None, now).await?;
+        send::finish(
+            &mut tx,
+            job,
+            JobState::Skipped,
+            Some(limit.reason()),
+            None,
+            now,
+        )
+        .await?;
         tx.commit().await?;
         state.metrics.gate("skip", "alert", limit.reason());
         tracing::info!(to = %mask(&person.phone), reason = limit.reason(), "alert held back by the rate limit");

@@ -3,28 +3,22 @@
 //! an answered call, an opt-out, a close) cancels the job; if it runs anyway (a reply that
 //! raced it), the wait is found answered and nothing happens.
 
-use serde::Deserialize;
-
 use super::{Outcome, send};
-use crate::http::AppState;
-use crate::pipeline;
+use crate::context::AppState;
+use crate::effects;
+use crate::store::jobs::JobState;
 use crate::store::{alerts, contacts, conversations, jobs};
-
-#[derive(Debug, Deserialize)]
-struct Payload {
-    reply_wait_id: i64,
-}
 
 pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result<Outcome> {
     let brokerage = job.brokerage_id;
-    let p: Payload = match send::payload(job) {
+    let p: jobs::payload::Escalation = match send::payload(job) {
         Ok(p) => p,
         Err(outcome) => return Ok(outcome),
     };
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
-    // Ordered with the reply, call or text that would answer the lead (reliability.md §4).
-    if let Some(contact_id) = job.contact_id {
+    // Ordered with the reply, call or text that would answer the lead (docs/reliability.md §4).
+    if let Some(crate::store::ContactId(contact_id)) = job.contact_id {
         contacts::lock(&mut tx, brokerage, contact_id).await?;
     }
     if !jobs::lock_if_held(&mut tx, job.job_id, job.attempt).await? {
@@ -34,11 +28,11 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
     }
     let Some(wait) = conversations::escalate(&mut tx, brokerage, p.reply_wait_id, now).await?
     else {
-        send::finish(&mut tx, job, "done", Some("answered"), None, now).await?;
+        send::finish(&mut tx, job, JobState::Done, Some("answered"), None, now).await?;
         tx.commit().await?;
         return Ok(Outcome::Persisted { label: "done" });
     };
-    pipeline::raise_alert(
+    effects::raise_alert(
         &mut tx,
         brokerage,
         &alerts::NewAlert {
@@ -50,12 +44,12 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
             call_id: None,
             now,
         },
-        pipeline::Deliver::Yes {
+        effects::Deliver::Yes {
             number_id: Some(wait.number_id),
         },
     )
     .await?;
-    send::finish(&mut tx, job, "done", Some("escalated"), None, now).await?;
+    send::finish(&mut tx, job, JobState::Done, Some("escalated"), None, now).await?;
     tx.commit().await?;
     tracing::info!(
         conversation_id = wait.conversation_id,

@@ -1,30 +1,22 @@
-//! A `follow_up` job: one step of the sequence (DESIGN.md step 7). It re-checks its stop
+//! A `follow_up` job: one step of the sequence (docs/architecture.md step 7). It re-checks its stop
 //! conditions (a reply, an answered call, an agent's takeover; an opt-out or review hold is the
 //! gate's), keeps the sequence's order (a step waits for a deferred earlier one), and then
-//! passes the whole gate like every other text (compliance.md R7: quiet hours defer a step,
+//! passes the whole gate like every other text (docs/compliance.md R7: quiet hours defer a step,
 //! they never drop it).
 
 use chrono::{DateTime, Duration, Utc};
-use serde::Deserialize;
 
 use super::{Outcome, send, text_back};
+use crate::context::AppState;
 use crate::domain::gate;
 use crate::domain::sms_text;
-use crate::http::AppState;
+use crate::store::jobs::JobState;
 use crate::store::{self, calls, jobs, lookups, messages};
-
-#[derive(Debug, Deserialize)]
-struct Payload {
-    position: i64,
-    templates: Vec<String>,
-    text_back_message_id: i64,
-    text_back_accepted_at: DateTime<Utc>,
-}
 
 pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result<Outcome> {
     let brokerage = job.brokerage_id;
     let now = state.clock.now();
-    let p: Payload = match send::payload(job) {
+    let p: jobs::payload::FollowUp = match send::payload(job) {
         Ok(p) => p,
         Err(outcome) => return Ok(outcome),
     };
@@ -33,7 +25,7 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
         send::Start::Done(outcome) => return Ok(outcome),
     };
     let contact_id = contact.contact_id;
-    let Some(call_id) = job.call_id else {
+    let Some(store::CallId(call_id)) = job.call_id else {
         return Ok(Outcome::Dead("a follow-up without its call".into()));
     };
     let Some(call) = calls::text_back_context(&mut conn, brokerage, call_id).await? else {
@@ -62,7 +54,7 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
     }
     // The carrier filtered the text-back (30007) while this step was already claimed, so the
     // callback's cancellation of scheduled steps missed it (docs/reliability.md §3).
-    if messages::outbound(&mut conn, brokerage, p.text_back_message_id)
+    if messages::outbound(&mut conn, brokerage, p.text_back_message_id.0)
         .await?
         .is_some_and(|m| m.error_code == Some(30007))
     {
@@ -74,7 +66,7 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
         &mut conn,
         brokerage,
         contact_id,
-        p.text_back_message_id,
+        p.text_back_message_id.0,
         p.position,
     )
     .await?
@@ -85,7 +77,7 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
             &mut tx,
             job.job_id,
             job.attempt,
-            "running",
+            JobState::Running,
             until,
             "sequence_order",
             None,

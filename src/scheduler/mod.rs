@@ -1,9 +1,9 @@
-//! The scheduler (DESIGN.md "Scheduler"): jobs in PostgreSQL, claimed with `FOR UPDATE SKIP
+//! The scheduler (docs/architecture.md "The scheduler"): jobs in PostgreSQL, claimed with `FOR UPDATE SKIP
 //! LOCKED` in batches, woken by `LISTEN/NOTIFY` and by a timer set to the next `run_at`, held
 //! under a lease and re-claimed when a worker dies.
 //!
 //! Jobs are processed at least once; what a job does outside the database (a text) is made
-//! at-most-once by the send protocol of reliability.md §2 (see `text_back`), not by the queue.
+//! at-most-once by the send protocol of docs/reliability.md §2 (see `text_back`), not by the queue.
 //!
 //! The worker is fed continuously: it claims only as many jobs as it has free slots, so a slow
 //! carrier answer (up to the send timeout) never holds back other due text-backs. Jobs whose
@@ -27,81 +27,10 @@ use chrono::{DateTime, Duration, Utc};
 use sqlx::postgres::PgListener;
 use tokio::sync::{Semaphore, mpsc, watch};
 
-use crate::http::AppState;
-use crate::store::jobs::{self, Claimed};
-use crate::twilio::client::ClientTimeouts;
+use crate::context::AppState;
+use crate::store::jobs::{self, Claimed, JobKind, JobState};
 
-/// Timing knobs (reliability.md §2). Production values by default; the fault tests use the
-/// short ones so each scenario ends in seconds.
-#[derive(Debug, Clone, Copy)]
-pub struct Timing {
-    pub lease: StdDuration,
-    pub backoff_base: StdDuration,
-    pub backoff_cap: StdDuration,
-    /// Counted from a job's due time; past it a text that still cannot go is `dead` (stale).
-    pub retry_budget: StdDuration,
-    pub reconcile_first_look: StdDuration,
-    /// The least gap between the two listings that must both miss a text.
-    pub reconcile_gap: StdDuration,
-    /// The later "absent" listing is at least this long after the send started.
-    pub reconcile_min_age: StdDuration,
-    /// How often a worker looks when no `NOTIFY` arrives.
-    pub poll_interval: StdDuration,
-    pub send: ClientTimeouts,
-    /// Jobs a worker runs at once.
-    pub concurrency: usize,
-    /// Most jobs claimed per statement.
-    pub batch: usize,
-    /// Claim loops per worker: while one waits for its commit, another claims.
-    pub claimers: usize,
-    /// Tries of a Lookup before the line type counts as unknown (compliance.md R8).
-    pub lookup_attempts: u32,
-}
-
-impl Timing {
-    pub fn production() -> Timing {
-        Timing {
-            lease: StdDuration::from_secs(60),
-            backoff_base: StdDuration::from_secs(5),
-            backoff_cap: StdDuration::from_secs(30 * 60),
-            retry_budget: StdDuration::from_secs(2 * 3600),
-            reconcile_first_look: StdDuration::from_secs(5),
-            reconcile_gap: StdDuration::from_secs(60),
-            reconcile_min_age: StdDuration::from_secs(120),
-            poll_interval: StdDuration::from_secs(1),
-            send: ClientTimeouts {
-                connect: StdDuration::from_secs(5),
-                total: StdDuration::from_secs(15),
-            },
-            concurrency: 32,
-            batch: 100,
-            claimers: 2,
-            lookup_attempts: 2,
-        }
-    }
-
-    /// The values of reliability.md §2's "fault tests" column.
-    pub fn fast() -> Timing {
-        Timing {
-            lease: StdDuration::from_secs(3),
-            backoff_base: StdDuration::from_millis(50),
-            backoff_cap: StdDuration::from_millis(500),
-            retry_budget: StdDuration::from_secs(10),
-            reconcile_first_look: StdDuration::from_millis(200),
-            reconcile_gap: StdDuration::from_millis(500),
-            reconcile_min_age: StdDuration::from_secs(2),
-            poll_interval: StdDuration::from_millis(100),
-            send: ClientTimeouts {
-                connect: StdDuration::from_millis(300),
-                total: StdDuration::from_secs(1),
-            },
-            concurrency: 32,
-            batch: 100,
-            claimers: 2,
-            lookup_attempts: 2,
-        }
-    }
-}
+pub use crate::context::Timing;
 
 fn chrono(d: StdDuration) -> Duration {
     Duration::from_std(d).unwrap_or(Duration::MAX)
@@ -134,7 +63,7 @@ impl Outcome {
     }
 }
 
-/// A test-hooks crash point (reliability.md §6): `TEXTBACK_TEST_CRASH=<point>` aborts the
+/// A test-hooks crash point (docs/reliability.md §6): `TEXTBACK_TEST_CRASH=<point>` aborts the
 /// process there. Compiled out of normal builds.
 #[inline]
 pub fn crash_point(point: &str) {
@@ -156,7 +85,7 @@ pub struct Scheduler {
 struct Finished {
     job_id: i64,
     attempt: i32,
-    kind: String,
+    kind: JobKind,
     outcome: Outcome,
     /// The worker slot the job held: freed once the outcome is written, so a worker never
     /// claims faster than it records (and never issues a stream of tiny claims).
@@ -297,7 +226,7 @@ impl Scheduler {
                         from = if claimed_full {
                             claimed
                                 .iter()
-                                .filter(|j| j.prev_state == "scheduled")
+                                .filter(|j| j.prev_state == JobState::Scheduled)
                                 .map(|j| j.run_at)
                                 .max()
                         } else {
@@ -317,7 +246,7 @@ impl Scheduler {
                                 // A handler that wrote its own outcome (a send and its record)
                                 // frees its slot now; only the rest wait for a batch write.
                                 if let Outcome::Persisted { label } = outcome {
-                                    this.state.metrics.job(&job.kind, label);
+                                    this.state.metrics.job(job.kind.as_str(), label);
                                     drop(permit);
                                     return;
                                 }
@@ -432,7 +361,7 @@ impl Scheduler {
 
     #[tracing::instrument(skip_all, fields(job_id = job.job_id, kind = %job.kind, attempt = job.attempt))]
     async fn run_one(&self, job: &Claimed) -> Outcome {
-        if job.prev_state == "running" {
+        if job.prev_state == JobState::Running {
             tracing::warn!(
                 "re-claimed after its lease expired (the earlier worker stopped or stalled)"
             );
@@ -440,18 +369,15 @@ impl Scheduler {
         // Each handler's future is boxed: inline, the largest of them (a send with its HTTP
         // request) made every job's task 17 KB, which `tokio::spawn` copied several times per job
         // (measured: a quarter of the worker's CPU time in a burn-down went to `memmove`).
-        let result = match job.kind.as_str() {
-            jobs::kind::TEXT_BACK => Box::pin(text_back::run(&self.state, job)).await,
-            jobs::kind::RECONCILE => Box::pin(reconcile::run(&self.state, job)).await,
-            jobs::kind::FOLLOW_UP => Box::pin(follow_up::run(&self.state, job)).await,
-            jobs::kind::KEYWORD_REPLY => Box::pin(replies::keyword_reply(&self.state, job)).await,
-            jobs::kind::AGENT_REPLY => Box::pin(replies::agent_reply(&self.state, job)).await,
-            jobs::kind::AGENT_ALERT => Box::pin(agent_alert::run(&self.state, job)).await,
-            jobs::kind::ESCALATION => Box::pin(escalation::run(&self.state, job)).await,
-            jobs::kind::NOOP => Ok(Outcome::Done("noop".into())),
-            other => Ok(Outcome::Dead(format!(
-                "no handler for job kind {other} yet"
-            ))),
+        let result = match job.kind {
+            JobKind::TextBack => Box::pin(text_back::run(&self.state, job)).await,
+            JobKind::Reconcile => Box::pin(reconcile::run(&self.state, job)).await,
+            JobKind::FollowUp => Box::pin(follow_up::run(&self.state, job)).await,
+            JobKind::KeywordReply => Box::pin(replies::keyword_reply(&self.state, job)).await,
+            JobKind::AgentReply => Box::pin(replies::agent_reply(&self.state, job)).await,
+            JobKind::AgentAlert => Box::pin(agent_alert::run(&self.state, job)).await,
+            JobKind::Escalation => Box::pin(escalation::run(&self.state, job)).await,
+            JobKind::Noop => Ok(Outcome::Done("noop".into())),
         };
         let outcome = match result {
             Ok(outcome) => outcome,
@@ -492,7 +418,7 @@ impl Scheduler {
             &mut conn,
             job.job_id,
             job.attempt,
-            "running",
+            JobState::Running,
             now + chrono(wait),
             "error",
             Some(&error),
@@ -506,14 +432,14 @@ impl Scheduler {
     /// Terminal outcomes that need no other write, one statement per (state, reason).
     async fn finish(&self, finished: Vec<Finished>) {
         let now = self.state.clock.now();
-        let mut groups: HashMap<(&'static str, String, i32), Vec<i64>> = HashMap::new();
+        let mut groups: HashMap<(JobState, String, i32), Vec<i64>> = HashMap::new();
         for f in &finished {
             let (state, reason) = match &f.outcome {
                 Outcome::Persisted { .. } => continue,
-                Outcome::Done(r) => ("done", r.clone()),
-                Outcome::Cancelled(r) => ("cancelled", r.clone()),
-                Outcome::Skipped(r) => ("skipped", r.clone()),
-                Outcome::Dead(r) => ("dead", r.clone()),
+                Outcome::Done(r) => (JobState::Done, r.clone()),
+                Outcome::Cancelled(r) => (JobState::Cancelled, r.clone()),
+                Outcome::Skipped(r) => (JobState::Skipped, r.clone()),
+                Outcome::Dead(r) => (JobState::Dead, r.clone()),
             };
             groups
                 .entry((state, reason, f.attempt))
@@ -528,7 +454,7 @@ impl Scheduler {
                 return;
             };
             for ((state, reason, attempt), ids) in groups {
-                let (reason, last_error) = if state == "dead" {
+                let (reason, last_error) = if state == JobState::Dead {
                     (None, Some(reason.as_str()))
                 } else {
                     (Some(reason.as_str()), None)
@@ -545,7 +471,7 @@ impl Scheduler {
                 }
                 tracing::debug!(
                     jobs = ids.len(),
-                    state,
+                    state = state.as_str(),
                     ms = started.elapsed().as_secs_f64() * 1000.0,
                     "finished a batch"
                 );
@@ -553,7 +479,7 @@ impl Scheduler {
         }
         // Counted once the outcome is written.
         for f in &finished {
-            self.state.metrics.job(&f.kind, f.outcome.label());
+            self.state.metrics.job(f.kind.as_str(), f.outcome.label());
         }
     }
 
@@ -629,14 +555,14 @@ mod tests {
         let job = Claimed {
             job_id: 1,
             brokerage_id: crate::store::BrokerageId(1),
-            kind: jobs::kind::TEXT_BACK.to_owned(),
+            kind: JobKind::TextBack,
             attempt: 1,
             contact_id: None,
             call_id: None,
             payload: serde_json::Value::Null,
             run_at: Utc::now(),
             due_at: Utc::now(),
-            prev_state: "scheduled".to_owned(),
+            prev_state: JobState::Scheduled,
         };
         let run = scheduler.run_one(&job);
         let size = std::mem::size_of_val(&run);

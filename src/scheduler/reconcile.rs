@@ -1,11 +1,12 @@
-//! The `reconcile` job (reliability.md §2 step 5): settles a send whose outcome is unknown by
+//! The `reconcile` job (docs/reliability.md §2 step 5): settles a send whose outcome is unknown by
 //! the carrier's own message list, never by sending again.
 //!
 //! * one candidate (same `To`, `From` and body, created from 60 s before the send started to
 //!   60 s after its request timed out, its sid not linked to another row) ⇒ sent, linked to
 //!   that sid;
 //! * none with the same body, but a message of that window under another body (a trial
-//!   account's prefix, a redaction, a rewrite) ⇒ `needs_review`: never taken for absence;
+//!   account's prefix, a redaction, a rewrite) that none of our other rows to that recipient
+//!   holds ⇒ `needs_review`: never taken for absence;
 //! * no candidate in two listings at least `reconcile_gap` apart, the later one at least
 //!   `reconcile_min_age` after the send started ⇒ certainly not sent: the text's job goes back
 //!   to `scheduled` and its next attempt runs the gate again;
@@ -13,32 +14,22 @@
 //!   `needs_review`: a person is told; nothing is resent.
 
 use chrono::{DateTime, Utc};
-use serde_json::json;
 
 use super::{Outcome, after, chrono, jitter};
+use crate::context::AppState;
 use crate::domain::backoff;
-use crate::http::AppState;
+use crate::store::jobs::JobState;
 use crate::store::{alerts, jobs, messages};
 use crate::twilio::client::ApiMessage;
 
 pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result<Outcome> {
     let brokerage = job.brokerage_id;
     let t = state.timing;
-    let (Some(message_id), Some(text_job_id)) = (
-        job.payload
-            .get("message_id")
-            .and_then(serde_json::Value::as_i64),
-        job.payload
-            .get("text_job_id")
-            .and_then(serde_json::Value::as_i64),
-    ) else {
-        return Ok(Outcome::Dead("a reconcile job without its message".into()));
+    let p: jobs::payload::Reconcile = match super::send::payload(job) {
+        Ok(p) => p,
+        Err(outcome) => return Ok(outcome),
     };
-    let mut absent: Vec<DateTime<Utc>> = job
-        .payload
-        .get("absent")
-        .and_then(|a| serde_json::from_value(a.clone()).ok())
-        .unwrap_or_default();
+    let (message_id, text_job_id, mut absent) = (p.message_id.0, p.text_job_id.0, p.absent);
 
     let mut conn = state.pool.acquire().await?;
     let Some(message) = messages::outbound(&mut conn, brokerage, message_id).await? else {
@@ -51,7 +42,7 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
     };
     drop(conn);
     if !matches!(message.send_state.as_deref(), Some("sending" | "unknown")) {
-        if text_state == "reconciling" {
+        if text_state == JobState::Reconciling {
             follow_settled(state, &message, text_job_id, text_attempt, text_due_at).await?;
         }
         return Ok(Outcome::Done("already_settled".into()));
@@ -94,7 +85,7 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
                 &mut conn,
                 job.job_id,
                 job.attempt,
-                "running",
+                JobState::Running,
                 next,
                 "list_failed",
                 Some(&e.to_string()),
@@ -135,9 +126,25 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
     // prefix, Message Redaction, a Messaging Service's rewrite): such a message is not proof
     // that ours is absent. Only the same body settles it as found; another body leaves it to a
     // person (docs/reliability.md §2).
-    let (candidates, other_bodies): (Vec<&ApiMessage>, Vec<&ApiMessage>) = window
+    let (candidates, mut other_bodies): (Vec<&ApiMessage>, Vec<&ApiMessage>) = window
         .into_iter()
         .partition(|m| m.body.as_deref() == Some(message.body.as_str()));
+    if !other_bodies.is_empty() {
+        // A body one of our other rows to this recipient holds is that row's text (two alerts
+        // to one agent a second apart, the other's answer not written yet): explained, not a
+        // rewrite of ours.
+        let mut conn = state.pool.acquire().await?;
+        let ours = messages::other_bodies_between(
+            &mut conn,
+            brokerage,
+            &message.to_raw,
+            &message.from_raw,
+            message_id,
+            started - chrono::Duration::minutes(10),
+        )
+        .await?;
+        other_bodies.retain(|m| m.body.as_ref().is_none_or(|b| !ours.contains(b)));
+    }
     if candidates.is_empty() && !other_bodies.is_empty() {
         return review(
             state,
@@ -153,7 +160,7 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
     match candidates.as_slice() {
         [found] => {
             let mut tx = state.pool.begin().await?;
-            // The contact's lock first (reliability.md §4), as the send's own record takes it.
+            // The contact's lock first (docs/reliability.md §4), as the send's own record takes it.
             if let Some(contact_id) = message.contact_id {
                 crate::store::contacts::lock(&mut tx, brokerage, contact_id).await?;
             }
@@ -165,20 +172,20 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
                 found.status.as_deref(),
             )
             .await?;
-            crate::pipeline::adopt_orphan_statuses(&mut tx, brokerage, message_id, &found.sid)
+            crate::effects::adopt_orphan_statuses(&mut tx, brokerage, message_id, &found.sid)
                 .await?;
             jobs::transition(
                 &mut tx,
                 text_job_id,
                 None,
-                "reconciling",
-                "sent",
+                JobState::Reconciling,
+                JobState::Sent,
                 Some("reconciled"),
                 None,
                 now,
             )
             .await?;
-            crate::pipeline::after_sent(&mut tx, brokerage, text_job_id, message_id, now).await?;
+            crate::effects::after_sent(&mut tx, brokerage, text_job_id, message_id, now).await?;
             tx.commit().await?;
             state.metrics.text("text_back", "accepted");
             tracing::info!("reconciled: the carrier has the text");
@@ -218,13 +225,16 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
             }
             let next = after(now, t.reconcile_gap).max(after(started, t.reconcile_min_age));
             let mut conn = state.pool.acquire().await?;
-            let payload =
-                json!({ "message_id": message_id, "text_job_id": text_job_id, "absent": absent });
+            let payload = serde_json::to_value(jobs::payload::Reconcile {
+                message_id: p.message_id,
+                text_job_id: p.text_job_id,
+                absent,
+            })?;
             jobs::reschedule(
                 &mut conn,
                 job.job_id,
                 job.attempt,
-                "running",
+                JobState::Running,
                 next,
                 "absent_once",
                 None,
@@ -265,9 +275,9 @@ async fn follow_settled(
     let mut tx = state.pool.begin().await?;
     let settled = message.send_state.as_deref().unwrap_or_default();
     let (to, reason) = match settled {
-        "sent" => ("sent", "reconciled"),
-        "needs_review" => ("needs_review", "reconciled"),
-        "rejected" => ("dead", "carrier_rejected"),
+        "sent" => (JobState::Sent, "reconciled"),
+        "needs_review" => (JobState::NeedsReview, "reconciled"),
+        "rejected" => (JobState::Dead, "carrier_rejected"),
         _ => {
             let expired = now >= after(text_due_at, state.timing.retry_budget);
             requeue_or_expire(
@@ -287,7 +297,7 @@ async fn follow_settled(
         &mut tx,
         text_job_id,
         None,
-        "reconciling",
+        JobState::Reconciling,
         to,
         Some(reason),
         None,
@@ -317,8 +327,8 @@ async fn requeue_or_expire(
             tx,
             text_job_id,
             None,
-            "reconciling",
-            "dead",
+            JobState::Reconciling,
+            JobState::Dead,
             Some("stale"),
             last_error,
             now,
@@ -329,7 +339,7 @@ async fn requeue_or_expire(
             tx,
             text_job_id,
             text_attempt,
-            "reconciling",
+            JobState::Reconciling,
             now,
             reason,
             None,
@@ -366,14 +376,14 @@ async fn review(
         &mut tx,
         text_job_id,
         None,
-        "reconciling",
-        "needs_review",
+        JobState::Reconciling,
+        JobState::NeedsReview,
         Some(reason),
         None,
         now,
     )
     .await?;
-    crate::pipeline::raise_alert(
+    crate::effects::raise_alert(
         &mut tx,
         brokerage,
         &alerts::NewAlert {
@@ -385,7 +395,7 @@ async fn review(
             call_id: None,
             now,
         },
-        crate::pipeline::Deliver::Yes {
+        crate::effects::Deliver::Yes {
             number_id: Some(message.number_id),
         },
     )

@@ -1,26 +1,15 @@
 //! Texts that answer the contact: keyword responses (`keyword_reply`: the opt-out and opt-in
-//! confirmations and the help text of compliance.md §4.5) and agents' replies from the inbox
+//! confirmations and the help text of docs/compliance.md §4.5) and agents' replies from the inbox
 //! (`agent_reply`). Both pass the whole gate in the pre-send transaction, like every text.
 
-use serde::Deserialize;
-
 use super::{Outcome, send, text_back};
+use crate::context::AppState;
 use crate::domain::gate::{self, KeywordFacts};
 use crate::domain::phone::PhoneNumber;
 use crate::domain::sms_text;
-use crate::http::AppState;
 use crate::store::{self, contacts, jobs, messages, numbers};
 
-#[derive(Debug, Deserialize)]
-struct KeywordPayload {
-    ack: String,
-    number_id: i64,
-    received_at: chrono::DateTime<chrono::Utc>,
-    carrier_answered: bool,
-    already_confirmed: bool,
-}
-
-/// The fixed texts of compliance.md §4.5.
+/// The fixed texts of docs/compliance.md §4.5.
 pub fn keyword_text(
     kind: gate::Kind,
     brokerage: &str,
@@ -49,7 +38,7 @@ pub(super) async fn keyword_reply(
     state: &AppState,
     job: &jobs::Claimed,
 ) -> anyhow::Result<Outcome> {
-    let p: KeywordPayload = match send::payload(job) {
+    let p: jobs::payload::KeywordReply = match send::payload(job) {
         Ok(p) => p,
         Err(outcome) => return Ok(outcome),
     };
@@ -130,15 +119,9 @@ async fn reply_context(
     }))
 }
 
-#[derive(Debug, Deserialize)]
-struct AgentPayload {
-    number_id: i64,
-    body: String,
-}
-
 pub(super) async fn agent_reply(state: &AppState, job: &jobs::Claimed) -> anyhow::Result<Outcome> {
     let brokerage = job.brokerage_id;
-    let p: AgentPayload = match send::payload(job) {
+    let p: jobs::payload::AgentReply = match send::payload(job) {
         Ok(p) => p,
         Err(outcome) => return Ok(outcome),
     };

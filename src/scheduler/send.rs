@@ -1,4 +1,4 @@
-//! The one way a text to a lead leaves (reliability.md §2, compliance.md §2): the pre-send
+//! The one way a text to a lead leaves (docs/reliability.md §2, docs/compliance.md §2): the pre-send
 //! transaction (contact locked, job fenced on its attempt, supersession re-checked, the whole
 //! gate run and its decision recorded, the outbound row inserted `sending` with its
 //! idempotency key), the send with bounded timeouts, and the record of the carrier's answer.
@@ -7,13 +7,14 @@
 use chrono::{DateTime, Utc};
 
 use super::{Outcome, after, crash_point, jitter};
+use crate::context::AppState;
 use crate::domain::backoff;
 use crate::domain::carrier;
 use crate::domain::gate::{self, Decision, KeywordFacts};
 use crate::domain::phone::{PhoneNumber, mask};
 use crate::domain::{quiet_hours, sequence, zones};
-use crate::http::AppState;
-use crate::pipeline;
+use crate::effects;
+use crate::store::jobs::JobState;
 use crate::store::{self, BrokerageId, contacts, jobs, messages};
 use crate::twilio::client::SendOutcome;
 use crate::twilio::credentials::Credentials;
@@ -38,7 +39,7 @@ pub(super) struct Outgoing<'a> {
 }
 
 /// What a sending job starts from: the contact it texts, on a connection the job may go on
-/// using. An earlier attempt's live send is settled first, never repeated (reliability.md F7).
+/// using. An earlier attempt's live send is settled first, never repeated (docs/reliability.md F7).
 pub(super) enum Start {
     Go {
         conn: sqlx::pool::PoolConnection<sqlx::Postgres>,
@@ -49,7 +50,7 @@ pub(super) enum Start {
 }
 
 pub(super) async fn start(state: &AppState, job: &jobs::Claimed) -> anyhow::Result<Start> {
-    let Some(contact_id) = job.contact_id else {
+    let Some(store::ContactId(contact_id)) = job.contact_id else {
         return Ok(Start::Done(Outcome::Dead(format!(
             "a {} job without its contact",
             job.kind
@@ -70,13 +71,8 @@ pub(super) async fn start(state: &AppState, job: &jobs::Claimed) -> anyhow::Resu
 
 /// The job's payload, or the job ends `dead`: a payload this build cannot read will not
 /// become readable by retrying.
-pub(super) fn payload<T: serde::de::DeserializeOwned>(job: &jobs::Claimed) -> Result<T, Outcome> {
-    serde_json::from_value(job.payload.clone()).map_err(|e| {
-        Outcome::Dead(format!(
-            "a {} job with an unreadable payload: {e}",
-            job.kind
-        ))
-    })
+pub(super) fn payload<T: jobs::JobPayload>(job: &jobs::Claimed) -> Result<T, Outcome> {
+    job.payload::<T>().map_err(Outcome::Dead)
 }
 
 /// The pre-send transaction, the send and its record.
@@ -109,7 +105,7 @@ pub(super) async fn gate_and_send(
         None => None,
     };
     if let Some(reason) = stopped.or(superseded_now) {
-        finish(&mut tx, job, "cancelled", Some(reason), None, now).await?;
+        finish(&mut tx, job, JobState::Cancelled, Some(reason), None, now).await?;
         tx.commit().await?;
         return Ok(Outcome::Persisted { label: "cancelled" });
     }
@@ -168,7 +164,7 @@ pub(super) async fn gate_and_send(
             };
             gate::decide(&input, now)
         }
-        // Fail closed (compliance.md §2): no window data, no text.
+        // Fail closed (docs/compliance.md §2): no window data, no text.
         Err(_) => gate::Verdict {
             decision: Decision::Skip {
                 rule: "R7",
@@ -202,7 +198,7 @@ pub(super) async fn gate_and_send(
                 )
                 .await?;
             }
-            finish(&mut tx, job, "skipped", Some(reason), None, now).await?;
+            finish(&mut tx, job, JobState::Skipped, Some(reason), None, now).await?;
             tx.commit().await?;
             tracing::info!(kind = out.kind.as_str(), to = %out.to.masked(), reason, "the gate skipped the text");
             return Ok(Outcome::Persisted { label: "skipped" });
@@ -228,7 +224,7 @@ pub(super) async fn gate_and_send(
                 &mut tx,
                 job.job_id,
                 job.attempt,
-                "running",
+                JobState::Running,
                 *until,
                 reason,
                 None,
@@ -297,7 +293,7 @@ pub(super) struct Sent<'a> {
     pub missed_at: Option<DateTime<Utc>>,
 }
 
-/// The send, with bounded timeouts, and the record of the carrier's answer (reliability.md
+/// The send, with bounded timeouts, and the record of the carrier's answer (docs/reliability.md
 /// §2 steps 3 and 4). The pre-send record (`message_id`, `sending`) is committed.
 /// `creds` were resolved before the pre-send record: the account to send from, or why there is
 /// none.
@@ -336,7 +332,7 @@ fn data_hashes() -> String {
     )
 }
 
-/// Records a decision the text-back job takes before its pre-send transaction (compliance.md
+/// Records a decision the text-back job takes before its pre-send transaction (docs/compliance.md
 /// §2: the free checks and the line-type policy), with the recipient's zones and state, in the
 /// caller's transaction (R13: every gate decision is recorded, skips included).
 pub(super) async fn record_early(
@@ -385,7 +381,7 @@ pub(super) async fn record_early(
 pub(super) async fn finish(
     conn: &mut sqlx::PgConnection,
     job: &jobs::Claimed,
-    to: &str,
+    to: JobState,
     reason: Option<&str>,
     last_error: Option<&str>,
     now: DateTime<Utc>,
@@ -394,7 +390,7 @@ pub(super) async fn finish(
         conn,
         job.job_id,
         Some(job.attempt),
-        "running",
+        JobState::Running,
         to,
         reason,
         last_error,
@@ -411,7 +407,7 @@ async fn raise_admin_alert(
     (contact_id, number_id): (Option<i64>, i64),
     now: DateTime<Utc>,
 ) -> store::Result<()> {
-    pipeline::raise_alert(
+    effects::raise_alert(
         conn,
         brokerage,
         &store::alerts::NewAlert {
@@ -423,7 +419,7 @@ async fn raise_admin_alert(
             call_id: None,
             now,
         },
-        pipeline::Deliver::Yes {
+        effects::Deliver::Yes {
             number_id: Some(number_id),
         },
     )
@@ -448,7 +444,7 @@ pub(super) async fn superseded(
     })
 }
 
-/// Records a send's outcome in one transaction with its effects (reliability.md §2 step 4).
+/// Records a send's outcome in one transaction with its effects (docs/reliability.md §2 step 4).
 async fn record(
     state: &AppState,
     job: &jobs::Claimed,
@@ -462,7 +458,7 @@ async fn record(
     let now = state.clock.now();
     let t = &state.timing;
     let mut tx = state.pool.begin().await?;
-    // The contact's lock first, as every writer of its rows takes it (reliability.md §4): the
+    // The contact's lock first, as every writer of its rows takes it (docs/reliability.md §4): the
     // record below ends the job (its lead follows by trigger) and arms follow-ups, which an
     // answered call or a reply for the same contact also touch.
     if let Some(contact_id) = out.contact_id {
@@ -471,13 +467,13 @@ async fn record(
     let label = match outcome {
         SendOutcome::Accepted { sid, status } => {
             messages::mark_accepted(&mut tx, brokerage, message_id, &sid, &status).await?;
-            finish(&mut tx, job, "sent", None, None, now).await?;
+            finish(&mut tx, job, JobState::Sent, None, None, now).await?;
             if let Some(contact_id) = out.contact_id {
                 // The conversation moves up the inbox once the text is on its way.
                 store::conversations::touch_outbound(&mut tx, brokerage, contact_id, now).await?;
             }
-            pipeline::adopt_orphan_statuses(&mut tx, brokerage, message_id, &sid).await?;
-            pipeline::after_sent(&mut tx, brokerage, job.job_id, message_id, now).await?;
+            effects::adopt_orphan_statuses(&mut tx, brokerage, message_id, &sid).await?;
+            effects::after_sent(&mut tx, brokerage, job.job_id, message_id, now).await?;
             tx.commit().await?;
             state.metrics.text(kind, "accepted");
             if let Some(missed_at) = out.missed_at {
@@ -509,14 +505,22 @@ async fn record(
                 backoff::delay(retry, t.backoff_base, t.backoff_cap, retry_after, jitter()),
             );
             if next > after(job.due_at, t.retry_budget) {
-                finish(&mut tx, job, "dead", Some("stale"), Some(&reason), now).await?;
+                finish(
+                    &mut tx,
+                    job,
+                    JobState::Dead,
+                    Some("stale"),
+                    Some(&reason),
+                    now,
+                )
+                .await?;
                 "dead"
             } else {
                 jobs::reschedule(
                     &mut tx,
                     job.job_id,
                     job.attempt,
-                    "running",
+                    JobState::Running,
                     next,
                     "retry",
                     Some(&reason),
@@ -552,7 +556,7 @@ async fn record(
                 None => format!("http_{http}"),
             };
             let effect = carrier::sync_effect(http, code);
-            let target = pipeline::Target {
+            let target = effects::Target {
                 is_staff: out.contact_id.is_none(),
                 contact_id: out.contact_id,
                 phone: to,
@@ -560,9 +564,17 @@ async fn record(
                 message_id: Some(message_id),
                 call_id: out.call_id,
             };
-            pipeline::apply_code_effect(&mut tx, brokerage, effect, &code_text, &target, now)
+            effects::apply_code_effect(&mut tx, brokerage, effect, &code_text, &target, now)
                 .await?;
-            finish(&mut tx, job, "dead", Some(&code_text), Some(&message), now).await?;
+            finish(
+                &mut tx,
+                job,
+                JobState::Dead,
+                Some(&code_text),
+                Some(&message),
+                now,
+            )
+            .await?;
             tracing::warn!(kind, code = %code_text, "carrier rejected the text");
             "dead"
         }
@@ -581,7 +593,7 @@ async fn record(
             finish(
                 &mut tx,
                 job,
-                "reconciling",
+                JobState::Reconciling,
                 Some("unknown_outcome"),
                 Some(&reason),
                 now,
@@ -604,7 +616,7 @@ async fn record(
     Ok(Outcome::Persisted { label })
 }
 
-/// A re-claimed job found the send of an earlier attempt (reliability.md F7): never resend.
+/// A re-claimed job found the send of an earlier attempt (docs/reliability.md F7): never resend.
 pub(super) async fn settle_previous(
     state: &AppState,
     job: &jobs::Claimed,
@@ -614,18 +626,18 @@ pub(super) async fn settle_previous(
     let mut tx = state.pool.begin().await?;
     let label = match previous.send_state.as_deref() {
         Some("sent") => {
-            finish(&mut tx, job, "sent", None, None, now).await?;
+            finish(&mut tx, job, JobState::Sent, None, None, now).await?;
             "sent"
         }
         Some("needs_review") => {
-            finish(&mut tx, job, "needs_review", None, None, now).await?;
+            finish(&mut tx, job, JobState::NeedsReview, None, None, now).await?;
             "needs_review"
         }
         _ => {
             finish(
                 &mut tx,
                 job,
-                "reconciling",
+                JobState::Reconciling,
                 Some("unsettled_send"),
                 None,
                 now,
@@ -662,17 +674,13 @@ pub(super) async fn enqueue_reconcile(
     run_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> store::Result<i64> {
-    jobs::enqueue(
-        conn,
-        brokerage,
-        &jobs::NewJob {
-            kind: jobs::kind::RECONCILE,
-            contact_id: None,
-            call_id: None,
-            run_at,
-            payload: serde_json::json!({ "message_id": message_id, "text_job_id": text_job_id, "absent": [] }),
-            now,
-        },
-    )
-    .await
+    use jobs::JobPayload as _;
+    let job = jobs::payload::Reconcile {
+        message_id: store::MessageId(message_id),
+        text_job_id: store::JobId(text_job_id),
+        absent: Vec::new(),
+    }
+    .enqueue(conn, brokerage, jobs::Place::at(run_at, now))
+    .await?;
+    Ok(job.0)
 }

@@ -1,5 +1,5 @@
-//! The `text_back` job (DESIGN.md "What happens to a call" step 3) with the at-most-once send
-//! protocol of reliability.md §2:
+//! The `text_back` job (docs/architecture.md step 3) with the at-most-once send
+//! protocol of docs/reliability.md §2:
 //!
 //! 0. an earlier attempt left a live send → reconcile it, never send again;
 //! 1. re-check what may have superseded the job (an answered call, an inbound text);
@@ -18,6 +18,7 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 
 use super::{Outcome, jitter, send};
+use crate::context::AppState;
 use crate::domain::backoff;
 use crate::domain::caller_name;
 use crate::domain::gate::{self, Decision};
@@ -25,7 +26,7 @@ use crate::domain::line_type;
 use crate::domain::phone::PhoneNumber;
 use crate::domain::sms_text;
 use crate::domain::template::{Field, Template};
-use crate::http::AppState;
+use crate::store::jobs::JobState;
 use crate::store::{self, BrokerageId, brokerages, calls, contacts, jobs, lookups, tasks};
 
 pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result<Outcome> {
@@ -37,7 +38,7 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
         send::Start::Done(outcome) => return Ok(outcome),
     };
     let contact_id = contact.contact_id;
-    let Some(call_id) = job.call_id else {
+    let Some(store::CallId(call_id)) = job.call_id else {
         return Ok(Outcome::Dead("a text-back job without its call".into()));
     };
 
@@ -63,7 +64,7 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
         let mut tx = state.pool.begin().await?;
         if matches!(reason, "outside_us" | "opted_out" | "cannot_receive") {
             // R8: a caller from abroad still deserves a call back; so does an opted-out
-            // caller who calls again (DESIGN.md step 8), and one whose number the carrier
+            // caller who calls again (docs/architecture.md step 8), and one whose number the carrier
             // said cannot take texts: no text, a person calls.
             open_task(&mut tx, brokerage, contact_id, &call, reason, None, now).await?;
         }
@@ -171,8 +172,8 @@ async fn skip_recorded(
         &mut tx,
         job.job_id,
         Some(job.attempt),
-        "running",
-        "skipped",
+        JobState::Running,
+        JobState::Skipped,
         Some(reason),
         None,
         now,
@@ -197,7 +198,7 @@ async fn open_task(
     detail: Option<&str>,
     now: DateTime<Utc>,
 ) -> store::Result<()> {
-    crate::pipeline::open_callback_task(
+    crate::effects::open_callback_task(
         conn,
         brokerage,
         &tasks::NewTask {
@@ -290,7 +291,7 @@ async fn line_type(
     })
 }
 
-/// Renders an automated template for the call it answers (DESIGN.md template fields).
+/// Renders an automated template for the call it answers (README.md "The setup file").
 pub(super) fn render(
     source: &str,
     brokerage_name: &str,

@@ -1,14 +1,16 @@
-//! Alerts to the brokerage's people and escalation (DESIGN.md steps 5, 8, 9; issue 6 §4): a
+//! Alerts to the brokerage's people and escalation (docs/architecture.md steps 5, 8, 9; issue 6 §4): a
 //! lead's reply texts the assigned agent a short preview and a link; an unanswered reply
 //! moves to the office's managers after `escalate_after`; callback tasks alert the number's
 //! agents; configuration problems alert the admins. Every alert is recorded, and the rate
 //! limit (1 per conversation per 5 minutes, 30 per person per hour) holds back the rest.
 
 use chrono::Duration;
+use textback_fake_twilio::{CallbackPlan, Fault, Scope};
 
 use crate::helpers::*;
 
 const LEAD: &str = "+16175550123";
+const LEAD2: &str = "+16175550124";
 const MAIN_ST: &str = "+15555550100";
 const SAM: &str = "+15555550101";
 const AVA: &str = "+15555550102";
@@ -204,7 +206,7 @@ async fn the_first_human_reply_disarms_the_escalation() {
         .await
         .expect("number");
     let mut tx = app.db.pool.begin().await.expect("tx");
-    textback::pipeline::queue_agent_reply(
+    textback::effects::queue_agent_reply(
         &mut tx,
         textback::store::BrokerageId(brokerage),
         contact,
@@ -311,4 +313,70 @@ async fn a_configuration_code_texts_the_admins_and_a_failed_alert_texts_nobody()
         .count();
     assert_eq!(to_riley, 1);
     assert_eq!(app.staff_texts(), 1);
+}
+
+/// Two alerts to one agent a moment apart (CI's simulation, seed 2026): the first create is
+/// lost on its way (the carrier never has it), the second answers 500 while the carrier keeps
+/// it. The first's reconciliation lists the second's text, under another body and its sid not
+/// linked yet. That is our own other row's text, not the first rewritten: the first is absent
+/// (sent again after two listings), the second is found; nothing waits for a person.
+#[tokio::test]
+async fn an_alert_is_not_held_for_review_over_another_alerts_unsettled_text() {
+    let app = spawn_app().await;
+    app.fake.set_callback_plan(CallbackPlan::disabled());
+    app.missed_call(LEAD, MAIN_ST).await;
+    app.missed_call(LEAD2, MAIN_ST).await;
+    app.clock.advance(Duration::seconds(20));
+    app.drain().await;
+    for recorded in [false, true] {
+        app.fake.inject(
+            Fault::Status {
+                http: 500,
+                code: None,
+                recorded,
+                retry_after: None,
+            },
+            Scope::Next(1),
+        );
+    }
+    app.text_in(LEAD, MAIN_ST, "Is the 3 bed still available?")
+        .await;
+    app.text_in(LEAD2, MAIN_ST, "Could I see it on Saturday?")
+        .await;
+    app.run_until_quiet(Duration::minutes(5)).await;
+    let mut bodies = app.alerts_to(SAM);
+    bodies.sort();
+    bodies.dedup();
+    assert_eq!(
+        (app.alerts_to(SAM).len(), bodies.len()),
+        (2, 2),
+        "each alert kept once by the carrier"
+    );
+    // One found by the list, one sent again after two listings without it.
+    let jobs: Vec<(String, Option<String>)> =
+        sqlx::query_as("select state, reason from job where kind = 'agent_alert' order by reason")
+            .fetch_all(&app.db.pool)
+            .await
+            .expect("jobs");
+    assert_eq!(
+        jobs,
+        vec![
+            ("sent".to_owned(), Some("absent_twice".to_owned())),
+            ("sent".to_owned(), Some("reconciled".to_owned())),
+        ]
+    );
+    let rows: Vec<(Option<String>, Option<String>)> = sqlx::query_as(
+        "select send_state, review_reason from message where kind = 'agent_alert' order by send_state",
+    )
+    .fetch_all(&app.db.pool)
+    .await
+    .expect("rows");
+    assert_eq!(
+        rows,
+        vec![
+            (Some("failed_certain".to_owned()), None),
+            (Some("sent".to_owned()), None),
+            (Some("sent".to_owned()), None),
+        ]
+    );
 }

@@ -110,7 +110,7 @@ async fn the_fakes_status_callbacks_move_our_messages_forward() {
     let fake = fake_for(&app);
     fake.set_line_type(LANDLINE, "landline");
     // Callbacks wait a moment, as Twilio's do: this test records the sid only after the 201.
-    // (A callback that beats the record is the pipeline's reconcile case, reliability.md §2.)
+    // (A callback that beats the record is the pipeline's reconcile case, docs/reliability.md §2.)
     fake.set_callback_plan(
         textback_fake_twilio::CallbackPlan::default().with_delay(Duration::from_millis(300)),
     );

@@ -289,7 +289,7 @@ async fn database_errors_name_the_url_given_and_what_is_wrong() {
     }
 }
 
-/// compliance.md R10: a text-back that does not name the brokerage fails apply, changing nothing.
+/// docs/compliance.md R10: a text-back that does not name the brokerage fails apply, changing nothing.
 #[tokio::test]
 async fn setup_apply_refuses_a_template_without_the_brokerage() {
     let db = TestDb::new().await;
@@ -314,7 +314,7 @@ async fn setup_apply_refuses_a_template_without_the_brokerage() {
     assert_eq!(snapshot(&db.pool).await, before);
 }
 
-/// compliance.md R10: a non-GSM-7 character warns on stderr, with line and key; the file applies.
+/// docs/compliance.md R10: a non-GSM-7 character warns on stderr, with line and key; the file applies.
 #[tokio::test]
 async fn setup_apply_prints_warnings_and_applies() {
     let db = TestDb::new().await;
@@ -407,7 +407,7 @@ fn free_port() -> u16 {
 }
 
 /// `serve` as an operator runs it: logs carry masked numbers only, never the token, a
-/// signature or a message body (security.md §2, "logging"), and SIGTERM stops it cleanly.
+/// signature or a message body (docs/security.md §2 "logs"), and SIGTERM stops it cleanly.
 #[tokio::test]
 async fn serve_logs_masked_numbers_and_stops_cleanly_on_sigterm() {
     let db = TestDb::new().await;
@@ -697,7 +697,7 @@ fn user_add(db: &TestDb, email: &str, slug: &str, password: &str) -> (i32, Strin
     )
 }
 
-/// security.md §2 password policy and DESIGN.md's `user add`: an agent of the setup file, a
+/// docs/security.md §2 password policy and README.md "The command line": an agent of the setup file, a
 /// password from stdin checked for length and against the common list, argon2id.
 #[tokio::test]
 async fn user_add_gives_an_agent_of_the_file_a_login() {

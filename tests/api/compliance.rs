@@ -1,12 +1,12 @@
-//! The compliance gate end to end (compliance.md R1–R15, §4 keywords, §5 quiet hours;
-//! reliability.md §4, F11, F14): real webhooks, a real database, the fake carrier. Each test
+//! The compliance gate end to end (docs/compliance.md R1–R15, §4 keywords, §5 quiet hours;
+//! docs/reliability.md §4, F11, F14): real webhooks, a real database, the fake carrier. Each test
 //! checks what the carrier received and what the database recorded (job state and reason,
 //! the gate's decision record, the consent ledger).
 
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
-use textback::pipeline::{self, ReplyRefused};
+use textback::effects::{self, ReplyRefused};
 use textback::store::{BrokerageId, suppressions};
 use textback_fake_twilio::{Fault, Scope};
 
@@ -305,7 +305,7 @@ async fn agent_reply(
     let number_id = number(app, via).await;
     let mut tx = app.db.pool.begin().await.expect("begin");
     let queued =
-        pipeline::queue_agent_reply(&mut tx, b, contact_id, number_id, agent, body, now(app))
+        effects::queue_agent_reply(&mut tx, b, contact_id, number_id, agent, body, now(app))
             .await
             .expect("queue the reply");
     tx.commit().await.expect("commit");
@@ -425,7 +425,7 @@ async fn stop_with_punctuation_suppresses_and_gets_exactly_one_confirmation() {
     assert_eq!(events.len(), 2);
     assert_eq!(events[1].evidence.as_deref(), Some(second.as_str()));
 
-    // Twilio retries the same webhook: nothing new at all (reliability.md I5).
+    // Twilio retries the same webhook: nothing new at all (docs/reliability.md I5).
     let before = (app.snapshot().await, compliance_counts(&app).await);
     let r = app
         .post_signed("/twilio/sms", &sms(&second, LEAD, MAIN_ST, "Stop."))
@@ -545,7 +545,7 @@ async fn a_confirmation_goes_at_once_even_at_night() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// F11: STOP races the text-back (reliability.md §4: the contact row lock orders them).
+// F11: STOP races the text-back (docs/reliability.md §4: the contact row lock orders them).
 
 /// Backends of the test's database waiting for a lock.
 async fn lock_waiters(app: &TestApp) -> i64 {
@@ -617,7 +617,7 @@ fn worker(app: &TestApp) -> tokio::task::JoinHandle<usize> {
     })
 }
 
-/// Locks the lead's contact row in a separate transaction, as reliability.md §6 describes.
+/// Locks the lead's contact row in a separate transaction, as docs/reliability.md §6 describes.
 async fn lock_contact(app: &TestApp) -> sqlx::Transaction<'static, sqlx::Postgres> {
     let mut holder = app.db.pool.begin().await.expect("begin");
     sqlx::query("select contact_id from contact where phone = $1 for update")
@@ -884,7 +884,7 @@ async fn yes_please_call_me_does_not_lift_a_suppression() {
         "still suppressed"
     );
     assert_eq!(ledger(&app, "harbor", LEAD).await.len(), 1);
-    // Nor does a new call: no text-back (a callback task instead, DESIGN.md step 8).
+    // Nor does a new call: no text-back (a callback task instead, docs/architecture.md step 8).
     app.clock.advance(Duration::minutes(1));
     missed_call(&app, LEAD, MAIN_ST).await;
     hold(&app);
@@ -1179,17 +1179,21 @@ async fn f14_stop_via_one_office_blocks_a_reply_from_the_other() {
     let contact_id = contact(&app, "harbor", LEAD).await;
     let elm = number(&app, ELM_ST).await;
     let mut conn = app.db.pool.acquire().await.expect("conn");
-    textback::store::jobs::enqueue(
+    use textback::store::jobs::{JobPayload as _, Place, payload};
+    payload::AgentReply {
+        number_id: elm,
+        agent: "jo@harbor.example".into(),
+        body: "Hi, Jo here".into(),
+        once: None,
+    }
+    .enqueue(
         &mut conn,
         harbor,
-        &textback::store::jobs::NewJob {
-            kind: "agent_reply",
-            contact_id: Some(contact_id),
-            call_id: None,
-            run_at: now(&app) + Duration::minutes(30),
-            payload: serde_json::json!({"number_id": elm, "agent": "jo@harbor.example", "body": "Hi, Jo here"}),
-            now: now(&app),
-        },
+        Place::for_contact(
+            textback::store::ContactId(contact_id),
+            now(&app) + Duration::minutes(30),
+            now(&app),
+        ),
     )
     .await
     .expect("enqueue");
@@ -1667,7 +1671,7 @@ async fn dnc_import_is_all_or_nothing_and_an_imported_number_gets_no_text() {
         }]
     );
 
-    // An imported number calls: no text, a callback task (DESIGN.md step 8).
+    // An imported number calls: no text, a callback task (docs/architecture.md step 8).
     missed_call(&app, "+16175550151", MAIN_ST).await;
     hold(&app);
     app.run_until_quiet(Duration::days(2)).await;

@@ -1,5 +1,5 @@
 //! A loopback TCP proxy in front of PostgreSQL that a test can take down and bring back
-//! (reliability.md §6): `down` refuses new connections and drops open ones.
+//! (docs/reliability.md §6): `down` refuses new connections and drops open ones.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 
 use textback::clock::ManualClock;
 use textback::config::Config;
-use textback::http::AppState;
+use textback::context::AppState;
 use textback::store::{BrokerageId, messages};
 use textback::twilio::{form, signature};
 use textback_fake_twilio::{FakeTwilio, FakeTwilioConfig};
@@ -369,7 +369,7 @@ impl TestApp {
     }
 
     /// A digest of every domain table's rows: equal before and after means nothing was stored
-    /// or changed (security.md §3 "nothing"; reliability.md I5).
+    /// or changed (docs/security.md §3; docs/reliability.md I5).
     pub async fn snapshot(&self) -> Vec<(String, i64, String)> {
         snapshot(&self.db.pool).await
     }

@@ -1,4 +1,4 @@
-//! The inbox through its pages (issue 6 §2–§3; security.md §2 and §3 rows 23–30): who sees
+//! The inbox through its pages (issue 6 §2–§3; docs/security.md §2 and §3 rows 23–30): who sees
 //! what, replies through the gate, the people's decisions the rules need, notes, tasks, assign,
 //! close, delete and merge, live updates.
 

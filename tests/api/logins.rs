@@ -1,4 +1,4 @@
-//! Logins, sessions, CSRF, throttling and headers of the people's pages (security.md §2 and
+//! Logins, sessions, CSRF, throttling and headers of the people's pages (docs/security.md §2 and
 //! §3 rows 20–25, 30), against the real server.
 
 use chrono::Duration;
@@ -38,7 +38,7 @@ async fn a_login_sets_a_new_http_only_lax_session_cookie_and_logout_ends_it() {
         r.headers.get("location").and_then(|v| v.to_str().ok()),
         Some("/inbox")
     );
-    // Plain http (the demo, these tests): `tb_session`, no Secure, no Domain (security.md §2).
+    // Plain http (the demo, these tests): `tb_session`, no Secure, no Domain (docs/security.md §2).
     let cookie = set_cookie(&r, "tb_session").expect("session cookie");
     let attrs: Vec<&str> = cookie.split("; ").skip(1).collect();
     assert!(
@@ -137,7 +137,7 @@ async fn unknown_user_and_wrong_password_get_the_same_page() {
     assert_eq!(wrong.status, 401);
     assert_eq!((wrong.status, &wrong.body), (unknown.status, &unknown.body));
     assert!(wrong.body.contains("Email or password is incorrect."));
-    // security.md §3 row 21: the same page, and nothing else happens.
+    // docs/security.md §3 row 21: the same page, and nothing else happens.
     let before = app.snapshot().await;
     let odd: [(&'static str, String); 3] = [
         ("sam@harbor.example", "x".repeat(10_000)),

@@ -57,7 +57,7 @@ async fn metrics_count_webhooks_and_hold_no_personal_data() {
     assert!(!m.body.contains("555"), "no phone number in /metrics");
 }
 
-/// reliability.md F1's first half: 503 while the database is unreachable, 200 once it is back,
+/// docs/reliability.md F1's first half: 503 while the database is unreachable, 200 once it is back,
 /// and the process keeps answering throughout.
 #[tokio::test]
 async fn readyz_is_503_while_the_database_is_unreachable() {

@@ -1,5 +1,5 @@
 //! The missed-call pipeline against a real database and the fake carrier: one text-back per
-//! missed caller, never two, never none (DESIGN.md steps 2–4; reliability.md §2, §3, F2–F5,
+//! missed caller, never two, never none (docs/architecture.md steps 2–4; docs/reliability.md §2, §3, F2–F5,
 //! F9, F10).
 
 use chrono::Duration;
@@ -199,7 +199,7 @@ async fn a_reconnect_within_the_hold_cancels_the_text_back() {
     assert_eq!(creates(&app), 0);
 }
 
-/// The re-check before sending (DESIGN.md step 3): a reconnect that lands after the job was
+/// The re-check before sending (docs/architecture.md step 3): a reconnect that lands after the job was
 /// claimed still stops the text (simulated by answering while the job's claim is due).
 #[tokio::test]
 async fn an_inbound_text_cancels_the_text_back() {
@@ -281,7 +281,7 @@ async fn concurrent_misses_from_one_caller_give_one_text_back() {
     assert_eq!(texts_to(&app, LEAD).len(), 1);
 }
 
-/// DESIGN.md step 2: inside an episode a second miss re-arms a scheduled text-back; after it
+/// docs/architecture.md step 2: inside an episode a second miss re-arms a scheduled text-back; after it
 /// went out, misses are recorded (and the agents alerted) for 24 h, then a new episode starts.
 #[tokio::test]
 async fn a_second_miss_rearms_and_never_gives_a_second_text_back() {
@@ -439,7 +439,7 @@ async fn a_stale_lookup_is_looked_up_again() {
     assert_eq!(text_backs_to(&app, LEAD).await, 2);
 }
 
-/// reliability.md F2: 503 (not processed) three times, then the carrier takes it: one text.
+/// docs/reliability.md F2: 503 (not processed) three times, then the carrier takes it: one text.
 #[tokio::test]
 async fn three_503s_then_success_give_one_text() {
     let app = spawn_app().await;
@@ -474,7 +474,7 @@ async fn three_503s_then_success_give_one_text() {
     assert_eq!((state.as_str(), attempt), ("sent", 4));
 }
 
-/// reliability.md F4: never a create earlier than Retry-After.
+/// docs/reliability.md F4: never a create earlier than Retry-After.
 #[tokio::test]
 async fn a_429_with_retry_after_is_respected() {
     let app = spawn_app().await;
@@ -507,7 +507,7 @@ async fn a_429_with_retry_after_is_respected() {
     assert_eq!(texts_to(&app, LEAD).len(), 1);
 }
 
-/// reliability.md F3: the carrier took the text, then answered 500: reconciled by its list,
+/// docs/reliability.md F3: the carrier took the text, then answered 500: reconciled by its list,
 /// no second create.
 #[tokio::test]
 async fn accepted_then_500_is_reconciled_without_a_second_text() {
@@ -771,7 +771,7 @@ async fn an_unreachable_carrier_past_the_budget_ends_dead() {
     );
 }
 
-/// reliability.md F6: the carrier unreachable (connections refused, the Lookup included).
+/// docs/reliability.md F6: the carrier unreachable (connections refused, the Lookup included).
 /// Back within the retry budget: the text goes once. Down past it: `dead`, with the
 /// connection error as the reason, and nothing sent.
 #[tokio::test]
@@ -823,7 +823,7 @@ async fn an_unreachable_carrier_is_retried_until_it_returns_or_the_budget_ends()
     }
 }
 
-/// reliability.md §3: 21610 suppresses the number, the job ends dead(21610), no retry; the
+/// docs/reliability.md §3: 21610 suppresses the number, the job ends dead(21610), no retry; the
 /// next miss is skipped `opted_out` without paying for anything.
 #[tokio::test]
 async fn a_21610_suppresses_the_number_and_nothing_more_is_sent() {
@@ -1001,7 +1001,7 @@ async fn a_caller_without_a_number_gets_no_text_back() {
     assert_eq!(app.count("job").await, 0);
 }
 
-/// security.md §3 rows 12a and 13 (R8).
+/// docs/security.md §3 rows 12a and 13 (R8).
 #[tokio::test]
 async fn unusable_numbers_are_skipped_with_their_reason() {
     let app = spawn_app().await;
@@ -1037,7 +1037,7 @@ async fn unusable_numbers_are_skipped_with_their_reason() {
     assert_eq!(abroad, 2, "callers from abroad become callback tasks");
 }
 
-/// twilio.md §1.6 point 3: the caller hung up while agents rang; the parent's status callback
+/// docs/twilio.md §1.6 point 3: the caller hung up while agents rang; the parent's status callback
 /// is the only signal. The dial result that may follow does not add or delay anything.
 #[tokio::test]
 async fn a_caller_who_hangs_up_while_ringing_gets_a_text_back_once() {
@@ -1073,7 +1073,7 @@ async fn a_caller_who_hangs_up_while_ringing_gets_a_text_back_once() {
 }
 
 /// A suppression committed before the job runs wins (the gate re-runs in the pre-send
-/// transaction; compliance.md R1).
+/// transaction; docs/compliance.md R1).
 #[tokio::test]
 async fn a_suppressed_number_gets_nothing() {
     let app = spawn_app().await;

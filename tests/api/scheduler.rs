@@ -1,4 +1,4 @@
-//! The scheduler itself, with no-op jobs (DESIGN.md "Scheduler"): several workers on one
+//! The scheduler itself, with no-op jobs (docs/architecture.md "The scheduler"): several workers on one
 //! database never work a job twice, a job whose worker died is re-claimed after its lease, a
 //! future job is woken by its timer, and every transition lands in `job_transition`.
 
@@ -10,7 +10,7 @@ use std::time::Duration as StdDuration;
 use chrono::{Duration, Utc};
 use textback::clock::{ManualClock, SharedClock, SystemClock};
 use textback::config::Config;
-use textback::http::AppState;
+use textback::context::AppState;
 use textback::scheduler::{Scheduler, Timing};
 use textback::store::{BrokerageId, jobs};
 
@@ -260,7 +260,10 @@ async fn a_claim_never_takes_more_than_its_limit_and_expired_leases_go_first() {
         3,
         "the limit covers expired and due jobs together"
     );
-    let reclaimed = claimed.iter().filter(|j| j.prev_state == "running").count();
+    let reclaimed = claimed
+        .iter()
+        .filter(|j| j.prev_state == textback::store::jobs::JobState::Running)
+        .count();
     assert_eq!(reclaimed, 2, "the dead worker's jobs come first");
     let rest = jobs::claim(&mut conn, now, Duration::seconds(3), 10, None)
         .await

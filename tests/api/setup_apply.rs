@@ -1,5 +1,5 @@
 //! `setup apply` against a real database: all or nothing, idempotent, edits in place,
-//! removals deactivate (DESIGN.md "The setup file"; security.md §3 rows 31–34).
+//! removals deactivate (README.md "The setup file"; docs/security.md §3 rows 31–34).
 
 use textback::store::setup::{ApplyError, apply};
 
@@ -205,7 +205,7 @@ async fn a_removed_number_is_deactivated_and_no_longer_answers() {
     assert_eq!(to, "+15555550110");
 }
 
-/// security.md §3 row 32: one number in two brokerages; nothing is applied.
+/// docs/security.md §3 row 32: one number in two brokerages; nothing is applied.
 #[tokio::test]
 async fn a_number_cannot_belong_to_two_brokerages_and_nothing_is_applied() {
     let db = TestDb::new().await;

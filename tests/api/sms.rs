@@ -1,4 +1,4 @@
-//! Inbound texts and outbound status callbacks (security.md §3 rows 15–18; twilio.md §3.3).
+//! Inbound texts and outbound status callbacks (docs/security.md §3 rows 15–18; docs/twilio.md §3.3).
 
 use crate::helpers::*;
 
@@ -35,7 +35,7 @@ async fn an_inbound_text_is_stored_verbatim_in_the_contacts_conversation() {
     assert_eq!((direction.as_str(), phone.as_str()), ("inbound", LEAD));
 }
 
-/// security.md §3 row 18.
+/// docs/security.md §3 row 18.
 #[tokio::test]
 async fn unusual_bodies_are_stored_exactly_as_received() {
     let app = spawn_app().await;
@@ -134,7 +134,7 @@ async fn message_state(app: &TestApp, id: i64) -> (Option<String>, Option<i32>) 
         .expect("message")
 }
 
-/// security.md §3 row 17; reliability.md F10.
+/// docs/security.md §3 row 17; docs/reliability.md F10.
 #[tokio::test]
 async fn message_statuses_only_move_forward() {
     let app = spawn_app().await;
@@ -224,7 +224,7 @@ async fn a_garbage_error_code_does_not_swallow_a_later_good_one() {
     assert_eq!(app.count("message_status_event").await, 2);
 }
 
-/// security.md §3 row 16.
+/// docs/security.md §3 row 16.
 #[tokio::test]
 async fn unknown_statuses_and_garbage_error_codes_are_kept_raw_and_move_nothing() {
     let app = spawn_app().await;
@@ -263,7 +263,7 @@ async fn unknown_statuses_and_garbage_error_codes_are_kept_raw_and_move_nothing(
     );
 }
 
-/// security.md §3 row 15.
+/// docs/security.md §3 row 15.
 #[tokio::test]
 async fn a_status_for_an_unknown_message_is_acknowledged_and_ignored() {
     let app = spawn_app().await;

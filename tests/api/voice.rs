@@ -1,5 +1,5 @@
-//! The voice webhooks: what is recorded and what TwiML comes back (DESIGN.md "What happens to
-//! a call" steps 1–2, twilio.md §1.3–§1.7, security.md §3 rows 12–15).
+//! The voice webhooks: what is recorded and what TwiML comes back (docs/architecture.md "What happens to
+//! a call" steps 1–2, docs/twilio.md §1.3–§1.7, docs/security.md §3 rows 12–15).
 
 use crate::helpers::*;
 
@@ -134,7 +134,7 @@ async fn without_the_screen_the_numbers_have_no_url() {
     );
 }
 
-/// security.md §3 row 12: agents still ring; the call keeps `From` raw; no contact.
+/// docs/security.md §3 row 12: agents still ring; the call keeps `From` raw; no contact.
 #[tokio::test]
 async fn a_caller_without_an_e164_number_rings_but_never_becomes_a_contact() {
     let app = spawn_app().await;
@@ -161,8 +161,8 @@ async fn a_caller_without_an_e164_number_rings_but_never_becomes_a_contact() {
     assert_eq!(app.count("contact").await, 0);
 }
 
-/// security.md §3 row 12a: E.164 but not textable numbers are still contacts (the text-back
-/// job skips them later, compliance.md R8).
+/// docs/security.md §3 row 12a: E.164 but not textable numbers are still contacts (the text-back
+/// job skips them later, docs/compliance.md R8).
 #[tokio::test]
 async fn an_e164_caller_that_cannot_be_texted_is_still_recorded_as_a_contact() {
     let app = spawn_app().await;
@@ -257,7 +257,7 @@ async fn when_the_caller_is_gone_the_answer_is_empty() {
     );
 }
 
-/// The precedence table of twilio.md §1.6, through the real endpoint.
+/// The precedence table of docs/twilio.md §1.6, through the real endpoint.
 #[tokio::test]
 async fn dial_results_are_classified_by_the_precedence_table() {
     let app = spawn_app().await;
@@ -365,7 +365,7 @@ fn status(call_sid: &str, to: &str, call_status: &str, seq: &str) -> Vec<(String
     with(with(p, "CallStatus", call_status), "SequenceNumber", seq)
 }
 
-/// twilio.md §1.6 point 3: the caller hung up while agents rang and no dial result came.
+/// docs/twilio.md §1.6 point 3: the caller hung up while agents rang and no dial result came.
 #[tokio::test]
 async fn a_final_status_without_a_dial_result_records_a_miss() {
     let app = spawn_app().await;
@@ -462,7 +462,7 @@ async fn call_statuses_only_move_forward_and_are_recorded_once() {
     assert_eq!(app.webhook_count("/twilio/voice/status", "duplicate"), 1);
 }
 
-/// security.md §3 row 15.
+/// docs/security.md §3 row 15.
 #[tokio::test]
 async fn a_status_for_an_unknown_call_is_acknowledged_and_ignored() {
     let app = spawn_app().await;
@@ -628,7 +628,7 @@ async fn calls_belong_to_the_brokerage_whose_number_was_dialled() {
     assert_eq!(app.webhook_count("/twilio/voice", "unknown_sid"), 1);
 }
 
-/// Times come from the server's one clock (DESIGN.md "Scheduler"), not from the database.
+/// Times come from the server's one clock (docs/architecture.md "The scheduler"), not from the database.
 #[tokio::test]
 async fn recorded_times_come_from_the_servers_clock() {
     let app = spawn_app().await;

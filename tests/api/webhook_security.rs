@@ -1,4 +1,4 @@
-//! security.md §1 and §3 rows 1–11: what every webhook endpoint must refuse, and that a
+//! docs/security.md §1 and §3 rows 1–11: what every webhook endpoint must refuse, and that a
 //! refusal stores nothing.
 
 use std::time::Duration;

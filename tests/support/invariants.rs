@@ -1,4 +1,4 @@
-//! reliability.md §5's invariants I1–I5, judged from the fake carrier's log and the database
+//! docs/reliability.md §5's invariants I1–I5, judged from the fake carrier's log and the database
 //! after a drain: shared by the randomized runs (`tests/sim.rs`) and the fault tests
 //! (`tests/faults.rs`).
 
@@ -69,7 +69,7 @@ fn in_boston_window(t: DateTime<Utc>) -> bool {
     (8 * 3600..20 * 3600 - 120).contains(&secs)
 }
 
-/// Judges reliability.md's I1–I5 from the fake carrier's log and the database: `hooks` are the
+/// Judges docs/reliability.md's I1–I5 from the fake carrier's log and the database: `hooks` are the
 /// webhooks the test posted (path, parameters, our answer), for I5's row-per-SID checks;
 /// `carrier_down` the spans (fake's clock) when the test took the carrier off the network. A
 /// list of violations, empty when all hold.
@@ -323,7 +323,7 @@ pub async fn check(
         }
     }
 
-    // I4: text-backs and follow-ups pre-sent inside the recipient's window (compliance.md R7);
+    // I4: text-backs and follow-ups pre-sent inside the recipient's window (docs/compliance.md R7);
     // agent replies too, unless the contact sent a non-keyword text in the 24 h before
     // (`live_conversation`); keyword replies are exempt. The server's window function must
     // agree with the checker's own.

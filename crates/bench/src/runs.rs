@@ -127,7 +127,7 @@ pub async fn queue() -> anyhow::Result<()> {
     let written_jobs_per_s = n as f64 / written.as_secs_f64();
 
     // Optionally a deep table of jobs due tomorrow (BENCH_FUTURE_JOBS): the claim must still
-    // find the due ones at once (issue 7: claim latency with 1M scheduled future jobs).
+    // find the due ones at once (docs/benchmarks.md: claim latency with 1M scheduled future jobs).
     let future = env_num("BENCH_FUTURE_JOBS", 0);
     if future > 0 {
         let tomorrow = clock.now() + Duration::days(1);
@@ -524,7 +524,7 @@ pub async fn pipeline() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The load bench's brokerage: twenty numbers, so a day's new recipients (compliance.md R15,
+/// The load bench's brokerage: twenty numbers, so a day's new recipients (docs/compliance.md R15,
 /// at most 1,000 per number) do not cap the run.
 fn load_setup() -> String {
     let mut s = String::from(
@@ -610,7 +610,7 @@ fn rss_mib(field: &str) -> f64 {
 /// carrier and the load generator share the process). Last, the burst again with its callers
 /// split between two instances on the database, and once more on one, for the ratio. Every
 /// caller is new, so the run stays within the 20 numbers' 20,000 new recipients a day
-/// (compliance.md R15).
+/// (docs/compliance.md R15).
 pub async fn load() -> anyhow::Result<()> {
     let config = Config::from_env()?;
     let burst = env_num("BENCH_BURST", 2000).max(1);
@@ -672,7 +672,7 @@ pub async fn load() -> anyhow::Result<()> {
         "RESULT system=ours bench=load phase=memory rss_idle_mib={idle:.0} rss_peak_mib={peak:.0}"
     );
 
-    // Two instances on one database (DESIGN.md: several server processes may share it): the
+    // Two instances on one database (docs/architecture.md "The scheduler": several server processes may share it): the
     // same burst, its callers split between the two, then once more on one instance alone
     // for the ratio in the same conditions (the tables are as full for both).
     analyze().await?;

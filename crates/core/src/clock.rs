@@ -1,4 +1,4 @@
-//! The one clock the server reads (DESIGN.md "Scheduler"): the system clock in production, an
+//! The one clock the server reads (docs/architecture.md "The scheduler"): the system clock in production, an
 //! offset clock in `textback demo`, a settable one in tests. Everything that needs `now` (the
 //! gate, `run_at`, leases, recorded times) takes it from here, so a test moves all of them
 //! together.

@@ -1,4 +1,4 @@
-//! Message status callbacks (twilio.md §3.3, §3.4): after a create is stored, the fake moves
+//! Message status callbacks (docs/twilio.md §3.3, §3.4): after a create is stored, the fake moves
 //! the message along its lifecycle and POSTs a signed form to its `StatusCallback` at each
 //! step, the way Twilio does, optionally duplicated, reversed or spaced out.
 
@@ -18,16 +18,16 @@ use textback_core::domain::phone::mask;
 /// The steps are `sent` then `delivered`, or, when the recipient's Lookup line type is
 /// `landline`, `sent` then `undelivered` with `ErrorCode=30006` (Twilio's own order: the
 /// carrier takes the text, the handset report fails). No callback is sent for the initial
-/// `queued` status (twilio.md §3.3).
+/// `queued` status (docs/twilio.md §3.3).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallbackPlan {
     /// `false`: no callbacks, and messages stay `queued` with `date_sent` null.
     pub enabled: bool,
     /// Post every callback twice (two deliveries with distinct idempotency tokens, so a
-    /// server cannot dedupe on the token alone; reliability.md §4).
+    /// server cannot dedupe on the token alone; docs/reliability.md §4).
     pub duplicate: bool,
     /// Post the steps in reverse order (`delivered` before `sent`; callbacks are unordered,
-    /// twilio.md §3.4).
+    /// docs/twilio.md §3.4).
     pub reverse: bool,
     /// Wait this long (real time) before each step, the first one included.
     pub delay: Duration,
@@ -96,7 +96,7 @@ fn steps_for(line_type: &str) -> Vec<(&'static str, Option<u32>)> {
     }
 }
 
-/// Forward-only rank of message statuses (twilio.md §3.3); unknown statuses rank lowest so
+/// Forward-only rank of message statuses (docs/twilio.md §3.3); unknown statuses rank lowest so
 /// they never move a message.
 fn rank(status: &str) -> u8 {
     match status {

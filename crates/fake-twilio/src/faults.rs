@@ -1,4 +1,4 @@
-//! Fault injection (reliability.md §6): what the fake does instead of a plain 201, and for
+//! Fault injection (docs/reliability.md §6): what the fake does instead of a plain 201, and for
 //! which requests.
 //!
 //! Faults are kept in the order they were injected; the first one whose scope matches a

@@ -1,5 +1,5 @@
-//! A fake Twilio carrier for the integration tests and `textback demo` (twilio.md §9,
-//! reliability.md §6).
+//! A fake Twilio carrier for the integration tests and `textback demo` (docs/twilio.md §9,
+//! docs/reliability.md §6).
 //!
 //! [`FakeTwilio::start`] binds `127.0.0.1:0` and serves, on one port, the REST paths textback
 //! calls (`Messages.json` create/list/fetch, `Calls.json` create) and Lookup v2
@@ -40,7 +40,7 @@ pub use callbacks::{CallbackAttempt, CallbackPlan};
 pub use faults::{Fault, Scope};
 pub use player::{DialResult, Player, Signer, WebhookResponse, new_call_sid, new_message_sid};
 
-/// What a trial account puts before every body it sends (twilio.md §3.2): the message the
+/// What a trial account puts before every body it sends (docs/twilio.md §3.2): the message the
 /// carrier keeps, lists and reports then differs from the body we asked it to send.
 pub const TRIAL_PREFIX: &str = "Sent from your Twilio trial account - ";
 
@@ -125,7 +125,7 @@ pub struct FakeMessage {
     pub messaging_service_sid: Option<String>,
     pub body: String,
     /// `queued` (or `accepted` with a Messaging Service), then as the callback plan moves it:
-    /// `sent`, `delivered` / `undelivered`. Only ever moves forward (twilio.md §3.3 rank).
+    /// `sent`, `delivered` / `undelivered`. Only ever moves forward (docs/twilio.md §3.3 rank).
     pub status: String,
     pub status_callback: Option<String>,
     pub date_created: DateTime<Utc>,
@@ -149,7 +149,7 @@ pub struct FakeCall {
     pub url: Option<String>,
     pub twiml: Option<String>,
     pub status_callback: Option<String>,
-    /// Every `StatusCallbackEvent` value, in order (the parameter is repeated, twilio.md §5).
+    /// Every `StatusCallbackEvent` value, in order (the parameter is repeated, docs/twilio.md §5).
     pub status_callback_events: Vec<String>,
     /// The `Timeout` parameter as given.
     pub timeout: Option<String>,
@@ -408,7 +408,7 @@ impl FakeTwilio {
     }
 
     /// How many creates are held right now (whose client is still waiting). Lets a test
-    /// wait until the request "has left" before it acts (reliability.md F8).
+    /// wait until the request "has left" before it acts (docs/reliability.md F8).
     pub fn held_count(&self) -> usize {
         let mut state = self.state();
         state.held.retain(|h| !h.is_closed());

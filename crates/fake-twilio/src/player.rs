@@ -1,5 +1,5 @@
 //! Twilio's side of the webhooks: a [`Player`] posts signed form requests to our server the
-//! way Twilio does (twilio.md §1, §2.1, §3.4, §3.5), with the parameter sets of the fixtures
+//! way Twilio does (docs/twilio.md §1, §2.1, §3.4, §3.5), with the parameter sets of the fixtures
 //! in `fixtures/twilio/*.txt`.
 //!
 //! Every webhook has a `*_params` builder as well as the method that posts it, so a test can
@@ -117,7 +117,7 @@ impl WebhookResponse {
     }
 }
 
-/// The outcome of a `<Dial>` for [`Player::dial_result`] (twilio.md §1.4).
+/// The outcome of a `<Dial>` for [`Player::dial_result`] (docs/twilio.md §1.4).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DialResult<'a> {
     /// `DialCallStatus`: `completed`, `answered`, `busy`, `no-answer`, `failed`, `canceled`.
@@ -238,7 +238,7 @@ impl Player {
         read(response).await
     }
 
-    /// The parameters every voice request carries (twilio.md §1.1), in the order of the
+    /// The parameters every voice request carries (docs/twilio.md §1.1), in the order of the
     /// fixtures, with `Caller`/`Called` and the geo fields (`BOSTON, MA` for 617 numbers,
     /// only the country for other +1 numbers, empty elsewhere).
     fn voice_params(
@@ -407,7 +407,7 @@ impl Player {
         self.post_signed("/twilio/voice/status", &params).await
     }
 
-    /// The `<Number url>` request on an agent's leg once it answered (twilio.md §1.3): a child
+    /// The `<Number url>` request on an agent's leg once it answered (docs/twilio.md §1.3): a child
     /// leg, `Direction=outbound-dial`, `CallStatus=in-progress`, `ParentCallSid`; `From` is the
     /// caller ID the leg presents (`caller`), `To` the agent.
     pub fn screen_params(
@@ -469,7 +469,7 @@ impl Player {
             .await
     }
 
-    /// An incoming text (`sms-inbound-*.txt`, twilio.md §3.5): `SmsStatus=received`,
+    /// An incoming text (`sms-inbound-*.txt`, docs/twilio.md §3.5): `SmsStatus=received`,
     /// `NumSegments` computed from the body, `MessagingServiceSid` when the player has one,
     /// `MediaUrl{N}`/`MediaContentType{N}` for each of `num_media`, `OptOutType` when given.
     pub fn inbound_sms_params(

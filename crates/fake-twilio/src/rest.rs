@@ -461,7 +461,7 @@ impl DateBound {
 /// bound compares days, an instant bound compares instants).
 ///
 /// **A message whose `date_sent` is still null (queued, or callbacks disabled) never matches
-/// a `DateSent` filter.** Whether Twilio's list does the same is unknown (twilio.md §11 #9);
+/// a `DateSent` filter.** Whether Twilio's list does the same is unknown (docs/twilio.md §11 #9);
 /// the fake takes the pessimistic reading so that a reconciliation that relies on `DateSent`
 /// fails in tests rather than in production.
 #[derive(Debug, Default)]
@@ -516,7 +516,7 @@ fn bad_parameter(name: &str, value: &str) -> Reply {
     )
 }
 
-/// `GET …/Messages.json`: filtered, newest first, paged (twilio.md §3.1).
+/// `GET …/Messages.json`: filtered, newest first, paged (docs/twilio.md §3.1).
 ///
 /// Paging: `Page` × `PageSize` is the offset, unless `PageToken` (`PA` + the `sid` of the
 /// previous page's last message, as the fake's own `next_page_uri` carries) says where the
@@ -654,7 +654,7 @@ fn list_messages(s: &Shared, path: &str, query: &str, account: &str) -> Reply {
     )
 }
 
-/// `POST …/Calls.json` (twilio.md §5): 201 `queued`; the call goes nowhere.
+/// `POST …/Calls.json` (docs/twilio.md §5): 201 `queued`; the call goes nowhere.
 fn create_call(s: &Shared, params: &Params) -> Reply {
     let bad = |code: u32, message: &str| Reply::error(StatusCode::BAD_REQUEST, code, message);
     let Some(to) = given(params, "To") else {
@@ -699,7 +699,7 @@ fn create_call(s: &Shared, params: &Params) -> Reply {
     Reply::json(StatusCode::CREATED, body, outcome)
 }
 
-/// `GET /v2/PhoneNumbers/{number}?Fields=…` (twilio.md §4).
+/// `GET /v2/PhoneNumbers/{number}?Fields=…` (docs/twilio.md §4).
 fn lookup(s: &Shared, raw_number: &str, query: &str) -> Reply {
     // The number arrives percent-encoded (`%2B1617…`). A segment that does not decode is
     // looked up as it came, which makes it an invalid number (`NOT_A_NUMBER`).

@@ -1,5 +1,5 @@
 //! The JSON bodies the fake answers with, field for field as in `fixtures/twilio/*.json`
-//! (twilio.md §3.2, §4, §5, §8), and the small formatting rules they need (RFC 2822 dates,
+//! (docs/twilio.md §3.2, §4, §5, §8), and the small formatting rules they need (RFC 2822 dates,
 //! NANP national format, SMS segment counting).
 
 use chrono::{DateTime, Utc};
@@ -15,7 +15,7 @@ pub(crate) fn rfc2822(t: DateTime<Utc>) -> String {
     t.format("%a, %d %b %Y %H:%M:%S +0000").to_string()
 }
 
-/// Twilio's error body (twilio.md §8): `{code, message, more_info, status}`.
+/// Twilio's error body (docs/twilio.md §8): `{code, message, more_info, status}`.
 pub(crate) fn error_body(http: u16, code: u32, message: &str) -> Value {
     json!({
         "code": code,
@@ -26,7 +26,7 @@ pub(crate) fn error_body(http: u16, code: u32, message: &str) -> Value {
 }
 
 /// The message text Twilio uses for the codes the fake produces (texts of the fixtures where
-/// there is one; twilio.md §3.6 otherwise). `to` fills the codes whose text names the number.
+/// there is one; docs/twilio.md §3.6 otherwise). `to` fills the codes whose text names the number.
 pub(crate) fn error_message(code: u32, to: &str) -> String {
     match code {
         20003 => "Authenticate".to_owned(),
@@ -242,7 +242,7 @@ pub(crate) fn lookup_json(f: &LookupFacts<'_>) -> Value {
         (true, None) => {
             json!({ "caller_name": Value::Null, "caller_type": Value::Null, "error_code": Value::Null })
         }
-        // CNAM is US-only; elsewhere the package reports 60600 (twilio.md §4).
+        // CNAM is US-only; elsewhere the package reports 60600 (docs/twilio.md §4).
         (false, _) => {
             json!({ "caller_name": Value::Null, "caller_type": Value::Null, "error_code": 60600 })
         }
@@ -270,7 +270,7 @@ pub(crate) fn lookup_json(f: &LookupFacts<'_>) -> Value {
 
 /// `line_type_intelligence` for a type. Mobile gets the mobile fixture's MCC/MNC/carrier,
 /// `nonFixedVoip` the docs example's; landline and `fixedVoip` a carrier name but null MCC/MNC
-/// (MNC is "only returned for mobile numbers"); the types twilio.md §4 lists with null carrier
+/// (MNC is "only returned for mobile numbers"); the types docs/twilio.md §4 lists with null carrier
 /// fields (and any type the fake does not know) get nulls.
 fn line_type_json(line_type: &str) -> Value {
     let (mcc, mnc, carrier): (Option<&str>, Option<&str>, Option<&str>) = match line_type {
@@ -289,13 +289,13 @@ fn line_type_json(line_type: &str) -> Value {
     })
 }
 
-/// GSM-7 basic character set (one septet each), twilio.md §7.
+/// GSM-7 basic character set (one septet each), docs/twilio.md §7.
 const GSM7_BASIC: &str = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?\
 ¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
 /// GSM-7 extension table (escape + char: two septets each).
 const GSM7_EXTENDED: &str = "\x0c^{}\\[~]|€";
 
-/// Segments of an SMS body as Twilio counts them (twilio.md §7): GSM-7 when every character
+/// Segments of an SMS body as Twilio counts them (docs/twilio.md §7): GSM-7 when every character
 /// is in the basic or extension table (160 septets in one segment, 153 per segment when
 /// concatenated), UCS-2 otherwise (70 UTF-16 units, 67 when concatenated). An empty body is
 /// one segment. (Twilio's calculator also avoids splitting an escape pair across segments;

@@ -1,6 +1,6 @@
 //! Alerts for people (the admins, a number's agents, an office's managers): recorded so none
-//! is lost, texted through `agent_alert` jobs under a rate limit counted here (DESIGN.md step
-//! 9), and shown on the dashboard's banner (admins).
+//! is lost, texted through `agent_alert` jobs under a rate limit counted here (docs/architecture.md
+//! step 9), and shown on the dashboard's banner (admins).
 
 use chrono::{DateTime, Duration, Utc};
 use sqlx::PgConnection;

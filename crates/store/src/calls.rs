@@ -1,5 +1,5 @@
 //! Calls and their status events. Idempotent on `CallSid`; outcomes and statuses only move
-//! forward (security.md §1.3).
+//! forward (docs/security.md §1.3).
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
@@ -231,7 +231,7 @@ pub async fn advance_status(
     Ok(done.rows_affected() == 1)
 }
 
-/// The backup path (twilio.md §1.6 point 3): the parent call ended and no dial result was
+/// The backup path (docs/twilio.md §1.6 point 3): the parent call ended and no dial result was
 /// recorded, so the caller hung up while agents were ringing. Records a missed call unless an
 /// outcome is already known. Returns true when it did.
 pub async fn record_miss_from_status(

@@ -36,7 +36,7 @@ pub async fn upsert(
 
 /// Locks the contact's row for the rest of the transaction. Every writer of a suppression and
 /// every pre-send transaction takes this lock first, so a suppression and a send are strictly
-/// ordered (reliability.md §4).
+/// ordered (docs/reliability.md §4).
 pub async fn lock(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
@@ -143,9 +143,9 @@ pub async fn clear_cannot_text(
 }
 
 /// What happened with the contact since `since`: an answered call, an inbound text. A
-/// text-back re-checks these before it sends (DESIGN.md step 3). An opt-out text is not
+/// text-back re-checks these before it sends (docs/architecture.md step 3). An opt-out text is not
 /// counted here: its effect is the suppression, which the gate checks in the same pre-send
-/// transaction and records (compliance.md R1: skip `opted_out`; reliability.md F11).
+/// transaction and records (docs/compliance.md R1: skip `opted_out`; docs/reliability.md F11).
 pub async fn activity_since(
     conn: &mut PgConnection,
     brokerage: BrokerageId,

@@ -529,8 +529,8 @@ pub async fn set_contact_name(
     Ok(())
 }
 
-/// Why the contact's automated follow-ups must not go on (compliance.md R12, DESIGN.md step
-/// 7): a person took the conversation over, or closed it.
+/// Why the contact's automated follow-ups must not go on (docs/compliance.md R12,
+/// docs/architecture.md step 7): a person took the conversation over, or closed it.
 pub async fn automation_stopped(
     conn: &mut PgConnection,
     brokerage: BrokerageId,

@@ -1,7 +1,7 @@
-//! The recovery dashboard's counts (DESIGN.md "People-facing pages"; issue 6 §5).
+//! The recovery dashboard's counts (docs/inbox.md "The dashboard").
 //!
 //! The unit of the funnel is a **missed-call lead**: one `text_back` job, i.e. one missed-call
-//! episode (DESIGN.md step 2: further misses in an episode re-arm the same job). For each lead
+//! episode (docs/architecture.md step 2: further misses in an episode re-arm the same job). For each lead
 //! created in the period: texted (the job `sent`) or suppressed by its reason, a landline task,
 //! cancelled because the caller reconnected or wrote first; then whether the lead replied after
 //! the text, whether a person replied after that, and whether a call with them connected after

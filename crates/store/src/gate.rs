@@ -1,6 +1,6 @@
-//! What the compliance gate reads in the pre-send transaction (compliance.md §2), and the
+//! What the compliance gate reads in the pre-send transaction (docs/compliance.md §2), and the
 //! decision record it writes. The caller holds the contact's row lock, so a suppression
-//! committed before it is seen (reliability.md §4).
+//! committed before it is seen (docs/reliability.md §4).
 
 use chrono::{DateTime, FixedOffset, Utc};
 use serde::Deserialize;
@@ -10,7 +10,7 @@ use sqlx::types::Json;
 use super::{BrokerageId, Result};
 use textback_core::domain::gate::{Facts, Inquiry, Kind, Verdict};
 
-/// `[compliance]` and `[[blackouts]]` as applied (compliance.md §7); defaults as there.
+/// `[compliance]` and `[[blackouts]]` as applied (docs/compliance.md §7); defaults as there.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct ComplianceSettings {
@@ -102,7 +102,7 @@ pub struct ContactFacts {
 }
 
 impl ContactFacts {
-    /// The number's flags of compliance.md §2 steps 1 and 2.
+    /// The number's flags of docs/compliance.md §2 steps 1 and 2.
     pub fn number_flags(&self) -> textback_core::domain::gate::NumberFlags {
         textback_core::domain::gate::NumberFlags {
             is_known_invalid: self.is_known_invalid,
@@ -232,7 +232,7 @@ pub struct DecisionRef {
     pub attempt: Option<i32>,
 }
 
-/// Appends the decision record (compliance.md §2).
+/// Appends the decision record (docs/compliance.md §2).
 pub async fn record(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
@@ -314,7 +314,7 @@ pub async fn decisions_for_job(conn: &mut PgConnection, job_id: i64) -> Result<V
     .await?)
 }
 
-/// Appends the record of an alert's rate-limit decision (compliance.md §2, kind
+/// Appends the record of an alert's rate-limit decision (docs/compliance.md §2, kind
 /// `agent_alert`: not gated, but the limit's decision is kept like the gate's). `allow` when
 /// the alert is texted, `skip` with the limit's reason when it is held back.
 pub async fn record_alert_decision(

@@ -1,5 +1,5 @@
 //! What the inbox reads: the conversation list and one conversation's thread, each scoped to
-//! what the person may see (DESIGN.md "People-facing pages"; `domain::access::Scope`).
+//! what the person may see (docs/inbox.md; `domain::access::Scope`).
 //!
 //! Every query here binds the scope as `$1` brokerage, `$2` role, `$3` office, `$4` agent, and
 //! filters with the one predicate below, so a conversation of another brokerage or office
@@ -11,7 +11,7 @@ use sqlx::PgConnection;
 use super::{BrokerageId, Result};
 use textback_core::domain::access::Scope;
 
-/// Visibility (security.md §2, DESIGN.md roles): an admin sees the brokerage, a manager the
+/// Visibility (docs/security.md §2, docs/inbox.md "Who sees what"): an admin sees the brokerage, a manager the
 /// conversations of their office's numbers or assigned to their office's agents, an agent
 /// those of their office's numbers or assigned to them. Aliases: `c` conversation, `n` its
 /// number, `aa` its assigned agent (left join).
@@ -116,7 +116,7 @@ pub struct ListRow {
     pub last_call_outcome: Option<String>,
 }
 
-/// Conversations newest first, those on review hold first of all (compliance.md R3), at most
+/// Conversations newest first, those on review hold first of all (docs/compliance.md R3), at most
 /// `limit`, older than `before` when given. Within the page, those whose lead waits for an
 /// answer come before the rest (a lead who wrote sorts above one who opted out); which
 /// conversations are on the page is still decided by recency alone, so paging by the oldest
@@ -389,8 +389,8 @@ pub struct ConsentItem {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct JobItem {
     pub job_id: i64,
-    pub kind: String,
-    pub state: String,
+    pub kind: crate::jobs::JobKind,
+    pub state: crate::jobs::JobState,
     pub reason: Option<String>,
     pub last_error: Option<String>,
     pub run_at: DateTime<Utc>,

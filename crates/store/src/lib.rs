@@ -33,6 +33,35 @@ use sha2::{Digest, Sha256};
 #[sqlx(transparent)]
 pub struct BrokerageId(pub i64);
 
+/// Row ids that travel between the layers in jobs' rows and payloads: typed, so a message id
+/// cannot be passed where a job id is meant. (Within one store function they are plain.)
+macro_rules! row_id {
+    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {$(
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, sqlx::Type, serde::Serialize, serde::Deserialize)]
+        #[sqlx(transparent)]
+        #[serde(transparent)]
+        pub struct $name(pub i64);
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    )*};
+}
+
+row_id! {
+    /// A contact (one phone number of one brokerage).
+    ContactId,
+    /// A call (one `CallSid`).
+    CallId,
+    /// A message, in or out.
+    MessageId,
+    /// A job.
+    JobId,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("not found")]

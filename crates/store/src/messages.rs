@@ -1,5 +1,5 @@
 //! Messages in and out, and outbound status events. Idempotent on `MessageSid`; the carrier
-//! status only moves forward (twilio.md §3.3, enforced by `message_status_rank` in SQL).
+//! status only moves forward (docs/twilio.md §3.3, enforced by `message_status_rank` in SQL).
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
@@ -16,7 +16,7 @@ pub struct NewInbound<'a> {
     pub num_media: i32,
     pub num_segments: Option<i32>,
     pub opt_out_type: Option<&'a str>,
-    /// The keyword class of compliance.md §4.3.
+    /// The keyword class of docs/compliance.md §4.3.
     pub keyword_class: &'a str,
     pub received_at: DateTime<Utc>,
 }
@@ -63,12 +63,12 @@ pub struct NewOutbound<'a> {
     pub template_variant: Option<i32>,
     /// text_back, follow_up, manual, opt_out_ack, opt_in_ack, help, agent_alert
     pub kind: &'a str,
-    /// Counted by the frequency cap (compliance.md R9).
+    /// Counted by the frequency cap (docs/compliance.md R9).
     pub counts_for_cap: bool,
     pub started_at: DateTime<Utc>,
 }
 
-/// The pre-send record of reliability.md §2 step 2: `send_state = 'sending'`.
+/// The pre-send record of docs/reliability.md §2 step 2: `send_state = 'sending'`.
 pub async fn insert_outbound_sending(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
@@ -210,7 +210,7 @@ pub struct Outbound {
     pub from_raw: String,
     pub to_raw: String,
     pub body: String,
-    /// The pre-send commit (reliability.md §2 `started_at`).
+    /// The pre-send commit (docs/reliability.md §2 `started_at`).
     pub occurred_at: DateTime<Utc>,
     /// The carrier's error code from a status callback (30006, 30007, …).
     pub error_code: Option<i32>,
@@ -219,7 +219,7 @@ pub struct Outbound {
 const OUTBOUND_COLUMNS: &str = "message_id, brokerage_id, number_id, contact_id, job_id, send_state, sid, from_raw, to_raw, body, occurred_at, error_code";
 
 /// The job's live send (`sending`, `unknown`, `sent`, `needs_review`), if an earlier attempt
-/// left one: a re-claimed job must not send again (reliability.md §2, F7).
+/// left one: a re-claimed job must not send again (docs/reliability.md §2, F7).
 pub async fn live_send_for_job(conn: &mut PgConnection, job_id: i64) -> Result<Option<Outbound>> {
     Ok(sqlx::query_as::<_, Outbound>(sqlx::AssertSqlSafe(format!(
         "select {OUTBOUND_COLUMNS} from message
@@ -290,6 +290,31 @@ pub async fn link_found(
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// The bodies of our other outbound rows from `from` to `to` recorded since `since`: a
+/// message the carrier lists under one of them is that row's text (perhaps one whose answer
+/// has not been written yet), not ours under another body (docs/reliability.md §2).
+pub async fn other_bodies_between(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+    to: &str,
+    from: &str,
+    except: i64,
+    since: DateTime<Utc>,
+) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "select distinct body from message
+          where brokerage_id = $1 and to_raw = $2 and from_raw = $3 and direction = 'outbound'
+            and message_id <> $4 and occurred_at >= $5",
+    )
+    .bind(brokerage)
+    .bind(to)
+    .bind(from)
+    .bind(except)
+    .bind(since)
+    .fetch_all(conn)
+    .await?)
 }
 
 /// Which of these carrier sids are already linked to a row.

@@ -68,7 +68,7 @@ pub async fn apply(pool: &PgPool, file: &SetupFile) -> Result<ApplySummary, Appl
     Ok(summary)
 }
 
-/// A number may belong to one brokerage only (security.md §3 row 32).
+/// A number may belong to one brokerage only (docs/security.md §3 row 32).
 async fn number_conflicts(
     conn: &mut PgConnection,
     file: &SetupFile,

@@ -1,6 +1,6 @@
-//! The suppression list and the consent ledger (compliance.md R1, R3, R5, R13): one
+//! The suppression list and the consent ledger (docs/compliance.md R1, R3, R5, R13): one
 //! current-state row per (brokerage, number), and an append-only event for every change, with
-//! who, when, how and the evidence. Every writer holds the contact's row lock (reliability.md
+//! who, when, how and the evidence. Every writer holds the contact's row lock (docs/reliability.md
 //! §4), so a suppression and a send are strictly ordered.
 
 use chrono::{DateTime, Utc};
@@ -223,7 +223,7 @@ pub async fn list(conn: &mut PgConnection, brokerage: BrokerageId) -> Result<Vec
     .await?)
 }
 
-/// `dnc import` (compliance.md R1): every row suppresses its number brokerage-wide, with a
+/// `dnc import` (docs/compliance.md R1): every row suppresses its number brokerage-wide, with a
 /// consent-ledger event, and cancels what was pending for the contact. The caller runs it in
 /// one transaction (all or nothing). Returns (newly suppressed, already suppressed).
 pub async fn import(

@@ -1,4 +1,4 @@
-//! Logins, sessions and login attempts (security.md §2). A login belongs to one agent of the
+//! Logins, sessions and login attempts (docs/security.md §2). A login belongs to one agent of the
 //! setup file; the agent row keeps the role and office.
 //!
 //! Two lookups here are not scoped to a brokerage, because they are how a request finds its

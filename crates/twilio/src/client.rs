@@ -1,7 +1,7 @@
 //! Twilio's REST API: Messages (create, list, fetch) and Lookup v2, against configurable base
 //! URLs (the fake carrier in tests and the demo).
 //!
-//! Every send ends in one of four classes (reliability.md §3), decided by [`classify_response`]
+//! Every send ends in one of four classes (docs/reliability.md §3), decided by [`classify_response`]
 //! (pure, on the status, headers and body) and [`classify_error`] (on the transport error):
 //! accepted, certainly not sent (retry), rejected (a Twilio code; never retried), unknown
 //! (reconcile by listing; never resent blindly).
@@ -115,7 +115,7 @@ pub enum ReadError {
     NoAccount(String),
 }
 
-/// Timeouts of the REST calls (reliability.md §2 "Timing knobs").
+/// Timeouts of the REST calls (docs/reliability.md §2 "Timing knobs").
 #[derive(Debug, Clone, Copy)]
 pub struct ClientTimeouts {
     pub connect: Duration,
@@ -222,7 +222,7 @@ impl TwilioClient {
 
     /// Every message `from` → `to`, newest first, following the pages. No `DateSent` filter:
     /// a message still queued may have no `date_sent`, and whether the filter then matches it
-    /// is undocumented (twilio.md §11 #9), so reconciliation must not depend on it.
+    /// is undocumented (docs/twilio.md §11 #9), so reconciliation must not depend on it.
     pub async fn list_messages(
         &self,
         creds: &Credentials,
@@ -311,7 +311,7 @@ impl TwilioClient {
     }
 }
 
-/// The class of a send whose transport failed (reliability.md §3): no connection established
+/// The class of a send whose transport failed (docs/reliability.md §3): no connection established
 /// is certain; anything after the request may have left is unknown.
 pub fn classify_error(e: &reqwest::Error) -> SendOutcome {
     if e.is_connect() {
@@ -330,7 +330,7 @@ pub fn classify_error(e: &reqwest::Error) -> SendOutcome {
     }
 }
 
-/// The class of an HTTP answer to `POST Messages.json` (reliability.md §3). Pure.
+/// The class of an HTTP answer to `POST Messages.json` (docs/reliability.md §3). Pure.
 pub fn classify_response(status: u16, retry_after: Option<&str>, body: &[u8]) -> SendOutcome {
     match status {
         200..=299 => {

@@ -4,7 +4,7 @@
 //! invalid escape such as `%ZZ` through literally and replace invalid UTF-8 with U+FFFD. A
 //! webhook body that does not decode exactly is not something Twilio sent, and the signature
 //! must be computed over exactly the values Twilio signed, so this decoder rejects instead
-//! (security.md §1.1 step 4; §3 rows 7 and 8).
+//! (docs/security.md §1.1 step 4; §3 rows 7 and 8).
 
 use std::fmt;
 

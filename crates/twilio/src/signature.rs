@@ -76,7 +76,7 @@ impl Settings {
 
 /// The exact string Twilio signs: the URL, then for each parameter name in byte order, the
 /// name followed by each of its distinct values in byte order (a repeated name adds each
-/// distinct value; twilio.md §2.1). Values are neither trimmed nor re-encoded.
+/// distinct value; docs/twilio.md §2.1). Values are neither trimmed nor re-encoded.
 pub fn string_to_sign(url: &str, params: &[(String, String)]) -> String {
     let mut sorted: Vec<(&str, &str)> = params
         .iter()
@@ -226,7 +226,7 @@ mod tests {
             .collect()
     }
 
-    /// `P` of twilio.md §2.3.
+    /// `P` of docs/twilio.md §2.3.
     fn p() -> Vec<(String, String)> {
         pairs(&[
             ("CallSid", "CA1234567890ABCDE"),
@@ -239,7 +239,7 @@ mod tests {
 
     const TOKEN: &[u8] = b"12345";
 
-    /// Every form-body vector of twilio.md §2.3: (number, URL signed, params, signature).
+    /// Every form-body vector of docs/twilio.md §2.3: (number, URL signed, params, signature).
     #[test]
     fn computes_every_form_vector_of_twilio_md() {
         let mut p16 = p();
@@ -395,7 +395,7 @@ mod tests {
         ));
     }
 
-    /// The port rule: rows 1–4 of security.md §1.2 and twilio.md §2.3 #2, #4, #5, #11, #17.
+    /// The port rule: rows 1–4 of docs/security.md §1.2 and docs/twilio.md §2.3 #2, #4, #5, #11, #17.
     #[test]
     fn accepts_either_port_form() {
         let cases = [
@@ -590,7 +590,7 @@ mod tests {
             &p(),
             Some("033hgUJA9M/hXIZsYjwkerEP/DBm35nEri5FhCYjA5s=")
         ));
-        // Repeated values, as twilio-python signs them (twilio.md §2.3 #6 under SHA-256).
+        // Repeated values, as twilio-python signs them (docs/twilio.md §2.3 #6 under SHA-256).
         let repeated = pairs(&[
             ("Sid", "CA123"),
             ("SidAccount", "AC123"),

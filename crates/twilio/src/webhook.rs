@@ -184,7 +184,7 @@ impl VoiceIncoming {
     }
 }
 
-/// `/twilio/voice/dial`: the `<Dial action>` result (twilio.md §1.4).
+/// `/twilio/voice/dial`: the `<Dial action>` result (docs/twilio.md §1.4).
 #[derive(Debug, Clone)]
 pub struct DialResult {
     pub call_sid: Sid,
@@ -217,7 +217,7 @@ impl DialResult {
     }
 }
 
-/// `/twilio/voice/status`: a parent-call status callback (twilio.md §1.5).
+/// `/twilio/voice/status`: a parent-call status callback (docs/twilio.md §1.5).
 #[derive(Debug, Clone)]
 pub struct CallStatus {
     pub call_sid: Sid,
@@ -269,7 +269,7 @@ impl ScreenLeg {
     }
 }
 
-/// `/twilio/sms`: an inbound text (twilio.md §3.5).
+/// `/twilio/sms`: an inbound text (docs/twilio.md §3.5).
 #[derive(Debug, Clone)]
 pub struct SmsInbound {
     pub message_sid: Sid,
@@ -299,7 +299,7 @@ impl SmsInbound {
     }
 }
 
-/// `/twilio/sms/status`: an outbound message's status callback (twilio.md §3.4).
+/// `/twilio/sms/status`: an outbound message's status callback (docs/twilio.md §3.4).
 #[derive(Debug, Clone)]
 pub struct MessageStatus {
     pub message_sid: Sid,

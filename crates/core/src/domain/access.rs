@@ -1,4 +1,4 @@
-//! Who may see and do what (DESIGN.md "People-facing pages", security.md §2): roles, the
+//! Who may see and do what (docs/inbox.md, docs/security.md §2): roles, the
 //! session's lifetime, and the login throttle. Pure: the store applies the scope in SQL, the
 //! HTTP layer asks these functions.
 
@@ -33,7 +33,7 @@ impl Role {
         }
     }
 
-    /// The dashboard and the CSV export are for managers and admins (security.md §2).
+    /// The dashboard and the CSV export are for managers and admins (docs/security.md §2).
     pub fn sees_dashboard(self) -> bool {
         matches!(self, Role::Manager | Role::Admin)
     }
@@ -82,7 +82,7 @@ impl Scope {
     }
 }
 
-/// Sessions end after 8 hours without a request and 7 days after login (security.md §2).
+/// Sessions end after 8 hours without a request and 7 days after login (docs/security.md §2).
 pub const SESSION_IDLE: Duration = Duration::hours(8);
 pub const SESSION_ABSOLUTE: Duration = Duration::days(7);
 /// A session's last-seen time is written at most this often (not on every request).
@@ -111,7 +111,7 @@ pub fn session_state(
     }
 }
 
-/// Login throttling (security.md §2): per account, 5 failures in 15 minutes lock it for 15
+/// Login throttling (docs/security.md §2): per account, 5 failures in 15 minutes lock it for 15
 /// minutes; per client address, 20 attempts a minute.
 pub const ACCOUNT_FAILURES: usize = 5;
 pub const ACCOUNT_WINDOW: Duration = Duration::minutes(15);

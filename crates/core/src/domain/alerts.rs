@@ -1,4 +1,4 @@
-//! Alerts to the brokerage's own people (DESIGN.md step 9): what the text says, and the rate
+//! Alerts to the brokerage's own people (docs/architecture.md step 9): what the text says, and the rate
 //! limit that holds it back. A text to staff carries no lead message beyond a short preview,
 //! and a lead's number only masked: the link opens the conversation for the rest.
 
@@ -72,20 +72,20 @@ fn about(listing: Option<&str>) -> String {
 /// What an alert says, by its reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AlertText<'a> {
-    /// A lead replied (DESIGN.md step 5).
+    /// A lead replied (docs/architecture.md step 5).
     Reply {
         who: &'a str,
         listing: Option<&'a str>,
         body: &'a str,
     },
-    /// A callback task (DESIGN.md step 8).
+    /// A callback task (docs/architecture.md step 8).
     Callback {
         who: &'a str,
         listing: Option<&'a str>,
         /// "landline", "cannot take texts", …
         why: &'a str,
     },
-    /// The caller called again after the text-back left (DESIGN.md step 2).
+    /// The caller called again after the text-back left (docs/architecture.md step 2).
     RepeatCall {
         who: &'a str,
         listing: Option<&'a str>,

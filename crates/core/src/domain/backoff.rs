@@ -1,4 +1,4 @@
-//! Retry timing after a send that certainly did not happen (reliability.md §2 "Timing knobs"):
+//! Retry timing after a send that certainly did not happen (docs/reliability.md §2 "Timing knobs"):
 //! `d = min(cap, base·2ⁿ)`, then uniform in `[d/2, d]` (jitter, so that many jobs failed by
 //! one outage do not retry in lockstep); `Retry-After` is a floor.
 

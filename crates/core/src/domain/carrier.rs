@@ -1,11 +1,11 @@
 //! What a carrier code means for the contact, the message and the people: the one table of
-//! reliability.md §3, for the synchronous answer to a send and for status callbacks.
+//! docs/reliability.md §3, for the synchronous answer to a send and for status callbacks.
 
 /// The effect of a code, beyond the send's own class.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CodeEffect {
     /// The recipient opted out or blocked us: suppress the number brokerage-wide, cancel the
-    /// contact's pending jobs (compliance.md R1).
+    /// contact's pending jobs (docs/compliance.md R1).
     OptedOut,
     /// The number is invalid: mark it, later texts skip `invalid_number`.
     InvalidNumber,

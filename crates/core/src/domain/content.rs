@@ -1,4 +1,4 @@
-//! Content rules of automated texts (compliance.md R11, R12): no price, no word of the
+//! Content rules of automated texts (docs/compliance.md R11, R12): no price, no word of the
 //! committed blocked-terms list (`fixtures/blocked_terms.txt`).
 //!
 //! Terms match whole words in any case: the text and each term are split into words at every

@@ -1,5 +1,5 @@
 //! A gate decision in plain words for the inbox ("held until 8:00 am Pacific: quiet hours, area
-//! code 206"), from the decision record (compliance.md §2).
+//! code 206"), from the decision record (docs/compliance.md §2).
 
 use chrono::{DateTime, Datelike, Utc};
 use chrono_tz::Tz;

@@ -1,12 +1,12 @@
-//! Answered or missed: the one precedence table of twilio.md §1.6 (DESIGN.md step 2 and
-//! security.md refer here). Pure; the webhook handlers record what it returns.
+//! Answered or missed: the one precedence table of docs/twilio.md §1.6 (docs/architecture.md step 2 and
+//! docs/security.md refer here). Pure; the webhook handlers record what it returns.
 
 /// What a `<Dial action>` request (or the parent call's final status) says about a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DialOutcome {
     /// A human took the call (the screen was passed and the legs were bridged).
     Answered,
-    /// Nobody took it: the caller gets a text-back (pipeline issue).
+    /// Nobody took it: the caller gets a text-back (docs/architecture.md step 2).
     Missed,
     /// An unknown `DialCallStatus` without `DialBridged`: recorded, no text-back, a callback
     /// task for the number's agents.
@@ -34,7 +34,7 @@ pub fn parse_bridged(raw: Option<&str>) -> Option<bool> {
     }
 }
 
-/// twilio.md §1.6: the first row that matches decides.
+/// docs/twilio.md §1.6: the first row that matches decides.
 ///
 /// | # | `DialBridged` | `DialCallStatus` | outcome |
 /// |---|---|---|---|
@@ -57,7 +57,7 @@ pub fn classify(bridged: Option<bool>, dial_call_status: &str) -> DialOutcome {
     }
 }
 
-/// The parent call's final status with no dial result recorded (twilio.md §1.6 point 3, the
+/// The parent call's final status with no dial result recorded (docs/twilio.md §1.6 point 3, the
 /// backup path of `/twilio/voice/status`): a terminal status means the caller left before any
 /// agent was bridged, a missed call; a non-terminal one says nothing yet.
 pub fn classify_parent_final(call_status: &str) -> Option<DialOutcome> {

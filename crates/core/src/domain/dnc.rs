@@ -1,4 +1,4 @@
-//! The do-not-call list's CSV (DESIGN.md `dnc import` / `dnc export`; compliance.md R1, R13):
+//! The do-not-call list's CSV (README.md "The command line"; docs/compliance.md R1, R13):
 //! columns `phone,reason,source,at`, header row required; `export` adds `who`. Import is
 //! all-or-nothing: every rejected row is reported with its line, and nothing is applied.
 

@@ -1,4 +1,4 @@
-//! Missed-call episodes (DESIGN.md step 2): one text-back per episode, never two.
+//! Missed-call episodes (docs/architecture.md step 2): one text-back per episode, never two.
 //!
 //! An episode starts at a missed call and lasts until its text-back is cancelled or skipped
 //! (`dead` counts as skipped), or until 24 h after the text-back was sent (`needs_review` counts

@@ -1,4 +1,4 @@
-//! The recovery dashboard's arithmetic (DESIGN.md "People-facing pages"): periods in the
+//! The recovery dashboard's arithmetic (docs/inbox.md): periods in the
 //! brokerage's zone, rates, durations in words, and the hour-of-day chart's geometry. The
 //! counting itself is SQL (`store::dashboard`).
 

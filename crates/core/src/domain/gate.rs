@@ -1,8 +1,8 @@
-//! The compliance gate (compliance.md §2): every text to a lead passes it, in the pre-send
+//! The compliance gate (docs/compliance.md §2): every text to a lead passes it, in the pre-send
 //! transaction, and gets allow, defer until T, or skip with a rule and a reason code, plus the
 //! facts it used (zones, windows, cap, consent basis) for the decision record.
 //!
-//! Checks run in the order of compliance.md §2; the first that applies decides:
+//! Checks run in the order of docs/compliance.md §2; the first that applies decides:
 //!
 //! 1. recipient usable (R8);
 //! 2. suppression and review hold (R1, R3);
@@ -18,7 +18,7 @@ use crate::domain::phone::PhoneNumber;
 use crate::domain::quiet_hours::{self, Blackout, Profile, Window, ZoneWindow};
 use crate::domain::zones::ZoneInfo;
 
-/// What is being sent (compliance.md §2 "Decision record" kinds). Agent alerts are not gated.
+/// What is being sent (the kinds of docs/compliance.md §2). Agent alerts are not gated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     TextBack,
@@ -51,7 +51,7 @@ impl Kind {
     }
 }
 
-/// The latest inbound interaction: the consent basis of R12 (compliance.md §2 "Consent basis").
+/// The latest inbound interaction: the consent basis of R12 (docs/compliance.md §2 step 4).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Inquiry {
     pub at: DateTime<Utc>,
@@ -161,7 +161,7 @@ impl Decision {
     }
 }
 
-/// What the decision record keeps besides the decision (compliance.md §2).
+/// What the decision record keeps besides the decision (docs/compliance.md §2).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Facts {
     pub zones: Vec<String>,
@@ -197,7 +197,7 @@ pub enum Usability {
     Invalid,
 }
 
-/// The places textback texts: the states, DC and the territories (compliance.md R8).
+/// The places textback texts: the states, DC and the territories (docs/compliance.md R8).
 const US_REGIONS: &[&str] = &["US", "PR", "VI", "GU", "AS", "MP"];
 
 /// R8's checks that need no Lookup: +1 numbers with a valid NPA (not `0XX`, `1XX` or `N11`)
@@ -231,7 +231,7 @@ fn skip(rule: &'static str, reason: &'static str) -> Decision {
     Decision::Skip { rule, reason }
 }
 
-/// What is on record about a number (compliance.md §2 steps 1 and 2).
+/// What is on record about a number (docs/compliance.md §2 steps 1 and 2).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct NumberFlags {
     /// The carrier or Lookup said the number is invalid (21211, `valid: false`).
@@ -246,7 +246,7 @@ pub struct NumberFlags {
     pub review_hold: bool,
 }
 
-/// compliance.md §2, steps 1 and 2 only: what the text-back checks before it pays for Lookup
+/// docs/compliance.md §2, steps 1 and 2 only: what the text-back checks before it pays for Lookup
 /// (an automated text: a number known unable to take texts is skipped too).
 pub fn free_checks(recipient: &PhoneNumber, flags: NumberFlags) -> Option<Decision> {
     match usability(recipient) {
@@ -269,7 +269,7 @@ pub fn free_checks(recipient: &PhoneNumber, flags: NumberFlags) -> Option<Decisi
     None
 }
 
-/// The whole gate (compliance.md §2).
+/// The whole gate (docs/compliance.md §2).
 pub fn decide(input: &Input<'_>, now: DateTime<Utc>) -> Verdict {
     let mut facts = Facts {
         zones: input

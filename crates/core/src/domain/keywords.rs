@@ -1,4 +1,4 @@
-//! Inbound keywords (compliance.md §4): the normalisation of an inbound `Body` (§4.1), the
+//! Inbound keywords (docs/compliance.md §4): the normalisation of an inbound `Body` (§4.1), the
 //! fixed word lists (§4.2) and the classification into OPT_OUT, OPT_IN, HELP, REVIEW or REPLY
 //! (§4.3) that drives R2–R6. Pure: no I/O, no clock.
 //!
@@ -101,7 +101,7 @@ pub const STOP_SYMBOLS: &[char] = &['\u{1F6D1}', '\u{26D4}', '\u{1F6AB}', '\u{27
 /// Apostrophes deleted by §4.1 step 4 (`don’t` → `dont`).
 pub const APOSTROPHES: &[char] = &['\u{0027}', '\u{2018}', '\u{2019}', '\u{02BC}'];
 
-/// Carrier-exact opt-out keywords (compliance.md §1).
+/// Carrier-exact opt-out keywords (docs/compliance.md §1).
 pub const CARRIER_OPT_OUT: &[&str] = &[
     "STOP",
     "STOPALL",
@@ -113,10 +113,10 @@ pub const CARRIER_OPT_OUT: &[&str] = &[
     "OPTOUT",
 ];
 
-/// Carrier-exact opt-in keywords (compliance.md §1).
+/// Carrier-exact opt-in keywords (docs/compliance.md §1).
 pub const CARRIER_OPT_IN: &[&str] = &["START", "YES", "UNSTOP"];
 
-/// Carrier-exact help keywords (compliance.md §1).
+/// Carrier-exact help keywords (docs/compliance.md §1).
 pub const CARRIER_HELP: &[&str] = &["HELP", "INFO"];
 
 /// The class of an inbound text (§4.3).
@@ -224,7 +224,7 @@ pub struct Classified {
     pub class: Class,
     /// Twilio's built-in handling matched: `OptOutType` was present (rule 0 of §4.3)
     pub by_opt_out_type: bool,
-    /// the body is a carrier-exact keyword (compliance.md §1 terms) of the same class
+    /// the body is a carrier-exact keyword (docs/compliance.md §1 terms) of the same class
     pub carrier_exact: bool,
 }
 
@@ -237,7 +237,7 @@ impl Classified {
     }
 }
 
-/// The class of the carrier-exact keyword `body` is (compliance.md §1: outer whitespace
+/// The class of the carrier-exact keyword `body` is (docs/compliance.md §1: outer whitespace
 /// removed, ASCII case ignored, the whole body one keyword), if any.
 fn carrier_keyword_class(body: &str) -> Option<Class> {
     let body = body.trim();
@@ -420,7 +420,7 @@ mod tests {
     const S: Option<bool> = Some(true);
     const NOT_S: Option<bool> = Some(false);
 
-    /// Every body of compliance.md §4.4, one case each.
+    /// Every body of docs/compliance.md §4.4, one case each.
     const TABLE: &[Row] = &[
         row(1, "STOP", NA, Some("stop"), OptOut, Carrier),
         row(2, "Stop", NA, Some("stop"), OptOut, Carrier),

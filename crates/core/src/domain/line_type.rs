@@ -1,4 +1,4 @@
-//! Which Lookup v2 line types get a text (twilio.md §4; compliance.md R8).
+//! Which Lookup v2 line types get a text (docs/twilio.md §4; docs/compliance.md R8).
 
 /// `mobile`, `nonFixedVoip`, `fixedVoip`, `personal` and `unknown` are texted (a failed text
 /// comes back as 30006 and becomes a callback task); `landline`, `tollFree`, `premium`,

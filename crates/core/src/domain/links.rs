@@ -1,8 +1,8 @@
-//! Links in texts (compliance.md R11): a link (`http://`, `https://`, `www.`) must be on a
+//! Links in texts (docs/compliance.md R11): a link (`http://`, `https://`, `www.`) must be on a
 //! domain the brokerage owns (`[compliance] link_domains`), and public shorteners are refused
 //! everywhere, with or without a scheme, even when listed: carriers filter them.
 
-/// The public shorteners of compliance.md R11.
+/// The public shorteners of docs/compliance.md R11.
 pub const SHORTENERS: &[&str] = &[
     "bit.ly",
     "tinyurl.com",

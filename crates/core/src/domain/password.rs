@@ -1,4 +1,4 @@
-//! The password policy of security.md §2 (ASVS 6.2): 8 to 128 characters, no composition
+//! The password policy of docs/security.md §2 (ASVS 6.2): 8 to 128 characters, no composition
 //! rules, never truncated, and not one of the 3,000 most common passwords
 //! (`fixtures/common_passwords.txt`, compared case-insensitively).
 
@@ -53,7 +53,7 @@ pub fn check(password: &str) -> Result<(), PasswordProblem> {
     Ok(())
 }
 
-/// A login attempt's password longer than this is refused before hashing (security.md §2:
+/// A login attempt's password longer than this is refused before hashing (docs/security.md §2:
 /// a 10,000-character password must cost nothing).
 pub fn too_long_to_try(password: &str) -> bool {
     password.len() > MAX_CHARS * 4 || password.chars().count() > MAX_CHARS

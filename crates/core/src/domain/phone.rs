@@ -1,5 +1,5 @@
 //! Phone numbers: the E.164 newtype, masking for logs, and the "possible number" check that
-//! configured numbers must pass (DESIGN.md "Configured numbers").
+//! configured numbers must pass (README.md "The setup file").
 
 use std::fmt;
 
@@ -34,7 +34,7 @@ const MAX_DIGITS: usize = 15;
 
 impl PhoneNumber {
     /// Checks the E.164 form only: `+`, a non-zero first digit, 7 to 15 digits in all. Callers'
-    /// `From` values go through this; anything else stays a raw string (DESIGN.md step 1).
+    /// `From` values go through this; anything else stays a raw string (docs/architecture.md step 1).
     pub fn parse(s: &str) -> Result<Self, PhoneError> {
         let digits = s.strip_prefix('+').ok_or(PhoneError::NoPlus)?;
         if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
@@ -69,7 +69,7 @@ impl PhoneNumber {
         &self.0
     }
 
-    /// `+1555***0101`: the first 5 characters, `***`, the last 4 (security.md, logging).
+    /// `+1555***0101`: the first 5 characters, `***`, the last 4 (docs/security.md, logging).
     pub fn masked(&self) -> MaskedPhone<'_> {
         MaskedPhone(&self.0)
     }

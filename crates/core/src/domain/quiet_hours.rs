@@ -1,4 +1,4 @@
-//! Quiet hours (compliance.md R7, §5.1–§5.4, §6.2): the calling-window profiles of
+//! Quiet hours (docs/compliance.md R7, §5.1–§5.4, §6.2): the calling-window profiles of
 //! `fixtures/state_windows.toml`, the window test and the deferral to the first allowed instant.
 //!
 //! Pure: no I/O, no clock. Every function takes the instant it reasons about. Offsets come from

@@ -1,4 +1,4 @@
-//! The follow-up sequence's times (compliance.md R15, DESIGN.md step 7) and the brokerage's
+//! The follow-up sequence's times (docs/compliance.md R15, docs/architecture.md step 7) and the brokerage's
 //! local day (R15's daily recipients). Pure: the caller passes `now` and the random draw.
 
 use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};

@@ -1,5 +1,5 @@
 //! What a text costs and says: GSM-7 or UCS-2 encoding, segment counts, and R10's
-//! identification rule (compliance.md R10).
+//! identification rule (docs/compliance.md R10).
 //!
 //! Carriers bill and filter per segment. A text whose every character is in the GSM-7 basic
 //! set or its extension table (3GPP TS 23.038) goes as GSM-7: 160 septets in one segment, 153
@@ -349,7 +349,7 @@ mod tests {
         }
     }
 
-    /// compliance.md R10's test: the DESIGN.md template without its last sentence yields a
+    /// docs/compliance.md R10's test: the README's example template without its last sentence yields a
     /// body naming the brokerage and ending " Reply STOP to opt out."; with it, no second line.
     #[test]
     fn r10_the_design_template_with_and_without_its_last_sentence() {

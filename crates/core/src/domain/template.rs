@@ -2,12 +2,12 @@
 //!
 //! Parsed when the setup file is applied (an unknown field or an unterminated `{` is an error
 //! then, not at send time) and rendered per message. The renderer is ours, never askama's
-//! (security.md §2, "output, injection"): values are inserted as plain text and never
+//! (docs/security.md §2 "output"): values are inserted as plain text and never
 //! re-parsed, so a caller's name containing `{brokerage}` stays literal.
 
 use std::fmt;
 
-/// The fields a template may name (DESIGN.md "Template fields").
+/// The fields a template may name (README.md "The setup file").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Field {
     /// The brokerage's `name`.

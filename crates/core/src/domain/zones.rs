@@ -1,4 +1,4 @@
-//! Candidate time zones, state and country of a NANP number (compliance.md R8, §6.1).
+//! Candidate time zones, state and country of a NANP number (docs/compliance.md R8, §6.1).
 //!
 //! The table is `fixtures/nanp_tz.tsv`, generated from libphonenumber by
 //! `scripts/gen_nanp_tz.py` and embedded at compile time: a lookup needs no I/O, and a decision
@@ -221,7 +221,7 @@ mod tests {
         assert!(hash.bytes().all(|b| b.is_ascii_hexdigit()), "{hash}");
     }
 
-    /// compliance.md §6.1, test table, row by row.
+    /// docs/compliance.md §6.1, test table, row by row.
     #[test]
     fn spec_table_single_zone_area_codes() {
         assert_row("+16175550123", &["America/New_York"], "MA", "US", "617");
@@ -296,7 +296,7 @@ mod tests {
         assert_eq!(names(&info), eight);
     }
 
-    /// The numbers of compliance.md §5.5 and §5.6.
+    /// The numbers of docs/compliance.md §5.5 and §5.6.
     #[test]
     fn quiet_hours_vectors_and_worked_example() {
         assert_row("+12125550100", &["America/New_York"], "NY", "US", "212");

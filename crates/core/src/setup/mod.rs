@@ -1,11 +1,11 @@
-//! The brokerage setup file (DESIGN.md "The setup file"): parsing and validation.
+//! The brokerage setup file (README.md "The setup file"): parsing and validation.
 //!
 //! Pure: text in, a validated [`SetupFile`] or every [`Problem`] with its line out. Applying it
 //! to the database is `store::setup::apply`, in one transaction.
 //!
 //! Beyond types and ranges, the content of the texts is checked here: automated templates name
 //! the brokerage and fit 320 characters with the longest sample values and the opt-out line
-//! (compliance.md R10), hold no price and no blocked term, nor do listings (R11), and the help
+//! (docs/compliance.md R10), hold no price and no blocked term, nor do listings (R11), and the help
 //! text names the brokerage, says STOP and gives a number or a link (R6). What is allowed but
 //! costly (over 160 characters, characters outside GSM-7) is a warning: the file still applies,
 //! with [`SetupFile::warnings`] for `setup apply` to print.
@@ -14,9 +14,9 @@
 //! wrong value does not hide the others: every problem in the file is reported at once, and an
 //! unknown key (a typo such as `dealy_secs`) is an error instead of being silently ignored.
 
+mod sections;
 pub mod twilio;
 
-use std::collections::HashSet;
 use std::fmt;
 use std::ops::Range;
 
@@ -31,7 +31,7 @@ use crate::domain::phone::PhoneNumber;
 use crate::domain::sms_text;
 use crate::domain::template::{Field, Template};
 
-/// Files larger than this are refused before parsing (security.md §3 row 33).
+/// Files larger than this are refused before parsing (docs/security.md §3 row 33).
 pub const MAX_FILE_BYTES: usize = 1024 * 1024;
 
 /// One thing wrong with the file; also the shape of a warning ([`SetupFile::warnings`]).
@@ -102,7 +102,7 @@ pub struct SetupFile {
     /// `[twilio]`: the brokerage's own Twilio account, when it is not the deployment's.
     pub twilio: Option<twilio::TwilioAccount>,
     /// What is allowed but costly, sorted by line: a template that renders over 160
-    /// characters or with a character outside GSM-7 (compliance.md R10). The file applies;
+    /// characters or with a character outside GSM-7 (docs/compliance.md R10). The file applies;
     /// `setup apply` prints these on stderr.
     pub warnings: Vec<Problem>,
 }
@@ -166,7 +166,7 @@ pub struct Inbox {
     pub escalate_after_secs: u64,
 }
 
-/// `[compliance]` and `[[blackouts]]` (compliance.md §7), stored as applied; the gate reads
+/// `[compliance]` and `[[blackouts]]` (docs/compliance.md §7), stored as applied; the gate reads
 /// them (compliance issue).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Compliance {
@@ -181,7 +181,7 @@ pub struct Compliance {
     pub blackouts: Vec<Blackout>,
 }
 
-/// compliance.md §7's defaults (the store reads a setting missing from an older row as these).
+/// docs/compliance.md §7's defaults (the store reads a setting missing from an older row as these).
 impl Default for Compliance {
     fn default() -> Self {
         Compliance {
@@ -253,7 +253,7 @@ pub fn parse(text: &str) -> Result<SetupFile, Vec<Problem>> {
     }
     let root_span = root.span();
     let root = root.into_inner();
-    let file = read_file(&mut cx, &root, root_span);
+    let file = sections::read_file(&mut cx, &root, root_span);
     match file {
         Some(mut file) if cx.problems.is_empty() => {
             cx.warnings.sort_by_key(|w| w.line);
@@ -366,7 +366,7 @@ impl<'a, 'i> TableReader<'a, 'i> {
 
     /// A string value with no control character but tab and line breaks: a `\u0000` escape
     /// would otherwise reach PostgreSQL (which refuses NUL in text) and end `setup apply` with a
-    /// database error instead of the file's line (issue 15 §11); the others would reach a
+    /// database error instead of the file's line (docs/security.md §3); the others would reach a
     /// lead's phone.
     fn clean(
         &self,
@@ -757,588 +757,6 @@ fn instant(
     }
 }
 
-fn read_file(cx: &mut Cx, root: &DeTable<'_>, root_span: Range<usize>) -> Option<SetupFile> {
-    let mut r = TableReader::new("", root, root_span.clone());
-    // Texts whose links are checked once `[compliance] link_domains` is known: (key, text, span).
-    let mut linked_texts: Vec<(String, String, Range<usize>)> = Vec::new();
-    // Automated templates and the values they insert, checked once the whole file is read
-    // (compliance.md R10, R11); `[compliance] help_text` likewise (R6).
-    let mut automated: Vec<Automated> = Vec::new();
-    let mut inserted: Vec<Inserted> = Vec::new();
-    let mut help_text: Option<(String, Range<usize>)> = None;
-
-    // [brokerage]
-    let brokerage = match sub_table(cx, &mut r, "brokerage") {
-        None => {
-            if !root
-                .iter()
-                .any(|(k, _)| k.get_ref().as_ref() == "brokerage")
-            {
-                cx.problems.push(Problem {
-                    line: 1,
-                    key: "[brokerage]".into(),
-                    message: "is required".into(),
-                });
-            }
-            None
-        }
-        Some(mut b) => {
-            let slug = b.req_string(cx, "slug");
-            if let Some((s, span)) = &slug
-                && !is_slug(s)
-            {
-                cx.err(span, b.key("slug"), format!("`{s}` must be lower-case letters, digits and dashes (at most 63), starting with a letter or digit"));
-            }
-            let name = b.req_string(cx, "name");
-            let tz = b.req_string(cx, "time_zone");
-            if let Some((z, span)) = &tz
-                && z.parse::<chrono_tz::Tz>().is_err()
-            {
-                cx.err(
-                    span,
-                    b.key("time_zone"),
-                    format!("`{z}` is not an IANA time zone (e.g. America/New_York)"),
-                );
-            }
-            b.finish(cx);
-            match (slug, name, tz) {
-                (Some((slug, _)), Some((name, _)), Some((time_zone, _))) => Some(Brokerage {
-                    slug,
-                    name: name.trim().to_owned(),
-                    time_zone,
-                }),
-                _ => None,
-            }
-        }
-    };
-
-    // [[offices]]
-    let mut offices = Vec::new();
-    let mut office_slugs: HashSet<String> = HashSet::new();
-    for mut o in table_array(cx, &mut r, "offices") {
-        let slug = o.req_string(cx, "slug");
-        let name = o.req_string(cx, "name");
-        if let Some((s, span)) = &slug {
-            if !is_slug(s) {
-                cx.err(
-                    span,
-                    o.key("slug"),
-                    format!("`{s}` must be lower-case letters, digits and dashes"),
-                );
-            } else if !office_slugs.insert(s.clone()) {
-                cx.err(
-                    span,
-                    o.key("slug"),
-                    format!("office `{s}` is defined twice"),
-                );
-            }
-        }
-        if let Some((n, span)) = &name {
-            inserted.push(Inserted {
-                field: Field::Office,
-                key: o.key("name"),
-                value: n.trim().to_owned(),
-                span: span.clone(),
-            });
-        }
-        o.finish(cx);
-        if let (Some((slug, _)), Some((name, _))) = (slug, name) {
-            offices.push(Office {
-                slug,
-                name: name.trim().to_owned(),
-            });
-        }
-    }
-
-    // [[agents]]
-    let mut agents = Vec::new();
-    let mut agent_emails: HashSet<String> = HashSet::new();
-    for mut a in table_array(cx, &mut r, "agents") {
-        let email = a.req_string(cx, "email");
-        let email = match email {
-            Some((e, span)) => {
-                let lower = e.trim().to_lowercase();
-                if !is_email(&lower) {
-                    cx.err(
-                        &span,
-                        a.key("email"),
-                        format!("`{e}` is not an email address"),
-                    );
-                    None
-                } else if !agent_emails.insert(lower.clone()) {
-                    cx.err(
-                        &span,
-                        a.key("email"),
-                        format!("agent `{e}` is defined twice"),
-                    );
-                    None
-                } else {
-                    Some(lower)
-                }
-            }
-            None => None,
-        };
-        let name = a.req_string(cx, "name");
-        let phone_v = a.req_string(cx, "phone");
-        let phone_span = phone_v.as_ref().map(|(_, span)| span.clone());
-        let phone = phone(cx, &a, "phone", phone_v);
-        // The phone tells which agent pressed 1 at the screen: one agent per phone.
-        if let (Some(p), Some(span)) = (&phone, &phone_span)
-            && let Some(other) = agents.iter().find(|o: &&Agent| o.phone == *p)
-        {
-            cx.err(
-                span,
-                a.key("phone"),
-                format!("{} is also the phone of {}", p.as_e164(), other.email),
-            );
-        }
-        let office = a.req_string(cx, "office");
-        if let Some((o, span)) = &office
-            && !office_slugs.contains(o)
-        {
-            cx.err(
-                span,
-                a.key("office"),
-                format!("no [[offices]] has slug `{o}`"),
-            );
-        }
-        let role = match a.req_string(cx, "role") {
-            Some((s, span)) => match s.as_str() {
-                "agent" => Some(Role::Agent),
-                "manager" => Some(Role::Manager),
-                "admin" => Some(Role::Admin),
-                _ => {
-                    cx.err(
-                        &span,
-                        a.key("role"),
-                        format!("`{s}` must be agent, manager or admin"),
-                    );
-                    None
-                }
-            },
-            None => None,
-        };
-        if let Some((n, span)) = &name {
-            inserted.push(Inserted {
-                field: Field::AgentName,
-                key: a.key("name"),
-                value: n.trim().to_owned(),
-                span: span.clone(),
-            });
-        }
-        a.finish(cx);
-        if let (Some(email), Some((name, _)), Some(phone), Some((office, _)), Some(role)) =
-            (email, name, phone, office, role)
-        {
-            agents.push(Agent {
-                email,
-                name: name.trim().to_owned(),
-                phone,
-                office,
-                role,
-            });
-        }
-    }
-
-    // [[numbers]]
-    let mut numbers = Vec::new();
-    // Then `{listing}` may render its fallback.
-    let mut a_number_lacks_a_listing = false;
-    let mut seen_numbers: HashSet<String> = HashSet::new();
-    for mut n in table_array(cx, &mut r, "numbers") {
-        let number_v = n.req_string(cx, "number");
-        let line = number_v
-            .as_ref()
-            .map_or_else(|| cx.line(&n.span), |(_, span)| cx.line(span));
-        let number_span = number_v.as_ref().map(|(_, s)| s.clone());
-        let number = phone(cx, &n, "number", number_v);
-        if let (Some(num), Some(span)) = (&number, &number_span) {
-            if !seen_numbers.insert(num.as_e164().to_owned()) {
-                cx.err(
-                    span,
-                    n.key("number"),
-                    format!("{} is listed twice", num.as_e164()),
-                );
-            }
-            if agents.iter().any(|a| a.phone == *num) {
-                cx.err(
-                    span,
-                    n.key("number"),
-                    "is also an agent's phone; a brokerage number cannot ring itself",
-                );
-            }
-        }
-        let office = n.req_string(cx, "office");
-        if let Some((o, span)) = &office
-            && !office_slugs.contains(o)
-        {
-            cx.err(
-                span,
-                n.key("office"),
-                format!("no [[offices]] has slug `{o}`"),
-            );
-        }
-        let listing = n.opt_string(cx, "listing");
-        match &listing {
-            Some((l, span)) => {
-                linked_texts.push((n.key("listing"), l.clone(), span.clone()));
-                inserted.push(Inserted {
-                    field: Field::Listing,
-                    key: n.key("listing"),
-                    value: l.trim().to_owned(),
-                    span: span.clone(),
-                });
-            }
-            None => a_number_lacks_a_listing = true,
-        }
-        let ring = match n.strings(cx, "ring") {
-            Some(list) if list.is_empty() => {
-                cx.err(&n.span, n.key("ring"), "must name at least one agent");
-                None
-            }
-            Some(list) => {
-                let mut emails = Vec::new();
-                let mut ok = true;
-                for (e, span) in list {
-                    let lower = e.trim().to_lowercase();
-                    if !agent_emails.contains(&lower) {
-                        cx.err(
-                            &span,
-                            n.key("ring"),
-                            format!("`{e}` is not an agent of this file"),
-                        );
-                        ok = false;
-                    } else if emails.contains(&lower) {
-                        cx.err(&span, n.key("ring"), format!("`{e}` is listed twice"));
-                        ok = false;
-                    } else {
-                        emails.push(lower);
-                    }
-                }
-                ok.then_some(emails)
-            }
-            None => {
-                if !n.table.iter().any(|(k, _)| k.get_ref().as_ref() == "ring") {
-                    n.missing(cx, "ring");
-                }
-                None
-            }
-        };
-        let ring_timeout_secs = n.int(cx, "ring_timeout_secs", 5..601).map(|(v, _)| v);
-        let screen = n.bool(cx, "screen").unwrap_or(true);
-        let missed_message = n.opt_string(cx, "missed_message");
-        if let Some((m, span)) = &missed_message
-            && m.chars().count() > 1000
-        {
-            cx.err(
-                span,
-                n.key("missed_message"),
-                "is longer than 1,000 characters",
-            );
-        }
-        n.finish(cx);
-        if let (Some(number), Some((office, _)), Some(ring)) = (number, office, ring) {
-            numbers.push(Number {
-                number,
-                office,
-                listing: listing.map(|(l, _)| l.trim().to_owned()),
-                ring,
-                ring_timeout_secs: u32::try_from(ring_timeout_secs.unwrap_or(18)).unwrap_or(18),
-                screen,
-                missed_message: missed_message.map(|(m, _)| m.trim().to_owned()),
-                line,
-            });
-        }
-    }
-
-    // [text_back]
-    let text_back = match sub_table(cx, &mut r, "text_back") {
-        None => {
-            if !root
-                .iter()
-                .any(|(k, _)| k.get_ref().as_ref() == "text_back")
-            {
-                cx.problems.push(Problem {
-                    line: 1,
-                    key: "[text_back]".into(),
-                    message: "is required (it holds the template)".into(),
-                });
-            }
-            None
-        }
-        Some(mut t) => {
-            let delay = t.int(cx, "delay_secs", 0..3601).map(|(v, _)| v);
-            let caller_name_lookup = t.bool(cx, "caller_name_lookup").unwrap_or(false);
-            let lookup_max_age = t.duration(cx, "lookup_max_age", 60, 365 * 86_400);
-            let after_hours = match t.string(cx, "after_hours") {
-                None => Some(AfterHours::Defer),
-                Some((s, span)) => match s.as_str() {
-                    "defer" => Some(AfterHours::Defer),
-                    "send" => Some(AfterHours::Send),
-                    _ => {
-                        cx.err(
-                            &span,
-                            t.key("after_hours"),
-                            format!("`{s}` must be \"defer\" or \"send\""),
-                        );
-                        None
-                    }
-                },
-            };
-            let present = t
-                .table
-                .iter()
-                .any(|(k, _)| k.get_ref().as_ref() == "template");
-            let list = t.templates(cx, "template");
-            if list.is_none() && !present {
-                t.missing(cx, "template");
-            }
-            let list = list.and_then(|l| templates(cx, &t, "template", l));
-            if let Some(list) = &list {
-                linked_texts.extend(
-                    list.iter()
-                        .map(|(s, span)| (t.key("template"), s.clone(), span.clone())),
-                );
-                automated.extend(Automated::variants(t.key("template"), list, true));
-            }
-            t.finish(cx);
-            match (list, after_hours) {
-                (Some(list), Some(after_hours)) => Some(TextBack {
-                    delay_secs: u32::try_from(delay.unwrap_or(20)).unwrap_or(20),
-                    caller_name_lookup,
-                    lookup_max_age_secs: lookup_max_age.unwrap_or(30 * 86_400),
-                    after_hours,
-                    templates: list.into_iter().map(|(s, _)| s).collect(),
-                }),
-                _ => None,
-            }
-        }
-    };
-
-    // [[follow_ups]]
-    let mut follow_ups = Vec::new();
-    let mut last_after: Option<u64> = None;
-    for mut f in table_array(cx, &mut r, "follow_ups") {
-        let after_present = f.table.iter().any(|(k, _)| k.get_ref().as_ref() == "after");
-        // At most 89 days: the text-back and its sequence stay inside the 3-month inquiry window.
-        let after = f.duration_at(cx, "after", 1, 89 * 86_400);
-        if after.is_none() && !after_present {
-            f.missing(cx, "after");
-        }
-        if let (Some((a, span)), Some(prev)) = (&after, last_after)
-            && *a <= prev
-        {
-            cx.err(
-                span,
-                f.key("after"),
-                "follow-ups must be listed in increasing order of `after`",
-            );
-        }
-        let after = after.map(|(secs, _)| secs);
-        if after.is_some() {
-            last_after = after;
-        }
-        let present = f
-            .table
-            .iter()
-            .any(|(k, _)| k.get_ref().as_ref() == "template");
-        let list = f.templates(cx, "template");
-        if list.is_none() && !present {
-            f.missing(cx, "template");
-        }
-        let list = list.and_then(|l| templates(cx, &f, "template", l));
-        if let Some(list) = &list {
-            linked_texts.extend(
-                list.iter()
-                    .map(|(s, span)| (f.key("template"), s.clone(), span.clone())),
-            );
-            automated.extend(Automated::variants(f.key("template"), list, false));
-        }
-        f.finish(cx);
-        if let (Some(after_secs), Some(list)) = (after, list) {
-            follow_ups.push(FollowUp {
-                after_secs,
-                templates: list.into_iter().map(|(s, _)| s).collect(),
-            });
-        }
-    }
-
-    // [inbox]
-    let inbox = match sub_table(cx, &mut r, "inbox") {
-        None => Inbox {
-            escalate_after_secs: 600,
-        },
-        Some(mut i) => {
-            let secs = i.duration(cx, "escalate_after", 60, 86_400).unwrap_or(600);
-            i.finish(cx);
-            Inbox {
-                escalate_after_secs: secs,
-            }
-        }
-    };
-
-    // [compliance]
-    let mut compliance = Compliance::default();
-    if let Some(mut c) = sub_table(cx, &mut r, "compliance") {
-        if let Some((v, _)) = c.int(cx, "cap_24h", 1..4) {
-            compliance.cap_24h = u8::try_from(v).unwrap_or(3);
-        }
-        if let Some(b) = c.bool(cx, "carrier_answers_keywords") {
-            compliance.carrier_answers_keywords = b;
-        }
-        if let Some(list) = c.strings(cx, "link_domains") {
-            for (d, span) in list {
-                let d = d.trim().to_ascii_lowercase();
-                let valid = !d.is_empty()
-                    && d.contains('.')
-                    && d.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
-                if !valid {
-                    cx.err(
-                        &span,
-                        c.key("link_domains"),
-                        format!("`{d}` is not a domain name (e.g. harbor.example)"),
-                    );
-                } else if links::SHORTENERS
-                    .iter()
-                    .any(|s| d == *s || d.ends_with(&format!(".{s}")))
-                {
-                    cx.err(
-                        &span,
-                        c.key("link_domains"),
-                        format!("`{d}` is a public link shortener and cannot be allowed"),
-                    );
-                } else {
-                    compliance.link_domains.push(d);
-                }
-            }
-        }
-        if let Some((h, span)) = c.opt_string(cx, "help_text") {
-            linked_texts.push((c.key("help_text"), h.clone(), span.clone()));
-            help_text = Some((h.clone(), span));
-            compliance.help_text = Some(h.trim().to_owned());
-        }
-        let office_phone = c.string(cx, "office_phone");
-        compliance.office_phone = phone(cx, &c, "office_phone", office_phone);
-        let written_span = c.get("followups_need_written_consent").map(|v| v.span());
-        if let Some(b) = c.bool(cx, "followups_need_written_consent") {
-            compliance.followups_need_written_consent = b;
-            // textback cannot record written consent yet, so the rule switches every
-            // follow-up off (compliance.md R12): say so rather than let them vanish quietly.
-            if b && !follow_ups.is_empty()
-                && let Some(span) = written_span
-            {
-                cx.warn(
-                    &span,
-                    c.key("followups_need_written_consent"),
-                    format!(
-                        "textback cannot record written consent yet, so no follow-up will be sent: all {} [[follow_ups]] step{} will be skipped (no_written_consent). Set it to false to send them to callers who called or texted in the last three months.",
-                        follow_ups.len(),
-                        if follow_ups.len() == 1 { "" } else { "s" }
-                    ),
-                );
-            }
-        }
-        if let Some((v, _)) = c.int(cx, "daily_unique_recipients", 1..1001) {
-            compliance.daily_unique_recipients = u32::try_from(v).unwrap_or(200);
-        }
-        c.finish(cx);
-    }
-
-    // [[blackouts]]
-    for mut b in table_array(cx, &mut r, "blackouts") {
-        let states = match b.strings(cx, "states") {
-            Some(list) if list.is_empty() => {
-                cx.err(&b.span, b.key("states"), "must name at least one state");
-                None
-            }
-            Some(list) => {
-                let mut ok = true;
-                for (s, span) in &list {
-                    if !crate::domain::quiet_hours::is_known_state(s) {
-                        cx.err(
-                            span,
-                            b.key("states"),
-                            format!("`{s}` is not a USPS state code (e.g. LA)"),
-                        );
-                        ok = false;
-                    }
-                }
-                ok.then(|| list.into_iter().map(|(s, _)| s).collect::<Vec<_>>())
-            }
-            None => {
-                if !b
-                    .table
-                    .iter()
-                    .any(|(k, _)| k.get_ref().as_ref() == "states")
-                {
-                    b.missing(cx, "states");
-                }
-                None
-            }
-        };
-        let from = instant(cx, &mut b, "from");
-        let until = instant(cx, &mut b, "until");
-        if let (Some(f), Some(u)) = (from, until)
-            && f >= u
-        {
-            cx.err(&b.span, b.key("until"), "must be after `from`");
-        }
-        let reason = b.req_string(cx, "reason");
-        b.finish(cx);
-        if let (Some(states), Some(from), Some(until), Some((reason, _))) =
-            (states, from, until, reason)
-        {
-            compliance.blackouts.push(Blackout {
-                states,
-                from,
-                until,
-                reason: reason.trim().to_owned(),
-            });
-        }
-    }
-
-    // [twilio]
-    let twilio = sub_table(cx, &mut r, "twilio").and_then(|mut t| {
-        let account = read_twilio(cx, &mut t);
-        t.finish(cx);
-        account
-    });
-
-    r.finish(cx);
-
-    for (key, text, span) in linked_texts {
-        for problem in links::check(&text, &compliance.link_domains) {
-            cx.err(&span, key.clone(), problem.to_string());
-        }
-    }
-
-    let brokerage_name = brokerage.as_ref().map(|b| b.name.as_str());
-    for value in &inserted {
-        check_inserted(cx, value, &automated);
-    }
-    let samples = Samples::new(brokerage_name, &inserted, a_number_lacks_a_listing);
-    for template in &automated {
-        check_automated(cx, template, &samples);
-    }
-    if let Some((text, span)) = &help_text {
-        check_help_text(cx, text, span, brokerage_name);
-    }
-
-    Some(SetupFile {
-        brokerage: brokerage?,
-        offices,
-        agents,
-        numbers,
-        text_back: text_back?,
-        follow_ups,
-        inbox,
-        compliance,
-        twilio,
-        warnings: Vec::new(),
-    })
-}
-
 /// `[twilio]`: `account_sid`, and where the server reads the secrets: the auth token from
 /// exactly one of `auth_token_env` / `auth_token_file`, shared webhook keys from at most one
 /// of `webhook_keys_env` / `webhook_keys_file`. A secret written into the file itself is
@@ -1426,12 +844,12 @@ fn read_twilio(cx: &mut Cx, t: &mut TableReader<'_, '_>) -> Option<twilio::Twili
     })
 }
 
-/// The first name R10's length check renders a template with (compliance.md R10).
+/// The first name R10's length check renders a template with (docs/compliance.md R10).
 pub const SAMPLE_FIRST_NAME: &str = "Alexandria";
 /// The brokerage number as a template shows it (`{number}`, national format), 14 characters.
 pub const SAMPLE_NUMBER: &str = "(555) 555-0100";
 /// Over this many characters, rendered with the longest sample values and the opt-out line, a
-/// template fails apply (compliance.md R10).
+/// template fails apply (docs/compliance.md R10).
 pub const MAX_TEXT_CHARS: usize = 320;
 /// Over this many, it warns: the text is split into segments, each billed.
 pub const ONE_SEGMENT_CHARS: usize = 160;
@@ -1689,7 +1107,7 @@ fn check_automated(cx: &mut Cx, t: &Automated, samples: &Samples<'_>) {
 }
 
 /// R6: the help text names the brokerage, says STOP, and gives a phone number or a link.
-/// `{brokerage}` and `{office_phone}` (compliance.md §4.5's default text) count as the name
+/// `{brokerage}` and `{office_phone}` (docs/compliance.md §4.5's default text) count as the name
 /// and the number.
 fn check_help_text(cx: &mut Cx, text: &str, span: &Range<usize>, brokerage: Option<&str>) {
     let key = "[compliance] help_text";
@@ -1717,7 +1135,7 @@ fn check_help_text(cx: &mut Cx, text: &str, span: &Range<usize>, brokerage: Opti
         cx.err(
             span,
             key,
-            "must give a phone number or a link (http://, https:// or www.) where to get help (compliance.md R6)",
+            "must give a phone number or a link (http://, https:// or www.) where to get help (docs/compliance.md R6)",
         );
     }
 }

@@ -88,7 +88,7 @@ fn defaults_fill_optional_keys() {
 
 #[test]
 fn fictional_555_numbers_are_accepted() {
-    // security.md §3 row 32a
+    // docs/security.md §3 row 32a
     let file = parse(BASE).expect("valid");
     assert_eq!(file.numbers[0].number.as_e164(), "+15555550100");
     assert_eq!(file.agents[0].phone.as_e164(), "+15555550101");
@@ -173,7 +173,7 @@ ring"#,
     assert_problems(&text, &[(20, "[[numbers]] #1 listing", "shortener")]);
 }
 
-/// security.md §3 row 32, one line each; every problem is listed at once.
+/// docs/security.md §3 row 32, one line each; every problem is listed at once.
 #[test]
 fn every_problem_is_listed_with_its_line() {
     let text = r#"[brokerage]
@@ -417,7 +417,7 @@ fn two_agents_cannot_share_a_phone() {
     );
 }
 
-// ---- compliance.md R10, R11, R6: what automated texts and the help text must (not) say ----
+// ---- docs/compliance.md R10, R11, R6: what automated texts and the help text must (not) say ----
 
 const BASE_TEMPLATE: &str = r#"template = "Hi {first_name|there}, this is {agent_first_name} at {brokerage}. Reply STOP to opt out.""#;
 

@@ -1,4 +1,4 @@
-//! The gate, rule by rule (compliance.md §2, §3): each test breaks when its rule is broken.
+//! The gate, rule by rule (docs/compliance.md §2, §3): each test breaks when its rule is broken.
 
 use super::*;
 use crate::domain::quiet_hours::profiles;
@@ -308,7 +308,7 @@ fn r5_r6_opt_in_and_help_responses() {
 
 #[test]
 fn r12_consent_basis_and_the_three_month_inquiry_window() {
-    // compliance.md R12's example: 2026-11-30T15:00Z + 3 months = 2027-02-28T15:00Z.
+    // docs/compliance.md R12's example: 2026-11-30T15:00Z + 3 months = 2027-02-28T15:00Z.
     let mut c = Case::new(Kind::FollowUp, BOSTON, "2026-11-30T15:00:00Z");
     assert_eq!(c.decide("2027-02-26T15:00:00Z"), allow("in_window"));
     assert_eq!(c.decide("2027-02-28T15:00:00Z"), allow("in_window"));
@@ -346,7 +346,7 @@ fn r12_follow_ups_may_need_written_consent() {
 
 #[test]
 fn r9_the_cap_skips_a_fourth_text_back_and_defers_a_follow_up() {
-    // compliance.md R9's test: sends at t0, t0+1h, t0+2h; a follow-up due at t0+3h defers to
+    // docs/compliance.md R9's test: sends at t0, t0+1h, t0+2h; a follow-up due at t0+3h defers to
     // t0+24h.
     let t0 = "2026-07-15T14:00:00Z";
     let mut c = Case::new(Kind::FollowUp, BOSTON, "2026-07-15T13:00:00Z");
@@ -442,7 +442,7 @@ fn r15_the_daily_recipient_limit_defers_new_recipients_only() {
 
 #[test]
 fn r7_quiet_hours_defer_with_zones_and_windows_on_record() {
-    // compliance.md §5.6: Tallahassee's 850 222 at 12:30:20Z is 07:30 CDT: deferred to 13:00Z.
+    // docs/compliance.md §5.6: Tallahassee's 850 222 at 12:30:20Z is 07:30 CDT: deferred to 13:00Z.
     let c = Case::new(Kind::TextBack, "+18502220142", "2026-06-12T12:29:00Z");
     let v = c.run("2026-06-12T12:30:20Z");
     assert_eq!(

@@ -1,4 +1,4 @@
-//! The job table (DESIGN.md "Scheduler"). Enqueue functions take the caller's connection, so
+//! The job table (docs/architecture.md "The scheduler"). Enqueue functions take the caller's connection, so
 //! a job is enqueued in the transaction of the event that caused it. Transitions are written
 //! by triggers (migrations/0002), so no path can change a state without its record.
 
@@ -6,61 +6,54 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 use sqlx::PgConnection;
 
-use super::{BrokerageId, Result};
+use super::{BrokerageId, CallId, ContactId, JobId, Result};
 
-/// Job kinds, as stored in rows: fixed names, never renamed (a new kind is added instead).
-pub mod kind {
-    pub const TEXT_BACK: &str = "text_back";
-    pub const FOLLOW_UP: &str = "follow_up";
-    pub const KEYWORD_REPLY: &str = "keyword_reply";
-    pub const AGENT_REPLY: &str = "agent_reply";
-    pub const AGENT_ALERT: &str = "agent_alert";
-    pub const ESCALATION: &str = "escalation";
-    pub const RECONCILE: &str = "reconcile";
-    pub const NOOP: &str = "noop";
+mod types;
+
+pub use types::{JobKind, JobPayload, JobState, Place};
+
+/// The payload of each kind, each with its `enqueue` ([`JobPayload::enqueue`]).
+pub mod payload {
+    pub use super::types::{
+        AgentAlert, AgentReply, Escalation, FollowUp, KeywordReply, Reconcile, TextBack,
+    };
 }
 
 /// Kinds cancelled when a human reached the contact, or the contact wrote (the automation).
-pub const AUTOMATION: &[&str] = &[kind::TEXT_BACK, kind::FOLLOW_UP];
+pub const AUTOMATION: &[JobKind] = &[JobKind::TextBack, JobKind::FollowUp];
 
-/// Kinds cancelled by an opt-out (compliance.md R2): everything pending that would text the
+/// Kinds cancelled by an opt-out (docs/compliance.md R2): everything pending that would text the
 /// contact, scheduled manual messages and escalations included.
-pub const ON_OPT_OUT: &[&str] = &[
-    kind::TEXT_BACK,
-    kind::FOLLOW_UP,
-    kind::KEYWORD_REPLY,
-    kind::AGENT_REPLY,
-    kind::ESCALATION,
+pub const ON_OPT_OUT: &[JobKind] = &[
+    JobKind::TextBack,
+    JobKind::FollowUp,
+    JobKind::KeywordReply,
+    JobKind::AgentReply,
+    JobKind::Escalation,
 ];
 
-pub struct NewJob<'a> {
-    pub kind: &'a str,
-    pub contact_id: Option<i64>,
-    pub call_id: Option<i64>,
-    pub run_at: DateTime<Utc>,
-    pub payload: Value,
-    pub now: DateTime<Utc>,
-}
-
-pub async fn enqueue(
+/// The one insert behind [`JobPayload::enqueue`].
+async fn insert(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
-    job: &NewJob<'_>,
-) -> Result<i64> {
-    Ok(sqlx::query_scalar(
+    kind: JobKind,
+    place: Place,
+    payload: &Value,
+) -> Result<JobId> {
+    Ok(JobId(sqlx::query_scalar(
         "insert into job (brokerage_id, kind, contact_id, call_id, run_at, due_at, payload, created_at, updated_at)
          values ($1, $2, $3, $4, $5, $5, $6, $7, $7)
          returning job_id",
     )
     .bind(brokerage)
-    .bind(job.kind)
-    .bind(job.contact_id)
-    .bind(job.call_id)
-    .bind(job.run_at)
-    .bind(&job.payload)
-    .bind(job.now)
+    .bind(kind)
+    .bind(place.contact)
+    .bind(place.call)
+    .bind(place.run_at)
+    .bind(payload)
+    .bind(place.now)
     .fetch_one(conn)
-    .await?)
+    .await?))
 }
 
 /// No-op jobs (benchmarks, scheduler tests), one due at each `run_at`, in one statement.
@@ -86,7 +79,7 @@ pub async fn enqueue_noops(
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct JobRow {
     pub job_id: i64,
-    pub state: String,
+    pub state: JobState,
     pub finished_at: Option<DateTime<Utc>>,
     pub run_at: DateTime<Utc>,
     pub call_id: Option<i64>,
@@ -97,7 +90,7 @@ pub async fn latest(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
     contact_id: i64,
-    kind: &str,
+    kind: JobKind,
 ) -> Result<Option<JobRow>> {
     Ok(sqlx::query_as::<_, JobRow>(
         "select job_id, state, finished_at, run_at, call_id from job
@@ -141,7 +134,7 @@ pub async fn cancel_scheduled(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
     contact_id: i64,
-    kinds: &[&str],
+    kinds: &[JobKind],
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<u64> {
@@ -164,16 +157,28 @@ pub async fn cancel_scheduled(
 pub struct Claimed {
     pub job_id: i64,
     pub brokerage_id: BrokerageId,
-    pub kind: String,
+    pub kind: JobKind,
     pub attempt: i32,
-    pub contact_id: Option<i64>,
-    pub call_id: Option<i64>,
+    pub contact_id: Option<ContactId>,
+    pub call_id: Option<CallId>,
     pub payload: Value,
     pub run_at: DateTime<Utc>,
     pub due_at: DateTime<Utc>,
     /// `running` when this is a re-claim after an expired lease (the earlier worker died or
     /// stalled); `scheduled` otherwise.
-    pub prev_state: String,
+    pub prev_state: JobState,
+}
+
+impl Claimed {
+    /// The job's payload as its kind's type; an error says what is wrong (a row of another
+    /// kind, or a payload this build cannot read).
+    pub fn payload<P: JobPayload>(&self) -> std::result::Result<P, String> {
+        if self.kind != P::KIND {
+            return Err(format!("a {} job read as a {} job", self.kind, P::KIND));
+        }
+        serde_json::from_value(self.payload.clone())
+            .map_err(|e| format!("a {} job with an unreadable payload: {e}", self.kind))
+    }
 }
 
 /// The claim statement (see [`claim`]). The batch comes back as one row of arrays: a thousand
@@ -207,7 +212,7 @@ const CLAIM: &str = "-- expired leases first (a dead worker's jobs have waited l
        from claimed";
 
 /// Claims up to `limit` jobs, those whose lease expired first, then due ones, for `lease`, and
-/// commits at once (reliability.md §2 step 1). The locking selects are materialized CTEs so
+/// commits at once (docs/reliability.md §2 step 1). The locking selects are materialized CTEs so
 /// they run once; each reads its own partial index in order, so a deep backlog is not sorted.
 ///
 /// `from`: where in `run_at` order the scan for due jobs may start (the end of the caller's
@@ -235,14 +240,14 @@ pub async fn claim(
 struct ClaimedArrays {
     job_id: Vec<i64>,
     brokerage_id: Vec<i64>,
-    kind: Vec<String>,
+    kind: Vec<JobKind>,
     attempt: Vec<i32>,
     contact_id: Vec<Option<i64>>,
     call_id: Vec<Option<i64>>,
     payload: Vec<Value>,
     run_at: Vec<DateTime<Utc>>,
     due_at: Vec<DateTime<Utc>>,
-    prev_state: Vec<String>,
+    prev_state: Vec<JobState>,
 }
 
 impl ClaimedArrays {
@@ -288,8 +293,8 @@ impl ClaimedArrays {
                 brokerage_id: BrokerageId(b),
                 kind: k,
                 attempt: a,
-                contact_id: contact,
-                call_id: call,
+                contact_id: contact.map(ContactId),
+                call_id: call.map(CallId),
                 payload: p,
                 run_at: r,
                 due_at: d,
@@ -326,7 +331,7 @@ pub async fn next_wake(conn: &mut PgConnection) -> Result<Option<DateTime<Utc>>>
 
 /// A terminal outcome for a batch of jobs of one (state, reason).
 pub struct Finish<'a> {
-    pub state: &'a str,
+    pub state: JobState,
     pub reason: Option<&'a str>,
     pub last_error: Option<&'a str>,
 }
@@ -365,7 +370,7 @@ pub async fn reschedule(
     conn: &mut PgConnection,
     job_id: i64,
     attempt: i32,
-    from_state: &str,
+    from_state: JobState,
     run_at: DateTime<Utc>,
     reason: &str,
     last_error: Option<&str>,
@@ -391,22 +396,19 @@ pub async fn reschedule(
 }
 
 /// Moves a job from `from_state` (at `attempt`, when given) to `to_state`. `terminal` sets
-/// `finished_at`. The fence of reliability.md §2: false when another worker took the job.
+/// `finished_at`. The fence of docs/reliability.md §2: false when another worker took the job.
 #[allow(clippy::too_many_arguments)]
 pub async fn transition(
     conn: &mut PgConnection,
     job_id: i64,
     attempt: Option<i32>,
-    from_state: &str,
-    to_state: &str,
+    from_state: JobState,
+    to_state: JobState,
     reason: Option<&str>,
     last_error: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<bool> {
-    let terminal = matches!(
-        to_state,
-        "sent" | "done" | "cancelled" | "skipped" | "dead" | "needs_review"
-    );
+    let terminal = to_state.is_terminal();
     let done = sqlx::query(
         "update job set state = $4, reason = coalesce($5, reason), last_error = coalesce($6, last_error),
                         finished_at = case when $7 then $8 else null end,
@@ -441,7 +443,7 @@ pub async fn lock_if_held(conn: &mut PgConnection, job_id: i64, attempt: i32) ->
 pub async fn state_of(
     conn: &mut PgConnection,
     job_id: i64,
-) -> Result<Option<(String, i32, DateTime<Utc>)>> {
+) -> Result<Option<(JobState, i32, DateTime<Utc>)>> {
     Ok(
         sqlx::query_as("select state, attempt, due_at from job where job_id = $1")
             .bind(job_id)
@@ -480,7 +482,7 @@ pub async fn run_now(conn: &mut PgConnection, job_id: i64, now: DateTime<Utc>) -
 pub async fn identity(
     conn: &mut PgConnection,
     job_id: i64,
-) -> Result<Option<(String, Option<i64>, Option<i64>)>> {
+) -> Result<Option<(JobKind, Option<i64>, Option<i64>)>> {
     Ok(
         sqlx::query_as("select kind, contact_id, call_id from job where job_id = $1")
             .bind(job_id)

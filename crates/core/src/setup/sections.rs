@@ -1,0 +1,689 @@
+//! The setup file's sections, one reader each, in the order the file lists them. A reader
+//! reports every problem of its section and returns what it could read; checks that need the
+//! whole file (links against `[compliance] link_domains`, templates against the values they
+//! insert) are collected in [`Later`] and run at the end.
+
+use std::collections::HashSet;
+use std::ops::Range;
+
+use toml::de::DeTable;
+
+use super::{
+    AfterHours, Agent, Automated, Blackout, Brokerage, Compliance, Cx, FollowUp, Inbox, Inserted,
+    Number, Office, Problem, Role, Samples, SetupFile, TableReader, TextBack, check_automated,
+    check_help_text, check_inserted, instant, is_email, is_slug, phone, read_twilio, sub_table,
+    table_array, templates,
+};
+use crate::domain::links;
+use crate::domain::template::Field;
+
+/// What is checked once the whole file is read.
+#[derive(Default)]
+struct Later {
+    /// Texts whose links are checked against `[compliance] link_domains`: (key, text, span).
+    linked_texts: Vec<(String, String, Range<usize>)>,
+    /// Automated templates and the values they insert (docs/compliance.md R10, R11).
+    automated: Vec<Automated>,
+    inserted: Vec<Inserted>,
+    /// `[compliance] help_text` (docs/compliance.md R6).
+    help_text: Option<(String, Range<usize>)>,
+    /// Then `{listing}` may render its fallback.
+    a_number_lacks_a_listing: bool,
+}
+
+impl Later {
+    fn check(self, cx: &mut Cx, compliance: &Compliance, brokerage_name: Option<&str>) {
+        for (key, text, span) in self.linked_texts {
+            for problem in links::check(&text, &compliance.link_domains) {
+                cx.err(&span, key.clone(), problem.to_string());
+            }
+        }
+        for value in &self.inserted {
+            check_inserted(cx, value, &self.automated);
+        }
+        let samples = Samples::new(
+            brokerage_name,
+            &self.inserted,
+            self.a_number_lacks_a_listing,
+        );
+        for template in &self.automated {
+            check_automated(cx, template, &samples);
+        }
+        if let Some((text, span)) = &self.help_text {
+            check_help_text(cx, text, span, brokerage_name);
+        }
+    }
+}
+
+pub(super) fn read_file(
+    cx: &mut Cx,
+    root: &DeTable<'_>,
+    root_span: Range<usize>,
+) -> Option<SetupFile> {
+    let mut r = TableReader::new("", root, root_span);
+    let mut later = Later::default();
+    let brokerage = brokerage(cx, &mut r, root);
+    let (offices, office_slugs) = offices(cx, &mut r, &mut later);
+    let (agents, agent_emails) = agents(cx, &mut r, &office_slugs, &mut later);
+    let numbers = numbers(
+        cx,
+        &mut r,
+        &office_slugs,
+        &agents,
+        &agent_emails,
+        &mut later,
+    );
+    let text_back = text_back(cx, &mut r, root, &mut later);
+    let follow_ups = follow_ups(cx, &mut r, &mut later);
+    let inbox = inbox(cx, &mut r);
+    let mut compliance = compliance(cx, &mut r, follow_ups.len(), &mut later);
+    compliance.blackouts = blackouts(cx, &mut r);
+    let twilio = sub_table(cx, &mut r, "twilio").and_then(|mut t| {
+        let account = read_twilio(cx, &mut t);
+        t.finish(cx);
+        account
+    });
+    r.finish(cx);
+    later.check(cx, &compliance, brokerage.as_ref().map(|b| b.name.as_str()));
+
+    Some(SetupFile {
+        brokerage: brokerage?,
+        offices,
+        agents,
+        numbers,
+        text_back: text_back?,
+        follow_ups,
+        inbox,
+        compliance,
+        twilio,
+        warnings: Vec::new(),
+    })
+}
+
+/// `[brokerage]`: required.
+fn brokerage(cx: &mut Cx, r: &mut TableReader<'_, '_>, root: &DeTable<'_>) -> Option<Brokerage> {
+    match sub_table(cx, r, "brokerage") {
+        None => {
+            if !root
+                .iter()
+                .any(|(k, _)| k.get_ref().as_ref() == "brokerage")
+            {
+                cx.problems.push(Problem {
+                    line: 1,
+                    key: "[brokerage]".into(),
+                    message: "is required".into(),
+                });
+            }
+            None
+        }
+        Some(mut b) => {
+            let slug = b.req_string(cx, "slug");
+            if let Some((s, span)) = &slug
+                && !is_slug(s)
+            {
+                cx.err(span, b.key("slug"), format!("`{s}` must be lower-case letters, digits and dashes (at most 63), starting with a letter or digit"));
+            }
+            let name = b.req_string(cx, "name");
+            let tz = b.req_string(cx, "time_zone");
+            if let Some((z, span)) = &tz
+                && z.parse::<chrono_tz::Tz>().is_err()
+            {
+                cx.err(
+                    span,
+                    b.key("time_zone"),
+                    format!("`{z}` is not an IANA time zone (e.g. America/New_York)"),
+                );
+            }
+            b.finish(cx);
+            match (slug, name, tz) {
+                (Some((slug, _)), Some((name, _)), Some((time_zone, _))) => Some(Brokerage {
+                    slug,
+                    name: name.trim().to_owned(),
+                    time_zone,
+                }),
+                _ => None,
+            }
+        }
+    }
+}
+
+/// `[[offices]]`: the offices and their slugs.
+fn offices(
+    cx: &mut Cx,
+    r: &mut TableReader<'_, '_>,
+    later: &mut Later,
+) -> (Vec<Office>, HashSet<String>) {
+    let mut offices = Vec::new();
+    let mut office_slugs: HashSet<String> = HashSet::new();
+    for mut o in table_array(cx, r, "offices") {
+        let slug = o.req_string(cx, "slug");
+        let name = o.req_string(cx, "name");
+        if let Some((s, span)) = &slug {
+            if !is_slug(s) {
+                cx.err(
+                    span,
+                    o.key("slug"),
+                    format!("`{s}` must be lower-case letters, digits and dashes"),
+                );
+            } else if !office_slugs.insert(s.clone()) {
+                cx.err(
+                    span,
+                    o.key("slug"),
+                    format!("office `{s}` is defined twice"),
+                );
+            }
+        }
+        if let Some((n, span)) = &name {
+            later.inserted.push(Inserted {
+                field: Field::Office,
+                key: o.key("name"),
+                value: n.trim().to_owned(),
+                span: span.clone(),
+            });
+        }
+        o.finish(cx);
+        if let (Some((slug, _)), Some((name, _))) = (slug, name) {
+            offices.push(Office {
+                slug,
+                name: name.trim().to_owned(),
+            });
+        }
+    }
+    (offices, office_slugs)
+}
+
+/// `[[agents]]`: the people, and their emails (lower-case).
+fn agents(
+    cx: &mut Cx,
+    r: &mut TableReader<'_, '_>,
+    office_slugs: &HashSet<String>,
+    later: &mut Later,
+) -> (Vec<Agent>, HashSet<String>) {
+    let mut agents = Vec::new();
+    let mut agent_emails: HashSet<String> = HashSet::new();
+    for mut a in table_array(cx, r, "agents") {
+        let email = a.req_string(cx, "email");
+        let email = match email {
+            Some((e, span)) => {
+                let lower = e.trim().to_lowercase();
+                if !is_email(&lower) {
+                    cx.err(
+                        &span,
+                        a.key("email"),
+                        format!("`{e}` is not an email address"),
+                    );
+                    None
+                } else if !agent_emails.insert(lower.clone()) {
+                    cx.err(
+                        &span,
+                        a.key("email"),
+                        format!("agent `{e}` is defined twice"),
+                    );
+                    None
+                } else {
+                    Some(lower)
+                }
+            }
+            None => None,
+        };
+        let name = a.req_string(cx, "name");
+        let phone_v = a.req_string(cx, "phone");
+        let phone_span = phone_v.as_ref().map(|(_, span)| span.clone());
+        let phone = phone(cx, &a, "phone", phone_v);
+        // The phone tells which agent pressed 1 at the screen: one agent per phone.
+        if let (Some(p), Some(span)) = (&phone, &phone_span)
+            && let Some(other) = agents.iter().find(|o: &&Agent| o.phone == *p)
+        {
+            cx.err(
+                span,
+                a.key("phone"),
+                format!("{} is also the phone of {}", p.as_e164(), other.email),
+            );
+        }
+        let office = a.req_string(cx, "office");
+        if let Some((o, span)) = &office
+            && !office_slugs.contains(o)
+        {
+            cx.err(
+                span,
+                a.key("office"),
+                format!("no [[offices]] has slug `{o}`"),
+            );
+        }
+        let role = match a.req_string(cx, "role") {
+            Some((s, span)) => match s.as_str() {
+                "agent" => Some(Role::Agent),
+                "manager" => Some(Role::Manager),
+                "admin" => Some(Role::Admin),
+                _ => {
+                    cx.err(
+                        &span,
+                        a.key("role"),
+                        format!("`{s}` must be agent, manager or admin"),
+                    );
+                    None
+                }
+            },
+            None => None,
+        };
+        if let Some((n, span)) = &name {
+            later.inserted.push(Inserted {
+                field: Field::AgentName,
+                key: a.key("name"),
+                value: n.trim().to_owned(),
+                span: span.clone(),
+            });
+        }
+        a.finish(cx);
+        if let (Some(email), Some((name, _)), Some(phone), Some((office, _)), Some(role)) =
+            (email, name, phone, office, role)
+        {
+            agents.push(Agent {
+                email,
+                name: name.trim().to_owned(),
+                phone,
+                office,
+                role,
+            });
+        }
+    }
+    (agents, agent_emails)
+}
+
+/// `[[numbers]]`: the brokerage's numbers, each ringing agents of the file.
+fn numbers(
+    cx: &mut Cx,
+    r: &mut TableReader<'_, '_>,
+    office_slugs: &HashSet<String>,
+    agents: &[Agent],
+    agent_emails: &HashSet<String>,
+    later: &mut Later,
+) -> Vec<Number> {
+    let mut numbers = Vec::new();
+    let mut seen_numbers: HashSet<String> = HashSet::new();
+    for mut n in table_array(cx, r, "numbers") {
+        let number_v = n.req_string(cx, "number");
+        let line = number_v
+            .as_ref()
+            .map_or_else(|| cx.line(&n.span), |(_, span)| cx.line(span));
+        let number_span = number_v.as_ref().map(|(_, s)| s.clone());
+        let number = phone(cx, &n, "number", number_v);
+        if let (Some(num), Some(span)) = (&number, &number_span) {
+            if !seen_numbers.insert(num.as_e164().to_owned()) {
+                cx.err(
+                    span,
+                    n.key("number"),
+                    format!("{} is listed twice", num.as_e164()),
+                );
+            }
+            if agents.iter().any(|a| a.phone == *num) {
+                cx.err(
+                    span,
+                    n.key("number"),
+                    "is also an agent's phone; a brokerage number cannot ring itself",
+                );
+            }
+        }
+        let office = n.req_string(cx, "office");
+        if let Some((o, span)) = &office
+            && !office_slugs.contains(o)
+        {
+            cx.err(
+                span,
+                n.key("office"),
+                format!("no [[offices]] has slug `{o}`"),
+            );
+        }
+        let listing = n.opt_string(cx, "listing");
+        match &listing {
+            Some((l, span)) => {
+                later
+                    .linked_texts
+                    .push((n.key("listing"), l.clone(), span.clone()));
+                later.inserted.push(Inserted {
+                    field: Field::Listing,
+                    key: n.key("listing"),
+                    value: l.trim().to_owned(),
+                    span: span.clone(),
+                });
+            }
+            None => later.a_number_lacks_a_listing = true,
+        }
+        let ring = match n.strings(cx, "ring") {
+            Some(list) if list.is_empty() => {
+                cx.err(&n.span, n.key("ring"), "must name at least one agent");
+                None
+            }
+            Some(list) => {
+                let mut emails = Vec::new();
+                let mut ok = true;
+                for (e, span) in list {
+                    let lower = e.trim().to_lowercase();
+                    if !agent_emails.contains(&lower) {
+                        cx.err(
+                            &span,
+                            n.key("ring"),
+                            format!("`{e}` is not an agent of this file"),
+                        );
+                        ok = false;
+                    } else if emails.contains(&lower) {
+                        cx.err(&span, n.key("ring"), format!("`{e}` is listed twice"));
+                        ok = false;
+                    } else {
+                        emails.push(lower);
+                    }
+                }
+                ok.then_some(emails)
+            }
+            None => {
+                if !n.table.iter().any(|(k, _)| k.get_ref().as_ref() == "ring") {
+                    n.missing(cx, "ring");
+                }
+                None
+            }
+        };
+        let ring_timeout_secs = n.int(cx, "ring_timeout_secs", 5..601).map(|(v, _)| v);
+        let screen = n.bool(cx, "screen").unwrap_or(true);
+        let missed_message = n.opt_string(cx, "missed_message");
+        if let Some((m, span)) = &missed_message
+            && m.chars().count() > 1000
+        {
+            cx.err(
+                span,
+                n.key("missed_message"),
+                "is longer than 1,000 characters",
+            );
+        }
+        n.finish(cx);
+        if let (Some(number), Some((office, _)), Some(ring)) = (number, office, ring) {
+            numbers.push(Number {
+                number,
+                office,
+                listing: listing.map(|(l, _)| l.trim().to_owned()),
+                ring,
+                ring_timeout_secs: u32::try_from(ring_timeout_secs.unwrap_or(18)).unwrap_or(18),
+                screen,
+                missed_message: missed_message.map(|(m, _)| m.trim().to_owned()),
+                line,
+            });
+        }
+    }
+    numbers
+}
+
+/// `[text_back]`: required (it holds the template).
+fn text_back(
+    cx: &mut Cx,
+    r: &mut TableReader<'_, '_>,
+    root: &DeTable<'_>,
+    later: &mut Later,
+) -> Option<TextBack> {
+    match sub_table(cx, r, "text_back") {
+        None => {
+            if !root
+                .iter()
+                .any(|(k, _)| k.get_ref().as_ref() == "text_back")
+            {
+                cx.problems.push(Problem {
+                    line: 1,
+                    key: "[text_back]".into(),
+                    message: "is required (it holds the template)".into(),
+                });
+            }
+            None
+        }
+        Some(mut t) => {
+            let delay = t.int(cx, "delay_secs", 0..3601).map(|(v, _)| v);
+            let caller_name_lookup = t.bool(cx, "caller_name_lookup").unwrap_or(false);
+            let lookup_max_age = t.duration(cx, "lookup_max_age", 60, 365 * 86_400);
+            let after_hours = match t.string(cx, "after_hours") {
+                None => Some(AfterHours::Defer),
+                Some((s, span)) => match s.as_str() {
+                    "defer" => Some(AfterHours::Defer),
+                    "send" => Some(AfterHours::Send),
+                    _ => {
+                        cx.err(
+                            &span,
+                            t.key("after_hours"),
+                            format!("`{s}` must be \"defer\" or \"send\""),
+                        );
+                        None
+                    }
+                },
+            };
+            let present = t
+                .table
+                .iter()
+                .any(|(k, _)| k.get_ref().as_ref() == "template");
+            let list = t.templates(cx, "template");
+            if list.is_none() && !present {
+                t.missing(cx, "template");
+            }
+            let list = list.and_then(|l| templates(cx, &t, "template", l));
+            if let Some(list) = &list {
+                later.linked_texts.extend(
+                    list.iter()
+                        .map(|(s, span)| (t.key("template"), s.clone(), span.clone())),
+                );
+                later
+                    .automated
+                    .extend(Automated::variants(t.key("template"), list, true));
+            }
+            t.finish(cx);
+            match (list, after_hours) {
+                (Some(list), Some(after_hours)) => Some(TextBack {
+                    delay_secs: u32::try_from(delay.unwrap_or(20)).unwrap_or(20),
+                    caller_name_lookup,
+                    lookup_max_age_secs: lookup_max_age.unwrap_or(30 * 86_400),
+                    after_hours,
+                    templates: list.into_iter().map(|(s, _)| s).collect(),
+                }),
+                _ => None,
+            }
+        }
+    }
+}
+
+/// `[[follow_ups]]`: in increasing order of `after`.
+fn follow_ups(cx: &mut Cx, r: &mut TableReader<'_, '_>, later: &mut Later) -> Vec<FollowUp> {
+    let mut follow_ups = Vec::new();
+    let mut last_after: Option<u64> = None;
+    for mut f in table_array(cx, r, "follow_ups") {
+        let after_present = f.table.iter().any(|(k, _)| k.get_ref().as_ref() == "after");
+        // At most 89 days: the text-back and its sequence stay inside the 3-month inquiry window.
+        let after = f.duration_at(cx, "after", 1, 89 * 86_400);
+        if after.is_none() && !after_present {
+            f.missing(cx, "after");
+        }
+        if let (Some((a, span)), Some(prev)) = (&after, last_after)
+            && *a <= prev
+        {
+            cx.err(
+                span,
+                f.key("after"),
+                "follow-ups must be listed in increasing order of `after`",
+            );
+        }
+        let after = after.map(|(secs, _)| secs);
+        if after.is_some() {
+            last_after = after;
+        }
+        let present = f
+            .table
+            .iter()
+            .any(|(k, _)| k.get_ref().as_ref() == "template");
+        let list = f.templates(cx, "template");
+        if list.is_none() && !present {
+            f.missing(cx, "template");
+        }
+        let list = list.and_then(|l| templates(cx, &f, "template", l));
+        if let Some(list) = &list {
+            later.linked_texts.extend(
+                list.iter()
+                    .map(|(s, span)| (f.key("template"), s.clone(), span.clone())),
+            );
+            later
+                .automated
+                .extend(Automated::variants(f.key("template"), list, false));
+        }
+        f.finish(cx);
+        if let (Some(after_secs), Some(list)) = (after, list) {
+            follow_ups.push(FollowUp {
+                after_secs,
+                templates: list.into_iter().map(|(s, _)| s).collect(),
+            });
+        }
+    }
+    follow_ups
+}
+
+/// `[inbox]`: optional.
+fn inbox(cx: &mut Cx, r: &mut TableReader<'_, '_>) -> Inbox {
+    match sub_table(cx, r, "inbox") {
+        None => Inbox {
+            escalate_after_secs: 600,
+        },
+        Some(mut i) => {
+            let secs = i.duration(cx, "escalate_after", 60, 86_400).unwrap_or(600);
+            i.finish(cx);
+            Inbox {
+                escalate_after_secs: secs,
+            }
+        }
+    }
+}
+
+/// `[compliance]`: optional; `follow_ups` is how many `[[follow_ups]]` the file has.
+fn compliance(
+    cx: &mut Cx,
+    r: &mut TableReader<'_, '_>,
+    follow_ups: usize,
+    later: &mut Later,
+) -> Compliance {
+    let mut compliance = Compliance::default();
+    if let Some(mut c) = sub_table(cx, r, "compliance") {
+        if let Some((v, _)) = c.int(cx, "cap_24h", 1..4) {
+            compliance.cap_24h = u8::try_from(v).unwrap_or(3);
+        }
+        if let Some(b) = c.bool(cx, "carrier_answers_keywords") {
+            compliance.carrier_answers_keywords = b;
+        }
+        if let Some(list) = c.strings(cx, "link_domains") {
+            for (d, span) in list {
+                let d = d.trim().to_ascii_lowercase();
+                let valid = !d.is_empty()
+                    && d.contains('.')
+                    && d.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+                if !valid {
+                    cx.err(
+                        &span,
+                        c.key("link_domains"),
+                        format!("`{d}` is not a domain name (e.g. harbor.example)"),
+                    );
+                } else if links::SHORTENERS
+                    .iter()
+                    .any(|s| d == *s || d.ends_with(&format!(".{s}")))
+                {
+                    cx.err(
+                        &span,
+                        c.key("link_domains"),
+                        format!("`{d}` is a public link shortener and cannot be allowed"),
+                    );
+                } else {
+                    compliance.link_domains.push(d);
+                }
+            }
+        }
+        if let Some((h, span)) = c.opt_string(cx, "help_text") {
+            later
+                .linked_texts
+                .push((c.key("help_text"), h.clone(), span.clone()));
+            later.help_text = Some((h.clone(), span));
+            compliance.help_text = Some(h.trim().to_owned());
+        }
+        let office_phone = c.string(cx, "office_phone");
+        compliance.office_phone = phone(cx, &c, "office_phone", office_phone);
+        let written_span = c.get("followups_need_written_consent").map(|v| v.span());
+        if let Some(b) = c.bool(cx, "followups_need_written_consent") {
+            compliance.followups_need_written_consent = b;
+            // textback cannot record written consent yet, so the rule switches every
+            // follow-up off (docs/compliance.md R12): say so rather than let them vanish quietly.
+            if b && follow_ups > 0
+                && let Some(span) = written_span
+            {
+                cx.warn(
+                    &span,
+                    c.key("followups_need_written_consent"),
+                    format!(
+                        "textback cannot record written consent yet, so no follow-up will be sent: all {} [[follow_ups]] step{} will be skipped (no_written_consent). Set it to false to send them to callers who called or texted in the last three months.",
+                        follow_ups,
+                        if follow_ups == 1 { "" } else { "s" }
+                    ),
+                );
+            }
+        }
+        if let Some((v, _)) = c.int(cx, "daily_unique_recipients", 1..1001) {
+            compliance.daily_unique_recipients = u32::try_from(v).unwrap_or(200);
+        }
+        c.finish(cx);
+    }
+    compliance
+}
+
+/// `[[blackouts]]`: days the gate sends nothing to some states.
+fn blackouts(cx: &mut Cx, r: &mut TableReader<'_, '_>) -> Vec<Blackout> {
+    let mut blackouts = Vec::new();
+    for mut b in table_array(cx, r, "blackouts") {
+        let states = match b.strings(cx, "states") {
+            Some(list) if list.is_empty() => {
+                cx.err(&b.span, b.key("states"), "must name at least one state");
+                None
+            }
+            Some(list) => {
+                let mut ok = true;
+                for (s, span) in &list {
+                    if !crate::domain::quiet_hours::is_known_state(s) {
+                        cx.err(
+                            span,
+                            b.key("states"),
+                            format!("`{s}` is not a USPS state code (e.g. LA)"),
+                        );
+                        ok = false;
+                    }
+                }
+                ok.then(|| list.into_iter().map(|(s, _)| s).collect::<Vec<_>>())
+            }
+            None => {
+                if !b
+                    .table
+                    .iter()
+                    .any(|(k, _)| k.get_ref().as_ref() == "states")
+                {
+                    b.missing(cx, "states");
+                }
+                None
+            }
+        };
+        let from = instant(cx, &mut b, "from");
+        let until = instant(cx, &mut b, "until");
+        if let (Some(f), Some(u)) = (from, until)
+            && f >= u
+        {
+            cx.err(&b.span, b.key("until"), "must be after `from`");
+        }
+        let reason = b.req_string(cx, "reason");
+        b.finish(cx);
+        if let (Some(states), Some(from), Some(until), Some((reason, _))) =
+            (states, from, until, reason)
+        {
+            blackouts.push(Blackout {
+                states,
+                from,
+                until,
+                reason: reason.trim().to_owned(),
+            });
+        }
+    }
+    blackouts
+}

@@ -1,0 +1,66 @@
+//! What every handler and job shares (`AppState`) and the timing they run by: outside the
+//! web layer, so that the HTTP side and the scheduler both use it and neither uses the other
+//! (docs/architecture.md).
+
+mod accounts;
+mod timing;
+
+use std::sync::Arc;
+
+use secrecy::SecretString;
+use sqlx::PgPool;
+
+pub use accounts::WebhookKey;
+pub use timing::Timing;
+
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::live;
+use crate::metrics::Metrics;
+use crate::twilio::client::TwilioClient;
+
+/// What every handler and job shares. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub config: Arc<Config>,
+    pub clock: SharedClock,
+    pub metrics: Arc<Metrics>,
+    pub twilio: TwilioClient,
+    pub timing: Timing,
+    /// Live inbox updates: the process's notification listener.
+    pub live: Arc<live::Hub>,
+    /// Set when the server begins to shut down: long-lived responses (live updates) end.
+    pub stopping: Arc<tokio::sync::watch::Sender<bool>>,
+    auth_token: Arc<SecretString>,
+    /// The brokerages' own accounts, for the webhook guard.
+    accounts: Arc<accounts::AccountCache>,
+}
+
+impl AppState {
+    pub fn new(
+        pool: PgPool,
+        config: Config,
+        auth_token: SecretString,
+        clock: SharedClock,
+        timing: Timing,
+    ) -> AppState {
+        let twilio = TwilioClient::new(
+            config.twilio.api_base.clone(),
+            config.twilio.lookup_base.clone(),
+            timing.send,
+        );
+        AppState {
+            pool,
+            config: Arc::new(config),
+            clock,
+            metrics: Arc::new(Metrics::default()),
+            twilio,
+            timing,
+            live: Arc::new(live::Hub::default()),
+            stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
+            auth_token: Arc::new(auth_token),
+            accounts: Arc::default(),
+        }
+    }
+}
