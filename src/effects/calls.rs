@@ -18,7 +18,7 @@ use crate::store::{
 pub async fn on_missed_call(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
-    contact_id: i64,
+    contact_id: ContactId,
     call_id: i64,
     now: DateTime<Utc>,
 ) -> store::Result<MissAction> {
@@ -54,8 +54,8 @@ pub async fn on_missed_call(
             .await?;
         }
         _ => {
-            let place = Place::for_contact(ContactId(contact_id), run_at, now)
-                .with_call(Some(CallId(call_id)));
+            let place =
+                Place::for_contact(contact_id, run_at, now).with_call(Some(CallId(call_id)));
             let job = payload::TextBack {}.enqueue(conn, brokerage, place).await?;
             leads::open(conn, brokerage, job.0, contact_id, call_id, now).await?;
         }
@@ -68,7 +68,7 @@ pub async fn on_missed_call(
 pub async fn on_answered_call(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
-    contact_id: i64,
+    contact_id: ContactId,
     now: DateTime<Utc>,
 ) -> store::Result<u64> {
     contacts::lock(conn, brokerage, contact_id).await?;
@@ -103,7 +103,7 @@ pub async fn on_answered_call(
 pub async fn human_answered(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
-    contact_id: i64,
+    contact_id: ContactId,
     by: &str,
     reason: &str,
     now: DateTime<Utc>,

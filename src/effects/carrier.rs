@@ -20,7 +20,7 @@ pub struct Target<'a> {
     /// The text went to one of the brokerage's own people (an alert), not to a lead: a
     /// problem with it is recorded for the admins but never texted (no alert about an alert).
     pub is_staff: bool,
-    pub contact_id: Option<i64>,
+    pub contact_id: Option<ContactId>,
     pub phone: &'a str,
     pub number_id: i64,
     pub message_id: Option<i64>,
@@ -310,7 +310,7 @@ pub async fn after_sent(
         .enqueue(
             conn,
             brokerage,
-            Place::for_contact(ContactId(contact_id), run_at, now).with_call(call_id.map(CallId)),
+            Place::for_contact(contact_id, run_at, now).with_call(call_id.map(CallId)),
         )
         .await?;
     }
@@ -338,7 +338,7 @@ pub async fn after_sent(
 async fn sequence_stopped(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
-    contact_id: i64,
+    contact_id: ContactId,
     message_id: i64,
     now: DateTime<Utc>,
 ) -> store::Result<Option<&'static str>> {

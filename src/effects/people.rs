@@ -6,7 +6,9 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
 use super::human_answered;
-use crate::store::{self, BrokerageId, contacts, conversations, jobs, suppressions, tasks};
+use crate::store::{
+    self, BrokerageId, ContactId, contacts, conversations, jobs, suppressions, tasks,
+};
 
 /// Locks every contact of a conversation, in id order (two actions on two merged
 /// conversations cannot deadlock), before anything of theirs is written. Returns them.
@@ -14,7 +16,7 @@ pub async fn lock_all(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
     conversation_id: i64,
-) -> store::Result<Vec<i64>> {
+) -> store::Result<Vec<ContactId>> {
     let mut ids = conversations::contacts_of(conn, brokerage, conversation_id).await?;
     ids.sort_unstable();
     for id in &ids {
@@ -29,7 +31,7 @@ pub async fn lock_all(
 pub async fn decide_review(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
-    contact_id: i64,
+    contact_id: ContactId,
     opt_out: bool,
     who: &str,
     now: DateTime<Utc>,
@@ -49,7 +51,7 @@ pub async fn decide_review(
 async fn stop_for_opt_out(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
-    contact_id: i64,
+    contact_id: ContactId,
     by: &str,
     now: DateTime<Utc>,
 ) -> store::Result<()> {
@@ -69,7 +71,7 @@ async fn stop_for_opt_out(
 async fn cancel_automation(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
-    contacts: &[i64],
+    contacts: &[ContactId],
     reason: &str,
     now: DateTime<Utc>,
 ) -> store::Result<u64> {
@@ -87,7 +89,7 @@ async fn cancel_automation(
 pub async fn do_not_text(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
-    contact_id: i64,
+    contact_id: ContactId,
     who: &str,
     now: DateTime<Utc>,
 ) -> store::Result<bool> {
@@ -187,7 +189,7 @@ async fn contacts_of_both(
     brokerage: BrokerageId,
     a: i64,
     b: i64,
-) -> store::Result<Vec<i64>> {
+) -> store::Result<Vec<ContactId>> {
     let mut all = conversations::contacts_of(conn, brokerage, a).await?;
     all.extend(conversations::contacts_of(conn, brokerage, b).await?);
     all.sort_unstable();

@@ -37,7 +37,7 @@ impl ReplyRefused {
 pub async fn queue_agent_reply(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
-    contact_id: i64,
+    contact_id: ContactId,
     number_id: i64,
     agent_email: &str,
     body: &str,
@@ -63,7 +63,7 @@ pub async fn queue_agent_reply(
 pub async fn queue_agent_reply_once(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
-    contact_id: i64,
+    contact_id: ContactId,
     number_id: i64,
     agent_email: &str,
     body: &str,
@@ -124,7 +124,7 @@ pub async fn queue_agent_reply_once(
     .enqueue(
         conn,
         brokerage,
-        Place::for_contact(ContactId(contact.contact_id), now, now),
+        Place::for_contact(contact.contact_id, now, now),
     )
     .await?;
     Ok(Ok(job.0))

@@ -25,7 +25,7 @@ pub struct InboundEffect {
 
 /// Facts of one inbound text for [`on_inbound_text`].
 pub struct Inbound<'a> {
-    pub contact_id: i64,
+    pub contact_id: ContactId,
     pub phone: &'a str,
     pub number_id: i64,
     pub message_id: i64,
@@ -128,11 +128,7 @@ pub async fn on_inbound_text(
             carrier_answered,
             already_confirmed: class == Class::OptOut && !changed,
         }
-        .enqueue(
-            conn,
-            brokerage,
-            Place::for_contact(ContactId(m.contact_id), now, now),
-        )
+        .enqueue(conn, brokerage, Place::for_contact(m.contact_id, now, now))
         .await?;
     }
     Ok(InboundEffect {
@@ -165,7 +161,7 @@ async fn lead_replied(
             .enqueue(
                 conn,
                 brokerage,
-                Place::for_contact(ContactId(m.contact_id), run_at, now),
+                Place::for_contact(m.contact_id, run_at, now),
             )
             .await?;
     }

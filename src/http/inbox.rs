@@ -967,7 +967,7 @@ async fn thread_view(
         phones: if phones.len() > 1 {
             phones
                 .into_iter()
-                .map(|(id, p)| (id, display(&p)))
+                .map(|(id, p)| (id.0, display(&p)))
                 .collect()
         } else {
             Vec::new()
@@ -1101,7 +1101,7 @@ async fn reply(
     let phones = inbox::phones(&mut conn, viewer.brokerage, id).await?;
     let (contact, phone) = match form.to.as_deref().filter(|t| !t.is_empty()) {
         Some(to) => {
-            let to = to.parse::<i64>().map_err(|_| Error::NotFound)?;
+            let to = crate::store::ContactId(to.parse::<i64>().map_err(|_| Error::NotFound)?);
             phones
                 .iter()
                 .find(|(c, _)| *c == to)

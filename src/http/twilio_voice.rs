@@ -30,7 +30,7 @@ async fn contact_for(
     conn: &mut sqlx::PgConnection,
     brokerage: BrokerageId,
     from_raw: &str,
-) -> crate::store::Result<(Option<i64>, Option<&'static str>)> {
+) -> crate::store::Result<(Option<crate::store::ContactId>, Option<&'static str>)> {
     match PhoneNumber::parse(from_raw) {
         Ok(phone) => Ok((
             Some(contacts::upsert_locked(conn, brokerage, &phone).await?),

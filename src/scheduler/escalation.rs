@@ -18,7 +18,7 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
     // Ordered with the reply, call or text that would answer the lead (docs/reliability.md §4).
-    if let Some(crate::store::ContactId(contact_id)) = job.contact_id {
+    if let Some(contact_id) = job.contact_id {
         contacts::lock(&mut tx, brokerage, contact_id).await?;
     }
     if !jobs::lock_if_held(&mut tx, job.job_id, job.attempt).await? {

@@ -15,14 +15,14 @@ use crate::domain::phone::{PhoneNumber, mask};
 use crate::domain::{quiet_hours, sequence, zones};
 use crate::effects;
 use crate::store::jobs::JobState;
-use crate::store::{self, BrokerageId, contacts, jobs, messages};
+use crate::store::{self, BrokerageId, ContactId, contacts, jobs, messages};
 use crate::twilio::client::SendOutcome;
 use crate::twilio::credentials::Credentials;
 
 /// A text ready to go, as the job that sends it prepared it.
 pub(super) struct Outgoing<'a> {
     pub kind: gate::Kind,
-    pub contact_id: i64,
+    pub contact_id: ContactId,
     pub to: &'a PhoneNumber,
     pub number_id: i64,
     pub from: &'a str,
@@ -50,7 +50,7 @@ pub(super) enum Start {
 }
 
 pub(super) async fn start(state: &AppState, job: &jobs::Claimed) -> anyhow::Result<Start> {
-    let Some(store::ContactId(contact_id)) = job.contact_id else {
+    let Some(contact_id) = job.contact_id else {
         return Ok(Start::Done(Outcome::Dead(format!(
             "a {} job without its contact",
             job.kind
@@ -287,7 +287,7 @@ pub(super) struct Sent<'a> {
     pub from: &'a str,
     pub body: &'a str,
     /// The lead texted; `None` for a text to the brokerage's own people.
-    pub contact_id: Option<i64>,
+    pub contact_id: Option<ContactId>,
     pub number_id: i64,
     pub call_id: Option<i64>,
     pub missed_at: Option<DateTime<Utc>>,
@@ -338,7 +338,7 @@ fn data_hashes() -> String {
 pub(super) async fn record_early(
     conn: &mut sqlx::PgConnection,
     job: &jobs::Claimed,
-    contact_id: i64,
+    contact_id: ContactId,
     number_id: i64,
     recipient: &PhoneNumber,
     decision: Decision,
@@ -404,7 +404,7 @@ async fn raise_admin_alert(
     brokerage: BrokerageId,
     reason: &str,
     detail: Option<&str>,
-    (contact_id, number_id): (Option<i64>, i64),
+    (contact_id, number_id): (Option<ContactId>, i64),
     now: DateTime<Utc>,
 ) -> store::Result<()> {
     effects::raise_alert(
@@ -431,7 +431,7 @@ async fn raise_admin_alert(
 pub(super) async fn superseded(
     conn: &mut sqlx::PgConnection,
     brokerage: BrokerageId,
-    contact_id: i64,
+    contact_id: ContactId,
     since: DateTime<Utc>,
 ) -> store::Result<Option<&'static str>> {
     let (answered, wrote) = contacts::activity_since(conn, brokerage, contact_id, since).await?;

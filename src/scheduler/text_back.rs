@@ -27,7 +27,9 @@ use crate::domain::phone::PhoneNumber;
 use crate::domain::sms_text;
 use crate::domain::template::{Field, Template};
 use crate::store::jobs::JobState;
-use crate::store::{self, BrokerageId, brokerages, calls, contacts, jobs, lookups, tasks};
+use crate::store::{
+    self, BrokerageId, ContactId, brokerages, calls, contacts, jobs, lookups, tasks,
+};
 
 pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result<Outcome> {
     let brokerage = job.brokerage_id;
@@ -151,7 +153,7 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
 async fn skip_recorded(
     mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
     job: &jobs::Claimed,
-    contact_id: i64,
+    contact_id: ContactId,
     call: &calls::TextBackContext,
     recipient: &PhoneNumber,
     decision: Decision,
@@ -192,7 +194,7 @@ async fn skip_recorded(
 async fn open_task(
     conn: &mut sqlx::PgConnection,
     brokerage: BrokerageId,
-    contact_id: i64,
+    contact_id: ContactId,
     call: &calls::TextBackContext,
     reason: &str,
     detail: Option<&str>,

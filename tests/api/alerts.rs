@@ -209,7 +209,7 @@ async fn the_first_human_reply_disarms_the_escalation() {
     textback::effects::queue_agent_reply(
         &mut tx,
         textback::store::BrokerageId(brokerage),
-        contact,
+        textback::store::ContactId(contact),
         number,
         "sam@harbor.example",
         "Hi, Sam here. Calling you in 5 minutes.",

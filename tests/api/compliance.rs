@@ -304,10 +304,17 @@ async fn agent_reply(
     let contact_id = contact(app, "harbor", phone).await;
     let number_id = number(app, via).await;
     let mut tx = app.db.pool.begin().await.expect("begin");
-    let queued =
-        effects::queue_agent_reply(&mut tx, b, contact_id, number_id, agent, body, now(app))
-            .await
-            .expect("queue the reply");
+    let queued = effects::queue_agent_reply(
+        &mut tx,
+        b,
+        textback::store::ContactId(contact_id),
+        number_id,
+        agent,
+        body,
+        now(app),
+    )
+    .await
+    .expect("queue the reply");
     tx.commit().await.expect("commit");
     queued
 }
@@ -1062,7 +1069,7 @@ async fn a_possible_opt_out_holds_everything_until_a_person_decides() {
         suppressions::resolve_review(
             &mut conn,
             harbor,
-            contact_id,
+            textback::store::ContactId(contact_id),
             false,
             "sam@harbor.example",
             now(&app)
@@ -1116,7 +1123,7 @@ async fn a_possible_opt_out_holds_everything_until_a_person_decides() {
         suppressions::resolve_review(
             &mut conn,
             harbor,
-            other_id,
+            textback::store::ContactId(other_id),
             true,
             "ava@harbor.example",
             now(&app)

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Duration, Utc};
 use sqlx::PgConnection;
 
-use super::{BrokerageId, Result};
+use super::{BrokerageId, ContactId, Result};
 
 pub struct NewAlert<'a> {
     /// `admins`, `agents` (the conversation's assigned agent, else the number's) or
@@ -13,7 +13,7 @@ pub struct NewAlert<'a> {
     pub audience: &'a str,
     pub reason: &'a str,
     pub detail: Option<&'a str>,
-    pub contact_id: Option<i64>,
+    pub contact_id: Option<ContactId>,
     pub message_id: Option<i64>,
     pub call_id: Option<i64>,
     pub now: DateTime<Utc>,
@@ -75,7 +75,7 @@ pub async fn managers(
 pub async fn agents_for(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
-    contact_id: Option<i64>,
+    contact_id: Option<ContactId>,
     number_id: Option<i64>,
 ) -> Result<Vec<i64>> {
     if let Some(contact_id) = contact_id {
@@ -126,7 +126,7 @@ pub struct AlertRow {
     pub audience: String,
     pub reason: String,
     pub detail: Option<String>,
-    pub contact_id: Option<i64>,
+    pub contact_id: Option<ContactId>,
     pub message_id: Option<i64>,
     pub call_id: Option<i64>,
     pub created_at: DateTime<Utc>,

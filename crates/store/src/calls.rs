@@ -4,11 +4,11 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
-use super::{BrokerageId, Result};
+use super::{BrokerageId, ContactId, Result};
 
 pub struct NewCall<'a> {
     pub number_id: i64,
-    pub contact_id: Option<i64>,
+    pub contact_id: Option<ContactId>,
     pub call_sid: &'a str,
     pub from_raw: &'a str,
     pub invalid_reason: Option<&'a str>,
@@ -44,7 +44,7 @@ pub async fn insert_if_new(
 pub struct CallRow {
     pub call_id: i64,
     pub number_id: i64,
-    pub contact_id: Option<i64>,
+    pub contact_id: Option<ContactId>,
     pub outcome: Option<String>,
     pub outcome_source: Option<String>,
     pub call_status: Option<String>,
@@ -115,7 +115,7 @@ pub enum DialRecord {
     /// callback inferred), if any.
     Recorded {
         call_id: i64,
-        contact_id: Option<i64>,
+        contact_id: Option<ContactId>,
         previous: Option<String>,
     },
     /// The call already has a dial result: a replay.
@@ -135,7 +135,7 @@ pub async fn record_dial_result(
     call_sid: &str,
     facts: &DialFacts<'_>,
 ) -> Result<DialRecord> {
-    let recorded: Option<(i64, Option<i64>, Option<String>)> = sqlx::query_as(
+    let recorded: Option<(i64, Option<ContactId>, Option<String>)> = sqlx::query_as(
         "with old as (select call_id, outcome from call where brokerage_id = $1 and call_sid = $2)
          update call
             set dial_call_status = $3, dial_bridged = $4, dial_call_sid = $5, dial_call_duration = $6,

@@ -2,7 +2,7 @@
 
 use sqlx::PgConnection;
 
-use super::{BrokerageId, Result};
+use super::{BrokerageId, ContactId, Result};
 use textback_core::domain::phone::PhoneNumber;
 
 /// The contact for `phone`, created if missing. Two statements rather than one upsert: a
@@ -12,8 +12,8 @@ pub async fn upsert(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
     phone: &PhoneNumber,
-) -> Result<i64> {
-    let inserted: Option<i64> = sqlx::query_scalar(
+) -> Result<ContactId> {
+    let inserted: Option<ContactId> = sqlx::query_scalar(
         "insert into contact (brokerage_id, phone) values ($1, $2)
          on conflict (brokerage_id, phone) do nothing
          returning contact_id",
@@ -40,7 +40,7 @@ pub async fn upsert(
 pub async fn lock(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
-    contact_id: i64,
+    contact_id: ContactId,
 ) -> Result<Option<ContactRow>> {
     Ok(sqlx::query_as::<_, ContactRow>(
         "select contact_id, phone, name, invalid_at from contact where brokerage_id = $1 and contact_id = $2 for update",
@@ -53,7 +53,7 @@ pub async fn lock(
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ContactRow {
-    pub contact_id: i64,
+    pub contact_id: ContactId,
     pub phone: String,
     pub name: Option<String>,
     pub invalid_at: Option<chrono::DateTime<chrono::Utc>>,
@@ -62,7 +62,7 @@ pub struct ContactRow {
 pub async fn get(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
-    contact_id: i64,
+    contact_id: ContactId,
 ) -> Result<Option<ContactRow>> {
     Ok(sqlx::query_as::<_, ContactRow>("select contact_id, phone, name, invalid_at from contact where brokerage_id = $1 and contact_id = $2")
         .bind(brokerage)
@@ -76,7 +76,7 @@ pub async fn find_by_phone(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
     phone: &str,
-) -> Result<Option<i64>> {
+) -> Result<Option<ContactId>> {
     Ok(
         sqlx::query_scalar("select contact_id from contact where brokerage_id = $1 and phone = $2")
             .bind(brokerage)
@@ -90,7 +90,7 @@ pub async fn find_by_phone(
 pub async fn mark_invalid(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
-    contact_id: i64,
+    contact_id: ContactId,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<()> {
     sqlx::query("update contact set invalid_at = $3 where brokerage_id = $1 and contact_id = $2 and invalid_at is null")
@@ -107,7 +107,7 @@ pub async fn mark_invalid(
 pub async fn mark_cannot_text(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
-    contact_id: i64,
+    contact_id: ContactId,
     code: &str,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<()> {
@@ -128,7 +128,7 @@ pub async fn mark_cannot_text(
 pub async fn clear_cannot_text(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
-    contact_id: i64,
+    contact_id: ContactId,
 ) -> Result<bool> {
     Ok(sqlx::query(
         "update contact set cannot_text_at = null, cannot_text_code = null
@@ -149,7 +149,7 @@ pub async fn clear_cannot_text(
 pub async fn activity_since(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
-    contact_id: i64,
+    contact_id: ContactId,
     since: chrono::DateTime<chrono::Utc>,
 ) -> Result<(bool, bool)> {
     Ok(sqlx::query_as(
@@ -172,7 +172,7 @@ pub async fn upsert_locked(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
     phone: &PhoneNumber,
-) -> Result<i64> {
+) -> Result<ContactId> {
     let contact_id = upsert(conn, brokerage, phone).await?;
     lock(conn, brokerage, contact_id).await?;
     Ok(contact_id)

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
-use super::{BrokerageId, Result};
+use super::{BrokerageId, ContactId, Result};
 
 /// A conversation as the pipeline needs it.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -25,7 +25,7 @@ pub struct ConversationRef {
 pub async fn touch_inbound(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
-    contact_id: i64,
+    contact_id: ContactId,
     number_id: i64,
     now: DateTime<Utc>,
 ) -> Result<ConversationRef> {
@@ -82,7 +82,7 @@ pub async fn touch_inbound(
 pub async fn touch_outbound(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
-    contact_id: i64,
+    contact_id: ContactId,
     now: DateTime<Utc>,
 ) -> Result<()> {
     sqlx::query(
@@ -103,7 +103,7 @@ pub async fn touch_outbound(
 pub async fn for_contact(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
-    contact_id: i64,
+    contact_id: ContactId,
 ) -> Result<Option<ConversationRef>> {
     Ok(sqlx::query_as::<_, ConversationRef>(
         "select t.conversation_id, t.number_id, t.assigned_agent_id, t.is_closed, t.waiting_since,
@@ -123,7 +123,7 @@ pub async fn contacts_of(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
     conversation_id: i64,
-) -> Result<Vec<i64>> {
+) -> Result<Vec<ContactId>> {
     Ok(sqlx::query_scalar(
         "select contact_id from conversation
           where brokerage_id = $1 and (conversation_id = $2 or merged_into = $2)
@@ -209,7 +209,7 @@ pub async fn stop_waiting(
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OpenWait {
     pub conversation_id: i64,
-    pub contact_id: i64,
+    pub contact_id: ContactId,
     pub number_id: i64,
     pub office_id: i64,
     pub assigned_agent_id: Option<i64>,
@@ -517,7 +517,7 @@ pub async fn add_note(
 pub async fn set_contact_name(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
-    contact_id: i64,
+    contact_id: ContactId,
     name: Option<&str>,
 ) -> Result<()> {
     sqlx::query("update contact set name = $3 where brokerage_id = $1 and contact_id = $2")
@@ -534,7 +534,7 @@ pub async fn set_contact_name(
 pub async fn automation_stopped(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
-    contact_id: i64,
+    contact_id: ContactId,
 ) -> Result<Option<&'static str>> {
     let row = for_contact(conn, brokerage, contact_id).await?;
     Ok(match row {

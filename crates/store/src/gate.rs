@@ -7,7 +7,7 @@ use serde::Deserialize;
 use sqlx::PgConnection;
 use sqlx::types::Json;
 
-use super::{BrokerageId, Result};
+use super::{BrokerageId, ContactId, Result};
 use textback_core::domain::gate::{Facts, Inquiry, Kind, Verdict};
 
 /// `[compliance]` and `[[blackouts]]` as applied (docs/compliance.md §7); defaults as there.
@@ -117,7 +117,7 @@ impl ContactFacts {
 pub async fn contact_facts(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
-    contact_id: i64,
+    contact_id: ContactId,
     now: DateTime<Utc>,
 ) -> Result<ContactFacts> {
     #[derive(sqlx::FromRow)]
@@ -206,7 +206,7 @@ pub async fn lock_daily_recipients(conn: &mut PgConnection, number_id: i64) -> R
 pub async fn daily_recipients(
     conn: &mut PgConnection,
     number_id: i64,
-    contact_id: i64,
+    contact_id: ContactId,
     midnight: DateTime<Utc>,
 ) -> Result<(i64, bool)> {
     Ok(sqlx::query_as(
@@ -225,7 +225,7 @@ pub async fn daily_recipients(
 /// Where a decision belongs.
 #[derive(Debug, Clone, Copy)]
 pub struct DecisionRef {
-    pub contact_id: Option<i64>,
+    pub contact_id: Option<ContactId>,
     pub number_id: Option<i64>,
     pub job_id: Option<i64>,
     pub message_id: Option<i64>,

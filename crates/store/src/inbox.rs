@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
-use super::{BrokerageId, Result};
+use super::{BrokerageId, ContactId, Result};
 use textback_core::domain::access::Scope;
 
 /// Visibility (docs/security.md §2, docs/inbox.md "Who sees what"): an admin sees the brokerage, a manager the
@@ -206,7 +206,7 @@ fn scope_brokerage(scope: &Scope) -> BrokerageId {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Head {
     pub conversation_id: i64,
-    pub contact_id: i64,
+    pub contact_id: ContactId,
     pub phone: String,
     pub name: Option<String>,
     pub number_id: i64,
@@ -300,7 +300,7 @@ pub async fn phones(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
     conversation_id: i64,
-) -> Result<Vec<(i64, String)>> {
+) -> Result<Vec<(ContactId, String)>> {
     Ok(sqlx::query_as(
         "select ct.contact_id, ct.phone from conversation c
            join contact ct on ct.brokerage_id = c.brokerage_id and ct.contact_id = c.contact_id

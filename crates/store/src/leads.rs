@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
-use super::{BrokerageId, Result};
+use super::{BrokerageId, ContactId, Result};
 
 /// A new text-back job: its lead, attributed to the number called, its office and the
 /// conversation's agent at this moment.
@@ -14,7 +14,7 @@ pub async fn open(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
     job_id: i64,
-    contact_id: i64,
+    contact_id: ContactId,
     call_id: i64,
     now: DateTime<Utc>,
 ) -> Result<()> {
@@ -66,7 +66,7 @@ pub async fn rearm(
 pub async fn replied(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
-    contact_id: i64,
+    contact_id: ContactId,
     now: DateTime<Utc>,
 ) -> Result<()> {
     sqlx::query(
@@ -92,7 +92,7 @@ pub async fn replied(
 pub async fn human_replied(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
-    contact_id: i64,
+    contact_id: ContactId,
     now: DateTime<Utc>,
 ) -> Result<()> {
     sqlx::query(
@@ -115,7 +115,7 @@ pub async fn human_replied(
 pub async fn answered(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
-    contact_id: i64,
+    contact_id: ContactId,
     now: DateTime<Utc>,
 ) -> Result<()> {
     sqlx::query(

@@ -4,11 +4,11 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
-use super::{BrokerageId, Result, body_sha256};
+use super::{BrokerageId, ContactId, Result, body_sha256};
 
 pub struct NewInbound<'a> {
     pub number_id: i64,
-    pub contact_id: Option<i64>,
+    pub contact_id: Option<ContactId>,
     pub sid: &'a str,
     pub from_raw: &'a str,
     pub to_raw: &'a str,
@@ -53,7 +53,7 @@ pub async fn insert_inbound_if_new(
 
 pub struct NewOutbound<'a> {
     pub number_id: i64,
-    pub contact_id: Option<i64>,
+    pub contact_id: Option<ContactId>,
     pub from: &'a str,
     pub to: &'a str,
     pub body: &'a str,
@@ -124,7 +124,7 @@ pub async fn mark_accepted(
 pub struct OutboundRow {
     pub message_id: i64,
     pub number_id: i64,
-    pub contact_id: Option<i64>,
+    pub contact_id: Option<ContactId>,
     pub to_raw: String,
     pub carrier_status: Option<String>,
     pub error_code: Option<i32>,
@@ -203,7 +203,7 @@ pub struct Outbound {
     pub message_id: i64,
     pub brokerage_id: super::BrokerageId,
     pub number_id: i64,
-    pub contact_id: Option<i64>,
+    pub contact_id: Option<ContactId>,
     pub job_id: Option<i64>,
     pub send_state: Option<String>,
     pub sid: Option<String>,
@@ -412,7 +412,7 @@ pub async fn take_orphan_statuses(
 pub async fn agent_wrote_since(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
-    contact_id: i64,
+    contact_id: ContactId,
     since: DateTime<Utc>,
 ) -> Result<bool> {
     Ok(sqlx::query_scalar(
@@ -431,7 +431,7 @@ pub async fn agent_wrote_since(
 pub async fn is_first_outbound(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
-    contact_id: i64,
+    contact_id: ContactId,
     phone: &str,
 ) -> Result<bool> {
     Ok(sqlx::query_scalar(
@@ -455,7 +455,7 @@ pub async fn is_first_outbound(
 pub async fn previous_error_code(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
-    contact_id: i64,
+    contact_id: ContactId,
     message_id: i64,
 ) -> Result<Option<i32>> {
     Ok(sqlx::query_scalar(

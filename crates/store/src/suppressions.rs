@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
-use super::{BrokerageId, Result};
+use super::{BrokerageId, ContactId, Result};
 
 /// Who asked, how, and what proves it: one consent-ledger event.
 #[derive(Debug, Clone, Copy)]
@@ -121,7 +121,7 @@ pub async fn is_suppressed(
 pub async fn hold_for_review(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
-    contact_id: i64,
+    contact_id: ContactId,
     phone: &str,
     message_id: i64,
     e: &Evidence<'_>,
@@ -146,7 +146,7 @@ pub async fn hold_for_review(
 pub async fn resolve_review(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
-    contact_id: i64,
+    contact_id: ContactId,
     opt_out: bool,
     who: &str,
     now: DateTime<Utc>,

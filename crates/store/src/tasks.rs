@@ -3,10 +3,10 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
-use super::{BrokerageId, Result};
+use super::{BrokerageId, ContactId, Result};
 
 pub struct NewTask<'a> {
-    pub contact_id: i64,
+    pub contact_id: ContactId,
     pub number_id: i64,
     pub call_id: Option<i64>,
     pub message_id: Option<i64>,
@@ -44,7 +44,7 @@ pub async fn open_callback(
 pub async fn close_for_contact(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
-    contact_id: i64,
+    contact_id: ContactId,
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<u64> {
@@ -67,7 +67,7 @@ pub async fn mark_done(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
     task_id: i64,
-    contact_ids: &[i64],
+    contact_ids: &[ContactId],
     who: &str,
     now: DateTime<Utc>,
 ) -> Result<bool> {

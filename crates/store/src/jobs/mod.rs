@@ -89,7 +89,7 @@ pub struct JobRow {
 pub async fn latest(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
-    contact_id: i64,
+    contact_id: ContactId,
     kind: JobKind,
 ) -> Result<Option<JobRow>> {
     Ok(sqlx::query_as::<_, JobRow>(
@@ -133,7 +133,7 @@ pub async fn rearm(
 pub async fn cancel_scheduled(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
-    contact_id: i64,
+    contact_id: ContactId,
     kinds: &[JobKind],
     reason: &str,
     now: DateTime<Utc>,
@@ -482,7 +482,7 @@ pub async fn run_now(conn: &mut PgConnection, job_id: i64, now: DateTime<Utc>) -
 pub async fn identity(
     conn: &mut PgConnection,
     job_id: i64,
-) -> Result<Option<(JobKind, Option<i64>, Option<i64>)>> {
+) -> Result<Option<(JobKind, Option<ContactId>, Option<i64>)>> {
     Ok(
         sqlx::query_as("select kind, contact_id, call_id from job where job_id = $1")
             .bind(job_id)
@@ -496,7 +496,7 @@ pub async fn identity(
 pub async fn earlier_steps_pending(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
-    contact_id: i64,
+    contact_id: ContactId,
     text_back_message_id: i64,
     position: i64,
 ) -> Result<Option<DateTime<Utc>>> {
@@ -519,7 +519,7 @@ pub async fn earlier_steps_pending(
 pub async fn agent_reply_with_token(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
-    contact_id: i64,
+    contact_id: ContactId,
     once: &str,
 ) -> Result<Option<i64>> {
     Ok(sqlx::query_scalar(
