@@ -11,7 +11,7 @@ use crate::context::AppState;
 use crate::domain::gate;
 use crate::domain::sms_text;
 use crate::store::jobs::JobState;
-use crate::store::{self, calls, jobs, lookups, messages};
+use crate::store::{self, jobs, lookups, messages};
 
 pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result<Outcome> {
     let brokerage = job.brokerage_id;
@@ -25,15 +25,10 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
         send::Start::Done(outcome) => return Ok(outcome),
     };
     let contact_id = contact.contact_id;
-    let Some(store::CallId(call_id)) = job.call_id else {
-        return Ok(Outcome::Dead("a follow-up without its call".into()));
+    let call = match send::the_call(&mut conn, job).await? {
+        Ok(call) => call,
+        Err(outcome) => return Ok(outcome),
     };
-    let Some(call) = calls::text_back_context(&mut conn, brokerage, call_id).await? else {
-        return Ok(Outcome::Dead("the call it follows up is gone".into()));
-    };
-    if !call.number_active {
-        return Ok(Outcome::Cancelled("number_removed".into()));
-    }
     // Stop conditions (R12): a person has the lead now.
     if let Some(reason) =
         send::superseded(&mut conn, brokerage, contact_id, p.text_back_accepted_at).await?

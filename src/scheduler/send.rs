@@ -49,6 +49,31 @@ pub(super) enum Start {
     Done(Outcome),
 }
 
+/// The missed call an automated text answers (the text-back's, or the follow-up's sequence's),
+/// or how the job ends: `dead` without its call, `cancelled(number_removed)` when the number
+/// it would go from left the setup file.
+pub(super) async fn the_call(
+    conn: &mut sqlx::PgConnection,
+    job: &jobs::Claimed,
+) -> anyhow::Result<Result<store::calls::TextBackContext, Outcome>> {
+    let Some(store::CallId(call_id)) = job.call_id else {
+        return Ok(Err(Outcome::Dead(format!(
+            "a {} job without its call",
+            job.kind
+        ))));
+    };
+    let Some(call) = store::calls::text_back_context(conn, job.brokerage_id, call_id).await? else {
+        return Ok(Err(Outcome::Dead(format!(
+            "the call a {} job answers is gone",
+            job.kind
+        ))));
+    };
+    if !call.number_active {
+        return Ok(Err(Outcome::Cancelled("number_removed".into())));
+    }
+    Ok(Ok(call))
+}
+
 pub(super) async fn start(state: &AppState, job: &jobs::Claimed) -> anyhow::Result<Start> {
     let Some(contact_id) = job.contact_id else {
         return Ok(Start::Done(Outcome::Dead(format!(

@@ -40,17 +40,12 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
         send::Start::Done(outcome) => return Ok(outcome),
     };
     let contact_id = contact.contact_id;
-    let Some(store::CallId(call_id)) = job.call_id else {
-        return Ok(Outcome::Dead("a text-back job without its call".into()));
-    };
 
     // 1. Still wanted?
-    let Some(call) = calls::text_back_context(&mut conn, brokerage, call_id).await? else {
-        return Ok(Outcome::Dead("the call it answers is gone".into()));
+    let call = match send::the_call(&mut conn, job).await? {
+        Ok(call) => call,
+        Err(outcome) => return Ok(outcome),
     };
-    if !call.number_active {
-        return Ok(Outcome::Cancelled("number_removed".into()));
-    }
     if let Some(reason) =
         send::superseded(&mut conn, brokerage, contact_id, call.started_at).await?
     {
