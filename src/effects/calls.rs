@@ -19,7 +19,7 @@ pub async fn on_missed_call(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
     contact_id: ContactId,
-    call_id: i64,
+    call_id: CallId,
     now: DateTime<Utc>,
 ) -> store::Result<MissAction> {
     contacts::lock(conn, brokerage, contact_id).await?;
@@ -54,8 +54,7 @@ pub async fn on_missed_call(
             .await?;
         }
         _ => {
-            let place =
-                Place::for_contact(contact_id, run_at, now).with_call(Some(CallId(call_id)));
+            let place = Place::for_contact(contact_id, run_at, now).with_call(Some(call_id));
             let job = payload::TextBack {}.enqueue(conn, brokerage, place).await?;
             leads::open(conn, brokerage, job.0, contact_id, call_id, now).await?;
         }

@@ -23,8 +23,8 @@ pub struct Target<'a> {
     pub contact_id: Option<ContactId>,
     pub phone: &'a str,
     pub number_id: i64,
-    pub message_id: Option<i64>,
-    pub call_id: Option<i64>,
+    pub message_id: Option<MessageId>,
+    pub call_id: Option<CallId>,
 }
 
 /// The effect of a carrier code (docs/reliability.md §3), beyond the send's own outcome.
@@ -241,7 +241,7 @@ pub async fn on_message_status(
 pub async fn adopt_orphan_statuses(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
-    message_id: i64,
+    message_id: MessageId,
     sid: &str,
 ) -> store::Result<()> {
     use crate::store::messages;
@@ -280,7 +280,7 @@ pub async fn after_sent(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
     job_id: i64,
-    message_id: i64,
+    message_id: MessageId,
     now: DateTime<Utc>,
 ) -> store::Result<()> {
     let Some((kind, Some(contact_id), call_id)) = jobs::identity(conn, job_id).await? else {
@@ -304,13 +304,13 @@ pub async fn after_sent(
         payload::FollowUp {
             position: step.position.into(),
             templates: step.templates.0,
-            text_back_message_id: MessageId(message_id),
+            text_back_message_id: message_id,
             text_back_accepted_at: now,
         }
         .enqueue(
             conn,
             brokerage,
-            Place::for_contact(contact_id, run_at, now).with_call(call_id.map(CallId)),
+            Place::for_contact(contact_id, run_at, now).with_call(call_id),
         )
         .await?;
     }
@@ -339,7 +339,7 @@ async fn sequence_stopped(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
     contact_id: ContactId,
-    message_id: i64,
+    message_id: MessageId,
     now: DateTime<Utc>,
 ) -> store::Result<Option<&'static str>> {
     let facts = store::gate::contact_facts(conn, brokerage, contact_id, now).await?;

@@ -28,7 +28,7 @@ pub struct Inbound<'a> {
     pub contact_id: ContactId,
     pub phone: &'a str,
     pub number_id: i64,
-    pub message_id: i64,
+    pub message_id: MessageId,
     pub sid: &'a str,
     pub body: &'a str,
     pub classified: &'a Classified,
@@ -123,7 +123,7 @@ pub async fn on_inbound_text(
         payload::KeywordReply {
             ack: ack.to_owned(),
             number_id: m.number_id,
-            inbound_message_id: MessageId(m.message_id),
+            inbound_message_id: m.message_id,
             received_at: now,
             carrier_answered,
             already_confirmed: class == Class::OptOut && !changed,

@@ -49,7 +49,7 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
     }
     // The carrier filtered the text-back (30007) while this step was already claimed, so the
     // callback's cancellation of scheduled steps missed it (docs/reliability.md §3).
-    if messages::outbound(&mut conn, brokerage, p.text_back_message_id.0)
+    if messages::outbound(&mut conn, brokerage, p.text_back_message_id)
         .await?
         .is_some_and(|m| m.error_code == Some(30007))
     {
@@ -61,7 +61,7 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
         &mut conn,
         brokerage,
         contact_id,
-        p.text_back_message_id.0,
+        p.text_back_message_id,
         p.position,
     )
     .await?

@@ -29,7 +29,7 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
         Ok(p) => p,
         Err(outcome) => return Ok(outcome),
     };
-    let (message_id, text_job_id, mut absent) = (p.message_id.0, p.text_job_id.0, p.absent);
+    let (message_id, text_job_id, mut absent) = (p.message_id, p.text_job_id.0, p.absent);
 
     let mut conn = state.pool.acquire().await?;
     let Some(message) = messages::outbound(&mut conn, brokerage, message_id).await? else {

@@ -15,7 +15,7 @@ use crate::domain::phone::{PhoneNumber, mask};
 use crate::domain::{quiet_hours, sequence, zones};
 use crate::effects;
 use crate::store::jobs::JobState;
-use crate::store::{self, BrokerageId, ContactId, contacts, jobs, messages};
+use crate::store::{self, BrokerageId, CallId, ContactId, MessageId, contacts, jobs, messages};
 use crate::twilio::client::SendOutcome;
 use crate::twilio::credentials::Credentials;
 
@@ -30,7 +30,7 @@ pub(super) struct Outgoing<'a> {
     pub template_variant: Option<i32>,
     pub keyword: Option<KeywordFacts>,
     /// The missed call this answers (R7's `after_hours = "send"`; the delay metric; tasks).
-    pub call_id: Option<i64>,
+    pub call_id: Option<CallId>,
     pub call_ended_at: Option<DateTime<Utc>>,
     /// For the text-back: when the miss was recorded (`textback_text_back_delay_seconds`).
     pub missed_at: Option<DateTime<Utc>>,
@@ -56,7 +56,7 @@ pub(super) async fn the_call(
     conn: &mut sqlx::PgConnection,
     job: &jobs::Claimed,
 ) -> anyhow::Result<Result<store::calls::TextBackContext, Outcome>> {
-    let Some(store::CallId(call_id)) = job.call_id else {
+    let Some(call_id) = job.call_id else {
         return Ok(Err(Outcome::Dead(format!(
             "a {} job without its call",
             job.kind
@@ -314,7 +314,7 @@ pub(super) struct Sent<'a> {
     /// The lead texted; `None` for a text to the brokerage's own people.
     pub contact_id: Option<ContactId>,
     pub number_id: i64,
-    pub call_id: Option<i64>,
+    pub call_id: Option<CallId>,
     pub missed_at: Option<DateTime<Utc>>,
 }
 
@@ -325,7 +325,7 @@ pub(super) struct Sent<'a> {
 pub(super) async fn send_and_record(
     state: &AppState,
     job: &jobs::Claimed,
-    message_id: i64,
+    message_id: MessageId,
     sent: &Sent<'_>,
     creds: Result<Credentials, String>,
 ) -> anyhow::Result<Outcome> {
@@ -473,7 +473,7 @@ pub(super) async fn superseded(
 async fn record(
     state: &AppState,
     job: &jobs::Claimed,
-    message_id: i64,
+    message_id: MessageId,
     out: &Sent<'_>,
     outcome: SendOutcome,
 ) -> anyhow::Result<Outcome> {
@@ -694,14 +694,14 @@ pub(super) async fn settle_previous(
 pub(super) async fn enqueue_reconcile(
     conn: &mut sqlx::PgConnection,
     brokerage: BrokerageId,
-    message_id: i64,
+    message_id: MessageId,
     text_job_id: i64,
     run_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> store::Result<i64> {
     use jobs::JobPayload as _;
     let job = jobs::payload::Reconcile {
-        message_id: store::MessageId(message_id),
+        message_id,
         text_job_id: store::JobId(text_job_id),
         absent: Vec::new(),
     }

@@ -190,7 +190,7 @@ async fn the_fakes_status_callbacks_move_our_messages_forward() {
         fake.callbacks()
     );
 
-    let state = |id: i64| {
+    let state = |id: textback::store::MessageId| {
         let pool = app.db.pool.clone();
         async move {
             sqlx::query_as::<_, (Option<String>, Option<i32>)>(

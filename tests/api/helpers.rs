@@ -543,7 +543,7 @@ pub async fn seed_sent_message(app: &TestApp, sid: &str, to: &str) -> i64 {
             .await
             .expect("accepted")
     );
-    id
+    id.0
 }
 
 /// The carrier's events for one caller, signed as Twilio signs them.

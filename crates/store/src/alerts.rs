@@ -5,7 +5,7 @@
 use chrono::{DateTime, Duration, Utc};
 use sqlx::PgConnection;
 
-use super::{BrokerageId, ContactId, Result};
+use super::{BrokerageId, CallId, ContactId, MessageId, Result};
 
 pub struct NewAlert<'a> {
     /// `admins`, `agents` (the conversation's assigned agent, else the number's) or
@@ -14,8 +14,8 @@ pub struct NewAlert<'a> {
     pub reason: &'a str,
     pub detail: Option<&'a str>,
     pub contact_id: Option<ContactId>,
-    pub message_id: Option<i64>,
-    pub call_id: Option<i64>,
+    pub message_id: Option<MessageId>,
+    pub call_id: Option<CallId>,
     pub now: DateTime<Utc>,
 }
 
@@ -127,8 +127,8 @@ pub struct AlertRow {
     pub reason: String,
     pub detail: Option<String>,
     pub contact_id: Option<ContactId>,
-    pub message_id: Option<i64>,
-    pub call_id: Option<i64>,
+    pub message_id: Option<MessageId>,
+    pub call_id: Option<CallId>,
     pub created_at: DateTime<Utc>,
     pub brokerage_name: String,
     pub contact_phone: Option<String>,
@@ -246,7 +246,7 @@ pub struct Delivery<'a> {
     pub decision: &'a str,
     pub reason: &'a str,
     pub job_id: i64,
-    pub message_id: Option<i64>,
+    pub message_id: Option<MessageId>,
     pub now: DateTime<Utc>,
 }
 

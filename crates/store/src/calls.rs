@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
-use super::{BrokerageId, ContactId, Result};
+use super::{BrokerageId, CallId, ContactId, Result};
 
 pub struct NewCall<'a> {
     pub number_id: i64,
@@ -21,7 +21,7 @@ pub async fn insert_if_new(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
     call: &NewCall<'_>,
-) -> Result<Option<i64>> {
+) -> Result<Option<CallId>> {
     Ok(sqlx::query_scalar(
         "insert into call (brokerage_id, number_id, contact_id, call_sid, from_raw, invalid_reason, call_status, started_at)
          values ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -42,7 +42,7 @@ pub async fn insert_if_new(
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct CallRow {
-    pub call_id: i64,
+    pub call_id: CallId,
     pub number_id: i64,
     pub contact_id: Option<ContactId>,
     pub outcome: Option<String>,
@@ -88,7 +88,7 @@ pub async fn exists(
 pub async fn resolve_parent(
     conn: &mut PgConnection,
     parent_call_sid: &str,
-) -> Result<Option<(BrokerageId, i64, i64)>> {
+) -> Result<Option<(BrokerageId, CallId, i64)>> {
     Ok(
         sqlx::query_as("select brokerage_id, call_id, number_id from call where call_sid = $1")
             .bind(parent_call_sid)
@@ -114,7 +114,7 @@ pub enum DialRecord {
     /// Recorded on this call; `previous` is the outcome it replaced (a miss the status
     /// callback inferred), if any.
     Recorded {
-        call_id: i64,
+        call_id: CallId,
         contact_id: Option<ContactId>,
         previous: Option<String>,
     },
@@ -135,7 +135,7 @@ pub async fn record_dial_result(
     call_sid: &str,
     facts: &DialFacts<'_>,
 ) -> Result<DialRecord> {
-    let recorded: Option<(i64, Option<ContactId>, Option<String>)> = sqlx::query_as(
+    let recorded: Option<(CallId, Option<ContactId>, Option<String>)> = sqlx::query_as(
         "with old as (select call_id, outcome from call where brokerage_id = $1 and call_sid = $2)
          update call
             set dial_call_status = $3, dial_bridged = $4, dial_call_sid = $5, dial_call_duration = $6,
@@ -186,7 +186,7 @@ pub async fn record_dial_result(
 pub async fn insert_event_if_new(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
-    call_id: i64,
+    call_id: CallId,
     call_status: &str,
     sequence_number: i32,
     call_duration: Option<i32>,
@@ -213,7 +213,7 @@ pub async fn insert_event_if_new(
 pub async fn advance_status(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
-    call_id: i64,
+    call_id: CallId,
     call_status: &str,
 ) -> Result<bool> {
     let done = sqlx::query(
@@ -237,7 +237,7 @@ pub async fn advance_status(
 pub async fn record_miss_from_status(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
-    call_id: i64,
+    call_id: CallId,
     at: DateTime<Utc>,
 ) -> Result<bool> {
     let done = sqlx::query(
@@ -256,7 +256,7 @@ pub async fn record_miss_from_status(
 pub async fn record_screen_accept(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
-    call_id: i64,
+    call_id: CallId,
     agent_id: i64,
     at: DateTime<Utc>,
 ) -> Result<bool> {
@@ -276,7 +276,7 @@ pub async fn record_screen_accept(
 /// What a text-back needs about the call it answers.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TextBackContext {
-    pub call_id: i64,
+    pub call_id: CallId,
     pub number_id: i64,
     pub number_e164: String,
     pub number_active: bool,
@@ -292,7 +292,7 @@ pub struct TextBackContext {
 pub async fn text_back_context(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
-    call_id: i64,
+    call_id: CallId,
 ) -> Result<Option<TextBackContext>> {
     Ok(sqlx::query_as::<_, TextBackContext>(
         "select c.call_id, n.number_id, n.e164 as number_e164, n.is_active as number_active, n.listing,

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
-use super::{BrokerageId, ContactId, Result};
+use super::{BrokerageId, ContactId, MessageId, Result};
 
 /// A conversation as the pipeline needs it.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -141,7 +141,7 @@ pub async fn start_waiting(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
     conversation_id: i64,
-    message_id: i64,
+    message_id: MessageId,
     now: DateTime<Utc>,
 ) -> Result<Option<i64>> {
     let started: Option<(i64, Option<i64>)> = sqlx::query_as(

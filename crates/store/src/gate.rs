@@ -7,7 +7,7 @@ use serde::Deserialize;
 use sqlx::PgConnection;
 use sqlx::types::Json;
 
-use super::{BrokerageId, ContactId, Result};
+use super::{BrokerageId, ContactId, MessageId, Result};
 use textback_core::domain::gate::{Facts, Inquiry, Kind, Verdict};
 
 /// `[compliance]` and `[[blackouts]]` as applied (docs/compliance.md §7); defaults as there.
@@ -228,7 +228,7 @@ pub struct DecisionRef {
     pub contact_id: Option<ContactId>,
     pub number_id: Option<i64>,
     pub job_id: Option<i64>,
-    pub message_id: Option<i64>,
+    pub message_id: Option<MessageId>,
     pub attempt: Option<i32>,
 }
 

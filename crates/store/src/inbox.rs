@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
-use super::{BrokerageId, ContactId, Result};
+use super::{BrokerageId, CallId, ContactId, MessageId, Result};
 use textback_core::domain::access::Scope;
 
 /// Visibility (docs/security.md §2, docs/inbox.md "Who sees what"): an admin sees the brokerage, a manager the
@@ -224,7 +224,7 @@ pub struct Head {
     pub taken_over_at: Option<DateTime<Utc>>,
     pub taken_over_by: Option<String>,
     pub review_hold_at: Option<DateTime<Utc>>,
-    pub review_hold_message_id: Option<i64>,
+    pub review_hold_message_id: Option<MessageId>,
     pub suppressed: bool,
     pub visible_from: Option<DateTime<Utc>>,
     pub last_inbound_at: Option<DateTime<Utc>>,
@@ -315,7 +315,7 @@ pub async fn phones(
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct MessageItem {
-    pub message_id: i64,
+    pub message_id: MessageId,
     pub direction: String,
     pub kind: Option<String>,
     pub body: String,
@@ -333,7 +333,7 @@ pub struct MessageItem {
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct CallItem {
-    pub call_id: i64,
+    pub call_id: CallId,
     pub started_at: DateTime<Utc>,
     pub outcome: Option<String>,
     pub from_raw: String,

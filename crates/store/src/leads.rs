@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
-use super::{BrokerageId, ContactId, Result};
+use super::{BrokerageId, CallId, ContactId, MessageId, Result};
 
 /// A new text-back job: its lead, attributed to the number called, its office and the
 /// conversation's agent at this moment.
@@ -15,7 +15,7 @@ pub async fn open(
     brokerage: BrokerageId,
     job_id: i64,
     contact_id: ContactId,
-    call_id: i64,
+    call_id: CallId,
     now: DateTime<Utc>,
 ) -> Result<()> {
     sqlx::query(
@@ -43,7 +43,7 @@ pub async fn rearm(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
     job_id: i64,
-    call_id: i64,
+    call_id: CallId,
     now: DateTime<Utc>,
 ) -> Result<()> {
     sqlx::query(
@@ -138,7 +138,7 @@ pub async fn texted(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
     job_id: i64,
-    message_id: i64,
+    message_id: MessageId,
     now: DateTime<Utc>,
 ) -> Result<()> {
     sqlx::query(

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
-use super::{BrokerageId, ContactId, Result, body_sha256};
+use super::{BrokerageId, ContactId, MessageId, Result, body_sha256};
 
 pub struct NewInbound<'a> {
     pub number_id: i64,
@@ -26,7 +26,7 @@ pub async fn insert_inbound_if_new(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
     m: &NewInbound<'_>,
-) -> Result<Option<i64>> {
+) -> Result<Option<MessageId>> {
     Ok(sqlx::query_scalar(
         "insert into message (brokerage_id, number_id, contact_id, direction, sid, from_raw, to_raw, body, body_sha256,
                               num_media, num_segments, opt_out_type, keyword_class, carrier_status, occurred_at)
@@ -73,7 +73,7 @@ pub async fn insert_outbound_sending(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
     m: &NewOutbound<'_>,
-) -> Result<i64> {
+) -> Result<MessageId> {
     Ok(sqlx::query_scalar(
         "insert into message (brokerage_id, number_id, contact_id, direction, from_raw, to_raw, body, body_sha256,
                               send_state, idempotency_key, job_id, attempt, template_variant, kind, counts_for_cap, occurred_at)
@@ -103,7 +103,7 @@ pub async fn insert_outbound_sending(
 pub async fn mark_accepted(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
-    message_id: i64,
+    message_id: MessageId,
     sid: &str,
     carrier_status: &str,
 ) -> Result<bool> {
@@ -122,7 +122,7 @@ pub async fn mark_accepted(
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OutboundRow {
-    pub message_id: i64,
+    pub message_id: MessageId,
     pub number_id: i64,
     pub contact_id: Option<ContactId>,
     pub to_raw: String,
@@ -153,7 +153,7 @@ pub async fn find_outbound_by_sid(
 pub async fn insert_status_event_if_new(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
-    message_id: i64,
+    message_id: MessageId,
     status: &str,
     error_code_raw: Option<&str>,
     at: DateTime<Utc>,
@@ -178,7 +178,7 @@ pub async fn insert_status_event_if_new(
 pub async fn advance_carrier_status(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
-    message_id: i64,
+    message_id: MessageId,
     status: &str,
     error_code: Option<i32>,
 ) -> Result<bool> {
@@ -200,7 +200,7 @@ pub async fn advance_carrier_status(
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Outbound {
-    pub message_id: i64,
+    pub message_id: MessageId,
     pub brokerage_id: super::BrokerageId,
     pub number_id: i64,
     pub contact_id: Option<ContactId>,
@@ -233,7 +233,7 @@ pub async fn live_send_for_job(conn: &mut PgConnection, job_id: i64) -> Result<O
 pub async fn outbound(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
-    message_id: i64,
+    message_id: MessageId,
 ) -> Result<Option<Outbound>> {
     Ok(sqlx::query_as::<_, Outbound>(sqlx::AssertSqlSafe(format!(
         "select {OUTBOUND_COLUMNS} from message where brokerage_id = $1 and message_id = $2 and direction = 'outbound'"
@@ -249,7 +249,7 @@ pub async fn outbound(
 pub async fn settle(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
-    message_id: i64,
+    message_id: MessageId,
     from_states: &[&str],
     to_state: &str,
     error_code: Option<i32>,
@@ -275,7 +275,7 @@ pub async fn settle(
 pub async fn link_found(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
-    message_id: i64,
+    message_id: MessageId,
     sid: &str,
     carrier_status: Option<&str>,
 ) -> Result<bool> {
@@ -300,7 +300,7 @@ pub async fn other_bodies_between(
     brokerage: BrokerageId,
     to: &str,
     from: &str,
-    except: i64,
+    except: MessageId,
     since: DateTime<Utc>,
 ) -> Result<Vec<String>> {
     Ok(sqlx::query_scalar(
@@ -336,7 +336,7 @@ pub async fn unsettled_between(
     brokerage: BrokerageId,
     to: &str,
     from: &str,
-) -> Result<Vec<i64>> {
+) -> Result<Vec<MessageId>> {
     Ok(sqlx::query_scalar(
         "select message_id from message
           where brokerage_id = $1 and to_raw = $2 and from_raw = $3 and send_state in ('sending', 'unknown')
@@ -354,7 +354,7 @@ pub async fn unsettled_between(
 pub async fn flag_for_review(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
-    message_id: i64,
+    message_id: MessageId,
     reason: &str,
 ) -> Result<()> {
     sqlx::query("update message set review_reason = $3, updated_at = now() where brokerage_id = $1 and message_id = $2 and review_reason is null")
@@ -456,7 +456,7 @@ pub async fn previous_error_code(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
     contact_id: ContactId,
-    message_id: i64,
+    message_id: MessageId,
 ) -> Result<Option<i32>> {
     Ok(sqlx::query_scalar(
         "select m.error_code from message m

@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
-use super::{BrokerageId, ContactId, Result};
+use super::{BrokerageId, ContactId, MessageId, Result};
 
 /// Who asked, how, and what proves it: one consent-ledger event.
 #[derive(Debug, Clone, Copy)]
@@ -123,7 +123,7 @@ pub async fn hold_for_review(
     brokerage: BrokerageId,
     contact_id: ContactId,
     phone: &str,
-    message_id: i64,
+    message_id: MessageId,
     e: &Evidence<'_>,
     now: DateTime<Utc>,
 ) -> Result<()> {

@@ -3,13 +3,13 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
-use super::{BrokerageId, ContactId, Result};
+use super::{BrokerageId, CallId, ContactId, MessageId, Result};
 
 pub struct NewTask<'a> {
     pub contact_id: ContactId,
     pub number_id: i64,
-    pub call_id: Option<i64>,
-    pub message_id: Option<i64>,
+    pub call_id: Option<CallId>,
+    pub message_id: Option<MessageId>,
     pub reason: &'a str,
     pub detail: Option<&'a str>,
     pub now: DateTime<Utc>,

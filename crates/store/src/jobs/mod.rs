@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 use sqlx::PgConnection;
 
-use super::{BrokerageId, CallId, ContactId, JobId, Result};
+use super::{BrokerageId, CallId, ContactId, JobId, MessageId, Result};
 
 mod types;
 
@@ -82,7 +82,7 @@ pub struct JobRow {
     pub state: JobState,
     pub finished_at: Option<DateTime<Utc>>,
     pub run_at: DateTime<Utc>,
-    pub call_id: Option<i64>,
+    pub call_id: Option<CallId>,
 }
 
 /// The contact's most recent job of `kind`.
@@ -111,7 +111,7 @@ pub async fn rearm(
     brokerage: BrokerageId,
     job_id: i64,
     run_at: DateTime<Utc>,
-    call_id: i64,
+    call_id: CallId,
     now: DateTime<Utc>,
 ) -> Result<bool> {
     let done = sqlx::query(
@@ -456,7 +456,7 @@ pub async fn state_of(
 pub async fn pending_reconcile_for(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
-    message_id: i64,
+    message_id: MessageId,
 ) -> Result<Option<i64>> {
     Ok(sqlx::query_scalar(
         "select job_id from job where brokerage_id = $1 and kind = 'reconcile' and state in ('scheduled', 'running')
@@ -482,7 +482,7 @@ pub async fn run_now(conn: &mut PgConnection, job_id: i64, now: DateTime<Utc>) -
 pub async fn identity(
     conn: &mut PgConnection,
     job_id: i64,
-) -> Result<Option<(JobKind, Option<ContactId>, Option<i64>)>> {
+) -> Result<Option<(JobKind, Option<ContactId>, Option<CallId>)>> {
     Ok(
         sqlx::query_as("select kind, contact_id, call_id from job where job_id = $1")
             .bind(job_id)
@@ -497,7 +497,7 @@ pub async fn earlier_steps_pending(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
     contact_id: ContactId,
-    text_back_message_id: i64,
+    text_back_message_id: MessageId,
     position: i64,
 ) -> Result<Option<DateTime<Utc>>> {
     Ok(sqlx::query_scalar(
