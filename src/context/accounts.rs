@@ -5,12 +5,14 @@
 //! The brokerages' own accounts are kept in memory for the webhook guard. Which keys may have
 //! signed a webhook is asked of every request before its signature says anything, so an
 //! unsigned flood naming made-up accounts must not cost a database query each. The list is
-//! read again when it is older than [`FRESH`], and when a webhook names an account that is not
-//! in it (a brokerage just set up), at most once per [`RETRY`]. A change to a brokerage's
+//! read again when it is older than [`FRESH`], and when a webhook names an account that was not
+//! in it and not asked for since the last read (a brokerage just set up), at most once per
+//! [`RETRY`]; an account no brokerage names (the deployment's own) waits for the next
+//! [`FRESH`] read. The read runs outside the lock. A change to a brokerage's
 //! `[twilio]` therefore reaches webhooks within ten seconds; the secrets themselves are read
 //! from where the file says at each use.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
@@ -41,10 +43,17 @@ impl AppState {
         &self,
         brokerage: BrokerageId,
     ) -> crate::store::Result<Result<Credentials, String>> {
-        let account = {
-            let mut conn = self.pool.acquire().await?;
-            crate::store::brokerages::twilio_account(&mut conn, brokerage).await?
-        };
+        let mut conn = self.pool.acquire().await?;
+        self.credentials_on(&mut conn, brokerage).await
+    }
+
+    /// [`AppState::credentials`] on the caller's connection (the pre-send transaction).
+    pub async fn credentials_on(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        brokerage: BrokerageId,
+    ) -> crate::store::Result<Result<Credentials, String>> {
+        let account = crate::store::brokerages::twilio_account(conn, brokerage).await?;
         Ok(match account {
             Some(account) => credentials::read_secret(&account.auth_token, &self.config.twilio.env)
                 .map(|auth_token| Credentials {
@@ -216,6 +225,10 @@ struct Inner {
     /// When a read was last tried (successful or not).
     tried_at: Option<Instant>,
     by_sid: HashMap<String, Vec<TwilioAccount>>,
+    /// SIDs asked for since the last read that no brokerage names (the deployment's own account,
+    /// on every webhook of a deployment without subaccounts): they wait for the next [`FRESH`]
+    /// read instead of making one each.
+    missing: HashSet<String>,
 }
 
 impl AccountCache {
@@ -227,24 +240,43 @@ impl AccountCache {
         if !is_account_sid(sid) {
             return Vec::new();
         }
-        let mut inner = self.inner.lock().await;
         let now = Instant::now();
         let older_than = |at: Option<Instant>, d: Duration| at.is_none_or(|t| now - t >= d);
-        let wanted = older_than(inner.loaded_at, FRESH) || !inner.by_sid.contains_key(sid);
-        if wanted && older_than(inner.tried_at, RETRY) {
-            inner.tried_at = Some(now);
-            match load(pool).await {
-                Ok(by_sid) => {
-                    inner.by_sid = by_sid;
-                    inner.loaded_at = Some(now);
-                }
-                Err(e) => tracing::warn!(
-                    error = %e,
-                    "cannot read the brokerages' accounts; checking webhooks with what was read before"
-                ),
+        {
+            let mut inner = self.inner.lock().await;
+            let unknown = !inner.by_sid.contains_key(sid) && !inner.missing.contains(sid);
+            let wanted = older_than(inner.loaded_at, FRESH) || unknown;
+            if !(wanted && older_than(inner.tried_at, RETRY)) {
+                return found(&mut inner, sid);
             }
+            inner.tried_at = Some(now);
         }
-        inner.by_sid.get(sid).cloned().unwrap_or_default()
+        // Read without holding the lock: the other webhooks meanwhile use what was read before.
+        let loaded = load(pool).await;
+        let mut inner = self.inner.lock().await;
+        match loaded {
+            Ok(by_sid) => {
+                inner.by_sid = by_sid;
+                inner.missing.clear();
+                inner.loaded_at = Some(now);
+            }
+            Err(e) => tracing::warn!(
+                error = %e,
+                "cannot read the brokerages' accounts; checking webhooks with what was read before"
+            ),
+        }
+        found(&mut inner, sid)
+    }
+}
+
+/// The accounts with `sid`, remembering a SID that has none.
+fn found(inner: &mut Inner, sid: &str) -> Vec<TwilioAccount> {
+    match inner.by_sid.get(sid) {
+        Some(accounts) => accounts.clone(),
+        None => {
+            inner.missing.insert(sid.to_owned());
+            Vec::new()
+        }
     }
 }
 

@@ -275,7 +275,7 @@ async fn rows(
     let older = (list.len() as i64 == PAGE)
         .then(|| {
             list.iter()
-                .filter(|r| !r.review_hold || r.is_closed)
+                .filter(|r| !r.pinned)
                 .map(|r| r.last_activity_at)
                 .min()
                 .map(|t| t.timestamp_micros())
@@ -1495,6 +1495,11 @@ async fn merge(
 ) -> Result<Response> {
     let id = parse_id(&id)?;
     let into = parse_id(&form.into)?;
+    // The other conversation must be visible too: asked before the transaction, so the action
+    // does not hold one connection while it waits for another.
+    if into != id {
+        visible_head(&state, &viewer, into).await?;
+    }
     act(
         &state,
         &viewer,
@@ -1506,7 +1511,6 @@ async fn merge(
                     "A conversation cannot be merged into itself.".into(),
                 ));
             }
-            visible_head(&state, &viewer, into).await?;
             effects::people::merge(tx, viewer.brokerage, id, into, state.clock.now()).await?;
             Ok(())
         },

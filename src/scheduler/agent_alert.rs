@@ -62,8 +62,6 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
         alert.conversation_id
     };
 
-    // Whose account sends it, resolved before the pre-send record (as for a lead's text).
-    let creds = state.credentials(brokerage).await?;
     let mut tx = state.pool.begin().await?;
     if !jobs::lock_if_held(&mut tx, job.job_id, job.attempt).await? {
         return Ok(Outcome::Persisted {
@@ -127,6 +125,9 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
         tracing::info!(to = %mask(&person.phone), reason = limit.reason(), "alert held back by the rate limit");
         return Ok(Outcome::Persisted { label: "skipped" });
     }
+    // Whose account sends it, resolved in the pre-send transaction before its record (as for a
+    // lead's text).
+    let creds = state.credentials_on(&mut tx, brokerage).await?;
     let message_id = messages::insert_outbound_sending(
         &mut tx,
         brokerage,

@@ -48,7 +48,8 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
         return Ok(Outcome::Cancelled(reason.into()));
     }
     // The carrier filtered the text-back (30007) while this step was already claimed, so the
-    // callback's cancellation of scheduled steps missed it (docs/reliability.md §3).
+    // callback's cancellation of scheduled steps missed it (docs/reliability.md §3); asked
+    // again under the contact's lock before the send (`send::gate_and_send`).
     if messages::outbound(&mut conn, brokerage, p.text_back_message_id)
         .await?
         .is_some_and(|m| m.error_code == Some(30007))

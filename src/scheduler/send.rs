@@ -109,9 +109,6 @@ pub(super) async fn gate_and_send(
 ) -> anyhow::Result<Outcome> {
     let brokerage = job.brokerage_id;
     let now = state.clock.now();
-    // Before the pre-send record: a database that cannot say whose account to use fails the
-    // job (it runs again) rather than a text that was recorded `sending`.
-    let creds = state.credentials(brokerage).await?;
     let mut tx = state.pool.begin().await?;
     contacts::lock(&mut tx, brokerage, out.contact_id).await?;
     if !jobs::lock_if_held(&mut tx, job.job_id, job.attempt).await? {
@@ -120,8 +117,19 @@ pub(super) async fn gate_and_send(
         });
     }
     let stopped = if out.kind == gate::Kind::FollowUp {
-        // R12 under the contact's lock: a take-over or close that committed first wins.
-        store::conversations::automation_stopped(&mut tx, brokerage, out.contact_id).await?
+        // R12 under the contact's lock: a take-over or close that committed first wins; so does
+        // the carrier filtering the text-back (30007, docs/reliability.md §3), whose callback
+        // takes the same lock.
+        match store::conversations::automation_stopped(&mut tx, brokerage, out.contact_id).await? {
+            Some(reason) => Some(reason),
+            None => match job.payload::<jobs::payload::FollowUp>() {
+                Ok(step) => messages::outbound(&mut tx, brokerage, step.text_back_message_id)
+                    .await?
+                    .is_some_and(|m| m.error_code == Some(30007))
+                    .then_some("filtered"),
+                Err(_) => None,
+            },
+        }
     } else {
         None
     };
@@ -265,6 +273,9 @@ pub(super) async fn gate_and_send(
     }
     let counts_for_cap = matches!(out.kind, gate::Kind::TextBack | gate::Kind::FollowUp)
         || (out.kind == gate::Kind::Manual && !facts.live_conversation);
+    // In the pre-send transaction, before its record: a database that cannot say whose account
+    // to use fails the job (it runs again) rather than a text that was recorded `sending`.
+    let creds = state.credentials_on(&mut tx, brokerage).await?;
     let key = format!("{}:{}", job.job_id, job.attempt);
     let message_id = messages::insert_outbound_sending(
         &mut tx,

@@ -107,6 +107,9 @@ pub struct ListRow {
     pub escalated_at: Option<DateTime<Utc>>,
     pub last_activity_at: DateTime<Utc>,
     pub review_hold: bool,
+    /// On top of the list for its review hold (held and open): here whatever its recency, so
+    /// the next page is found from the other rows.
+    pub pinned: bool,
     pub suppressed: bool,
     pub unread: bool,
     pub open_tasks: i64,
@@ -165,6 +168,7 @@ pub async fn list(
          select c.conversation_id, ct.phone, ct.name, n.listing, aa.name as assigned_name, c.is_closed,
                 c.waiting_since, c.escalated_at, c.last_activity_at,
                 c.conversation_id in (select conversation_id from held) as review_hold,
+                p.held as pinned,
                 exists (select 1 from suppression s where s.brokerage_id = c.brokerage_id and s.phone = ct.phone and s.lifted_at is null) as suppressed,
                 coalesce(c.last_inbound_at > coalesce(r.read_at, '-infinity'), false) as unread,
                 (select count(*) from task t where t.brokerage_id = c.brokerage_id and t.state = 'open'
