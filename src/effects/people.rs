@@ -109,18 +109,18 @@ pub async fn do_not_text(
     Ok(changed)
 }
 
-/// R12: a person takes the conversation over: automation stops for good.
+/// R12: a person takes the conversation over: automation stops for good. True when nobody
+/// had taken it over before.
 pub async fn take_over(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
     conversation_id: i64,
     who: &str,
     now: DateTime<Utc>,
-) -> store::Result<u64> {
+) -> store::Result<bool> {
     let contacts = lock_all(conn, brokerage, conversation_id).await?;
-    let cancelled = cancel_automation(conn, brokerage, &contacts, "agent_takeover", now).await?;
-    conversations::take_over(conn, brokerage, conversation_id, who, now).await?;
-    Ok(cancelled)
+    cancel_automation(conn, brokerage, &contacts, "agent_takeover", now).await?;
+    conversations::take_over(conn, brokerage, conversation_id, who, now).await
 }
 
 /// Closes a conversation (R12: its automation ends, a waiting reply needs nobody any

@@ -1343,10 +1343,10 @@ async fn take_over(
         &viewer,
         id,
         "conversation taken over",
-        async |tx, head| {
+        async |tx, _| {
             let now = state.clock.now();
-            effects::people::take_over(tx, viewer.brokerage, id, &viewer.email, now).await?;
-            if head.taken_over_at.is_none() {
+            // Under the contacts' locks: of two people taking it over at once, one is first.
+            if effects::people::take_over(tx, viewer.brokerage, id, &viewer.email, now).await? {
                 conversations::record_event(
                     tx,
                     viewer.brokerage,

@@ -325,18 +325,22 @@ pub async fn take_over(
     conversation_id: i64,
     by: &str,
     now: DateTime<Utc>,
-) -> Result<()> {
-    sqlx::query(
-        "update conversation set taken_over_at = $4, taken_over_by = $3
-          where brokerage_id = $1 and conversation_id = $2",
+) -> Result<bool> {
+    // True when nobody had taken it over before (the old value, read by the same statement).
+    let first: Option<bool> = sqlx::query_scalar(
+        "update conversation c set taken_over_at = $4, taken_over_by = $3
+           from (select taken_over_at from conversation
+                  where brokerage_id = $1 and conversation_id = $2) old
+          where c.brokerage_id = $1 and c.conversation_id = $2
+         returning old.taken_over_at is null",
     )
     .bind(brokerage)
     .bind(conversation_id)
     .bind(by)
     .bind(now)
-    .execute(conn)
+    .fetch_optional(conn)
     .await?;
-    Ok(())
+    Ok(first.unwrap_or(false))
 }
 
 pub async fn mark_read(
