@@ -64,3 +64,16 @@ impl AppState {
         }
     }
 }
+
+/// A test-hooks crash point (docs/reliability.md §6): `TEXTBACK_TEST_CRASH=<point>` aborts the
+/// process there. Compiled out of normal builds. Shared by the jobs and the webhooks.
+#[inline]
+pub fn crash_point(point: &str) {
+    #[cfg(feature = "test-hooks")]
+    if std::env::var("TEXTBACK_TEST_CRASH").is_ok_and(|p| p == point) {
+        eprintln!("test-hooks: crashing at {point}");
+        std::process::abort();
+    }
+    #[cfg(not(feature = "test-hooks"))]
+    let _ = point;
+}

@@ -14,12 +14,13 @@ use crate::store::{
 };
 
 /// A missed call from a contact (dial result or the status backup path): one text-back per
-/// episode. Returns what was done.
+/// episode, and the number's callback mode (docs/calls.md). Returns what was done.
 pub async fn on_missed_call(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
     contact_id: ContactId,
     call_id: CallId,
+    number_id: i64,
     now: DateTime<Utc>,
 ) -> store::Result<MissAction> {
     contacts::lock(conn, brokerage, contact_id).await?;
@@ -59,6 +60,7 @@ pub async fn on_missed_call(
             leads::open(conn, brokerage, job.0, contact_id, call_id, now).await?;
         }
     }
+    super::callbacks::after_miss(conn, brokerage, contact_id, call_id, number_id, now).await?;
     Ok(action)
 }
 

@@ -6,6 +6,7 @@
 //! (a review, "do not text", take over, close, delete, merge) is applied under the same locks.
 
 mod alerts;
+pub mod callbacks;
 mod calls;
 mod carrier;
 pub mod people;

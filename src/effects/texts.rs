@@ -91,7 +91,7 @@ pub async fn on_inbound_text(
                 brokerage,
                 m.contact_id,
                 m.phone,
-                m.message_id,
+                Some(m.message_id),
                 &e,
                 now,
             )

@@ -17,6 +17,7 @@ use super::auth::{Posted, Viewer};
 use super::pages::Layout;
 use super::{AppState, Error, Result};
 use crate::domain::alerts::callback_why;
+use crate::domain::callback;
 use crate::domain::decision_text::{self, past_time};
 use crate::domain::phone::{display, parse_typed};
 use crate::domain::{carrier, sms_text};
@@ -46,6 +47,8 @@ pub fn router() -> Router<AppState> {
         .route("/inbox/c/{id}/merge", post(merge))
         .route("/inbox/c/{id}/delete", post(delete))
         .route("/inbox/c/{id}/tasks/{task}/done", post(task_done))
+        .route("/inbox/c/{id}/callback", post(call_back))
+        .route("/inbox/voicemails/{id}/audio", get(voicemail_audio))
 }
 
 /// An id from a path: anything but a positive 64-bit number is simply not found (docs/security.md
@@ -125,6 +128,8 @@ pub struct ItemView {
     body: Option<String>,
     meta: Option<String>,
     warn: bool,
+    /// A voicemail's audio, played through textback.
+    audio: Option<String>,
 }
 
 pub struct TaskView {
@@ -649,6 +654,7 @@ fn items(thread: &Thread, head: &Head, names: &Names, now: DateTime<Utc>, tz: Tz
             body: None,
             meta: (c.from_raw != head.phone).then(|| format!("from {}", display(&c.from_raw))),
             warn: false,
+            audio: None,
         });
     }
     for m in &thread.messages {
@@ -692,6 +698,7 @@ fn items(thread: &Thread, head: &Head, names: &Names, now: DateTime<Utc>, tz: Tz
             body: Some(sms_text::printable(&m.body).into_owned()),
             meta,
             warn,
+            audio: None,
         });
     }
     for n in &thread.notes {
@@ -704,6 +711,7 @@ fn items(thread: &Thread, head: &Head, names: &Names, now: DateTime<Utc>, tz: Tz
             body: Some(n.body.clone()),
             meta: None,
             warn: false,
+            audio: None,
         });
     }
     for t in &thread.tasks {
@@ -736,6 +744,90 @@ fn items(thread: &Thread, head: &Head, names: &Names, now: DateTime<Utc>, tz: Tz
             body: None,
             meta: Some(meta),
             warn: false,
+            audio: None,
+        });
+    }
+    for c in &thread.callbacks {
+        let by = match (c.origin.as_str(), c.requested_by_name.as_deref()) {
+            ("auto", _) => "automatic callback".to_owned(),
+            (_, Some(r)) if r != c.agent_name => format!("callback placed by {r}"),
+            (_, Some(r)) => format!("callback by {r}"),
+            _ => "callback".to_owned(),
+        };
+        let (title, warn) = match (c.state.as_str(), c.outcome.as_deref()) {
+            ("ended", Some(o)) => {
+                let ended = callback::Ended::parse(o);
+                let words = ended.map_or_else(|| o.replace('_', " "), |e| e.words().to_owned());
+                let title = match ended {
+                    Some(callback::Ended::Connected) => {
+                        let secs = c.talk_secs.unwrap_or(0);
+                        format!(
+                            "Called back by {}: connected, {}:{:02}",
+                            c.agent_name,
+                            secs / 60,
+                            secs % 60
+                        )
+                    }
+                    _ => format!("Callback to {}'s phone: {words}", c.agent_name),
+                };
+                (title, ended != Some(callback::Ended::Connected))
+            }
+            ("queued" | "creating" | "unknown", _) => {
+                (format!("Calling {}'s phone…", c.agent_name), false)
+            }
+            ("ringing", _) => (format!("Ringing {}'s phone…", c.agent_name), false),
+            ("answered", _) => (format!("{} picked up; waiting for 1", c.agent_name), false),
+            _ => (
+                format!("{} pressed 1: dialling the lead…", c.agent_name),
+                false,
+            ),
+        };
+        let detail = c.detail.as_deref().filter(|d| {
+            c.outcome
+                .as_deref()
+                .is_some_and(|o| o == "refused" || o == "not_placed")
+                && !d.is_empty()
+        });
+        out.push(ItemView {
+            at: c.created_at,
+            order: 3,
+            when: when(c.created_at),
+            class: "call",
+            title,
+            body: detail.map(str::to_owned),
+            meta: Some(by),
+            warn,
+            audio: None,
+        });
+    }
+    for v in &thread.voicemails {
+        let secs = v.duration_secs.unwrap_or(0);
+        let body = match (v.transcription_status.as_str(), v.transcript.as_deref()) {
+            ("completed", Some(t)) if !t.trim().is_empty() => {
+                Some(sms_text::printable(t).into_owned())
+            }
+            ("none", _) => Some("(transcript on its way)".to_owned()),
+            _ => None,
+        };
+        let title = match v.keyword_class.as_deref() {
+            Some("opt_out") => format!("Voicemail, {}:{:02}: an opt-out", secs / 60, secs % 60),
+            Some("review") => format!(
+                "Voicemail, {}:{:02}: possible opt-out",
+                secs / 60,
+                secs % 60
+            ),
+            _ => format!("Voicemail, {}:{:02}", secs / 60, secs % 60),
+        };
+        out.push(ItemView {
+            at: v.created_at,
+            order: 1,
+            when: when(v.created_at),
+            class: "in",
+            title,
+            body,
+            meta: None,
+            warn: v.keyword_class.as_deref() == Some("review"),
+            audio: Some(format!("/inbox/voicemails/{}/audio", v.voicemail_id)),
         });
     }
     for d in &thread.decisions {
@@ -764,6 +856,7 @@ fn items(thread: &Thread, head: &Head, names: &Names, now: DateTime<Utc>, tz: Tz
             meta: (d.decision == "defer" && !d.job_pending)
                 .then(|| "since then: tried again".to_owned()),
             warn: d.decision == "skip",
+            audio: None,
         });
     }
     for e in &thread.events {
@@ -776,6 +869,7 @@ fn items(thread: &Thread, head: &Head, names: &Names, now: DateTime<Utc>, tz: Tz
             body: None,
             meta: None,
             warn: false,
+            audio: None,
         });
     }
     for e in &thread.consent {
@@ -788,6 +882,7 @@ fn items(thread: &Thread, head: &Head, names: &Names, now: DateTime<Utc>, tz: Tz
             body: None,
             meta: None,
             warn: e.event == "opt_out" || e.event == "review_hold",
+            audio: None,
         });
     }
     for j in &thread.jobs {
@@ -815,6 +910,7 @@ fn items(thread: &Thread, head: &Head, names: &Names, now: DateTime<Utc>, tz: Tz
                     "sending…".to_owned()
                 }),
                 warn: false,
+                audio: None,
             });
             continue;
         }
@@ -828,6 +924,7 @@ fn items(thread: &Thread, head: &Head, names: &Names, now: DateTime<Utc>, tz: Tz
                 body: j.body.clone(),
                 meta: None,
                 warn,
+                audio: None,
             });
         }
     }
@@ -1556,6 +1653,128 @@ async fn task_done(
     })
     .await?;
     Ok(back(id))
+}
+
+/// `POST /inbox/c/{id}/callback` (the thread's "Call back", and a callback task's): textback
+/// calls this person's phone through the number the lead called; on 1, the lead
+/// (docs/calls.md). Refused, with the reason, by the call rule or while one is under way.
+async fn call_back(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Posted { viewer, .. }: Posted<Nothing>,
+) -> Result<Response> {
+    let id = parse_id(&id)?;
+    let head = visible_head(&state, &viewer, id).await?;
+    let now = state.clock.now();
+    let mut tx = state.pool.begin().await?;
+    let asked = effects::callbacks::ask(
+        &mut tx,
+        viewer.brokerage,
+        &effects::callbacks::Ask {
+            contact_id: head.contact_id,
+            number_id: head.number_id,
+            origin: callback::Origin::Inbox,
+            requested_by: Some(viewer.agent_id),
+            agent_id: viewer.agent_id,
+            remaining: Vec::new(),
+            call_id: None,
+        },
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(user_id = viewer.user_id, conversation_id = id, asked = ?asked, "callback asked for");
+    match asked {
+        effects::callbacks::Asked::Queued { .. } => Ok(back(id)),
+        effects::callbacks::Asked::AlreadyLive => {
+            refused(
+                &state,
+                &viewer,
+                &head,
+                axum::http::StatusCode::CONFLICT,
+                (
+                    "A callback to this lead is already under way; nothing new was placed."
+                        .to_owned(),
+                    "callback_live",
+                ),
+                String::new(),
+            )
+            .await
+        }
+        effects::callbacks::Asked::Refused { words, .. } => {
+            refused(
+                &state,
+                &viewer,
+                &head,
+                axum::http::StatusCode::CONFLICT,
+                (format!("No call was placed: {words}."), "call_rule"),
+                String::new(),
+            )
+            .await
+        }
+    }
+}
+
+fn unavailable() -> Response {
+    (
+        axum::http::StatusCode::BAD_GATEWAY,
+        "The voicemail could not be fetched from the carrier; try again in a moment.\n",
+    )
+        .into_response()
+}
+
+/// `GET /inbox/voicemails/{id}/audio`: a voicemail's audio, fetched from the carrier with the
+/// brokerage's account, for a person who may see its conversation (404 otherwise). The page
+/// never links to the carrier.
+async fn voicemail_audio(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let id = parse_id(&id)?;
+    let mut conn = state.pool.acquire().await?;
+    let Some(vm) = crate::store::callbacks::voicemail(&mut conn, viewer.brokerage, id).await?
+    else {
+        return Err(Error::NotFound);
+    };
+    let conversation = match vm.contact_id {
+        Some(c) => conversations::for_contact(&mut conn, viewer.brokerage, c).await?,
+        None => None,
+    };
+    let visible = match &conversation {
+        Some(c) => inbox::visible(&mut conn, &viewer.scope(), c.conversation_id).await?,
+        None => false,
+    };
+    drop(conn);
+    if !visible {
+        tracing::info!(
+            user_id = viewer.user_id,
+            voicemail_id = id,
+            "voicemail not found or not visible"
+        );
+        return Err(Error::NotFound);
+    }
+    let creds = match state.credentials(viewer.brokerage).await? {
+        Ok(c) => c,
+        Err(why) => {
+            tracing::warn!(reason = %why, "no account to fetch a voicemail with");
+            return Ok(unavailable());
+        }
+    };
+    match state.twilio.recording_mp3(&creds, &vm.recording_sid).await {
+        Ok(bytes) => Ok((
+            [
+                (axum::http::header::CONTENT_TYPE, "audio/mpeg"),
+                (axum::http::header::CACHE_CONTROL, "private, no-store"),
+            ],
+            bytes,
+        )
+            .into_response()),
+        Err(e) => {
+            tracing::warn!(voicemail_id = id, error = %e, "could not fetch a voicemail's audio");
+            Ok(unavailable())
+        }
+    }
 }
 
 #[derive(Deserialize)]

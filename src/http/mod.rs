@@ -1,12 +1,14 @@
 //! The HTTP side: Twilio webhooks (behind one signature guard) and the operational endpoints.
 
 pub mod auth;
+pub mod callback_link;
 pub mod dashboard;
 pub mod error;
 pub mod inbox;
 pub mod live;
 pub mod ops;
 pub mod pages;
+pub mod twilio_calls;
 pub mod twilio_guard;
 pub mod twilio_sms;
 pub mod twilio_voice;
@@ -81,6 +83,31 @@ pub fn router(state: AppState) -> Router {
             "/twilio/voice/screen/answer",
             any(twilio_voice::voice_screen_answer),
         )
+        .route(
+            "/twilio/voice/callback",
+            any(twilio_calls::callback_answered),
+        )
+        .route(
+            "/twilio/voice/callback/press",
+            any(twilio_calls::callback_press),
+        )
+        .route(
+            "/twilio/voice/callback/dial",
+            any(twilio_calls::callback_dial),
+        )
+        .route(
+            "/twilio/voice/callback/status",
+            any(twilio_calls::callback_status),
+        )
+        .route("/twilio/voice/voicemail", any(twilio_calls::voicemail_done))
+        .route(
+            "/twilio/voice/recording",
+            any(twilio_calls::recording_status),
+        )
+        .route(
+            "/twilio/voice/transcription",
+            any(twilio_calls::transcription),
+        )
         .route("/twilio/sms", any(twilio_sms::sms_inbound))
         .route("/twilio/sms/status", any(twilio_sms::sms_status))
         .route_layer(middleware::from_fn_with_state(
@@ -97,6 +124,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/logout", axum::routing::post(auth::logout))
         .merge(inbox::router())
+        .merge(callback_link::router())
         .merge(dashboard::router())
         .merge(pages::router());
 

@@ -277,7 +277,10 @@ from_params!(
     crate::twilio::webhook::CallStatus,
     crate::twilio::webhook::ScreenLeg,
     crate::twilio::webhook::SmsInbound,
-    crate::twilio::webhook::MessageStatus
+    crate::twilio::webhook::MessageStatus,
+    crate::twilio::webhook::CallbackLeg,
+    crate::twilio::webhook::Recording,
+    crate::twilio::webhook::Transcription
 );
 
 impl<S: Send + Sync, T: FromParams> FromRequestParts<S> for TwilioForm<T> {

@@ -257,9 +257,15 @@ pub async fn voice_dial_result(
                 match outcome {
                     // A miss the status callback already inferred was handled then.
                     DialOutcome::Missed if previous.as_deref() != Some("missed") => {
-                        let action =
-                            effects::on_missed_call(&mut tx, brokerage, contact_id, call_id, now)
-                                .await?;
+                        let action = effects::on_missed_call(
+                            &mut tx,
+                            brokerage,
+                            contact_id,
+                            call_id,
+                            number.number_id,
+                            now,
+                        )
+                        .await?;
                         tracing::info!(action = ?action, "missed call");
                     }
                     DialOutcome::Missed => {}
@@ -306,6 +312,23 @@ pub async fn voice_dial_result(
     let body = match outcome {
         DialOutcome::Answered => twiml::hangup(),
         _ if caller_gone => twiml::empty(),
+        DialOutcome::Missed if number.voicemail => {
+            let base = &state.config.public_url;
+            let (action, recording, transcribe) = (
+                base.join("/twilio/voice/voicemail"),
+                base.join("/twilio/voice/recording"),
+                base.join("/twilio/voice/transcription"),
+            );
+            twiml::voicemail(
+                number.missed_message.as_deref(),
+                &twiml::Voicemail {
+                    action_url: &action,
+                    recording_status_url: &recording,
+                    transcribe_url: Some(&transcribe),
+                    max_secs: 120,
+                },
+            )
+        }
         DialOutcome::Missed => match &number.missed_message {
             Some(message) => twiml::say_then_hangup(message),
             None => twiml::hangup(),
@@ -371,7 +394,15 @@ pub async fn voice_status(
     {
         calls::record_miss_from_status(&mut tx, brokerage, call.call_id, now).await?;
         if let Some(contact_id) = call.contact_id {
-            effects::on_missed_call(&mut tx, brokerage, contact_id, call.call_id, now).await?;
+            effects::on_missed_call(
+                &mut tx,
+                brokerage,
+                contact_id,
+                call.call_id,
+                number.number_id,
+                now,
+            )
+            .await?;
         }
         tracing::info!(
             brokerage = brokerage.0,

@@ -13,7 +13,7 @@ use crate::context::AppState;
 use crate::domain::alerts::{self as words, AlertText, Limit};
 use crate::domain::phone::{PhoneNumber, mask};
 use crate::store::jobs::JobState;
-use crate::store::{self, alerts, jobs, messages, numbers};
+use crate::store::{self, alerts, callbacks, jobs, messages, numbers};
 
 pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result<Outcome> {
     let brokerage = job.brokerage_id;
@@ -51,9 +51,29 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
     let Some(from) = numbers::e164(&mut conn, brokerage, number_id).await? else {
         return Ok(Outcome::Dead("the number is gone".into()));
     };
-    drop(conn);
     let now = state.clock.now();
-    let body = compose(state, &alert, now);
+    // A callback link for this person and this lead (docs/calls.md), when the number offers one.
+    let callback_link = match (alert.contact_id, alert.number_callback.as_deref()) {
+        (Some(contact_id), Some("offer" | "auto"))
+            if alert.audience == "agents" && alert.number_id.is_some() =>
+        {
+            let (token, hash) = crate::effects::callbacks::new_link_token()?;
+            let link = callbacks::NewLink {
+                token_hash: &hash,
+                agent_id: p.agent_id,
+                contact_id,
+                number_id: alert.number_id.unwrap_or(number_id),
+                call_id: alert.call_id,
+                now,
+                expires_at: now + chrono::Duration::seconds(crate::domain::callback::LINK_TTL_SECS),
+            };
+            callbacks::insert_link(&mut conn, brokerage, &link).await?;
+            Some(state.config.public_url.join(&format!("/cb/{token}")))
+        }
+        _ => None,
+    };
+    drop(conn);
+    let body = compose(state, &alert, now, callback_link.as_deref());
     // Staff alerts about a conversation are limited per conversation; admin alerts are not
     // about one.
     let conversation = if alert.audience == "admins" {
@@ -169,7 +189,12 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
 
 /// The alert's text (domain::alerts), with a link to the conversation, or to the dashboard
 /// for a configuration alert.
-fn compose(state: &AppState, alert: &alerts::AlertRow, now: chrono::DateTime<Utc>) -> String {
+fn compose(
+    state: &AppState,
+    alert: &alerts::AlertRow,
+    now: chrono::DateTime<Utc>,
+    callback_link: Option<&str>,
+) -> String {
     let who = alert
         .contact_phone
         .as_deref()
@@ -197,6 +222,13 @@ fn compose(state: &AppState, alert: &alerts::AlertRow, now: chrono::DateTime<Utc
             }
         }
         "repeat_missed_call" => AlertText::RepeatCall { who: &who, listing },
+        "missed_call" => AlertText::MissedCall { who: &who, listing },
+        "voicemail" => AlertText::Voicemail {
+            who: &who,
+            listing,
+            secs: alert.voicemail_secs.unwrap_or(0),
+            transcript: alert.voicemail_transcript.as_deref(),
+        },
         "escalation" => AlertText::Escalation {
             who: &who,
             minutes: alert
@@ -209,5 +241,5 @@ fn compose(state: &AppState, alert: &alerts::AlertRow, now: chrono::DateTime<Utc
             AlertText::Admin { what: &admin }
         }
     };
-    words::text(&alert.brokerage_name, &text, &link)
+    words::text_with_callback(&alert.brokerage_name, &text, &link, callback_link)
 }

@@ -12,6 +12,7 @@
 //! transaction.
 
 mod agent_alert;
+mod call_back;
 mod escalation;
 mod follow_up;
 mod reconcile;
@@ -63,18 +64,7 @@ impl Outcome {
     }
 }
 
-/// A test-hooks crash point (docs/reliability.md §6): `TEXTBACK_TEST_CRASH=<point>` aborts the
-/// process there. Compiled out of normal builds.
-#[inline]
-pub fn crash_point(point: &str) {
-    #[cfg(feature = "test-hooks")]
-    if std::env::var("TEXTBACK_TEST_CRASH").is_ok_and(|p| p == point) {
-        eprintln!("test-hooks: crashing at {point}");
-        std::process::abort();
-    }
-    #[cfg(not(feature = "test-hooks"))]
-    let _ = point;
-}
+pub use crate::context::crash_point;
 
 #[derive(Clone)]
 pub struct Scheduler {
@@ -377,6 +367,7 @@ impl Scheduler {
             JobKind::AgentReply => Box::pin(replies::agent_reply(&self.state, job)).await,
             JobKind::AgentAlert => Box::pin(agent_alert::run(&self.state, job)).await,
             JobKind::Escalation => Box::pin(escalation::run(&self.state, job)).await,
+            JobKind::CallBack => Box::pin(call_back::run(&self.state, job)).await,
             JobKind::Noop => Ok(Outcome::Done("noop".into())),
         };
         let outcome = match result {

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod alerts;
+mod calls;
 mod carrier;
 mod cli;
 mod compliance;

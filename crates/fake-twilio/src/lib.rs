@@ -18,6 +18,7 @@
 //! (status callbacks), `player` (webhooks toward our server).
 
 mod callbacks;
+mod calls;
 mod faults;
 mod player;
 mod rest;
@@ -37,6 +38,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tower::ServiceExt as _;
 
 pub use callbacks::{CallbackAttempt, CallbackPlan};
+pub use calls::{AgentAction, CallPlan, CallStep, FakeRecording, LeadAction, silent_mp3};
 pub use faults::{Fault, Scope};
 pub use player::{DialResult, Player, Signer, WebhookResponse, new_call_sid, new_message_sid};
 
@@ -138,12 +140,13 @@ pub struct FakeMessage {
     pub error_code: Option<u32>,
 }
 
-/// A call created through `POST …/Calls.json`. The fake places no call and sends no call
-/// status callbacks (use [`Player::call_status`] for those).
+/// A call created through `POST …/Calls.json`. Without a [`CallPlan`] for its `To` the call
+/// goes nowhere; with one, the fake plays both legs (`calls`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FakeCall {
     /// `CA` + 32 lowercase hex digits.
     pub sid: String,
+    pub account_sid: String,
     pub to: String,
     pub from: String,
     pub url: Option<String>,
@@ -156,6 +159,8 @@ pub struct FakeCall {
     pub status: String,
     pub phone_number_sid: String,
     pub date_created: DateTime<Utc>,
+    /// Seconds, once the call ended.
+    pub duration: Option<u32>,
 }
 
 /// The running fake. Cheap to clone; the server stops when the last clone is dropped.
@@ -222,6 +227,15 @@ pub(crate) struct State {
     /// listings: Twilio's list can lag the create by seconds.
     pub list_lag: chrono::Duration,
     pub callbacks: Vec<CallbackAttempt>,
+    /// How created calls are played: per number called, else the default; none: not played.
+    pub call_plans: HashMap<String, CallPlan>,
+    pub default_call_plan: Option<CallPlan>,
+    /// Faults for `POST …/Calls.json` (apart from the messages' faults).
+    pub call_faults: faults::Faults,
+    pub call_log: Vec<CallStep>,
+    /// (agent leg's CallSid, the number its `<Dial>` rang).
+    pub dialed: Vec<(String, String)>,
+    pub recordings: Vec<FakeRecording>,
 }
 
 /// One account of the fake: what authenticates its REST calls and signs its webhooks.
@@ -257,7 +271,7 @@ impl Shared {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn tasks(&self) -> MutexGuard<'_, Vec<JoinHandle<()>>> {
+    pub(crate) fn tasks(&self) -> MutexGuard<'_, Vec<JoinHandle<()>>> {
         self.tasks.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -460,6 +474,62 @@ impl FakeTwilio {
     /// Every status callback the fake has tried to deliver, in order.
     pub fn callbacks(&self) -> Vec<CallbackAttempt> {
         self.state().callbacks.clone()
+    }
+
+    /// Calls created from now on to `to` are played by `plan` (both legs, signed webhooks).
+    pub fn set_call_plan(&self, to: &str, plan: CallPlan) {
+        self.state().call_plans.insert(to.to_owned(), plan);
+    }
+
+    /// Calls created from now on to a number with no plan of its own are played by `plan`
+    /// (`None`: not played, the call goes nowhere).
+    pub fn set_default_call_plan(&self, plan: Option<CallPlan>) {
+        self.state().default_call_plan = plan;
+    }
+
+    /// Arms a fault for `POST …/Calls.json` (`Status`, `Reset`, `Delay`, `Hold`; `recorded`
+    /// means the call exists and is played although the answer says otherwise).
+    pub fn inject_call_fault(&self, fault: Fault, scope: Scope) {
+        self.state().call_faults.inject(fault, scope);
+    }
+
+    /// Every step of the calls played, in order.
+    pub fn call_log(&self) -> Vec<CallStep> {
+        self.state().call_log.clone()
+    }
+
+    /// The numbers a played call's `<Dial>` rang: (agent leg's CallSid, number).
+    pub fn dialed(&self) -> Vec<(String, String)> {
+        self.state().dialed.clone()
+    }
+
+    /// The recordings the fake holds.
+    pub fn recordings(&self) -> Vec<FakeRecording> {
+        self.state().recordings.clone()
+    }
+
+    /// A voicemail on call `call_sid` (`from` → `to`), posted with `player` as Twilio would after
+    /// a `<Record>`: the recording status callback, the `<Record action>`, and the transcription
+    /// when `transcript` is given. The recording is served as MP3 afterwards. Returns its SID.
+    pub async fn voicemail(
+        &self,
+        player: &Player,
+        call_sid: &str,
+        from: &str,
+        to: &str,
+        secs: u32,
+        transcript: Option<&str>,
+    ) -> anyhow::Result<String> {
+        calls::voicemail(
+            &self.inner.shared,
+            player,
+            call_sid,
+            from,
+            to,
+            secs,
+            transcript,
+        )
+        .await
     }
 
     /// The plan for messages created from now on.

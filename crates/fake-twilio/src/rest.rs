@@ -18,7 +18,7 @@ use tokio::sync::oneshot;
 
 use super::faults::Fault;
 use super::shapes::{self, LookupFacts};
-use super::{FakeCall, FakeMessage, Shared, StoredMessage, callbacks, player};
+use super::{FakeCall, FakeMessage, Shared, StoredMessage, callbacks, calls, player};
 use textback_core::domain::phone::{PhoneNumber, mask};
 use textback_twilio::form;
 
@@ -131,6 +131,10 @@ fn route_name(path: &str) -> &'static str {
         "message"
     } else if path.ends_with("/Calls.json") {
         "calls"
+    } else if path.contains("/Calls/") {
+        "call"
+    } else if path.contains("/Recordings/") {
+        "recording"
     } else if path.starts_with("/v2/PhoneNumbers/") {
         "lookup"
     } else {
@@ -169,11 +173,67 @@ async fn route(
             }
         }
         ["2010-04-01", "Accounts", account, "Calls.json"] => {
-            if authorized(s, headers, Some(account)).is_none() {
+            let Some(account) = authorized(s, headers, Some(account)) else {
                 return unauthorized();
-            }
+            };
             match *method {
-                Method::POST => create_call(s, params),
+                Method::POST => create_call(s, idx, params, &account).await,
+                Method::GET => {
+                    let q = form::decode(query.as_bytes()).unwrap_or_default();
+                    let body = calls::list_body(s, &account, &q, path);
+                    Reply::json(StatusCode::OK, body, "200 listed calls")
+                }
+                _ => method_not_allowed(),
+            }
+        }
+        ["2010-04-01", "Accounts", account, "Calls", file] => {
+            let Some(account) = authorized(s, headers, Some(account)) else {
+                return unauthorized();
+            };
+            let sid = file.strip_suffix(".json").unwrap_or(file);
+            let found = s
+                .lock()
+                .calls
+                .iter()
+                .find(|c| c.sid == sid && c.account_sid == account)
+                .cloned();
+            match (method, found) {
+                (&Method::GET, Some(c)) => Reply::json(
+                    StatusCode::OK,
+                    shapes::call_json(&c, &account),
+                    format!("200 fetched {sid}"),
+                ),
+                (&Method::GET, None) => not_found(path),
+                _ => method_not_allowed(),
+            }
+        }
+        ["2010-04-01", "Accounts", account, "Recordings", file] => {
+            let Some(account) = authorized(s, headers, Some(account)) else {
+                return unauthorized();
+            };
+            let Some(sid) = file.strip_suffix(".mp3") else {
+                return not_found(path);
+            };
+            let found = s
+                .lock()
+                .recordings
+                .iter()
+                .find(|r| r.sid == sid && r.account_sid == account)
+                .cloned();
+            match (method, found) {
+                (&Method::GET, Some(r)) => {
+                    // About 26 ms per frame: a few frames per second of the message.
+                    let frames = usize::try_from(r.duration_secs.clamp(1, 600)).unwrap_or(1) * 38;
+                    let mut response = calls::silent_mp3(frames).into_response();
+                    response
+                        .headers_mut()
+                        .insert(header::CONTENT_TYPE, HeaderValue::from_static("audio/mpeg"));
+                    Reply {
+                        response,
+                        outcome: format!("200 recording {sid}"),
+                    }
+                }
+                (&Method::GET, None) => not_found(path),
                 _ => method_not_allowed(),
             }
         }
@@ -654,8 +714,9 @@ fn list_messages(s: &Shared, path: &str, query: &str, account: &str) -> Reply {
     )
 }
 
-/// `POST …/Calls.json` (docs/twilio.md §5): 201 `queued`; the call goes nowhere.
-fn create_call(s: &Shared, params: &Params) -> Reply {
+/// `POST …/Calls.json` (docs/twilio.md §5): 201 `queued`, unless a call fault says otherwise.
+/// A call the fake keeps is played by its [`calls::CallPlan`], when one applies.
+async fn create_call(s: &Arc<Shared>, idx: usize, params: &Params, account: &str) -> Reply {
     let bad = |code: u32, message: &str| Reply::error(StatusCode::BAD_REQUEST, code, message);
     let Some(to) = given(params, "To") else {
         return bad(21201, "No 'To' number is specified");
@@ -677,6 +738,7 @@ fn create_call(s: &Shared, params: &Params) -> Reply {
     }
     let call = FakeCall {
         sid: player::new_call_sid(),
+        account_sid: account.to_owned(),
         to: to.to_owned(),
         from: from.to_owned(),
         url: url.map(str::to_owned),
@@ -691,12 +753,113 @@ fn create_call(s: &Shared, params: &Params) -> Reply {
         status: "queued".to_owned(),
         phone_number_sid: format!("PN{:032x}", rand::random::<u128>()),
         date_created: s.clock.now(),
+        duration: None,
     };
-    let body = shapes::call_json(&call, &s.account_sid);
-    let outcome = format!("201 created {}", call.sid);
-    tracing::debug!(to = %mask(&call.to), sid = %call.sid, "fake twilio call created");
-    s.lock().calls.push(call);
-    Reply::json(StatusCode::CREATED, body, outcome)
+    let body = shapes::call_json(&call, account);
+    let fault = s.lock().call_faults.take_create(&call.to);
+    let keep = |s: &Arc<Shared>, call: &FakeCall| {
+        let plan = {
+            let mut state = s.lock();
+            state.calls.push(call.clone());
+            state
+                .call_plans
+                .get(&call.to)
+                .cloned()
+                .or_else(|| state.default_call_plan.clone())
+        };
+        if let Some(plan) = plan {
+            let task = tokio::spawn(calls::play(
+                s.clone(),
+                call.account_sid.clone(),
+                call.clone(),
+                plan,
+            ));
+            s.tasks().push(task);
+        }
+    };
+    tracing::debug!(to = %mask(&call.to), sid = %call.sid, ?fault, "fake twilio call create");
+    match fault {
+        None | Some(Fault::ListFail | Fault::ListDup) => {
+            keep(s, &call);
+            Reply::json(
+                StatusCode::CREATED,
+                body,
+                format!("201 created {}", call.sid),
+            )
+        }
+        Some(Fault::Status {
+            http,
+            code,
+            recorded,
+            retry_after,
+        }) => {
+            if recorded {
+                keep(s, &call);
+            }
+            let status = StatusCode::from_u16(http).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let code = code.unwrap_or(20000 + u32::from(status.as_u16()));
+            let mut reply = Reply::error(status, code, &shapes::error_message(code, &call.to));
+            if let Some(secs) = retry_after {
+                reply
+                    .response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
+            reply.outcome = format!(
+                "{} code {code} (fault, {})",
+                status.as_u16(),
+                recorded_note(recorded, &call.sid)
+            );
+            reply
+        }
+        Some(Fault::Reset { recorded }) => {
+            if recorded {
+                keep(s, &call);
+            }
+            Reply::reset(format!("reset ({})", recorded_note(recorded, &call.sid)))
+        }
+        Some(Fault::Delay { ms, recorded }) => {
+            if recorded {
+                keep(s, &call);
+            }
+            s.set_outcome(idx, format!("delaying {ms} ms"));
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            if recorded {
+                Reply::json(
+                    StatusCode::CREATED,
+                    body,
+                    format!("201 after {ms} ms delay"),
+                )
+            } else {
+                Reply::error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    20500,
+                    "delayed, then failed",
+                )
+            }
+        }
+        Some(Fault::Hold { recorded }) => {
+            if recorded {
+                keep(s, &call);
+            }
+            let (release, released) = oneshot::channel();
+            s.lock().held.push(release);
+            s.set_outcome(
+                idx,
+                format!("held ({})", recorded_note(recorded, &call.sid)),
+            );
+            let _ = released.await;
+            if recorded {
+                Reply::json(StatusCode::CREATED, body, "201 after hold")
+            } else {
+                Reply::error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    20500,
+                    "held, then failed",
+                )
+            }
+        }
+    }
 }
 
 /// `GET /v2/PhoneNumbers/{number}?Fields=…` (docs/twilio.md §4).

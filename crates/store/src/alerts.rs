@@ -142,6 +142,12 @@ pub struct AlertRow {
     pub message_direction: Option<String>,
     pub assigned_name: Option<String>,
     pub waiting_since: Option<DateTime<Utc>>,
+    /// The number's `callback` mode (`off`, `offer`, `auto`).
+    pub number_callback: Option<String>,
+    /// The voicemail it is about, its length and transcript.
+    pub voicemail_id: Option<i64>,
+    pub voicemail_secs: Option<i32>,
+    pub voicemail_transcript: Option<String>,
 }
 
 pub async fn get(
@@ -156,7 +162,8 @@ pub async fn get(
                 coalesce(cv.number_id, ca.number_id, m.number_id) as number_id,
                 n.listing,
                 m.body as message_body, m.direction as message_direction,
-                ag.name as assigned_name, cv.waiting_since
+                ag.name as assigned_name, cv.waiting_since, n.callback as number_callback,
+                al.voicemail_id, v.duration_secs as voicemail_secs, v.transcript as voicemail_transcript
            from alert al
            join brokerage b on b.brokerage_id = al.brokerage_id
            left join contact ct on ct.brokerage_id = al.brokerage_id and ct.contact_id = al.contact_id
@@ -166,6 +173,7 @@ pub async fn get(
            left join message m on m.brokerage_id = al.brokerage_id and m.message_id = al.message_id
            left join number n on n.brokerage_id = al.brokerage_id and n.number_id = coalesce(cv.number_id, ca.number_id, m.number_id)
            left join agent ag on ag.brokerage_id = cv.brokerage_id and ag.agent_id = cv.assigned_agent_id
+           left join voicemail v on v.brokerage_id = al.brokerage_id and v.voicemail_id = al.voicemail_id
           where al.brokerage_id = $1 and al.alert_id = $2",
     )
     .bind(brokerage)

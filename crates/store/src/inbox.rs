@@ -425,6 +425,8 @@ pub struct Thread {
     pub consent: Vec<ConsentItem>,
     pub jobs: Vec<JobItem>,
     pub events: Vec<EventItem>,
+    pub callbacks: Vec<crate::callbacks::CallbackItem>,
+    pub voicemails: Vec<crate::callbacks::VoicemailItem>,
 }
 
 /// The thread of a conversation the caller has already found with [`head`], from
@@ -572,8 +574,11 @@ pub async fn thread(
     .bind(brokerage)
     .bind(&contacts)
     .bind(&since)
-    .fetch_all(conn)
+    .fetch_all(&mut *conn)
     .await?;
+    let callbacks = crate::callbacks::for_thread(&mut *conn, brokerage, &contacts, &since).await?;
+    let voicemails =
+        crate::callbacks::voicemails_for_thread(&mut *conn, brokerage, &contacts, &since).await?;
     Ok(Thread {
         messages,
         calls,
@@ -583,6 +588,8 @@ pub async fn thread(
         consent,
         jobs,
         events,
+        callbacks,
+        voicemails,
     })
 }
 

@@ -5,6 +5,7 @@
 
 pub mod alerts;
 pub mod brokerages;
+pub mod callbacks;
 pub mod calls;
 pub mod contacts;
 pub mod conversations;

@@ -16,6 +16,9 @@ pub struct NumberInfo {
     pub ring_timeout_secs: i32,
     pub screen: bool,
     pub missed_message: Option<String>,
+    /// `off`, `offer` or `auto` (README.md "The call side").
+    pub callback: String,
+    pub voicemail: bool,
     pub is_active: bool,
     /// The brokerage's own Twilio account (`[twilio] account_sid`); `None`: the deployment's.
     pub twilio_account_sid: Option<String>,
@@ -27,7 +30,7 @@ pub struct NumberInfo {
 pub async fn resolve(conn: &mut PgConnection, e164: &str) -> Result<Option<NumberInfo>> {
     Ok(sqlx::query_as::<_, NumberInfo>(
         "select n.brokerage_id, n.number_id, n.office_id, b.name as brokerage_name, n.listing,
-                n.ring_timeout_secs, n.screen, n.missed_message, n.is_active, b.twilio_account_sid
+                n.ring_timeout_secs, n.screen, n.missed_message, n.callback, n.voicemail, n.is_active, b.twilio_account_sid
            from number n join brokerage b using (brokerage_id)
           where n.e164 = $1",
     )
@@ -44,7 +47,7 @@ pub async fn get(
 ) -> Result<Option<NumberInfo>> {
     Ok(sqlx::query_as::<_, NumberInfo>(
         "select n.brokerage_id, n.number_id, n.office_id, b.name as brokerage_name, n.listing,
-                n.ring_timeout_secs, n.screen, n.missed_message, n.is_active, b.twilio_account_sid
+                n.ring_timeout_secs, n.screen, n.missed_message, n.callback, n.voicemail, n.is_active, b.twilio_account_sid
            from number n join brokerage b using (brokerage_id)
           where n.brokerage_id = $1 and n.number_id = $2",
     )

@@ -328,17 +328,18 @@ async fn apply_numbers(
         let office_id = offices.get(&n.office).copied().ok_or(Error::NotFound)?;
         let e164 = n.number.as_e164();
         let row: Option<(i64, bool)> = sqlx::query_as(
-            "insert into number as x (brokerage_id, office_id, e164, listing, ring_timeout_secs, screen, missed_message)
-             values ($1, $2, $3, $4, $5, $6, $7)
+            "insert into number as x (brokerage_id, office_id, e164, listing, ring_timeout_secs, screen, missed_message, callback, voicemail)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
              on conflict (e164) do update
                 set office_id = excluded.office_id, listing = excluded.listing,
                     ring_timeout_secs = excluded.ring_timeout_secs, screen = excluded.screen,
-                    missed_message = excluded.missed_message, is_active = true, updated_at = now()
+                    missed_message = excluded.missed_message, callback = excluded.callback,
+                    voicemail = excluded.voicemail, is_active = true, updated_at = now()
               where x.brokerage_id = excluded.brokerage_id
-                and (x.office_id, x.listing, x.ring_timeout_secs, x.screen, x.missed_message, x.is_active)
+                and (x.office_id, x.listing, x.ring_timeout_secs, x.screen, x.missed_message, x.callback, x.voicemail, x.is_active)
                     is distinct from
                     (excluded.office_id, excluded.listing, excluded.ring_timeout_secs, excluded.screen,
-                     excluded.missed_message, true)
+                     excluded.missed_message, excluded.callback, excluded.voicemail, true)
              returning number_id, (xmax = 0) as inserted",
         )
         .bind(brokerage)
@@ -348,6 +349,8 @@ async fn apply_numbers(
         .bind(i32::try_from(n.ring_timeout_secs).unwrap_or(18))
         .bind(n.screen)
         .bind(&n.missed_message)
+        .bind(n.callback.as_str())
+        .bind(n.voicemail)
         .fetch_optional(&mut *conn)
         .await?;
         let number_id = match row {

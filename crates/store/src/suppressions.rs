@@ -123,7 +123,7 @@ pub async fn hold_for_review(
     brokerage: BrokerageId,
     contact_id: ContactId,
     phone: &str,
-    message_id: MessageId,
+    message_id: Option<MessageId>,
     e: &Evidence<'_>,
     now: DateTime<Utc>,
 ) -> Result<()> {

@@ -311,6 +311,195 @@ impl TwilioClient {
     }
 }
 
+/// The parts of a Call resource we read (docs/twilio.md §5).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct ApiCall {
+    pub sid: String,
+    pub to: Option<String>,
+    pub from: Option<String>,
+    pub status: Option<String>,
+    pub direction: Option<String>,
+    pub date_created: Option<String>,
+    /// Seconds, as a string (`"42"`); null until the call ends.
+    pub duration: Option<String>,
+}
+
+impl ApiCall {
+    /// `date_created` (RFC 2822, as Twilio writes it).
+    pub fn created_at(&self) -> Option<DateTime<Utc>> {
+        self.date_created
+            .as_deref()
+            .and_then(|d| DateTime::parse_from_rfc2822(d).ok())
+            .map(|d| d.with_timezone(&Utc))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct CallPage {
+    calls: Vec<ApiCall>,
+    next_page_uri: Option<String>,
+}
+
+/// What `POST …/Calls.json` is asked to do: call `to` from `from`, fetch `url` for the TwiML
+/// when it is answered, report to `status_callback` at every event.
+#[derive(Debug, Clone)]
+pub struct NewCall<'a> {
+    pub to: &'a str,
+    pub from: &'a str,
+    pub url: &'a str,
+    pub status_callback: &'a str,
+    /// Ring seconds before `no-answer` (5–600).
+    pub timeout_secs: u32,
+}
+
+/// The largest recording textback relays to a person (a 10-minute MP3 at Twilio's 32 kbit/s
+/// is about 2.4 MB).
+pub const MAX_RECORDING_BYTES: usize = 20 * 1024 * 1024;
+
+impl TwilioClient {
+    fn calls_url(&self, account: &str) -> String {
+        format!(
+            "{}/2010-04-01/Accounts/{account}/Calls.json",
+            self.api_base.as_str().trim_end_matches('/')
+        )
+    }
+
+    /// `POST …/Calls.json` with the four status events (one form field each, docs/twilio.md
+    /// §5). Classified like a message create, never retried here: a call created twice rings
+    /// an agent twice.
+    pub async fn create_call(&self, creds: &Credentials, call: &NewCall<'_>) -> SendOutcome {
+        let account = creds.account_sid.as_str();
+        let timeout = call.timeout_secs.clamp(5, 600).to_string();
+        let form: Vec<(&str, &str)> = vec![
+            ("To", call.to),
+            ("From", call.from),
+            ("Url", call.url),
+            ("Method", "POST"),
+            ("StatusCallback", call.status_callback),
+            ("StatusCallbackMethod", "POST"),
+            ("StatusCallbackEvent", "initiated"),
+            ("StatusCallbackEvent", "ringing"),
+            ("StatusCallbackEvent", "answered"),
+            ("StatusCallbackEvent", "completed"),
+            ("Timeout", &timeout),
+        ];
+        let request = self
+            .http
+            .post(self.calls_url(account))
+            .basic_auth(account, Some(creds.auth_token.expose_secret()))
+            .timeout(self.timeouts.total)
+            .form(&form);
+        let response = match request.send().await {
+            Ok(r) => r,
+            Err(e) => return classify_error(&e),
+        };
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        match response.bytes().await {
+            Ok(bytes) => classify_response(status, retry_after.as_deref(), &bytes),
+            Err(e) => match status {
+                429 | 503 => SendOutcome::NotSent {
+                    reason: format!("HTTP {status}"),
+                    retry_after: parse_retry_after(retry_after.as_deref()),
+                },
+                _ => SendOutcome::Unknown {
+                    reason: format!("HTTP {status}, body unreadable: {e}"),
+                },
+            },
+        }
+    }
+
+    /// Every call `from` → `to` created on or after `since`'s UTC date, newest first, following
+    /// the pages (`StartTime>=` is a date filter: the caller compares `date_created` itself).
+    pub async fn list_calls(
+        &self,
+        creds: &Credentials,
+        to: &str,
+        from: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<ApiCall>, ReadError> {
+        let account = creds.account_sid.as_str();
+        let mut url =
+            Url::parse(&self.calls_url(account)).map_err(|e| ReadError::Body(e.to_string()))?;
+        url.query_pairs_mut()
+            .append_pair("To", to)
+            .append_pair("From", from)
+            .append_pair("StartTime>", &since.format("%Y-%m-%d").to_string())
+            .append_pair("PageSize", "100");
+        let mut out = Vec::new();
+        let mut next = Some(url.to_string());
+        let mut pages = 0;
+        while let Some(page_url) = next.take() {
+            pages += 1;
+            if pages > 20 {
+                return Err(ReadError::Body(
+                    "more than 20 pages of calls between two numbers".into(),
+                ));
+            }
+            let page: CallPage = self.get_json(&page_url, creds).await?;
+            out.extend(page.calls);
+            next = page
+                .next_page_uri
+                .map(|uri| format!("{}{uri}", self.api_base.as_str().trim_end_matches('/')));
+        }
+        Ok(out)
+    }
+
+    /// `GET …/Calls/{sid}.json`.
+    pub async fn fetch_call(&self, creds: &Credentials, sid: &str) -> Result<ApiCall, ReadError> {
+        let url = format!(
+            "{}/2010-04-01/Accounts/{}/Calls/{sid}.json",
+            self.api_base.as_str().trim_end_matches('/'),
+            creds.account_sid
+        );
+        self.get_json(&url, creds).await
+    }
+
+    /// A recording's audio as MP3 (`GET …/Recordings/{sid}.mp3`), built from its SID and the
+    /// account, never from a URL a webhook carried. At most [`MAX_RECORDING_BYTES`].
+    pub async fn recording_mp3(
+        &self,
+        creds: &Credentials,
+        recording_sid: &str,
+    ) -> Result<bytes::Bytes, ReadError> {
+        let url = format!(
+            "{}/2010-04-01/Accounts/{}/Recordings/{recording_sid}.mp3",
+            self.api_base.as_str().trim_end_matches('/'),
+            creds.account_sid
+        );
+        let response = self
+            .http
+            .get(&url)
+            .basic_auth(&creds.account_sid, Some(creds.auth_token.expose_secret()))
+            .timeout(self.timeouts.total)
+            .send()
+            .await
+            .map_err(|e| ReadError::Transport(e.to_string()))?;
+        let status = response.status().as_u16();
+        if !(200..300).contains(&status) {
+            return Err(ReadError::Status { status });
+        }
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_RECORDING_BYTES as u64)
+        {
+            return Err(ReadError::Body("the recording is too large".into()));
+        }
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| ReadError::Transport(e.to_string()))?;
+        if bytes.len() > MAX_RECORDING_BYTES {
+            return Err(ReadError::Body("the recording is too large".into()));
+        }
+        Ok(bytes)
+    }
+}
+
 /// The class of a send whose transport failed (docs/reliability.md §3): no connection established
 /// is certain; anything after the request may have left is unknown.
 pub fn classify_error(e: &reqwest::Error) -> SendOutcome {

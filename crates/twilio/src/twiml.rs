@@ -80,6 +80,55 @@ pub fn screen(prompt: &str, action_url: &str) -> String {
     )
 }
 
+/// The bridge of a callback, once the agent pressed 1: dial the lead from the brokerage number
+/// (`caller_id`, the number the lead called), ringing `timeout_secs`; `answerOnBridge` keeps
+/// the agent hearing ringing until the lead picks up; the result goes to `action_url`.
+pub fn bridge(caller_id: &str, lead: &str, timeout_secs: u32, action_url: &str) -> String {
+    format!(
+        r#"{HEAD}<Response><Dial callerId="{}" timeout="{timeout_secs}" answerOnBridge="true" action="{}" method="POST"><Number>{}</Number></Dial></Response>"#,
+        escape(caller_id),
+        escape(action_url),
+        escape(lead)
+    )
+}
+
+/// `<Say>` the message, then `<Hangup/>`, as a voicemail's last words.
+pub fn say(message: &str) -> String {
+    format!(
+        "{HEAD}<Response><Say>{}</Say><Hangup/></Response>",
+        escape(message)
+    )
+}
+
+/// Where a voicemail's recording and its transcript are reported.
+pub struct Voicemail<'a> {
+    /// The `<Record action>`: the request after the caller hangs up or presses a key.
+    pub action_url: &'a str,
+    pub recording_status_url: &'a str,
+    /// `Some`: ask Twilio to transcribe and report here.
+    pub transcribe_url: Option<&'a str>,
+    pub max_secs: u32,
+}
+
+/// The missed message (when the number has one), then a beep and a recording of up to
+/// `max_secs` (docs/twilio.md §1.7). `action` is always set, or Twilio would request this
+/// document again and loop.
+pub fn voicemail(message: Option<&str>, v: &Voicemail<'_>) -> String {
+    let say = message
+        .map(|m| format!("<Say>{}</Say>", escape(m)))
+        .unwrap_or_default();
+    let transcribe = match v.transcribe_url {
+        Some(url) => format!(r#" transcribe="true" transcribeCallback="{}""#, escape(url)),
+        None => String::new(),
+    };
+    format!(
+        r#"{HEAD}<Response>{say}<Record maxLength="{}" playBeep="true" timeout="5" trim="trim-silence" action="{}" method="POST" recordingStatusCallback="{}" recordingStatusCallbackMethod="POST" recordingStatusCallbackEvent="completed absent"{transcribe}/></Response>"#,
+        v.max_secs,
+        escape(v.action_url),
+        escape(v.recording_status_url),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,5 +232,82 @@ mod tests {
                 .descendants()
                 .any(|n| n.has_tag_name("Hangup"))
         );
+    }
+
+    #[test]
+    fn a_bridge_dials_the_lead_from_the_brokerage_number() {
+        let xml = bridge(
+            "+15555550100",
+            "+16175550123",
+            30,
+            "https://t.example/twilio/voice/callback/dial?cb=7",
+        );
+        let doc = parse(&xml);
+        let d = doc
+            .descendants()
+            .find(|n| n.has_tag_name("Dial"))
+            .expect("a Dial");
+        assert_eq!(d.attribute("callerId"), Some("+15555550100"));
+        assert_eq!(d.attribute("answerOnBridge"), Some("true"));
+        assert_eq!(d.attribute("timeout"), Some("30"));
+        assert_eq!(
+            d.attribute("action"),
+            Some("https://t.example/twilio/voice/callback/dial?cb=7")
+        );
+        let n = d
+            .children()
+            .find(|n| n.has_tag_name("Number"))
+            .expect("a Number");
+        assert_eq!(n.text(), Some("+16175550123"));
+    }
+
+    #[test]
+    fn a_voicemail_says_the_message_then_records_with_its_callbacks() {
+        let v = Voicemail {
+            action_url: "https://t.example/twilio/voice/voicemail",
+            recording_status_url: "https://t.example/twilio/voice/recording",
+            transcribe_url: Some("https://t.example/twilio/voice/transcription"),
+            max_secs: 120,
+        };
+        let xml = voicemail(Some("Sorry we missed you & will text."), &v);
+        let doc = parse(&xml);
+        let say = doc
+            .descendants()
+            .find(|n| n.has_tag_name("Say"))
+            .expect("a Say");
+        assert_eq!(say.text(), Some("Sorry we missed you & will text."));
+        let r = doc
+            .descendants()
+            .find(|n| n.has_tag_name("Record"))
+            .expect("a Record");
+        assert_eq!(r.attribute("maxLength"), Some("120"));
+        assert_eq!(r.attribute("playBeep"), Some("true"));
+        assert_eq!(
+            r.attribute("action"),
+            Some("https://t.example/twilio/voice/voicemail")
+        );
+        assert_eq!(
+            r.attribute("recordingStatusCallback"),
+            Some("https://t.example/twilio/voice/recording")
+        );
+        assert_eq!(r.attribute("transcribe"), Some("true"));
+        assert_eq!(
+            r.attribute("transcribeCallback"),
+            Some("https://t.example/twilio/voice/transcription")
+        );
+        let plain = voicemail(
+            None,
+            &Voicemail {
+                transcribe_url: None,
+                ..v
+            },
+        );
+        let doc = parse(&plain);
+        assert!(!doc.descendants().any(|n| n.has_tag_name("Say")));
+        let r = doc
+            .descendants()
+            .find(|n| n.has_tag_name("Record"))
+            .expect("a Record");
+        assert_eq!(r.attribute("transcribe"), None);
     }
 }

@@ -64,8 +64,13 @@ const READ_FIELDS: &[&str] = &[
     "NumSegments",
     "OptOutType",
     "ParentCallSid",
+    "RecordingDuration",
+    "RecordingSid",
+    "RecordingStatus",
     "SequenceNumber",
     "To",
+    "TranscriptionStatus",
+    "TranscriptionText",
 ];
 
 impl Params {
@@ -265,6 +270,88 @@ impl ScreenLeg {
             parent_call_sid: p.optional_sid("ParentCallSid"),
             to_raw: p.optional("To"),
             digits: p.optional("Digits"),
+        })
+    }
+}
+
+/// The agent's leg of a callback (docs/calls.md): the TwiML request when the agent picks up,
+/// the key they pressed, and the leg's status callbacks.
+#[derive(Debug, Clone)]
+pub struct CallbackLeg {
+    pub call_sid: Sid,
+    pub call_status: Option<String>,
+    /// The key pressed (the prompt's answer only).
+    pub digits: Option<String>,
+    /// Seconds; final status callbacks only.
+    pub call_duration: Option<i32>,
+    /// The account whose key signed the webhook (checked against the callback's brokerage's).
+    pub signed_by: Option<String>,
+}
+
+impl CallbackLeg {
+    pub fn from_params(p: &Params) -> Result<Self, FieldError> {
+        Ok(CallbackLeg {
+            signed_by: p.signed_by.clone(),
+            call_sid: p.sid("CallSid")?,
+            call_status: p.optional("CallStatus"),
+            digits: p.optional("Digits"),
+            call_duration: p.number("CallDuration"),
+        })
+    }
+}
+
+/// `/twilio/voice/recording` (the recording status callback) and `/twilio/voice/voicemail`
+/// (the `<Record action>`): a voicemail's recording (docs/twilio.md §1.7).
+#[derive(Debug, Clone)]
+pub struct Recording {
+    pub call_sid: Sid,
+    /// `None` on a `<Record action>` that carried no recording (the caller hung up at once).
+    pub recording_sid: Option<Sid>,
+    /// `completed`, `absent`, `failed`; `None` on the `<Record action>`.
+    pub recording_status: Option<String>,
+    pub recording_duration: Option<i32>,
+    pub signed_by: Option<String>,
+}
+
+impl Recording {
+    pub fn from_params(p: &Params) -> Result<Self, FieldError> {
+        // The `<Record action>` names the recording only by its URL, ending in the SID.
+        let sid = p.optional_sid("RecordingSid").or_else(|| {
+            p.get("RecordingUrl")
+                .and_then(|u| u.rsplit('/').next())
+                .and_then(|last| Sid::parse(last.split('.').next().unwrap_or(last)))
+                .filter(|s| s.as_str().starts_with("RE"))
+        });
+        Ok(Recording {
+            signed_by: p.signed_by.clone(),
+            call_sid: p.sid("CallSid")?,
+            recording_sid: sid,
+            recording_status: p.optional("RecordingStatus"),
+            recording_duration: p.number("RecordingDuration"),
+        })
+    }
+}
+
+/// `/twilio/voice/transcription`: the `transcribeCallback` of a voicemail.
+#[derive(Debug, Clone)]
+pub struct Transcription {
+    pub recording_sid: Sid,
+    pub call_sid: Option<Sid>,
+    /// `completed` or `failed`.
+    pub status: String,
+    /// Verbatim; may be empty.
+    pub text: String,
+    pub signed_by: Option<String>,
+}
+
+impl Transcription {
+    pub fn from_params(p: &Params) -> Result<Self, FieldError> {
+        Ok(Transcription {
+            signed_by: p.signed_by.clone(),
+            recording_sid: p.sid("RecordingSid")?,
+            call_sid: p.optional_sid("CallSid"),
+            status: p.required("TranscriptionStatus")?.to_owned(),
+            text: p.get("TranscriptionText").unwrap_or_default().to_owned(),
         })
     }
 }

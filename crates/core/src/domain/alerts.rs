@@ -96,8 +96,36 @@ pub enum AlertText<'a> {
         minutes: i64,
         assigned: Option<&'a str>,
     },
+    /// A missed call on a number with `callback = "offer"` (docs/calls.md): the text carries
+    /// the callback link.
+    MissedCall {
+        who: &'a str,
+        listing: Option<&'a str>,
+    },
+    /// A voicemail (docs/calls.md): its length and, when it came in time, its transcript.
+    Voicemail {
+        who: &'a str,
+        listing: Option<&'a str>,
+        secs: i32,
+        transcript: Option<&'a str>,
+    },
     /// A configuration alert for the admins.
     Admin { what: &'a str },
+}
+
+/// The text of an alert to a person of `brokerage`, with `link` (the conversation, or the
+/// dashboard) at the end, and the callback link (docs/calls.md) after it when there is one.
+pub fn text_with_callback(
+    brokerage: &str,
+    alert: &AlertText<'_>,
+    link: &str,
+    callback: Option<&str>,
+) -> String {
+    let base = text(brokerage, alert, link);
+    match callback {
+        Some(url) => format!("{base} Call them back from the office line: {url}"),
+        None => base,
+    }
 }
 
 /// The text of an alert to a person of `brokerage`, with `link` (the conversation, or the
@@ -123,6 +151,25 @@ pub fn text(brokerage: &str, alert: &AlertText<'_>, link: &str) -> String {
                 None => " (unassigned)".to_owned(),
             };
             format!("{who}'s reply has waited {minutes} min with no answer{to}")
+        }
+        AlertText::MissedCall { who, listing } => {
+            format!("missed call from {who}{}", about(*listing))
+        }
+        AlertText::Voicemail {
+            who,
+            listing,
+            secs,
+            transcript,
+        } => {
+            let length = format!("{}:{:02}", secs / 60, secs % 60);
+            match transcript.map(str::trim).filter(|t| !t.is_empty()) {
+                Some(t) => format!(
+                    "voicemail ({length}) from {who}{}: \"{}\"",
+                    about(*listing),
+                    preview(t)
+                ),
+                None => format!("voicemail ({length}) from {who}{}", about(*listing)),
+            }
         }
         AlertText::Admin { what } => (*what).to_owned(),
     };
@@ -305,5 +352,48 @@ mod tests {
         assert!(!admin_texted("needs_review", None));
         assert!(admin_reason("carrier_configuration", Some("30034")).contains("A2P 10DLC"));
         assert!(admin_reason("carrier_filtered", Some("30007")).contains("30007"));
+    }
+
+    #[test]
+    fn call_side_alerts_preview_the_voicemail_and_carry_the_callback_link() {
+        let vm = AlertText::Voicemail {
+            who: "+1617***0123",
+            listing: Some("123 Main St"),
+            secs: 42,
+            transcript: Some(
+                "Hi, I saw the house on Main Street and would love a showing this weekend please",
+            ),
+        };
+        assert_eq!(
+            text("Harbor Realty", &vm, "https://t.example/inbox/c/1"),
+            "Harbor Realty: voicemail (0:42) from +1617***0123 about 123 Main St: \"Hi, I saw the house on Main Street and w…\". https://t.example/inbox/c/1"
+        );
+        let waiting = AlertText::Voicemail {
+            who: "Jordan (+1617***0123)",
+            listing: None,
+            secs: 75,
+            transcript: None,
+        };
+        assert_eq!(
+            text("Harbor Realty", &waiting, "L"),
+            "Harbor Realty: voicemail (1:15) from Jordan (+1617***0123). L"
+        );
+        let missed = AlertText::MissedCall {
+            who: "+1617***0123",
+            listing: Some("123 Main St"),
+        };
+        assert_eq!(
+            text_with_callback(
+                "Harbor Realty",
+                &missed,
+                "L",
+                Some("https://t.example/cb/abc")
+            ),
+            "Harbor Realty: missed call from +1617***0123 about 123 Main St. L Call them back from the office line: https://t.example/cb/abc"
+        );
+        assert_eq!(
+            text_with_callback("Harbor Realty", &missed, "L", None),
+            text("Harbor Realty", &missed, "L")
+        );
     }
 }

@@ -4,6 +4,7 @@
 pub mod access;
 pub mod alerts;
 pub mod backoff;
+pub mod callback;
 pub mod caller_name;
 pub mod carrier;
 pub mod content;

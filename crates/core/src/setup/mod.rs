@@ -140,9 +140,45 @@ pub struct Number {
     pub ring_timeout_secs: u32,
     pub screen: bool,
     pub missed_message: Option<String>,
+    /// `callback = "off" | "offer" | "auto"` (README.md "The call side").
+    pub callback: CallbackMode,
+    /// `voicemail = true`: a caller the agents missed may leave a message.
+    pub voicemail: bool,
     /// Line of the `number` key, for problems found when applying (the number belongs to
     /// another brokerage).
     pub line: usize,
+}
+
+/// What a number does for a callback right after a miss (README.md "The call side").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CallbackMode {
+    /// Nothing automatic; the inbox's "Call back" still works.
+    #[default]
+    Off,
+    /// The agents' alert about the miss carries a callback link.
+    Offer,
+    /// The number's agents are called one at a time, in ring order, the moment the miss is
+    /// recorded; the first to press 1 is bridged to the caller.
+    Auto,
+}
+
+impl CallbackMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallbackMode::Off => "off",
+            CallbackMode::Offer => "offer",
+            CallbackMode::Auto => "auto",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<CallbackMode> {
+        match s {
+            "off" => Some(CallbackMode::Off),
+            "offer" => Some(CallbackMode::Offer),
+            "auto" => Some(CallbackMode::Auto),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

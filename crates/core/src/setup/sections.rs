@@ -9,10 +9,10 @@ use std::ops::Range;
 use toml::de::DeTable;
 
 use super::{
-    AfterHours, Agent, Automated, Blackout, Brokerage, Compliance, Cx, FollowUp, Inbox, Inserted,
-    Number, Office, Problem, Role, Samples, SetupFile, TableReader, TextBack, check_automated,
-    check_help_text, check_inserted, instant, is_email, is_slug, phone, read_twilio, sub_table,
-    table_array, templates,
+    AfterHours, Agent, Automated, Blackout, Brokerage, CallbackMode, Compliance, Cx, FollowUp,
+    Inbox, Inserted, Number, Office, Problem, Role, Samples, SetupFile, TableReader, TextBack,
+    check_automated, check_help_text, check_inserted, instant, is_email, is_slug, phone,
+    read_twilio, sub_table, table_array, templates,
 };
 use crate::domain::links;
 use crate::domain::template::Field;
@@ -394,6 +394,18 @@ fn numbers(
                 "is longer than 1,000 characters",
             );
         }
+        let callback = match n.string(cx, "callback") {
+            None => CallbackMode::Off,
+            Some((s, span)) => CallbackMode::parse(&s).unwrap_or_else(|| {
+                cx.err(
+                    &span,
+                    n.key("callback"),
+                    format!("`{s}` must be \"off\", \"offer\" or \"auto\""),
+                );
+                CallbackMode::Off
+            }),
+        };
+        let voicemail = n.bool(cx, "voicemail").unwrap_or(false);
         n.finish(cx);
         if let (Some(number), Some((office, _)), Some(ring)) = (number, office, ring) {
             numbers.push(Number {
@@ -404,6 +416,8 @@ fn numbers(
                 ring_timeout_secs: u32::try_from(ring_timeout_secs.unwrap_or(18)).unwrap_or(18),
                 screen,
                 missed_message: missed_message.map(|(m, _)| m.trim().to_owned()),
+                callback,
+                voicemail,
                 line,
             });
         }

@@ -15,7 +15,7 @@ pub use types::{JobKind, JobPayload, JobState, Place};
 /// The payload of each kind, each with its `enqueue` ([`JobPayload::enqueue`]).
 pub mod payload {
     pub use super::types::{
-        AgentAlert, AgentReply, Escalation, FollowUp, KeywordReply, Reconcile, TextBack,
+        AgentAlert, AgentReply, CallBack, Escalation, FollowUp, KeywordReply, Reconcile, TextBack,
     };
 }
 

@@ -94,6 +94,8 @@ stored_words! {
         AgentAlert => "agent_alert",
         Escalation => "escalation",
         Reconcile => "reconcile",
+        /// Places a callback's call (docs/calls.md), then watches it until it ends.
+        CallBack => "call_back",
         /// Benchmarks and the scheduler's own tests.
         Noop => "noop",
     }
@@ -261,6 +263,16 @@ pub struct Reconcile {
 
 impl JobPayload for Reconcile {
     const KIND: JobKind = JobKind::Reconcile;
+}
+
+/// A callback's call: placed at most once, then watched until it ends (docs/calls.md).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CallBack {
+    pub callback_id: i64,
+}
+
+impl JobPayload for CallBack {
+    const KIND: JobKind = JobKind::CallBack;
 }
 
 #[cfg(test)]
