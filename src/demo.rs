@@ -21,7 +21,7 @@ use crate::config::Config;
 use crate::domain::phone::mask;
 use crate::store::{BrokerageId, feed};
 use textback_fake_twilio::{
-    DialResult, FakeTwilio, FakeTwilioConfig, Player, new_call_sid, new_message_sid,
+    CallPlan, DialResult, FakeTwilio, FakeTwilioConfig, Player, new_call_sid, new_message_sid,
 };
 
 pub const DEMO_SETUP: &str = include_str!("../fixtures/demo.toml");
@@ -36,6 +36,7 @@ const PAT_LANDLINE: &str = "+16175550124";
 const CASEY: &str = "+16175550125";
 const MORGAN: &str = "+16175550126";
 const DREW: &str = "+16175550127";
+const ALEX: &str = "+16175550128";
 
 /// The demo's logins: Downtown's manager and the brokerage's admin (fixtures/demo.toml).
 const LOGINS: [(&str, &str); 2] = [
@@ -245,8 +246,11 @@ pub async fn run() -> anyhow::Result<()> {
         public,
         app,
         ..
-    } = stage(&config.database_url, "demo", DEMO_SETUP, tz, &listener).await?;
+    } = stage(&config.database_url, "demo", &demo_setup(), tz, &listener).await?;
     fake.set_line_type(PAT_LANDLINE, "landline");
+    // The fake carrier plays every callback textback places: the agent's phone answers and
+    // presses 1, the lead answers and they talk (README.md "The call side").
+    fake.set_default_call_plan(Some(CallPlan::connects(95)));
 
     println!(
         "textback demo — Harbor Realty, a fake carrier on {}, the server on {public}",
@@ -264,7 +268,7 @@ pub async fn run() -> anyhow::Result<()> {
 
     let player = fake.player(&public);
     let watcher = tokio::spawn(watch(pool.clone(), brokerage, clock.clone(), tz));
-    let script = tokio::spawn(script(player, clock.clone(), tz));
+    let script = tokio::spawn(script(player, fake.clone(), clock.clone(), tz));
     let server = crate::run(listener, app, crate::shutdown_signal());
     let result = server.await;
     script.abort();
@@ -291,13 +295,26 @@ async fn pause(secs: u64) {
 }
 
 /// Harbor's morning.
-async fn script(player: Player, clock: SharedClock, tz: Tz) {
-    if let Err(e) = play(&player, &clock, tz).await {
+/// The demo's setup: `fixtures/demo.toml` with voicemail on the 42 Elm St line.
+fn demo_setup() -> String {
+    DEMO_SETUP.replace(
+        "listing = \"42 Elm St\"\n",
+        "listing = \"42 Elm St\"\nvoicemail = true\n",
+    )
+}
+
+async fn script(player: Player, fake: FakeTwilio, clock: SharedClock, tz: Tz) {
+    if let Err(e) = play(&player, &fake, &clock, tz).await {
         say(&clock, tz, &format!("the script stopped: {e:#}"));
     }
 }
 
-async fn play(player: &Player, clock: &SharedClock, tz: Tz) -> anyhow::Result<()> {
+async fn play(
+    player: &Player,
+    fake: &FakeTwilio,
+    clock: &SharedClock,
+    tz: Tz,
+) -> anyhow::Result<()> {
     pause(1).await;
     // 1. A missed call that becomes a text-back.
     say(
@@ -417,10 +434,40 @@ async fn play(player: &Player, clock: &SharedClock, tz: Tz) -> anyhow::Result<()
         .inbound_sms(&new_message_sid(), DREW, MAIN_ST, "STOP", 0, Some("STOP"))
         .await?;
     pause(3).await;
+
+    // 8. A caller who leaves a voicemail on the 42 Elm St line.
     say(
         clock,
         tz,
-        "That was the morning: missed calls became texts, a reconnect cancelled one, a landline became a task, a STOP ended the texts to one number.",
+        &format!(
+            "☎  {} calls the 42 Elm St line; nobody answers, and they leave a voicemail",
+            mask(ALEX)
+        ),
+    );
+    let sid = new_call_sid();
+    player.incoming_call(&sid, ALEX, ELM_ST).await?;
+    player
+        .dial_result(&sid, ALEX, ELM_ST, DialResult::no_answer())
+        .await?;
+    fake.voicemail(
+        player,
+        &sid,
+        ALEX,
+        ELM_ST,
+        23,
+        Some("Hi, this is Alex. I'm calling about 42 Elm Street. Is there an open house this weekend? You can call me back at this number."),
+    )
+    .await?;
+    pause(3).await;
+    say(
+        clock,
+        tz,
+        "That was the morning: missed calls became texts, a reconnect cancelled one, a landline became a task, a STOP ended the texts to one number, a voicemail waits in the inbox.",
+    );
+    say(
+        clock,
+        tz,
+        "Press \"Call back\" on a conversation: the fake carrier rings your (fake) phone, presses 1 and connects the lead; the thread shows the call.",
     );
     say(
         clock,
