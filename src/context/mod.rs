@@ -4,6 +4,7 @@
 
 mod accounts;
 mod timing;
+pub mod tokens;
 
 use std::sync::Arc;
 

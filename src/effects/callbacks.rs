@@ -17,22 +17,6 @@ use crate::store::{
 
 use super::alerts::{Deliver, raise_alert};
 
-/// A new callback link's token (256 random bits, base64url) and the SHA-256 that is stored.
-pub fn new_link_token() -> anyhow::Result<(String, Vec<u8>)> {
-    use base64::Engine as _;
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("the OS random source failed: {e}"))?;
-    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-    let hash = link_hash(&token);
-    Ok((token, hash))
-}
-
-/// What is stored of a link's token.
-pub fn link_hash(token: &str) -> Vec<u8> {
-    use sha2::Digest as _;
-    sha2::Sha256::digest(token.as_bytes()).to_vec()
-}
-
 /// A callback someone (or the automation) asks for.
 #[derive(Debug, Clone)]
 pub struct Ask {
@@ -75,17 +59,7 @@ pub async fn call_rule(
         Err(_) => gate::Usability::Invalid,
     };
     let rules = store::gate::brokerage_rules(conn, brokerage).await?;
-    let blackouts: Vec<quiet_hours::Blackout> = rules
-        .compliance
-        .blackouts
-        .iter()
-        .map(|b| quiet_hours::Blackout {
-            states: b.states.clone(),
-            from: b.from.with_timezone(&Utc),
-            until: b.until.with_timezone(&Utc),
-            reason: b.reason.clone(),
-        })
-        .collect();
+    let blackouts = rules.blackouts();
     let zone = zones::lookup(&facts.phone);
     // Fail closed as the gate does: no window data, no call.
     let Ok(profiles) = quiet_hours::profiles() else {
@@ -157,15 +131,17 @@ pub async fn after_miss(
     brokerage: BrokerageId,
     contact_id: ContactId,
     call_id: CallId,
-    number_id: i64,
+    number: &store::numbers::NumberInfo,
     now: DateTime<Utc>,
 ) -> store::Result<()> {
-    let Some((mode, _)) = callbacks::number_settings(conn, brokerage, number_id).await? else {
-        return Ok(());
-    };
-    match mode.as_str() {
+    let number_id = number.number_id;
+    match number.callback.as_str() {
         "auto" => {
-            let ring = callbacks::ring_order(conn, brokerage, number_id).await?;
+            let ring: Vec<i64> = store::numbers::ring(conn, brokerage, number_id)
+                .await?
+                .into_iter()
+                .map(|a| a.agent_id)
+                .collect();
             let Some((first, rest)) = ring.split_first() else {
                 return Ok(());
             };
@@ -210,11 +186,45 @@ pub async fn after_miss(
     Ok(())
 }
 
+/// Ends a callback with `ended`, once (false when it had ended already), with everything that
+/// follows: a connected bridge is an answered call ([`on_bridged`]); an automatic callback the
+/// agent did not take goes on to the next agent ([`after_end`]).
+pub async fn end(
+    conn: &mut PgConnection,
+    cb: &callbacks::CallbackRow,
+    ended: Ended,
+    detail: Option<&str>,
+    talk_secs: Option<i32>,
+    lead_call_sid: Option<&str>,
+    now: DateTime<Utc>,
+) -> store::Result<bool> {
+    let e = callbacks::End {
+        outcome: ended.as_str(),
+        detail,
+        talk_secs,
+        lead_call_sid,
+        now,
+    };
+    if !callbacks::end(conn, cb.callback_id, &e).await? {
+        return Ok(false);
+    }
+    if ended == Ended::Connected {
+        let cancelled = on_bridged(conn, cb.brokerage_id, cb.contact_id, now).await?;
+        tracing::info!(
+            callback_id = cb.callback_id,
+            cancelled,
+            "callback connected: pending automation stopped"
+        );
+    }
+    after_end(conn, cb, ended, now).await?;
+    Ok(true)
+}
+
 /// A callback's bridge connected: the lead and an agent talked. Everything an answered call
 /// stops stops (docs/architecture.md step 2): the pending text-back and follow-ups are cancelled
 /// (`called_back`), the callback tasks closed, the reply wait answered, the lead's "call
 /// connected" moves.
-pub async fn on_bridged(
+async fn on_bridged(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
     contact_id: ContactId,
@@ -245,8 +255,8 @@ pub async fn on_bridged(
 }
 
 /// A callback ended with `ended`: an automatic one the agent did not take goes on to the next
-/// agent in ring order. Call after `callbacks::end` returned true.
-pub async fn after_end(
+/// agent in ring order.
+async fn after_end(
     conn: &mut PgConnection,
     row: &callbacks::CallbackRow,
     ended: Ended,

@@ -20,7 +20,7 @@ pub async fn on_missed_call(
     brokerage: BrokerageId,
     contact_id: ContactId,
     call_id: CallId,
-    number_id: i64,
+    number: &store::numbers::NumberInfo,
     now: DateTime<Utc>,
 ) -> store::Result<MissAction> {
     contacts::lock(conn, brokerage, contact_id).await?;
@@ -60,7 +60,7 @@ pub async fn on_missed_call(
             leads::open(conn, brokerage, job.0, contact_id, call_id, now).await?;
         }
     }
-    super::callbacks::after_miss(conn, brokerage, contact_id, call_id, number_id, now).await?;
+    super::callbacks::after_miss(conn, brokerage, contact_id, call_id, number, now).await?;
     Ok(action)
 }
 

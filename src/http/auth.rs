@@ -28,11 +28,9 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
-use base64::Engine as _;
 use chrono_tz::Tz;
 use ipnet::IpNet;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::{AppState, Error, Result};
@@ -96,21 +94,10 @@ fn cookie_duration(secs: i64) -> cookie::time::Duration {
 
 /// 256 random bits from the OS, base64url without padding (43 characters).
 pub fn random_token() -> std::result::Result<String, Error> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes)
-        .map_err(|e| Error::Internal(anyhow::anyhow!("the OS random source failed: {e}")))?;
-    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+    Ok(crate::context::tokens::random_token()?)
 }
 
-fn is_token(s: &str) -> bool {
-    s.len() == 43
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-fn session_hash(token: &str) -> Vec<u8> {
-    Sha256::digest(token.as_bytes()).to_vec()
-}
+use crate::context::tokens::{is_token, token_hash as session_hash};
 
 fn same(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))

@@ -13,6 +13,7 @@ use axum::routing::get;
 
 use super::auth::Viewer;
 use super::{AppState, Error, Result};
+use crate::context::tokens::{is_token, token_hash};
 use crate::domain::callback::Origin;
 use crate::domain::phone::mask;
 use crate::effects::callbacks::{self as effects, Ask, Asked};
@@ -48,12 +49,6 @@ fn refusal(status: StatusCode, reason: &'static str, message: String) -> Result<
             action: None,
         },
     )
-}
-
-fn is_token(s: &str) -> bool {
-    s.len() == 43
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Why the link cannot place a call now, if it cannot.
@@ -139,7 +134,7 @@ async fn open(
         );
     }
     let mut conn = state.pool.acquire().await?;
-    let link = callbacks::link(&mut conn, &effects::link_hash(&token), false).await?;
+    let link = callbacks::link(&mut conn, &token_hash(&token), false).await?;
     drop(conn);
     if let Some((status, reason, message)) =
         check(link.as_ref(), viewer.as_ref().ok(), state.clock.now())
@@ -186,7 +181,7 @@ async fn place(
             "This callback link is not valid.".into(),
         );
     }
-    let hash = effects::link_hash(&token);
+    let hash = token_hash(&token);
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
     let link = callbacks::link(&mut tx, &hash, true).await?;

@@ -748,12 +748,12 @@ fn items(thread: &Thread, head: &Head, names: &Names, now: DateTime<Utc>, tz: Tz
         });
     }
     for c in &thread.callbacks {
-        let by = match (c.origin.as_str(), c.requested_by_name.as_deref()) {
-            ("auto", _) => "automatic callback".to_owned(),
-            (_, Some(r)) if r != c.agent_name => format!("callback placed by {r}"),
-            (_, Some(r)) => format!("callback by {r}"),
-            _ => "callback".to_owned(),
-        };
+        let by = match c.origin.as_str() {
+            "auto" => "automatic, right after the miss",
+            "link" => "from the link in an alert text",
+            _ => "from the inbox",
+        }
+        .to_owned();
         let (title, warn) = match (c.state.as_str(), c.outcome.as_deref()) {
             ("ended", Some(o)) => {
                 let ended = callback::Ended::parse(o);
@@ -806,7 +806,10 @@ fn items(thread: &Thread, head: &Head, names: &Names, now: DateTime<Utc>, tz: Tz
             ("completed", Some(t)) if !t.trim().is_empty() => {
                 Some(sms_text::printable(t).into_owned())
             }
-            ("none", _) => Some("(transcript on its way)".to_owned()),
+            // Twilio does not retry a transcription callback: after a while, none is coming.
+            ("none", _) if now - v.created_at < chrono::Duration::minutes(10) => {
+                Some("(transcript on its way)".to_owned())
+            }
             _ => None,
         };
         let title = match v.keyword_class.as_deref() {

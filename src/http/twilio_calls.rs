@@ -14,7 +14,7 @@ use super::{AppState, Result, empty_ok, foreign_account, twiml_response};
 use crate::domain::callback::{self, Ended, Origin, Stage};
 use crate::domain::keywords::{self, Class};
 use crate::effects;
-use crate::store::{callbacks, jobs, numbers, suppressions};
+use crate::store::{callbacks, calls, jobs, numbers, suppressions};
 use crate::twilio::twiml;
 use crate::twilio::webhook::{CallbackLeg, DialResult, Recording, Transcription};
 
@@ -41,6 +41,39 @@ fn unknown_callback(endpoint: &'static str) -> Response {
     )
 }
 
+/// A callback webhook's callback, locked in a transaction: found by the `cb=` of its URL, and
+/// signed by the account of the callback's brokerage. `Err` is the answer to give instead.
+struct Locked {
+    tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    cb: callbacks::CallbackRow,
+}
+
+async fn lock(
+    state: &AppState,
+    query: Option<&str>,
+    signed_by: Option<&str>,
+    unknown: fn() -> Response,
+) -> Result<std::result::Result<Locked, Response>> {
+    let Some(id) = callback_id(query) else {
+        return Ok(Err(unknown()));
+    };
+    let mut tx = state.pool.begin().await?;
+    let Some(cb) = callbacks::find_for_update(&mut tx, id).await? else {
+        return Ok(Err(unknown()));
+    };
+    if let Some(refused) = foreign_account(state, cb.twilio_account_sid.as_deref(), signed_by) {
+        return Ok(Err(refused));
+    }
+    Ok(Ok(Locked { tx, cb }))
+}
+
+fn ended_page() -> Response {
+    with_outcome(
+        twiml_response(twiml::say("This callback has ended. Goodbye.")),
+        "stale",
+    )
+}
+
 /// `/twilio/voice/callback?cb=ID`: the agent picked up; they hear who it is about and are asked
 /// to press 1.
 #[tracing::instrument(skip_all, fields(call_sid = %leg.call_sid.as_str()))]
@@ -49,38 +82,26 @@ pub async fn callback_answered(
     RawQuery(query): RawQuery,
     TwilioForm(leg): TwilioForm<CallbackLeg>,
 ) -> Result<Response> {
-    let Some(id) = callback_id(query.as_deref()) else {
-        return Ok(unknown_callback("/twilio/voice/callback"));
-    };
-    let now = state.clock.now();
-    let mut tx = state.pool.begin().await?;
-    let Some(cb) = callbacks::find_for_update(&mut tx, id).await? else {
-        return Ok(unknown_callback("/twilio/voice/callback"));
-    };
-    if let Some(refused) = foreign_account(
-        &state,
-        cb.twilio_account_sid.as_deref(),
-        leg.signed_by.as_deref(),
-    ) {
-        return Ok(refused);
-    }
-    if cb
+    let unknown = || unknown_callback("/twilio/voice/callback");
+    let Locked { mut tx, cb } =
+        match lock(&state, query.as_deref(), leg.signed_by.as_deref(), unknown).await? {
+            Ok(locked) => locked,
+            Err(answer) => return Ok(answer),
+        };
+    let id = cb.callback_id;
+    let other_call = cb
         .agent_call_sid
         .as_deref()
-        .is_some_and(|s| s != leg.call_sid.as_str())
-        || cb.state == "ended"
-    {
+        .is_some_and(|s| s != leg.call_sid.as_str());
+    if other_call || cb.state == "ended" {
         tracing::warn!(
             callback_id = id,
             "a callback's prompt requested by a call that is not its own, or after it ended"
         );
-        return Ok(with_outcome(
-            twiml_response(twiml::say("This callback has ended. Goodbye.")),
-            "stale",
-        ));
+        return Ok(ended_page());
     }
     callbacks::placed(&mut tx, id, leg.call_sid.as_str()).await?;
-    callbacks::answered(&mut tx, id, now).await?;
+    callbacks::answered(&mut tx, id, state.clock.now()).await?;
     tx.commit().await?;
     let origin = Origin::parse(&cb.origin).unwrap_or(Origin::Inbox);
     let prompt = callback::agent_prompt(
@@ -105,38 +126,20 @@ pub async fn callback_press(
     RawQuery(query): RawQuery,
     TwilioForm(leg): TwilioForm<CallbackLeg>,
 ) -> Result<Response> {
-    let Some(id) = callback_id(query.as_deref()) else {
-        return Ok(unknown_callback("/twilio/voice/callback/press"));
-    };
-    let now = state.clock.now();
-    let mut tx = state.pool.begin().await?;
-    let Some(cb) = callbacks::find_for_update(&mut tx, id).await? else {
-        return Ok(unknown_callback("/twilio/voice/callback/press"));
-    };
-    if let Some(refused) = foreign_account(
-        &state,
-        cb.twilio_account_sid.as_deref(),
-        leg.signed_by.as_deref(),
-    ) {
-        return Ok(refused);
-    }
+    let unknown = || unknown_callback("/twilio/voice/callback/press");
+    let Locked { mut tx, cb } =
+        match lock(&state, query.as_deref(), leg.signed_by.as_deref(), unknown).await? {
+            Ok(locked) => locked,
+            Err(answer) => return Ok(answer),
+        };
+    let (id, now) = (cb.callback_id, state.clock.now());
     if cb.state == "ended" {
-        return Ok(with_outcome(
-            twiml_response(twiml::say("This callback has ended. Goodbye.")),
-            "stale",
-        ));
+        return Ok(ended_page());
     }
     if leg.digits.as_deref() != Some("1") {
-        let end = callbacks::End {
-            outcome: Ended::AgentDeclined.as_str(),
-            detail: leg.digits.as_deref().map(|_| "another key was pressed"),
-            talk_secs: None,
-            lead_call_sid: None,
-            now,
-        };
-        if callbacks::end(&mut tx, id, &end).await? {
-            effects::callbacks::after_end(&mut tx, &cb, Ended::AgentDeclined, now).await?;
-        }
+        let detail = leg.digits.as_deref().map(|_| "another key was pressed");
+        effects::callbacks::end(&mut tx, &cb, Ended::AgentDeclined, detail, None, None, now)
+            .await?;
         tx.commit().await?;
         return Ok(twiml_response(twiml::say("Goodbye.")));
     }
@@ -147,14 +150,8 @@ pub async fn callback_press(
         effects::callbacks::call_rule(&mut tx, cb.brokerage_id, cb.contact_id, origin, now).await?;
     if let callback::CallRule::Refuse { .. } = rule {
         let words = rule.words();
-        let end = callbacks::End {
-            outcome: Ended::Refused.as_str(),
-            detail: Some(&words),
-            talk_secs: None,
-            lead_call_sid: None,
-            now,
-        };
-        callbacks::end(&mut tx, id, &end).await?;
+        effects::callbacks::end(&mut tx, &cb, Ended::Refused, Some(&words), None, None, now)
+            .await?;
         tx.commit().await?;
         return Ok(twiml_response(twiml::say(&format!(
             "The call cannot be placed: {words}. Goodbye."
@@ -187,58 +184,42 @@ pub async fn callback_dial(
     RawQuery(query): RawQuery,
     TwilioForm(result): TwilioForm<DialResult>,
 ) -> Result<Response> {
-    let Some(id) = callback_id(query.as_deref()) else {
-        return Ok(unknown_callback("/twilio/voice/callback/dial"));
-    };
-    let now = state.clock.now();
-    let mut tx = state.pool.begin().await?;
-    let Some(cb) = callbacks::find_for_update(&mut tx, id).await? else {
-        return Ok(unknown_callback("/twilio/voice/callback/dial"));
-    };
-    if let Some(refused) = foreign_account(
+    let unknown = || unknown_callback("/twilio/voice/callback/dial");
+    let Locked { mut tx, cb } = match lock(
         &state,
-        cb.twilio_account_sid.as_deref(),
+        query.as_deref(),
         result.signed_by.as_deref(),
-    ) {
-        return Ok(refused);
-    }
+        unknown,
+    )
+    .await?
+    {
+        Ok(locked) => locked,
+        Err(answer) => return Ok(answer),
+    };
     let ended =
         callback::bridge_result(&result.dial_call_status, result.dial_bridged_raw.as_deref());
-    let end = callbacks::End {
-        outcome: ended.as_str(),
-        detail: (ended != Ended::Connected).then_some(result.dial_call_status.as_str()),
-        talk_secs: (ended == Ended::Connected).then_some(result.dial_call_duration.unwrap_or(0)),
-        lead_call_sid: result.dial_call_sid.as_ref().map(|s| s.as_str()),
-        now,
-    };
-    let recorded = callbacks::end(&mut tx, id, &end).await?;
-    if recorded {
-        if ended == Ended::Connected {
-            let cancelled =
-                effects::callbacks::on_bridged(&mut tx, cb.brokerage_id, cb.contact_id, now)
-                    .await?;
-            tracing::info!(
-                callback_id = id,
-                cancelled,
-                "callback connected: pending automation stopped"
-            );
-        }
-        effects::callbacks::after_end(&mut tx, &cb, ended, now).await?;
-    }
+    let connected = ended == Ended::Connected;
+    let recorded = effects::callbacks::end(
+        &mut tx,
+        &cb,
+        ended,
+        (!connected).then_some(result.dial_call_status.as_str()),
+        connected.then_some(result.dial_call_duration.unwrap_or(0)),
+        result.dial_call_sid.as_ref().map(|s| s.as_str()),
+        state.clock.now(),
+    )
+    .await?;
     tx.commit().await?;
-    if recorded {
-        tracing::info!(
-            callback_id = id,
-            outcome = ended.as_str(),
-            "callback bridge result"
-        );
-    }
     let response = twiml_response(twiml::hangup());
-    Ok(if recorded {
-        response
-    } else {
-        with_outcome(response, "duplicate")
-    })
+    if !recorded {
+        return Ok(with_outcome(response, "duplicate"));
+    }
+    tracing::info!(
+        callback_id = cb.callback_id,
+        outcome = ended.as_str(),
+        "callback bridge result"
+    );
+    Ok(response)
 }
 
 /// `/twilio/voice/callback/status?cb=ID`: the agent leg's status callbacks. A final status
@@ -249,21 +230,12 @@ pub async fn callback_status(
     RawQuery(query): RawQuery,
     TwilioForm(leg): TwilioForm<CallbackLeg>,
 ) -> Result<Response> {
-    let Some(id) = callback_id(query.as_deref()) else {
-        return Ok(with_outcome(empty_ok(), "unknown_callback"));
-    };
-    let now = state.clock.now();
-    let mut tx = state.pool.begin().await?;
-    let Some(cb) = callbacks::find_for_update(&mut tx, id).await? else {
-        return Ok(with_outcome(empty_ok(), "unknown_callback"));
-    };
-    if let Some(refused) = foreign_account(
-        &state,
-        cb.twilio_account_sid.as_deref(),
-        leg.signed_by.as_deref(),
-    ) {
-        return Ok(refused);
-    }
+    let unknown = || with_outcome(empty_ok(), "unknown_callback");
+    let Locked { mut tx, cb } =
+        match lock(&state, query.as_deref(), leg.signed_by.as_deref(), unknown).await? {
+            Ok(locked) => locked,
+            Err(answer) => return Ok(answer),
+        };
     if cb
         .agent_call_sid
         .as_deref()
@@ -272,21 +244,14 @@ pub async fn callback_status(
         return Ok(with_outcome(empty_ok(), "unknown_sid"));
     }
     // The create's answer may still be on its way (or lost): the leg's own callback places it.
-    callbacks::placed(&mut tx, id, leg.call_sid.as_str()).await?;
+    callbacks::placed(&mut tx, cb.callback_id, leg.call_sid.as_str()).await?;
     let status = leg.call_status.as_deref().unwrap_or("");
     let ended = Stage::from_state(&cb.state).and_then(|stage| callback::leg_ended(stage, status));
     if let Some(ended) = ended {
-        let end = callbacks::End {
-            outcome: ended.as_str(),
-            detail: Some(status),
-            talk_secs: None,
-            lead_call_sid: None,
-            now,
-        };
-        if callbacks::end(&mut tx, id, &end).await? {
-            effects::callbacks::after_end(&mut tx, &cb, ended, now).await?;
+        let now = state.clock.now();
+        if effects::callbacks::end(&mut tx, &cb, ended, Some(status), None, None, now).await? {
             tracing::info!(
-                callback_id = id,
+                callback_id = cb.callback_id,
                 outcome = ended.as_str(),
                 "callback ended on the agent's leg"
             );
@@ -306,8 +271,8 @@ async fn record_voicemail(state: &AppState, rec: &Recording) -> Result<Option<Re
     }
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
-    let Some((brokerage, call_id, contact_id, number_id)) =
-        callbacks::call_by_sid(&mut tx, rec.call_sid.as_str()).await?
+    let Some((brokerage, call_id, number_id, contact_id)) =
+        calls::resolve_parent(&mut tx, rec.call_sid.as_str()).await?
     else {
         tracing::info!("recording for a call we have no record of; ignored");
         return Ok(Some(with_outcome(empty_ok(), "unknown_sid")));
@@ -405,8 +370,13 @@ pub async fn transcription(
     }
     let completed = t.status.eq_ignore_ascii_case("completed");
     let text = completed.then_some(t.text.as_str());
+    // The contact's lock first, as every event of a contact takes it (docs/reliability.md §4),
+    // so the suppression read below cannot race a STOP.
     let contact = match vm.contact_id {
-        Some(c) => crate::store::contacts::get(&mut tx, brokerage, c).await?,
+        Some(c) => {
+            crate::store::contacts::lock(&mut tx, brokerage, c).await?;
+            crate::store::contacts::get(&mut tx, brokerage, c).await?
+        }
         None => None,
     };
     let class = match (&contact, text) {
@@ -431,7 +401,6 @@ pub async fn transcription(
         return Ok(with_outcome(empty_ok(), "duplicate"));
     }
     if let (Some(c), Some(class), Some(text)) = (&contact, class, text) {
-        crate::store::contacts::lock(&mut tx, brokerage, c.contact_id).await?;
         let evidence = suppressions::Evidence {
             source: "voicemail",
             who: "contact",

@@ -134,7 +134,7 @@ pub async fn voice_screen(
     let mut conn = state.pool.acquire().await?;
     let mut prompt = "You have a call. Press 1 to take it.".to_owned();
     if let Some(parent) = &leg.parent_call_sid
-        && let Some((brokerage, _, number_id)) =
+        && let Some((brokerage, _, number_id, _)) =
             calls::resolve_parent(&mut conn, parent.as_str()).await?
         && let Some(number) = numbers::get(&mut conn, brokerage, number_id).await?
     {
@@ -170,7 +170,7 @@ pub async fn voice_screen_answer(
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
     if let Some(parent) = &leg.parent_call_sid
-        && let Some((brokerage, call_id, number_id)) =
+        && let Some((brokerage, call_id, number_id, _)) =
             calls::resolve_parent(&mut tx, parent.as_str()).await?
     {
         let account = numbers::get(&mut tx, brokerage, number_id)
@@ -258,12 +258,7 @@ pub async fn voice_dial_result(
                     // A miss the status callback already inferred was handled then.
                     DialOutcome::Missed if previous.as_deref() != Some("missed") => {
                         let action = effects::on_missed_call(
-                            &mut tx,
-                            brokerage,
-                            contact_id,
-                            call_id,
-                            number.number_id,
-                            now,
+                            &mut tx, brokerage, contact_id, call_id, &number, now,
                         )
                         .await?;
                         tracing::info!(action = ?action, "missed call");
@@ -394,15 +389,8 @@ pub async fn voice_status(
     {
         calls::record_miss_from_status(&mut tx, brokerage, call.call_id, now).await?;
         if let Some(contact_id) = call.contact_id {
-            effects::on_missed_call(
-                &mut tx,
-                brokerage,
-                contact_id,
-                call.call_id,
-                number.number_id,
-                now,
-            )
-            .await?;
+            effects::on_missed_call(&mut tx, brokerage, contact_id, call.call_id, &number, now)
+                .await?;
         }
         tracing::info!(
             brokerage = brokerage.0,

@@ -52,28 +52,7 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
         return Ok(Outcome::Dead("the number is gone".into()));
     };
     let now = state.clock.now();
-    // A callback link for this person and this lead (docs/calls.md), when the number offers one.
-    let callback_link = match (alert.contact_id, alert.number_callback.as_deref()) {
-        (Some(contact_id), Some("offer" | "auto"))
-            if alert.audience == "agents" && alert.number_id.is_some() =>
-        {
-            let (token, hash) = crate::effects::callbacks::new_link_token()?;
-            let link = callbacks::NewLink {
-                token_hash: &hash,
-                agent_id: p.agent_id,
-                contact_id,
-                number_id: alert.number_id.unwrap_or(number_id),
-                call_id: alert.call_id,
-                now,
-                expires_at: now + chrono::Duration::seconds(crate::domain::callback::LINK_TTL_SECS),
-            };
-            callbacks::insert_link(&mut conn, brokerage, &link).await?;
-            Some(state.config.public_url.join(&format!("/cb/{token}")))
-        }
-        _ => None,
-    };
     drop(conn);
-    let body = compose(state, &alert, now, callback_link.as_deref());
     // Staff alerts about a conversation are limited per conversation; admin alerts are not
     // about one.
     let conversation = if alert.audience == "admins" {
@@ -145,6 +124,28 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
         tracing::info!(to = %mask(&person.phone), reason = limit.reason(), "alert held back by the rate limit");
         return Ok(Outcome::Persisted { label: "skipped" });
     }
+    // A callback link for this person and this lead (docs/calls.md), when the number offers
+    // one: made only for a text that goes, in its pre-send transaction.
+    let callback_link = match (alert.contact_id, alert.number_callback.as_deref()) {
+        (Some(contact_id), Some("offer" | "auto"))
+            if alert.audience == "agents" && alert.number_id.is_some() =>
+        {
+            let token = crate::context::tokens::random_token()?;
+            let link = callbacks::NewLink {
+                token_hash: &crate::context::tokens::token_hash(&token),
+                agent_id: p.agent_id,
+                contact_id,
+                number_id: alert.number_id.unwrap_or(number_id),
+                call_id: alert.call_id,
+                now,
+                expires_at: now + chrono::Duration::seconds(crate::domain::callback::LINK_TTL_SECS),
+            };
+            callbacks::insert_link(&mut tx, brokerage, &link).await?;
+            Some(state.config.public_url.join(&format!("/cb/{token}")))
+        }
+        _ => None,
+    };
+    let body = compose(state, &alert, now, callback_link.as_deref());
     // Whose account sends it, resolved in the pre-send transaction before its record (as for a
     // lead's text).
     let creds = state.credentials_on(&mut tx, brokerage).await?;

@@ -28,20 +28,40 @@ const GIVE_UP_SECS: i64 = 120;
 /// How often a live call is looked at.
 const WATCH_SECS: i64 = 300;
 
+type Tx = sqlx::Transaction<'static, sqlx::Postgres>;
+
+/// A transaction holding the job (fenced on its attempt) and the callback, both locked; or how
+/// the job ends when it cannot (another worker took it, the callback is gone).
+async fn hold(
+    state: &AppState,
+    job: &jobs::Claimed,
+    callback_id: i64,
+) -> anyhow::Result<Result<(Tx, callbacks::CallbackRow), Outcome>> {
+    let mut tx = state.pool.begin().await?;
+    if !jobs::lock_if_held(&mut tx, job.job_id, job.attempt).await? {
+        return Ok(Err(Outcome::Persisted {
+            label: "lost_lease",
+        }));
+    }
+    match callbacks::get_for_update(&mut tx, job.brokerage_id, callback_id).await? {
+        Some(cb) => Ok(Ok((tx, cb))),
+        None => Ok(Err(Outcome::Dead("the callback is gone".into()))),
+    }
+}
+
+/// When a placed call is looked at first: once its agent's phone has rung out.
+fn after_ring(cb: &callbacks::CallbackRow) -> Duration {
+    Duration::seconds(i64::from(cb.ring_timeout_secs) + 90)
+}
+
 pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result<Outcome> {
-    let brokerage = job.brokerage_id;
     let p: jobs::payload::CallBack = match send::payload(job) {
         Ok(p) => p,
         Err(outcome) => return Ok(outcome),
     };
-    let mut tx = state.pool.begin().await?;
-    if !jobs::lock_if_held(&mut tx, job.job_id, job.attempt).await? {
-        return Ok(Outcome::Persisted {
-            label: "lost_lease",
-        });
-    }
-    let Some(cb) = callbacks::get_for_update(&mut tx, brokerage, p.callback_id).await? else {
-        return Ok(Outcome::Dead("the callback is gone".into()));
+    let (mut tx, cb) = match hold(state, job, p.callback_id).await? {
+        Ok(held) => held,
+        Err(outcome) => return Ok(outcome),
     };
     match cb.state.as_str() {
         "ended" => Ok(Outcome::Done(format!(
@@ -62,7 +82,7 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
     }
 }
 
-/// Ends the callback (once) and lets an automatic one move on; the job is done.
+/// Ends the callback (once), with what follows (docs/calls.md).
 async fn end_now(
     conn: &mut sqlx::PgConnection,
     cb: &callbacks::CallbackRow,
@@ -70,16 +90,7 @@ async fn end_now(
     detail: Option<&str>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<()> {
-    let e = callbacks::End {
-        outcome: ended.as_str(),
-        detail,
-        talk_secs: None,
-        lead_call_sid: None,
-        now,
-    };
-    if callbacks::end(conn, cb.callback_id, &e).await? {
-        effects::callbacks::after_end(conn, cb, ended, now).await?;
-    }
+    effects::callbacks::end(conn, cb, ended, detail, None, None, now).await?;
     Ok(())
 }
 
@@ -121,7 +132,7 @@ async fn again(
 async fn place(
     state: &AppState,
     job: &jobs::Claimed,
-    mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    mut tx: Tx,
     cb: callbacks::CallbackRow,
 ) -> anyhow::Result<Outcome> {
     let brokerage: BrokerageId = cb.brokerage_id;
@@ -179,18 +190,15 @@ async fn place(
     };
     crash_point("after_call_create");
     let now = state.clock.now();
-    let mut tx = state.pool.begin().await?;
-    if !jobs::lock_if_held(&mut tx, job.job_id, job.attempt).await? {
-        // Another worker holds the job now; it finds the callback `creating` and lists.
-        return Ok(Outcome::Persisted {
-            label: "lost_lease",
-        });
-    }
+    // Another worker may hold the job now: it finds the callback `creating` and lists.
+    let (mut tx, cb) = match hold(state, job, cb.callback_id).await? {
+        Ok(held) => held,
+        Err(outcome) => return Ok(outcome),
+    };
     let label = match outcome {
         SendOutcome::Accepted { sid, .. } => {
             callbacks::placed(&mut tx, cb.callback_id, &sid).await?;
-            let ring = Duration::seconds(i64::from(cb.ring_timeout_secs) + 90);
-            again(&mut tx, job, ring, "placed", None, now).await?;
+            again(&mut tx, job, after_ring(&cb), "placed", None, now).await?;
             tracing::info!(
                 callback_id = cb.callback_id,
                 "callback placed: the agent's phone rings"
@@ -271,33 +279,19 @@ async fn reconcile(
     let listed = match &creds {
         Ok(creds) => state
             .twilio
-            .list_calls(creds, &cb.agent_phone, &cb.number_e164, since)
+            .list_calls(creds, &cb.agent_phone, &cb.number_e164)
             .await
             .map_err(|e| e.to_string()),
         Err(why) => Err(why.clone()),
     };
     let now = state.clock.now();
-    let mut tx = state.pool.begin().await?;
-    if !jobs::lock_if_held(&mut tx, job.job_id, job.attempt).await? {
-        return Ok(Outcome::Persisted {
-            label: "lost_lease",
-        });
-    }
-    let Some(cb) = callbacks::get_for_update(&mut tx, cb.brokerage_id, cb.callback_id).await?
-    else {
-        return Ok(Outcome::Dead("the callback is gone".into()));
+    let (mut tx, cb) = match hold(state, job, cb.callback_id).await? {
+        Ok(held) => held,
+        Err(outcome) => return Ok(outcome),
     };
     if cb.agent_call_sid.is_some() || cb.state == "ended" {
         // A webhook of the agent's leg found it first.
-        again(
-            &mut tx,
-            job,
-            Duration::seconds(i64::from(cb.ring_timeout_secs) + 90),
-            "placed",
-            None,
-            now,
-        )
-        .await?;
+        again(&mut tx, job, after_ring(&cb), "placed", None, now).await?;
         tx.commit().await?;
         return Ok(Outcome::Persisted { label: "placed" });
     }
@@ -328,15 +322,7 @@ async fn reconcile(
             match found {
                 Some(c) => {
                     callbacks::placed(&mut tx, cb.callback_id, &c.sid).await?;
-                    again(
-                        &mut tx,
-                        job,
-                        Duration::seconds(i64::from(cb.ring_timeout_secs) + 90),
-                        "placed",
-                        None,
-                        now,
-                    )
-                    .await?;
+                    again(&mut tx, job, after_ring(&cb), "placed", None, now).await?;
                     tracing::info!(
                         callback_id = cb.callback_id,
                         "a callback's call was found in the carrier's list"
@@ -386,15 +372,9 @@ async fn watch(
         Err(why) => Err(why.clone()),
     };
     let now = state.clock.now();
-    let mut tx = state.pool.begin().await?;
-    if !jobs::lock_if_held(&mut tx, job.job_id, job.attempt).await? {
-        return Ok(Outcome::Persisted {
-            label: "lost_lease",
-        });
-    }
-    let Some(cb) = callbacks::get_for_update(&mut tx, cb.brokerage_id, cb.callback_id).await?
-    else {
-        return Ok(Outcome::Dead("the callback is gone".into()));
+    let (mut tx, cb) = match hold(state, job, cb.callback_id).await? {
+        Ok(held) => held,
+        Err(outcome) => return Ok(outcome),
     };
     let stage = Stage::from_state(&cb.state);
     let label = match (stage, fetched) {

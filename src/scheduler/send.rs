@@ -163,17 +163,7 @@ pub(super) async fn gate_and_send(
     } else {
         None
     };
-    let blackouts: Vec<quiet_hours::Blackout> = rules
-        .compliance
-        .blackouts
-        .iter()
-        .map(|b| quiet_hours::Blackout {
-            states: b.states.clone(),
-            from: b.from.with_timezone(&Utc),
-            until: b.until.with_timezone(&Utc),
-            reason: b.reason.clone(),
-        })
-        .collect();
+    let blackouts = rules.blackouts();
     let data = data_hashes();
     let verdict = match quiet_hours::profiles() {
         Ok(profiles) => {

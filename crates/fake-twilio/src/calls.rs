@@ -314,8 +314,9 @@ pub(crate) async fn play(s: Arc<Shared>, account: String, c: FakeCall, plan: Cal
     status(&s, &account, &c, "completed", "completed", 3, Some(talked)).await;
 }
 
-/// `GET …/Calls.json` page body: the account's calls, filtered by `To`, `From` and the date of
-/// `StartTime>` (Twilio's is a date filter), newest first.
+/// `GET …/Calls.json` page body: the account's calls, filtered by `To`, `From` and `StartTime>`
+/// (a date; as Twilio's, it filters on the start time, which a call still `queued` has not),
+/// newest first.
 pub(crate) fn list_body(
     s: &Shared,
     account: &str,
@@ -334,7 +335,7 @@ pub(crate) fn list_body(
         .filter(|c| c.account_sid == account)
         .filter(|c| get("To").is_none_or(|to| c.to == to))
         .filter(|c| get("From").is_none_or(|from| c.from == from))
-        .filter(|c| since.is_none_or(|t| c.date_created >= t))
+        .filter(|c| since.is_none_or(|t| c.status != "queued" && c.date_created >= t))
         .rev()
         .map(|c| shapes::call_json(c, account))
         .collect();

@@ -371,10 +371,6 @@ fn store(s: &Arc<Shared>, msg: &FakeMessage) {
     callbacks::schedule(s, &msg.sid);
 }
 
-fn created(msg: &FakeMessage, outcome: String) -> Reply {
-    Reply::json(StatusCode::CREATED, shapes::message_json(msg), outcome)
-}
-
 fn internal_error() -> Reply {
     Reply::error(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -401,11 +397,36 @@ async fn create_message(s: &Arc<Shared>, idx: usize, params: &Params, account: &
     };
     let fault = s.lock().faults.take_create(&msg.to);
     tracing::debug!(to = %mask(&msg.to), sid = %msg.sid, ?fault, "fake twilio create");
+    let body = shapes::message_json(&msg);
+    answer_create(s, idx, fault, &msg.sid, &msg.to, body, || store(s, &msg)).await
+}
+
+/// How a create (a message's or a call's) answers under `fault`: `keep` stores what the
+/// carrier then has, `body` is the 201's JSON. A fault with `recorded: true` keeps it although
+/// the answer says otherwise.
+async fn answer_create(
+    s: &Shared,
+    idx: usize,
+    fault: Option<Fault>,
+    sid: &str,
+    to: &str,
+    body: Value,
+    keep: impl FnOnce(),
+) -> Reply {
+    let note = |recorded| recorded_note(recorded, sid);
+    let delayed = |recorded: bool, body: Value, note: String| {
+        if recorded {
+            Reply::json(StatusCode::CREATED, body, format!("201 {note}"))
+        } else {
+            let mut reply = internal_error();
+            reply.outcome = format!("{} ({note})", reply.outcome);
+            reply
+        }
+    };
     match fault {
         None | Some(Fault::ListFail | Fault::ListDup) => {
-            store(s, &msg);
-            let outcome = format!("201 created {}", msg.sid);
-            created(&msg, outcome)
+            keep();
+            Reply::json(StatusCode::CREATED, body, format!("201 created {sid}"))
         }
         Some(Fault::Status {
             http,
@@ -414,11 +435,11 @@ async fn create_message(s: &Arc<Shared>, idx: usize, params: &Params, account: &
             retry_after,
         }) => {
             if recorded {
-                store(s, &msg);
+                keep();
             }
             let status = StatusCode::from_u16(http).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             let code = code.unwrap_or(20000 + u32::from(status.as_u16()));
-            let mut reply = Reply::error(status, code, &shapes::error_message(code, &msg.to));
+            let mut reply = Reply::error(status, code, &shapes::error_message(code, to));
             if let Some(secs) = retry_after {
                 reply
                     .response
@@ -428,51 +449,39 @@ async fn create_message(s: &Arc<Shared>, idx: usize, params: &Params, account: &
             reply.outcome = format!(
                 "{} code {code} (fault, {})",
                 status.as_u16(),
-                recorded_note(recorded, &msg.sid)
+                note(recorded)
             );
             reply
         }
         Some(Fault::Delay { ms, recorded }) => {
             if recorded {
-                store(s, &msg);
+                keep();
             }
             s.set_outcome(idx, format!("delaying {ms} ms"));
             tokio::time::sleep(Duration::from_millis(ms)).await;
-            let note = format!("after {ms} ms delay, {}", recorded_note(recorded, &msg.sid));
-            delayed_answer(&msg, recorded, note)
+            delayed(
+                recorded,
+                body,
+                format!("after {ms} ms delay, {}", note(recorded)),
+            )
         }
         Some(Fault::Hold { recorded }) => {
             if recorded {
-                store(s, &msg);
+                keep();
             }
             let (release, released) = oneshot::channel();
             s.lock().held.push(release);
-            s.set_outcome(idx, format!("held ({})", recorded_note(recorded, &msg.sid)));
+            s.set_outcome(idx, format!("held ({})", note(recorded)));
             // A dropped sender (the fake itself dropped) counts as a release too.
             let _ = released.await;
-            let note = format!("after hold, {}", recorded_note(recorded, &msg.sid));
-            delayed_answer(&msg, recorded, note)
+            delayed(recorded, body, format!("after hold, {}", note(recorded)))
         }
         Some(Fault::Reset { recorded }) => {
             if recorded {
-                store(s, &msg);
+                keep();
             }
-            Reply::reset(format!(
-                "reset, no response ({})",
-                recorded_note(recorded, &msg.sid)
-            ))
+            Reply::reset(format!("reset, no response ({})", note(recorded)))
         }
-    }
-}
-
-/// The answer after a delay or hold: 201 when the message was stored, 500 otherwise.
-fn delayed_answer(msg: &FakeMessage, recorded: bool, note: String) -> Reply {
-    if recorded {
-        created(msg, format!("201 {note}"))
-    } else {
-        let mut reply = internal_error();
-        reply.outcome = format!("{} ({note})", reply.outcome);
-        reply
     }
 }
 
@@ -757,7 +766,8 @@ async fn create_call(s: &Arc<Shared>, idx: usize, params: &Params, account: &str
     };
     let body = shapes::call_json(&call, account);
     let fault = s.lock().call_faults.take_create(&call.to);
-    let keep = |s: &Arc<Shared>, call: &FakeCall| {
+    tracing::debug!(to = %mask(&call.to), sid = %call.sid, ?fault, "fake twilio call create");
+    let keep = || {
         let plan = {
             let mut state = s.lock();
             state.calls.push(call.clone());
@@ -777,89 +787,7 @@ async fn create_call(s: &Arc<Shared>, idx: usize, params: &Params, account: &str
             s.tasks().push(task);
         }
     };
-    tracing::debug!(to = %mask(&call.to), sid = %call.sid, ?fault, "fake twilio call create");
-    match fault {
-        None | Some(Fault::ListFail | Fault::ListDup) => {
-            keep(s, &call);
-            Reply::json(
-                StatusCode::CREATED,
-                body,
-                format!("201 created {}", call.sid),
-            )
-        }
-        Some(Fault::Status {
-            http,
-            code,
-            recorded,
-            retry_after,
-        }) => {
-            if recorded {
-                keep(s, &call);
-            }
-            let status = StatusCode::from_u16(http).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let code = code.unwrap_or(20000 + u32::from(status.as_u16()));
-            let mut reply = Reply::error(status, code, &shapes::error_message(code, &call.to));
-            if let Some(secs) = retry_after {
-                reply
-                    .response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-            }
-            reply.outcome = format!(
-                "{} code {code} (fault, {})",
-                status.as_u16(),
-                recorded_note(recorded, &call.sid)
-            );
-            reply
-        }
-        Some(Fault::Reset { recorded }) => {
-            if recorded {
-                keep(s, &call);
-            }
-            Reply::reset(format!("reset ({})", recorded_note(recorded, &call.sid)))
-        }
-        Some(Fault::Delay { ms, recorded }) => {
-            if recorded {
-                keep(s, &call);
-            }
-            s.set_outcome(idx, format!("delaying {ms} ms"));
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-            if recorded {
-                Reply::json(
-                    StatusCode::CREATED,
-                    body,
-                    format!("201 after {ms} ms delay"),
-                )
-            } else {
-                Reply::error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    20500,
-                    "delayed, then failed",
-                )
-            }
-        }
-        Some(Fault::Hold { recorded }) => {
-            if recorded {
-                keep(s, &call);
-            }
-            let (release, released) = oneshot::channel();
-            s.lock().held.push(release);
-            s.set_outcome(
-                idx,
-                format!("held ({})", recorded_note(recorded, &call.sid)),
-            );
-            let _ = released.await;
-            if recorded {
-                Reply::json(StatusCode::CREATED, body, "201 after hold")
-            } else {
-                Reply::error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    20500,
-                    "held, then failed",
-                )
-            }
-        }
-    }
+    answer_create(s, idx, fault, &call.sid, &call.to, body, keep).await
 }
 
 /// `GET /v2/PhoneNumbers/{number}?Fields=…` (docs/twilio.md §4).

@@ -381,44 +381,12 @@ pub async fn rule_facts(
     .await?)
 }
 
-/// The agents a number rings, in ring order, active only.
-pub async fn ring_order(
-    conn: &mut PgConnection,
-    brokerage: BrokerageId,
-    number_id: i64,
-) -> Result<Vec<i64>> {
-    Ok(sqlx::query_scalar(
-        "select r.agent_id from number_ring r join agent a on a.brokerage_id = r.brokerage_id and a.agent_id = r.agent_id
-          where r.brokerage_id = $1 and r.number_id = $2 and a.is_active order by r.position",
-    )
-    .bind(brokerage)
-    .bind(number_id)
-    .fetch_all(conn)
-    .await?)
-}
-
-/// The number's call-side settings: `callback` and `voicemail`.
-pub async fn number_settings(
-    conn: &mut PgConnection,
-    brokerage: BrokerageId,
-    number_id: i64,
-) -> Result<Option<(String, bool)>> {
-    Ok(sqlx::query_as(
-        "select callback, voicemail from number where brokerage_id = $1 and number_id = $2",
-    )
-    .bind(brokerage)
-    .bind(number_id)
-    .fetch_optional(conn)
-    .await?)
-}
-
 /// A callback as the thread shows it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct CallbackItem {
     pub callback_id: i64,
     pub origin: String,
     pub agent_name: String,
-    pub requested_by_name: Option<String>,
     pub state: String,
     pub outcome: Option<String>,
     pub detail: Option<String>,
@@ -435,12 +403,11 @@ pub async fn for_thread(
     since: &[DateTime<Utc>],
 ) -> Result<Vec<CallbackItem>> {
     Ok(sqlx::query_as::<_, CallbackItem>(
-        "select cb.callback_id, cb.origin, a.name as agent_name, r.name as requested_by_name, cb.state, cb.outcome,
+        "select cb.callback_id, cb.origin, a.name as agent_name, cb.state, cb.outcome,
                 cb.detail, cb.created_at, cb.talk_secs, cb.ended_at
            from callback cb
            join unnest($2::bigint[], $3::timestamptz[]) as v(contact_id, since) on v.contact_id = cb.contact_id
            join agent a on a.brokerage_id = cb.brokerage_id and a.agent_id = cb.agent_id
-           left join agent r on r.brokerage_id = cb.brokerage_id and r.agent_id = cb.requested_by
           where cb.brokerage_id = $1 and cb.created_at >= v.since
           order by cb.created_at, cb.callback_id",
     )
@@ -448,20 +415,6 @@ pub async fn for_thread(
     .bind(contacts)
     .bind(since)
     .fetch_all(conn)
-    .await?)
-}
-
-/// The call a recording webhook names by its `CallSid`: (brokerage, call, contact, number). The
-/// entry point of the voicemail webhooks.
-pub async fn call_by_sid(
-    conn: &mut PgConnection,
-    call_sid: &str,
-) -> Result<Option<(BrokerageId, CallId, Option<ContactId>, i64)>> {
-    Ok(sqlx::query_as(
-        "select brokerage_id, call_id, contact_id, number_id from call where call_sid = $1",
-    )
-    .bind(call_sid)
-    .fetch_optional(conn)
     .await?)
 }
 

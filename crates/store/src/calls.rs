@@ -88,13 +88,13 @@ pub async fn exists(
 pub async fn resolve_parent(
     conn: &mut PgConnection,
     parent_call_sid: &str,
-) -> Result<Option<(BrokerageId, CallId, i64)>> {
-    Ok(
-        sqlx::query_as("select brokerage_id, call_id, number_id from call where call_sid = $1")
-            .bind(parent_call_sid)
-            .fetch_optional(conn)
-            .await?,
+) -> Result<Option<(BrokerageId, CallId, i64, Option<ContactId>)>> {
+    Ok(sqlx::query_as(
+        "select brokerage_id, call_id, number_id, contact_id from call where call_sid = $1",
     )
+    .bind(parent_call_sid)
+    .fetch_optional(conn)
+    .await?)
 }
 
 pub struct DialFacts<'a> {

@@ -57,6 +57,22 @@ pub struct BrokerageRules {
     pub compliance: ComplianceSettings,
 }
 
+impl BrokerageRules {
+    /// The declared blackouts as the window test takes them.
+    pub fn blackouts(&self) -> Vec<textback_core::domain::quiet_hours::Blackout> {
+        self.compliance
+            .blackouts
+            .iter()
+            .map(|b| textback_core::domain::quiet_hours::Blackout {
+                states: b.states.clone(),
+                from: b.from.with_timezone(&Utc),
+                until: b.until.with_timezone(&Utc),
+                reason: b.reason.clone(),
+            })
+            .collect()
+    }
+}
+
 pub async fn brokerage_rules(
     conn: &mut PgConnection,
     brokerage: BrokerageId,

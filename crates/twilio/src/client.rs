@@ -65,6 +65,22 @@ struct MessagePage {
     next_page_uri: Option<String>,
 }
 
+/// A page of a list: its items and the next page's URI.
+trait Paged: serde::de::DeserializeOwned {
+    type Item;
+    fn split(self) -> (Vec<Self::Item>, Option<String>);
+}
+
+impl Paged for MessagePage {
+    type Item = ApiMessage;
+    fn split(self) -> (Vec<ApiMessage>, Option<String>) {
+        (self.messages, self.next_page_uri)
+    }
+}
+
+/// The largest JSON answer read (a page of 100 messages is about 100 KB).
+const MAX_JSON_BYTES: usize = 8 * 1024 * 1024;
+
 #[derive(Debug, Deserialize)]
 struct ApiError {
     code: Option<u32>,
@@ -182,18 +198,25 @@ impl TwilioClient {
         body: &str,
         status_callback: &str,
     ) -> SendOutcome {
+        let url = self.messages_url(creds.account_sid.as_str());
+        let form = [
+            ("To", to),
+            ("From", from),
+            ("Body", body),
+            ("StatusCallback", status_callback),
+        ];
+        self.create(creds, url, &form).await
+    }
+
+    /// A create (`POST` of a form): classified, never retried here (docs/reliability.md §3).
+    async fn create(&self, creds: &Credentials, url: String, form: &[(&str, &str)]) -> SendOutcome {
         let account = creds.account_sid.as_str();
         let request = self
             .http
-            .post(self.messages_url(account))
+            .post(url)
             .basic_auth(account, Some(creds.auth_token.expose_secret()))
             .timeout(self.timeouts.total)
-            .form(&[
-                ("To", to),
-                ("From", from),
-                ("Body", body),
-                ("StatusCallback", status_callback),
-            ]);
+            .form(form);
         let response = match request.send().await {
             Ok(r) => r,
             Err(e) => return classify_error(&e),
@@ -236,23 +259,8 @@ impl TwilioClient {
             .append_pair("To", to)
             .append_pair("From", from)
             .append_pair("PageSize", "100");
-        let mut out = Vec::new();
-        let mut next = Some(url.to_string());
-        let mut pages = 0;
-        while let Some(page_url) = next.take() {
-            pages += 1;
-            if pages > 50 {
-                return Err(ReadError::Body(
-                    "more than 50 pages of messages between two numbers".into(),
-                ));
-            }
-            let page: MessagePage = self.get_json(&page_url, creds).await?;
-            out.extend(page.messages);
-            next = page
-                .next_page_uri
-                .map(|uri| format!("{}{uri}", self.api_base.as_str().trim_end_matches('/')));
-        }
-        Ok(out)
+        self.all_pages::<MessagePage>(url.to_string(), creds, 50, "messages")
+            .await
     }
 
     /// Lookup v2 with line type intelligence (and caller name when asked; it costs more).
@@ -291,7 +299,19 @@ impl TwilioClient {
         url: &str,
         creds: &Credentials,
     ) -> Result<T, ReadError> {
-        let response = self
+        let bytes = self.get_bytes(url, creds, MAX_JSON_BYTES).await?;
+        serde_json::from_slice(&bytes).map_err(|e| ReadError::Body(e.to_string()))
+    }
+
+    /// A `GET` with the account's credentials, read up to `max` bytes (a larger answer is an
+    /// error, and is not read further).
+    async fn get_bytes(
+        &self,
+        url: &str,
+        creds: &Credentials,
+        max: usize,
+    ) -> Result<Vec<u8>, ReadError> {
+        let mut response = self
             .http
             .get(url)
             .basic_auth(&creds.account_sid, Some(creds.auth_token.expose_secret()))
@@ -303,11 +323,49 @@ impl TwilioClient {
         if !(200..300).contains(&status) {
             return Err(ReadError::Status { status });
         }
-        let bytes = response
-            .bytes()
+        let too_large = || ReadError::Body(format!("the answer is larger than {max} bytes"));
+        if response.content_length().is_some_and(|n| n > max as u64) {
+            return Err(too_large());
+        }
+        let mut out = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
             .await
-            .map_err(|e| ReadError::Transport(e.to_string()))?;
-        serde_json::from_slice(&bytes).map_err(|e| ReadError::Body(e.to_string()))
+            .map_err(|e| ReadError::Transport(e.to_string()))?
+        {
+            if out.len() + chunk.len() > max {
+                return Err(too_large());
+            }
+            out.extend_from_slice(&chunk);
+        }
+        Ok(out)
+    }
+
+    /// Every item of a paged list, following `next_page_uri` for at most `max_pages` pages.
+    async fn all_pages<P: Paged>(
+        &self,
+        first: String,
+        creds: &Credentials,
+        max_pages: usize,
+        what: &str,
+    ) -> Result<Vec<P::Item>, ReadError> {
+        let mut out = Vec::new();
+        let mut next = Some(first);
+        let mut pages = 0;
+        while let Some(page_url) = next.take() {
+            pages += 1;
+            if pages > max_pages {
+                return Err(ReadError::Body(format!(
+                    "more than {max_pages} pages of {what} between two numbers"
+                )));
+            }
+            let page: P = self.get_json(&page_url, creds).await?;
+            let (items, next_uri) = page.split();
+            out.extend(items);
+            next = next_uri
+                .map(|uri| format!("{}{uri}", self.api_base.as_str().trim_end_matches('/')));
+        }
+        Ok(out)
     }
 }
 
@@ -338,6 +396,13 @@ impl ApiCall {
 struct CallPage {
     calls: Vec<ApiCall>,
     next_page_uri: Option<String>,
+}
+
+impl Paged for CallPage {
+    type Item = ApiCall;
+    fn split(self) -> (Vec<ApiCall>, Option<String>) {
+        (self.calls, self.next_page_uri)
+    }
 }
 
 /// What `POST …/Calls.json` is asked to do: call `to` from `from`, fetch `url` for the TwiML
@@ -383,44 +448,17 @@ impl TwilioClient {
             ("StatusCallbackEvent", "completed"),
             ("Timeout", &timeout),
         ];
-        let request = self
-            .http
-            .post(self.calls_url(account))
-            .basic_auth(account, Some(creds.auth_token.expose_secret()))
-            .timeout(self.timeouts.total)
-            .form(&form);
-        let response = match request.send().await {
-            Ok(r) => r,
-            Err(e) => return classify_error(&e),
-        };
-        let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        match response.bytes().await {
-            Ok(bytes) => classify_response(status, retry_after.as_deref(), &bytes),
-            Err(e) => match status {
-                429 | 503 => SendOutcome::NotSent {
-                    reason: format!("HTTP {status}"),
-                    retry_after: parse_retry_after(retry_after.as_deref()),
-                },
-                _ => SendOutcome::Unknown {
-                    reason: format!("HTTP {status}, body unreadable: {e}"),
-                },
-            },
-        }
+        self.create(creds, self.calls_url(account), &form).await
     }
 
-    /// Every call `from` → `to` created on or after `since`'s UTC date, newest first, following
-    /// the pages (`StartTime>=` is a date filter: the caller compares `date_created` itself).
+    /// Every call `from` → `to`, newest first, following the pages. No `StartTime` filter: it
+    /// filters on `start_time`, which is empty until a call is dialled (Twilio's Call resource),
+    /// so a call still `queued` would not be listed; the caller compares `date_created` itself.
     pub async fn list_calls(
         &self,
         creds: &Credentials,
         to: &str,
         from: &str,
-        since: DateTime<Utc>,
     ) -> Result<Vec<ApiCall>, ReadError> {
         let account = creds.account_sid.as_str();
         let mut url =
@@ -428,25 +466,9 @@ impl TwilioClient {
         url.query_pairs_mut()
             .append_pair("To", to)
             .append_pair("From", from)
-            .append_pair("StartTime>", &since.format("%Y-%m-%d").to_string())
             .append_pair("PageSize", "100");
-        let mut out = Vec::new();
-        let mut next = Some(url.to_string());
-        let mut pages = 0;
-        while let Some(page_url) = next.take() {
-            pages += 1;
-            if pages > 20 {
-                return Err(ReadError::Body(
-                    "more than 20 pages of calls between two numbers".into(),
-                ));
-            }
-            let page: CallPage = self.get_json(&page_url, creds).await?;
-            out.extend(page.calls);
-            next = page
-                .next_page_uri
-                .map(|uri| format!("{}{uri}", self.api_base.as_str().trim_end_matches('/')));
-        }
-        Ok(out)
+        self.all_pages::<CallPage>(url.to_string(), creds, 20, "calls")
+            .await
     }
 
     /// `GET …/Calls/{sid}.json`.
@@ -465,38 +487,13 @@ impl TwilioClient {
         &self,
         creds: &Credentials,
         recording_sid: &str,
-    ) -> Result<bytes::Bytes, ReadError> {
+    ) -> Result<Vec<u8>, ReadError> {
         let url = format!(
             "{}/2010-04-01/Accounts/{}/Recordings/{recording_sid}.mp3",
             self.api_base.as_str().trim_end_matches('/'),
             creds.account_sid
         );
-        let response = self
-            .http
-            .get(&url)
-            .basic_auth(&creds.account_sid, Some(creds.auth_token.expose_secret()))
-            .timeout(self.timeouts.total)
-            .send()
-            .await
-            .map_err(|e| ReadError::Transport(e.to_string()))?;
-        let status = response.status().as_u16();
-        if !(200..300).contains(&status) {
-            return Err(ReadError::Status { status });
-        }
-        if response
-            .content_length()
-            .is_some_and(|n| n > MAX_RECORDING_BYTES as u64)
-        {
-            return Err(ReadError::Body("the recording is too large".into()));
-        }
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| ReadError::Transport(e.to_string()))?;
-        if bytes.len() > MAX_RECORDING_BYTES {
-            return Err(ReadError::Body("the recording is too large".into()));
-        }
-        Ok(bytes)
+        self.get_bytes(&url, creds, MAX_RECORDING_BYTES).await
     }
 }
 
