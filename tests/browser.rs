@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use chrono::Duration as Span;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
-use textback_fake_twilio::CallbackPlan;
+use textback_fake_twilio::{CallPlan, CallbackPlan};
 
 use helpers::*;
 
@@ -705,5 +705,61 @@ async fn a_phone_shows_one_pane_at_a_time_and_nothing_scrolls_sideways() {
         "{l}"
     );
     b.shot("1366-conversation").await;
+    b.close().await;
+}
+
+#[tokio::test]
+async fn a_callback_clicked_in_the_thread_connects_and_the_thread_shows_it_live() {
+    let app = spawn_app().await;
+    app.fake.set_default_call_plan(Some(CallPlan::connects(61)));
+    // A miss, its text-back (the follow-up waits a day), then a call whose result was unclear:
+    // a callback task.
+    app.missed_call(LEAD, MAIN_ST).await;
+    app.clock.advance(Span::seconds(20));
+    app.drain().await;
+    let sid = new_sid("CA");
+    let r = app
+        .post_signed(
+            "/twilio/voice",
+            &TestApp::incoming_params(&sid, LEAD, MAIN_ST),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let unclear = without(
+        TestApp::dial_params(&sid, LEAD, MAIN_ST, "something-new", "false"),
+        "DialBridged",
+    );
+    assert_eq!(
+        app.post_signed("/twilio/voice/dial", &unclear).await.status,
+        200
+    );
+    app.drain().await;
+
+    let b = logged_in(&app, "sam@harbor.example", "callback").await;
+    b.wait_for_text(".rows", "(617) 555-0123").await;
+    b.click(".rows a").await;
+    b.wait_for_text("section.tasks", "Call back now").await;
+    b.shot("1-task").await;
+    b.click("section.tasks button.primary").await;
+    b.wait_for_last(".item", "Calling Sam Rivera").await;
+    // The scheduler places the call; the fake carrier rings Sam, who presses 1, and the lead
+    // answers: the open page follows by itself.
+    app.drain().await;
+    let thread = b
+        .wait_for_text("#thread", "Called back by Sam Rivera: connected, 1:01")
+        .await;
+    assert!(thread.contains("from the inbox"), "{thread}");
+    b.wait_for_text("#thread", "done (called back)").await;
+    b.shot("2-connected-live").await;
+    assert!(
+        b.c().find(Locator::Css("section.tasks")).await.is_err(),
+        "no open task is left"
+    );
+    let follow_up: (String, Option<String>) =
+        sqlx::query_as("select state, reason from job where kind = 'follow_up'")
+            .fetch_one(&app.db.pool)
+            .await
+            .expect("follow-up");
+    assert_eq!(follow_up, ("cancelled".into(), Some("called_back".into())));
     b.close().await;
 }

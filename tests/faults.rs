@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 
 use textback::clock::OffsetClock;
 use textback_fake_twilio::{
-    CallbackPlan, DialResult, FakeTwilio, FakeTwilioConfig, Fault, KeptBody, Player, Scope,
-    TRIAL_PREFIX, new_call_sid, new_message_sid,
+    CallPlan, CallbackPlan, DialResult, FakeTwilio, FakeTwilioConfig, Fault, KeptBody, Player,
+    Scope, TRIAL_PREFIX, new_call_sid, new_message_sid,
 };
 
 use helpers::*;
@@ -1432,4 +1432,114 @@ async fn a_worker_that_outlives_its_lease_leaves_no_job_behind() {
     w.assert_invariants().await;
     w.assert_one_text(lead).await;
     assert_eq!(w.creates(), 1);
+}
+
+/// The demo setup with `callback = "auto"` on the 123 Main St line (docs/calls.md).
+fn setup_auto_callback() -> String {
+    setup().replace(
+        "missed_message = \"Sorry we missed you. We will text you in a moment.\"",
+        "missed_message = \"Sorry we missed you. We will text you in a moment.\"\ncallback = \"auto\"",
+    )
+}
+
+fn call_creates(w: &World) -> usize {
+    w.fake
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/Calls.json"))
+        .count()
+}
+
+/// The callbacks' (outcome, detail), waiting until every one has ended.
+async fn callbacks_ended(w: &World, within: Duration) -> Vec<(String, Option<String>)> {
+    let deadline = Instant::now() + within;
+    loop {
+        let rows: Vec<(String, Option<String>, Option<String>)> =
+            sqlx::query_as("select state, outcome, detail from callback order by callback_id")
+                .fetch_all(&w.db.pool)
+                .await
+                .unwrap();
+        if !rows.is_empty() && rows.iter().all(|(s, _, _)| s == "ended") {
+            return rows
+                .into_iter()
+                .map(|(_, o, d)| (o.unwrap_or_default(), d))
+                .collect();
+        }
+        assert!(Instant::now() < deadline, "callbacks still live: {rows:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// docs/calls.md "At most once": a call create whose answer never comes in time (the client gives
+/// up after its timeout; the carrier created the call, whose webhooks do not come either) is
+/// found in the carrier's list of calls and adopted, never created again.
+#[tokio::test]
+async fn a_call_create_that_timed_out_is_found_in_the_list_and_placed_once() {
+    let _serial = SERIAL.lock().await;
+    let w = world_with(&setup_auto_callback()).await;
+    w.fake.inject_call_fault(
+        Fault::Delay {
+            ms: 3000,
+            recorded: true,
+        },
+        Scope::Next(1),
+    );
+    let server = w.server(0, None).await;
+    miss(&w.player(&server), "+16175550161").await;
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let adopted = loop {
+        let row: Option<(String, Option<String>)> =
+            sqlx::query_as("select state, agent_call_sid from callback")
+                .fetch_optional(&w.db.pool)
+                .await
+                .unwrap();
+        if let Some((state, Some(sid))) = row {
+            break (state, sid);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the call was never adopted: {row:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let calls = w.fake.calls();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(adopted, ("ringing".to_owned(), calls[0].sid.clone()));
+    assert_eq!(call_creates(&w), 1, "never created twice");
+}
+
+/// The server killed between the agent's 1 and the bridge: the agent hears the carrier's error
+/// and the lead is never dialled. Restarted, the `call_back` job settles the callback from the
+/// carrier's record of the call (`not_bridged`), nothing is called twice, and the text-back,
+/// which the bridge did not cancel, goes once.
+#[tokio::test]
+async fn killed_between_the_agents_1_and_the_bridge_the_callback_ends_not_bridged() {
+    let _serial = SERIAL.lock().await;
+    let w = world_with(&setup_auto_callback()).await;
+    w.fake.set_default_call_plan(Some(CallPlan::connects(20)));
+    let lead = "+16175550162";
+    let mut server = w.server(0, Some("after_callback_press")).await;
+    miss(&w.player(&server), lead).await;
+    let status = server.wait_exit(Duration::from_secs(30)).await;
+    assert!(!status.success(), "the crash point was reached");
+    assert!(w.fake.dialed().is_empty(), "the lead was never dialled");
+    // Ten minutes on: past the ring timeout, when the job looks at the call again.
+    let later = test_start()
+        + chrono::Duration::from_std(w.made.elapsed()).unwrap()
+        + chrono::Duration::minutes(10);
+    let _restarted = w.server_at(server.port, None, later).await;
+    let ended = callbacks_ended(&w, Duration::from_secs(40)).await;
+    assert_eq!(ended.len(), 1);
+    assert_eq!(ended[0].0, "not_bridged", "{ended:?}");
+    assert!(
+        ended[0]
+            .1
+            .as_deref()
+            .is_some_and(|d| d.contains("carrier's record")),
+        "{ended:?}"
+    );
+    assert_eq!(call_creates(&w), 1, "never created twice");
+    w.wait_all_terminal(Duration::from_secs(40)).await;
+    w.assert_one_text(lead).await;
+    w.assert_invariants().await;
 }

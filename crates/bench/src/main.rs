@@ -42,6 +42,10 @@ enum What {
     /// at TEXTBACK_BIN) over loopback: BENCH_CALLS (2000) calls, BENCH_CONCURRENCY (4) clients,
     /// BENCH_RATE (200/s) for the open loop. Its database is made on TEXTBACK_TEST_PG.
     Webhooks,
+    /// "Call back" clicked in the inbox: BENCH_CALLBACKS (200) clicks, one after another, the
+    /// time to the page's answer and to the carrier's Calls create, p50/p99. A fresh database
+    /// NAME_bench_callback beside DATABASE_URL's.
+    Callback,
 }
 
 #[tokio::main]
@@ -52,6 +56,7 @@ async fn main() -> std::process::ExitCode {
         What::Pipeline => runs::pipeline().await,
         What::Dashboard => runs::dashboard().await,
         What::Load => runs::load().await,
+        What::Callback => runs::callback().await,
         What::Webhooks => {
             webhooks::run().await;
             Ok(())

@@ -972,3 +972,126 @@ async fn log_in(public: &str, email: &str, password: &str) -> anyhow::Result<Str
         .map(str::to_owned)
         .context("the session cookie")
 }
+
+/// `textback-bench callback`: a person clicks "Call back" (`POST /inbox/c/{id}/callback`) on
+/// BENCH_CALLBACKS (200) conversations of the demo brokerage, one after another; the time to
+/// the page's answer and to the carrier's Calls create request (the `call_back` job woken by
+/// the queue's notification), p50/p99. In-process with the fake carrier, on a fresh database
+/// NAME_bench_callback beside DATABASE_URL's.
+pub async fn callback() -> anyhow::Result<()> {
+    let config = Config::from_env()?;
+    let n = env_num("BENCH_CALLBACKS", 200).clamp(1, 1000);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let stage = textback::demo::stage(
+        &config.database_url,
+        "bench_callback",
+        textback::demo::DEMO_SETUP,
+        textback::demo::harbor_zone(),
+        &listener,
+    )
+    .await?;
+    let password = "bench password 2026";
+    let email = "sam@harbor.example";
+    {
+        let mut conn = stage.pool.acquire().await?;
+        let agent = textback::store::users::agent_by_email(&mut conn, stage.brokerage, email)
+            .await?
+            .context("a demo agent")?;
+        let hash = textback::http::auth::hash_password(password)?;
+        textback::store::users::set_login(
+            &mut conn,
+            stage.brokerage,
+            agent.agent_id,
+            email,
+            &hash,
+            stage.clock.now(),
+        )
+        .await?;
+    }
+    let pool = stage.pool.clone();
+    let public = stage.public.clone();
+    let run = Running::serve(
+        listener,
+        stage.app,
+        stage.clock,
+        stage.fake,
+        &public,
+        stage.config,
+    );
+    // One missed call per caller on the 123 Main St line: a conversation each.
+    for i in 0..n {
+        let caller = format!("+1617555{:04}", 2000 + i);
+        let sid = textback_fake_twilio::new_call_sid();
+        run.player
+            .incoming_call(&sid, &caller, "+15555550100")
+            .await?;
+        run.player
+            .dial_result(
+                &sid,
+                &caller,
+                "+15555550100",
+                textback_fake_twilio::DialResult::no_answer(),
+            )
+            .await?;
+    }
+    let ids: Vec<i64> = sqlx::query_scalar("select conversation_id from conversation order by 1")
+        .fetch_all(&pool)
+        .await?;
+    let cookie = log_in(&public, email, password).await?;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let page = http
+        .get(format!(
+            "{public}/inbox/c/{}",
+            ids.first().context("conversations")?
+        ))
+        .header("cookie", &cookie)
+        .send()
+        .await?
+        .text()
+        .await?;
+    let at = page.find("name=\"csrf\" value=\"").context("the token")? + 19;
+    let csrf = page
+        .get(at..)
+        .and_then(|rest| rest.split('"').next())
+        .context("the token")?
+        .to_owned();
+
+    let (mut answered, mut created) = (Vec::new(), Vec::new());
+    for id in &ids {
+        let before = run.fake.calls().len();
+        let started = Instant::now();
+        let r = http
+            .post(format!("{public}/inbox/c/{id}/callback"))
+            .header("cookie", &cookie)
+            .form(&[("csrf", csrf.as_str())])
+            .send()
+            .await?;
+        anyhow::ensure!(
+            r.status().as_u16() == 303,
+            "callback answered {}",
+            r.status()
+        );
+        answered.push(started.elapsed().as_secs_f64() * 1000.0);
+        let deadline = started + StdDuration::from_secs(10);
+        while run.fake.calls().len() == before {
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "no call create for conversation {id}"
+            );
+            tokio::time::sleep(StdDuration::from_micros(500)).await;
+        }
+        created.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    run.stop().await;
+    let (a50, a99, _) = percentiles(answered);
+    let (c50, c99, cmax) = percentiles(created);
+    println!(
+        "RESULT system=ours bench=callback callbacks={} click_answer_p50_ms={a50:.1} \
+         click_answer_p99_ms={a99:.1} click_to_create_p50_ms={c50:.1} \
+         click_to_create_p99_ms={c99:.1} click_to_create_max_ms={cmax:.1}",
+        ids.len()
+    );
+    Ok(())
+}
