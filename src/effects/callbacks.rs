@@ -45,6 +45,7 @@ pub async fn call_rule(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
     contact_id: ContactId,
+    number_id: i64,
     origin: Origin,
     now: DateTime<Utc>,
 ) -> store::Result<CallRule> {
@@ -59,6 +60,11 @@ pub async fn call_rule(
         Err(_) => gate::Usability::Invalid,
     };
     let rules = store::gate::brokerage_rules(conn, brokerage).await?;
+    let tz = rules
+        .time_zone
+        .parse::<chrono_tz::Tz>()
+        .unwrap_or(chrono_tz::America::New_York);
+    let hours = callbacks::office_hours(conn, brokerage, number_id).await?;
     let blackouts = rules.blackouts();
     let zone = zones::lookup(&facts.phone);
     // Fail closed as the gate does: no window data, no call.
@@ -74,6 +80,7 @@ pub async fn call_rule(
         deleted: facts.deleted,
         suppression_source: facts.suppression_source.as_deref(),
         review_hold: facts.review_hold,
+        office_open: callback::office_open(now, tz, hours),
         zone: &zone,
         profile: profiles.get(zone.state),
         blackouts: &blackouts,
@@ -100,8 +107,15 @@ pub async fn ask(
         call_id: ask.call_id,
         now,
     };
-    if let rule @ CallRule::Refuse { reason, .. } =
-        call_rule(conn, brokerage, ask.contact_id, ask.origin, now).await?
+    if let rule @ CallRule::Refuse { reason, .. } = call_rule(
+        conn,
+        brokerage,
+        ask.contact_id,
+        ask.number_id,
+        ask.origin,
+        now,
+    )
+    .await?
     {
         let words = rule.words();
         // A person is told at once; the automation's refusal is kept for the thread.

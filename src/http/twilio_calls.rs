@@ -146,8 +146,15 @@ pub async fn callback_press(
     // The rule once more: the lead may have been put on the do-not-call list, or the hour
     // passed, while the agent's phone rang.
     let origin = Origin::parse(&cb.origin).unwrap_or(Origin::Inbox);
-    let rule =
-        effects::callbacks::call_rule(&mut tx, cb.brokerage_id, cb.contact_id, origin, now).await?;
+    let rule = effects::callbacks::call_rule(
+        &mut tx,
+        cb.brokerage_id,
+        cb.contact_id,
+        cb.number_id,
+        origin,
+        now,
+    )
+    .await?;
     if let callback::CallRule::Refuse { .. } = rule {
         let words = rule.words();
         effects::callbacks::end(&mut tx, &cb, Ended::Refused, Some(&words), None, None, now)

@@ -143,7 +143,16 @@ async fn place(
     } else if !cb.agent_active {
         Some("the agent is no longer active".to_owned())
     } else {
-        match effects::callbacks::call_rule(&mut tx, brokerage, cb.contact_id, origin, now).await? {
+        match effects::callbacks::call_rule(
+            &mut tx,
+            brokerage,
+            cb.contact_id,
+            cb.number_id,
+            origin,
+            now,
+        )
+        .await?
+        {
             callback::CallRule::Allow => None,
             refused => Some(refused.words()),
         }

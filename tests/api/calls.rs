@@ -595,3 +595,47 @@ async fn a_voicemail_asking_to_stop_is_an_opt_out_request_and_ends_the_follow_up
         "held for review or suppressed as a text would be"
     );
 }
+
+#[tokio::test]
+async fn an_automatic_callback_waits_for_the_offices_hours_a_person_does_not() {
+    // Downtown opens at 11:00; the test clock reads 10:00 in Boston.
+    let setup = with_number(DEMO, "callback = \"auto\"").replace(
+        "slug = \"downtown\"\nname = \"Downtown\"\n",
+        "slug = \"downtown\"\nname = \"Downtown\"\nhours = \"11:00-18:00\"\n",
+    );
+    let app = spawn_app_with(AppOptions {
+        setup: Some(setup),
+        ..AppOptions::default()
+    })
+    .await;
+    app.fake.set_default_call_plan(Some(CallPlan::connects(9)));
+    app.missed_call(LEAD, MAIN_ST).await;
+    app.drain().await;
+    let cbs = callbacks(&app).await;
+    assert_eq!(cbs.len(), 1);
+    assert_eq!(
+        (cbs[0].origin.as_str(), cbs[0].outcome.as_deref()),
+        ("auto", Some("refused"))
+    );
+    assert!(
+        cbs[0]
+            .detail
+            .as_deref()
+            .is_some_and(|d| d.contains("office is closed")),
+        "{:?}",
+        cbs[0].detail
+    );
+    assert!(call_creates(&app).is_empty());
+    // A person may still call back before the office opens.
+    let id = conversation_of(&app, LEAD).await;
+    let mut sam = app.person("harbor", "sam@harbor.example").await;
+    sam.get(&format!("/inbox/c/{id}")).await;
+    assert_eq!(
+        sam.post(&format!("/inbox/c/{id}/callback"), &[])
+            .await
+            .status,
+        303
+    );
+    app.drain().await;
+    assert_eq!(call_creates(&app).len(), 1);
+}

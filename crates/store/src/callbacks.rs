@@ -352,6 +352,27 @@ pub async fn use_link(
     Ok(())
 }
 
+/// The hours of a number's office (`opens_at`, `closes_at`), when the setup file names them.
+pub async fn office_hours(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+    number_id: i64,
+) -> Result<Option<(chrono::NaiveTime, chrono::NaiveTime)>> {
+    let row: Option<(Option<chrono::NaiveTime>, Option<chrono::NaiveTime>)> = sqlx::query_as(
+        "select o.opens_at, o.closes_at from number n
+           join office o on o.brokerage_id = n.brokerage_id and o.office_id = n.office_id
+          where n.brokerage_id = $1 and n.number_id = $2",
+    )
+    .bind(brokerage)
+    .bind(number_id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(match row {
+        Some((Some(open), Some(close))) => Some((open, close)),
+        _ => None,
+    })
+}
+
 /// What the call rule reads about a contact.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RuleFacts {

@@ -196,14 +196,18 @@ async fn apply_offices(
     let mut ids = HashMap::new();
     for o in &file.offices {
         let row: Option<(i64, bool)> = sqlx::query_as(
-            "insert into office as x (brokerage_id, slug, name) values ($1, $2, $3)
-             on conflict (brokerage_id, slug) do update set name = excluded.name, is_active = true, updated_at = now()
-              where (x.name, x.is_active) is distinct from (excluded.name, true)
+            "insert into office as x (brokerage_id, slug, name, opens_at, closes_at) values ($1, $2, $3, $4, $5)
+             on conflict (brokerage_id, slug) do update set name = excluded.name, opens_at = excluded.opens_at,
+                    closes_at = excluded.closes_at, is_active = true, updated_at = now()
+              where (x.name, x.opens_at, x.closes_at, x.is_active)
+                    is distinct from (excluded.name, excluded.opens_at, excluded.closes_at, true)
              returning office_id, (xmax = 0) as inserted",
         )
         .bind(brokerage)
         .bind(&o.slug)
         .bind(&o.name)
+        .bind(o.hours.map(|(open, _)| open))
+        .bind(o.hours.map(|(_, close)| close))
         .fetch_optional(&mut *conn)
         .await?;
         let id = match row {

@@ -2,7 +2,8 @@
 //! (the call rule), what the agent hears, and what each carrier signal means for the callback.
 //! Pure: the webhook handlers and the `call_back` job record what these return.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveTime, Utc};
+use chrono_tz::Tz;
 
 use crate::domain::dial::{self, DialOutcome};
 use crate::domain::gate::Usability;
@@ -49,6 +50,26 @@ impl Origin {
     }
 }
 
+/// An office's `hours = "HH:MM-HH:MM"` (24-hour, opening before closing, the same day).
+pub fn parse_hours(s: &str) -> Result<(NaiveTime, NaiveTime), &'static str> {
+    const SHAPE: &str = "must be like \"09:00-18:00\" (24-hour, opening before closing)";
+    let (open, close) = s.trim().split_once('-').ok_or(SHAPE)?;
+    let time = |t: &str| NaiveTime::parse_from_str(t.trim(), "%H:%M").map_err(|_| SHAPE);
+    let (open, close) = (time(open)?, time(close)?);
+    if open >= close {
+        return Err(SHAPE);
+    }
+    Ok((open, close))
+}
+
+/// Whether an office with `hours` is open at `now` in `tz` (no hours: always).
+pub fn office_open(now: DateTime<Utc>, tz: Tz, hours: Option<(NaiveTime, NaiveTime)>) -> bool {
+    hours.is_none_or(|(open, close)| {
+        let local = now.with_timezone(&tz).time();
+        open <= local && local < close
+    })
+}
+
 /// What is known of the lead when a callback is asked for.
 #[derive(Debug, Clone)]
 pub struct RuleInput<'a> {
@@ -61,6 +82,8 @@ pub struct RuleInput<'a> {
     pub suppression_source: Option<&'a str>,
     /// The contact is on review hold (a possible opt-out a person has not decided).
     pub review_hold: bool,
+    /// The number's office is inside its `hours` (always, when it names none).
+    pub office_open: bool,
     pub zone: &'a ZoneInfo,
     pub profile: &'a Profile,
     pub blackouts: &'a [Blackout],
@@ -96,6 +119,7 @@ impl CallRule {
                         "a possible opt-out awaits a decision; only a person may call them back"
                     }
                     "calling_window" => "it is outside the lead's calling hours",
+                    "office_closed" => "the office is closed (its hours in the setup file)",
                     "blackout" => "a declared blackout is in force for the lead's state",
                     other => other,
                 };
@@ -115,7 +139,9 @@ impl CallRule {
 /// 3. a text opt-out (STOP, a carrier's 21610, a person's "do not text") or a review hold:
 ///    refused for the automation; a person may still return the lead's call (the lead asked
 ///    not to be texted, and called the brokerage themselves);
-/// 4. the calling window: the same window as texts (8 am to 9 pm in the lead's local time,
+/// 4. an office's `hours`, when the setup file names them: the automation calls agents only
+///    while their office is open;
+/// 5. the calling window: the same window as texts (8 am to 9 pm in the lead's local time,
 ///    narrowed by the state's rules, holidays and blackouts), for every callback.
 pub fn rule(input: &RuleInput<'_>, now: DateTime<Utc>) -> CallRule {
     let refuse = |reason| CallRule::Refuse {
@@ -137,6 +163,9 @@ pub fn rule(input: &RuleInput<'_>, now: DateTime<Utc>) -> CallRule {
     }
     if input.review_hold && !input.origin.is_person() {
         return refuse("review_hold");
+    }
+    if !input.office_open && !input.origin.is_person() {
+        return refuse("office_closed");
     }
     match quiet_hours::window_at(now, &input.zone.zones, input.profile, input.blackouts) {
         quiet_hours::Window::Open { .. } => CallRule::Allow,
@@ -334,6 +363,7 @@ mod tests {
             deleted: false,
             suppression_source: None,
             review_hold: false,
+            office_open: true,
             zone,
             profile: profiles().get(zone.state),
             blackouts: &[],
@@ -602,5 +632,41 @@ mod tests {
         }
         assert_eq!(Stage::from_state("ended"), None);
         assert_eq!(Origin::parse("auto"), Some(Origin::Auto));
+    }
+
+    #[test]
+    fn office_hours_parse_and_open() {
+        let t = |h, m| NaiveTime::from_hms_opt(h, m, 0).unwrap();
+        assert_eq!(parse_hours("09:00-18:00"), Ok((t(9, 0), t(18, 0))));
+        assert_eq!(parse_hours(" 8:30 - 17:45 "), Ok((t(8, 30), t(17, 45))));
+        for bad in [
+            "18:00-09:00",
+            "09:00-09:00",
+            "9-17",
+            "09:00",
+            "25:00-26:00",
+            "",
+        ] {
+            assert!(parse_hours(bad).is_err(), "{bad}");
+        }
+        let ny = chrono_tz::America::New_York;
+        let hours = Some((t(9, 0), t(18, 0)));
+        // 14:00 in New York (June, UTC−4); 08:59; 18:00 (closed at the closing minute).
+        assert!(office_open(afternoon(), ny, hours));
+        assert!(!office_open(
+            Utc.with_ymd_and_hms(2026, 6, 10, 12, 59, 0).unwrap(),
+            ny,
+            hours
+        ));
+        assert!(!office_open(
+            Utc.with_ymd_and_hms(2026, 6, 10, 22, 0, 0).unwrap(),
+            ny,
+            hours
+        ));
+        assert!(office_open(
+            Utc.with_ymd_and_hms(2026, 6, 10, 3, 0, 0).unwrap(),
+            ny,
+            None
+        ));
     }
 }

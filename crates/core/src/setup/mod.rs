@@ -118,6 +118,10 @@ pub struct Brokerage {
 pub struct Office {
     pub slug: String,
     pub name: String,
+    /// `hours = "09:00-18:00"`: when the office takes automatic callbacks (README.md "The call
+    /// side"), every day, in the brokerage's time zone. `None`: at any hour the lead's calling
+    /// window allows.
+    pub hours: Option<(chrono::NaiveTime, chrono::NaiveTime)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

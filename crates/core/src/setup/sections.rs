@@ -181,11 +181,21 @@ fn offices(
                 span: span.clone(),
             });
         }
+        let hours = o.opt_string(cx, "hours").and_then(|(h, span)| {
+            match crate::domain::callback::parse_hours(&h) {
+                Ok(hours) => Some(hours),
+                Err(why) => {
+                    cx.err(&span, o.key("hours"), format!("`{h}` {why}"));
+                    None
+                }
+            }
+        });
         o.finish(cx);
         if let (Some((slug, _)), Some((name, _))) = (slug, name) {
             offices.push(Office {
                 slug,
                 name: name.trim().to_owned(),
+                hours,
             });
         }
     }

@@ -850,3 +850,43 @@ fn r6_the_help_text_names_the_brokerage_says_stop_and_gives_a_number_or_link() {
         ],
     );
 }
+
+#[test]
+fn the_call_side_keys_parse_and_refuse_bad_values_with_their_line() {
+    let with = BASE
+        .replace(
+            "name = \"Downtown\"\n",
+            "name = \"Downtown\"\nhours = \"09:00-18:00\"\n",
+        )
+        .replace(
+            "ring = [\"sam@harbor.example\"]\n",
+            "ring = [\"sam@harbor.example\"]\ncallback = \"auto\"\nvoicemail = true\n",
+        );
+    let file = parse(&with).expect("valid");
+    let nine = chrono::NaiveTime::from_hms_opt(9, 0, 0).unwrap();
+    let six = chrono::NaiveTime::from_hms_opt(18, 0, 0).unwrap();
+    assert_eq!(file.offices[0].hours, Some((nine, six)));
+    assert_eq!(file.numbers[0].callback, CallbackMode::Auto);
+    assert!(file.numbers[0].voicemail);
+    let defaults = parse(BASE).expect("valid");
+    assert_eq!(defaults.offices[0].hours, None);
+    assert_eq!(defaults.numbers[0].callback, CallbackMode::Off);
+    assert!(!defaults.numbers[0].voicemail);
+
+    let bad = BASE
+        .replace(
+            "name = \"Downtown\"\n",
+            "name = \"Downtown\"\nhours = \"18:00-09:00\"\n",
+        )
+        .replace(
+            "ring = [\"sam@harbor.example\"]\n",
+            "ring = [\"sam@harbor.example\"]\ncallback = \"always\"\n",
+        );
+    assert_problems(
+        &bad,
+        &[
+            (9, "hours", "opening before closing"),
+            (22, "callback", "must be \"off\", \"offer\" or \"auto\""),
+        ],
+    );
+}
