@@ -639,3 +639,49 @@ async fn an_automatic_callback_waits_for_the_offices_hours_a_person_does_not() {
     app.drain().await;
     assert_eq!(call_creates(&app).len(), 1);
 }
+
+#[tokio::test]
+async fn a_deleted_contact_is_never_called_back() {
+    let app = spawn_app_with(AppOptions {
+        setup: Some(with_number(DEMO, "callback = \"offer\"")),
+        ..AppOptions::default()
+    })
+    .await;
+    app.fake.set_default_call_plan(Some(CallPlan::connects(9)));
+    let (mut sam, id) = missed_and_sam(&app).await;
+    app.drain().await;
+    let link = app
+        .alerts_to(SAM)
+        .into_iter()
+        .find_map(|b| {
+            b.split_whitespace()
+                .find(|w| w.contains("/cb/"))
+                .map(str::to_owned)
+        })
+        .expect("a callback link");
+    let path = link.trim_start_matches(&app.public_url).to_owned();
+    sam.get(&format!("/inbox/c/{id}")).await;
+    let r = sam
+        .post(&format!("/inbox/c/{id}/delete"), &[("confirm", "yes")])
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    // The thread is gone, and so is its button; the link says why and places nothing.
+    assert_eq!(
+        sam.post(&format!("/inbox/c/{id}/callback"), &[])
+            .await
+            .status,
+        404
+    );
+    let r = read(
+        app.http
+            .post(format!("{}{path}", app.base_url))
+            .send()
+            .await
+            .expect("post"),
+    )
+    .await;
+    assert_eq!(r.status, 410);
+    assert!(r.body.contains("deleted"), "{}", r.body);
+    app.drain().await;
+    assert!(call_creates(&app).is_empty());
+}
