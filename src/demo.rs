@@ -29,6 +29,9 @@ const MAIN_ST: &str = "+15555550100";
 const ELM_ST: &str = "+15555550110";
 const SAM: &str = "+15555550101";
 const JO: &str = "+15555550111";
+const AVA: &str = "+15555550102";
+const HARBOR_WAY: &str = "+15555550120";
+const QUINN: &str = "+16175550129";
 
 /// The demo's callers (fictional 555 numbers).
 const JORDAN: &str = "+16175550123";
@@ -297,10 +300,24 @@ async fn pause(secs: u64) {
 /// Harbor's morning.
 /// The demo's setup: `fixtures/demo.toml` with voicemail on the 42 Elm St line.
 fn demo_setup() -> String {
-    DEMO_SETUP.replace(
-        "listing = \"42 Elm St\"\n",
-        "listing = \"42 Elm St\"\nvoicemail = true\n",
-    )
+    DEMO_SETUP
+        .replace(
+            "listing = \"42 Elm St\"\n",
+            "listing = \"42 Elm St\"\nvoicemail = true\n",
+        )
+        .replace(
+            "[text_back]\n",
+            "[[numbers]]                        # the open-house sign at 7 Harbor Way: first to claim\n\
+             number = \"+15555550120\"\n\
+             office = \"downtown\"\n\
+             listing = \"7 Harbor Way\"\n\
+             ring = [\"sam@harbor.example\", \"ava@harbor.example\"]\n\
+             routing = \"first_to_claim\"\n\n\
+             [[saved_replies]]\n\
+             name = \"Showing\"\n\
+             text = \"Hi {first_name|there}, {agent_first_name} here. When would suit you for a showing of {listing|the home}?\"\n\n\
+             [text_back]\n",
+        )
 }
 
 async fn script(player: Player, fake: FakeTwilio, clock: SharedClock, tz: Tz) {
@@ -435,6 +452,54 @@ async fn play(
         .await?;
     pause(3).await;
 
+    // 7b. Sam answers the first caller from his phone, by text: relayed from the 123 Main St line.
+    say(
+        clock,
+        tz,
+        "📱 Sam texts back from his phone: \"#1 Yes, it is! Saturday at 11 works. See you at 123 Main St.\" (#1 picks the conversation: he has two open alerts)",
+    );
+    player
+        .inbound_sms(
+            &new_message_sid(),
+            SAM,
+            MAIN_ST,
+            "#1 Yes, it is! Saturday at 11 works. See you at 123 Main St.",
+            0,
+            None,
+        )
+        .await?;
+    say(
+        clock,
+        tz,
+        &format!(
+            "   relayed to {} from the 123 Main St line (through the gate), shown in the thread as Sam's reply",
+            mask(JORDAN)
+        ),
+    );
+    pause(3).await;
+
+    // 7c. A first-to-claim line: the lead is offered to Sam and Ava; Ava claims it by text.
+    say(
+        clock,
+        tz,
+        &format!(
+            "☎  {} calls the 7 Harbor Way open-house line (first to claim); nobody answers",
+            mask(QUINN)
+        ),
+    );
+    missed_call(player, QUINN, HARBOR_WAY).await?;
+    pause(3).await;
+    say(clock, tz, "📱 Ava texts back: \"CLAIM\"");
+    player
+        .inbound_sms(&new_message_sid(), AVA, HARBOR_WAY, "CLAIM", 0, None)
+        .await?;
+    say(
+        clock,
+        tz,
+        "   Ava owns the lead; Sam is told who claimed it, and the text-back says Ava",
+    );
+    pause(3).await;
+
     // 8. A caller who leaves a voicemail on the 42 Elm St line.
     say(
         clock,
@@ -462,7 +527,7 @@ async fn play(
     say(
         clock,
         tz,
-        "That was the morning: missed calls became texts, a reconnect cancelled one, a landline became a task, a STOP ended the texts to one number, a voicemail waits in the inbox.",
+        "That was the morning: missed calls became texts, a reconnect cancelled one, a landline became a task, a STOP ended the texts to one number, Sam answered by text from his phone, Ava claimed the open-house lead, a voicemail waits in the inbox.",
     );
     say(
         clock,
@@ -472,7 +537,7 @@ async fn play(
     say(
         clock,
         tz,
-        "Answer the waiting reply in the inbox: unanswered, it goes to Downtown's manager at 10:10. Ctrl-C stops the demo.",
+        "Log in and try a saved reply in a thread, or set yourself away on your page (your name, top right). Ctrl-C stops the demo.",
     );
     Ok(())
 }

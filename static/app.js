@@ -191,4 +191,15 @@
     wireCounter(document);
     wireLive();
   });
+  // --- Saved replies: one tap puts the snippet in the reply box (README.md "Agents on their
+  // phones"). Delegated, so live-replaced threads keep working.
+  document.addEventListener("click", function (ev) {
+    var chip = ev.target.closest ? ev.target.closest("[data-fill]") : null;
+    if (!chip) return;
+    var box = document.getElementById(chip.getAttribute("data-fill"));
+    if (!box) return;
+    box.value = chip.getAttribute("data-text") || "";
+    box.dispatchEvent(new Event("input", { bubbles: true }));
+    box.focus();
+  });
 })();

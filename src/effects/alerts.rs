@@ -6,7 +6,7 @@ use sqlx::PgConnection;
 use crate::store::{self, BrokerageId, alerts, tasks};
 
 /// Who an alert is texted to, beyond being recorded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Deliver {
     /// Recorded (and shown) only: e.g. a problem sending an alert, which must not text again.
     No,
@@ -14,6 +14,8 @@ pub enum Deliver {
     /// contact has none), `managers` of the number's office, `admins` when the reason is a
     /// configuration alert (`domain::alerts::admin_texted`).
     Yes { number_id: Option<i64> },
+    /// Texted to these people only (a first-to-claim offer's agents, a notice's one person).
+    To(Vec<i64>),
 }
 
 /// Records an alert for people and queues an `agent_alert` job for each person who is to be
@@ -29,8 +31,17 @@ pub async fn raise_alert(
     let Some(alert_id) = alerts::raise(conn, brokerage, alert).await? else {
         return Ok(None);
     };
-    let Deliver::Yes { number_id } = deliver else {
-        return Ok(Some(alert_id));
+    let number_id = match deliver {
+        Deliver::No => return Ok(Some(alert_id)),
+        Deliver::To(people) => {
+            for agent_id in people {
+                payload::AgentAlert { alert_id, agent_id }
+                    .enqueue(conn, brokerage, Place::at(alert.now, alert.now))
+                    .await?;
+            }
+            return Ok(Some(alert_id));
+        }
+        Deliver::Yes { number_id } => number_id,
     };
     let recipients = match alert.audience {
         "admins" if crate::domain::alerts::admin_texted(alert.reason, alert.detail) => {
@@ -91,4 +102,33 @@ pub async fn open_callback_task(
     )
     .await?;
     Ok(Some(task_id))
+}
+
+/// A one-off text to one person about a conversation (docs/routing.md): the answer to a
+/// command they texted, who claimed a lead, a move of ownership. `text` is the whole message
+/// after the brokerage's name; it is recorded as the alert's detail.
+pub async fn notify(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+    agent_id: i64,
+    contact_id: Option<crate::store::ContactId>,
+    text: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> store::Result<()> {
+    raise_alert(
+        conn,
+        brokerage,
+        &alerts::NewAlert {
+            audience: "agents",
+            reason: "notice",
+            detail: Some(text),
+            contact_id,
+            message_id: None,
+            call_id: None,
+            now,
+        },
+        Deliver::To(vec![agent_id]),
+    )
+    .await?;
+    Ok(())
 }

@@ -5,15 +5,17 @@
 //! effect, an agent's reply is queued through the rules, and a person's decision in the inbox
 //! (a review, "do not text", take over, close, delete, merge) is applied under the same locks.
 
+pub mod agent_texts;
 mod alerts;
 pub mod callbacks;
 mod calls;
 mod carrier;
 pub mod people;
 mod replies;
+pub mod routing;
 mod texts;
 
-pub use alerts::{Deliver, open_callback_task, raise_alert};
+pub use alerts::{Deliver, notify, open_callback_task, raise_alert};
 pub use calls::{human_answered, on_answered_call, on_missed_call};
 pub use carrier::{
     Target, adopt_orphan_statuses, after_sent, apply_code_effect, on_message_status,

@@ -56,6 +56,33 @@ pub async fn queue_agent_reply(
     .await
 }
 
+/// [`queue_agent_reply`] for a reply texted from the agent's phone (README.md "Agents on their
+/// phones"): `agent_id` is told by text if the gate refuses it when it runs.
+#[allow(clippy::too_many_arguments)]
+pub async fn queue_agent_reply_by_text(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+    contact_id: ContactId,
+    number_id: i64,
+    agent_email: &str,
+    agent_id: i64,
+    body: &str,
+    now: DateTime<Utc>,
+) -> store::Result<Result<i64, ReplyRefused>> {
+    queue(
+        conn,
+        brokerage,
+        contact_id,
+        number_id,
+        agent_email,
+        body,
+        None,
+        Some(agent_id),
+        now,
+    )
+    .await
+}
+
 /// [`queue_agent_reply`] for a form carrying a one-time token (`once`): a second submission
 /// of the same form (a double click, a reload of the POST) finds the first one's job and
 /// queues nothing more.
@@ -68,6 +95,32 @@ pub async fn queue_agent_reply_once(
     agent_email: &str,
     body: &str,
     once: Option<&str>,
+    now: DateTime<Utc>,
+) -> store::Result<Result<i64, ReplyRefused>> {
+    queue(
+        conn,
+        brokerage,
+        contact_id,
+        number_id,
+        agent_email,
+        body,
+        once,
+        None,
+        now,
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn queue(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+    contact_id: ContactId,
+    number_id: i64,
+    agent_email: &str,
+    body: &str,
+    once: Option<&str>,
+    by_text: Option<i64>,
     now: DateTime<Utc>,
 ) -> store::Result<Result<i64, ReplyRefused>> {
     let body = body.trim();
@@ -120,6 +173,7 @@ pub async fn queue_agent_reply_once(
         agent: agent_email.to_owned(),
         body: body.to_owned(),
         once: once.map(str::to_owned),
+        by_text,
     }
     .enqueue(
         conn,

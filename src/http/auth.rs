@@ -208,7 +208,7 @@ fn public_origin(state: &AppState) -> String {
 
 /// docs/security.md §2 CSRF: a POST whose `Origin` is present and is not ours, or that the browser
 /// says is cross-site, is refused before anything else.
-fn check_origin(headers: &HeaderMap, state: &AppState) -> Result<()> {
+pub(super) fn check_origin(headers: &HeaderMap, state: &AppState) -> Result<()> {
     if headers
         .get("sec-fetch-site")
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"))
@@ -494,17 +494,26 @@ pub async fn login(
             users::rehash(&mut conn, login.brokerage_id, login.user_id, &new, now).await?;
         }
     }
-    // A new session id at every login.
+    let jar = start_session(&mut conn, cookies, jar, login.user_id, now).await?;
+    tracing::info!(user_id = login.user_id, client = %ip, "logged in");
+    Ok((jar, Redirect::to("/inbox")).into_response())
+}
+
+/// A new session for `user_id` (a new id at every sign-in: a password or an alert's sign-in
+/// link), its cookie added to `jar` and the pre-session cookie removed.
+pub(super) async fn start_session(
+    conn: &mut sqlx::PgConnection,
+    cookies: Cookies,
+    jar: CookieJar,
+    user_id: i64,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<CookieJar> {
     let token = random_token()?;
     let csrf = random_token()?;
-    users::create_session(&mut conn, login.user_id, &session_hash(&token), &csrf, now).await?;
-    tracing::info!(user_id = login.user_id, client = %ip, "logged in");
-    let jar = jar.add(cookies.removal(cookies.login())).add(cookies.build(
-        cookies.session(),
-        token,
-        None,
-    ));
-    Ok((jar, Redirect::to("/inbox")).into_response())
+    users::create_session(conn, user_id, &session_hash(&token), &csrf, now).await?;
+    Ok(jar
+        .add(cookies.removal(cookies.login()))
+        .add(cookies.build(cookies.session(), token, None)))
 }
 
 #[derive(Deserialize)]

@@ -41,6 +41,7 @@ pub fn router() -> Router<AppState> {
         .route("/inbox/c/{id}/close", post(close))
         .route("/inbox/c/{id}/reopen", post(reopen))
         .route("/inbox/c/{id}/takeover", post(take_over))
+        .route("/inbox/c/{id}/claim", post(claim))
         .route("/inbox/c/{id}/do-not-text", post(do_not_text))
         .route("/inbox/c/{id}/review", post(review))
         .route("/inbox/c/{id}/name", post(set_name))
@@ -170,6 +171,11 @@ pub struct ThreadView {
     draft: String,
     /// A fresh one-time token for the reply form.
     once: String,
+    /// The brokerage's saved replies, their fields filled for this lead and this person
+    /// (README.md "Agents on their phones"): (name, text).
+    saved: Vec<(String, String)>,
+    /// A first-to-claim offer open to this person: the thread offers "Claim".
+    claimable: bool,
 }
 
 #[derive(Template)]
@@ -625,8 +631,59 @@ fn event_words(e: &inbox::EventItem) -> String {
         "closed" => format!("Closed{by}"),
         "reopened" => format!("Reopened{by}"),
         "taken_over" => format!("Taken over{by}: no more automatic texts"),
-        other => format!("{}{by}", other.replace('_', " ")),
+        // The routing trace (docs/routing.md).
+        _ => routing_words(e).unwrap_or_else(|| format!("{}{by}", e.kind.replace('_', " "))),
     }
+}
+
+/// A line of the routing trace in plain words ("Offered to Sam and Ava: first to claim").
+fn routing_words(e: &inbox::EventItem) -> Option<String> {
+    let to = e.to_name.as_deref().unwrap_or("someone");
+    let by = e.by_name.as_deref().unwrap_or("someone");
+    let offered: Vec<&str> = e.agent_names.iter().flatten().map(String::as_str).collect();
+    let detail = e.detail.as_deref().unwrap_or("");
+    Some(match e.kind.as_str() {
+        "routed" => match detail {
+            "round_robin" => format!("Routed to {to}: next in turn"),
+            "first_to_claim" => format!("Routed to {to}"),
+            "claim_timeout" => format!("Routed to {to}: next in turn, as nobody claimed it"),
+            _ => format!("Routed to {to}: first available agent"),
+        },
+        "offered" => format!(
+            "Offered to {}: the first to claim it owns it",
+            crate::effects::routing::names(&offered)
+        ),
+        "claimed" => format!("Claimed by {to}"),
+        "claim_timed_out" => format!(
+            "Not claimed in time (offered to {})",
+            crate::effects::routing::names(&offered)
+        ),
+        "skipped" => {
+            let why = crate::domain::routing::Unavailable::from_code(detail)
+                .map_or_else(|| "not available".to_owned(), |u| u.words());
+            format!("{to} {why}: skipped")
+        }
+        "to_managers" => match &e.to_name {
+            Some(m) => format!("Nobody available: to the managers ({m})"),
+            None => "Nobody available: to the managers".to_owned(),
+        },
+        "reassigned" => {
+            let minutes = detail
+                .strip_prefix("escalated:")
+                .map(|m| format!(": the reply waited {m} min"))
+                .unwrap_or_default();
+            format!("Moved from {by} to {to}{minutes}")
+        }
+        "agent_text" => match detail {
+            "reply" => format!("{by} replied by text from their phone"),
+            "claim" => format!("{by} texted CLAIM"),
+            "close" => format!("{by} texted CLOSE"),
+            "take_over" => format!("{by} texted TAKE OVER"),
+            "call_back" => format!("{by} texted CALL BACK"),
+            other => format!("{by} texted {}", other.replace('_', " ")),
+        },
+        _ => return None,
+    })
 }
 
 fn items(thread: &Thread, head: &Head, names: &Names, now: DateTime<Utc>, tz: Tz) -> Vec<ItemView> {
@@ -959,7 +1016,41 @@ async fn thread_view(
         messages::is_first_outbound(&mut conn, viewer.brokerage, head.contact_id, &head.phone)
             .await?;
     let targets = inbox::merge_targets(&mut conn, &viewer.scope(), head.conversation_id).await?;
+    let saved_rows = crate::store::routing::saved_replies(&mut conn, viewer.brokerage).await?;
+    let claimable =
+        crate::store::routing::open_offer_for(&mut conn, viewer.brokerage, head.conversation_id)
+            .await?
+            .is_some_and(|o| o.agent_ids.contains(&viewer.agent_id));
     drop(conn);
+    let number_display = display(&head.number_e164);
+    let saved: Vec<(String, String)> = saved_rows
+        .into_iter()
+        .filter_map(|r| {
+            let template = crate::domain::template::Template::parse(&r.body).ok()?;
+            let first = viewer
+                .name
+                .split_whitespace()
+                .next()
+                .unwrap_or(&viewer.name)
+                .to_owned();
+            let text = template.render(|f| {
+                use crate::domain::template::Field;
+                match f {
+                    Field::Brokerage => Some(viewer.brokerage_name.as_str()),
+                    Field::Office => Some(head.office_name.as_str()),
+                    Field::AgentFirstName => Some(first.as_str()),
+                    Field::AgentName => Some(viewer.name.as_str()),
+                    Field::Listing => head.listing.as_deref(),
+                    Field::Number => Some(number_display.as_str()),
+                    Field::FirstName => head
+                        .name
+                        .as_deref()
+                        .and_then(|n| n.split_whitespace().next()),
+                }
+            });
+            Some((r.name, text))
+        })
+        .collect();
     let held = head.review_hold_message_id.and_then(|id| {
         thread
             .messages
@@ -1085,6 +1176,8 @@ async fn thread_view(
         error,
         error_reason: "",
         draft,
+        saved,
+        claimable,
         once: super::auth::random_token()?,
     })
 }
@@ -1357,6 +1450,8 @@ async fn assign(
                 }
                 Some(wanted)
             };
+            // A person's choice ends a first-to-claim offer (docs/routing.md).
+            effects::routing::withdraw_offer(tx, viewer.brokerage, id, state.clock.now()).await?;
             if conversations::assign(tx, viewer.brokerage, id, agent).await? {
                 let kind = if agent.is_some() {
                     "assigned"
@@ -1384,6 +1479,53 @@ async fn assign(
 
 #[derive(Deserialize)]
 struct Nothing {}
+
+/// `POST /inbox/c/{id}/claim`: the viewer claims a lead offered to them (docs/routing.md). A lead
+/// someone claimed first answers who has it (409) and changes nothing.
+async fn claim(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Posted { viewer, .. }: Posted<Nothing>,
+) -> Result<Response> {
+    let id = parse_id(&id)?;
+    let head = visible_head(&state, &viewer, id).await?;
+    let now = state.clock.now();
+    let mut tx = state.pool.begin().await?;
+    let result = effects::routing::claim(
+        &mut tx,
+        viewer.brokerage,
+        id,
+        head.contact_id,
+        viewer.agent_id,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    match result {
+        effects::routing::Claimed::Held(name) => {
+            tracing::info!(
+                conversation_id = id,
+                "claim refused: claimed by someone else"
+            );
+            refused(
+                &state,
+                &viewer,
+                &head,
+                axum::http::StatusCode::CONFLICT,
+                (
+                    format!("{name} claimed this lead first; nothing changed."),
+                    "claimed_by_other",
+                ),
+                String::new(),
+            )
+            .await
+        }
+        _ => {
+            tracing::info!(conversation_id = id, "lead claimed");
+            Ok(back(id))
+        }
+    }
+}
 
 async fn set_closed(state: &AppState, viewer: &Viewer, id: &str, closed: bool) -> Result<Response> {
     let id = parse_id(id)?;

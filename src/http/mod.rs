@@ -8,6 +8,7 @@ pub mod inbox;
 pub mod live;
 pub mod ops;
 pub mod pages;
+pub mod signin_link;
 pub mod twilio_calls;
 pub mod twilio_guard;
 pub mod twilio_sms;
@@ -125,6 +126,7 @@ pub fn router(state: AppState) -> Router {
         .route("/logout", axum::routing::post(auth::logout))
         .merge(inbox::router())
         .merge(callback_link::router())
+        .merge(signin_link::router())
         .merge(dashboard::router())
         .merge(pages::router());
 

@@ -40,14 +40,28 @@ pub async fn sms_inbound(
         return Ok(refused);
     }
     let brokerage = number.brokerage_id;
-    // One of the brokerage's own people answering an alert ("ok", "on it") is not a lead:
-    // stored as one it would alert them again, and escalate, in a loop. Not stored; Twilio's
-    // own STOP handling still applies to their phone (and a 21610 on the next alert is kept).
-    if numbers::agent_by_phone(&mut tx, brokerage, &sms.from_raw)
-        .await?
-        .is_some()
+    // One of the brokerage's own people (README.md "Agents on their phones"): a reply to relay
+    // or a command, never a lead's text (stored as one it would alert them again, and
+    // escalate, in a loop). A removed agent's text is recorded and ignored.
+    if let Some((agent_id, active)) =
+        store::routing::agent_by_phone(&mut tx, brokerage, &sms.from_raw).await?
     {
-        tracing::info!(from = %mask(&sms.from_raw), "text from one of the brokerage's agents; not a lead, not stored");
+        let outcome = effects::agent_texts::on_agent_text(
+            &mut tx,
+            brokerage,
+            active.then_some(agent_id),
+            &effects::agent_texts::AgentText {
+                number_id: number.number_id,
+                message_sid: sms.message_sid.as_str(),
+                from: &sms.from_raw,
+                body: &sms.body,
+                opt_out_type: sms.opt_out_type.as_deref(),
+            },
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::info!(from = %mask(&sms.from_raw), outcome, "text from one of the brokerage's agents");
         return Ok(with_outcome(twiml_response(twiml::empty()), "staff"));
     }
     let phone = PhoneNumber::parse(&sms.from_raw).ok();
@@ -83,7 +97,10 @@ pub async fn sms_inbound(
     )
     .await?;
     if let (Some(message_id), Some(contact_id), Some(phone)) = (stored, contact_id, &phone) {
-        conversations::touch_inbound(&mut tx, brokerage, contact_id, number.number_id, now).await?;
+        let conv =
+            conversations::touch_inbound(&mut tx, brokerage, contact_id, number.number_id, now)
+                .await?;
+        effects::routing::route_new(&mut tx, brokerage, &conv, contact_id, now).await?;
         let rules = store::gate::brokerage_rules(&mut tx, brokerage).await?;
         let effect = effects::on_inbound_text(
             &mut tx,

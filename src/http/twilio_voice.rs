@@ -83,11 +83,39 @@ pub async fn voice_incoming(
         tracing::warn!(to = %mask(&call.to_raw), "incoming call whose CallSid belongs to another brokerage's number; ignored");
         return Ok(with_outcome(twiml_response(twiml::empty()), "unknown_sid"));
     }
+    let mut owner = None;
     if let (Some(_), Some(contact_id)) = (inserted, contact_id) {
-        // The call shows in the contact's conversation (created, or moved to this number).
-        conversations::touch_inbound(&mut tx, brokerage, contact_id, number.number_id, now).await?;
+        // The call shows in the contact's conversation (created, or moved to this number),
+        // and a new lead is routed (docs/routing.md).
+        let conv =
+            conversations::touch_inbound(&mut tx, brokerage, contact_id, number.number_id, now)
+                .await?;
+        effects::routing::route_new(&mut tx, brokerage, &conv, contact_id, now).await?;
     }
-    let ring = numbers::ring(&mut tx, brokerage, number.number_id).await?;
+    if let Some(contact_id) = contact_id {
+        owner = conversations::for_contact(&mut tx, brokerage, contact_id)
+            .await?
+            .and_then(|c| c.assigned_agent_id);
+    }
+    // Who rings follows the routing: availability, and the owner alone for round robin and
+    // first to claim (docs/routing.md).
+    let ring: Vec<numbers::RingAgent> =
+        effects::routing::ring_for_call(&mut tx, brokerage, number.number_id, owner, now)
+            .await?
+            .into_iter()
+            .filter_map(|a| {
+                PhoneNumber::parse(&a.phone)
+                    .ok()
+                    .map(|phone| numbers::RingAgent {
+                        agent_id: a.agent_id,
+                        phone,
+                    })
+            })
+            .collect();
+    if let Some(call_id) = inserted {
+        let ids: Vec<i64> = ring.iter().map(|a| a.agent_id).collect();
+        calls::set_rang(&mut tx, brokerage, call_id, &ids).await?;
+    }
     tx.commit().await?;
 
     if inserted.is_some() {
@@ -266,6 +294,23 @@ pub async fn voice_dial_result(
                     DialOutcome::Missed => {}
                     DialOutcome::Answered => {
                         effects::on_answered_call(&mut tx, brokerage, contact_id, now).await?;
+                        // The agent who took the call claims a lead offered to them
+                        // (docs/routing.md): known from the screen, or the one agent rung.
+                        if let Some(agent) = calls::answerer(&mut tx, brokerage, call_id).await?
+                            && let Some(conv) =
+                                conversations::for_contact(&mut tx, brokerage, contact_id).await?
+                            && conv.assigned_agent_id.is_none()
+                        {
+                            effects::routing::claim(
+                                &mut tx,
+                                brokerage,
+                                conv.conversation_id,
+                                contact_id,
+                                agent,
+                                now,
+                            )
+                            .await?;
+                        }
                     }
                     DialOutcome::Unclassified => {
                         effects::open_callback_task(

@@ -54,8 +54,10 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
     let now = state.clock.now();
     drop(conn);
     // Staff alerts about a conversation are limited per conversation; admin alerts are not
-    // about one.
-    let conversation = if alert.audience == "admins" {
+    // about one, and a notice (the answer to the person's own text, a claim, a move) is not
+    // held back by an alert about the same lead a minute before: only the hourly limit counts
+    // it.
+    let conversation = if alert.audience == "admins" || alert.reason == "notice" {
         None
     } else {
         alert.conversation_id
@@ -145,7 +147,40 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
         }
         _ => None,
     };
-    let body = compose(state, &alert, now, callback_link.as_deref());
+    // A sign-in link to the conversation for this person (README.md "Agents on their phones"):
+    // single use, minutes long, made only for a text that goes.
+    let signin = match (
+        alert.conversation_id,
+        alert.audience.as_str(),
+        alert.reason.as_str(),
+    ) {
+        (Some(conversation_id), "agents" | "managers", reason) if reason != "notice" => {
+            match store::routing::user_of_agent(&mut tx, brokerage, p.agent_id).await? {
+                Some(user_id) => {
+                    let token = crate::context::tokens::random_token()?;
+                    store::routing::insert_signin_link(
+                        &mut tx,
+                        &crate::context::tokens::token_hash(&token),
+                        user_id,
+                        conversation_id,
+                        now,
+                        now + chrono::Duration::minutes(SIGNIN_LINK_MINUTES),
+                    )
+                    .await?;
+                    Some(state.config.public_url.join(&format!("/s/{token}")))
+                }
+                None => None,
+            }
+        }
+        _ => None,
+    };
+    let body = compose(
+        state,
+        &alert,
+        now,
+        callback_link.as_deref(),
+        signin.as_deref(),
+    );
     // Whose account sends it, resolved in the pre-send transaction before its record (as for a
     // lead's text).
     let creds = state.credentials_on(&mut tx, brokerage).await?;
@@ -188,22 +223,27 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
     send::send_and_record(state, job, message_id, &sent, creds).await
 }
 
-/// The alert's text (domain::alerts), with a link to the conversation, or to the dashboard
-/// for a configuration alert.
+/// How long the sign-in link of an alert text works.
+pub const SIGNIN_LINK_MINUTES: i64 = 15;
+
+/// The alert's text (domain::alerts), with a link to the conversation (`signin`: the person's
+/// sign-in link to it), or to the dashboard for a configuration alert.
 fn compose(
     state: &AppState,
     alert: &alerts::AlertRow,
     now: chrono::DateTime<Utc>,
     callback_link: Option<&str>,
+    signin: Option<&str>,
 ) -> String {
     let who = alert
         .contact_phone
         .as_deref()
         .map(|p| words::who(alert.contact_name.as_deref(), p))
         .unwrap_or_else(|| "a lead".to_owned());
-    let link = match (alert.audience.as_str(), alert.conversation_id) {
-        ("admins", _) | (_, None) => state.config.public_url.join("/dashboard"),
-        (_, Some(c)) => state.config.public_url.join(&format!("/inbox/c/{c}")),
+    let link = match (alert.audience.as_str(), alert.conversation_id, signin) {
+        ("admins", _, _) | (_, None, _) => state.config.public_url.join("/dashboard"),
+        (_, Some(_), Some(signin)) => signin.to_owned(),
+        (_, Some(c), None) => state.config.public_url.join(&format!("/inbox/c/{c}")),
     };
     let listing = alert.listing.as_deref();
     let admin;
@@ -237,10 +277,19 @@ fn compose(
                 .map_or(0, |since| (now - since).num_minutes().max(0)),
             assigned: alert.assigned_name.as_deref(),
         },
+        "lead_offer" => AlertText::Offer { who: &who, listing },
+        "notice" => AlertText::Notice {
+            text: alert.detail.as_deref().unwrap_or(""),
+        },
         reason => {
             admin = words::admin_reason(reason, alert.detail.as_deref());
             AlertText::Admin { what: &admin }
         }
     };
-    words::text_with_callback(&alert.brokerage_name, &text, &link, callback_link)
+    match (alert.audience.as_str(), alert.conversation_id) {
+        ("agents" | "managers", Some(c)) => {
+            words::text_about(&alert.brokerage_name, c, &text, &link, callback_link)
+        }
+        _ => words::text_with_callback(&alert.brokerage_name, &text, &link, callback_link),
+    }
 }

@@ -1,5 +1,6 @@
 //! The `escalation` job: a lead's reply that no person answered within `[inbox]
-//! escalate_after` moves to the office's managers, who are alerted. The first human reply (or
+//! escalate_after` moves to the next available agent by the number's routing, else a manager
+//! (docs/routing.md), and the office's managers are alerted. The first human reply (or
 //! an answered call, an opt-out, a close) cancels the job; if it runs anyway (a reply that
 //! raced it), the wait is found answered and nothing happens.
 
@@ -32,6 +33,7 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
         tx.commit().await?;
         return Ok(Outcome::Persisted { label: "done" });
     };
+    effects::routing::reassign_on_escalation(&mut tx, brokerage, &wait, now).await?;
     effects::raise_alert(
         &mut tx,
         brokerage,

@@ -115,6 +115,7 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
         call_ended_at: None,
         missed_at: None,
         superseded_since: Some(p.text_back_accepted_at),
+        by_text: None,
     };
     send::gate_and_send(state, job, &out, &rules).await
 }

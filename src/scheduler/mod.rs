@@ -13,6 +13,7 @@
 
 mod agent_alert;
 mod call_back;
+mod claim_timeout;
 mod escalation;
 mod follow_up;
 mod reconcile;
@@ -368,6 +369,7 @@ impl Scheduler {
             JobKind::AgentAlert => Box::pin(agent_alert::run(&self.state, job)).await,
             JobKind::Escalation => Box::pin(escalation::run(&self.state, job)).await,
             JobKind::CallBack => Box::pin(call_back::run(&self.state, job)).await,
+            JobKind::ClaimTimeout => Box::pin(claim_timeout::run(&self.state, job)).await,
             JobKind::Noop => Ok(Outcome::Done("noop".into())),
         };
         let outcome = match result {

@@ -84,6 +84,7 @@ pub(super) async fn keyword_reply(
         call_ended_at: None,
         missed_at: None,
         superseded_since: None,
+        by_text: None,
     };
     send::gate_and_send(state, job, &out, &rules).await
 }
@@ -158,6 +159,7 @@ pub(super) async fn agent_reply(state: &AppState, job: &jobs::Claimed) -> anyhow
         call_ended_at: None,
         missed_at: None,
         superseded_since: None,
+        by_text: p.by_text,
     };
     send::gate_and_send(state, job, &out, &rules).await
 }

@@ -36,6 +36,9 @@ pub(super) struct Outgoing<'a> {
     pub missed_at: Option<DateTime<Utc>>,
     /// An answered call or an inbound text since this instant supersedes the text.
     pub superseded_since: Option<DateTime<Utc>>,
+    /// The agent who texted this reply from their phone: told by text when the gate skips or
+    /// holds it (README.md "Agents on their phones").
+    pub by_text: Option<i64>,
 }
 
 /// What a sending job starts from: the contact it texts, on a connection the job may go on
@@ -221,6 +224,18 @@ pub(super) async fn gate_and_send(
                 )
                 .await?;
             }
+            if let Some(agent) = out.by_text {
+                let words = crate::domain::decision_text::why(reason, out.to.as_e164());
+                crate::effects::notify(
+                    &mut tx,
+                    brokerage,
+                    agent,
+                    Some(out.contact_id),
+                    &format!("Your text to {} was not sent: {words}.", out.to.masked()),
+                    now,
+                )
+                .await?;
+            }
             finish(&mut tx, job, JobState::Skipped, Some(reason), None, now).await?;
             tx.commit().await?;
             tracing::info!(kind = out.kind.as_str(), to = %out.to.masked(), reason, "the gate skipped the text");
@@ -239,6 +254,22 @@ pub(super) async fn gate_and_send(
                     "daily_recipient_limit",
                     Some(&detail),
                     (None, out.number_id),
+                    now,
+                )
+                .await?;
+            }
+            if let Some(agent) = out.by_text {
+                let words = crate::domain::decision_text::why(reason, out.to.as_e164());
+                let local = until.with_timezone(&tz).format("%a %-I:%M %p");
+                crate::effects::notify(
+                    &mut tx,
+                    brokerage,
+                    agent,
+                    Some(out.contact_id),
+                    &format!(
+                        "Your text to {} waits until {local}: {words}.",
+                        out.to.masked()
+                    ),
                     now,
                 )
                 .await?;

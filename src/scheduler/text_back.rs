@@ -139,6 +139,7 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
         call_ended_at: call.outcome_at,
         missed_at: call.outcome_at,
         superseded_since: Some(call.started_at),
+        by_text: None,
     };
     send::gate_and_send(state, job, &out, &rules).await
 }

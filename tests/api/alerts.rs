@@ -59,7 +59,7 @@ async fn a_lead_reply_texts_the_assigned_agent_a_preview_and_a_link() {
     assert_eq!(
         app.alerts_to(SAM),
         vec![format!(
-            "Harbor Realty: +1617***0123 replied about 123 Main St: \"Yes! Is the 3 bed on Main St still avail…\". {}/inbox/c/{conversation}",
+            "Harbor Realty #{conversation}: +1617***0123 replied about 123 Main St: \"Yes! Is the 3 bed on Main St still avail…\". {}/inbox/c/{conversation} Reply here to text the lead, or CLAIM, CLOSE, TAKE OVER, CALL BACK.",
             app.public_url
         )]
     );
@@ -133,7 +133,8 @@ async fn an_agent_gets_at_most_thirty_alerts_an_hour() {
         let lead = format!("+1617555{:04}", 2000 + i);
         app.text_in(&lead, MAIN_ST, "Hello, is this still available?")
             .await;
-        app.clock.advance(Duration::seconds(30));
+        // Inside `escalate_after`: no reply has yet moved to another agent.
+        app.clock.advance(Duration::seconds(10));
     }
     app.drain().await;
     assert_eq!(app.alerts_to(SAM).len(), 30);
@@ -167,7 +168,7 @@ async fn an_unanswered_reply_escalates_to_the_office_managers() {
     assert_eq!(
         app.alerts_to(MORGAN),
         vec![format!(
-            "Harbor Realty: +1617***0123's reply has waited 10 min with no answer (assigned to Sam Rivera). {}/inbox/c/{conversation}",
+            "Harbor Realty #{conversation}: +1617***0123's reply has waited 10 min with no answer (assigned to Ava Chen). {}/inbox/c/{conversation} Reply here to text the lead, or CLAIM, CLOSE, TAKE OVER, CALL BACK.",
             app.public_url
         )]
     );
@@ -267,7 +268,7 @@ async fn a_landline_task_alerts_the_numbers_agents() {
     assert_eq!(
         app.alerts_to(SAM),
         vec![format!(
-            "Harbor Realty: call back +1617***0123 (landline) about 123 Main St. {}/inbox/c/{conversation}",
+            "Harbor Realty #{conversation}: call back +1617***0123 (landline) about 123 Main St. {}/inbox/c/{conversation} Reply here to text the lead, or CLAIM, CLOSE, TAKE OVER, CALL BACK.",
             app.public_url
         )]
     );

@@ -642,9 +642,15 @@ async fn the_demo_plays_its_morning_and_stops_on_ctrl_c() {
         "/login to watch the inbox and the dashboard",
         "morgan@harbor.example",
         "riley@harbor.example",
-        "📟 alert texted to Sam: \"Harbor Realty: call back +1617***0124 (landline) about 123 Main St.",
-        "📟 alert texted to Sam: \"Harbor Realty: +1617***0123 replied about 123 Main St:",
+        "📟 alert texted to Sam: \"Harbor Realty #3: call back +1617***0124 (landline) about 123 Main St.",
+        "📟 alert texted to Sam: \"Harbor Realty #1: +1617***0123 replied about 123 Main St:",
         "+1617***0127 opted out: no text will go to this number again",
+        // Routing and agents on their phones: a reply texted by Sam reaches the lead, Ava claims
+        // the open-house lead and Sam hears who did.
+        "relayed to +1617***0123 from the 123 Main St line",
+        "new lead +1617***0129 about 7 Harbor Way, offered to you and others.",
+        "📟 alert texted to Sam: \"Harbor Realty: #9 +1617***0129 was claimed by Ava Chen.\"",
+        "📟 alert texted to Ava: \"Harbor Realty: #9 +1617***0129 is yours. Reply here to text them.\"",
     ] {
         assert!(output.contains(expected), "{expected:?} not in:\n{output}");
     }

@@ -1192,6 +1192,7 @@ async fn f14_stop_via_one_office_blocks_a_reply_from_the_other() {
         agent: "jo@harbor.example".into(),
         body: "Hi, Jo here".into(),
         once: None,
+        by_text: None,
     }
     .enqueue(
         &mut conn,

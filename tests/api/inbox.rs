@@ -1003,14 +1003,31 @@ async fn a_double_submitted_reply_is_sent_once() {
 #[tokio::test]
 async fn a_text_from_an_agents_phone_is_not_a_lead() {
     let app = spawn_app().await;
-    let before = app.snapshot().await;
-    // Sam answers an alert text with "ok", and then "STOP".
+    // Sam answers with "ok" when he has no open alert, and then "STOP" (README.md "Agents on
+    // their phones"): no contact, no message of a lead, no suppression; his texts are kept as
+    // an agent's, "ok" is answered with why nothing was sent, STOP is never answered.
     app.text_in("+15555550101", MAIN_ST, "ok").await;
     app.text_in("+15555550101", MAIN_ST, "STOP").await;
     app.run_until_quiet(Duration::hours(1)).await;
-    assert_eq!(app.snapshot().await, before, "nothing stored");
-    assert_eq!(app.count("alert").await, 0);
+    assert_eq!(app.count("contact").await, 0);
+    assert_eq!(app.count("conversation").await, 0);
     assert_eq!(app.count("suppression").await, 0);
+    let kept: Vec<(String, Option<String>)> =
+        sqlx::query_as("select outcome, detail from agent_text order by agent_text_id")
+            .fetch_all(&app.db.pool)
+            .await
+            .expect("agent texts");
+    assert_eq!(
+        kept,
+        vec![
+            ("refused".into(), Some("no_conversation".into())),
+            ("ignored".into(), Some("keyword".into()))
+        ]
+    );
+    assert_eq!(
+        app.alerts_to("+15555550101"),
+        vec!["Harbor Realty: You have no open lead on this number to answer. Nothing was sent.".to_owned()]
+    );
 }
 
 #[tokio::test]

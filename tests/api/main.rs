@@ -14,6 +14,7 @@ mod inbox;
 mod logins;
 mod ops;
 mod pipeline;
+mod routing;
 mod scheduler;
 mod setup_apply;
 mod sms;

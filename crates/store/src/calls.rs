@@ -285,7 +285,8 @@ pub struct TextBackContext {
     pub started_at: DateTime<Utc>,
     /// When the miss was recorded (the start of the text-back delay metric).
     pub outcome_at: Option<DateTime<Utc>>,
-    /// The conversation's assigned agent: the first active agent of the number's ring list.
+    /// The conversation's owner (the routing's pick), else the first active agent of the
+    /// number's ring list (a lead still offered to several).
     pub agent_name: Option<String>,
 }
 
@@ -297,10 +298,15 @@ pub async fn text_back_context(
     Ok(sqlx::query_as::<_, TextBackContext>(
         "select c.call_id, n.number_id, n.e164 as number_e164, n.is_active as number_active, n.listing,
                 o.name as office_name, c.started_at, c.outcome_at,
-                (select a.name from number_ring r
-                   join agent a on a.brokerage_id = r.brokerage_id and a.agent_id = r.agent_id
-                  where r.brokerage_id = n.brokerage_id and r.number_id = n.number_id and a.is_active
-                  order by r.position limit 1) as agent_name
+                coalesce(
+                  (select a.name from conversation c0
+                     join conversation cv on cv.brokerage_id = c0.brokerage_id and cv.conversation_id = coalesce(c0.merged_into, c0.conversation_id)
+                     join agent a on a.brokerage_id = cv.brokerage_id and a.agent_id = cv.assigned_agent_id
+                    where c0.brokerage_id = c.brokerage_id and c0.contact_id = c.contact_id and a.is_active),
+                  (select a.name from number_ring r
+                     join agent a on a.brokerage_id = r.brokerage_id and a.agent_id = r.agent_id
+                    where r.brokerage_id = n.brokerage_id and r.number_id = n.number_id and a.is_active
+                    order by r.position limit 1)) as agent_name
            from call c
            join number n on n.brokerage_id = c.brokerage_id and n.number_id = c.number_id
            join office o on o.brokerage_id = n.brokerage_id and o.office_id = n.office_id
@@ -310,4 +316,39 @@ pub async fn text_back_context(
     .bind(call_id)
     .fetch_optional(conn)
     .await?)
+}
+
+/// The agents an incoming call rang (the routing's pick; the dashboard's answer rate per agent).
+pub async fn set_rang(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+    call_id: CallId,
+    agent_ids: &[i64],
+) -> Result<()> {
+    sqlx::query("update call set rang_agent_ids = $3 where brokerage_id = $1 and call_id = $2")
+        .bind(brokerage)
+        .bind(call_id)
+        .bind(agent_ids)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The agent who took an answered call: the one who pressed 1 at the screen, else the one
+/// agent it rang. `None` when several rang unscreened (Twilio's Dial result does not say).
+pub async fn answerer(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+    call_id: CallId,
+) -> Result<Option<i64>> {
+    Ok(sqlx::query_scalar::<_, Option<i64>>(
+        "select coalesce(screened_agent_id,
+                         case when cardinality(rang_agent_ids) = 1 then rang_agent_ids[1] end)
+           from call where brokerage_id = $1 and call_id = $2",
+    )
+    .bind(brokerage)
+    .bind(call_id)
+    .fetch_optional(conn)
+    .await?
+    .flatten())
 }

@@ -19,8 +19,8 @@ pub struct ConversationRef {
     pub taken_over: bool,
 }
 
-/// The contact called or texted `number_id`: its conversation is created (assigned to the
-/// first active agent of the number's ring), or moved to that number, reopened and shown
+/// The contact called or texted `number_id`: its conversation is created (unassigned: the
+/// routing gives it an owner next, `effects::routing::route_new`), or moved to that number, reopened and shown
 /// again if a person had closed or deleted it. Returns the conversation the event shows in.
 pub async fn touch_inbound(
     conn: &mut PgConnection,
@@ -31,12 +31,7 @@ pub async fn touch_inbound(
 ) -> Result<ConversationRef> {
     let merged_into: Option<i64> = sqlx::query_scalar(
         "insert into conversation as c (brokerage_id, contact_id, number_id, assigned_agent_id, last_activity_at, last_inbound_at, created_at)
-         values ($1, $2, $3,
-                 (select r.agent_id from number_ring r
-                    join agent a on a.brokerage_id = r.brokerage_id and a.agent_id = r.agent_id
-                   where r.brokerage_id = $1 and r.number_id = $3 and a.is_active
-                   order by r.position limit 1),
-                 $4, $4, $4)
+         values ($1, $2, $3, null, $4, $4, $4)
          on conflict (contact_id) do update
             set number_id = excluded.number_id,
                 last_activity_at = greatest(c.last_activity_at, excluded.last_activity_at),

@@ -412,6 +412,9 @@ pub struct EventItem {
     pub by_name: Option<String>,
     pub to_name: Option<String>,
     pub at: DateTime<Utc>,
+    /// The routing trace's agents (an offer's), by name, in order.
+    pub agent_names: Option<Vec<String>>,
+    pub detail: Option<String>,
 }
 
 /// Everything a thread shows, each list oldest first.
@@ -542,7 +545,10 @@ pub async fn thread(
     .fetch_all(&mut *conn)
     .await?;
     let events = sqlx::query_as::<_, EventItem>(
-        "select e.kind, b.name as by_name, t.name as to_name, e.at
+        "select e.kind, b.name as by_name, t.name as to_name, e.at,
+                (select array_agg(a.name order by array_position(e.agent_ids, a.agent_id)) from agent a
+                  where a.brokerage_id = e.brokerage_id and a.agent_id = any(e.agent_ids)) as agent_names,
+                e.detail
            from conversation_event e
            join conversation cv on cv.brokerage_id = e.brokerage_id and cv.conversation_id = e.conversation_id
            left join agent b on b.brokerage_id = e.brokerage_id and b.agent_id = e.by_agent_id
@@ -700,4 +706,21 @@ pub async fn dismiss_alert(
     .await?
     .rows_affected()
         > 0)
+}
+
+/// The lead of a conversation: their phone and the name an agent gave them.
+pub async fn lead_of(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+    conversation_id: i64,
+) -> Result<Option<(String, Option<String>)>> {
+    Ok(sqlx::query_as(
+        "select ct.phone, ct.name from conversation c
+           join contact ct on ct.brokerage_id = c.brokerage_id and ct.contact_id = c.contact_id
+          where c.brokerage_id = $1 and c.conversation_id = $2",
+    )
+    .bind(brokerage)
+    .bind(conversation_id)
+    .fetch_optional(conn)
+    .await?)
 }

@@ -20,6 +20,7 @@ pub mod leads;
 pub mod lookups;
 pub mod messages;
 pub mod numbers;
+pub mod routing;
 #[cfg(feature = "seed")]
 pub mod seed;
 pub mod setup;

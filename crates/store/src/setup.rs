@@ -63,6 +63,7 @@ pub async fn apply(pool: &PgPool, file: &SetupFile) -> Result<ApplySummary, Appl
     let agents = apply_agents(&mut tx, brokerage, file, &offices, &mut summary).await?;
     apply_numbers(&mut tx, brokerage, file, &offices, &agents, &mut summary).await?;
     apply_follow_ups(&mut tx, brokerage, file, &mut summary).await?;
+    apply_saved_replies(&mut tx, brokerage, file, &mut summary).await?;
 
     tx.commit().await?;
     Ok(summary)
@@ -259,12 +260,15 @@ async fn apply_agents(
     for a in &file.agents {
         let office_id = offices.get(&a.office).copied().ok_or(Error::NotFound)?;
         let row: Option<(i64, bool)> = sqlx::query_as(
-            "insert into agent as x (brokerage_id, office_id, email, name, phone, role) values ($1, $2, $3, $4, $5, $6)
+            "insert into agent as x (brokerage_id, office_id, email, name, phone, role, hours_start, hours_end, weight)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
              on conflict (brokerage_id, email) do update
                 set office_id = excluded.office_id, name = excluded.name, phone = excluded.phone, role = excluded.role,
+                    hours_start = excluded.hours_start, hours_end = excluded.hours_end, weight = excluded.weight,
                     is_active = true, updated_at = now()
-              where (x.office_id, x.name, x.phone, x.role, x.is_active)
-                    is distinct from (excluded.office_id, excluded.name, excluded.phone, excluded.role, true)
+              where (x.office_id, x.name, x.phone, x.role, x.hours_start, x.hours_end, x.weight, x.is_active)
+                    is distinct from (excluded.office_id, excluded.name, excluded.phone, excluded.role,
+                                      excluded.hours_start, excluded.hours_end, excluded.weight, true)
              returning agent_id, (xmax = 0) as inserted",
         )
         .bind(brokerage)
@@ -273,6 +277,9 @@ async fn apply_agents(
         .bind(&a.name)
         .bind(a.phone.as_e164())
         .bind(a.role.as_str())
+        .bind(a.hours.map(|(s, _)| s))
+        .bind(a.hours.map(|(_, e)| e))
+        .bind(i32::from(a.weight))
         .fetch_optional(&mut *conn)
         .await?;
         let id = match row {
@@ -332,18 +339,22 @@ async fn apply_numbers(
         let office_id = offices.get(&n.office).copied().ok_or(Error::NotFound)?;
         let e164 = n.number.as_e164();
         let row: Option<(i64, bool)> = sqlx::query_as(
-            "insert into number as x (brokerage_id, office_id, e164, listing, ring_timeout_secs, screen, missed_message, callback, voicemail)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+            "insert into number as x (brokerage_id, office_id, e164, listing, ring_timeout_secs, screen, missed_message, callback, voicemail,
+                                      routing, claim_timeout_secs)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
              on conflict (e164) do update
                 set office_id = excluded.office_id, listing = excluded.listing,
                     ring_timeout_secs = excluded.ring_timeout_secs, screen = excluded.screen,
                     missed_message = excluded.missed_message, callback = excluded.callback,
-                    voicemail = excluded.voicemail, is_active = true, updated_at = now()
+                    voicemail = excluded.voicemail, routing = excluded.routing,
+                    claim_timeout_secs = excluded.claim_timeout_secs, is_active = true, updated_at = now()
               where x.brokerage_id = excluded.brokerage_id
-                and (x.office_id, x.listing, x.ring_timeout_secs, x.screen, x.missed_message, x.callback, x.voicemail, x.is_active)
+                and (x.office_id, x.listing, x.ring_timeout_secs, x.screen, x.missed_message, x.callback, x.voicemail,
+                     x.routing, x.claim_timeout_secs, x.is_active)
                     is distinct from
                     (excluded.office_id, excluded.listing, excluded.ring_timeout_secs, excluded.screen,
-                     excluded.missed_message, excluded.callback, excluded.voicemail, true)
+                     excluded.missed_message, excluded.callback, excluded.voicemail,
+                     excluded.routing, excluded.claim_timeout_secs, true)
              returning number_id, (xmax = 0) as inserted",
         )
         .bind(brokerage)
@@ -355,6 +366,8 @@ async fn apply_numbers(
         .bind(&n.missed_message)
         .bind(n.callback.as_str())
         .bind(n.voicemail)
+        .bind(n.routing.as_str())
+        .bind(i32::try_from(n.claim_timeout_secs).unwrap_or(300))
         .fetch_optional(&mut *conn)
         .await?;
         let number_id = match row {
@@ -466,5 +479,47 @@ async fn apply_follow_ups(
             .into_iter()
             .map(|p| format!("follow-up #{}: removed", p + 1)),
     );
+    Ok(())
+}
+
+/// `[[saved_replies]]`: replaced as a whole when they differ.
+async fn apply_saved_replies(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+    file: &SetupFile,
+    summary: &mut ApplySummary,
+) -> Result<(), ApplyError> {
+    let current: Vec<(String, String)> = sqlx::query_as(
+        "select name, body from saved_reply where brokerage_id = $1 order by position",
+    )
+    .bind(brokerage)
+    .fetch_all(&mut *conn)
+    .await?;
+    let wanted: Vec<(String, String)> = file
+        .saved_replies
+        .iter()
+        .map(|r| (r.name.clone(), r.text.clone()))
+        .collect();
+    if current == wanted {
+        return Ok(());
+    }
+    sqlx::query("delete from saved_reply where brokerage_id = $1")
+        .bind(brokerage)
+        .execute(&mut *conn)
+        .await?;
+    let names: Vec<&str> = wanted.iter().map(|(n, _)| n.as_str()).collect();
+    let bodies: Vec<&str> = wanted.iter().map(|(_, b)| b.as_str()).collect();
+    sqlx::query(
+        "insert into saved_reply (brokerage_id, position, name, body)
+         select $1, r.ord - 1, r.name, r.body from unnest($2::text[], $3::text[]) with ordinality as r(name, body, ord)",
+    )
+    .bind(brokerage)
+    .bind(&names)
+    .bind(&bodies)
+    .execute(conn)
+    .await?;
+    summary
+        .changes
+        .push(format!("saved replies: {} set", wanted.len()));
     Ok(())
 }

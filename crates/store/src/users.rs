@@ -217,6 +217,15 @@ pub async fn end_sessions_of_inactive(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
 ) -> Result<u64> {
+    // Their sign-in links go too: a forwarded alert text is worth nothing once they are gone.
+    sqlx::query(
+        "delete from signin_link l using app_user u, agent a
+          where l.user_id = u.user_id and a.brokerage_id = u.brokerage_id and a.agent_id = u.agent_id
+            and u.brokerage_id = $1 and not a.is_active",
+    )
+    .bind(brokerage)
+    .execute(&mut *conn)
+    .await?;
     Ok(sqlx::query(
         "delete from user_session s using app_user u, agent a
           where s.user_id = u.user_id and a.brokerage_id = u.brokerage_id and a.agent_id = u.agent_id

@@ -111,6 +111,47 @@ pub enum AlertText<'a> {
     },
     /// A configuration alert for the admins.
     Admin { what: &'a str },
+    /// A new lead offered to several agents: the first to claim it owns it (docs/routing.md).
+    Offer {
+        who: &'a str,
+        listing: Option<&'a str>,
+    },
+    /// A one-off text to one person (the answer to their command, a claim, a move).
+    Notice { text: &'a str },
+}
+
+/// What an agent may text back, at the end of an alert about a conversation (README.md "Agents
+/// on their phones").
+pub fn hint(alert: &AlertText<'_>) -> Option<&'static str> {
+    match alert {
+        AlertText::Offer { .. } => Some("Reply CLAIM to take it."),
+        AlertText::Admin { .. } | AlertText::Notice { .. } => None,
+        _ => Some(crate::domain::agent_text::COMMANDS),
+    }
+}
+
+/// An alert about conversation `conversation` (its number, `#12`, lets the agent's texted
+/// answer name it) with its link, the callback link and the commands the agent may text back.
+pub fn text_about(
+    brokerage: &str,
+    conversation: i64,
+    alert: &AlertText<'_>,
+    link: &str,
+    callback: Option<&str>,
+) -> String {
+    if let AlertText::Notice { text } = alert {
+        return format!("{brokerage}: {text}");
+    }
+    let base = text_with_callback(
+        &format!("{brokerage} #{conversation}"),
+        alert,
+        link,
+        callback,
+    );
+    match hint(alert) {
+        Some(h) => format!("{base} {h}"),
+        None => base,
+    }
 }
 
 /// The text of an alert to a person of `brokerage`, with `link` (the conversation, or the
@@ -172,6 +213,13 @@ pub fn text(brokerage: &str, alert: &AlertText<'_>, link: &str) -> String {
             }
         }
         AlertText::Admin { what } => (*what).to_owned(),
+        AlertText::Offer { who, listing } => {
+            format!(
+                "new lead {who}{}, offered to you and others",
+                about(*listing)
+            )
+        }
+        AlertText::Notice { text } => return format!("{brokerage}: {text}"),
     };
     format!("{brokerage}: {body}. {link}")
 }
@@ -394,6 +442,34 @@ mod tests {
         assert_eq!(
             text_with_callback("Harbor Realty", &missed, "L", None),
             text("Harbor Realty", &missed, "L")
+        );
+    }
+
+    #[test]
+    fn alerts_about_a_conversation_name_it_and_say_what_to_text_back() {
+        let reply = AlertText::Reply {
+            who: "+1617***0123",
+            listing: Some("123 Main St"),
+            body: "Is it still available?",
+        };
+        assert_eq!(
+            text_about("Harbor Realty", 12, &reply, "L", None),
+            "Harbor Realty #12: +1617***0123 replied about 123 Main St: \"Is it still available?\". L Reply here to text the lead, or CLAIM, CLOSE, TAKE OVER, CALL BACK."
+        );
+        let offer = AlertText::Offer {
+            who: "+1617***0123",
+            listing: None,
+        };
+        assert_eq!(
+            text_about("Harbor Realty", 3, &offer, "L", None),
+            "Harbor Realty #3: new lead +1617***0123, offered to you and others. L Reply CLAIM to take it."
+        );
+        let notice = AlertText::Notice {
+            text: "#3 +1617***0123 was claimed by Ava Chen.",
+        };
+        assert_eq!(
+            text_about("Harbor Realty", 3, &notice, "L", None),
+            "Harbor Realty: #3 +1617***0123 was claimed by Ava Chen."
         );
     }
 }

@@ -135,6 +135,20 @@ fn reason_words(d: &Decision<'_>) -> String {
     }
 }
 
+/// Why a text was skipped or held, in words, from its reason alone (a text back to the agent
+/// who sent it from their phone).
+pub fn why(reason: &str, recipient: &str) -> String {
+    reason_words(&Decision {
+        decision: "skip",
+        reason,
+        until: None,
+        zones: &[],
+        recipient,
+        cap_count: None,
+        cap_limit: None,
+    })
+}
+
 /// The decision in one line, times in the recipient's (first) zone.
 pub fn describe(d: &Decision<'_>, now: DateTime<Utc>) -> String {
     let why = reason_words(d);

@@ -2,6 +2,7 @@
 //! Functions take `now` and data and return decisions.
 
 pub mod access;
+pub mod agent_text;
 pub mod alerts;
 pub mod backoff;
 pub mod callback;
@@ -21,6 +22,7 @@ pub mod links;
 pub mod password;
 pub mod phone;
 pub mod quiet_hours;
+pub mod routing;
 pub mod sequence;
 pub mod sms_text;
 pub mod template;

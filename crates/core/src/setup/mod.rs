@@ -99,6 +99,9 @@ pub struct SetupFile {
     pub follow_ups: Vec<FollowUp>,
     pub inbox: Inbox,
     pub compliance: Compliance,
+    /// `[[saved_replies]]`: snippets agents choose in one tap (README.md "Agents on their
+    /// phones"), in file order.
+    pub saved_replies: Vec<SavedReply>,
     /// `[twilio]`: the brokerage's own Twilio account, when it is not the deployment's.
     pub twilio: Option<twilio::TwilioAccount>,
     /// What is allowed but costly, sorted by line: a template that renders over 160
@@ -132,6 +135,18 @@ pub struct Agent {
     pub phone: PhoneNumber,
     pub office: String,
     pub role: Role,
+    /// `hours = "09:00-18:00"`: when routing gives them leads (README.md "Routing"), every
+    /// day, in the brokerage's time zone. `None`: any hour.
+    pub hours: Option<(chrono::NaiveTime, chrono::NaiveTime)>,
+    /// `weight = 0..=10` (default 1): their turns in a round robin's cycle; 0 takes none.
+    pub weight: u8,
+}
+
+/// A saved reply: a name for the picker and a template (its fields filled when chosen).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SavedReply {
+    pub name: String,
+    pub text: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -148,6 +163,10 @@ pub struct Number {
     pub callback: CallbackMode,
     /// `voicemail = true`: a caller the agents missed may leave a message.
     pub voicemail: bool,
+    /// `routing = "all" | "round_robin" | "first_to_claim"` (README.md "Routing").
+    pub routing: crate::domain::routing::Mode,
+    /// `claim_timeout`: how long a first-to-claim offer waits before it falls back.
+    pub claim_timeout_secs: u32,
     /// Line of the `number` key, for problems found when applying (the number belongs to
     /// another brokerage).
     pub line: usize,

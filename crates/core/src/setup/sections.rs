@@ -10,11 +10,12 @@ use toml::de::DeTable;
 
 use super::{
     AfterHours, Agent, Automated, Blackout, Brokerage, CallbackMode, Compliance, Cx, FollowUp,
-    Inbox, Inserted, Number, Office, Problem, Role, Samples, SetupFile, TableReader, TextBack,
-    check_automated, check_help_text, check_inserted, instant, is_email, is_slug, phone,
+    Inbox, Inserted, Number, Office, Problem, Role, Samples, SavedReply, SetupFile, TableReader,
+    TextBack, check_automated, check_help_text, check_inserted, instant, is_email, is_slug, phone,
     read_twilio, sub_table, table_array, templates,
 };
 use crate::domain::links;
+use crate::domain::routing::Mode;
 use crate::domain::template::Field;
 
 /// What is checked once the whole file is read.
@@ -76,6 +77,7 @@ pub(super) fn read_file(
     let text_back = text_back(cx, &mut r, root, &mut later);
     let follow_ups = follow_ups(cx, &mut r, &mut later);
     let inbox = inbox(cx, &mut r);
+    let saved_replies = saved_replies(cx, &mut r, &mut later);
     let mut compliance = compliance(cx, &mut r, follow_ups.len(), &mut later);
     compliance.blackouts = blackouts(cx, &mut r);
     let twilio = sub_table(cx, &mut r, "twilio").and_then(|mut t| {
@@ -95,6 +97,7 @@ pub(super) fn read_file(
         follow_ups,
         inbox,
         compliance,
+        saved_replies,
         twilio,
         warnings: Vec::new(),
     })
@@ -284,6 +287,18 @@ fn agents(
                 span: span.clone(),
             });
         }
+        let hours = a.opt_string(cx, "hours").and_then(|(h, span)| {
+            match crate::domain::callback::parse_hours(&h) {
+                Ok(hours) => Some(hours),
+                Err(why) => {
+                    cx.err(&span, a.key("hours"), format!("`{h}` {why}"));
+                    None
+                }
+            }
+        });
+        let weight = a
+            .int(cx, "weight", 0..11)
+            .map_or(1, |(w, _)| u8::try_from(w).unwrap_or(1));
         a.finish(cx);
         if let (Some(email), Some((name, _)), Some(phone), Some((office, _)), Some(role)) =
             (email, name, phone, office, role)
@@ -294,6 +309,8 @@ fn agents(
                 phone,
                 office,
                 role,
+                hours,
+                weight,
             });
         }
     }
@@ -416,6 +433,45 @@ fn numbers(
             }),
         };
         let voicemail = n.bool(cx, "voicemail").unwrap_or(false);
+        let routing = match n.string(cx, "routing") {
+            None => Mode::All,
+            Some((s, span)) => Mode::parse(&s).unwrap_or_else(|| {
+                cx.err(
+                    &span,
+                    n.key("routing"),
+                    format!("`{s}` must be \"all\", \"round_robin\" or \"first_to_claim\""),
+                );
+                Mode::All
+            }),
+        };
+        let claim_timeout = n.duration_at(cx, "claim_timeout", 30, 86_400);
+        let claim_timeout_secs = claim_timeout.as_ref().map(|(secs, _)| *secs);
+        if let Some((_, span)) = &claim_timeout
+            && routing != Mode::FirstToClaim
+        {
+            cx.err(
+                span,
+                n.key("claim_timeout"),
+                "is only for routing = \"first_to_claim\"",
+            );
+        }
+        // Routing must have someone to give a lead to (docs/routing.md): a round robin whose
+        // agents all have weight 0 would hand every lead to the managers.
+        if let Some(ring) = &ring
+            && routing == Mode::RoundRobin
+            && ring.iter().all(|e| {
+                agents
+                    .iter()
+                    .find(|a| &a.email == e)
+                    .is_some_and(|a| a.weight == 0)
+            })
+        {
+            cx.err(
+                &n.span,
+                n.key("ring"),
+                "names no agent who takes round-robin leads (every one has weight = 0)",
+            );
+        }
         n.finish(cx);
         if let (Some(number), Some((office, _)), Some(ring)) = (number, office, ring) {
             numbers.push(Number {
@@ -428,6 +484,8 @@ fn numbers(
                 missed_message: missed_message.map(|(m, _)| m.trim().to_owned()),
                 callback,
                 voicemail,
+                routing,
+                claim_timeout_secs: u32::try_from(claim_timeout_secs.unwrap_or(300)).unwrap_or(300),
                 line,
             });
         }
@@ -575,6 +633,44 @@ fn inbox(cx: &mut Cx, r: &mut TableReader<'_, '_>) -> Inbox {
             }
         }
     }
+}
+
+/// `[[saved_replies]]`: optional; each a `name` (at most 40 characters, unique) and a `text`
+/// (a template: its fields are filled when an agent picks it; links checked like the
+/// templates').
+fn saved_replies(cx: &mut Cx, r: &mut TableReader<'_, '_>, later: &mut Later) -> Vec<SavedReply> {
+    let mut out: Vec<SavedReply> = Vec::new();
+    for mut s in table_array(cx, r, "saved_replies") {
+        let name = s.req_string(cx, "name").and_then(|(n, span)| {
+            let n = n.trim().to_owned();
+            if n.is_empty() || n.chars().count() > 40 {
+                cx.err(&span, s.key("name"), "must be 1 to 40 characters");
+                None
+            } else if out.iter().any(|o| o.name == n) {
+                cx.err(&span, s.key("name"), format!("`{n}` is used twice"));
+                None
+            } else {
+                Some(n)
+            }
+        });
+        let text = s.req_string(cx, "text").and_then(|(t, span)| {
+            if t.chars().count() > 1000 {
+                cx.err(&span, s.key("text"), "is longer than 1,000 characters");
+                return None;
+            }
+            let list = templates(cx, &s, "text", vec![(t, span.clone())])?;
+            later.linked_texts.extend(
+                list.iter()
+                    .map(|(t, span)| (s.key("text"), t.clone(), span.clone())),
+            );
+            list.into_iter().next().map(|(t, _)| t)
+        });
+        s.finish(cx);
+        if let (Some(name), Some(text)) = (name, text) {
+            out.push(SavedReply { name, text });
+        }
+    }
+    out
 }
 
 /// `[compliance]`: optional; `follow_ups` is how many `[[follow_ups]]` the file has.

@@ -890,3 +890,89 @@ fn the_call_side_keys_parse_and_refuse_bad_values_with_their_line() {
         ],
     );
 }
+
+#[test]
+fn routing_keys_parse_and_refuse_bad_values_with_their_line() {
+    use crate::domain::routing::Mode;
+    let with = BASE
+        .replace(
+            "role = \"agent\"\n",
+            "role = \"agent\"\nhours = \"09:00-18:00\"\nweight = 3\n",
+        )
+        .replace(
+            "ring = [\"sam@harbor.example\"]\n",
+            "ring = [\"sam@harbor.example\"]\nrouting = \"first_to_claim\"\nclaim_timeout = \"2m\"\n",
+        )
+        + "\n[[saved_replies]]\nname = \"Showing\"\ntext = \"Hi {first_name|there}, {agent_first_name} here. When suits you for a showing of {listing|the home}?\"\n";
+    let file = parse(&with).expect("valid");
+    assert_eq!(file.numbers[0].routing, Mode::FirstToClaim);
+    assert_eq!(file.numbers[0].claim_timeout_secs, 120);
+    assert_eq!(file.agents[0].weight, 3);
+    assert!(file.agents[0].hours.is_some());
+    assert_eq!(file.saved_replies.len(), 1);
+    assert_eq!(file.saved_replies[0].name, "Showing");
+    let defaults = parse(BASE).expect("valid");
+    assert_eq!(defaults.numbers[0].routing, Mode::All);
+    assert_eq!(defaults.numbers[0].claim_timeout_secs, 300);
+    assert_eq!(defaults.agents[0].weight, 1);
+
+    let bad_routing = BASE.replace(
+        "ring = [\"sam@harbor.example\"]\n",
+        "ring = [\"sam@harbor.example\"]\nrouting = \"lottery\"\nclaim_timeout = \"5m\"\n",
+    );
+    let problems = parse(&bad_routing).expect_err("invalid");
+    assert!(
+        problems.iter().any(|p| p.key.ends_with("routing")
+            && p.message
+                .contains("must be \"all\", \"round_robin\" or \"first_to_claim\"")
+            && p.line > 0),
+        "{problems:?}"
+    );
+    assert!(
+        problems.iter().any(|p| p.key.ends_with("claim_timeout")
+            && p.message.contains("only for routing = \"first_to_claim\"")),
+        "{problems:?}"
+    );
+    // A round robin with nobody to take a turn names no available agent.
+    let nobody = BASE
+        .replace("role = \"agent\"\n", "role = \"agent\"\nweight = 0\n")
+        .replace(
+            "ring = [\"sam@harbor.example\"]\n",
+            "ring = [\"sam@harbor.example\"]\nrouting = \"round_robin\"\n",
+        );
+    let problems = parse(&nobody).expect_err("invalid");
+    assert!(
+        problems.iter().any(|p| p.key.ends_with("ring")
+            && p.message
+                .contains("names no agent who takes round-robin leads")
+            && p.line > 0),
+        "{problems:?}"
+    );
+    let bad_agent = BASE.replace(
+        "role = \"agent\"\n",
+        "role = \"agent\"\nhours = \"9-5\"\nweight = 11\n",
+    );
+    let problems = parse(&bad_agent).expect_err("invalid");
+    assert!(
+        problems.iter().any(|p| p.key.ends_with("hours")),
+        "{problems:?}"
+    );
+    assert!(
+        problems.iter().any(|p| p.key.ends_with("weight")),
+        "{problems:?}"
+    );
+    let bad_saved = format!("{BASE}\n[[saved_replies]]\nname = \"\"\ntext = \"Hi {{nope}}\"\n");
+    let problems = parse(&bad_saved).expect_err("invalid");
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.key.contains("saved_replies") && p.key.ends_with("name")),
+        "{problems:?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.key.contains("saved_replies") && p.key.ends_with("text")),
+        "{problems:?}"
+    );
+}

@@ -15,7 +15,8 @@ pub use types::{JobKind, JobPayload, JobState, Place};
 /// The payload of each kind, each with its `enqueue` ([`JobPayload::enqueue`]).
 pub mod payload {
     pub use super::types::{
-        AgentAlert, AgentReply, CallBack, Escalation, FollowUp, KeywordReply, Reconcile, TextBack,
+        AgentAlert, AgentReply, CallBack, ClaimTimeout, Escalation, FollowUp, KeywordReply,
+        Reconcile, TextBack,
     };
 }
 

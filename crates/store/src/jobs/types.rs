@@ -96,6 +96,8 @@ stored_words! {
         Reconcile => "reconcile",
         /// Places a callback's call (docs/calls.md), then watches it until it ends.
         CallBack => "call_back",
+        /// Ends a first-to-claim offer nobody claimed (docs/routing.md).
+        ClaimTimeout => "claim_timeout",
         /// Benchmarks and the scheduler's own tests.
         Noop => "noop",
     }
@@ -217,13 +219,16 @@ impl JobPayload for KeywordReply {
     const KIND: JobKind = JobKind::KeywordReply;
 }
 
-/// An agent's reply from the inbox; `once` is the form's one-time token.
+/// An agent's reply from the inbox; `once` is the form's one-time token; `by_text` the agent
+/// who texted it from their phone (told by text when the gate refuses it).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AgentReply {
     pub number_id: i64,
     pub agent: String,
     pub body: String,
     pub once: Option<String>,
+    #[serde(default)]
+    pub by_text: Option<i64>,
 }
 
 impl JobPayload for AgentReply {
@@ -273,6 +278,16 @@ pub struct CallBack {
 
 impl JobPayload for CallBack {
     const KIND: JobKind = JobKind::CallBack;
+}
+
+/// A first-to-claim offer's deadline (docs/routing.md).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClaimTimeout {
+    pub claim_offer_id: i64,
+}
+
+impl JobPayload for ClaimTimeout {
+    const KIND: JobKind = JobKind::ClaimTimeout;
 }
 
 #[cfg(test)]
