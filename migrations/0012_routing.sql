@@ -16,7 +16,7 @@ alter table number
 alter table agent
     add column hours_start  time,
     add column hours_end    time,
-    add column weight       integer not null default 1 check (weight between 1 and 10),
+    add column weight       integer not null default 1 check (weight between 0 and 10),
     add column availability text not null default 'available' check (availability in ('available', 'away', 'vacation')),
     add column back_on      date,
     add column availability_at timestamptz,

@@ -1026,7 +1026,10 @@ async fn a_text_from_an_agents_phone_is_not_a_lead() {
     );
     assert_eq!(
         app.alerts_to("+15555550101"),
-        vec!["Harbor Realty: You have no open lead on this number to answer. Nothing was sent.".to_owned()]
+        vec![
+            "Harbor Realty: You have no open lead on this number to answer. Nothing was sent."
+                .to_owned()
+        ]
     );
 }
 
