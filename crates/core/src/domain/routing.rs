@@ -364,14 +364,18 @@ mod tests {
         NaiveDate::from_ymd_opt(2026, 12, d).unwrap_or_default()
     }
 
+    /// The switch, the working hours (start, end hour), the hour and minute of `now` in New York
+    /// (on a fixed day), the answer.
+    type AvailabilityCase = (
+        Availability,
+        Option<(u32, u32)>,
+        (u32, u32),
+        Result<(), Unavailable>,
+    );
+
     #[test]
     fn availability_is_the_switch_then_the_working_hours() {
-        let cases: &[(
-            Availability,
-            Option<(u32, u32)>,
-            (u32, u32),
-            Result<(), Unavailable>,
-        )] = &[
+        let cases: &[AvailabilityCase] = &[
             (Availability::Available, None, (3, 0), Ok(())),
             (Availability::Away, None, (12, 0), Err(Unavailable::Away)),
             (
