@@ -1,6 +1,7 @@
 //! `/dashboard`: the recovery funnel for managers and admins (docs/inbox.md
 //! "The dashboard"), by period, number, office and agent, with its CSV export and the admins'
-//! configuration-alert banner. Agents get 403; a manager sees their office only.
+//! configuration-alert banner; then the calls answered and missed, speed to lead, and claims
+//! and reassignments (README.md "Routing"). Agents get 403; a manager sees their office only.
 
 use askama::Template;
 use axum::Router;
@@ -21,7 +22,9 @@ use crate::domain::funnel::{
     self, CHART_H, CHART_W, Group, HourBar, Period, Tally, duration_words, percent,
 };
 use crate::domain::phone::display;
-use crate::store::dashboard::{self, Names, ReplyRow, Slice};
+use crate::store::dashboard::{
+    self, AgentCallRow, CallRateRow, Names, ReplyRow, RoutingRow, Slice, SpeedRow,
+};
 use crate::store::inbox;
 
 pub fn router() -> Router<AppState> {
@@ -159,6 +162,42 @@ pub struct GroupTable {
     rows: Vec<GroupRowView>,
 }
 
+/// A number's calls: answered and missed, of all with an outcome.
+pub struct CallRateView {
+    name: String,
+    calls: i64,
+    answered: i64,
+    missed: i64,
+    answer_rate: String,
+    missed_rate: String,
+}
+
+/// An agent's calls: the ones that rang them (with a known answerer), and the ones they took.
+pub struct AgentCallView {
+    name: String,
+    rang: i64,
+    answered: i64,
+    rate: String,
+}
+
+pub struct SpeedView {
+    name: String,
+    alerted: i64,
+    answered: i64,
+    median: String,
+    p90: String,
+}
+
+pub struct RoutingView {
+    name: String,
+    routed: i64,
+    offered: i64,
+    claimed: i64,
+    median_claim: String,
+    moved_away: i64,
+    moved_to: i64,
+}
+
 pub struct BannerView {
     id: i64,
     text: String,
@@ -206,6 +245,17 @@ struct DashboardPage {
     chart_h: u32,
     groups: Vec<GroupTable>,
     export_query: String,
+    /// The slice's calls, then by number (the missed-call rate first: what a brokerage asks).
+    calls: CallRateView,
+    call_rates: Vec<CallRateView>,
+    agent_calls: Vec<AgentCallView>,
+    /// Calls that rang several agents of a number that does not screen: who answered is unknown.
+    unknown_answerer: i64,
+    speed: Vec<SpeedView>,
+    routing: Vec<RoutingView>,
+    /// Offers nobody claimed in time; leads handed to the managers.
+    timed_out: i64,
+    to_managers: i64,
 }
 
 fn reason_words(reason: &str) -> String {
@@ -283,6 +333,10 @@ struct Data {
     templates: Vec<String>,
     /// Leads and texted per local day over this period and the one before (none for Today).
     by_day: Vec<(chrono::NaiveDate, i64, i64)>,
+    call_rates: Vec<CallRateRow>,
+    agent_calls: Vec<AgentCallRow>,
+    speed: Vec<SpeedRow>,
+    routing: Vec<RoutingRow>,
 }
 
 impl Data {
@@ -298,18 +352,26 @@ impl Data {
     }
 }
 
-/// The page's queries on two connections at once: the leads on one, the rest in turn on the
-/// other. PostgreSQL runs the two on separate cores (measured on 2 cores: the 30-day page's
-/// wall time about halves), and a dashboard never holds more than two of the pool's
-/// connections, which the webhooks share.
+/// The page's queries on two connections at once: the leads, then the calls and routing per
+/// agent, on one; the rest in turn on the other. PostgreSQL runs the two on separate cores
+/// (measured on 2 cores: the 30-day page's wall time about halves), and a dashboard never holds
+/// more than two of the pool's connections, which the webhooks share.
 async fn read(state: &AppState, viewer: &Viewer, a: &Asked) -> Result<Data> {
     let b = viewer.brokerage;
     let zone = viewer.tz.name();
     let pool = &state.pool;
-    let (facts, (missed, replies, delivery, suppressed, templates, by_day)) = tokio::try_join!(
+    let ((facts, people), (missed, replies, delivery, suppressed, templates, by_day)) = tokio::try_join!(
         async {
             let mut c = pool.acquire().await?;
-            dashboard::lead_facts(&mut c, b, a.from, a.until, a.slice, zone).await
+            Ok::<_, crate::store::Error>((
+                dashboard::lead_facts(&mut c, b, a.from, a.until, a.slice, zone).await?,
+                (
+                    dashboard::call_rates(&mut c, b, a.from, a.until, a.slice).await?,
+                    dashboard::agent_call_rates(&mut c, b, a.from, a.until, a.slice).await?,
+                    dashboard::speed_to_lead(&mut c, b, a.from, a.until, a.slice).await?,
+                    dashboard::routing(&mut c, b, a.from, a.until, a.slice).await?,
+                ),
+            ))
         },
         async {
             let mut c = pool.acquire().await?;
@@ -328,6 +390,7 @@ async fn read(state: &AppState, viewer: &Viewer, a: &Asked) -> Result<Data> {
             ))
         },
     )?;
+    let (call_rates, agent_calls, speed, routing) = people;
     let mut funnel = funnel::tally(&facts);
     for (group, count) in missed {
         funnel.entry(group).or_default().missed_calls = Some(count);
@@ -344,7 +407,117 @@ async fn read(state: &AppState, viewer: &Viewer, a: &Asked) -> Result<Data> {
         suppressed,
         templates,
         by_day,
+        call_rates,
+        agent_calls,
+        speed,
+        routing,
     })
+}
+
+/// The calls, speed to lead and routing sections, as the page shows them: per number and per
+/// agent, the busiest first.
+struct People {
+    calls: CallRateView,
+    call_rates: Vec<CallRateView>,
+    agent_calls: Vec<AgentCallView>,
+    unknown_answerer: i64,
+    speed: Vec<SpeedView>,
+    routing: Vec<RoutingView>,
+    timed_out: i64,
+    to_managers: i64,
+}
+
+impl People {
+    fn of(names: &Names, data: &Data) -> People {
+        let agent = |id: i64| group_name(names, Group::Agent(Some(id)));
+        let rate = |name: String, r: &CallRateRow| CallRateView {
+            name,
+            calls: r.calls,
+            answered: r.answered,
+            missed: r.missed,
+            answer_rate: percent(r.answered, r.calls),
+            missed_rate: percent(r.missed, r.calls),
+        };
+        let total = data
+            .call_rates
+            .iter()
+            .find(|r| r.number_id.is_none())
+            .cloned()
+            .unwrap_or_default();
+        let mut call_rates: Vec<CallRateView> = data
+            .call_rates
+            .iter()
+            .filter_map(|r| {
+                r.number_id
+                    .map(|n| rate(group_name(names, Group::Number(n)), r))
+            })
+            .collect();
+        call_rates.sort_by(|x, y| y.calls.cmp(&x.calls).then(x.name.cmp(&y.name)));
+        let mut agent_calls: Vec<AgentCallView> = data
+            .agent_calls
+            .iter()
+            .filter(|r| r.rang > 0)
+            .filter_map(|r| {
+                r.agent_id.map(|id| AgentCallView {
+                    name: agent(id),
+                    rang: r.rang,
+                    answered: r.answered,
+                    rate: percent(r.answered, r.rang),
+                })
+            })
+            .collect();
+        agent_calls.sort_by(|x, y| y.rang.cmp(&x.rang).then(x.name.cmp(&y.name)));
+        let mut speed: Vec<SpeedView> = data
+            .speed
+            .iter()
+            .map(|r| SpeedView {
+                name: agent(r.agent_id),
+                alerted: r.alerted,
+                answered: r.answered,
+                median: duration_words(r.median_secs),
+                p90: duration_words(r.p90_secs),
+            })
+            .collect();
+        speed.sort_by(|x, y| y.alerted.cmp(&x.alerted).then(x.name.cmp(&y.name)));
+        let whole = data.routing.iter().find(|r| r.whole);
+        let mut routing: Vec<RoutingView> = data
+            .routing
+            .iter()
+            .filter(|r| {
+                !r.whole && r.routed + r.offered + r.claimed + r.moved_away + r.moved_to > 0
+            })
+            .filter_map(|r| {
+                r.agent_id.map(|id| RoutingView {
+                    name: agent(id),
+                    routed: r.routed,
+                    offered: r.offered,
+                    claimed: r.claimed,
+                    median_claim: duration_words(r.median_claim_secs),
+                    moved_away: r.moved_away,
+                    moved_to: r.moved_to,
+                })
+            })
+            .collect();
+        routing.sort_by(|x, y| {
+            (y.routed + y.claimed)
+                .cmp(&(x.routed + x.claimed))
+                .then(x.name.cmp(&y.name))
+        });
+        People {
+            calls: rate("All".to_owned(), &total),
+            call_rates,
+            agent_calls,
+            unknown_answerer: data
+                .agent_calls
+                .iter()
+                .find(|r| r.agent_id.is_none())
+                .map_or(0, |r| r.unknown),
+            speed,
+            routing,
+            timed_out: whole.map_or(0, |r| r.timed_out),
+            to_managers: whole.map_or(0, |r| r.to_managers),
+        }
+    }
 }
 
 fn query_string(a: &Asked) -> String {
@@ -492,6 +665,7 @@ async fn dashboard_page(
             "No follow-up is sent: the setup file requires written consent for follow-ups (followups_need_written_consent = true), and textback cannot record written consent yet. Set it to false to send them to callers who called or texted in the last three months.",
         )
     };
+    let people = People::of(&names, &data);
     let page = DashboardPage {
         layout: Layout::of(&viewer, "dashboard"),
         csrf: viewer.csrf.clone(),
@@ -621,6 +795,14 @@ async fn dashboard_page(
         chart_h: CHART_H,
         groups,
         export_query: query_string(&a),
+        calls: people.calls,
+        call_rates: people.call_rates,
+        agent_calls: people.agent_calls,
+        unknown_answerer: people.unknown_answerer,
+        speed: people.speed,
+        routing: people.routing,
+        timed_out: people.timed_out,
+        to_managers: people.to_managers,
     };
     Ok(Html(page.render()?))
 }

@@ -422,3 +422,381 @@ async fn the_dashboard_trends_by_day_and_speaks_plainly() {
         "{row}"
     );
 }
+
+// Calls answered and missed, speed to lead, claims and reassignments (issue 18 §6).
+
+const OAK_AVE: &str = "+15555550120"; // Downtown, rings Sam and Ava, no screen
+
+/// The demo with a third number that rings Sam and Ava at once without the screen (Elm St
+/// screens too, by default, but rings Jo alone).
+fn with_oak_ave() -> String {
+    let setup = DEMO.replace(
+        "[text_back]",
+        "[[numbers]]\nnumber = \"+15555550120\"\noffice = \"downtown\"\nlisting = \"9 Oak Ave\"\nring = [\"sam@harbor.example\", \"ava@harbor.example\"]\nscreen = false\n\n[text_back]",
+    );
+    assert_ne!(setup, DEMO);
+    setup
+}
+
+/// The part of the page from the heading with `id` to the end of its section.
+fn section<'a>(page: &'a str, id: &str) -> &'a str {
+    let at = page
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("{id} not on the page: {page}"));
+    let end = page[at..].find("</section>").map_or(page.len(), |e| at + e);
+    &page[at..end]
+}
+
+/// The cells after the row headed `name` in `part` (None: no such row).
+fn row(part: &str, name: &str) -> Option<Vec<String>> {
+    let key = format!("<th scope=\"row\">{name}</th>");
+    let at = part.find(&key)? + key.len();
+    let end = part[at..].find("</tr>").map_or(part.len(), |e| at + e);
+    Some(
+        part[at..end]
+            .split("</td>")
+            .filter_map(|c| c.rsplit_once('>').map(|(_, v)| v.trim().to_owned()))
+            .filter(|c| !c.is_empty())
+            .collect(),
+    )
+}
+
+fn cells(part: &str, name: &str) -> Vec<String> {
+    row(part, name).unwrap_or_else(|| panic!("no row {name} in {part}"))
+}
+
+async fn agent_id(app: &TestApp, email: &str) -> i64 {
+    sqlx::query_scalar("select agent_id from agent where email = $1")
+        .bind(email)
+        .fetch_one(&app.db.pool)
+        .await
+        .expect("agent")
+}
+
+async fn conversation_of(app: &TestApp, phone: &str) -> i64 {
+    sqlx::query_scalar(
+        "select c.conversation_id from conversation c join contact ct using (contact_id) where ct.phone = $1",
+    )
+    .bind(phone)
+    .fetch_one(&app.db.pool)
+    .await
+    .expect("conversation")
+}
+
+/// A call to a screening number that the agent at `agent_phone` takes by pressing 1.
+async fn screened_call(app: &TestApp, from: &str, to: &str, agent_phone: &str) {
+    let parent = new_sid("CA");
+    let r = app
+        .post_signed(
+            "/twilio/voice",
+            &TestApp::incoming_params(&parent, from, to),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let leg = vec![
+        ("AccountSid".to_owned(), ACCOUNT_SID.to_owned()),
+        ("CallSid".to_owned(), new_sid("CA")),
+        ("ParentCallSid".to_owned(), parent.clone()),
+        ("CallStatus".to_owned(), "in-progress".to_owned()),
+        ("Direction".to_owned(), "outbound-dial".to_owned()),
+        ("From".to_owned(), from.to_owned()),
+        ("To".to_owned(), agent_phone.to_owned()),
+        ("Digits".to_owned(), "1".to_owned()),
+    ];
+    let r = app.post_signed("/twilio/voice/screen/answer", &leg).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = app
+        .post_signed(
+            "/twilio/voice/dial",
+            &TestApp::dial_params(&parent, from, to, "completed", "true"),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+/// Answered ÷ all calls per number (the missed-call rate first), and per agent: answered by
+/// them ÷ calls that rang them, where who answered is known (the screen, or one agent rung).
+/// A call that rang Sam and Ava without the screen counts for its number only.
+#[tokio::test]
+async fn the_missed_call_rate_comes_first_by_number_and_by_agent() {
+    let app = spawn_app_with(AppOptions {
+        setup: Some(with_oak_ave()),
+        ..AppOptions::default()
+    })
+    .await;
+    // Main St (screens, rings Sam and Ava): Ava takes one, one is missed.
+    screened_call(&app, "+16175550601", MAIN_ST, "+15555550102").await;
+    app.missed_call("+16175550602", MAIN_ST).await;
+    // Elm St (rings Jo alone): one answered, two missed.
+    app.answered_call("+16175550603", ELM_ST).await;
+    app.missed_call("+16175550604", ELM_ST).await;
+    app.missed_call("+16175550605", ELM_ST).await;
+    // Oak Ave (rings Sam and Ava, no screen): one answered by one of them, one missed.
+    app.answered_call("+16175550606", OAK_AVE).await;
+    app.missed_call("+16175550607", OAK_AVE).await;
+    // (A period ends now: what happens at the very instant of the page is not in it yet.)
+    app.clock.advance(Duration::seconds(1));
+
+    let mut riley = app.person("harbor", "riley@harbor.example").await;
+    let page = riley.get("/dashboard").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let p = &page.body;
+    assert_eq!(kpi(p, "missed-rate"), "57 %", "4 of 7 calls missed");
+    assert_eq!(kpi(p, "answer-rate"), "43 %");
+    assert!(p.contains("of calls missed (4 of 7)"), "{p}");
+    // The same misses as the funnel's first stage.
+    assert_eq!(stage(p, "Missed calls"), 4);
+    // The rate section comes before the funnel's tables.
+    assert!(p.find("id=\"calls-h\"") < p.find("Reply rate by text-back variant"));
+    let calls = section(p, "calls-h");
+    // Number: calls, missed, missed rate, answered, answer rate.
+    assert_eq!(
+        cells(calls, "(555) 555-0110 (42 Elm St)"),
+        ["3", "2", "67 %", "1", "33 %"]
+    );
+    assert_eq!(
+        cells(calls, "(555) 555-0100 (123 Main St)"),
+        ["2", "1", "50 %", "1", "50 %"]
+    );
+    assert_eq!(
+        cells(calls, "(555) 555-0120 (9 Oak Ave)"),
+        ["2", "1", "50 %", "1", "50 %"]
+    );
+    let agents = section(p, "agent-calls-h");
+    // Rang them, answered, rate: Oak Ave's two calls are in no agent's row.
+    assert_eq!(cells(agents, "Ava Chen"), ["2", "1", "50 %"]);
+    assert_eq!(cells(agents, "Sam Rivera"), ["2", "0", "0 %"]);
+    assert_eq!(cells(agents, "Jo Alvarez"), ["3", "1", "33 %"]);
+    assert_eq!(kpi(p, "unknown-answerer"), "2");
+    assert!(
+        agents.contains("counts in its number's rate only"),
+        "{agents}"
+    );
+
+    // Morgan sees Downtown's numbers and agents only.
+    let mut morgan = app.person("harbor", "morgan@harbor.example").await;
+    let p = morgan.get("/dashboard").await.body;
+    assert_eq!(kpi(&p, "missed-rate"), "50 %", "2 of Downtown's 4 calls");
+    let calls = section(&p, "calls-h");
+    assert!(!calls.contains("42 Elm St"), "{calls}");
+    assert_eq!(
+        cells(calls, "(555) 555-0100 (123 Main St)"),
+        ["2", "1", "50 %", "1", "50 %"]
+    );
+    let agents = section(&p, "agent-calls-h");
+    assert_eq!(row(agents, "Jo Alvarez"), None);
+    assert_eq!(cells(agents, "Ava Chen"), ["2", "1", "50 %"]);
+    assert_eq!(kpi(&p, "unknown-answerer"), "2");
+
+    // An agent's slice: the calls that rang Jo.
+    let jo = agent_id(&app, "jo@harbor.example").await;
+    let p = riley.get(&format!("/dashboard?agent={jo}")).await.body;
+    assert_eq!(kpi(&p, "missed-rate"), "67 %");
+    assert_eq!(
+        row(section(&p, "calls-h"), "(555) 555-0100 (123 Main St)"),
+        None
+    );
+    assert_eq!(
+        cells(section(&p, "agent-calls-h"), "Jo Alvarez"),
+        ["3", "1", "33 %"]
+    );
+
+    // Tomorrow, today has no calls; the 7 days keep them.
+    app.clock.advance(Duration::days(1));
+    let mut riley = app.log_in("riley@harbor.example", PASSWORD).await;
+    let p = riley.get("/dashboard").await.body;
+    assert_eq!(kpi(&p, "missed-rate"), "–");
+    assert!(section(&p, "calls-h").contains("No calls in this period."));
+    let p = riley.get("/dashboard?period=7d").await.body;
+    assert_eq!(kpi(&p, "missed-rate"), "57 %");
+}
+
+/// Speed to lead: from the first alert texted to an agent about a lead (since they last
+/// answered it) to their next answer. Sam is alerted twice before answering (the wait counts
+/// from the first), then once more; Jo never answers and the escalation hands the lead to the
+/// admin (Waterfront has no manager), who answers it.
+#[tokio::test]
+async fn speed_to_lead_runs_from_the_alert_to_the_agents_answer() {
+    let app = spawn_app().await;
+    let (l1, l2) = ("+16175550701", "+16175550702");
+    app.missed_call(l1, MAIN_ST).await; // Sam's
+    app.missed_call(l2, ELM_ST).await; // Jo's
+    app.clock.advance(Duration::seconds(20));
+    app.drain().await;
+    app.clock.advance(Duration::seconds(40));
+    // t1: both leads reply; Sam and Jo are alerted.
+    app.text_in(l1, MAIN_ST, "Is it still available?").await;
+    app.text_in(l2, ELM_ST, "Can I see it?").await;
+    app.drain().await;
+    // Six minutes on, a second alert to Sam (past the rate limit's five minutes).
+    app.clock.advance(Duration::minutes(6));
+    app.text_in(l1, MAIN_ST, "Hello?").await;
+    app.drain().await;
+    let mut sam = app.person("harbor", "sam@harbor.example").await;
+    let c1 = conversation_of(&app, l1).await;
+    app.clock.advance(Duration::minutes(2));
+    sam.get(&format!("/inbox/c/{c1}")).await;
+    assert_eq!(
+        sam.post(&format!("/inbox/c/{c1}/reply"), &[("body", "Yes, 4 pm?")])
+            .await
+            .status,
+        303
+    );
+    app.drain().await;
+    // t1 + 10 min: Jo's lead escalates to Riley (and the alert about it goes to Riley).
+    app.clock.advance(Duration::minutes(2));
+    app.drain().await;
+    // t1 + 12 min: the lead writes again; Sam answers a minute later.
+    app.clock.advance(Duration::minutes(2));
+    app.text_in(l1, MAIN_ST, "4 pm works").await;
+    app.drain().await;
+    app.clock.advance(Duration::minutes(1));
+    sam.get(&format!("/inbox/c/{c1}")).await;
+    assert_eq!(
+        sam.post(&format!("/inbox/c/{c1}/reply"), &[("body", "See you then")])
+            .await
+            .status,
+        303
+    );
+    app.drain().await;
+    // t1 + 15 min: Riley answers Jo's lead, five minutes after the escalation's alert.
+    app.clock.advance(Duration::minutes(2));
+    let mut riley = app.person("harbor", "riley@harbor.example").await;
+    let c2 = conversation_of(&app, l2).await;
+    riley.get(&format!("/inbox/c/{c2}")).await;
+    assert_eq!(
+        riley
+            .post(
+                &format!("/inbox/c/{c2}/reply"),
+                &[("body", "Riley here: yes!")]
+            )
+            .await
+            .status,
+        303
+    );
+    app.drain().await;
+
+    let page = riley.get("/dashboard").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let speed = section(&page.body, "speed-h");
+    // Alerted, answered, median, 90 %: Sam's waits are 8 min and 1 min.
+    assert_eq!(
+        cells(speed, "Sam Rivera"),
+        ["2", "2", "4 min 30 s", "7 min 18 s"]
+    );
+    assert_eq!(cells(speed, "Jo Alvarez"), ["1", "0", "–", "–"]);
+    assert_eq!(cells(speed, "Riley Park"), ["1", "1", "5 min", "5 min"]);
+    assert!(
+        speed.contains("From the first alert texted to the agent about a lead"),
+        "{speed}"
+    );
+    // Morgan's office: Sam's lead only (Riley's alert was about Elm St's).
+    let mut morgan = app.person("harbor", "morgan@harbor.example").await;
+    let speed_page = morgan.get("/dashboard").await.body;
+    let speed = section(&speed_page, "speed-h");
+    assert_eq!(
+        cells(speed, "Sam Rivera"),
+        ["2", "2", "4 min 30 s", "7 min 18 s"]
+    );
+    assert_eq!(row(speed, "Jo Alvarez"), None);
+    assert_eq!(row(speed, "Riley Park"), None);
+}
+
+/// First to claim on Main St (two leads offered to Sam and Ava: Ava claims one after two
+/// minutes, nobody claims the other, which goes to Sam in turn), and the escalation's moves:
+/// Ava's silent lead to Sam, Jo's to the admin (Waterfront has no manager).
+#[tokio::test]
+async fn claims_and_reassignments_by_agent() {
+    let setup = DEMO.replace(
+        "ring_timeout_secs = 18\n",
+        "ring_timeout_secs = 18\nrouting = \"first_to_claim\"\nclaim_timeout = \"5m\"\n",
+    );
+    assert_ne!(setup, DEMO);
+    let app = spawn_app_with(AppOptions {
+        setup: Some(setup),
+        ..AppOptions::default()
+    })
+    .await;
+    let (l1, l2, l3) = ("+16175550801", "+16175550802", "+16175550803");
+    app.missed_call(l1, MAIN_ST).await;
+    app.missed_call(l2, MAIN_ST).await;
+    app.missed_call(l3, ELM_ST).await; // routed to Jo
+    app.drain().await;
+    app.clock.advance(Duration::seconds(20));
+    app.drain().await;
+    // t0 + 1 min: Jo's lead replies (it escalates at t0 + 11 min).
+    app.clock.advance(Duration::seconds(40));
+    app.text_in(l3, ELM_ST, "Is Elm St open on Sunday?").await;
+    app.drain().await;
+    // t0 + 2 min: Ava claims the first lead; Sam is too late.
+    app.clock.advance(Duration::minutes(1));
+    let c1 = conversation_of(&app, l1).await;
+    let mut ava = app.person("harbor", "ava@harbor.example").await;
+    ava.get(&format!("/inbox/c/{c1}")).await;
+    assert_eq!(
+        ava.post(&format!("/inbox/c/{c1}/claim"), &[]).await.status,
+        303
+    );
+    let mut sam = app.person("harbor", "sam@harbor.example").await;
+    sam.get(&format!("/inbox/c/{c1}")).await;
+    assert_eq!(
+        sam.post(&format!("/inbox/c/{c1}/claim"), &[]).await.status,
+        409
+    );
+    app.drain().await;
+    // t0 + 3 min: Ava's lead replies (it escalates at t0 + 13 min).
+    app.clock.advance(Duration::minutes(1));
+    app.text_in(l1, MAIN_ST, "When can I see it?").await;
+    app.drain().await;
+    // t0 + 5 min: the second offer times out and goes to Sam in turn.
+    app.clock.advance(Duration::minutes(2));
+    app.drain().await;
+    // t0 + 13 min: both escalations have run.
+    app.clock.advance(Duration::minutes(8));
+    app.drain().await;
+    app.clock.advance(Duration::seconds(1));
+
+    let mut riley = app.person("harbor", "riley@harbor.example").await;
+    let page = riley.get("/dashboard").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let p = &page.body;
+    let routing = section(p, "routing-h");
+    // Routed, offered, claimed, time to claim, moved away, moved to them.
+    assert_eq!(
+        cells(routing, "Ava Chen"),
+        ["0", "2", "1", "2 min", "1", "0"]
+    );
+    assert_eq!(cells(routing, "Sam Rivera"), ["1", "2", "0", "–", "0", "1"]);
+    assert_eq!(cells(routing, "Jo Alvarez"), ["1", "0", "0", "–", "1", "0"]);
+    assert_eq!(cells(routing, "Riley Park"), ["0", "0", "0", "–", "0", "1"]);
+    assert_eq!(kpi(p, "timed-out"), "1");
+    assert_eq!(kpi(p, "to-managers"), "1");
+    // Speed to lead: the offer counts for Ava, who claimed it (unanswered); not for Sam.
+    let speed = section(p, "speed-h");
+    assert_eq!(cells(speed, "Ava Chen"), ["1", "0", "–", "–"]);
+
+    // Morgan: Main St's leads only.
+    let mut morgan = app.person("harbor", "morgan@harbor.example").await;
+    let p = morgan.get("/dashboard").await.body;
+    let routing = section(&p, "routing-h");
+    assert_eq!(
+        cells(routing, "Ava Chen"),
+        ["0", "2", "1", "2 min", "1", "0"]
+    );
+    assert_eq!(row(routing, "Jo Alvarez"), None);
+    assert_eq!(row(routing, "Riley Park"), None);
+    assert_eq!(kpi(&p, "timed-out"), "1");
+    assert_eq!(kpi(&p, "to-managers"), "0");
+
+    // Ava's slice: her row, and the offer nobody claimed that she was offered.
+    let ava_id = agent_id(&app, "ava@harbor.example").await;
+    let p = riley.get(&format!("/dashboard?agent={ava_id}")).await.body;
+    let routing = section(&p, "routing-h");
+    assert_eq!(row(routing, "Sam Rivera"), None);
+    assert_eq!(
+        cells(routing, "Ava Chen"),
+        ["0", "2", "1", "2 min", "1", "0"]
+    );
+    assert_eq!(kpi(&p, "timed-out"), "1");
+    assert_eq!(kpi(&p, "to-managers"), "0");
+}

@@ -346,3 +346,277 @@ pub async fn templates(conn: &mut PgConnection, brokerage: BrokerageId) -> Resul
             .await?;
     Ok(json.0)
 }
+
+/// Inbound calls with an outcome in the period: the slice's total (`number_id` null), then by
+/// number. For an agent's slice, the calls that rang the agent.
+#[derive(Debug, Clone, Default, sqlx::FromRow)]
+pub struct CallRateRow {
+    pub number_id: Option<i64>,
+    pub calls: i64,
+    pub answered: i64,
+    pub missed: i64,
+}
+
+pub async fn call_rates(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+    slice: Slice,
+) -> Result<Vec<CallRateRow>> {
+    Ok(sqlx::query_as::<_, CallRateRow>(
+        "select case when grouping(c.number_id) = 0 then c.number_id end as number_id,
+                count(*) as calls,
+                count(*) filter (where c.outcome = 'answered') as answered,
+                count(*) filter (where c.outcome = 'missed') as missed
+           from call c
+           join number n on n.brokerage_id = c.brokerage_id and n.number_id = c.number_id
+          where c.brokerage_id = $1 and c.started_at >= $2 and c.started_at < $3 and c.outcome is not null
+            and ($4::bigint is null or n.office_id = $4)
+            and ($5::bigint is null or n.number_id = $5)
+            and ($6::bigint is null or $6 = any(c.rang_agent_ids) or c.screened_agent_id = $6)
+          group by grouping sets ((), (c.number_id))",
+    )
+    .bind(brokerage)
+    .bind(from)
+    .bind(until)
+    .bind(slice.office_id)
+    .bind(slice.number_id)
+    .bind(slice.agent_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Per agent (`agent_id` null: the total): calls with an outcome that rang the agent, and of
+/// them the ones the agent answered. Who answered is the agent who pressed 1 at the screen, or
+/// the one agent a call rang. A call that rang several agents of a number that does not screen
+/// has no known answerer: it is left out here (the numbers' rates count it) and counted in
+/// `unknown` of the total.
+#[derive(Debug, Clone, Default, sqlx::FromRow)]
+pub struct AgentCallRow {
+    pub agent_id: Option<i64>,
+    pub rang: i64,
+    pub answered: i64,
+    pub unknown: i64,
+}
+
+pub async fn agent_call_rates(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+    slice: Slice,
+) -> Result<Vec<AgentCallRow>> {
+    Ok(sqlx::query_as::<_, AgentCallRow>(
+        "with rung as (
+            select r.agent_id, c.call_id,
+                   c.outcome = 'answered'
+                       and coalesce(c.screened_agent_id,
+                                    case when cardinality(c.rang_agent_ids) = 1 then c.rang_agent_ids[1] end) = r.agent_id
+                       as answered,
+                   cardinality(c.rang_agent_ids) = 1 or c.screened_agent_id is not null
+                       or (n.screen and c.outcome <> 'answered') as known
+              from call c
+              join number n on n.brokerage_id = c.brokerage_id and n.number_id = c.number_id
+              cross join lateral unnest(c.rang_agent_ids) as r(agent_id)
+             where c.brokerage_id = $1 and c.started_at >= $2 and c.started_at < $3
+               and c.outcome is not null and c.rang_agent_ids is not null
+               and ($4::bigint is null or n.office_id = $4)
+               and ($5::bigint is null or n.number_id = $5)
+               and ($6::bigint is null or r.agent_id = $6)
+         )
+         select case when grouping(agent_id) = 0 then agent_id end as agent_id,
+                count(*) filter (where known) as rang,
+                count(*) filter (where known and answered) as answered,
+                count(distinct call_id) filter (where not known) as unknown
+           from rung
+          group by grouping sets ((), (agent_id))",
+    )
+    .bind(brokerage)
+    .bind(from)
+    .bind(until)
+    .bind(slice.office_id)
+    .bind(slice.number_id)
+    .bind(slice.agent_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Speed to lead per agent: from the first alert texted to the agent about a lead since the
+/// agent last answered that lead, to the agent's next answer (a text to the lead, when the
+/// agent sent it, or a callback of theirs that connected). Alerts about the lead are every
+/// alert on its conversation but the one-off notices, and an offer of a lead counts only for
+/// the agent who claimed it. `alerted`: such first alerts in the period; `answered`: of them,
+/// the ones the agent answered; the median and 90th percentile of those waits.
+#[derive(Debug, Clone, Default, sqlx::FromRow)]
+pub struct SpeedRow {
+    pub agent_id: i64,
+    pub alerted: i64,
+    pub answered: i64,
+    pub median_secs: Option<f64>,
+    pub p90_secs: Option<f64>,
+}
+
+pub async fn speed_to_lead(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+    slice: Slice,
+) -> Result<Vec<SpeedRow>> {
+    Ok(sqlx::query_as::<_, SpeedRow>(
+        "with alerted as (
+            select d.agent_id, d.conversation_id, d.decided_at,
+                   (select min(x.at) from (
+                        select j.created_at as at
+                          from message m
+                          join job j on j.job_id = m.job_id
+                         where m.brokerage_id = $1 and m.direction = 'outbound' and m.kind = 'manual'
+                           and m.contact_id in (select k.contact_id from conversation k
+                                                 where k.brokerage_id = $1
+                                                   and (k.conversation_id = d.conversation_id or k.merged_into = d.conversation_id))
+                           and m.occurred_at >= d.decided_at and j.created_at >= d.decided_at
+                           and j.kind = 'agent_reply' and j.payload->>'agent' = ag.email
+                        union all
+                        select cb.bridged_at
+                          from callback cb
+                         where cb.brokerage_id = $1 and cb.agent_id = d.agent_id
+                           and cb.contact_id in (select k.contact_id from conversation k
+                                                  where k.brokerage_id = $1
+                                                    and (k.conversation_id = d.conversation_id or k.merged_into = d.conversation_id))
+                           and cb.bridged_at >= d.decided_at
+                    ) x) as answered_at
+              from alert_delivery d
+              join alert al on al.alert_id = d.alert_id
+              join agent ag on ag.brokerage_id = d.brokerage_id and ag.agent_id = d.agent_id
+              join conversation cv on cv.brokerage_id = d.brokerage_id and cv.conversation_id = d.conversation_id
+              join number n on n.brokerage_id = cv.brokerage_id and n.number_id = cv.number_id
+             where d.brokerage_id = $1 and d.decided_at >= $2 and d.decided_at < $3 and d.decision = 'send'
+               and al.reason <> 'notice'
+               and (al.reason <> 'lead_offer'
+                    or (select o.claimed_by from claim_offer o
+                         where o.brokerage_id = $1 and o.conversation_id = d.conversation_id
+                           and o.offered_at <= d.decided_at
+                         order by o.offered_at desc limit 1) = d.agent_id)
+               and ($4::bigint is null or n.office_id = $4)
+               and ($5::bigint is null or n.number_id = $5)
+               and ($6::bigint is null or d.agent_id = $6)
+         ),
+         episode as (
+            select agent_id, min(decided_at) as alerted_at, answered_at
+              from alerted
+             group by agent_id, conversation_id, answered_at
+         )
+         select agent_id, count(*) as alerted, count(answered_at) as answered,
+                percentile_cont(0.5) within group (order by extract(epoch from answered_at - alerted_at))
+                    filter (where answered_at is not null) as median_secs,
+                percentile_cont(0.9) within group (order by extract(epoch from answered_at - alerted_at))
+                    filter (where answered_at is not null) as p90_secs
+           from episode
+          group by agent_id",
+    )
+    .bind(brokerage)
+    .bind(from)
+    .bind(until)
+    .bind(slice.office_id)
+    .bind(slice.number_id)
+    .bind(slice.agent_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Routing per agent (and `whole`: the total) in the period: leads routed to the agent
+/// (in turn, or to a manager because nobody was available), first-to-claim offers made to
+/// them, offers they won and the median offer → claim, leads the escalation moved away from
+/// them and to them. The total row counts each offer and event once; `timed_out` its offers
+/// nobody claimed in time, `to_managers` the leads handed to the managers.
+#[derive(Debug, Clone, Default, sqlx::FromRow)]
+pub struct RoutingRow {
+    /// The total row (else one agent's, `agent_id` null for facts of nobody's).
+    pub whole: bool,
+    pub agent_id: Option<i64>,
+    pub routed: i64,
+    pub offered: i64,
+    pub claimed: i64,
+    pub median_claim_secs: Option<f64>,
+    pub moved_away: i64,
+    pub moved_to: i64,
+    pub timed_out: i64,
+    pub to_managers: i64,
+}
+
+pub async fn routing(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+    slice: Slice,
+) -> Result<Vec<RoutingRow>> {
+    Ok(sqlx::query_as::<_, RoutingRow>(
+        "with ev as (
+            select e.conversation_event_id, e.kind, e.by_agent_id, e.to_agent_id
+              from conversation_event e
+              join conversation cv on cv.brokerage_id = e.brokerage_id and cv.conversation_id = e.conversation_id
+              join number n on n.brokerage_id = cv.brokerage_id and n.number_id = cv.number_id
+             where e.brokerage_id = $1 and e.at >= $2 and e.at < $3
+               and e.kind in ('routed', 'reassigned', 'to_managers')
+               and ($4::bigint is null or n.office_id = $4)
+               and ($5::bigint is null or n.number_id = $5)
+         ),
+         offers as (
+            select o.claim_offer_id, o.agent_ids, o.outcome, o.claimed_by,
+                   extract(epoch from o.ended_at - o.offered_at)::float8 as secs
+              from claim_offer o
+              join number n on n.brokerage_id = o.brokerage_id and n.number_id = o.number_id
+             where o.brokerage_id = $1 and o.offered_at >= $2 and o.offered_at < $3
+               and ($4::bigint is null or n.office_id = $4)
+               and ($5::bigint is null or n.number_id = $5)
+         ),
+         -- `involves`: the agents a fact without one (a lead to the managers, an offer nobody
+         -- claimed) is about, for an agent's slice.
+         facts (agent_id, what, id, secs, involves) as (
+            select to_agent_id, 'routed', conversation_event_id, null::float8, null::bigint[] from ev
+             where to_agent_id is not null and (kind = 'routed' or (kind = 'to_managers' and by_agent_id is null))
+            union all
+            select by_agent_id, 'moved_away', conversation_event_id, null, null from ev
+             where kind in ('reassigned', 'to_managers') and by_agent_id is not null
+               and to_agent_id is distinct from by_agent_id
+            union all
+            select to_agent_id, 'moved_to', conversation_event_id, null, null from ev
+             where kind in ('reassigned', 'to_managers') and by_agent_id is not null
+               and to_agent_id is not null and to_agent_id <> by_agent_id
+            union all
+            select null, 'to_managers', conversation_event_id, null, array[by_agent_id, to_agent_id] from ev
+             where kind = 'to_managers'
+            union all
+            select a, 'offered', claim_offer_id, null, null from offers cross join lateral unnest(agent_ids) as a
+            union all
+            select claimed_by, 'claimed', claim_offer_id, secs, null from offers where outcome = 'claimed'
+            union all
+            select null, 'timed_out', claim_offer_id, null, agent_ids from offers where outcome = 'timed_out'
+         ),
+         mine as (
+            select * from facts
+             where $6::bigint is null or agent_id = $6 or (agent_id is null and $6 = any(involves))
+         )
+         select grouping(agent_id) = 1 as whole, agent_id,
+                count(distinct id) filter (where what = 'routed') as routed,
+                count(distinct id) filter (where what = 'offered') as offered,
+                count(distinct id) filter (where what = 'claimed') as claimed,
+                percentile_cont(0.5) within group (order by secs) filter (where what = 'claimed') as median_claim_secs,
+                count(distinct id) filter (where what = 'moved_away') as moved_away,
+                count(distinct id) filter (where what = 'moved_to') as moved_to,
+                count(distinct id) filter (where what = 'timed_out') as timed_out,
+                count(distinct id) filter (where what = 'to_managers') as to_managers
+           from mine
+          group by grouping sets ((), (agent_id))",
+    )
+    .bind(brokerage)
+    .bind(from)
+    .bind(until)
+    .bind(slice.office_id)
+    .bind(slice.number_id)
+    .bind(slice.agent_id)
+    .fetch_all(conn)
+    .await?)
+}
