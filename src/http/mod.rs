@@ -6,6 +6,7 @@ pub mod dashboard;
 pub mod error;
 pub mod inbox;
 pub mod live;
+pub mod me;
 pub mod ops;
 pub mod pages;
 pub mod signin_link;
@@ -125,6 +126,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/logout", axum::routing::post(auth::logout))
         .merge(inbox::router())
+        .merge(me::router())
         .merge(callback_link::router())
         .merge(signin_link::router())
         .merge(dashboard::router())

@@ -690,3 +690,88 @@ async fn pages_without_a_session_go_to_the_login() {
         assert!(to == "/login" || to == "/inbox", "{path} → {to}");
     }
 }
+
+/// Issue 18 §5: a phone adds the inbox to its home screen from the web app manifest, which it
+/// reads without the session's cookie, like the icons it names; every page with a head links it.
+#[tokio::test]
+async fn the_web_app_manifest_and_its_icons_are_served_without_a_session() {
+    let app = spawn_app().await;
+    let get = |path: String| {
+        let url = format!("{}{path}", app.base_url);
+        async move { no_redirects().get(url).send().await.expect("get") }
+    };
+    let r = read(get("/manifest.webmanifest".to_owned()).await).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.content_type(), "application/manifest+json");
+    let csp = r
+        .headers
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(
+        csp.starts_with("default-src 'self';"),
+        "the CSP's default-src 'self' admits the manifest: {csp}"
+    );
+    let manifest: serde_json::Value = serde_json::from_str(&r.body).expect("the manifest is JSON");
+    assert_eq!(manifest["name"], "textback");
+    assert!(manifest["short_name"].is_string());
+    assert_eq!(manifest["start_url"], "/inbox");
+    assert_eq!(manifest["display"], "standalone");
+    // Its colours are the stylesheet's: the page's ground, and the top bar's (the meta tag's).
+    let css = include_str!("../../static/app.css");
+    let background = manifest["background_color"].as_str().expect("a colour");
+    assert!(
+        css.contains(&format!("--bg: {background};")),
+        "{background}"
+    );
+    let theme = manifest["theme_color"]
+        .as_str()
+        .expect("a colour")
+        .to_owned();
+    let icons = manifest["icons"].as_array().expect("icons");
+    let mut sizes = Vec::new();
+    for icon in icons {
+        let src = icon["src"].as_str().expect("src");
+        let kind = icon["type"].as_str().expect("type");
+        let r = get(src.to_owned()).await;
+        assert_eq!(r.status().as_u16(), 200, "{src}");
+        let content_type = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        assert!(content_type.starts_with("image/"), "{src}: {content_type}");
+        assert_eq!(content_type, kind, "{src}");
+        let body = r.bytes().await.expect("body");
+        if kind == "image/png" {
+            assert!(body.starts_with(b"\x89PNG\r\n\x1a\n"), "{src} is a PNG");
+            let side = |at: usize| {
+                u32::from_be_bytes([body[at], body[at + 1], body[at + 2], body[at + 3]])
+            };
+            let (w, h) = (side(16), side(20));
+            assert_eq!(icon["sizes"], format!("{w}x{h}"), "{src}");
+            sizes.push(w);
+        } else {
+            assert!(String::from_utf8_lossy(&body).starts_with("<svg"), "{src}");
+        }
+    }
+    assert!(sizes.contains(&192) && sizes.contains(&512), "{sizes:?}");
+    // The pages with a head (the login page here; the others share templates/base.html) link
+    // the manifest, the colour and an icon for iOS's home screen, itself served.
+    let login = app.get("/login").await;
+    for tag in [
+        "<link rel=\"manifest\" href=\"/manifest.webmanifest\">".to_owned(),
+        format!("<meta name=\"theme-color\" content=\"{theme}\">"),
+        "<link rel=\"apple-touch-icon\" href=\"/static/icon-192.png\">".to_owned(),
+    ] {
+        assert!(login.body.contains(&tag), "{tag}");
+    }
+    assert_eq!(
+        get("/static/icon-192.png".to_owned())
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
+}

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod alerts;
+mod availability;
 mod calls;
 mod carrier;
 mod cli;
