@@ -412,6 +412,38 @@ async fn the_dashboard_counts_what_happened() {
     );
     assert_eq!(b.text_of("[data-kpi='median-text']").await, "20 s");
     b.shot("funnel").await;
+    // Issue 18 §6: the missed-call rate first, then answer rates, speed to lead, routing.
+    let calls = b.text_of("section.calls").await;
+    assert!(calls.contains("of calls missed (4 of 5)"), "{calls}");
+    assert!(calls.contains("of calls answered (1 of 5)"), "{calls}");
+    assert_eq!(b.text_of("[data-kpi='missed-rate']").await, "80 %");
+    for width in [1366, 390] {
+        b.c()
+            .set_window_size(width, 900)
+            .await
+            .expect("window size");
+        b.c()
+            .execute(
+                "document.querySelector('section.calls').scrollIntoView();",
+                vec![],
+            )
+            .await
+            .expect("scroll");
+        b.shot(&format!("{width}-rates")).await;
+        let sideways = b
+            .c()
+            .execute(
+                "return document.documentElement.scrollWidth > document.documentElement.clientWidth;",
+                vec![],
+            )
+            .await
+            .expect("width");
+        assert_eq!(
+            sideways.as_bool(),
+            Some(false),
+            "the page scrolls sideways at {width} px"
+        );
+    }
     b.close().await;
 }
 
@@ -471,7 +503,8 @@ async fn what_a_person_is_typing_survives_a_live_update() {
     b.type_into("input#note-body", "Asked about parking").await;
     // The lead writes again: the list and the thread are fetched anew.
     app.text_in(LEAD, MAIN_ST, "Also, is there parking?").await;
-    b.wait_for_last("#thread .item", "is there parking").await;
+    b.wait_for_last("#thread .item.in", "is there parking")
+        .await;
     b.wait_for_text("#list", "is there parking").await;
     let state = b
         .c()
@@ -514,7 +547,7 @@ async fn what_arrives_live_is_shown_as_text_never_run() {
     // The lead's text arrives while the page is open; an agent's reply and note carry markup.
     app.text_in(LEAD, MAIN_ST, "\"><img src=x onerror=alert(1)>")
         .await;
-    b.wait_for_last("#thread .item", "onerror").await;
+    b.wait_for_last("#thread .item.in", "onerror").await;
     b.type_into("textarea[name=body]", "<script>alert(2)</script>")
         .await;
     b.click("form.reply button[type=submit]").await;
@@ -708,6 +741,186 @@ async fn a_phone_shows_one_pane_at_a_time_and_nothing_scrolls_sideways() {
     b.close().await;
 }
 
+/// Every control a finger taps on the page as it is now, under 44 × 44 CSS px (issue 18 §5):
+/// links (by their height: a link's width is its words), buttons, inputs, selects, text boxes
+/// and the summaries that open a section, each visible one measured as laid out. A checkbox is
+/// tapped through the label around it, so the label is what is measured. Each offender is
+/// named with its size, after `page`.
+async fn small_targets(b: &Browser, page: &str) -> Vec<String> {
+    let found = b
+        .c()
+        .execute(
+            "const name = e => {
+               let d = e.tagName.toLowerCase();
+               if (e.id) d += '#' + e.id;
+               else if (e.getAttribute('name')) d += '[name=' + e.getAttribute('name') + ']';
+               else if (e.className) d += '.' + String(e.className).trim().split(/\\s+/).join('.');
+               const words = (e.tagName === 'SELECT' ? '' : (e.innerText || e.placeholder
+                              || e.getAttribute('aria-label') || ''))
+                             .trim().replace(/\\s+/g, ' ').slice(0, 40);
+               return words ? d + ' \"' + words + '\"' : d;
+             };
+             const small = [];
+             for (const e of document.querySelectorAll(
+                    'a[href], button, input:not([type=hidden]), select, textarea, summary')) {
+               // (what a closed <details> holds keeps its boxes, but is not shown)
+               if (!e.checkVisibility({ visibilityProperty: true })) continue;
+               const tick = e.type === 'checkbox' || e.type === 'radio';
+               const target = tick && e.closest('label') ? e.closest('label') : e;
+               const r = target.getBoundingClientRect();
+               if (r.width === 0 || r.height === 0) continue; // not shown
+               const wide = e.tagName !== 'A' && e.tagName !== 'SUMMARY';
+               if (r.height < 43.99 || (wide && r.width < 43.99)) {
+                 small.push(name(e) + (target === e ? '' : ' (its label)') + ': '
+                            + Math.round(r.width) + '×' + Math.round(r.height));
+               }
+             }
+             return small;",
+            vec![],
+        )
+        .await
+        .expect("measure the page");
+    found
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|v| format!("{page}: {}", v.as_str().unwrap_or_default()))
+        .collect()
+}
+
+/// Issue 18 §5: on a 390-px-wide phone every control an agent taps is at least 44 × 44 CSS px:
+/// the login form, the inbox's list (filters, search, rows), and a thread with everything it
+/// can show at once (the call-back button and its task, the review hold's two buttons, the
+/// assignment, the reply box and its send button, the note, the cannot-text box, and each
+/// control of "More actions", opened).
+#[tokio::test]
+async fn the_inbox_a_thread_and_the_reply_box_have_44_px_targets_on_a_phone() {
+    const LANDLINE: &str = "+16175550188";
+    let app = spawn_app().await;
+    app.fake.set_line_type(LANDLINE, "landline");
+    // A lead texted back who wrote, then hung up on a call whose result was unclear (a
+    // callback task), then wrote what may be an opt-out (a review hold).
+    app.missed_call(LEAD, MAIN_ST).await;
+    app.clock.advance(Span::seconds(20));
+    app.drain().await;
+    app.text_in(LEAD, MAIN_ST, "Could I see it Saturday around 11?")
+        .await;
+    app.drain().await;
+    let sid = new_sid("CA");
+    let r = app
+        .post_signed(
+            "/twilio/voice",
+            &TestApp::incoming_params(&sid, LEAD, MAIN_ST),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let unclear = without(
+        TestApp::dial_params(&sid, LEAD, MAIN_ST, "something-new", "false"),
+        "DialBridged",
+    );
+    assert_eq!(
+        app.post_signed("/twilio/voice/dial", &unclear).await.status,
+        200
+    );
+    app.drain().await;
+    app.text_in(LEAD, MAIN_ST, "Not interested").await;
+    app.drain().await;
+    // A landline's missed call: the thread says it cannot take texts.
+    app.missed_call(LANDLINE, MAIN_ST).await;
+    app.clock.advance(Span::seconds(20));
+    app.drain().await;
+    let conversation_of = |phone: &'static str| {
+        let pool = app.db.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "select c.conversation_id from conversation c
+                   join contact ct on ct.contact_id = c.contact_id where ct.phone = $1",
+            )
+            .bind(phone)
+            .fetch_one(&pool)
+            .await
+            .expect("conversation")
+        }
+    };
+    let (lead, landline) = (conversation_of(LEAD).await, conversation_of(LANDLINE).await);
+    add_login(&app.db.pool, "harbor", "sam@harbor.example", PASSWORD).await;
+
+    let b = Browser::start("targets").await;
+    b.c()
+        .set_window_size(1366, 900)
+        .await
+        .expect("desktop size");
+    b.goto(&format!("{}/login", app.base_url)).await;
+    b.wait_for_text("main", "Log in").await;
+    b.shot("1366-login").await;
+    b.c().set_window_size(390, 844).await.expect("phone size");
+    let mut small = Vec::new();
+    b.goto(&format!("{}/login", app.base_url)).await;
+    b.wait_for_text("main", "Log in").await;
+    let width = b
+        .c()
+        .execute("return document.documentElement.clientWidth;", vec![])
+        .await
+        .expect("width");
+    assert!(width.as_u64().is_some_and(|w| w <= 390), "{width}");
+    small.extend(small_targets(&b, "login").await);
+    b.shot("390-login").await;
+
+    b.login(&app, "sam@harbor.example", PASSWORD).await;
+    b.wait_for_text(".rows", "(617) 555-0188").await;
+    small.extend(small_targets(&b, "list").await);
+    b.shot("390-list").await;
+
+    b.goto(&format!("{}/inbox/c/{lead}", app.base_url)).await;
+    b.wait_for_text("section.tasks", "Call back now").await;
+    b.wait_for_text(".hold", "Possible opt-out").await;
+    small.extend(small_targets(&b, "thread").await);
+    b.shot("390-thread").await;
+    b.click("details.actions summary").await;
+    b.wait_for_text("details.actions", "Close conversation")
+        .await;
+    small.extend(small_targets(&b, "thread, more actions").await);
+    b.c()
+        .execute(
+            "document.querySelector('.compose').scrollIntoView();",
+            vec![],
+        )
+        .await
+        .expect("scroll");
+    b.shot("390-thread-actions").await;
+
+    b.goto(&format!("{}/inbox/c/{landline}", app.base_url))
+        .await;
+    b.wait_for_text(".no-texts", "cannot take texts").await;
+    small.extend(small_targets(&b, "landline thread").await);
+    b.c()
+        .execute(
+            "document.querySelector('.no-texts').scrollIntoView();",
+            vec![],
+        )
+        .await
+        .expect("scroll");
+    b.shot("390-landline").await;
+
+    assert!(
+        small.is_empty(),
+        "under 44 × 44 CSS px at 390 px wide:\n{}",
+        small.join("\n")
+    );
+    // The desktop keeps its layout: both panes side by side.
+    b.c()
+        .set_window_size(1366, 900)
+        .await
+        .expect("desktop size");
+    b.goto(&format!("{}/inbox/c/{lead}", app.base_url)).await;
+    b.wait_for_text("section.tasks", "Call back now").await;
+    b.shot("1366-thread").await;
+    b.goto(&format!("{}/inbox", app.base_url)).await;
+    b.wait_for_text(".rows", "(617) 555-0188").await;
+    b.shot("1366-list").await;
+    b.close().await;
+}
+
 #[tokio::test]
 async fn a_callback_clicked_in_the_thread_connects_and_the_thread_shows_it_live() {
     let app = spawn_app().await;
@@ -761,5 +974,252 @@ async fn a_callback_clicked_in_the_thread_connects_and_the_thread_shows_it_live(
             .await
             .expect("follow-up");
     assert_eq!(follow_up, ("cancelled".into(), Some("called_back".into())));
+    b.close().await;
+}
+
+/// What the page at hand looks like to a phone: its width, whether anything scrolls sideways,
+/// and whether the header's link to `/me` is in sight.
+async fn me_layout(b: &Browser) -> serde_json::Value {
+    b.c()
+        .execute(
+            "const me = document.querySelector('.top nav a[href=\"/me\"]');
+             const r = me ? me.getBoundingClientRect() : null;
+             return { width: document.documentElement.clientWidth,
+                      scroll: document.documentElement.scrollWidth,
+                      me: !!r && r.width > 0 && r.right <= document.documentElement.clientWidth };",
+            vec![],
+        )
+        .await
+        .expect("read the page")
+}
+
+async fn sams_state(app: &TestApp) -> (String, Option<String>) {
+    sqlx::query_as(
+        "select availability, back_on::text from agent where email = 'sam@harbor.example'",
+    )
+    .fetch_one(&app.db.pool)
+    .await
+    .expect("Sam")
+}
+
+/// Issue 18 §2: on a 390-px-wide phone an agent opens their own page from the header, taps
+/// "Away" and sees it, then picks the day they are back and taps "On vacation"; every control
+/// is at least 44 × 44 CSS px and nothing scrolls sideways. A date the browser's field refuses
+/// (today) is not sent.
+#[tokio::test]
+async fn an_agent_sets_away_then_a_vacation_on_their_own_page_on_a_phone() {
+    let app = spawn_app().await;
+    add_login(&app.db.pool, "harbor", "sam@harbor.example", PASSWORD).await;
+    let b = Browser::start("me").await;
+    b.c().set_window_size(390, 844).await.expect("phone size");
+    b.login(&app, "sam@harbor.example", PASSWORD).await;
+    // The header's "Me" is in sight on a phone, and opens the page.
+    b.shot("390-0-inbox").await;
+    let l = me_layout(&b).await;
+    assert_eq!(l["me"].as_bool(), Some(true), "{l}");
+    b.click(".top nav a[href='/me']").await;
+    b.wait_for_text(".state", "Available: new leads come to you")
+        .await;
+    assert!(
+        b.text_of("main").await.contains("Working hours: any hour"),
+        "the hours"
+    );
+    let l = me_layout(&b).await;
+    assert!(l["scroll"].as_u64() <= l["width"].as_u64(), "{l}");
+    let mut small = small_targets(&b, "me, available").await;
+    b.shot("390-1-available").await;
+
+    // Tap 1 of 1: away.
+    b.click("form[data-choice=away] button").await;
+    b.wait_for_text(".state", "Away: leads skip you until you switch back")
+        .await;
+    assert_eq!(sams_state(&app).await, ("away".to_owned(), None));
+    let url = b.c().current_url().await.expect("url");
+    assert_eq!(url.path(), "/me", "back on the page after the tap");
+    let pressed = b
+        .c()
+        .find(Locator::Css("button[aria-pressed=true]"))
+        .await
+        .expect("the pressed button")
+        .text()
+        .await
+        .expect("text");
+    assert_eq!(pressed, "Away");
+    small.extend(small_targets(&b, "me, away").await);
+    b.shot("390-2-away").await;
+
+    // A day the field refuses (today, not after it) is not sent: still away.
+    let set_date = |date: &'static str| {
+        let c = b.c().clone();
+        async move {
+            c.execute(
+                "const f = document.querySelector('input[name=back_on]');
+                 f.value = arguments[0];
+                 f.dispatchEvent(new Event('input', { bubbles: true }));
+                 f.dispatchEvent(new Event('change', { bubbles: true }));
+                 return f.value;",
+                vec![json!(date)],
+            )
+            .await
+            .expect("set the date")
+        }
+    };
+    assert_eq!(set_date("2026-06-12").await, json!("2026-06-12"));
+    b.click("form[data-choice=vacation] button").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(sams_state(&app).await, ("away".to_owned(), None));
+
+    // Tap 1: the day they are back (the picker's pick); tap 2: "On vacation".
+    assert_eq!(set_date("2026-06-22").await, json!("2026-06-22"));
+    b.click("form[data-choice=vacation] button").await;
+    b.wait_for_text(".state", "On vacation: back on Mon Jun 22")
+        .await;
+    assert_eq!(
+        sams_state(&app).await,
+        ("vacation".to_owned(), Some("2026-06-22".to_owned()))
+    );
+    let l = me_layout(&b).await;
+    assert!(l["scroll"].as_u64() <= l["width"].as_u64(), "{l}");
+    small.extend(small_targets(&b, "me, vacation").await);
+    b.shot("390-3-vacation").await;
+    assert!(
+        small.is_empty(),
+        "under 44 × 44 CSS px at 390 px wide:\n{}",
+        small.join("\n")
+    );
+
+    // The desktop: the same page, centred.
+    b.c()
+        .set_window_size(1366, 900)
+        .await
+        .expect("desktop size");
+    b.goto(&format!("{}/me", app.base_url)).await;
+    b.wait_for_text(".state", "back on Mon Jun 22").await;
+    b.shot("1366-vacation").await;
+    b.close().await;
+}
+
+/// Issue 18 on a phone, end to end: a first-to-claim lead's alert link signs Sam in to the
+/// thread (no password), which shows the routing trace and the Claim button; Sam claims it,
+/// then answers the lead's text with a saved reply chosen in one tap. Every control on the
+/// way is at least 44 × 44 CSS px.
+#[tokio::test]
+async fn an_alert_link_opens_the_lead_on_a_phone_where_one_tap_claims_it_and_one_picks_a_saved_reply()
+ {
+    const SAM: &str = "+15555550101";
+    let setup = DEMO
+        .replace(
+            "missed_message = \"Sorry we missed you. We will text you in a moment.\"",
+            "missed_message = \"Sorry we missed you. We will text you in a moment.\"\nrouting = \"first_to_claim\"",
+        )
+        .replace(
+            "[text_back]\n",
+            "[[saved_replies]]\nname = \"Showing\"\ntext = \"Hi {first_name|there}, {agent_first_name} here. When would suit you for a showing of {listing|the home}?\"\n\n[text_back]\n",
+        );
+    let app = spawn_app_with(AppOptions {
+        setup: Some(setup),
+        ..AppOptions::default()
+    })
+    .await;
+    add_login(&app.db.pool, "harbor", "sam@harbor.example", PASSWORD).await;
+    app.missed_call(LEAD, MAIN_ST).await;
+    app.clock.advance(Span::seconds(20));
+    app.drain().await;
+    let offer = app.alerts_to(SAM).pop().expect("Sam is offered the lead");
+    assert!(offer.contains("offered to you and others"), "{offer}");
+    let at = offer.find("/s/").expect("a sign-in link");
+    let link = offer[at..]
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches('.');
+
+    let b = Browser::start("claim").await;
+    b.c().set_window_size(390, 844).await.expect("phone size");
+    let mut small = Vec::new();
+    b.goto(&format!("{}{link}", app.base_url)).await;
+    b.wait_for_text("main", "Open the conversation").await;
+    small.extend(small_targets(&b, "sign-in link").await);
+    b.shot("390-0-link").await;
+    b.click("#open-conversation").await;
+    b.wait_for_text("#thread", "Offered to").await;
+    b.wait_for_text("#claim", "Claim this lead").await;
+    small.extend(small_targets(&b, "offered thread").await);
+    b.c()
+        .execute(
+            "document.querySelector('#claim').scrollIntoView({block: 'center'});",
+            vec![],
+        )
+        .await
+        .expect("scroll");
+    b.shot("390-1-offered").await;
+    b.click("#claim button").await;
+    b.wait_for_text("#thread", "Claimed by Sam Rivera").await;
+    let claim_gone = b
+        .c()
+        .execute("return document.querySelector('#claim') === null;", vec![])
+        .await
+        .expect("claim box");
+    assert_eq!(claim_gone.as_bool(), Some(true), "the Claim button stays");
+    let owner: Option<String> = sqlx::query_scalar(
+        "select a.name from conversation c join contact ct using (contact_id)
+           left join agent a on a.agent_id = c.assigned_agent_id where ct.phone = $1",
+    )
+    .bind(LEAD)
+    .fetch_one(&app.db.pool)
+    .await
+    .expect("conversation");
+    assert_eq!(owner.as_deref(), Some("Sam Rivera"));
+
+    // The lead writes; Sam picks the saved reply and sends it.
+    app.text_in(LEAD, MAIN_ST, "Is it still available?").await;
+    app.drain().await;
+    b.wait_for_last("#thread .item.in", "still available").await;
+    b.wait_for_text(".saved", "Showing").await;
+    b.click(".saved .chip").await;
+    let filled = b
+        .c()
+        .execute(
+            "return document.getElementById('reply-body').value;",
+            vec![],
+        )
+        .await
+        .expect("reply box");
+    assert_eq!(
+        filled.as_str(),
+        Some("Hi there, Sam here. When would suit you for a showing of 123 Main St?"),
+        "{filled}"
+    );
+    small.extend(small_targets(&b, "claimed thread").await);
+    b.c()
+        .execute(
+            "document.querySelector('.compose').scrollIntoView();",
+            vec![],
+        )
+        .await
+        .expect("scroll");
+    b.shot("390-2-saved-reply").await;
+    b.click(".reply button[type=submit]").await;
+    b.wait_for_last("#thread .item.out", "When would suit you")
+        .await;
+    app.drain().await;
+    assert!(
+        app.fake
+            .messages()
+            .iter()
+            .any(|m| m.to == LEAD && m.body.contains("When would suit you for a showing")),
+        "the saved reply went to the lead"
+    );
+    b.shot("390-3-sent").await;
+    assert!(
+        small.is_empty(),
+        "under 44 × 44 CSS px at 390 px wide:\n{}",
+        small.join("\n")
+    );
+    b.c()
+        .set_window_size(1366, 900)
+        .await
+        .expect("desktop size");
+    b.shot("1366-claimed").await;
     b.close().await;
 }

@@ -78,6 +78,13 @@ pub async fn security_headers(
 
 const APP_CSS: &str = include_str!("../../static/app.css");
 const APP_JS: &str = include_str!("../../static/app.js");
+/// The web app manifest: a phone can add the inbox to its home screen, where it opens at
+/// /inbox without the browser's bars. Public, like the icons it names: a phone reads them
+/// without the session's cookie.
+const MANIFEST: &str = include_str!("../../static/manifest.webmanifest");
+const ICON_SVG: &str = include_str!("../../static/icon.svg");
+const ICON_192: &[u8] = include_bytes!("../../static/icon-192.png");
+const ICON_512: &[u8] = include_bytes!("../../static/icon-512.png");
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -89,9 +96,25 @@ pub fn router() -> Router<AppState> {
             "/static/app.js",
             get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }),
         )
+        .route(
+            "/manifest.webmanifest",
+            get(|| async { asset("application/manifest+json", MANIFEST) }),
+        )
+        .route(
+            "/static/icon.svg",
+            get(|| async { asset("image/svg+xml", ICON_SVG) }),
+        )
+        .route(
+            "/static/icon-192.png",
+            get(|| async { asset("image/png", ICON_192) }),
+        )
+        .route(
+            "/static/icon-512.png",
+            get(|| async { asset("image/png", ICON_512) }),
+        )
 }
 
-fn asset(content_type: &'static str, body: &'static str) -> Response {
+fn asset(content_type: &'static str, body: impl IntoResponse) -> Response {
     (
         [
             (header::CONTENT_TYPE, content_type),
