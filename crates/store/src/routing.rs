@@ -19,6 +19,11 @@ pub struct NumberRouting {
 }
 
 /// Locks the number's row (the round robin's cursor moves one lead at a time) and reads it.
+///
+/// `for no key update`, not `for update`: the event's transaction already holds a key-share
+/// lock on this row from the foreign key of the call or message it inserted, and so does every
+/// concurrent event on the number; two of them upgrading to `for update` would deadlock. `no
+/// key update` still orders them one at a time, and never waits for a key-share lock.
 pub async fn number_locked(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
@@ -28,7 +33,7 @@ pub async fn number_locked(
         "select n.number_id, n.office_id, n.routing, n.claim_timeout_secs, n.rr_cursor, b.time_zone
            from number n join brokerage b using (brokerage_id)
           where n.brokerage_id = $1 and n.number_id = $2
-            for update of n",
+            for no key update of n",
     )
     .bind(brokerage)
     .bind(number_id)
