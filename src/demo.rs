@@ -40,6 +40,8 @@ const CASEY: &str = "+16175550125";
 const MORGAN: &str = "+16175550126";
 const DREW: &str = "+16175550127";
 const ALEX: &str = "+16175550128";
+/// A lead from Harbor's website, through the lead API (docs/leads.md).
+const TAYLOR: &str = "+16175550150";
 
 /// The demo's logins: Downtown's manager and the brokerage's admin (fixtures/demo.toml).
 const LOGINS: [(&str, &str); 2] = [
@@ -269,9 +271,38 @@ pub async fn run() -> anyhow::Result<()> {
     }
     println!();
 
+    // A key to the lead API, as `textback api-key create` makes one: the script's website
+    // sends a lead with it, and a newcomer can send one too.
+    let web = crate::context::tokens::new_api_key()?;
+    crate::store::web_leads::create_key(
+        &mut *pool.acquire().await?,
+        brokerage,
+        "website",
+        &web.prefix,
+        &web.hash,
+        clock.now(),
+    )
+    .await?;
+    println!("The lead API's key for Harbor's website (README.md \"Leads from your website\"):");
+    println!(
+        "  curl -X POST {public}/api/v1/leads -H 'Authorization: Bearer {}' -H 'Content-Type: application/json' \\",
+        web.key
+    );
+    println!(
+        "    -d '{{\"phone\": \"(617) 555-0160\", \"name\": \"Robin\", \"consent\": {{\"text\": \"I agree to receive texts from Harbor Realty.\", \"url\": \"https://harbor.example/contact\", \"at\": \"{}\", \"ip\": \"203.0.113.7\"}}}}'",
+        clock
+            .now()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+    println!();
+
     let player = fake.player(&public);
     let watcher = tokio::spawn(watch(pool.clone(), brokerage, clock.clone(), tz));
-    let script = tokio::spawn(script(player, fake.clone(), clock.clone(), tz));
+    let site = Website {
+        url: format!("{public}/api/v1/leads"),
+        key: web.key,
+    };
+    let script = tokio::spawn(script(player, fake.clone(), clock.clone(), tz, site));
     let server = crate::run(listener, app, crate::shutdown_signal());
     let result = server.await;
     script.abort();
@@ -320,8 +351,14 @@ fn demo_setup() -> String {
         )
 }
 
-async fn script(player: Player, fake: FakeTwilio, clock: SharedClock, tz: Tz) {
-    if let Err(e) = play(&player, &fake, &clock, tz).await {
+/// Harbor's website, sending its contact form's leads to the lead API.
+struct Website {
+    url: String,
+    key: String,
+}
+
+async fn script(player: Player, fake: FakeTwilio, clock: SharedClock, tz: Tz, site: Website) {
+    if let Err(e) = play(&player, &fake, &clock, tz, &site).await {
         say(&clock, tz, &format!("the script stopped: {e:#}"));
     }
 }
@@ -331,6 +368,7 @@ async fn play(
     fake: &FakeTwilio,
     clock: &SharedClock,
     tz: Tz,
+    site: &Website,
 ) -> anyhow::Result<()> {
     pause(1).await;
     // 1. A missed call that becomes a text-back.
@@ -500,6 +538,48 @@ async fn play(
     );
     pause(3).await;
 
+    // 7d. A lead from Harbor's website: stored with the consent the visitor ticked, routed, and
+    // texted at once from the 123 Main St line.
+    say(
+        clock,
+        tz,
+        &format!(
+            "🌐 Harbor's website sends a lead: Taylor ({}) asks about 9 Ocean Ave and ticks \"I agree to receive texts\"",
+            mask(TAYLOR)
+        ),
+    );
+    let consent_at = clock
+        .now()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let answer = reqwest::Client::new()
+        .post(&site.url)
+        .bearer_auth(&site.key)
+        .header("idempotency-key", "harbor-site-form-1001")
+        .json(&serde_json::json!({
+            "phone": "(617) 555-0150",
+            "name": "Taylor Reed",
+            "source": "harbor.example",
+            "listing": "9 Ocean Ave",
+            "message": "Hi! Is 9 Ocean Ave still on the market? Could we see it this week?",
+            "consent": {
+                "text": "I agree to receive texts from Harbor Realty about my inquiry. Reply STOP to opt out.",
+                "url": "https://harbor.example/listings/9-ocean-ave",
+                "at": consent_at,
+                "ip": "203.0.113.24",
+            },
+        }))
+        .send()
+        .await?;
+    say(
+        clock,
+        tz,
+        &format!(
+            "   the lead API answers {}: the lead and its written consent are recorded, Sam is alerted, and Taylor is texted at once",
+            answer.status().as_u16()
+        ),
+    );
+    pause(3).await;
+
     // 8. A caller who leaves a voicemail on the 42 Elm St line.
     say(
         clock,
@@ -527,7 +607,7 @@ async fn play(
     say(
         clock,
         tz,
-        "That was the morning: missed calls became texts, a reconnect cancelled one, a landline became a task, a STOP ended the texts to one number, Sam answered by text from his phone, Ava claimed the open-house lead, a voicemail waits in the inbox.",
+        "That was the morning: missed calls became texts, a reconnect cancelled one, a landline became a task, a STOP ended the texts to one number, Sam answered by text from his phone, Ava claimed the open-house lead, a web lead was texted with its consent on record, a voicemail waits in the inbox.",
     );
     say(
         clock,

@@ -54,6 +54,38 @@ enum Command {
         #[command(subcommand)]
         action: DncAction,
     },
+    /// Keys to the lead API (`POST /api/v1/leads`; docs/leads.md).
+    ApiKey {
+        #[command(subcommand)]
+        action: ApiKeyAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ApiKeyAction {
+    /// Create a key for the brokerage. The key is printed once, on the last line; only its
+    /// hash is kept.
+    Create {
+        /// The brokerage's slug (its setup file's `[brokerage] slug`).
+        #[arg(long)]
+        brokerage: String,
+        /// What the key is for (`website`, `zillow`): 1 to 60 characters, unique among the
+        /// brokerage's live keys.
+        #[arg(long)]
+        name: String,
+    },
+    /// List the brokerage's keys: name, prefix, created, last used, revoked.
+    List {
+        #[arg(long)]
+        brokerage: String,
+    },
+    /// Revoke a key by its name: every request with it is refused (401) from now on.
+    Revoke {
+        #[arg(long)]
+        brokerage: String,
+        #[arg(long)]
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -211,7 +243,89 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Dnc {
             action: DncAction::Export { brokerage },
         } => dnc_export(&brokerage).await,
+        Command::ApiKey { action } => api_key(action).await,
     }
+}
+
+async fn api_key(action: ApiKeyAction) -> anyhow::Result<()> {
+    use textback::store::web_leads;
+    let slug = match &action {
+        ApiKeyAction::Create { brokerage, .. }
+        | ApiKeyAction::List { brokerage }
+        | ApiKeyAction::Revoke { brokerage, .. } => brokerage.clone(),
+    };
+    let config = config()?;
+    let pool = textback::db::prepare(&config.database_url).await?;
+    let mut conn = pool.acquire().await?;
+    let Some(brokerage) = textback::store::brokerages::by_slug(&mut conn, &slug).await? else {
+        return Err(BadInput(format!(
+            "no brokerage `{slug}` (apply its setup file first)"
+        ))
+        .into());
+    };
+    let now = textback::clock::Clock::now(&textback::clock::SystemClock);
+    match action {
+        ApiKeyAction::Create { name, .. } => {
+            let name = name.trim();
+            if name.is_empty() || name.chars().count() > 60 || name.chars().any(char::is_control) {
+                return Err(BadInput(
+                    "--name must be 1 to 60 characters without control characters; nothing was created".into(),
+                )
+                .into());
+            }
+            let key = textback::context::tokens::new_api_key()?;
+            let created =
+                web_leads::create_key(&mut conn, brokerage, name, &key.prefix, &key.hash, now)
+                    .await?;
+            if created.is_none() {
+                return Err(BadInput(format!(
+                    "`{slug}` has a live key named `{name}` already; revoke it first or choose another name"
+                ))
+                .into());
+            }
+            println!(
+                "API key `{name}` created for `{slug}`. It is shown only now: keep it where your website's server reads its secrets. Send it as Authorization: Bearer KEY to {}.",
+                config.public_url.join("/api/v1/leads")
+            );
+            println!("{}", key.key);
+        }
+        ApiKeyAction::List { .. } => {
+            let keys = web_leads::list_keys(&mut conn, brokerage).await?;
+            if keys.is_empty() {
+                println!(
+                    "`{slug}` has no API keys (textback api-key create --brokerage {slug} --name NAME)"
+                );
+            }
+            for k in keys {
+                let used = k.last_used_at.map_or_else(
+                    || "never used".to_owned(),
+                    |t| format!("last used {}", t.to_rfc3339()),
+                );
+                let state = k.revoked_at.map_or_else(
+                    || "live".to_owned(),
+                    |t| format!("revoked {}", t.to_rfc3339()),
+                );
+                println!(
+                    "{}\t{}…\tcreated {}\t{used}\t{state}",
+                    k.name,
+                    k.prefix,
+                    k.created_at.to_rfc3339()
+                );
+            }
+        }
+        ApiKeyAction::Revoke { name, .. } => {
+            if !web_leads::revoke_key(&mut conn, brokerage, name.trim(), now).await? {
+                return Err(
+                    BadInput(format!("`{slug}` has no live key named `{}`", name.trim())).into(),
+                );
+            }
+            println!(
+                "API key `{}` of `{slug}` revoked: requests with it are refused from now on",
+                name.trim()
+            );
+        }
+    }
+    Ok(())
 }
 
 #[cfg(feature = "demo")]

@@ -33,9 +33,19 @@ pub struct AppState {
     pub live: Arc<live::Hub>,
     /// Set when the server begins to shut down: long-lived responses (live updates) end.
     pub stopping: Arc<tokio::sync::watch::Sender<bool>>,
+    /// `POST /api/v1/leads`: requests per API key (docs/leads.md).
+    pub api_limiter: Arc<governor::DefaultKeyedRateLimiter<i64>>,
     auth_token: Arc<SecretString>,
     /// The brokerages' own accounts, for the webhook guard.
     accounts: Arc<accounts::AccountCache>,
+}
+
+/// The lead API's requests per key (docs/leads.md): bursts of `burst` (30:
+/// `Timing::api_burst`), then one a second (60 a minute), counted in memory by each process.
+pub fn api_quota(burst: u32) -> governor::Quota {
+    use std::num::NonZeroU32;
+    governor::Quota::per_second(NonZeroU32::MIN)
+        .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN))
 }
 
 impl AppState {
@@ -60,6 +70,7 @@ impl AppState {
             timing,
             live: Arc::new(live::Hub::default()),
             stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
+            api_limiter: Arc::new(governor::RateLimiter::keyed(api_quota(timing.api_burst))),
             auth_token: Arc::new(auth_token),
             accounts: Arc::default(),
         }

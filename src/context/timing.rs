@@ -30,6 +30,8 @@ pub struct Timing {
     pub claimers: usize,
     /// Tries of a Lookup before the line type counts as unknown (docs/compliance.md R8).
     pub lookup_attempts: u32,
+    /// The lead API's rate per key (docs/leads.md): a burst, then one request a second.
+    pub api_burst: u32,
 }
 
 impl Timing {
@@ -51,6 +53,7 @@ impl Timing {
             batch: 100,
             claimers: 2,
             lookup_attempts: 2,
+            api_burst: 30,
         }
     }
 
@@ -73,6 +76,7 @@ impl Timing {
             batch: 100,
             claimers: 2,
             lookup_attempts: 2,
+            api_burst: 30,
         }
     }
 }

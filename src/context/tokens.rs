@@ -22,3 +22,22 @@ pub fn is_token(s: &str) -> bool {
 pub fn token_hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
+
+/// API keys (docs/leads.md) read `tb_` and a [`random_token`].
+pub const API_KEY_PREFIX: &str = "tb_";
+
+/// A new API key: what is shown once, the prefix lists show, and what is stored.
+pub struct NewApiKey {
+    pub key: String,
+    pub prefix: String,
+    pub hash: Vec<u8>,
+}
+
+pub fn new_api_key() -> anyhow::Result<NewApiKey> {
+    let key = format!("{API_KEY_PREFIX}{}", random_token()?);
+    Ok(NewApiKey {
+        prefix: key.chars().take(10).collect(),
+        hash: token_hash(&key),
+        key,
+    })
+}

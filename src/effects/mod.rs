@@ -14,6 +14,7 @@ pub mod people;
 mod replies;
 pub mod routing;
 mod texts;
+pub mod web_leads;
 
 pub use alerts::{Deliver, notify, open_callback_task, raise_alert};
 pub use calls::{human_answered, on_answered_call, on_missed_call};

@@ -272,9 +272,7 @@ fn reason_words(reason: &str) -> String {
         "already_confirmed" => "opt-out already confirmed".into(),
         "response_late" => "keyword answer would be late".into(),
         "sequence_ended" => "follow-ups ended".into(),
-        "no_written_consent" => {
-            "follow-up needs written consent, which cannot be recorded yet".into()
-        }
+        "no_written_consent" => "follow-up needs written consent, and none is on record".into(),
         "cannot_receive" => "the carrier said the number cannot take texts".into(),
         "no_window" => "no allowed time within 14 days".into(),
         "gate_error" => "rules could not be checked".into(),
@@ -662,7 +660,7 @@ async fn dashboard_page(
         let rules = crate::store::gate::brokerage_rules(&mut conn, viewer.brokerage).await?;
         let steps = crate::store::brokerages::follow_up_steps(&mut conn, viewer.brokerage).await?;
         (rules.compliance.followups_need_written_consent && !steps.is_empty()).then_some(
-            "No follow-up is sent: the setup file requires written consent for follow-ups (followups_need_written_consent = true), and textback cannot record written consent yet. Set it to false to send them to callers who called or texted in the last three months.",
+            "Follow-ups go only to callers whose written consent is on record (followups_need_written_consent = true): a lead sent through the lead API brings it; a caller who only called or texted gets none. Set it to false to send them to callers who called or texted in the last three months.",
         )
     };
     let people = People::of(&names, &data);

@@ -478,6 +478,7 @@ async fn thread_fragment(
 fn kind_label(kind: &str) -> &'static str {
     match kind {
         "text_back" => "Text-back",
+        "lead_text" => "Lead text",
         "follow_up" => "Follow-up",
         "manual" => "Reply",
         "opt_out_ack" => "Opt-out confirmation",
@@ -565,6 +566,17 @@ fn job_words(j: &inbox::JobItem, now: DateTime<Utc>, tz: Tz) -> Option<(String, 
             },
             false,
         )),
+        (JobKind::LeadText, JobState::Scheduled) => Some((
+            if j.run_at <= now {
+                "Lead text about to go".to_owned()
+            } else {
+                format!(
+                    "Lead text scheduled for {}",
+                    decision_text::local_time(j.run_at, now, tz)
+                )
+            },
+            false,
+        )),
         (JobKind::AgentReply, JobState::Scheduled | JobState::Running) => {
             Some(("Reply queued".into(), false))
         }
@@ -597,7 +609,11 @@ fn person(names: &Names, email: &str) -> String {
 
 type Names = std::collections::HashMap<String, String>;
 
-fn consent_words(e: &inbox::ConsentItem, names: &Names) -> String {
+fn consent_words(
+    e: &inbox::ConsentItem,
+    names: &Names,
+    when: impl Fn(DateTime<Utc>) -> String,
+) -> String {
     let by = match e.who.as_str() {
         "contact" => "by the contact".to_owned(),
         "carrier" => "reported by the carrier".to_owned(),
@@ -611,7 +627,23 @@ fn consent_words(e: &inbox::ConsentItem, names: &Names) -> String {
         "opt_in" => format!("Opted back in ({by})"),
         "review_hold" => "Possible opt-out: nothing is sent until a person decides".to_owned(),
         "review_cleared" => format!("Reviewed: not an opt-out ({by})"),
-        "written_consent" => format!("Written consent recorded ({by})"),
+        "written_consent" => match (e.raw_text.as_deref(), e.consent_url.as_deref()) {
+            // "Written consent: “I agree to receive texts…” on https://…/f/acme/buyers at 10:02"
+            (Some(text), Some(url)) => {
+                let shown = crate::domain::alerts::preview(text);
+                let from = e
+                    .consent_ip
+                    .as_deref()
+                    .map(|ip| format!(", from {ip}"))
+                    .unwrap_or_default();
+                format!(
+                    "Written consent: “{shown}” on {} at {}{from}",
+                    sms_text::printable(url),
+                    when(e.at)
+                )
+            }
+            _ => format!("Written consent recorded ({by})"),
+        },
         other => other.replace('_', " "),
     }
 }
@@ -857,6 +889,35 @@ fn items(thread: &Thread, head: &Head, names: &Names, now: DateTime<Utc>, tz: Tz
             audio: None,
         });
     }
+    for w in &thread.web_leads {
+        // A lead from the website or a lead source (docs/leads.md): what they wrote, where from.
+        let from = match (w.source.as_deref(), w.key_name.as_deref()) {
+            (Some(source), _) => format!("Lead from {}", sms_text::printable(source)),
+            (None, Some(key)) => format!("Lead from {}", sms_text::printable(key)),
+            (None, None) => "Lead from the website".to_owned(),
+        };
+        let title = match w.name.as_deref() {
+            Some(name) => format!("{from}: {}", sms_text::printable(name)),
+            None => from,
+        };
+        out.push(ItemView {
+            at: w.created_at,
+            order: 0,
+            when: when(w.created_at),
+            class: "in",
+            title,
+            body: w
+                .message
+                .as_deref()
+                .map(|m| sms_text::printable(m).into_owned()),
+            meta: w
+                .listing
+                .as_deref()
+                .map(|l| format!("about {}", sms_text::printable(l))),
+            warn: false,
+            audio: None,
+        });
+    }
     for v in &thread.voicemails {
         let secs = v.duration_secs.unwrap_or(0);
         let body = match (v.transcription_status.as_str(), v.transcript.as_deref()) {
@@ -938,7 +999,7 @@ fn items(thread: &Thread, head: &Head, names: &Names, now: DateTime<Utc>, tz: Tz
             order: 5,
             when: when(e.at),
             class: "event",
-            title: consent_words(e, names),
+            title: consent_words(e, names, when),
             body: None,
             meta: None,
             warn: e.event == "opt_out" || e.event == "review_hold",

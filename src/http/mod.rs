@@ -1,5 +1,6 @@
 //! The HTTP side: Twilio webhooks (behind one signature guard) and the operational endpoints.
 
+pub mod api;
 pub mod auth;
 pub mod callback_link;
 pub mod dashboard;
@@ -136,6 +137,7 @@ pub fn router(state: AppState) -> Router {
         .merge(twilio)
         .merge(people)
         .merge(ops::router())
+        .merge(api::router())
         .layer(middleware::from_fn_with_state(
             state.clone(),
             pages::security_headers,

@@ -223,6 +223,22 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
     send::send_and_record(state, job, message_id, &sent, creds).await
 }
 
+/// What a `web_lead` alert keeps of the lead (its `detail`, written by `effects::web_leads`).
+#[derive(Debug, Default, serde::Deserialize)]
+struct WebLeadDetail {
+    source: Option<String>,
+    listing: Option<String>,
+    message: Option<String>,
+}
+
+impl WebLeadDetail {
+    fn read(detail: Option<&str>) -> WebLeadDetail {
+        detail
+            .and_then(|d| serde_json::from_str(d).ok())
+            .unwrap_or_default()
+    }
+}
+
 /// How long the sign-in link of an alert text works.
 pub const SIGNIN_LINK_MINUTES: i64 = 15;
 
@@ -248,6 +264,7 @@ fn compose(
     let listing = alert.listing.as_deref();
     let admin;
     let why;
+    let web;
     let text = match alert.reason.as_str() {
         "lead_reply" => AlertText::Reply {
             who: &who,
@@ -278,6 +295,15 @@ fn compose(
             assigned: alert.assigned_name.as_deref(),
         },
         "lead_offer" => AlertText::Offer { who: &who, listing },
+        "web_lead" => {
+            web = WebLeadDetail::read(alert.detail.as_deref());
+            AlertText::WebLead {
+                who: &who,
+                listing: web.listing.as_deref().or(listing),
+                source: web.source.as_deref(),
+                message: web.message.as_deref(),
+            }
+        }
         "notice" => AlertText::Notice {
             text: alert.detail.as_deref().unwrap_or(""),
         },

@@ -16,6 +16,7 @@ mod call_back;
 mod claim_timeout;
 mod escalation;
 mod follow_up;
+mod lead_text;
 mod reconcile;
 pub mod replies;
 mod send;
@@ -370,6 +371,7 @@ impl Scheduler {
             JobKind::Escalation => Box::pin(escalation::run(&self.state, job)).await,
             JobKind::CallBack => Box::pin(call_back::run(&self.state, job)).await,
             JobKind::ClaimTimeout => Box::pin(claim_timeout::run(&self.state, job)).await,
+            JobKind::LeadText => Box::pin(lead_text::run(&self.state, job)).await,
             JobKind::Noop => Ok(Outcome::Done("noop".into())),
         };
         let outcome = match result {

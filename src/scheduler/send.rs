@@ -389,11 +389,14 @@ fn data_hashes() -> String {
     )
 }
 
-/// Records a decision the text-back job takes before its pre-send transaction (docs/compliance.md
-/// §2: the free checks and the line-type policy), with the recipient's zones and state, in the
-/// caller's transaction (R13: every gate decision is recorded, skips included).
+/// Records a decision the text-back or lead-text job takes before its pre-send transaction
+/// (docs/compliance.md §2: the free checks and the line-type policy), with the recipient's
+/// zones and state, in the caller's transaction (R13: every gate decision is recorded, skips
+/// included).
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn record_early(
     conn: &mut sqlx::PgConnection,
+    kind: gate::Kind,
     job: &jobs::Claimed,
     contact_id: ContactId,
     number_id: i64,
@@ -426,7 +429,7 @@ pub(super) async fn record_early(
         conn,
         job.brokerage_id,
         &at,
-        gate::Kind::TextBack,
+        kind,
         &verdict,
         &data_hashes(),
         now,

@@ -158,6 +158,7 @@ async fn skip_recorded(
     let reason = decision.reason();
     send::record_early(
         &mut tx,
+        gate::Kind::TextBack,
         job,
         contact_id,
         call.number_id,
@@ -216,7 +217,7 @@ async fn open_task(
 /// The line type, from the cache when it is fresh enough, else from Lookup v2. Lookup is a
 /// read, so it is retried; if it keeps failing the type counts as unknown (R8) and the text
 /// goes (a 30006 would turn it into a callback task).
-async fn line_type(
+pub(super) async fn line_type(
     state: &AppState,
     brokerage: BrokerageId,
     recipient: &PhoneNumber,

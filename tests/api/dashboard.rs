@@ -321,8 +321,8 @@ async fn managers_and_admins_export_the_do_not_text_list() {
     assert_eq!(sam.get("/dashboard/suppressions.csv").await.status, 403);
 }
 
-/// Issue 15 §5: with `followups_need_written_consent = true` every follow-up is skipped
-/// (written consent cannot be recorded yet). The dashboard says so beside "Texts not sent",
+/// Issue 15 §5: with `followups_need_written_consent = true` a caller without written consent
+/// on record (docs/leads.md) gets no follow-up. The dashboard says so beside "Texts not sent",
 /// before any follow-up was due, and counts each skipped one by its reason in words.
 #[tokio::test]
 async fn written_consent_switching_follow_ups_off_is_shown() {
@@ -339,7 +339,8 @@ async fn written_consent_switching_follow_ups_off_is_shown() {
     let mut morgan = app.person("harbor", "morgan@harbor.example").await;
     let page = morgan.get("/dashboard").await;
     assert!(
-        page.body.contains("No follow-up is sent")
+        page.body
+            .contains("Follow-ups go only to callers whose written consent is on record")
             && page.body.contains("followups_need_written_consent"),
         "{}",
         page.body
@@ -353,7 +354,7 @@ async fn written_consent_switching_follow_ups_off_is_shown() {
     let page = morgan.get("/dashboard?period=7d").await;
     assert!(
         page.body
-            .contains("follow-up needs written consent, which cannot be recorded yet"),
+            .contains("follow-up needs written consent, and none is on record"),
         "{}",
         page.body
     );

@@ -177,6 +177,8 @@ pub struct AppOptions {
     pub env: Vec<(&'static str, String)>,
     /// Variables the app's `Config` goes without (`TWILIO_ACCOUNT_SID`).
     pub unset: Vec<&'static str>,
+    /// The lead API's burst per key (`Timing::api_burst`); `None`: the production 30.
+    pub api_burst: Option<u32>,
 }
 
 impl Default for AppOptions {
@@ -186,6 +188,7 @@ impl Default for AppOptions {
             setup: Some(DEMO.to_owned()),
             env: Vec::new(),
             unset: Vec::new(),
+            api_burst: None,
         }
     }
 }
@@ -259,13 +262,11 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     if let Some(setup) = &options.setup {
         apply_setup(&db.pool, setup).await;
     }
-    let app = textback::build_with(
-        config,
-        db.pool.clone(),
-        clock.clone(),
-        textback::scheduler::Timing::fast(),
-    )
-    .expect("build");
+    let mut timing = textback::scheduler::Timing::fast();
+    if let Some(burst) = options.api_burst {
+        timing.api_burst = burst;
+    }
+    let app = textback::build_with(config, db.pool.clone(), clock.clone(), timing).expect("build");
     let state = app.state.clone();
     let server = tokio::spawn(async move {
         let _ = textback::serve(listener, app, std::future::pending()).await;

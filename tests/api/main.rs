@@ -12,6 +12,7 @@ mod dashboard;
 mod db_proxy;
 mod helpers;
 mod inbox;
+mod leads;
 mod logins;
 mod ops;
 mod pipeline;

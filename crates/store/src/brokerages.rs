@@ -13,6 +13,8 @@ pub struct TextBackSettings {
     pub text_back_templates: Json<Vec<String>>,
     pub caller_name_lookup: bool,
     pub lookup_max_age_secs: i64,
+    /// `[lead_text] template` (docs/leads.md); `None`: the text-back's templates answer web leads.
+    pub lead_text_templates: Option<Json<Vec<String>>>,
 }
 
 pub async fn text_back_settings(
@@ -20,7 +22,8 @@ pub async fn text_back_settings(
     brokerage: BrokerageId,
 ) -> Result<TextBackSettings> {
     Ok(sqlx::query_as::<_, TextBackSettings>(
-        "select name, time_zone, text_back_delay_secs, text_back_templates, caller_name_lookup, lookup_max_age_secs
+        "select name, time_zone, text_back_delay_secs, text_back_templates, caller_name_lookup, lookup_max_age_secs,
+                lead_text_templates
            from brokerage where brokerage_id = $1",
     )
     .bind(brokerage)

@@ -388,6 +388,10 @@ pub struct ConsentItem {
     pub source: String,
     pub who: String,
     pub at: DateTime<Utc>,
+    /// Written consent (docs/leads.md): the wording as the lead saw it, the page, the address.
+    pub raw_text: Option<String>,
+    pub consent_url: Option<String>,
+    pub consent_ip: Option<String>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -430,6 +434,8 @@ pub struct Thread {
     pub events: Vec<EventItem>,
     pub callbacks: Vec<crate::callbacks::CallbackItem>,
     pub voicemails: Vec<crate::callbacks::VoicemailItem>,
+    /// Leads from the website or a lead source (docs/leads.md).
+    pub web_leads: Vec<crate::web_leads::LeadShown>,
 }
 
 /// The thread of a conversation the caller has already found with [`head`], from
@@ -531,7 +537,9 @@ pub async fn thread(
     .fetch_all(&mut *conn)
     .await?;
     let consent = sqlx::query_as::<_, ConsentItem>(
-        "select e.event, e.source, e.who, e.at
+        "select e.event, e.source, e.who, e.at,
+                case when e.event = 'written_consent' then e.raw_text end as raw_text,
+                e.consent_url, host(e.consent_ip) as consent_ip
            from consent_event e
            join contact ct on ct.brokerage_id = e.brokerage_id and ct.phone = e.phone
            join unnest($2::bigint[], $3::timestamptz[]) as v(contact_id, since)
@@ -570,9 +578,9 @@ pub async fn thread(
            join unnest($2::bigint[], $3::timestamptz[]) as v(contact_id, since)
              on v.contact_id = j.contact_id and j.created_at >= v.since
           where j.brokerage_id = $1
-            and j.kind in ('text_back', 'follow_up', 'agent_reply')
+            and j.kind in ('text_back', 'follow_up', 'agent_reply', 'lead_text')
             and (j.state in ('cancelled', 'dead', 'needs_review')
-                 or (j.state = 'scheduled' and j.kind = 'text_back')
+                 or (j.state = 'scheduled' and j.kind in ('text_back', 'lead_text'))
                  or (j.state in ('scheduled', 'running') and j.kind = 'agent_reply'
                      and not exists (select 1 from message m where m.job_id = j.job_id)))
           order by coalesce(j.finished_at, j.updated_at), j.job_id",
@@ -585,6 +593,7 @@ pub async fn thread(
     let callbacks = crate::callbacks::for_thread(&mut *conn, brokerage, &contacts, &since).await?;
     let voicemails =
         crate::callbacks::voicemails_for_thread(&mut *conn, brokerage, &contacts, &since).await?;
+    let web_leads = crate::web_leads::for_thread(&mut *conn, brokerage, &contacts, &since).await?;
     Ok(Thread {
         messages,
         calls,
@@ -596,6 +605,7 @@ pub async fn thread(
         events,
         callbacks,
         voicemails,
+        web_leads,
     })
 }
 

@@ -1,7 +1,8 @@
 //! All SQL lives here, one module per table family. Every function that reads or writes
 //! tenant data takes the `BrokerageId` first and filters on it. The only lookups without one
 //! are the entry points that *find* the tenant from what the carrier sends: a brokerage number
-//! (`numbers::resolve`) and a parent `CallSid` (`calls::resolve_parent`).
+//! (`numbers::resolve`), a parent `CallSid` (`calls::resolve_parent`) and an API key
+//! (`web_leads::key_by_hash`).
 
 pub mod alerts;
 pub mod brokerages;
@@ -27,6 +28,7 @@ pub mod setup;
 pub mod suppressions;
 pub mod tasks;
 pub mod users;
+pub mod web_leads;
 
 use sha2::{Digest, Sha256};
 

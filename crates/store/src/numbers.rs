@@ -118,3 +118,21 @@ pub async fn e164(
             .await?,
     )
 }
+
+/// The brokerage number a web lead hears from (docs/leads.md): `e164` when it is one of the
+/// brokerage's active numbers, else none; without `e164`, the first the setup file lists.
+pub async fn for_web_lead(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+    e164: Option<&str>,
+) -> Result<Option<i64>> {
+    Ok(sqlx::query_scalar(
+        "select number_id from number
+          where brokerage_id = $1 and is_active and ($2::text is null or e164 = $2)
+          order by file_position nulls last, number_id limit 1",
+    )
+    .bind(brokerage)
+    .bind(e164)
+    .fetch_optional(conn)
+    .await?)
+}

@@ -131,23 +131,24 @@ async fn upsert_brokerage(
     let row: Option<(i64, bool)> = sqlx::query_as(
         "insert into brokerage as x (slug, name, time_zone, text_back_delay_secs, text_back_templates, caller_name_lookup,
                                      lookup_max_age_secs, after_hours, escalate_after_secs, compliance,
-                                     twilio_account_sid, twilio_secrets)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                                     twilio_account_sid, twilio_secrets, lead_text_templates)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
          on conflict (slug) do update
             set name = excluded.name, time_zone = excluded.time_zone,
                 text_back_delay_secs = excluded.text_back_delay_secs, text_back_templates = excluded.text_back_templates,
                 caller_name_lookup = excluded.caller_name_lookup, lookup_max_age_secs = excluded.lookup_max_age_secs,
                 after_hours = excluded.after_hours, escalate_after_secs = excluded.escalate_after_secs,
                 compliance = excluded.compliance, twilio_account_sid = excluded.twilio_account_sid,
-                twilio_secrets = excluded.twilio_secrets, updated_at = now()
+                twilio_secrets = excluded.twilio_secrets, lead_text_templates = excluded.lead_text_templates,
+                updated_at = now()
           where (x.name, x.time_zone, x.text_back_delay_secs, x.text_back_templates, x.caller_name_lookup,
                  x.lookup_max_age_secs, x.after_hours, x.escalate_after_secs, x.compliance,
-                 x.twilio_account_sid, x.twilio_secrets)
+                 x.twilio_account_sid, x.twilio_secrets, x.lead_text_templates)
                 is distinct from
                 (excluded.name, excluded.time_zone, excluded.text_back_delay_secs, excluded.text_back_templates,
                  excluded.caller_name_lookup, excluded.lookup_max_age_secs, excluded.after_hours,
                  excluded.escalate_after_secs, excluded.compliance, excluded.twilio_account_sid,
-                 excluded.twilio_secrets)
+                 excluded.twilio_secrets, excluded.lead_text_templates)
          returning brokerage_id, (xmax = 0) as inserted",
     )
     .bind(&b.slug)
@@ -162,6 +163,7 @@ async fn upsert_brokerage(
     .bind(Json(compliance))
     .bind(account_sid)
     .bind(secrets.map(Json))
+    .bind(file.lead_text.as_ref().map(Json))
     .fetch_optional(&mut *conn)
     .await?;
     let id = match row {
@@ -335,7 +337,7 @@ async fn apply_numbers(
     agents: &HashMap<String, i64>,
     summary: &mut ApplySummary,
 ) -> Result<(), ApplyError> {
-    for n in &file.numbers {
+    for (position, n) in file.numbers.iter().enumerate() {
         let office_id = offices.get(&n.office).copied().ok_or(Error::NotFound)?;
         let e164 = n.number.as_e164();
         let row: Option<(i64, bool)> = sqlx::query_as(
@@ -388,6 +390,18 @@ async fn apply_numbers(
                 .await?
             }
         };
+
+        // Where the file lists it: a web lead without a `number` hears from the first
+        // (docs/leads.md).
+        sqlx::query(
+            "update number set file_position = $3
+              where brokerage_id = $1 and number_id = $2 and file_position is distinct from $3",
+        )
+        .bind(brokerage)
+        .bind(number_id)
+        .bind(i32::try_from(position).unwrap_or(i32::MAX))
+        .execute(&mut *conn)
+        .await?;
 
         let wanted: Vec<i64> = n
             .ring

@@ -118,6 +118,13 @@ pub enum AlertText<'a> {
     },
     /// A one-off text to one person (the answer to their command, a claim, a move).
     Notice { text: &'a str },
+    /// A lead from the website or a lead source (docs/leads.md), with what they wrote.
+    WebLead {
+        who: &'a str,
+        listing: Option<&'a str>,
+        source: Option<&'a str>,
+        message: Option<&'a str>,
+    },
 }
 
 /// What an agent may text back, at the end of an alert about a conversation (README.md "Agents
@@ -220,6 +227,25 @@ pub fn text(brokerage: &str, alert: &AlertText<'_>, link: &str) -> String {
             )
         }
         AlertText::Notice { text } => return format!("{brokerage}: {text}"),
+        AlertText::WebLead {
+            who,
+            listing,
+            source,
+            message,
+        } => {
+            let from = match source.map(str::trim).filter(|s| !s.is_empty()) {
+                Some(s) => format!(" from {}", preview(s)),
+                None => String::new(),
+            };
+            match message.map(str::trim).filter(|m| !m.is_empty()) {
+                Some(m) => format!(
+                    "new lead{from}: {who}{}: \"{}\"",
+                    about(*listing),
+                    preview(m)
+                ),
+                None => format!("new lead{from}: {who}{}", about(*listing)),
+            }
+        }
     };
     format!("{brokerage}: {body}. {link}")
 }
@@ -470,6 +496,30 @@ mod tests {
         assert_eq!(
             text_about("Harbor Realty", 3, &notice, "L", None),
             "Harbor Realty: #3 +1617***0123 was claimed by Ava Chen."
+        );
+    }
+
+    #[test]
+    fn a_web_lead_says_where_it_came_from_and_previews_what_they_wrote() {
+        let lead = AlertText::WebLead {
+            who: "Alex Morgan (+1617***0123)",
+            listing: Some("123 Main St"),
+            source: Some("Zillow"),
+            message: Some("Is it still available? We would love to see it this weekend."),
+        };
+        assert_eq!(
+            text_about("Harbor Realty", 7, &lead, "L", None),
+            "Harbor Realty #7: new lead from Zillow: Alex Morgan (+1617***0123) about 123 Main St: \"Is it still available? We would love to…\". L Reply here to text the lead, or CLAIM, CLOSE, TAKE OVER, CALL BACK."
+        );
+        let bare = AlertText::WebLead {
+            who: "+1617***0123",
+            listing: None,
+            source: Some("  "),
+            message: None,
+        };
+        assert_eq!(
+            text("Harbor Realty", &bare, "L"),
+            "Harbor Realty: new lead: +1617***0123. L"
         );
     }
 }

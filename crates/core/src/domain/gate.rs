@@ -22,6 +22,8 @@ use crate::domain::zones::ZoneInfo;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     TextBack,
+    /// The text that answers a lead from the website or a lead source (docs/leads.md).
+    LeadText,
     FollowUp,
     Manual,
     OptOutAck,
@@ -33,6 +35,7 @@ impl Kind {
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::TextBack => "text_back",
+            Kind::LeadText => "lead_text",
             Kind::FollowUp => "follow_up",
             Kind::Manual => "manual",
             Kind::OptOutAck => "opt_out_ack",
@@ -47,7 +50,7 @@ impl Kind {
 
     /// Composed by the server (R15 limits these, R7's window always applies to them).
     pub fn is_automated(self) -> bool {
-        matches!(self, Kind::TextBack | Kind::FollowUp)
+        matches!(self, Kind::TextBack | Kind::LeadText | Kind::FollowUp)
     }
 }
 

@@ -97,6 +97,9 @@ pub struct SetupFile {
     pub numbers: Vec<Number>,
     pub text_back: TextBack,
     pub follow_ups: Vec<FollowUp>,
+    /// `[lead_text] template`: the variants that answer a web lead (docs/leads.md); `None`:
+    /// the text-back's.
+    pub lead_text: Option<Vec<String>>,
     pub inbox: Inbox,
     pub compliance: Compliance,
     /// `[[saved_replies]]`: snippets agents choose in one tap (README.md "Agents on their

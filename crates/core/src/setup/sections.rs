@@ -76,6 +76,7 @@ pub(super) fn read_file(
     );
     let text_back = text_back(cx, &mut r, root, &mut later);
     let follow_ups = follow_ups(cx, &mut r, &mut later);
+    let lead_text = lead_text(cx, &mut r, &mut later);
     let inbox = inbox(cx, &mut r);
     let saved_replies = saved_replies(cx, &mut r, &mut later);
     let mut compliance = compliance(cx, &mut r, follow_ups.len(), &mut later);
@@ -95,6 +96,7 @@ pub(super) fn read_file(
         numbers,
         text_back: text_back?,
         follow_ups,
+        lead_text,
         inbox,
         compliance,
         saved_replies,
@@ -533,24 +535,7 @@ fn text_back(
                     }
                 },
             };
-            let present = t
-                .table
-                .iter()
-                .any(|(k, _)| k.get_ref().as_ref() == "template");
-            let list = t.templates(cx, "template");
-            if list.is_none() && !present {
-                t.missing(cx, "template");
-            }
-            let list = list.and_then(|l| templates(cx, &t, "template", l));
-            if let Some(list) = &list {
-                later.linked_texts.extend(
-                    list.iter()
-                        .map(|(s, span)| (t.key("template"), s.clone(), span.clone())),
-                );
-                later
-                    .automated
-                    .extend(Automated::variants(t.key("template"), list, true));
-            }
+            let list = automated_template(cx, &mut t, later);
             t.finish(cx);
             match (list, after_hours) {
                 (Some(list), Some(after_hours)) => Some(TextBack {
@@ -564,6 +549,44 @@ fn text_back(
             }
         }
     }
+}
+
+/// `[lead_text]`: optional; its `template` (one or more variants, checked like the text-back's)
+/// answers a lead from the website or a lead source (docs/leads.md). Without it, the
+/// text-back's template does.
+fn lead_text(cx: &mut Cx, r: &mut TableReader<'_, '_>, later: &mut Later) -> Option<Vec<String>> {
+    let mut t = sub_table(cx, r, "lead_text")?;
+    let list = automated_template(cx, &mut t, later);
+    t.finish(cx);
+    list.map(|l| l.into_iter().map(|(s, _)| s).collect())
+}
+
+/// A table's required `template` (a string or a list of variants) of an automated text: each
+/// variant parses, and its links and words are checked with the rest of the file (R10, R11).
+fn automated_template(
+    cx: &mut Cx,
+    t: &mut TableReader<'_, '_>,
+    later: &mut Later,
+) -> Option<Vec<(String, Range<usize>)>> {
+    let present = t
+        .table
+        .iter()
+        .any(|(k, _)| k.get_ref().as_ref() == "template");
+    let list = t.templates(cx, "template");
+    if list.is_none() && !present {
+        t.missing(cx, "template");
+    }
+    let list = list.and_then(|l| templates(cx, t, "template", l));
+    if let Some(list) = &list {
+        later.linked_texts.extend(
+            list.iter()
+                .map(|(s, span)| (t.key("template"), s.clone(), span.clone())),
+        );
+        later
+            .automated
+            .extend(Automated::variants(t.key("template"), list, true));
+    }
+    list
 }
 
 /// `[[follow_ups]]`: in increasing order of `after`.
@@ -727,8 +750,9 @@ fn compliance(
         let written_span = c.get("followups_need_written_consent").map(|v| v.span());
         if let Some(b) = c.bool(cx, "followups_need_written_consent") {
             compliance.followups_need_written_consent = b;
-            // textback cannot record written consent yet, so the rule switches every
-            // follow-up off (docs/compliance.md R12): say so rather than let them vanish quietly.
+            // Only leads of the lead API bring written consent (docs/leads.md), so the rule
+            // switches the follow-ups of every other caller off (docs/compliance.md R12): say so
+            // rather than let them vanish quietly.
             if b && follow_ups > 0
                 && let Some(span) = written_span
             {
@@ -736,7 +760,7 @@ fn compliance(
                     &span,
                     c.key("followups_need_written_consent"),
                     format!(
-                        "textback cannot record written consent yet, so no follow-up will be sent: all {} [[follow_ups]] step{} will be skipped (no_written_consent). Set it to false to send them to callers who called or texted in the last three months.",
+                        "follow-ups will go only to callers whose written consent is on record (a lead sent through the lead API brings it): for every other caller all {} [[follow_ups]] step{} will be skipped (no_written_consent). Set it to false to send them to callers who called or texted in the last three months.",
                         follow_ups,
                         if follow_ups == 1 { "" } else { "s" }
                     ),

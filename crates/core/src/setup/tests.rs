@@ -470,9 +470,9 @@ fn the_demo_file_applies_without_warnings() {
     assert_eq!(parse(BASE).expect("valid").warnings, vec![]);
 }
 
-/// Issue 15 §5: written consent cannot be recorded yet, so `followups_need_written_consent =
-/// true` switches every follow-up off. Applying says so, naming the consequence; without
-/// follow-ups there is nothing to warn about.
+/// Issue 15 §5: only leads of the lead API bring written consent (docs/leads.md), so
+/// `followups_need_written_consent = true` switches every other caller's follow-ups off.
+/// Applying says so, naming the consequence; without follow-ups there is nothing to warn about.
 #[test]
 fn r12_requiring_written_consent_warns_that_no_follow_up_will_go() {
     let file = with_follow_up("\"A note from {brokerage}. Reply STOP to opt out.\"");
@@ -482,7 +482,7 @@ fn r12_requiring_written_consent_warns_that_no_follow_up_will_go() {
         &[(
             30,
             "[compliance] followups_need_written_consent",
-            "no follow-up will be sent: all 1 [[follow_ups]] step will be skipped",
+            "for every other caller all 1 [[follow_ups]] step will be skipped",
         )],
     );
     let off = format!("{BASE}\n[compliance]\nfollowups_need_written_consent = true\n");
@@ -974,5 +974,38 @@ fn routing_keys_parse_and_refuse_bad_values_with_their_line() {
             .iter()
             .any(|p| p.key.contains("saved_replies") && p.key.ends_with("text")),
         "{problems:?}"
+    );
+}
+
+/// Issue 19: `[lead_text] template` (docs/leads.md) is optional; given, it is checked like the
+/// text-back's: it must parse, and a missing `template` is named with its line.
+#[test]
+fn the_lead_text_is_optional_and_checked_like_the_text_back() {
+    assert_eq!(parse(BASE).expect("valid").lead_text, None);
+    let with = format!(
+        "{BASE}\n[lead_text]\ntemplate = [\"Hi {{first_name|there}}, this is {{agent_first_name|the team}} at {{brokerage}}: thanks for asking about {{listing|the home}}.\", \"Hello from {{brokerage}}!\"]\n"
+    );
+    let file = parse(&with).expect("valid");
+    assert_eq!(file.lead_text.map(|v| v.len()), Some(2));
+    // R10 holds for it as for the text-back: the brokerage is named.
+    let unnamed =
+        format!("{BASE}\n[lead_text]\ntemplate = \"Thanks, we will text you shortly.\"\n");
+    let got = problems(&unnamed);
+    assert!(
+        got.iter()
+            .any(|p| p.key.contains("[lead_text] template") && p.message.contains("R10")),
+        "{got:?}"
+    );
+    let missing = format!("{BASE}\n[lead_text]\ntext = \"Hi\"\n");
+    let got = problems(&missing);
+    assert!(
+        got.iter().any(|p| p.key.contains("[lead_text] template")),
+        "{got:?}"
+    );
+    let broken = format!("{BASE}\n[lead_text]\ntemplate = \"Hi {{nickname}}\"\n");
+    let got = problems(&broken);
+    assert!(
+        got.iter().any(|p| p.key.contains("[lead_text] template")),
+        "{got:?}"
     );
 }

@@ -16,12 +16,12 @@ pub use types::{JobKind, JobPayload, JobState, Place};
 pub mod payload {
     pub use super::types::{
         AgentAlert, AgentReply, CallBack, ClaimTimeout, Escalation, FollowUp, KeywordReply,
-        Reconcile, TextBack,
+        LeadText, Reconcile, TextBack,
     };
 }
 
 /// Kinds cancelled when a human reached the contact, or the contact wrote (the automation).
-pub const AUTOMATION: &[JobKind] = &[JobKind::TextBack, JobKind::FollowUp];
+pub const AUTOMATION: &[JobKind] = &[JobKind::TextBack, JobKind::FollowUp, JobKind::LeadText];
 
 /// Kinds cancelled by an opt-out (docs/compliance.md R2): everything pending that would text the
 /// contact, scheduled manual messages and escalations included.

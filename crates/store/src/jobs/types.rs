@@ -98,6 +98,8 @@ stored_words! {
         CallBack => "call_back",
         /// Ends a first-to-claim offer nobody claimed (docs/routing.md).
         ClaimTimeout => "claim_timeout",
+        /// Answers a lead from the website or a lead source at once (docs/leads.md).
+        LeadText => "lead_text",
         /// Benchmarks and the scheduler's own tests.
         Noop => "noop",
     }
@@ -288,6 +290,16 @@ pub struct ClaimTimeout {
 
 impl JobPayload for ClaimTimeout {
     const KIND: JobKind = JobKind::ClaimTimeout;
+}
+
+/// The text that answers a web lead (docs/leads.md): the lead row has what it says.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LeadText {
+    pub web_lead_id: i64,
+}
+
+impl JobPayload for LeadText {
+    const KIND: JobKind = JobKind::LeadText;
 }
 
 #[cfg(test)]

@@ -734,3 +734,36 @@ fn keyword_responses_are_recorded_under_their_own_rule() {
     };
     assert_eq!(skip.rule_for(Kind::Help), "R1");
 }
+
+/// A lead from the website (docs/leads.md): its written consent is the basis; it is
+/// automated, so it waits for the window (never `after_hours = "send"`, which answers a call)
+/// and is deferred, not dropped, by the cap; without the consent it has no basis.
+#[test]
+fn a_lead_text_rests_on_written_consent_and_waits_for_the_window() {
+    let mut c = Case::new(Kind::LeadText, BOSTON, CALLED);
+    c.inquiry = None;
+    assert_eq!(c.decide(WED_10AM), skip("R12", "no_consent_basis"));
+    c.written = true;
+    let v = c.run(WED_10AM);
+    assert_eq!(v.decision, allow("in_window"));
+    assert_eq!(v.facts.basis, Some("written_consent"));
+    // 23:30 EDT: the morning's window, even with after_hours = "send" and a call just ended.
+    c.after_hours_send = true;
+    c.call_ended_at = Some(t("2026-07-16T03:29:00Z"));
+    assert_eq!(
+        c.decide("2026-07-16T03:30:00Z"),
+        defer("2026-07-16T12:00:00Z", "R7", "quiet_hours")
+    );
+    // Three counted texts today: it waits for the cap to free, it is not dropped.
+    c.counted = vec![
+        t("2026-07-15T13:00:00Z"),
+        t("2026-07-15T13:10:00Z"),
+        t("2026-07-15T13:20:00Z"),
+    ];
+    assert_eq!(
+        c.decide(WED_10AM),
+        defer("2026-07-16T13:00:00Z", "R9", "cap_reached")
+    );
+    assert!(Kind::LeadText.is_automated());
+    assert_eq!(Kind::LeadText.as_str(), "lead_text");
+}

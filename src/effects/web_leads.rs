@@ -1,0 +1,128 @@
+//! A lead from the brokerage's website or a lead source (docs/leads.md), in one transaction:
+//! the contact and its conversation (routed like a caller's), the lead as received, its
+//! written consent in the ledger, the `lead_text` job that answers it, and the alert to the
+//! agents. All of it commits together or not at all.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+
+use crate::domain::lead_intake::Lead;
+use crate::store::jobs::{JobPayload, Place, payload};
+use crate::store::web_leads::{self, NewWebLead};
+use crate::store::{self, BrokerageId, alerts, contacts, conversations};
+
+use super::alerts::{Deliver, raise_alert};
+
+/// Who sent the lead: an API key (its id and name).
+#[derive(Debug, Clone, Copy)]
+pub struct Sender<'a> {
+    pub api_key_id: i64,
+    pub key_name: &'a str,
+}
+
+/// What became of a lead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Received {
+    /// Stored and answered: the lead's id and its conversation.
+    Created {
+        web_lead_id: i64,
+        conversation_id: i64,
+    },
+    /// The key sent this `Idempotency-Key` already: nothing was written (the caller rolls
+    /// back and answers as the first time).
+    Replay,
+}
+
+/// Receives `lead` for `number_id` (one of the brokerage's active numbers).
+#[allow(clippy::too_many_arguments)]
+pub async fn on_web_lead(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+    sender: Sender<'_>,
+    lead: &Lead,
+    number_id: i64,
+    idempotency_key: Option<&str>,
+    request_hash: &[u8],
+    now: DateTime<Utc>,
+) -> store::Result<Received> {
+    // The contact's lock first, as every writer of its rows takes it (docs/reliability.md §4).
+    let contact_id = contacts::upsert_locked(conn, brokerage, &lead.phone).await?;
+    let conv = conversations::touch_inbound(conn, brokerage, contact_id, number_id, now).await?;
+    let ip = lead.consent.ip.to_string();
+    let row = NewWebLead {
+        api_key_id: Some(sender.api_key_id),
+        contact_id,
+        number_id,
+        conversation_id: conv.conversation_id,
+        name: lead.name.as_deref(),
+        source: lead.source.as_deref(),
+        listing: lead.listing.as_deref(),
+        message: lead.message.as_deref(),
+        consent_text: &lead.consent.text,
+        consent_url: &lead.consent.url,
+        consent_at: lead.consent.at,
+        consent_ip: &ip,
+        idempotency_key,
+        request_hash,
+        now,
+    };
+    let Some(web_lead_id) = web_leads::insert(conn, brokerage, &row).await? else {
+        return Ok(Received::Replay);
+    };
+    // The name the lead gave, unless agents know them by one already.
+    if let Some(name) = lead.name.as_deref()
+        && contacts::get(conn, brokerage, contact_id)
+            .await?
+            .is_some_and(|c| c.name.is_none())
+    {
+        conversations::set_contact_name(conn, brokerage, contact_id, Some(name)).await?;
+    }
+    let who = format!("api:{}", sender.key_name);
+    web_leads::record_written_consent(
+        conn,
+        brokerage,
+        lead.phone.as_e164(),
+        web_lead_id,
+        &who,
+        &row,
+    )
+    .await?;
+    // Routed like a caller's lead (docs/routing.md); a first-to-claim number offers it by text.
+    super::routing::route_new(conn, brokerage, &conv, contact_id, now).await?;
+    payload::LeadText { web_lead_id }
+        .enqueue(conn, brokerage, Place::for_contact(contact_id, now, now))
+        .await?;
+    let offered = store::routing::open_offer_for(conn, brokerage, conv.conversation_id)
+        .await?
+        .is_some();
+    if !offered {
+        // The agents hear of it (an offer's text says it already).
+        let detail = serde_json::json!({
+            "source": lead.source,
+            "listing": lead.listing,
+            "message": lead.message,
+        })
+        .to_string();
+        raise_alert(
+            conn,
+            brokerage,
+            &alerts::NewAlert {
+                audience: "agents",
+                reason: "web_lead",
+                detail: Some(&detail),
+                contact_id: Some(contact_id),
+                message_id: None,
+                call_id: None,
+                now,
+            },
+            Deliver::Yes {
+                number_id: Some(number_id),
+            },
+        )
+        .await?;
+    }
+    Ok(Received::Created {
+        web_lead_id,
+        conversation_id: conv.conversation_id,
+    })
+}
