@@ -19,9 +19,8 @@ use crate::domain::line_type;
 use crate::domain::phone::PhoneNumber;
 use crate::domain::sms_text;
 use crate::domain::template::{Field, Template};
-use crate::store::jobs::JobState;
 use crate::store::web_leads::LeadForText;
-use crate::store::{self, brokerages, contacts, jobs, tasks, web_leads};
+use crate::store::{self, brokerages, contacts, jobs, web_leads};
 
 /// A second lead from the same person within this long gets no second text.
 const ONE_TEXT_PER: i64 = 24;
@@ -66,9 +65,19 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
         let mut tx = state.pool.begin().await?;
         if matches!(reason, "outside_us" | "opted_out" | "cannot_receive") {
             // No text, but the lead asked to be contacted: a person calls (as for a caller).
-            open_task(&mut tx, brokerage, &lead, reason, None, now).await?;
+            text_back::open_task(
+                &mut tx,
+                brokerage,
+                contact_id,
+                lead.number_id,
+                None,
+                reason,
+                None,
+                now,
+            )
+            .await?;
         }
-        return skip_recorded(tx, job, &lead, &recipient, decision, now).await;
+        return skip(tx, job, &lead, &recipient, decision, now).await;
     }
 
     // 3. The line type.
@@ -83,15 +92,17 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
             rule: "R8",
             reason: "invalid_number",
         };
-        return skip_recorded(tx, job, &lead, &recipient, decision, now).await;
+        return skip(tx, job, &lead, &recipient, decision, now).await;
     }
     if !line_type::can_text(lookup.line_type.as_deref()) {
         state.metrics.gate("skip", "R8", "line_type");
         let mut tx = state.pool.begin().await?;
-        open_task(
+        text_back::open_task(
             &mut tx,
             brokerage,
-            &lead,
+            contact_id,
+            lead.number_id,
+            None,
             "line_type",
             lookup.line_type.as_deref(),
             now,
@@ -101,7 +112,7 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
             rule: "R8",
             reason: "line_type",
         };
-        return skip_recorded(tx, job, &lead, &recipient, decision, now).await;
+        return skip(tx, job, &lead, &recipient, decision, now).await;
     }
 
     // The text: the contact's stable variant of `[lead_text]`, else of the text-back's.
@@ -167,19 +178,17 @@ fn render(
     }))
 }
 
-/// Ends the job `skipped` by a check taken before the pre-send transaction, with its decision
-/// record, in `tx` together with what the caller already wrote there (a callback task).
-async fn skip_recorded(
-    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+/// Ends the job `skipped` before its pre-send transaction, with its decision record.
+async fn skip(
+    tx: sqlx::Transaction<'_, sqlx::Postgres>,
     job: &jobs::Claimed,
     lead: &LeadForText,
     recipient: &PhoneNumber,
     decision: Decision,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Outcome> {
-    let reason = decision.reason();
-    send::record_early(
-        &mut tx,
+    text_back::skip_recorded(
+        tx,
         gate::Kind::LeadText,
         job,
         lead.contact_id,
@@ -188,38 +197,5 @@ async fn skip_recorded(
         decision,
         now,
     )
-    .await?;
-    if !send::finish(&mut tx, job, JobState::Skipped, Some(reason), None, now).await? {
-        // Another worker holds the job now: nothing of this is written.
-        return Ok(Outcome::Persisted {
-            label: "lost_lease",
-        });
-    }
-    tx.commit().await?;
-    Ok(Outcome::Persisted { label: "skipped" })
-}
-
-async fn open_task(
-    conn: &mut sqlx::PgConnection,
-    brokerage: store::BrokerageId,
-    lead: &LeadForText,
-    reason: &str,
-    detail: Option<&str>,
-    now: DateTime<Utc>,
-) -> store::Result<()> {
-    crate::effects::open_callback_task(
-        conn,
-        brokerage,
-        &tasks::NewTask {
-            contact_id: lead.contact_id,
-            number_id: lead.number_id,
-            call_id: None,
-            message_id: None,
-            reason,
-            detail,
-            now,
-        },
-    )
-    .await?;
-    Ok(())
+    .await
 }

@@ -63,9 +63,29 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
             // R8: a caller from abroad still deserves a call back; so does an opted-out
             // caller who calls again (docs/architecture.md step 8), and one whose number the carrier
             // said cannot take texts: no text, a person calls.
-            open_task(&mut tx, brokerage, contact_id, &call, reason, None, now).await?;
+            open_task(
+                &mut tx,
+                brokerage,
+                contact_id,
+                call.number_id,
+                Some(call.call_id),
+                reason,
+                None,
+                now,
+            )
+            .await?;
         }
-        return skip_recorded(tx, job, contact_id, &call, &recipient, decision, now).await;
+        return skip_recorded(
+            tx,
+            gate::Kind::TextBack,
+            job,
+            contact_id,
+            call.number_id,
+            &recipient,
+            decision,
+            now,
+        )
+        .await;
     }
 
     // 3. The line type.
@@ -80,7 +100,17 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
             rule: "R8",
             reason: "invalid_number",
         };
-        return skip_recorded(tx, job, contact_id, &call, &recipient, decision, now).await;
+        return skip_recorded(
+            tx,
+            gate::Kind::TextBack,
+            job,
+            contact_id,
+            call.number_id,
+            &recipient,
+            decision,
+            now,
+        )
+        .await;
     }
     if !line_type::can_text(lookup.line_type.as_deref()) {
         state.metrics.gate("skip", "R8", "line_type");
@@ -89,7 +119,8 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
             &mut tx,
             brokerage,
             contact_id,
-            &call,
+            call.number_id,
+            Some(call.call_id),
             "line_type",
             lookup.line_type.as_deref(),
             now,
@@ -99,7 +130,17 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
             rule: "R8",
             reason: "line_type",
         };
-        let outcome = skip_recorded(tx, job, contact_id, &call, &recipient, decision, now).await?;
+        let outcome = skip_recorded(
+            tx,
+            gate::Kind::TextBack,
+            job,
+            contact_id,
+            call.number_id,
+            &recipient,
+            decision,
+            now,
+        )
+        .await?;
         tracing::info!(to = %recipient.masked(), line_type = lookup.line_type.as_deref().unwrap_or("unknown"), "no text: a callback task instead");
         return Ok(outcome);
     }
@@ -145,40 +186,25 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
 }
 
 /// Ends the job `skipped` by a check taken before the pre-send transaction, with its decision
-/// record, in `tx` together with what the caller already wrote there (a callback task).
-async fn skip_recorded(
+/// record, in `tx` together with what the caller already wrote there (a callback task). For
+/// the text-back and the lead text alike.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn skip_recorded(
     mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    kind: gate::Kind,
     job: &jobs::Claimed,
     contact_id: ContactId,
-    call: &calls::TextBackContext,
+    number_id: i64,
     recipient: &PhoneNumber,
     decision: Decision,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Outcome> {
     let reason = decision.reason();
     send::record_early(
-        &mut tx,
-        gate::Kind::TextBack,
-        job,
-        contact_id,
-        call.number_id,
-        recipient,
-        decision,
-        now,
+        &mut tx, kind, job, contact_id, number_id, recipient, decision, now,
     )
     .await?;
-    if !jobs::transition(
-        &mut tx,
-        job.job_id,
-        Some(job.attempt),
-        JobState::Running,
-        JobState::Skipped,
-        Some(reason),
-        None,
-        now,
-    )
-    .await?
-    {
+    if !send::finish(&mut tx, job, JobState::Skipped, Some(reason), None, now).await? {
         // Another worker holds the job now: nothing of this is written.
         return Ok(Outcome::Persisted {
             label: "lost_lease",
@@ -188,11 +214,15 @@ async fn skip_recorded(
     Ok(Outcome::Persisted { label: "skipped" })
 }
 
-async fn open_task(
+/// Opens a callback task for the contact (a person calls instead of a text), for the call it
+/// answers when there is one.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn open_task(
     conn: &mut sqlx::PgConnection,
     brokerage: BrokerageId,
     contact_id: ContactId,
-    call: &calls::TextBackContext,
+    number_id: i64,
+    call_id: Option<store::CallId>,
     reason: &str,
     detail: Option<&str>,
     now: DateTime<Utc>,
@@ -202,8 +232,8 @@ async fn open_task(
         brokerage,
         &tasks::NewTask {
             contact_id,
-            number_id: call.number_id,
-            call_id: Some(call.call_id),
+            number_id,
+            call_id,
             message_id: None,
             reason,
             detail,
