@@ -26,12 +26,31 @@ create table api_key (
 -- One live key per name and brokerage; a revoked name may be used again.
 create unique index api_key_live_name on api_key (brokerage_id, name) where revoked_at is null;
 
--- A lead as it was received: who sent it (the key), what it said, the consent exactly as the
+-- A hosted lead form (`[[forms]]` of the setup file): the page /f/{brokerage}/{slug}, the consent
+-- wording it shows, the number its leads hear from, the sites that may embed it. A form the
+-- file no longer lists is deactivated (its leads keep pointing at it).
+create table web_form (
+    web_form_id    bigint generated always as identity primary key,
+    brokerage_id   bigint not null references brokerage,
+    slug           text not null check (slug ~ '^[a-z0-9][a-z0-9-]{0,62}$'),
+    title          text,
+    consent_text   text not null,
+    number_id      bigint,
+    listing        text,
+    frame_origins  text[] not null default '{}',
+    is_active      boolean not null default true,
+    unique (brokerage_id, slug),
+    foreign key (brokerage_id, number_id) references number (brokerage_id, number_id)
+);
+
+-- A lead as it was received: who sent it (a key or a form), what it said, the consent exactly as the
 -- lead saw it, and the answer given (so the same Idempotency-Key gets the same answer).
 create table web_lead (
     web_lead_id      bigint generated always as identity primary key,
     brokerage_id     bigint not null references brokerage,
+    -- who sent it: an API key, or a hosted form
     api_key_id       bigint references api_key,
+    web_form_id      bigint references web_form,
     contact_id       bigint not null references contact,
     number_id        bigint not null,
     -- the conversation the lead was answered with (the same answer on a replay)
@@ -48,9 +67,13 @@ create table web_lead (
     idempotency_key  text,
     request_hash     bytea not null,
     created_at       timestamptz not null,
+    check ((api_key_id is null) <> (web_form_id is null)),
     foreign key (brokerage_id, number_id) references number (brokerage_id, number_id)
 );
 create unique index web_lead_idempotency on web_lead (api_key_id, idempotency_key)
+    where idempotency_key is not null;
+-- A form's page carries a one-time token: a double submission is one lead.
+create unique index web_lead_form_once on web_lead (web_form_id, idempotency_key)
     where idempotency_key is not null;
 create index web_lead_contact on web_lead (contact_id, created_at);
 

@@ -294,6 +294,7 @@ pub async fn run() -> anyhow::Result<()> {
             .now()
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     );
+    println!("Harbor's hosted lead form (try it on a phone): {public}/f/harbor/contact");
     println!();
 
     let player = fake.player(&public);

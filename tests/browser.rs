@@ -1223,3 +1223,100 @@ async fn an_alert_link_opens_the_lead_on_a_phone_where_one_tap_claims_it_and_one
     b.shot("1366-claimed").await;
     b.close().await;
 }
+
+/// Issue 19 §2: the hosted lead form on a phone (390 px) and a desktop: large targets, the
+/// consent box unticked, a refusal that keeps what was typed, then the thanks page; the lead is
+/// texted with its consent on record.
+#[tokio::test]
+async fn a_visitor_fills_in_the_hosted_form_on_a_phone() {
+    let app = spawn_app().await;
+    let b = Browser::start("form").await;
+    b.c()
+        .set_window_size(1366, 900)
+        .await
+        .expect("desktop size");
+    b.goto(&format!("{}/f/harbor/contact", app.base_url)).await;
+    b.wait_for_text("main", "Ask Harbor Realty about a home")
+        .await;
+    b.shot("1366-form").await;
+    b.c().set_window_size(390, 844).await.expect("phone size");
+    b.goto(&format!("{}/f/harbor/contact", app.base_url)).await;
+    b.wait_for_text("main", "Ask Harbor Realty about a home")
+        .await;
+    let mut small = small_targets(&b, "form").await;
+    let sideways = b
+        .c()
+        .execute(
+            "return document.documentElement.scrollWidth > document.documentElement.clientWidth;",
+            vec![],
+        )
+        .await
+        .expect("width");
+    assert_eq!(sideways.as_bool(), Some(false), "the form scrolls sideways");
+    b.shot("390-1-empty").await;
+    let ticked = b
+        .c()
+        .execute(
+            "return document.querySelector('input[name=consent]').checked;",
+            vec![],
+        )
+        .await
+        .expect("box");
+    assert_eq!(
+        ticked.as_bool(),
+        Some(false),
+        "the consent box starts unticked"
+    );
+    // Typed, but the box is left unticked: refused, what was typed kept.
+    b.c()
+        .find(Locator::Css("#lf-name"))
+        .await
+        .expect("name")
+        .send_keys("Taylor Reed")
+        .await
+        .expect("type");
+    b.c()
+        .find(Locator::Css("#lf-phone"))
+        .await
+        .expect("phone")
+        .send_keys("(617) 555-0150")
+        .await
+        .expect("type");
+    b.c()
+        .find(Locator::Css("#lf-message"))
+        .await
+        .expect("message")
+        .send_keys("Is 9 Ocean Ave still available?")
+        .await
+        .expect("type");
+    b.click(".lf-form button[type=submit]").await;
+    b.wait_for_text(".lf-form", "Tick the box to agree to texts")
+        .await;
+    let kept = b
+        .c()
+        .execute("return document.getElementById('lf-phone').value;", vec![])
+        .await
+        .expect("phone");
+    assert_eq!(kept.as_str(), Some("(617) 555-0150"));
+    small.extend(small_targets(&b, "form, refused").await);
+    b.shot("390-2-refused").await;
+    b.click(".lf-consent").await;
+    b.click(".lf-form button[type=submit]").await;
+    b.wait_for_text("main", "Harbor Realty will text you shortly")
+        .await;
+    b.shot("390-3-thanks").await;
+    assert!(
+        small.is_empty(),
+        "under 44 × 44 CSS px at 390 px wide:\n{}",
+        small.join("\n")
+    );
+    app.drain().await;
+    assert!(
+        app.fake
+            .messages()
+            .iter()
+            .any(|m| m.to == "+16175550150" && m.body.starts_with("Hi Taylor")),
+        "the visitor is texted"
+    );
+    b.close().await;
+}

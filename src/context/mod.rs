@@ -35,6 +35,8 @@ pub struct AppState {
     pub stopping: Arc<tokio::sync::watch::Sender<bool>>,
     /// `POST /api/v1/leads`: requests per API key (docs/leads.md).
     pub api_limiter: Arc<governor::DefaultKeyedRateLimiter<i64>>,
+    /// The hosted lead forms: submissions per client address (docs/leads.md).
+    pub form_limiter: Arc<governor::DefaultKeyedRateLimiter<std::net::IpAddr>>,
     auth_token: Arc<SecretString>,
     /// The brokerages' own accounts, for the webhook guard.
     accounts: Arc<accounts::AccountCache>,
@@ -46,6 +48,17 @@ pub fn api_quota(burst: u32) -> governor::Quota {
     use std::num::NonZeroU32;
     governor::Quota::per_second(NonZeroU32::MIN)
         .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN))
+}
+
+/// The hosted lead forms' submissions per client address (docs/leads.md): 5 at once, then one
+/// every 2 minutes (30 an hour), counted in memory by each process.
+pub fn form_quota() -> governor::Quota {
+    use std::num::NonZeroU32;
+    let five = NonZeroU32::new(5).unwrap_or(NonZeroU32::MIN);
+    governor::Quota::with_period(std::time::Duration::from_secs(120)).map_or_else(
+        || governor::Quota::per_minute(NonZeroU32::MIN),
+        |q| q.allow_burst(five),
+    )
 }
 
 impl AppState {
@@ -71,6 +84,7 @@ impl AppState {
             live: Arc::new(live::Hub::default()),
             stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
             api_limiter: Arc::new(governor::RateLimiter::keyed(api_quota(timing.api_burst))),
+            form_limiter: Arc::new(governor::RateLimiter::keyed(form_quota())),
             auth_token: Arc::new(auth_token),
             accounts: Arc::default(),
         }

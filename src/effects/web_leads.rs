@@ -13,11 +13,21 @@ use crate::store::{self, BrokerageId, alerts, contacts, conversations};
 
 use super::alerts::{Deliver, raise_alert};
 
-/// Who sent the lead: an API key (its id and name).
+/// Who sent the lead: an API key or a hosted form.
 #[derive(Debug, Clone, Copy)]
-pub struct Sender<'a> {
-    pub api_key_id: i64,
-    pub key_name: &'a str,
+pub enum Sender<'a> {
+    ApiKey { api_key_id: i64, name: &'a str },
+    Form { web_form_id: i64, slug: &'a str },
+}
+
+impl Sender<'_> {
+    /// The consent ledger's `who` and `how`.
+    fn who(&self) -> (String, &'static str) {
+        match self {
+            Sender::ApiKey { name, .. } => (format!("api:{name}"), "api"),
+            Sender::Form { slug, .. } => (format!("form:{slug}"), "form"),
+        }
+    }
 }
 
 /// What became of a lead.
@@ -50,7 +60,14 @@ pub async fn on_web_lead(
     let conv = conversations::touch_inbound(conn, brokerage, contact_id, number_id, now).await?;
     let ip = lead.consent.ip.to_string();
     let row = NewWebLead {
-        api_key_id: Some(sender.api_key_id),
+        api_key_id: match sender {
+            Sender::ApiKey { api_key_id, .. } => Some(api_key_id),
+            Sender::Form { .. } => None,
+        },
+        web_form_id: match sender {
+            Sender::Form { web_form_id, .. } => Some(web_form_id),
+            Sender::ApiKey { .. } => None,
+        },
         contact_id,
         number_id,
         conversation_id: conv.conversation_id,
@@ -77,13 +94,14 @@ pub async fn on_web_lead(
     {
         conversations::set_contact_name(conn, brokerage, contact_id, Some(name)).await?;
     }
-    let who = format!("api:{}", sender.key_name);
+    let (who, how) = sender.who();
     web_leads::record_written_consent(
         conn,
         brokerage,
         lead.phone.as_e164(),
         web_lead_id,
         &who,
+        how,
         &row,
     )
     .await?;

@@ -347,9 +347,9 @@ async fn receive(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Re
         };
         return Err(invalid(&e));
     };
-    let sender = Sender {
+    let sender = Sender::ApiKey {
         api_key_id: key.api_key_id,
-        key_name: &key.name,
+        name: &key.name,
     };
     let received = effect::on_web_lead(
         &mut tx,

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod callback_link;
 pub mod dashboard;
 pub mod error;
+pub mod forms;
 pub mod inbox;
 pub mod live;
 pub mod me;
@@ -131,6 +132,7 @@ pub fn router(state: AppState) -> Router {
         .merge(callback_link::router())
         .merge(signin_link::router())
         .merge(dashboard::router())
+        .merge(forms::router())
         .merge(pages::router());
 
     Router::new()

@@ -682,3 +682,183 @@ async fn api_keys_are_made_listed_and_revoked_from_the_command_line() {
     let (_, listed, _) = cli(&["list", "--brokerage", "harbor"]);
     assert!(listed.contains("revoked"), "{listed}");
 }
+
+const FORM_CONSENT: &str = "I agree to receive text messages from Harbor Realty about my inquiry at the number above. Message and data rates may apply. Reply STOP to opt out.";
+
+fn form_fields(phone: &str, consent: bool, once: &str) -> Vec<u8> {
+    let mut pairs = vec![
+        ("name", "Taylor Reed"),
+        ("phone", phone),
+        ("message", "Is 9 Ocean Ave still available?"),
+        ("website", ""),
+        ("once", once),
+    ];
+    if consent {
+        pairs.push(("consent", "yes"));
+    }
+    serde_urlencoded::to_string(pairs)
+        .expect("form")
+        .into_bytes()
+}
+
+async fn submit(app: &TestApp, body: Vec<u8>) -> Resp {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let r = http
+        .post(format!("{}/f/harbor/contact", app.base_url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .expect("post");
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    Resp {
+        status,
+        headers,
+        body: r.text().await.unwrap_or_default(),
+    }
+}
+
+#[tokio::test]
+async fn a_hosted_form_is_a_lead_with_its_consent_exactly_as_shown() {
+    let app = spawn_app().await;
+    let page = app.get("/f/harbor/contact").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Ask Harbor Realty about a home"));
+    assert!(
+        page.body.contains(FORM_CONSENT),
+        "the consent wording is on the page"
+    );
+    assert!(
+        page.body
+            .contains(r#"type="checkbox" name="consent" value="yes" required>"#),
+        "the consent box is not ticked for them"
+    );
+    let csp = page
+        .headers
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        csp.contains("frame-ancestors https://harbor.example"),
+        "{csp}"
+    );
+    assert!(!csp.contains("'unsafe-inline'"), "{csp}");
+    let r = submit(&app, form_fields("(617) 555-0150", true, "page-token-1")).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(
+        r.headers.get("location").and_then(|v| v.to_str().ok()),
+        Some("/f/harbor/contact?sent=1")
+    );
+    let thanks = app.get("/f/harbor/contact?sent=1").await;
+    assert!(thanks.body.contains("Harbor Realty will text you shortly"));
+    app.drain().await;
+    let texts = texts_to(&app, "+16175550150");
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    assert!(texts[0].starts_with("Hi Taylor"), "{}", texts[0]);
+    let (raw, url, who, how, ip): (String, String, String, String, String) = sqlx::query_as(
+        "select raw_text, consent_url, who, how, host(consent_ip) from consent_event where event = 'written_consent'",
+    )
+    .fetch_one(&app.db.pool)
+    .await
+    .expect("consent");
+    assert_eq!(raw, FORM_CONSENT);
+    assert_eq!(url, format!("{}/f/harbor/contact", app.public_url));
+    assert_eq!(
+        (who.as_str(), how.as_str(), ip.as_str()),
+        ("form:contact", "form", "127.0.0.1")
+    );
+    assert_eq!(app.webhook_count("/f", "created"), 1);
+}
+
+#[tokio::test]
+async fn a_form_without_consent_or_a_usable_number_keeps_what_was_typed_and_stores_nothing() {
+    let app = spawn_app().await;
+    let before = everything(&app).await;
+    let r = submit(&app, form_fields("(617) 555-0150", false, "t1")).await;
+    assert_eq!(r.status, 422);
+    assert!(
+        r.body.contains("Tick the box to agree to texts"),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body.contains(r#"value="(617) 555-0150""#),
+        "the number typed is kept"
+    );
+    assert!(r.body.contains("Is 9 Ocean Ave still available?"));
+    let r = submit(&app, form_fields("555-0150", true, "t2")).await;
+    assert_eq!(r.status, 422);
+    assert!(
+        r.body.contains("not a mobile number we can text"),
+        "{}",
+        r.body
+    );
+    // What was typed comes back as text, never as markup.
+    let evil = serde_urlencoded::to_string([
+        ("name", "<script>alert(1)</script>"),
+        ("phone", "x"),
+        ("once", "t3"),
+    ])
+    .expect("form");
+    let r = submit(&app, evil.into_bytes()).await;
+    assert_eq!(r.status, 422);
+    assert!(!r.body.contains("<script>"), "{}", r.body);
+    assert!(r.body.contains("&#60;script&#62;alert(1)"), "{}", r.body);
+    assert_eq!(everything(&app).await, before);
+    // An unknown or removed form is not found.
+    assert_eq!(app.get("/f/harbor/nope").await.status, 404);
+    assert_eq!(app.get("/f/nowhere/contact").await.status, 404);
+    // Every other page keeps its frame-ancestors 'none'.
+    let login = app.get("/login").await;
+    assert!(
+        login
+            .headers
+            .get("content-security-policy")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|c| c.contains("frame-ancestors 'none'"))
+    );
+}
+
+#[tokio::test]
+async fn the_honeypot_the_rate_and_a_double_click_hold_spam_and_repeats_back() {
+    let app = spawn_app().await;
+    // A bot fills the hidden field: thanked, nothing kept.
+    let before = everything(&app).await;
+    let bot = serde_urlencoded::to_string([
+        ("name", "Buy now"),
+        ("phone", "(617) 555-0151"),
+        ("consent", "yes"),
+        ("website", "http://spam.example"),
+        ("once", "b1"),
+    ])
+    .expect("form");
+    let r = submit(&app, bot.into_bytes()).await;
+    assert_eq!(r.status, 303);
+    assert_eq!(everything(&app).await, before);
+    assert_eq!(app.webhook_count("/f", "honeypot"), 1);
+    // A double click: the page's token makes it one lead.
+    for _ in 0..2 {
+        let r = submit(&app, form_fields("(617) 555-0152", true, "same-page")).await;
+        assert_eq!(r.status, 303);
+    }
+    let leads: i64 = sqlx::query_scalar("select count(*) from web_lead")
+        .fetch_one(&app.db.pool)
+        .await
+        .expect("count");
+    assert_eq!(leads, 1);
+    // The rate per address: 5 at once (the three above count), then 429 with Retry-After.
+    let mut statuses = Vec::new();
+    for i in 0..4 {
+        let r = submit(&app, form_fields("(617) 555-0153", false, &format!("r{i}"))).await;
+        statuses.push(r.status);
+        if r.status == 429 {
+            assert!(r.headers.get("retry-after").is_some());
+        }
+    }
+    assert_eq!(statuses, vec![422, 422, 429, 429], "{statuses:?}");
+}

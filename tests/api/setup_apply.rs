@@ -213,7 +213,8 @@ async fn a_number_cannot_belong_to_two_brokerages_and_nothing_is_applied() {
     let before = snapshot(&db.pool).await;
     let other = DEMO
         .replace("slug = \"harbor\"", "slug = \"bayside\"")
-        .replace("name = \"Harbor Realty\"", "name = \"Bayside Homes\"");
+        .replace("name = \"Harbor Realty\"", "name = \"Bayside Homes\"")
+        .replace("from Harbor Realty about", "from Bayside Homes about");
     let file = textback::setup::parse(&other).expect("valid on its own");
     match apply(&db.pool, &file).await {
         Err(ApplyError::Problems(problems)) => {

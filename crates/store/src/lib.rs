@@ -1,8 +1,8 @@
 //! All SQL lives here, one module per table family. Every function that reads or writes
 //! tenant data takes the `BrokerageId` first and filters on it. The only lookups without one
 //! are the entry points that *find* the tenant from what the carrier sends: a brokerage number
-//! (`numbers::resolve`), a parent `CallSid` (`calls::resolve_parent`) and an API key
-//! (`web_leads::key_by_hash`).
+//! (`numbers::resolve`), a parent `CallSid` (`calls::resolve_parent`), an API key
+//! (`web_leads::key_by_hash`) and a hosted form's address (`web_leads::form`).
 
 pub mod alerts;
 pub mod brokerages;

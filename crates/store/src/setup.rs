@@ -64,6 +64,7 @@ pub async fn apply(pool: &PgPool, file: &SetupFile) -> Result<ApplySummary, Appl
     apply_numbers(&mut tx, brokerage, file, &offices, &agents, &mut summary).await?;
     apply_follow_ups(&mut tx, brokerage, file, &mut summary).await?;
     apply_saved_replies(&mut tx, brokerage, file, &mut summary).await?;
+    apply_forms(&mut tx, brokerage, file, &mut summary).await?;
 
     tx.commit().await?;
     Ok(summary)
@@ -492,6 +493,74 @@ async fn apply_follow_ups(
         removed
             .into_iter()
             .map(|p| format!("follow-up #{}: removed", p + 1)),
+    );
+    Ok(())
+}
+
+/// `[[forms]]`: each upserted by its slug; a form the file no longer lists is deactivated
+/// (its page answers 404; its leads keep pointing at it).
+async fn apply_forms(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+    file: &SetupFile,
+    summary: &mut ApplySummary,
+) -> Result<(), ApplyError> {
+    for f in &file.forms {
+        let number_id: Option<i64> = match &f.number {
+            Some(n) => Some(
+                sqlx::query_scalar(
+                    "select number_id from number where brokerage_id = $1 and e164 = $2",
+                )
+                .bind(brokerage)
+                .bind(n.as_e164())
+                .fetch_one(&mut *conn)
+                .await?,
+            ),
+            None => None,
+        };
+        let row: Option<bool> = sqlx::query_scalar(
+            "insert into web_form as x (brokerage_id, slug, title, consent_text, number_id, listing, frame_origins)
+             values ($1, $2, $3, $4, $5, $6, $7)
+             on conflict (brokerage_id, slug) do update
+                set title = excluded.title, consent_text = excluded.consent_text,
+                    number_id = excluded.number_id, listing = excluded.listing,
+                    frame_origins = excluded.frame_origins, is_active = true
+              where (x.title, x.consent_text, x.number_id, x.listing, x.frame_origins, x.is_active)
+                    is distinct from
+                    (excluded.title, excluded.consent_text, excluded.number_id, excluded.listing,
+                     excluded.frame_origins, true)
+             returning (xmax = 0)",
+        )
+        .bind(brokerage)
+        .bind(&f.slug)
+        .bind(&f.title)
+        .bind(&f.consent)
+        .bind(number_id)
+        .bind(&f.listing)
+        .bind(&f.frame_origins)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(inserted) = row {
+            summary.changes.push(format!(
+                "form {}: {}",
+                f.slug,
+                if inserted { "created" } else { "updated" }
+            ));
+        }
+    }
+    let slugs: Vec<&str> = file.forms.iter().map(|f| f.slug.as_str()).collect();
+    let gone: Vec<String> = sqlx::query_scalar(
+        "update web_form set is_active = false
+          where brokerage_id = $1 and is_active and not (slug = any($2))
+         returning slug",
+    )
+    .bind(brokerage)
+    .bind(&slugs)
+    .fetch_all(&mut *conn)
+    .await?;
+    summary.changes.extend(
+        gone.into_iter()
+            .map(|s| format!("form {s}: deactivated (no longer in the file)")),
     );
     Ok(())
 }

@@ -1,8 +1,9 @@
 //! Leads from the brokerage's website and lead sources (docs/leads.md): API keys, each lead as
 //! it was received with the consent it came with, and that consent in the ledger.
 //!
-//! `key_by_hash` is an entry point that finds the tenant (like `numbers::resolve`): an API
-//! key belongs to one brokerage, and every other function here takes the `BrokerageId`.
+//! `key_by_hash` and `form` are entry points that find the tenant (like `numbers::resolve`):
+//! an API key, a form's public address, belong to one brokerage; every other function here
+//! takes the `BrokerageId`.
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
@@ -113,7 +114,9 @@ pub async fn touch_key(conn: &mut PgConnection, api_key_id: i64, now: DateTime<U
 /// A lead as received, to be stored.
 #[derive(Debug, Clone)]
 pub struct NewWebLead<'a> {
+    /// Who sent it: a key or a form (one of the two).
     pub api_key_id: Option<i64>,
+    pub web_form_id: Option<i64>,
     pub contact_id: ContactId,
     pub number_id: i64,
     pub conversation_id: i64,
@@ -138,8 +141,8 @@ pub struct Replayed {
     pub request_hash: Vec<u8>,
 }
 
-/// Stores the lead. `None`: the key already sent a lead with this `Idempotency-Key` (a
-/// concurrent one waits here for the first to commit or roll back).
+/// Stores the lead. `None`: the key (or the form) already sent a lead with this
+/// `Idempotency-Key` (a concurrent one waits here for the first to commit or roll back).
 pub async fn insert(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
@@ -148,9 +151,10 @@ pub async fn insert(
     Ok(sqlx::query_scalar(
         "insert into web_lead (brokerage_id, api_key_id, contact_id, number_id, conversation_id,
                                name, source, listing, message, consent_text, consent_url,
-                               consent_at, consent_ip, idempotency_key, request_hash, created_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::inet, $14, $15, $16)
-         on conflict (api_key_id, idempotency_key) where idempotency_key is not null do nothing
+                               consent_at, consent_ip, idempotency_key, request_hash, created_at,
+                               web_form_id)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::inet, $14, $15, $16, $17)
+         on conflict do nothing
          returning web_lead_id",
     )
     .bind(brokerage)
@@ -169,6 +173,7 @@ pub async fn insert(
     .bind(l.idempotency_key)
     .bind(l.request_hash)
     .bind(l.now)
+    .bind(l.web_form_id)
     .fetch_optional(conn)
     .await?)
 }
@@ -193,20 +198,21 @@ pub async fn replayed(
 
 /// Written consent in the ledger (docs/compliance.md R12, R13), pointing at the lead that
 /// brought it: the text exactly as the lead saw it, the page, the time they gave it and the
-/// address it came from. `who`: `api:KEY NAME` or `form:SLUG`.
+/// address it came from. `who`: `api:KEY NAME` or `form:SLUG`; `how`: `api` or `form`.
 pub async fn record_written_consent(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
     phone: &str,
     web_lead_id: i64,
     who: &str,
+    how: &str,
     l: &NewWebLead<'_>,
 ) -> Result<()> {
     let suppressed = super::suppressions::is_suppressed(conn, brokerage, phone).await?;
     sqlx::query(
         "insert into consent_event (brokerage_id, phone, event, source, who, how, evidence, raw_text,
                                     suppressed_after, at, web_lead_id, consent_url, consent_ip)
-         values ($1, $2, 'written_consent', 'web_form', $3, 'api', $4, $5, $6, $7, $8, $9, $10::inet)",
+         values ($1, $2, 'written_consent', 'web_form', $3, $11, $4, $5, $6, $7, $8, $9, $10::inet)",
     )
     .bind(brokerage)
     .bind(phone)
@@ -218,6 +224,7 @@ pub async fn record_written_consent(
     .bind(web_lead_id)
     .bind(l.consent_url)
     .bind(l.consent_ip)
+    .bind(how)
     .execute(conn)
     .await?;
     Ok(())
@@ -303,8 +310,10 @@ pub async fn for_thread(
     since: &[DateTime<Utc>],
 ) -> Result<Vec<LeadShown>> {
     Ok(sqlx::query_as(
-        "select w.web_lead_id, w.source, w.listing, w.message, w.name, k.name as key_name, w.created_at
+        "select w.web_lead_id, w.source, w.listing, w.message, w.name,
+                coalesce(k.name, 'form ' || f.slug) as key_name, w.created_at
            from web_lead w left join api_key k on k.api_key_id = w.api_key_id
+           left join web_form f on f.web_form_id = w.web_form_id
            join unnest($2::bigint[], $3::timestamptz[]) as v(contact_id, since)
              on v.contact_id = w.contact_id and w.created_at >= v.since
           where w.brokerage_id = $1
@@ -314,5 +323,43 @@ pub async fn for_thread(
     .bind(contacts)
     .bind(since)
     .fetch_all(conn)
+    .await?)
+}
+
+/// A hosted form as its page needs it: the number its leads hear from resolved (its own, else
+/// the brokerage's first active one).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct FormRow {
+    pub web_form_id: i64,
+    pub brokerage_id: BrokerageId,
+    pub brokerage_name: String,
+    pub slug: String,
+    pub title: Option<String>,
+    pub consent_text: String,
+    pub number_id: Option<i64>,
+    pub listing: Option<String>,
+    pub frame_origins: Vec<String>,
+}
+
+/// The active form `form_slug` of the brokerage `brokerage_slug`.
+pub async fn form(
+    conn: &mut PgConnection,
+    brokerage_slug: &str,
+    form_slug: &str,
+) -> Result<Option<FormRow>> {
+    Ok(sqlx::query_as(
+        "select f.web_form_id, f.brokerage_id, b.name as brokerage_name, f.slug, f.title,
+                f.consent_text, f.listing, f.frame_origins,
+                coalesce(
+                  (select n.number_id from number n
+                    where n.brokerage_id = f.brokerage_id and n.number_id = f.number_id and n.is_active),
+                  (select n.number_id from number n where n.brokerage_id = f.brokerage_id and n.is_active
+                    order by n.file_position nulls last, n.number_id limit 1)) as number_id
+           from web_form f join brokerage b on b.brokerage_id = f.brokerage_id
+          where b.slug = $1 and f.slug = $2 and f.is_active",
+    )
+    .bind(brokerage_slug)
+    .bind(form_slug)
+    .fetch_optional(conn)
     .await?)
 }

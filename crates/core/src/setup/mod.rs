@@ -105,6 +105,8 @@ pub struct SetupFile {
     /// `[[saved_replies]]`: snippets agents choose in one tap (README.md "Agents on their
     /// phones"), in file order.
     pub saved_replies: Vec<SavedReply>,
+    /// `[[forms]]`: hosted lead forms, in file order.
+    pub forms: Vec<WebForm>,
     /// `[twilio]`: the brokerage's own Twilio account, when it is not the deployment's.
     pub twilio: Option<twilio::TwilioAccount>,
     /// What is allowed but costly, sorted by line: a template that renders over 160
@@ -150,6 +152,21 @@ pub struct Agent {
 pub struct SavedReply {
     pub name: String,
     pub text: String,
+}
+
+/// A hosted lead form (`[[forms]]`, docs/leads.md): `/f/{brokerage}/{slug}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebForm {
+    pub slug: String,
+    /// The page's heading; default "Text with {brokerage}".
+    pub title: Option<String>,
+    /// The consent wording beside the unticked box, stored exactly as shown.
+    pub consent: String,
+    /// Which of the file's numbers the lead hears from; default: the first.
+    pub number: Option<PhoneNumber>,
+    pub listing: Option<String>,
+    /// Sites that may show the form in an iframe (`https://harbor.example`); none: no site.
+    pub frame_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

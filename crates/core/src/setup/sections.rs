@@ -11,10 +11,11 @@ use toml::de::DeTable;
 use super::{
     AfterHours, Agent, Automated, Blackout, Brokerage, CallbackMode, Compliance, Cx, FollowUp,
     Inbox, Inserted, Number, Office, Problem, Role, Samples, SavedReply, SetupFile, TableReader,
-    TextBack, check_automated, check_help_text, check_inserted, instant, is_email, is_slug, phone,
-    read_twilio, sub_table, table_array, templates,
+    TextBack, WebForm, check_automated, check_help_text, check_inserted, instant, is_email,
+    is_slug, phone, read_twilio, sub_table, table_array, templates,
 };
 use crate::domain::links;
+use crate::domain::phone::PhoneNumber;
 use crate::domain::routing::Mode;
 use crate::domain::template::Field;
 
@@ -79,6 +80,12 @@ pub(super) fn read_file(
     let lead_text = lead_text(cx, &mut r, &mut later);
     let inbox = inbox(cx, &mut r);
     let saved_replies = saved_replies(cx, &mut r, &mut later);
+    let forms = forms(
+        cx,
+        &mut r,
+        &numbers,
+        brokerage.as_ref().map(|b| b.name.as_str()),
+    );
     let mut compliance = compliance(cx, &mut r, follow_ups.len(), &mut later);
     compliance.blackouts = blackouts(cx, &mut r);
     let twilio = sub_table(cx, &mut r, "twilio").and_then(|mut t| {
@@ -100,6 +107,7 @@ pub(super) fn read_file(
         inbox,
         compliance,
         saved_replies,
+        forms,
         twilio,
         warnings: Vec::new(),
     })
@@ -694,6 +702,130 @@ fn saved_replies(cx: &mut Cx, r: &mut TableReader<'_, '_>, later: &mut Later) ->
         }
     }
     out
+}
+
+/// `[[forms]]`: optional hosted lead forms (docs/leads.md). `slug` unique (`/f/{brokerage}/{slug}`),
+/// `consent` the wording shown beside the unticked box (it names the brokerage and says how to
+/// stop, like every text's R10), `number` one of this file's, `frame_origins` the sites that
+/// may embed the form (origins: `https://host[:port]`).
+fn forms(
+    cx: &mut Cx,
+    r: &mut TableReader<'_, '_>,
+    numbers: &[Number],
+    brokerage_name: Option<&str>,
+) -> Vec<WebForm> {
+    let mut out: Vec<WebForm> = Vec::new();
+    for mut f in table_array(cx, r, "forms") {
+        let slug = f.req_string(cx, "slug").and_then(|(v, span)| {
+            if !is_slug(&v) {
+                cx.err(
+                    &span,
+                    f.key("slug"),
+                    format!("`{v}` must be lowercase letters, digits and dashes (at most 63)"),
+                );
+                None
+            } else if out.iter().any(|o| o.slug == v) {
+                cx.err(&span, f.key("slug"), format!("`{v}` is used twice"));
+                None
+            } else {
+                Some(v)
+            }
+        });
+        let title = f.string(cx, "title").and_then(|(v, span)| {
+            let v = v.trim().to_owned();
+            if v.is_empty() || v.chars().count() > 80 {
+                cx.err(&span, f.key("title"), "must be 1 to 80 characters");
+                None
+            } else {
+                Some(v)
+            }
+        });
+        let consent = f.req_string(cx, "consent").and_then(|(v, span)| {
+            let v = v.trim().to_owned();
+            let lower = v.to_lowercase();
+            let names = brokerage_name.is_none_or(|b| lower.contains(&b.to_lowercase()));
+            if v.chars().count() < 20 || v.chars().count() > 1000 {
+                cx.err(&span, f.key("consent"), "must be 20 to 1,000 characters");
+                None
+            } else if !names {
+                cx.err(
+                    &span,
+                    f.key("consent"),
+                    "must name the brokerage: the lead agrees to texts from someone",
+                );
+                None
+            } else if !lower.contains("stop") {
+                cx.err(
+                    &span,
+                    f.key("consent"),
+                    "must say how to stop the texts (\"Reply STOP to opt out.\")",
+                );
+                None
+            } else {
+                Some(v)
+            }
+        });
+        let number = f.string(cx, "number");
+        let number = match number {
+            None => None,
+            Some((v, span)) => match PhoneNumber::parse_possible(&v) {
+                Ok(p) if numbers.iter().any(|n| n.number == p) => Some(p),
+                _ => {
+                    cx.err(
+                        &span,
+                        f.key("number"),
+                        format!("`{v}` is not one of this file's [[numbers]]"),
+                    );
+                    None
+                }
+            },
+        };
+        let listing = f.string(cx, "listing").map(|(v, _)| v.trim().to_owned());
+        let mut frame_origins = Vec::new();
+        if let Some(list) = f.strings(cx, "frame_origins") {
+            for (o, span) in list {
+                match origin(&o) {
+                    Some(o) => frame_origins.push(o),
+                    None => cx.err(
+                        &span,
+                        f.key("frame_origins"),
+                        format!("`{o}` is not a site's origin (https://harbor.example, no path)"),
+                    ),
+                }
+            }
+        }
+        f.finish(cx);
+        if let (Some(slug), Some(consent)) = (slug, consent) {
+            out.push(WebForm {
+                slug,
+                title,
+                consent,
+                number,
+                listing,
+                frame_origins,
+            });
+        }
+    }
+    out
+}
+
+/// An origin as a CSP `frame-ancestors` source: `https://host` or `https://host:port` (or
+/// `http://localhost[:port]` for a site under development), lower-cased; nothing else.
+fn origin(raw: &str) -> Option<String> {
+    let o = raw.trim().to_ascii_lowercase();
+    let (scheme, rest) = o.split_once("://")?;
+    let host = rest.split(':').next().unwrap_or("");
+    let port = rest.split_once(':').map(|(_, p)| p);
+    let host_ok = !host.is_empty()
+        && host.len() <= 253
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && !host.starts_with(['.', '-']);
+    let port_ok =
+        port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
+    let scheme_ok = scheme == "https" || (scheme == "http" && host == "localhost");
+    (scheme_ok && host_ok && port_ok).then_some(o)
 }
 
 /// `[compliance]`: optional; `follow_ups` is how many `[[follow_ups]]` the file has.

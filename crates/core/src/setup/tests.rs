@@ -1009,3 +1009,99 @@ fn the_lead_text_is_optional_and_checked_like_the_text_back() {
         "{got:?}"
     );
 }
+
+/// Issue 19 §2: `[[forms]]`, the hosted lead forms: read with their defaults, and every bad
+/// value named with its line (BASE has 23 lines; the form's table is line 25, its keys follow).
+/// value named with its line (BASE has 23 lines; the form starts on line 25).
+#[test]
+fn forms_are_read_and_their_problems_named_with_their_lines() {
+    const CONSENT: &str =
+        "I agree to receive texts from Harbor Realty about my inquiry. Reply STOP to opt out.";
+    let good = format!(
+        "{BASE}\n[[forms]]\nslug = \"buyers\"\ntitle = \"Ask about a home\"\nconsent = \"{CONSENT}\"\nnumber = \"+15555550100\"\nlisting = \"123 Main St\"\nframe_origins = [\"https://harbor.example\", \"HTTPS://www.Harbor.example:8443\", \"http://localhost:3000\"]\n\n[[forms]]\nslug = \"sellers\"\nconsent = \"{CONSENT}\"\n"
+    );
+    let file = parse(&good).expect("valid");
+    assert_eq!(file.forms.len(), 2);
+    let f = &file.forms[0];
+    assert_eq!(
+        (f.slug.as_str(), f.title.as_deref(), f.listing.as_deref()),
+        ("buyers", Some("Ask about a home"), Some("123 Main St"))
+    );
+    assert_eq!(f.number.as_ref().map(|n| n.as_e164()), Some("+15555550100"));
+    assert_eq!(
+        f.frame_origins,
+        vec![
+            "https://harbor.example",
+            "https://www.harbor.example:8443",
+            "http://localhost:3000"
+        ]
+    );
+    assert_eq!(
+        (
+            file.forms[1].title.clone(),
+            file.forms[1].number.clone(),
+            file.forms[1].frame_origins.len()
+        ),
+        (None, None, 0)
+    );
+    let bad = |form: &str| format!("{BASE}\n[[forms]]\n{form}");
+    let cases: [(&str, usize, &str, &str); 9] = [
+        (
+            "consent = \"{C}\"\n",
+            25,
+            "[[forms]] #1 slug",
+            "is required",
+        ),
+        (
+            "slug = \"Buyers!\"\nconsent = \"{C}\"\n",
+            26,
+            "[[forms]] #1 slug",
+            "lowercase",
+        ),
+        ("slug = \"b\"\n", 25, "[[forms]] #1 consent", "is required"),
+        (
+            "slug = \"b\"\nconsent = \"Yes please\"\n",
+            27,
+            "[[forms]] #1 consent",
+            "20 to 1,000",
+        ),
+        (
+            "slug = \"b\"\nconsent = \"I agree to receive texts about my inquiry. Reply STOP to opt out.\"\n",
+            27,
+            "[[forms]] #1 consent",
+            "name the brokerage",
+        ),
+        (
+            "slug = \"b\"\nconsent = \"I agree to receive texts from Harbor Realty about my inquiry.\"\n",
+            27,
+            "[[forms]] #1 consent",
+            "how to stop",
+        ),
+        (
+            "slug = \"b\"\nconsent = \"{C}\"\nnumber = \"+15555550199\"\n",
+            28,
+            "[[forms]] #1 number",
+            "not one of this file's",
+        ),
+        (
+            "slug = \"b\"\nconsent = \"{C}\"\nframe_origins = [\"https://harbor.example/contact\"]\n",
+            28,
+            "[[forms]] #1 frame_origins",
+            "not a site's origin",
+        ),
+        (
+            "slug = \"b\"\nconsent = \"{C}\"\nframe_origins = [\"http://harbor.example\"]\n",
+            28,
+            "[[forms]] #1 frame_origins",
+            "not a site's origin",
+        ),
+    ];
+    for (form, line, key, msg) in cases {
+        assert_problems(&bad(&form.replace("{C}", CONSENT)), &[(line, key, msg)]);
+    }
+    // Two forms with one slug.
+    let twice = format!(
+        "{BASE}\n[[forms]]\nslug = \"b\"\nconsent = \"{CONSENT}\"\n\n[[forms]]\nslug = \"b\"\nconsent = \"{CONSENT}\"\n"
+    );
+    assert_problems(&twice, &[(30, "[[forms]] #2 slug", "used twice")]);
+}
