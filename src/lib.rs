@@ -5,6 +5,7 @@
 //! `main` and the tests both call [`build`], so the tests run exactly what production runs.
 
 pub mod config;
+pub mod connect;
 pub mod connections;
 pub mod context;
 #[cfg(feature = "demo")]

@@ -59,6 +59,33 @@ enum Command {
         #[command(subcommand)]
         action: ApiKeyAction,
     },
+    /// The brokerage's numbers at Twilio.
+    Twilio {
+        #[command(subcommand)]
+        action: TwilioAction,
+    },
+    /// Check a deployment end to end and say what is wrong in plain words: the database, the
+    /// public URL (a signed request to this server through it), and for each brokerage (or
+    /// --brokerage) its Twilio credentials and where each number points. Exit 1 when something
+    /// is wrong.
+    Doctor {
+        #[arg(long)]
+        brokerage: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TwilioAction {
+    /// Show how each of the brokerage's numbers must change to point at this server (voice,
+    /// call status and SMS URLs, by POST), and with --apply change them through Twilio's
+    /// IncomingPhoneNumbers API.
+    Connect {
+        #[arg(long)]
+        brokerage: String,
+        /// Make the changes (without it, nothing is changed).
+        #[arg(long)]
+        apply: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -244,7 +271,163 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             action: DncAction::Export { brokerage },
         } => dnc_export(&brokerage).await,
         Command::ApiKey { action } => api_key(action).await,
+        Command::Twilio {
+            action: TwilioAction::Connect { brokerage, apply },
+        } => twilio_connect(&brokerage, apply).await,
+        Command::Doctor { brokerage } => doctor(brokerage.as_deref()).await,
     }
+}
+
+/// The app's state for a command that talks to Twilio, with the brokerage `slug`.
+async fn state_for(
+    slug: Option<&str>,
+) -> anyhow::Result<(
+    textback::context::AppState,
+    Option<textback::store::BrokerageId>,
+)> {
+    let config = config()?;
+    let pool = textback::db::prepare(&config.database_url).await?;
+    let brokerage = match slug {
+        None => None,
+        Some(slug) => {
+            let mut conn = pool.acquire().await?;
+            match textback::store::brokerages::by_slug(&mut conn, slug).await? {
+                Some(b) => Some(b),
+                None => {
+                    return Err(BadInput(format!(
+                        "no brokerage `{slug}` (apply its setup file first)"
+                    ))
+                    .into());
+                }
+            }
+        }
+    };
+    let app = textback::build(config, pool, Arc::new(SystemClock))
+        .map_err(|e| BadInput(format!("configuration error: {e}")))?;
+    Ok((app.state, brokerage))
+}
+
+async fn twilio_connect(slug: &str, apply: bool) -> anyhow::Result<()> {
+    use textback::connect::{NumberPlan, apply as apply_plan, plan};
+    let (state, brokerage) = state_for(Some(slug)).await?;
+    let Some(brokerage) = brokerage else {
+        return Err(BadInput(format!("no brokerage `{slug}`")).into());
+    };
+    let (creds, plans) = plan(&state, brokerage).await?;
+    let mut missing = 0;
+    let mut errors = 0;
+    let mut to_change = 0;
+    for p in &plans {
+        match p {
+            NumberPlan::Found {
+                e164,
+                sid,
+                changes,
+                trunk,
+            } => {
+                if changes.is_empty() {
+                    println!("{e164} ({sid}): points at this server");
+                } else {
+                    to_change += 1;
+                    println!("{e164} ({sid}):");
+                    for c in changes {
+                        let from = if c.from.is_empty() {
+                            "(empty)"
+                        } else {
+                            &c.from
+                        };
+                        let to = if c.to.is_empty() { "(empty)" } else { &c.to };
+                        println!("  {}: {from} -> {to}", c.param);
+                    }
+                }
+                if let Some(t) = trunk {
+                    println!(
+                        "  note: its calls go to SIP trunk {t}, which wins over the voice URL; remove it in Twilio's console"
+                    );
+                }
+            }
+            NumberPlan::Missing { e164, account } => {
+                missing += 1;
+                println!(
+                    "{e164}: not a number of account {account}: buy or port it there, or fix the setup file"
+                );
+            }
+            NumberPlan::Error { e164, why } => {
+                errors += 1;
+                println!("{e164}: {why}");
+            }
+        }
+    }
+    if apply && to_change > 0 {
+        for (e164, result) in apply_plan(&state, &creds, &plans).await {
+            match result {
+                None => println!("{e164}: changed"),
+                Some(why) => {
+                    errors += 1;
+                    println!("{e164}: not changed: {why}");
+                }
+            }
+        }
+    } else if to_change > 0 {
+        println!(
+            "{to_change} number(s) to change; nothing was changed. Run again with --apply to change them."
+        );
+    }
+    if missing > 0 {
+        return Err(BadInput(format!(
+            "{missing} number(s) of the setup file are not in the account"
+        ))
+        .into());
+    }
+    if errors > 0 {
+        anyhow::bail!("{errors} number(s) could not be read or changed");
+    }
+    Ok(())
+}
+
+async fn doctor(slug: Option<&str>) -> anyhow::Result<()> {
+    use textback::connect::{Check, check_brokerage, check_public_url};
+    let (state, only) = state_for(slug).await?;
+    let mut checks = vec![Check::Ok(
+        "the database answers and its migrations are applied".into(),
+    )];
+    if !state.config.public_url.is_https() {
+        checks.push(Check::Note(format!(
+            "TEXTBACK_PUBLIC_URL ({}) is not https: Twilio requires https in production",
+            state.config.public_url.as_str()
+        )));
+    }
+    let mut conn = state.pool.acquire().await?;
+    let brokerages = textback::store::brokerages::all(&mut conn).await?;
+    drop(conn);
+    let mut first_creds = None;
+    for (id, bslug) in &brokerages {
+        if only.is_some_and(|o| o != *id) {
+            continue;
+        }
+        if first_creds.is_none() {
+            first_creds = state.credentials(*id).await?.ok();
+        }
+        checks.extend(check_brokerage(&state, *id, bslug).await);
+    }
+    match &first_creds {
+        Some(creds) => checks.insert(1, check_public_url(&state, creds).await),
+        None => checks.insert(
+            1,
+            Check::Fail(
+                "no usable Twilio credentials to sign a request to the public URL with".into(),
+            ),
+        ),
+    }
+    for c in &checks {
+        println!("{}", c.line());
+    }
+    let failed = checks.iter().filter(|c| c.failed()).count();
+    if failed > 0 {
+        anyhow::bail!("{failed} problem(s) found");
+    }
+    println!("all checks passed");
+    Ok(())
 }
 
 async fn api_key(action: ApiKeyAction) -> anyhow::Result<()> {

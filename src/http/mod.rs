@@ -113,6 +113,9 @@ pub fn router(state: AppState) -> Router {
             any(twilio_calls::transcription),
         )
         .route("/twilio/sms", any(twilio_sms::sms_inbound))
+        // `textback doctor` signs a request to itself through the public URL (README.md
+        // "Running it for real").
+        .route("/twilio/ping", any(ops::ping))
         .route("/twilio/sms/status", any(twilio_sms::sms_status))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

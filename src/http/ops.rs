@@ -46,3 +46,12 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         state.metrics.render(),
     )
 }
+
+/// `POST /twilio/ping`, behind the webhook guard: answers only a request signed for
+/// `TEXTBACK_PUBLIC_URL` with an account's key, and changes nothing. `textback doctor` sends
+/// one through the public address to prove that it reaches this server and that signatures
+/// check out there (a proxy that rewrites the address fails here with 403, as Twilio would).
+pub async fn ping() -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    (axum::http::StatusCode::OK, "textback: signature checked\n").into_response()
+}

@@ -8,6 +8,7 @@ mod calls;
 mod carrier;
 mod cli;
 mod compliance;
+mod connect;
 mod dashboard;
 mod db_proxy;
 mod helpers;

@@ -236,6 +236,24 @@ pub(crate) struct State {
     /// (agent leg's CallSid, the number its `<Dial>` rang).
     pub dialed: Vec<(String, String)>,
     pub recordings: Vec<FakeRecording>,
+    /// The accounts' phone numbers (`IncomingPhoneNumbers`): where their webhooks go.
+    pub numbers: Vec<FakeNumber>,
+}
+
+/// A number of an account, with the settings `IncomingPhoneNumbers` shows and updates.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FakeNumber {
+    pub account_sid: String,
+    pub sid: String,
+    pub phone_number: String,
+    pub voice_url: Option<String>,
+    pub voice_method: String,
+    pub sms_url: Option<String>,
+    pub sms_method: String,
+    pub status_callback: Option<String>,
+    pub status_callback_method: String,
+    pub voice_application_sid: Option<String>,
+    pub sms_application_sid: Option<String>,
 }
 
 /// One account of the fake: what authenticates its REST calls and signs its webhooks.
@@ -365,6 +383,28 @@ impl FakeTwilio {
 
     /// Lookup v2 `line_type_intelligence.type` for a number (default `mobile`). A `landline`
     /// number also gets the undelivered/30006 callback plan.
+    /// The account `account_sid` has the number `e164` (its URLs empty, as a new number's
+    /// are, unless `voice_url` is given). Returns its SID.
+    pub fn add_number(&self, account_sid: &str, e164: &str, voice_url: Option<&str>) -> String {
+        let sid = format!("PN{:032x}", rand::random::<u128>());
+        self.state().numbers.push(FakeNumber {
+            account_sid: account_sid.to_owned(),
+            sid: sid.clone(),
+            phone_number: e164.to_owned(),
+            voice_url: voice_url.map(str::to_owned),
+            voice_method: "POST".into(),
+            sms_method: "POST".into(),
+            status_callback_method: "POST".into(),
+            ..FakeNumber::default()
+        });
+        sid
+    }
+
+    /// The account's numbers as the fake has them now.
+    pub fn numbers(&self) -> Vec<FakeNumber> {
+        self.state().numbers.clone()
+    }
+
     pub fn set_line_type(&self, e164: &str, line_type: &str) {
         self.state()
             .line_types

@@ -172,6 +172,110 @@ async fn route(
                 _ => method_not_allowed(),
             }
         }
+        [
+            "2010-04-01",
+            "Accounts",
+            account,
+            "IncomingPhoneNumbers.json",
+        ] => {
+            let Some(account) = authorized(s, headers, Some(account)) else {
+                return unauthorized();
+            };
+            match *method {
+                Method::GET => {
+                    let q = form::decode(query.as_bytes()).unwrap_or_default();
+                    let wanted = q
+                        .iter()
+                        .find(|(k, _)| k == "PhoneNumber")
+                        .map(|(_, v)| v.clone());
+                    let list: Vec<Value> = s
+                        .lock()
+                        .numbers
+                        .iter()
+                        .filter(|n| n.account_sid == account)
+                        .filter(|n| wanted.as_ref().is_none_or(|w| *w == n.phone_number))
+                        .map(shapes::number_json)
+                        .collect();
+                    let body = json!({
+                        "incoming_phone_numbers": list,
+                        "next_page_uri": null,
+                        "page": 0,
+                        "page_size": 50,
+                        "uri": format!("{path}?{query}"),
+                    });
+                    Reply::json(StatusCode::OK, body, "200 listed numbers")
+                }
+                _ => method_not_allowed(),
+            }
+        }
+        [
+            "2010-04-01",
+            "Accounts",
+            account,
+            "IncomingPhoneNumbers",
+            file,
+        ] => {
+            let Some(account) = authorized(s, headers, Some(account)) else {
+                return unauthorized();
+            };
+            let sid = file.strip_suffix(".json").unwrap_or(file).to_owned();
+            let mut state = s.lock();
+            let Some(n) = state
+                .numbers
+                .iter_mut()
+                .find(|n| n.sid == sid && n.account_sid == account)
+            else {
+                return Reply::error(
+                    StatusCode::NOT_FOUND,
+                    20404,
+                    "The requested resource was not found",
+                );
+            };
+            if *method != Method::POST && *method != Method::GET {
+                return method_not_allowed();
+            }
+            if *method == Method::POST {
+                for (k, v) in params {
+                    let v = v.clone();
+                    let opt = || Some(v.clone()).filter(|x| !x.is_empty());
+                    match k.as_str() {
+                        "VoiceUrl" => n.voice_url = opt(),
+                        "VoiceMethod" => n.voice_method = v,
+                        "SmsUrl" => n.sms_url = opt(),
+                        "SmsMethod" => n.sms_method = v,
+                        "StatusCallback" => n.status_callback = opt(),
+                        "StatusCallbackMethod" => n.status_callback_method = v,
+                        "VoiceApplicationSid" => n.voice_application_sid = opt(),
+                        "SmsApplicationSid" => n.sms_application_sid = opt(),
+                        _ => {}
+                    }
+                }
+            }
+            Reply::json(
+                StatusCode::OK,
+                shapes::number_json(n),
+                format!("200 number {sid}"),
+            )
+        }
+        ["2010-04-01", "Accounts", file] if file.ends_with(".json") => {
+            let account = file.trim_end_matches(".json");
+            let Some(account) = authorized(s, headers, Some(account)) else {
+                return unauthorized();
+            };
+            match *method {
+                Method::GET => Reply::json(
+                    StatusCode::OK,
+                    json!({
+                        "sid": account,
+                        "status": "active",
+                        "friendly_name": "Fake account",
+                        "type": "Full",
+                    }),
+                    "200 account",
+                ),
+                _ => method_not_allowed(),
+            }
+        }
         ["2010-04-01", "Accounts", account, "Calls.json"] => {
             let Some(account) = authorized(s, headers, Some(account)) else {
                 return unauthorized();

@@ -322,6 +322,27 @@ pub(crate) fn num_segments(body: &str) -> u32 {
     u32::try_from(segments).unwrap_or(u32::MAX)
 }
 
+/// An `IncomingPhoneNumber` resource, with the fields Twilio's JSON has for the settings.
+pub(crate) fn number_json(n: &super::FakeNumber) -> Value {
+    json!({
+        "account_sid": n.account_sid,
+        "sid": n.sid,
+        "phone_number": n.phone_number,
+        "friendly_name": n.phone_number,
+        "voice_url": n.voice_url,
+        "voice_method": n.voice_method,
+        "sms_url": n.sms_url.clone().unwrap_or_default(),
+        "sms_method": n.sms_method,
+        "status_callback": n.status_callback.clone().unwrap_or_default(),
+        "status_callback_method": n.status_callback_method,
+        "voice_application_sid": n.voice_application_sid.clone().unwrap_or_default(),
+        "sms_application_sid": n.sms_application_sid.clone().unwrap_or_default(),
+        "trunk_sid": null,
+        "status": "in-use",
+        "uri": format!("/2010-04-01/Accounts/{}/IncomingPhoneNumbers/{}.json", n.account_sid, n.sid),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -110,3 +110,12 @@ pub async fn all_twilio_accounts(
     .await?;
     Ok(rows.into_iter().map(|(slug, j)| (slug, j.0)).collect())
 }
+
+/// Every brokerage (id, slug), by slug: `doctor` checks each.
+pub async fn all(conn: &mut PgConnection) -> Result<Vec<(BrokerageId, String)>> {
+    Ok(
+        sqlx::query_as("select brokerage_id, slug from brokerage order by slug")
+            .fetch_all(conn)
+            .await?,
+    )
+}

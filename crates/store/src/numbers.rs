@@ -136,3 +136,14 @@ pub async fn for_web_lead(
     .fetch_optional(conn)
     .await?)
 }
+
+/// The brokerage's active numbers, in the setup file's order.
+pub async fn active_e164s(conn: &mut PgConnection, brokerage: BrokerageId) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "select e164 from number where brokerage_id = $1 and is_active
+          order by file_position nulls last, number_id",
+    )
+    .bind(brokerage)
+    .fetch_all(conn)
+    .await?)
+}

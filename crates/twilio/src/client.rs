@@ -686,3 +686,106 @@ mod tests {
         assert_eq!(m.direction.as_deref(), Some("outbound-api"));
     }
 }
+
+/// A number of the account (`IncomingPhoneNumbers`), the parts `twilio connect` and `doctor`
+/// read: where its calls, texts and call statuses go. An application SID or a SIP trunk, when
+/// set, wins over the URLs.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct IncomingNumber {
+    pub sid: String,
+    pub phone_number: String,
+    pub voice_url: Option<String>,
+    pub voice_method: Option<String>,
+    pub sms_url: Option<String>,
+    pub sms_method: Option<String>,
+    pub status_callback: Option<String>,
+    pub status_callback_method: Option<String>,
+    pub voice_application_sid: Option<String>,
+    pub sms_application_sid: Option<String>,
+    pub trunk_sid: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct IncomingNumberPage {
+    incoming_phone_numbers: Vec<IncomingNumber>,
+    next_page_uri: Option<String>,
+}
+
+impl Paged for IncomingNumberPage {
+    type Item = IncomingNumber;
+    fn split(self) -> (Vec<IncomingNumber>, Option<String>) {
+        (self.incoming_phone_numbers, self.next_page_uri)
+    }
+}
+
+/// The account, as `doctor` checks it.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct AccountInfo {
+    pub sid: String,
+    pub status: Option<String>,
+    pub friendly_name: Option<String>,
+}
+
+impl TwilioClient {
+    fn numbers_url(&self, account: &str) -> String {
+        format!(
+            "{}/2010-04-01/Accounts/{account}/IncomingPhoneNumbers",
+            self.api_base.as_str().trim_end_matches('/')
+        )
+    }
+
+    /// The account's numbers that are `e164` (`GET …/IncomingPhoneNumbers.json?PhoneNumber=`).
+    pub async fn incoming_numbers(
+        &self,
+        creds: &Credentials,
+        e164: &str,
+    ) -> Result<Vec<IncomingNumber>, ReadError> {
+        let mut url = Url::parse(&format!("{}.json", self.numbers_url(&creds.account_sid)))
+            .map_err(|e| ReadError::Body(e.to_string()))?;
+        url.query_pairs_mut()
+            .append_pair("PhoneNumber", e164)
+            .append_pair("PageSize", "50");
+        self.all_pages::<IncomingNumberPage>(url.to_string(), creds, 5, "numbers")
+            .await
+    }
+
+    /// Updates a number's settings (`POST …/IncomingPhoneNumbers/{sid}.json`) and returns it
+    /// as the carrier now has it.
+    pub async fn update_incoming_number(
+        &self,
+        creds: &Credentials,
+        sid: &str,
+        form: &[(&str, &str)],
+    ) -> Result<IncomingNumber, ReadError> {
+        let url = format!("{}/{sid}.json", self.numbers_url(&creds.account_sid));
+        let response = self
+            .http
+            .post(url)
+            .basic_auth(&creds.account_sid, Some(creds.auth_token.expose_secret()))
+            .timeout(self.timeouts.total)
+            .form(form)
+            .send()
+            .await
+            .map_err(|e| ReadError::Transport(e.to_string()))?;
+        let status = response.status().as_u16();
+        if !(200..300).contains(&status) {
+            return Err(ReadError::Status { status });
+        }
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| ReadError::Transport(e.to_string()))?;
+        serde_json::from_slice(&bytes).map_err(|e| ReadError::Body(e.to_string()))
+    }
+
+    /// The account itself (`GET /2010-04-01/Accounts/{sid}.json`): the credentials work when
+    /// this answers 200.
+    pub async fn fetch_account(&self, creds: &Credentials) -> Result<AccountInfo, ReadError> {
+        let url = format!(
+            "{}/2010-04-01/Accounts/{}.json",
+            self.api_base.as_str().trim_end_matches('/'),
+            creds.account_sid
+        );
+        self.get_json(&url, creds).await
+    }
+}
