@@ -2,6 +2,7 @@
 //! of their code. Each makes a fresh database beside `DATABASE_URL`'s and drops nothing else.
 //! docs/benchmarks.md has the method, the figures and their history.
 
+mod leads;
 mod runs;
 mod webhooks;
 
@@ -46,6 +47,10 @@ enum What {
     /// time to the page's answer and to the carrier's Calls create, p50/p99. A fresh database
     /// NAME_bench_callback beside DATABASE_URL's.
     Callback,
+    /// Leads through the lead API beside missed calls, on one server: BENCH_LEADS (500) leads
+    /// at BENCH_RATE (20/s) over 25 keys, then as many missed calls; the time from each to the
+    /// carrier's Messages create, p50/p99, and their ratio. A fresh database NAME_bench_leads.
+    Leads,
 }
 
 #[tokio::main]
@@ -57,6 +62,7 @@ async fn main() -> std::process::ExitCode {
         What::Dashboard => runs::dashboard().await,
         What::Load => runs::load().await,
         What::Callback => runs::callback().await,
+        What::Leads => leads::leads().await,
         What::Webhooks => {
             webhooks::run().await;
             Ok(())

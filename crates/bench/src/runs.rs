@@ -35,7 +35,7 @@ time_zone = "America/New_York"
 template = "Bench {brokerage}. Reply STOP to opt out."
 "#;
 
-fn env_num(name: &str, default: u64) -> u64 {
+pub(crate) fn env_num(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
@@ -238,7 +238,7 @@ async fn wait_started(
     }
 }
 
-fn percentiles(mut v: Vec<f64>) -> (f64, f64, f64) {
+pub(crate) fn percentiles(mut v: Vec<f64>) -> (f64, f64, f64) {
     if v.is_empty() {
         return (0.0, 0.0, 0.0);
     }
@@ -252,7 +252,7 @@ fn percentiles(mut v: Vec<f64>) -> (f64, f64, f64) {
 }
 
 /// The pipeline bench's brokerage: one number, the text-back at once (`delay_secs = 0`).
-const PIPELINE_SETUP: &str = r#"
+pub(crate) const PIPELINE_SETUP: &str = r#"
 [brokerage]
 slug = "pipeline"
 name = "Pipeline Realty"
@@ -282,11 +282,11 @@ template = "Hi {first_name|there}, this is {agent_first_name} at {brokerage}. So
 # Every bench caller is new: the most a number may text in a day (compliance.md R15).
 daily_unique_recipients = 1000
 "#;
-const PIPELINE_NUMBER: &str = "+15555550100";
+pub(crate) const PIPELINE_NUMBER: &str = "+15555550100";
 
 /// One missed call of the pipeline bench, as the caller's side saw it.
-struct Played {
-    from: String,
+pub(crate) struct Played {
+    pub from: String,
     /// The clock just before the dial webhook was posted.
     dial_posted: chrono::DateTime<Utc>,
     /// How long the dial webhook took to answer.
@@ -296,7 +296,7 @@ struct Played {
 /// Plays `calls` missed calls, caller `first + i` to `numbers[i % len]`, started at `rate` per
 /// second (open loop: each on schedule whether or not the earlier ones are done). Callers are
 /// distinct `+1617…` numbers, so each call is a new lead.
-async fn play(
+pub(crate) async fn play(
     player: &textback_fake_twilio::Player,
     clock: &textback::clock::SharedClock,
     numbers: &'static [&'static str],
@@ -343,7 +343,10 @@ async fn play(
 }
 
 /// Waits until the carrier has `texts` messages in all.
-async fn wait_texts(fake: &textback_fake_twilio::FakeTwilio, texts: usize) -> anyhow::Result<()> {
+pub(crate) async fn wait_texts(
+    fake: &textback_fake_twilio::FakeTwilio,
+    texts: usize,
+) -> anyhow::Result<()> {
     let deadline = Instant::now() + StdDuration::from_secs(300);
     while fake.messages().len() < texts {
         anyhow::ensure!(
@@ -358,14 +361,17 @@ async fn wait_texts(fake: &textback_fake_twilio::FakeTwilio, texts: usize) -> an
 
 /// What the carrier saw of `played`: per call, dial webhook → Messages create and dial → Lookup
 /// (ms), the dial webhook's answer time (ms), and the last create's time.
-struct Seen {
-    overhead: Vec<f64>,
+pub(crate) struct Seen {
+    pub overhead: Vec<f64>,
     to_lookup: Vec<f64>,
     dial_answer: Vec<f64>,
     last_create: Option<chrono::DateTime<Utc>>,
 }
 
-fn seen(fake: &textback_fake_twilio::FakeTwilio, played: &[Played]) -> anyhow::Result<Seen> {
+pub(crate) fn seen(
+    fake: &textback_fake_twilio::FakeTwilio,
+    played: &[Played],
+) -> anyhow::Result<Seen> {
     let mut created = std::collections::HashMap::new();
     let mut looked_up = std::collections::HashMap::new();
     for r in fake.requests() {
@@ -403,17 +409,23 @@ fn seen(fake: &textback_fake_twilio::FakeTwilio, played: &[Played]) -> anyhow::R
 /// The real server and scheduler on loopback with the fake carrier in-process, on a fresh
 /// database `NAME_suffix` beside `database_url`'s with `setup` applied, the demo's clock at
 /// 10:00 on a weekday in the brokerage's zone (the gate's hours never decide the figures).
-struct Running {
-    clock: textback::clock::SharedClock,
-    fake: textback_fake_twilio::FakeTwilio,
-    player: textback_fake_twilio::Player,
-    config: Config,
+pub(crate) struct Running {
+    pub clock: textback::clock::SharedClock,
+    pub fake: textback_fake_twilio::FakeTwilio,
+    pub player: textback_fake_twilio::Player,
+    pub config: Config,
+    /// The server's base URL.
+    pub public: String,
     stop: tokio::sync::watch::Sender<bool>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 impl Running {
-    async fn start(database_url: &str, suffix: &str, setup: &str) -> anyhow::Result<Running> {
+    pub(crate) async fn start(
+        database_url: &str,
+        suffix: &str,
+        setup: &str,
+    ) -> anyhow::Result<Running> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let textback::demo::Stage {
             clock,
@@ -451,6 +463,7 @@ impl Running {
             fake,
             player,
             config,
+            public: public.to_owned(),
             stop,
             server,
         }
@@ -478,7 +491,7 @@ impl Running {
         ))
     }
 
-    async fn stop(self) {
+    pub(crate) async fn stop(self) {
         let _ = self.stop.send(true);
         let _ = self.server.await;
     }
