@@ -13,6 +13,7 @@ pub const DEFAULT_BIND: &str = "127.0.0.1:3000";
 pub const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:3000";
 pub const DEFAULT_API_BASE: &str = "https://api.twilio.com";
 pub const DEFAULT_LOOKUP_BASE: &str = "https://lookups.twilio.com";
+pub const DEFAULT_MESSAGING_BASE: &str = "https://messaging.twilio.com";
 /// Open connections one client address may hold at once (docs/security.md "Connections").
 pub const DEFAULT_MAX_CONNECTIONS_PER_CLIENT: usize = 256;
 
@@ -39,6 +40,9 @@ pub struct TwilioConfig {
     pub webhook_keys: Vec<(String, SecretString)>,
     pub api_base: Url,
     pub lookup_base: Url,
+    /// `TWILIO_MESSAGING_BASE`: the Messaging API (Messaging Services and their A2P 10DLC
+    /// campaigns, which `textback doctor` reads).
+    pub messaging_base: Url,
     /// The environment, for the secrets a brokerage's setup file names by variable
     /// (`[twilio] auth_token_env`): read when needed, never copied into the database.
     pub env: crate::twilio::credentials::Env,
@@ -242,6 +246,7 @@ impl Config {
         };
         let api_base = base("TWILIO_API_BASE", DEFAULT_API_BASE)?;
         let lookup_base = base("TWILIO_LOOKUP_BASE", DEFAULT_LOOKUP_BASE)?;
+        let messaging_base = base("TWILIO_MESSAGING_BASE", DEFAULT_MESSAGING_BASE)?;
 
         Ok(Config {
             database_url,
@@ -255,6 +260,7 @@ impl Config {
                 webhook_keys,
                 api_base,
                 lookup_base,
+                messaging_base,
                 env: std::sync::Arc::new(get),
             },
         })

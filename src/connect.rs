@@ -303,9 +303,104 @@ pub async fn check_brokerage(state: &AppState, brokerage: BrokerageId, slug: &st
         }
         Err(e) => out.push(Check::Fail(format!("{slug}: {e}"))),
     }
-    out.push(Check::Note(format!(
-        "{slug}: Messaging Services and A2P 10DLC registration are not checked: a number in a Messaging Service takes its inbound texts from the service's settings (README.md \"Running it for real\", step 5)"
-    )));
+    out.extend(check_messaging(state, &creds, brokerage, slug).await);
+    out
+}
+
+/// The brokerage's numbers in Messaging Services: a service that does not defer to the
+/// number's own SMS URL sends the replies and STOPs elsewhere unless its inbound URL is
+/// textback's; and each such service's A2P 10DLC campaign (US carriers block texts from a local
+/// number without a verified one).
+async fn check_messaging(
+    state: &AppState,
+    creds: &Credentials,
+    brokerage: BrokerageId,
+    slug: &str,
+) -> Vec<Check> {
+    let mut out = Vec::new();
+    let numbers = match state.pool.acquire().await {
+        Ok(mut conn) => store::numbers::active_e164s(&mut conn, brokerage)
+            .await
+            .unwrap_or_default(),
+        Err(_) => Vec::new(),
+    };
+    let services = match state.twilio.messaging_services(creds).await {
+        Ok(s) => s,
+        Err(e) => {
+            out.push(Check::Fail(format!(
+                "{slug}: the Messaging Services could not be read: {}",
+                read_error(&e)
+            )));
+            return out;
+        }
+    };
+    let sms_url = state.config.public_url.join("/twilio/sms");
+    let mut campaigns_checked = std::collections::HashSet::new();
+    for e164 in &numbers {
+        let Some((service, _)) = services.iter().find(|(_, ns)| ns.contains(e164)) else {
+            out.push(Check::Note(format!(
+                "{slug}: {e164} is in no Messaging Service: its texts come to its own SMS URL; a local number still needs an A2P 10DLC campaign to text US phones"
+            )));
+            continue;
+        };
+        let name = service
+            .friendly_name
+            .clone()
+            .unwrap_or_else(|| service.sid.clone());
+        let defers = service.use_inbound_webhook_on_number == Some(true);
+        let inbound = service.inbound_request_url.clone().unwrap_or_default();
+        if defers || inbound == sms_url {
+            out.push(Check::Ok(format!(
+                "{slug}: {e164} is in Messaging Service {name}, whose inbound texts reach textback"
+            )));
+        } else {
+            let now = if inbound.is_empty() {
+                "(empty)"
+            } else {
+                &inbound
+            };
+            out.push(Check::Fail(format!(
+                "{slug}: {e164} is in Messaging Service {name}, which sends its inbound texts to {now}, not textback: replies and STOPs never arrive. In the service's Integration settings choose \"Defer to sender's webhook\" or \"Send a webhook\" to {sms_url}"
+            )));
+        }
+        if !campaigns_checked.insert(service.sid.clone()) {
+            continue;
+        }
+        match state.twilio.a2p_campaigns(creds, &service.sid).await {
+            Ok(campaigns) => {
+                let statuses: Vec<String> = campaigns
+                    .iter()
+                    .filter_map(|c| c.campaign_status.clone())
+                    .collect();
+                out.push(if statuses.iter().any(|s| s == "VERIFIED") {
+                    Check::Ok(format!(
+                        "{slug}: Messaging Service {name} has a verified A2P 10DLC campaign"
+                    ))
+                } else if statuses.is_empty() {
+                    Check::Fail(format!(
+                        "{slug}: Messaging Service {name} has no A2P 10DLC campaign: US carriers block its local numbers' texts (30034) until one is verified"
+                    ))
+                } else if statuses
+                    .iter()
+                    .any(|s| matches!(s.as_str(), "FAILED" | "SUSPENDED" | "EXPIRED"))
+                {
+                    Check::Fail(format!(
+                        "{slug}: Messaging Service {name}'s A2P 10DLC campaign is {}: its texts are blocked; see the campaign's errors in Twilio's console",
+                        statuses.join(", ")
+                    ))
+                } else {
+                    Check::Note(format!(
+                        "{slug}: Messaging Service {name}'s A2P 10DLC campaign is {}: texts are blocked until it is verified",
+                        statuses.join(", ")
+                    ))
+                });
+            }
+            Err(e) => out.push(Check::Fail(format!(
+                "{slug}: the A2P 10DLC campaign of {name} could not be read: {}",
+                read_error(&e)
+            ))),
+        }
+    }
     out
 }
 

@@ -73,7 +73,8 @@ impl AppState {
             config.twilio.api_base.clone(),
             config.twilio.lookup_base.clone(),
             timing.send,
-        );
+        )
+        .with_messaging_base(config.twilio.messaging_base.clone());
         AppState {
             pool,
             config: Arc::new(config),

@@ -19,6 +19,7 @@ pub(crate) fn textback() -> Command {
         "TWILIO_AUTH_TOKEN",
         "TWILIO_API_BASE",
         "TWILIO_LOOKUP_BASE",
+        "TWILIO_MESSAGING_BASE",
     ] {
         cmd.env_remove(var);
     }

@@ -17,6 +17,7 @@ async fn cli(app: &TestApp, public: &str, args: &[&str]) -> (i32, String, String
         .env("TWILIO_AUTH_TOKEN", TOKEN)
         .env("TWILIO_API_BASE", app.fake.base_url())
         .env("TWILIO_LOOKUP_BASE", app.fake.base_url())
+        .env("TWILIO_MESSAGING_BASE", app.fake.base_url())
         .args(args);
     tokio::task::spawn_blocking(move || run(&mut cmd))
         .await
@@ -129,8 +130,37 @@ async fn connect_shows_then_points_the_numbers_and_doctor_says_what_is_wrong() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("all checks passed"), "{out}");
     assert!(
-        out.contains("note  harbor: Messaging Services and A2P 10DLC registration are not checked"),
+        out.contains(&format!(
+            "note  harbor: {MAIN_ST} is in no Messaging Service"
+        )),
         "{out}"
+    );
+
+    // In a Messaging Service that keeps the inbound texts for itself, with a campaign still
+    // in review: replies would never arrive, and texts are blocked meanwhile.
+    app.fake.add_messaging_service(
+        "Harbor texts",
+        &[MAIN_ST, ELM_ST],
+        false,
+        Some("https://old-crm.example/sms"),
+        Some("IN_PROGRESS"),
+    );
+    let (code, out, _) = cli(&app, &public, &["doctor"]).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!("FAIL  harbor: {MAIN_ST} is in Messaging Service Harbor texts, which sends its inbound texts to https://old-crm.example/sms, not textback")),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "note  harbor: Messaging Service Harbor texts's A2P 10DLC campaign is IN_PROGRESS"
+        ),
+        "{out}"
+    );
+    assert_eq!(
+        out.matches("A2P 10DLC campaign is").count(),
+        1,
+        "one line per service: {out}"
     );
 
     // A public URL that is not where requests arrive: the signature does not check out.

@@ -238,6 +238,20 @@ pub(crate) struct State {
     pub recordings: Vec<FakeRecording>,
     /// The accounts' phone numbers (`IncomingPhoneNumbers`): where their webhooks go.
     pub numbers: Vec<FakeNumber>,
+    /// Messaging Services (the Messaging API), with their numbers and A2P campaign.
+    pub services: Vec<FakeService>,
+}
+
+/// A Messaging Service: its inbound setting, its numbers, its A2P 10DLC campaign's status.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FakeService {
+    pub sid: String,
+    pub friendly_name: String,
+    pub inbound_request_url: Option<String>,
+    pub use_inbound_webhook_on_number: bool,
+    pub numbers: Vec<String>,
+    /// `None`: no campaign registered.
+    pub campaign_status: Option<String>,
 }
 
 /// A number of an account, with the settings `IncomingPhoneNumbers` shows and updates.
@@ -396,6 +410,29 @@ impl FakeTwilio {
             sms_method: "POST".into(),
             status_callback_method: "POST".into(),
             ..FakeNumber::default()
+        });
+        sid
+    }
+
+    /// A Messaging Service with `numbers`; `defer`: each number's own SMS URL gets its inbound
+    /// texts, else `inbound_url` does; `campaign`: its A2P 10DLC campaign's status. Returns its
+    /// SID.
+    pub fn add_messaging_service(
+        &self,
+        name: &str,
+        numbers: &[&str],
+        defer: bool,
+        inbound_url: Option<&str>,
+        campaign: Option<&str>,
+    ) -> String {
+        let sid = format!("MG{:032x}", rand::random::<u128>());
+        self.state().services.push(FakeService {
+            sid: sid.clone(),
+            friendly_name: name.to_owned(),
+            inbound_request_url: inbound_url.map(str::to_owned),
+            use_inbound_webhook_on_number: defer,
+            numbers: numbers.iter().map(|n| (*n).to_owned()).collect(),
+            campaign_status: campaign.map(str::to_owned),
         });
         sid
     }

@@ -172,6 +172,78 @@ async fn route(
                 _ => method_not_allowed(),
             }
         }
+        ["v1", "Services", rest @ ..] => {
+            if authorized(s, headers, None).is_none() {
+                return unauthorized();
+            }
+            if *method != Method::GET {
+                return method_not_allowed();
+            }
+            let not_found = || {
+                Reply::error(
+                    StatusCode::NOT_FOUND,
+                    20404,
+                    "The requested resource was not found",
+                )
+            };
+            let state = s.lock();
+            match rest {
+                [] => {
+                    let list: Vec<Value> = state
+                        .services
+                        .iter()
+                        .map(|m| {
+                            json!({
+                                "sid": m.sid,
+                                "friendly_name": m.friendly_name,
+                                "inbound_request_url": m.inbound_request_url,
+                                "use_inbound_webhook_on_number": m.use_inbound_webhook_on_number,
+                            })
+                        })
+                        .collect();
+                    Reply::json(
+                        StatusCode::OK,
+                        json!({ "services": list, "meta": { "next_page_url": null } }),
+                        "200 services",
+                    )
+                }
+                [sid, "PhoneNumbers"] => match state.services.iter().find(|m| m.sid == *sid) {
+                    Some(m) => {
+                        let list: Vec<Value> = m
+                            .numbers
+                            .iter()
+                            .map(|n| json!({ "phone_number": n, "service_sid": m.sid }))
+                            .collect();
+                        Reply::json(
+                            StatusCode::OK,
+                            json!({ "phone_numbers": list, "meta": { "next_page_url": null } }),
+                            "200 service numbers",
+                        )
+                    }
+                    None => not_found(),
+                },
+                [sid, "Compliance", "Usa2p"] => {
+                    match state.services.iter().find(|m| m.sid == *sid) {
+                        Some(m) => {
+                            let list: Vec<Value> = m
+                                .campaign_status
+                                .iter()
+                                .map(
+                                    |c| json!({ "sid": "QE0", "campaign_status": c, "errors": [] }),
+                                )
+                                .collect();
+                            Reply::json(
+                                StatusCode::OK,
+                                json!({ "compliance": list, "meta": { "next_page_url": null } }),
+                                "200 campaigns",
+                            )
+                        }
+                        None => not_found(),
+                    }
+                }
+                _ => not_found(),
+            }
+        }
         [
             "2010-04-01",
             "Accounts",

@@ -154,6 +154,7 @@ pub struct TwilioClient {
     http: reqwest::Client,
     api_base: Url,
     lookup_base: Url,
+    messaging_base: Url,
     timeouts: ClientTimeouts,
 }
 
@@ -174,12 +175,21 @@ impl TwilioClient {
             .retry(reqwest::retry::never())
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());
+        let messaging_base =
+            Url::parse("https://messaging.twilio.com").unwrap_or_else(|_| api_base.clone());
         TwilioClient {
             http,
             api_base,
             lookup_base,
+            messaging_base,
             timeouts,
         }
+    }
+
+    /// The Messaging API's base (Messaging Services, A2P 10DLC campaigns).
+    pub fn with_messaging_base(mut self, base: Url) -> Self {
+        self.messaging_base = base;
+        self
     }
 
     fn messages_url(&self, account: &str) -> String {
@@ -787,5 +797,99 @@ impl TwilioClient {
             creds.account_sid
         );
         self.get_json(&url, creds).await
+    }
+}
+
+/// A Messaging Service, as `doctor` reads it: where its inbound texts go.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct MessagingService {
+    pub sid: String,
+    pub friendly_name: Option<String>,
+    pub inbound_request_url: Option<String>,
+    /// True: each number's own SMS URL gets the service's inbound texts ("Defer to sender's
+    /// webhook"); false: the service's `inbound_request_url` does.
+    pub use_inbound_webhook_on_number: Option<bool>,
+}
+
+/// A service's A2P 10DLC campaign (`Compliance/Usa2p`).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct A2pCampaign {
+    pub sid: Option<String>,
+    /// `VERIFIED`, `IN_PROGRESS`, `PENDING`, `FAILED`, `SUSPENDED`, …
+    pub campaign_status: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ServicesPage {
+    services: Vec<MessagingService>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ServiceNumber {
+    phone_number: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct ServiceNumbersPage {
+    phone_numbers: Vec<ServiceNumber>,
+}
+
+#[derive(Debug, Deserialize)]
+struct CampaignsPage {
+    compliance: Vec<A2pCampaign>,
+}
+
+impl TwilioClient {
+    fn messaging_url(&self, path: &str) -> String {
+        format!(
+            "{}/v1/{path}",
+            self.messaging_base.as_str().trim_end_matches('/')
+        )
+    }
+
+    /// The account's Messaging Services (the first 1,000), with the numbers of each.
+    pub async fn messaging_services(
+        &self,
+        creds: &Credentials,
+    ) -> Result<Vec<(MessagingService, Vec<String>)>, ReadError> {
+        let page: ServicesPage = self
+            .get_json(&self.messaging_url("Services?PageSize=1000"), creds)
+            .await?;
+        let mut out = Vec::new();
+        for service in page.services {
+            let numbers: ServiceNumbersPage = self
+                .get_json(
+                    &self.messaging_url(&format!(
+                        "Services/{}/PhoneNumbers?PageSize=1000",
+                        service.sid
+                    )),
+                    creds,
+                )
+                .await?;
+            out.push((
+                service,
+                numbers
+                    .phone_numbers
+                    .into_iter()
+                    .map(|n| n.phone_number)
+                    .collect(),
+            ));
+        }
+        Ok(out)
+    }
+
+    /// A Messaging Service's A2P 10DLC campaigns.
+    pub async fn a2p_campaigns(
+        &self,
+        creds: &Credentials,
+        service_sid: &str,
+    ) -> Result<Vec<A2pCampaign>, ReadError> {
+        let page: CampaignsPage = self
+            .get_json(
+                &self.messaging_url(&format!("Services/{service_sid}/Compliance/Usa2p")),
+                creds,
+            )
+            .await?;
+        Ok(page.compliance)
     }
 }
