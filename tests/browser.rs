@@ -393,6 +393,40 @@ async fn the_dashboard_counts_what_happened() {
     app.text_in(leads[0], MAIN_ST, "Yes please, is it still for sale?")
         .await;
     app.drain().await;
+    // A lead from the website, through the lead API.
+    let k = textback::context::tokens::new_api_key().expect("a key");
+    {
+        let mut conn = app.db.pool.acquire().await.expect("conn");
+        let brokerage = textback::store::brokerages::by_slug(&mut conn, "harbor")
+            .await
+            .expect("q")
+            .expect("harbor");
+        textback::store::web_leads::create_key(
+            &mut conn,
+            brokerage,
+            "website",
+            &k.prefix,
+            &k.hash,
+            test_start(),
+        )
+        .await
+        .expect("key")
+        .expect("new");
+    }
+    let lead = json!({
+        "phone": "+16175550150", "source": "Zillow", "name": "Taylor Reed",
+        "consent": {"text": "I agree to receive texts from Harbor Realty. Reply STOP to opt out.",
+                    "url": "https://harbor.example/contact", "at": "2026-06-12T14:00:00Z", "ip": "203.0.113.9"}
+    });
+    let r = app
+        .post_raw(
+            "/api/v1/leads",
+            serde_json::to_vec(&lead).expect("json"),
+            &[("authorization", &format!("Bearer {}", k.key))],
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    app.drain().await;
     app.clock.advance(Span::minutes(2));
     let b = logged_in(&app, "morgan@harbor.example", "dashboard").await;
     let stage = |label: &'static str| format!("[data-stage='{label}']");
@@ -417,11 +451,20 @@ async fn the_dashboard_counts_what_happened() {
     assert!(calls.contains("of calls missed (4 of 5)"), "{calls}");
     assert!(calls.contains("of calls answered (1 of 5)"), "{calls}");
     assert_eq!(b.text_of("[data-kpi='missed-rate']").await, "80 %");
+    assert_eq!(b.text_of("[data-kpi='web-received']").await, "1");
     for width in [1366, 390] {
         b.c()
             .set_window_size(width, 900)
             .await
             .expect("window size");
+        b.c()
+            .execute(
+                "document.querySelector('section.web-leads').scrollIntoView();",
+                vec![],
+            )
+            .await
+            .expect("scroll");
+        b.shot(&format!("{width}-web-leads")).await;
         b.c()
             .execute(
                 "document.querySelector('section.calls').scrollIntoView();",

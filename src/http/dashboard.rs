@@ -23,7 +23,7 @@ use crate::domain::funnel::{
 };
 use crate::domain::phone::display;
 use crate::store::dashboard::{
-    self, AgentCallRow, CallRateRow, Names, ReplyRow, RoutingRow, Slice, SpeedRow,
+    self, AgentCallRow, CallRateRow, Names, ReplyRow, RoutingRow, Slice, SpeedRow, WebLeadRow,
 };
 use crate::store::inbox;
 
@@ -256,6 +256,9 @@ struct DashboardPage {
     /// Offers nobody claimed in time; leads handed to the managers.
     timed_out: i64,
     to_managers: i64,
+    /// Leads from the website and lead sources, by source, and their total (none: no web lead).
+    web_leads: Vec<WebLeadView>,
+    web_total: Option<WebLeadView>,
 }
 
 fn reason_words(reason: &str) -> String {
@@ -335,6 +338,8 @@ struct Data {
     agent_calls: Vec<AgentCallRow>,
     speed: Vec<SpeedRow>,
     routing: Vec<RoutingRow>,
+    /// Leads from the website and lead sources, by source (docs/leads.md).
+    web_leads: Vec<WebLeadRow>,
 }
 
 impl Data {
@@ -358,36 +363,38 @@ async fn read(state: &AppState, viewer: &Viewer, a: &Asked) -> Result<Data> {
     let b = viewer.brokerage;
     let zone = viewer.tz.name();
     let pool = &state.pool;
-    let ((facts, people), (missed, replies, delivery, suppressed, templates, by_day)) = tokio::try_join!(
-        async {
-            let mut c = pool.acquire().await?;
-            Ok::<_, crate::store::Error>((
-                dashboard::lead_facts(&mut c, b, a.from, a.until, a.slice, zone).await?,
-                (
-                    dashboard::call_rates(&mut c, b, a.from, a.until, a.slice).await?,
-                    dashboard::agent_call_rates(&mut c, b, a.from, a.until, a.slice).await?,
-                    dashboard::speed_to_lead(&mut c, b, a.from, a.until, a.slice).await?,
-                    dashboard::routing(&mut c, b, a.from, a.until, a.slice).await?,
-                ),
-            ))
-        },
-        async {
-            let mut c = pool.acquire().await?;
-            Ok::<_, crate::store::Error>((
-                dashboard::missed_calls(&mut c, b, a.from, a.until, a.slice).await?,
-                dashboard::reply_times(&mut c, b, a.from, a.until, a.slice).await?,
-                dashboard::delivery(&mut c, b, a.from, a.until, a.slice).await?,
-                dashboard::suppressed_by_reason(&mut c, b, a.from, a.until, a.slice).await?,
-                dashboard::templates(&mut c, b).await?,
-                if a.period == Period::Today {
-                    Vec::new()
-                } else {
-                    let before = a.period.previous_start(a.until, viewer.tz);
-                    dashboard::leads_by_day(&mut c, b, before, a.until, a.slice, zone).await?
-                },
-            ))
-        },
-    )?;
+    let ((facts, people), (missed, replies, delivery, suppressed, templates, by_day, web_leads)) =
+        tokio::try_join!(
+            async {
+                let mut c = pool.acquire().await?;
+                Ok::<_, crate::store::Error>((
+                    dashboard::lead_facts(&mut c, b, a.from, a.until, a.slice, zone).await?,
+                    (
+                        dashboard::call_rates(&mut c, b, a.from, a.until, a.slice).await?,
+                        dashboard::agent_call_rates(&mut c, b, a.from, a.until, a.slice).await?,
+                        dashboard::speed_to_lead(&mut c, b, a.from, a.until, a.slice).await?,
+                        dashboard::routing(&mut c, b, a.from, a.until, a.slice).await?,
+                    ),
+                ))
+            },
+            async {
+                let mut c = pool.acquire().await?;
+                Ok::<_, crate::store::Error>((
+                    dashboard::missed_calls(&mut c, b, a.from, a.until, a.slice).await?,
+                    dashboard::reply_times(&mut c, b, a.from, a.until, a.slice).await?,
+                    dashboard::delivery(&mut c, b, a.from, a.until, a.slice).await?,
+                    dashboard::suppressed_by_reason(&mut c, b, a.from, a.until, a.slice).await?,
+                    dashboard::templates(&mut c, b).await?,
+                    if a.period == Period::Today {
+                        Vec::new()
+                    } else {
+                        let before = a.period.previous_start(a.until, viewer.tz);
+                        dashboard::leads_by_day(&mut c, b, before, a.until, a.slice, zone).await?
+                    },
+                    dashboard::web_leads(&mut c, b, a.from, a.until, a.slice).await?,
+                ))
+            },
+        )?;
     let (call_rates, agent_calls, speed, routing) = people;
     let mut funnel = funnel::tally(&facts);
     for (group, count) in missed {
@@ -409,7 +416,43 @@ async fn read(state: &AppState, viewer: &Viewer, a: &Asked) -> Result<Data> {
         agent_calls,
         speed,
         routing,
+        web_leads,
     })
+}
+
+/// A row of "Leads from the website": a source, or the total.
+pub struct WebLeadView {
+    pub name: String,
+    pub received: i64,
+    pub texted: i64,
+    pub replied: i64,
+    pub answered: i64,
+    pub reply_rate: String,
+}
+
+/// The web leads' rows (busiest source first) and their total; none when there were none.
+fn web_lead_views(data: &Data) -> (Vec<WebLeadView>, Option<WebLeadView>) {
+    let view = |name: String, r: &WebLeadRow| WebLeadView {
+        name,
+        received: r.received,
+        texted: r.texted,
+        replied: r.replied,
+        answered: r.answered,
+        reply_rate: percent(r.replied, r.texted),
+    };
+    let total = data
+        .web_leads
+        .iter()
+        .find(|r| r.source.is_none())
+        .filter(|r| r.received > 0)
+        .map(|r| view("All".to_owned(), r));
+    let mut rows: Vec<WebLeadView> = data
+        .web_leads
+        .iter()
+        .filter_map(|r| r.source.clone().map(|s| view(s, r)))
+        .collect();
+    rows.sort_by(|x, y| y.received.cmp(&x.received).then(x.name.cmp(&y.name)));
+    (rows, total)
 }
 
 /// The calls, speed to lead and routing sections, as the page shows them: per number and per
@@ -664,6 +707,7 @@ async fn dashboard_page(
         )
     };
     let people = People::of(&names, &data);
+    let (web_leads, web_total) = web_lead_views(&data);
     let page = DashboardPage {
         layout: Layout::of(&viewer, "dashboard"),
         csrf: viewer.csrf.clone(),
@@ -801,6 +845,8 @@ async fn dashboard_page(
         routing: people.routing,
         timed_out: people.timed_out,
         to_managers: people.to_managers,
+        web_leads,
+        web_total,
     };
     Ok(Html(page.render()?))
 }

@@ -862,3 +862,36 @@ async fn the_honeypot_the_rate_and_a_double_click_hold_spam_and_repeats_back() {
     }
     assert_eq!(statuses, vec![422, 422, 429, 429], "{statuses:?}");
 }
+
+/// The dashboard counts the web leads by source: received, texted, replied, answered.
+#[tokio::test]
+async fn the_dashboard_counts_web_leads_by_source() {
+    let app = spawn_app().await;
+    let mut morgan = app.person("harbor", "morgan@harbor.example").await;
+    let page = morgan.get("/dashboard").await;
+    assert!(
+        page.body
+            .contains("No lead came from the website or a lead source in this period."),
+        "{}",
+        page.body
+    );
+    let k = key(&app, "harbor", "website").await;
+    assert_eq!(post(&app, Some(&k), &lead(LEAD), None).await.status, 201);
+    let r = submit(&app, form_fields("(617) 555-0150", true, "page-1")).await;
+    assert_eq!(r.status, 303);
+    app.drain().await;
+    app.text_in(LEAD, MAIN_ST, "Yes, Saturday works").await;
+    app.drain().await;
+    // (The period ends now: what happened at this very instant is counted a moment later.)
+    app.clock.advance(Duration::minutes(1));
+    let page = morgan.get("/dashboard").await;
+    let zillow = r#"<tr><th scope="row">Zillow</th><td class="num" data-label="Received">1</td><td class="num" data-label="Texted">1</td><td class="num" data-label="Replied">1</td><td class="num" data-label="Reply rate">100 %</td><td class="num" data-label="Answered by a person">0</td></tr>"#;
+    assert!(page.body.contains(zillow), "{}", page.body);
+    let form = r#"<tr><th scope="row">form contact</th><td class="num" data-label="Received">1</td><td class="num" data-label="Texted">1</td><td class="num" data-label="Replied">0</td>"#;
+    assert!(page.body.contains(form), "{}", page.body);
+    assert!(
+        page.body.contains(r#"data-kpi="web-received">2<"#),
+        "{}",
+        page.body
+    );
+}

@@ -620,3 +620,66 @@ pub async fn routing(
     .fetch_all(conn)
     .await?)
 }
+
+/// Leads from the website and lead sources received in the period (docs/leads.md), by source
+/// (`source` null: the total), with how many were texted (their lead text taken by the carrier
+/// within a day), replied (a text from them after the lead that is not a keyword) and were
+/// answered by a person (an agent's text after the lead). For an agent's slice, the leads of
+/// conversations they own now.
+#[derive(Debug, Clone, Default, sqlx::FromRow)]
+pub struct WebLeadRow {
+    pub source: Option<String>,
+    pub received: i64,
+    pub texted: i64,
+    pub replied: i64,
+    pub answered: i64,
+}
+
+pub async fn web_leads(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+    slice: Slice,
+) -> Result<Vec<WebLeadRow>> {
+    Ok(sqlx::query_as::<_, WebLeadRow>(
+        "select case when grouping(t.src) = 0 then t.src end as source,
+                count(*) as received,
+                count(*) filter (where t.texted) as texted,
+                count(*) filter (where t.replied) as replied,
+                count(*) filter (where t.answered) as answered
+           from (
+             select coalesce(w.source, 'form ' || f.slug, k.name, 'the website') as src,
+                    exists (select 1 from message m
+                             where m.brokerage_id = w.brokerage_id and m.contact_id = w.contact_id
+                               and m.direction = 'outbound' and m.kind = 'lead_text' and m.send_state = 'sent'
+                               and m.occurred_at >= w.created_at and m.occurred_at < w.created_at + interval '1 day') as texted,
+                    exists (select 1 from message m
+                             where m.brokerage_id = w.brokerage_id and m.contact_id = w.contact_id
+                               and m.direction = 'inbound' and m.occurred_at >= w.created_at
+                               and coalesce(m.keyword_class, 'reply') = 'reply') as replied,
+                    exists (select 1 from message m
+                             where m.brokerage_id = w.brokerage_id and m.contact_id = w.contact_id
+                               and m.direction = 'outbound' and m.kind = 'manual' and m.send_state = 'sent'
+                               and m.occurred_at >= w.created_at) as answered
+               from web_lead w
+               join number n on n.brokerage_id = w.brokerage_id and n.number_id = w.number_id
+               left join web_form f on f.web_form_id = w.web_form_id
+               left join api_key k on k.api_key_id = w.api_key_id
+               left join conversation c on c.brokerage_id = w.brokerage_id and c.contact_id = w.contact_id
+              where w.brokerage_id = $1 and w.created_at >= $2 and w.created_at < $3
+                and ($4::bigint is null or n.office_id = $4)
+                and ($5::bigint is null or n.number_id = $5)
+                and ($6::bigint is null or c.assigned_agent_id = $6)
+           ) t
+          group by grouping sets ((), (t.src))",
+    )
+    .bind(brokerage)
+    .bind(from)
+    .bind(until)
+    .bind(slice.office_id)
+    .bind(slice.number_id)
+    .bind(slice.agent_id)
+    .fetch_all(conn)
+    .await?)
+}
