@@ -72,12 +72,26 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let scheduler = tokio::spawn(scheduler::Scheduler::new(app.state.clone()).run(stop_rx));
+    // The rate limiters of the lead API and the forms keep a state per key or address: forget
+    // those with nothing left to count, once a minute, so the maps do not grow for ever.
+    let limiters = {
+        let state = app.state.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                state.api_limiter.retain_recent();
+                state.form_limiter.retain_recent();
+            }
+        })
+    };
     let result = serve(listener, app, async move {
         shutdown.await;
         let _ = stop_tx.send(true);
     })
     .await;
     let _ = scheduler.await;
+    limiters.abort();
     result
 }
 

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
 use crate::domain::lead_intake::Lead;
-use crate::store::jobs::{JobPayload, Place, payload};
+use crate::store::jobs::{JobKind, JobPayload, Place, payload};
 use crate::store::web_leads::{self, NewWebLead};
 use crate::store::{self, BrokerageId, alerts, contacts, conversations};
 
@@ -107,9 +107,13 @@ pub async fn on_web_lead(
     .await?;
     // Routed like a caller's lead (docs/routing.md); a first-to-claim number offers it by text.
     super::routing::route_new(conn, brokerage, &conv, contact_id, now).await?;
-    payload::LeadText { web_lead_id }
-        .enqueue(conn, brokerage, Place::for_contact(contact_id, now, now))
-        .await?;
+    // One lead text waiting per person: a second lead while the first's text waits (for the
+    // morning's window, say) is recorded and alerted, not texted again.
+    if !store::jobs::pending_of_kind(conn, brokerage, contact_id, JobKind::LeadText).await? {
+        payload::LeadText { web_lead_id }
+            .enqueue(conn, brokerage, Place::for_contact(contact_id, now, now))
+            .await?;
+    }
     let offered = store::routing::open_offer_for(conn, brokerage, conv.conversation_id)
         .await?
         .is_some();

@@ -5,7 +5,7 @@
 //! time and the visitor's address. Spam is held back by a honeypot field and a rate per address;
 //! a double submission (the same page's token) is one lead.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use askama::Template;
 use axum::Router;
@@ -16,7 +16,7 @@ use axum::routing::get;
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 
-use super::auth::client_ip;
+use super::auth::{check_origin, client_ip};
 use super::{AppState, Error, Result};
 use crate::context::tokens;
 use crate::domain::lead_intake::{self, Consent, Lead};
@@ -147,11 +147,22 @@ async fn submit(
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Result<Response> {
+    // Only the form's own page may submit it (it is same-origin inside an iframe too): another
+    // site cannot make its visitors' browsers send leads, and consent, in their name.
+    check_origin(&headers, &state)?;
     let form = find(&state, &brokerage, &slug).await?;
     let path = format!("/f/{brokerage}/{slug}");
     let ip = client_ip(peer.ip(), &headers, &state.config.trusted_proxies);
-    // A rate per address, before anything is read.
-    if let Err(not_until) = state.form_limiter.check_key(&ip) {
+    // A rate per address (an IPv6 network's /64 counts as one), before anything is read.
+    let rate_key = match ip {
+        IpAddr::V6(a) => {
+            let mut o = a.octets();
+            o[8..].fill(0);
+            IpAddr::V6(o.into())
+        }
+        v4 => v4,
+    };
+    if let Err(not_until) = state.form_limiter.check_key(&rate_key) {
         let wait = not_until
             .wait_time_from(governor::clock::Clock::now(
                 &governor::clock::DefaultClock::default(),

@@ -15,6 +15,7 @@ use chrono::{DateTime, Duration, Utc};
 use super::{Outcome, send, text_back};
 use crate::context::AppState;
 use crate::domain::gate::{self, Decision};
+use crate::domain::lead_intake;
 use crate::domain::line_type;
 use crate::domain::phone::PhoneNumber;
 use crate::domain::sms_text;
@@ -161,9 +162,17 @@ fn render(
 ) -> anyhow::Result<String> {
     let template = Template::parse(source)
         .map_err(|e| anyhow::anyhow!("a stored template does not parse: {e}"))?;
-    let first_name = contact_name.and_then(|n| n.split_whitespace().next());
+    // What the lead sent goes into the text only when R11 would let a template say it
+    // (docs/leads.md): else the number's listing, and the template's fallback for the name.
+    let first_name = contact_name
+        .and_then(|n| n.split_whitespace().next())
+        .filter(|n| lead_intake::insertable_first_name(n));
     let number_shown = text_back::national(&lead.number_e164);
-    let listing = lead.listing.as_deref().or(lead.number_listing.as_deref());
+    let listing = lead
+        .listing
+        .as_deref()
+        .filter(|l| lead_intake::insertable_listing(l))
+        .or(lead.number_listing.as_deref());
     Ok(template.render(|field| match field {
         Field::Brokerage => Some(brokerage_name),
         Field::Office => Some(lead.office_name.as_str()),

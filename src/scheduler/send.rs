@@ -136,6 +136,22 @@ pub(super) async fn gate_and_send(
     } else {
         None
     };
+    // One lead text a day per person, decided under the contact's lock: two leads' jobs for one
+    // number may run at once (a form and the API, or both woken by the morning's window).
+    let stopped = match stopped {
+        None if out.kind == gate::Kind::LeadText
+            && store::web_leads::texted_since(
+                &mut tx,
+                brokerage,
+                out.contact_id,
+                now - chrono::Duration::hours(24),
+            )
+            .await? =>
+        {
+            Some("lead_texted_today")
+        }
+        other => other,
+    };
     let superseded_now = match out.superseded_since {
         Some(since) => superseded(&mut tx, brokerage, out.contact_id, since).await?,
         None => None,
@@ -292,8 +308,10 @@ pub(super) async fn gate_and_send(
         }
         Decision::Allow { .. } => {}
     }
-    let counts_for_cap = matches!(out.kind, gate::Kind::TextBack | gate::Kind::FollowUp)
-        || (out.kind == gate::Kind::Manual && !facts.live_conversation);
+    let counts_for_cap = matches!(
+        out.kind,
+        gate::Kind::TextBack | gate::Kind::FollowUp | gate::Kind::LeadText
+    ) || (out.kind == gate::Kind::Manual && !facts.live_conversation);
     // In the pre-send transaction, before its record: a database that cannot say whose account
     // to use fails the job (it runs again) rather than a text that was recorded `sending`.
     let creds = state.credentials_on(&mut tx, brokerage).await?;

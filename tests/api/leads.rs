@@ -895,3 +895,78 @@ async fn the_dashboard_counts_web_leads_by_source() {
         page.body
     );
 }
+
+/// Issue 19's review: another site cannot make its visitors' browsers submit the form (and
+/// consent) in their name; the form's own page, framed or not, is same-origin.
+#[tokio::test]
+async fn a_form_posted_from_another_site_is_refused_and_changes_nothing() {
+    let app = spawn_app().await;
+    let before = everything(&app).await;
+    for (name, value) in [
+        ("origin", "https://evil.example"),
+        ("sec-fetch-site", "cross-site"),
+    ] {
+        let r = app
+            .post_raw(
+                "/f/harbor/contact",
+                form_fields("(617) 555-0150", true, "x1"),
+                &[
+                    ("content-type", "application/x-www-form-urlencoded"),
+                    (name, value),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 403, "{name}: {}", r.body);
+    }
+    assert_eq!(everything(&app).await, before);
+    let own = app.public_url.clone();
+    let r = app
+        .post_raw(
+            "/f/harbor/contact",
+            form_fields("(617) 555-0150", true, "x2"),
+            &[
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("origin", own.as_str()),
+                ("sec-fetch-site", "same-origin"),
+            ],
+        )
+        .await;
+    // (reqwest follows the redirect to the thanks page)
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("will text you shortly"));
+}
+
+/// Issue 19's review: two leads of one person arriving together get one lead text between
+/// them, and a listing or name that R11 would refuse never reaches the text.
+#[tokio::test]
+async fn two_leads_at_once_get_one_text_and_a_lead_cannot_put_a_link_in_it() {
+    let app = spawn_app().await;
+    let k = key(&app, "harbor", "website").await;
+    let mut sneaky = lead(LEAD);
+    sneaky["name"] = json!("bit.ly/win Prize");
+    sneaky["listing"] = json!("bit.ly/x for $5");
+    // 23:30: both wait for the morning's window, then wake together.
+    app.clock.advance(Duration::minutes(13 * 60 + 30));
+    sneaky["consent"]["at"] = json!("2026-06-13T03:29:00Z");
+    assert_eq!(post(&app, Some(&k), &sneaky, None).await.status, 201);
+    let r = submit(&app, form_fields("(617) 555-0123", true, "p9")).await;
+    assert_eq!(r.status, 303);
+    app.drain().await;
+    app.clock.advance(Duration::minutes(8 * 60 + 30));
+    app.drain().await;
+    let texts = texts_to(&app, LEAD);
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    assert!(!texts[0].contains("bit.ly"), "{}", texts[0]);
+    assert!(!texts[0].contains('$'), "{}", texts[0]);
+    assert!(texts[0].starts_with("Hi there,"), "{}", texts[0]);
+    assert!(
+        texts[0].contains("123 Main St"),
+        "the number's listing: {}",
+        texts[0]
+    );
+    let leads: i64 = sqlx::query_scalar("select count(*) from web_lead")
+        .fetch_one(&app.db.pool)
+        .await
+        .expect("count");
+    assert_eq!(leads, 2, "both leads are kept");
+}

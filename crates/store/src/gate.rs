@@ -228,7 +228,7 @@ pub async fn daily_recipients(
     Ok(sqlx::query_as(
         "select count(distinct contact_id), coalesce(bool_or(contact_id = $2), false)
            from message
-          where number_id = $1 and direction = 'outbound' and kind in ('text_back', 'follow_up')
+          where number_id = $1 and direction = 'outbound' and kind in ('text_back', 'follow_up', 'lead_text')
             and send_state not in ('failed_certain', 'rejected') and occurred_at >= $3",
     )
     .bind(number_id)

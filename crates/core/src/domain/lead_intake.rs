@@ -173,6 +173,43 @@ pub fn lead_phone(raw: &str) -> Option<PhoneNumber> {
     (usability(&possible) != Usability::Invalid).then_some(possible)
 }
 
+/// Whether a lead's own `listing` may go into an automated text as `{listing}` (docs/leads.md):
+/// whoever sends a lead chooses it, so it must hold nothing R11 refuses in a template (a link,
+/// a bare domain such as `bit.ly/x`, a price, an address to write to). Otherwise the text says
+/// the number's listing instead.
+pub fn insertable_listing(listing: &str) -> bool {
+    let domain_like = listing.split_whitespace().any(|w| {
+        let w = w.trim_matches(|c: char| !c.is_alphanumeric());
+        match w.rsplit_once('.') {
+            Some((head, tld)) => {
+                !head.is_empty()
+                    && tld.len() >= 2
+                    && tld.chars().all(|c| c.is_ascii_alphabetic())
+                    && !head.chars().all(|c| c.is_ascii_digit())
+            }
+            None => false,
+        }
+    }) || listing.contains('/');
+    !listing.trim().is_empty()
+        && listing.chars().count() <= 80
+        && !crate::domain::links::has_link(listing)
+        && !domain_like
+        && crate::domain::content::prices(listing).is_empty()
+        && !listing.contains('@')
+}
+
+/// Whether the first word of a lead's `name` may greet them as `{first_name}`: letters (any
+/// script), with hyphens, apostrophes and dots, at most 30 characters. Else the template's
+/// fallback ("there") greets them.
+pub fn insertable_first_name(first: &str) -> bool {
+    let n = first.chars().count();
+    (1..=30).contains(&n)
+        && first.chars().any(char::is_alphabetic)
+        && first
+            .chars()
+            .all(|c| c.is_alphabetic() || matches!(c, '-' | '\'' | '.' | '’'))
+}
+
 /// An `Idempotency-Key` header: 1 to 255 visible ASCII characters.
 pub fn idempotency_key(raw: &[u8]) -> Result<&str, FieldError> {
     let key = std::str::from_utf8(raw)

@@ -105,6 +105,25 @@ pub async fn latest(
     .await?)
 }
 
+/// Whether the contact has a job of `kind` not yet ended (scheduled, running or reconciling).
+pub async fn pending_of_kind(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+    contact_id: ContactId,
+    kind: JobKind,
+) -> Result<bool> {
+    Ok(sqlx::query_scalar(
+        "select exists (select 1 from job
+                         where brokerage_id = $1 and contact_id = $2 and kind = $3
+                           and state in ('scheduled', 'running', 'reconciling'))",
+    )
+    .bind(brokerage)
+    .bind(contact_id)
+    .bind(kind)
+    .fetch_one(conn)
+    .await?)
+}
+
 /// Moves a still-scheduled job to `run_at` and makes it answer `call_id` (a further miss in
 /// the episode). False when it is no longer scheduled.
 pub async fn rearm(

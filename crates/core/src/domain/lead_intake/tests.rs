@@ -274,3 +274,36 @@ fn lengths_count_as_sent_spaces_included() {
     assert_eq!(field_of(&with(&["phone"], json!(spaced))), "phone");
     assert_eq!(field_of(&with(&["number"], json!(spaced))), "number");
 }
+
+/// Issue 19's review: what a lead sends goes into a text from the brokerage's number only when
+/// it holds nothing R11 refuses; otherwise the number's listing and the "there" fallback do.
+#[test]
+fn only_plain_listings_and_names_go_into_a_text() {
+    for ok in [
+        "123 Main St",
+        "9 Ocean Ave, Unit 4B",
+        "The blue house on Elm St.",
+        "Lot 12",
+    ] {
+        assert!(insertable_listing(ok), "{ok}");
+    }
+    for bad in [
+        "bit.ly/x",
+        "see harbor-deals.com",
+        "https://x.example",
+        "www.example.org",
+        "123 Main St for $499,000",
+        "write to a@b.co",
+        "a/b",
+        "",
+        &"x".repeat(81),
+    ] {
+        assert!(!insertable_listing(bad), "{bad}");
+    }
+    for ok in ["Alex", "Jean-Luc", "O'Brien", "José", "Zoë", "李", "St."] {
+        assert!(insertable_first_name(ok), "{ok}");
+    }
+    for bad in ["bit.ly/x", "$5", "x@y", "", "A1", &"a".repeat(31), "..."] {
+        assert!(!insertable_first_name(bad), "{bad}");
+    }
+}
