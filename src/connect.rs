@@ -319,10 +319,17 @@ async fn check_messaging(
 ) -> Vec<Check> {
     let mut out = Vec::new();
     let numbers = match state.pool.acquire().await {
-        Ok(mut conn) => store::numbers::active_e164s(&mut conn, brokerage)
-            .await
-            .unwrap_or_default(),
-        Err(_) => Vec::new(),
+        Ok(mut conn) => store::numbers::active_e164s(&mut conn, brokerage).await,
+        Err(e) => Err(e.into()),
+    };
+    let numbers = match numbers {
+        Ok(n) => n,
+        Err(e) => {
+            out.push(Check::Fail(format!(
+                "{slug}: the numbers could not be read from the database: {e}"
+            )));
+            return out;
+        }
     };
     let services = match state.twilio.messaging_services(creds).await {
         Ok(s) => s,

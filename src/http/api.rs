@@ -250,6 +250,7 @@ fn bearer(headers: &HeaderMap) -> Result<&str, &'static str> {
         (status = 201, description = "Received: stored, routed, its text on its way through the gate", body = Created),
         (status = 401, description = "No API key, or a key that is unknown or revoked", body = ApiError,
             headers(("WWW-Authenticate" = String, description = "Bearer"))),
+        (status = 400, description = "The body could not be read (the connection broke)", body = ApiError),
         (status = 413, description = "The body is over 64 KiB", body = ApiError),
         (status = 422, description = "A field is missing or wrong (named in `error.field`), the body is not a JSON object, or the Idempotency-Key came with another body", body = ApiError),
         (status = 429, description = "Over the key's rate: bursts of 30, then 60 a minute", body = ApiError,
@@ -308,13 +309,24 @@ async fn receive(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Re
         .map_err(internal)?;
     drop(conn);
     // 3. The body, bounded.
-    let bytes: Bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
-        error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            Some("body"),
-            "the body is over 64 KiB",
-        )
+    let bytes: Bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|e| {
+        let too_large = std::error::Error::source(&e)
+            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+        if too_large {
+            error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                Some("body"),
+                "the body is over 64 KiB",
+            )
+        } else {
+            error(
+                StatusCode::BAD_REQUEST,
+                "unreadable",
+                Some("body"),
+                "the body could not be read",
+            )
+        }
     })?;
     // 4. Its fields, and the Idempotency-Key.
     let lead = lead_intake::parse(&bytes, now).map_err(|e| invalid(&e))?;

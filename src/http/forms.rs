@@ -41,6 +41,8 @@ struct FormPage {
     consent: String,
     action: String,
     once: String,
+    /// A digest of the consent wording shown: a submission of other wording is not consent.
+    shown: String,
     name: String,
     phone: String,
     message: String,
@@ -76,6 +78,9 @@ struct Submitted {
     /// The honeypot: hidden from people, filled in by bots.
     #[serde(default)]
     website: String,
+    /// The digest of the consent wording the page showed.
+    #[serde(default)]
+    shown: String,
     #[serde(default)]
     once: String,
 }
@@ -101,6 +106,7 @@ fn page(form: &FormRow, once: String) -> FormPage {
         consent: form.consent_text.clone(),
         action: String::new(),
         once,
+        shown: wording_digest(&form.consent_text),
         name: String::new(),
         phone: String::new(),
         message: String::new(),
@@ -210,7 +216,14 @@ async fn submit(
         p.errors
             .push(("message", format!("At most {MESSAGE_MAX} characters.")));
     }
-    if sent.consent.as_deref() != Some("yes") {
+    if sent.consent.as_deref() == Some("yes") && sent.shown != p.shown {
+        // The setup file changed the wording after the page was shown: what they ticked is
+        // not what would be recorded. They read the new wording and tick again.
+        p.errors.push((
+            "consent",
+            "The wording above changed since this page was loaded: please read it and tick the box again.".to_owned(),
+        ));
+    } else if sent.consent.as_deref() != Some("yes") {
         p.errors.push((
             "consent",
             "Tick the box to agree to texts: we text only people who asked us to.".to_owned(),
@@ -271,4 +284,12 @@ async fn submit(
         }
     }
     Ok(Redirect::to(&format!("{path}?sent=1")).into_response())
+}
+
+/// The first 16 hex digits of the SHA-256 of the consent wording.
+fn wording_digest(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+        .chars()
+        .take(16)
+        .collect()
 }

@@ -685,13 +685,24 @@ async fn api_keys_are_made_listed_and_revoked_from_the_command_line() {
 
 const FORM_CONSENT: &str = "I agree to receive text messages from Harbor Realty about my inquiry at the number above. Message and data rates may apply. Reply STOP to opt out.";
 
+/// The digest of the demo form's consent wording, as its page carries it.
+fn demo_shown() -> String {
+    use sha2::{Digest as _, Sha256};
+    hex::encode(Sha256::digest(FORM_CONSENT.as_bytes()))
+        .chars()
+        .take(16)
+        .collect()
+}
+
 fn form_fields(phone: &str, consent: bool, once: &str) -> Vec<u8> {
+    let shown = demo_shown();
     let mut pairs = vec![
         ("name", "Taylor Reed"),
         ("phone", phone),
         ("message", "Is 9 Ocean Ave still available?"),
         ("website", ""),
         ("once", once),
+        ("shown", shown.as_str()),
     ];
     if consent {
         pairs.push(("consent", "yes"));
@@ -969,4 +980,59 @@ async fn two_leads_at_once_get_one_text_and_a_lead_cannot_put_a_link_in_it() {
         .await
         .expect("count");
     assert_eq!(leads, 2, "both leads are kept");
+}
+
+/// The consent recorded is the wording the lead saw: a tick given to wording the setup file
+/// has changed since the page was shown is asked again, and nothing is stored.
+#[tokio::test]
+async fn a_tick_given_to_wording_that_changed_since_is_asked_again() {
+    let app = spawn_app().await;
+    let page = app.get("/f/harbor/contact").await;
+    let shown = page
+        .body
+        .split(r#"name="shown" value=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the page's digest")
+        .to_owned();
+    apply_setup(
+        &app.db.pool,
+        &DEMO.replace("Message and data rates may apply. ", ""),
+    )
+    .await;
+    let before = everything(&app).await;
+    let mut body = serde_urlencoded::to_string([
+        ("name", "Taylor Reed"),
+        ("phone", "(617) 555-0150"),
+        ("consent", "yes"),
+        ("once", "w1"),
+        ("shown", shown.as_str()),
+    ])
+    .expect("form")
+    .into_bytes();
+    let r = submit(&app, body.clone()).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.body.contains("The wording above changed"), "{}", r.body);
+    assert!(!r.body.contains("Message and data rates may apply"));
+    assert_eq!(everything(&app).await, before);
+    // With the new page's digest it goes.
+    let page = app.get("/f/harbor/contact").await;
+    let now = page
+        .body
+        .split(r#"name="shown" value=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("digest")
+        .to_owned();
+    assert_ne!(now, shown);
+    body = serde_urlencoded::to_string([
+        ("name", "Taylor Reed"),
+        ("phone", "(617) 555-0150"),
+        ("consent", "yes"),
+        ("once", "w2"),
+        ("shown", now.as_str()),
+    ])
+    .expect("form")
+    .into_bytes();
+    assert_eq!(submit(&app, body).await.status, 303);
 }
