@@ -56,7 +56,10 @@ pub async fn on_web_lead(
     now: DateTime<Utc>,
 ) -> store::Result<Received> {
     // The contact's lock first, as every writer of its rows takes it (docs/reliability.md §4).
-    let contact_id = contacts::upsert_locked(conn, brokerage, &lead.phone).await?;
+    let contact_id = contacts::upsert(conn, brokerage, &lead.phone).await?;
+    let known_name = contacts::lock(conn, brokerage, contact_id)
+        .await?
+        .and_then(|c| c.name);
     let conv = conversations::touch_inbound(conn, brokerage, contact_id, number_id, now).await?;
     let ip = lead.consent.ip.to_string();
     let row = NewWebLead {
@@ -88,9 +91,7 @@ pub async fn on_web_lead(
     };
     // The name the lead gave, unless agents know them by one already.
     if let Some(name) = lead.name.as_deref()
-        && contacts::get(conn, brokerage, contact_id)
-            .await?
-            .is_some_and(|c| c.name.is_none())
+        && known_name.is_none()
     {
         conversations::set_contact_name(conn, brokerage, contact_id, Some(name)).await?;
     }

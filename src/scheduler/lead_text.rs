@@ -19,7 +19,6 @@ use crate::domain::lead_intake;
 use crate::domain::line_type;
 use crate::domain::phone::PhoneNumber;
 use crate::domain::sms_text;
-use crate::domain::template::{Field, Template};
 use crate::store::web_leads::LeadForText;
 use crate::store::{self, brokerages, contacts, jobs, web_leads};
 
@@ -153,38 +152,32 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
 }
 
 /// The template for this lead: the listing they asked about (else the number's), the number
-/// they hear from, its office, the conversation's agent when routing gave it one.
+/// they hear from, its office, the conversation's agent when routing gave it one. What the lead
+/// sent goes into the text only when R11 would let a template say it (docs/leads.md): else the
+/// number's listing, and the template's fallback for the name.
 fn render(
     source: &str,
     brokerage_name: &str,
     lead: &LeadForText,
     contact_name: Option<&str>,
 ) -> anyhow::Result<String> {
-    let template = Template::parse(source)
-        .map_err(|e| anyhow::anyhow!("a stored template does not parse: {e}"))?;
-    // What the lead sent goes into the text only when R11 would let a template say it
-    // (docs/leads.md): else the number's listing, and the template's fallback for the name.
-    let first_name = contact_name
-        .and_then(|n| n.split_whitespace().next())
-        .filter(|n| lead_intake::insertable_first_name(n));
-    let number_shown = text_back::national(&lead.number_e164);
-    let listing = lead
-        .listing
-        .as_deref()
-        .filter(|l| lead_intake::insertable_listing(l))
-        .or(lead.number_listing.as_deref());
-    Ok(template.render(|field| match field {
-        Field::Brokerage => Some(brokerage_name),
-        Field::Office => Some(lead.office_name.as_str()),
-        Field::AgentFirstName => lead
-            .agent_name
-            .as_deref()
-            .and_then(|n| n.split_whitespace().next()),
-        Field::AgentName => lead.agent_name.as_deref(),
-        Field::Listing => listing,
-        Field::Number => Some(number_shown.as_str()),
-        Field::FirstName => first_name,
-    }))
+    text_back::fill(
+        source,
+        &text_back::Fields {
+            brokerage: brokerage_name,
+            office: &lead.office_name,
+            agent: lead.agent_name.as_deref(),
+            listing: lead
+                .listing
+                .as_deref()
+                .filter(|l| lead_intake::insertable_listing(l))
+                .or(lead.number_listing.as_deref()),
+            number_e164: &lead.number_e164,
+            first_name: contact_name
+                .and_then(|n| n.split_whitespace().next())
+                .filter(|n| lead_intake::insertable_first_name(n)),
+        },
+    )
 }
 
 /// Ends the job `skipped` before its pre-send transaction, with its decision record.

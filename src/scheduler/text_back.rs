@@ -327,20 +327,43 @@ pub(super) fn render(
     call: &calls::TextBackContext,
     contact_name: Option<&str>,
 ) -> anyhow::Result<String> {
+    fill(
+        source,
+        &Fields {
+            brokerage: brokerage_name,
+            office: &call.office_name,
+            agent: call.agent_name.as_deref(),
+            listing: call.listing.as_deref(),
+            number_e164: &call.number_e164,
+            first_name: contact_name.and_then(|n| n.split_whitespace().next()),
+        },
+    )
+}
+
+/// What an automated text's template fields say (docs/leads.md for the lead text's).
+pub(super) struct Fields<'a> {
+    pub brokerage: &'a str,
+    pub office: &'a str,
+    /// The agent's full name; `{agent_first_name}` is its first word.
+    pub agent: Option<&'a str>,
+    pub listing: Option<&'a str>,
+    /// The brokerage number the text goes from, shown nationally as `{number}`.
+    pub number_e164: &'a str,
+    pub first_name: Option<&'a str>,
+}
+
+/// A stored template with its fields filled.
+pub(super) fn fill(source: &str, f: &Fields<'_>) -> anyhow::Result<String> {
     let template = Template::parse(source).context("a stored template does not parse")?;
-    let first_name = contact_name.and_then(|n| n.split_whitespace().next());
-    let number_shown = national(&call.number_e164);
+    let number_shown = national(f.number_e164);
     Ok(template.render(|field| match field {
-        Field::Brokerage => Some(brokerage_name),
-        Field::Office => Some(call.office_name.as_str()),
-        Field::AgentFirstName => call
-            .agent_name
-            .as_deref()
-            .and_then(|n| n.split_whitespace().next()),
-        Field::AgentName => call.agent_name.as_deref(),
-        Field::Listing => call.listing.as_deref(),
+        Field::Brokerage => Some(f.brokerage),
+        Field::Office => Some(f.office),
+        Field::AgentFirstName => f.agent.and_then(|n| n.split_whitespace().next()),
+        Field::AgentName => f.agent,
+        Field::Listing => f.listing,
         Field::Number => Some(number_shown.as_str()),
-        Field::FirstName => first_name,
+        Field::FirstName => f.first_name,
     }))
 }
 
