@@ -618,7 +618,7 @@ async fn play(
     say(
         clock,
         tz,
-        "Log in and try a saved reply in a thread, or set yourself away on your page (your name, top right). Ctrl-C stops the demo.",
+        "Log in and try a saved reply in a thread, or set yourself away on your page (\"Me\" in the top bar). Ctrl-C stops the demo.",
     );
     Ok(())
 }
