@@ -41,6 +41,7 @@ pub struct Metrics {
     jobs: Family<JobLabels, Counter>,
     texts: Family<TextLabels, Counter>,
     gate: Family<GateLabels, Counter>,
+    deliveries: Family<JobLabels, Counter>,
     text_back_delay: Histogram,
 }
 
@@ -57,6 +58,7 @@ impl Default for Metrics {
         let jobs = Family::<JobLabels, Counter>::default();
         let texts = Family::<TextLabels, Counter>::default();
         let gate = Family::<GateLabels, Counter>::default();
+        let deliveries = Family::<JobLabels, Counter>::default();
         let text_back_delay = Histogram::new([
             0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0, 7200.0,
         ]);
@@ -82,6 +84,11 @@ impl Default for Metrics {
             gate.clone(),
         );
         registry.register(
+            "textback_deliveries",
+            "Outbound webhook and Follow Up Boss delivery attempts by kind (webhook, follow_up_boss) and outcome (delivered, failed)",
+            deliveries.clone(),
+        );
+        registry.register(
             "textback_text_back_delay_seconds",
             "Missed call recorded to text-back accepted by the carrier, minus the configured hold",
             text_back_delay.clone(),
@@ -93,6 +100,7 @@ impl Default for Metrics {
             jobs,
             texts,
             gate,
+            deliveries,
             text_back_delay,
         }
     }
@@ -110,6 +118,15 @@ impl Metrics {
         self.webhooks
             .get_or_create(&WebhookLabels { endpoint, outcome })
             .get()
+    }
+
+    pub fn delivery(&self, kind: &str, outcome: &'static str) {
+        self.deliveries
+            .get_or_create(&JobLabels {
+                kind: kind.to_owned(),
+                outcome,
+            })
+            .inc();
     }
 
     pub fn job(&self, kind: &str, outcome: &'static str) {

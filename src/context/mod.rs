@@ -37,6 +37,8 @@ pub struct AppState {
     pub api_limiter: Arc<governor::DefaultKeyedRateLimiter<i64>>,
     /// The hosted lead forms: submissions per client address (docs/leads.md).
     pub form_limiter: Arc<governor::DefaultKeyedRateLimiter<std::net::IpAddr>>,
+    /// The outbound webhooks' and Follow Up Boss's HTTP clients (docs/webhooks.md).
+    pub outbound: crate::effects::webhooks::Outbound,
     auth_token: Arc<SecretString>,
     /// The brokerages' own accounts, for the webhook guard.
     accounts: Arc<accounts::AccountCache>,
@@ -86,6 +88,7 @@ impl AppState {
             stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
             api_limiter: Arc::new(governor::RateLimiter::keyed(api_quota(timing.api_burst))),
             form_limiter: Arc::new(governor::RateLimiter::keyed(form_quota())),
+            outbound: crate::effects::webhooks::Outbound::new(timing.webhook_timeout),
             auth_token: Arc::new(auth_token),
             accounts: Arc::default(),
         }

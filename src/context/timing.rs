@@ -32,6 +32,11 @@ pub struct Timing {
     pub lookup_attempts: u32,
     /// The lead API's rate per key (docs/leads.md): a burst, then one request a second.
     pub api_burst: u32,
+    /// An outbound webhook's or Follow Up Boss's answer is waited for this long at most.
+    pub webhook_timeout: StdDuration,
+    /// Deliveries (webhooks, Follow Up Boss) made at once: their own slots, so a slow
+    /// receiver never holds a text's.
+    pub webhook_concurrency: usize,
 }
 
 impl Timing {
@@ -54,6 +59,8 @@ impl Timing {
             claimers: 2,
             lookup_attempts: 2,
             api_burst: 30,
+            webhook_timeout: StdDuration::from_secs(10),
+            webhook_concurrency: 16,
         }
     }
 
@@ -77,6 +84,8 @@ impl Timing {
             claimers: 2,
             lookup_attempts: 2,
             api_burst: 30,
+            webhook_timeout: StdDuration::from_secs(2),
+            webhook_concurrency: 16,
         }
     }
 }

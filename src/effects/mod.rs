@@ -10,11 +10,13 @@ mod alerts;
 pub mod callbacks;
 mod calls;
 mod carrier;
+pub mod fub;
 pub mod people;
 mod replies;
 pub mod routing;
 mod texts;
 pub mod web_leads;
+pub mod webhooks;
 
 pub use alerts::{Deliver, notify, open_callback_task, raise_alert};
 pub use calls::{human_answered, on_answered_call, on_missed_call};

@@ -3,6 +3,7 @@
 pub mod api;
 pub mod auth;
 pub mod callback_link;
+pub mod connections;
 pub mod dashboard;
 pub mod error;
 pub mod forms;
@@ -135,6 +136,7 @@ pub fn router(state: AppState) -> Router {
         .merge(callback_link::router())
         .merge(signin_link::router())
         .merge(dashboard::router())
+        .merge(connections::router())
         .merge(forms::router())
         .merge(pages::router());
 

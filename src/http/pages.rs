@@ -19,6 +19,8 @@ pub struct Layout {
     pub office: String,
     pub csrf: String,
     pub sees_dashboard: bool,
+    /// Admins see the Connections page (docs/webhooks.md).
+    pub is_admin: bool,
     pub section: &'static str,
 }
 
@@ -31,6 +33,7 @@ impl Layout {
             office: viewer.office_name.clone(),
             csrf: viewer.csrf.clone(),
             sees_dashboard: viewer.role.sees_dashboard(),
+            is_admin: viewer.role == crate::domain::access::Role::Admin,
             section,
         }
     }

@@ -14,6 +14,7 @@
 mod agent_alert;
 mod call_back;
 mod claim_timeout;
+mod deliveries;
 mod escalation;
 mod follow_up;
 mod lead_text;
@@ -112,7 +113,13 @@ impl Scheduler {
             .await?;
             drop(conn);
             if claimed.is_empty() {
-                return Ok(total);
+                // Deliveries queue no jobs but an admin alert (a paused subscription).
+                let delivered = deliveries::drain(&self.state).await?;
+                if delivered == 0 {
+                    return Ok(total);
+                }
+                total += delivered;
+                continue;
             }
             total += claimed.len();
             let runs = claimed.into_iter().map(|job| async move {
@@ -139,6 +146,7 @@ impl Scheduler {
         let (done_tx, done_rx) = mpsc::unbounded_channel::<Finished>();
         self.warm_up().await;
         let finisher = tokio::spawn(self.clone().finisher(done_rx));
+        let deliveries = tokio::spawn(deliveries::run(self.state.clone(), shutdown.clone()));
         // Several claim loops share the slots: while one waits for its commit, another
         // claims; SKIP LOCKED keeps them off each other's rows.
         let loops: Vec<_> = (0..timing.claimers.max(1))
@@ -158,6 +166,7 @@ impl Scheduler {
         let _ = tokio::time::timeout(timing.lease, permits.acquire_many(all)).await;
         drop(done_tx);
         let _ = finisher.await;
+        let _ = deliveries.await;
         tracing::info!("scheduler stopped");
     }
 

@@ -23,3 +23,4 @@ mod setup_apply;
 mod sms;
 mod voice;
 mod webhook_security;
+mod webhooks;

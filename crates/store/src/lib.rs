@@ -29,6 +29,7 @@ pub mod suppressions;
 pub mod tasks;
 pub mod users;
 pub mod web_leads;
+pub mod webhooks;
 
 use sha2::{Digest, Sha256};
 

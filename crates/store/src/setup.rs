@@ -65,6 +65,11 @@ pub async fn apply(pool: &PgPool, file: &SetupFile) -> Result<ApplySummary, Appl
     apply_follow_ups(&mut tx, brokerage, file, &mut summary).await?;
     apply_saved_replies(&mut tx, brokerage, file, &mut summary).await?;
     apply_forms(&mut tx, brokerage, file, &mut summary).await?;
+    summary.changes.extend(
+        crate::webhooks::apply(&mut tx, brokerage, file)
+            .await
+            .map_err(ApplyError::Store)?,
+    );
 
     tx.commit().await?;
     Ok(summary)

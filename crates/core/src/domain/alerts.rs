@@ -270,6 +270,9 @@ pub fn admin_reason(reason: &str, detail: Option<&str>) -> String {
         ("daily_recipient_limit", d) => format!(
             "a number reached its daily limit of new recipients ({d}); texts to new callers wait for tomorrow"
         ),
+        ("webhook_paused", name) => format!(
+            "the webhook {name} failed for a day and is paused (its events are kept): fix the receiver, then resume it on the Connections page"
+        ),
         ("no_window", _) => "a text found no allowed window within 14 days (a long blackout) and was not sent".to_owned(),
         ("needs_review", _) => "a text may not have gone out: the carrier's list could not settle it".to_owned(),
         (other, "") => other.replace('_', " "),
@@ -311,7 +314,7 @@ pub fn admin_texted(reason: &str, detail: Option<&str>) -> bool {
                 Some("401" | "403" | "404" | "http_401" | "http_403" | "http_404")
             ) && !detail.is_some_and(|d| d.contains("TWILIO_ACCOUNT_SID"))
         }
-        "carrier_filtered" | "daily_recipient_limit" | "no_window" => true,
+        "carrier_filtered" | "daily_recipient_limit" | "no_window" | "webhook_paused" => true,
         _ => false,
     }
 }

@@ -27,4 +27,5 @@ pub mod routing;
 pub mod sequence;
 pub mod sms_text;
 pub mod template;
+pub mod webhooks;
 pub mod zones;

@@ -109,6 +109,10 @@ pub struct SetupFile {
     pub forms: Vec<WebForm>,
     /// `[twilio]`: the brokerage's own Twilio account, when it is not the deployment's.
     pub twilio: Option<twilio::TwilioAccount>,
+    /// `[[webhooks]]`: signed outbound webhooks (docs/webhooks.md), in file order.
+    pub webhooks: Vec<Webhook>,
+    /// `[follow_up_boss]`: the brokerage's Follow Up Boss account (docs/webhooks.md).
+    pub follow_up_boss: Option<FollowUpBoss>,
     /// What is allowed but costly, sorted by line: a template that renders over 160
     /// characters or with a character outside GSM-7 (docs/compliance.md R10). The file applies;
     /// `setup apply` prints these on stderr.
@@ -167,6 +171,33 @@ pub struct WebForm {
     pub listing: Option<String>,
     /// Sites that may show the form in an iframe (`https://harbor.example`); none: no site.
     pub frame_origins: Vec<String>,
+}
+
+/// A webhook subscription (`[[webhooks]]`, docs/webhooks.md): where textback posts the events
+/// it lists, signed with the secret the server reads from `secret`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Webhook {
+    /// Unique in the file: the subscription's identity across applies.
+    pub name: String,
+    pub url: String,
+    /// Event names, sorted, without duplicates (`*` expanded to every event).
+    pub events: Vec<String>,
+    pub secret: twilio::SecretSource,
+    /// `allow_private_addresses = true`: the URL may reach this machine or its private network
+    /// (a receiver beside the server); else such addresses are refused when delivering.
+    pub allow_private_addresses: bool,
+}
+
+/// `[follow_up_boss]` (docs/webhooks.md "Follow Up Boss").
+#[derive(Debug, Clone, PartialEq)]
+pub struct FollowUpBoss {
+    pub api_key: twilio::SecretSource,
+    /// FUB's registered system name and key (`X-System`, `X-System-Key`), needed to log texts.
+    pub system: String,
+    pub system_key: Option<twilio::SecretSource>,
+    /// The API's base URL; default `https://api.followupboss.com`.
+    pub url: String,
+    pub allow_private_addresses: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -841,7 +872,7 @@ fn instant(
 /// of `webhook_keys_env` / `webhook_keys_file`. A secret written into the file itself is
 /// refused (docs/security.md "Accounts and keys").
 fn read_twilio(cx: &mut Cx, t: &mut TableReader<'_, '_>) -> Option<twilio::TwilioAccount> {
-    use twilio::{SecretSource, TwilioAccount, is_account_sid, is_env_name};
+    use twilio::{TwilioAccount, is_account_sid};
     for secret in ["auth_token", "webhook_keys", "api_key_secret"] {
         if let Some(v) = t.get(secret) {
             cx.err(
@@ -866,44 +897,8 @@ fn read_twilio(cx: &mut Cx, t: &mut TableReader<'_, '_>) -> Option<twilio::Twili
         Some((sid, _)) => Some(sid.trim().to_owned()),
         None => None,
     };
-    let source = |cx: &mut Cx,
-                  t: &mut TableReader<'_, '_>,
-                  env: &'static str,
-                  file: &'static str| {
-        let from_env = t.opt_string(cx, env);
-        let from_file = t.opt_string(cx, file);
-        match (from_env, from_file) {
-            (Some((_, span)), Some(_)) => {
-                cx.err(&span, t.key(env), format!("give {env} or {file}, not both"));
-                Err(())
-            }
-            (Some((name, span)), None) => {
-                let name = name.trim().to_owned();
-                if is_env_name(&name) {
-                    Ok(Some(SecretSource::Env(name)))
-                } else {
-                    cx.err(
-                        &span,
-                        t.key(env),
-                        format!("`{name}` is not an environment variable name (upper-case letters, digits and _)"),
-                    );
-                    Err(())
-                }
-            }
-            (None, Some((path, span))) => {
-                let path = std::path::PathBuf::from(path.trim());
-                if path.is_absolute() {
-                    Ok(Some(SecretSource::File(path)))
-                } else {
-                    cx.err(&span, t.key(file), "must be an absolute path");
-                    Err(())
-                }
-            }
-            (None, None) => Ok(None),
-        }
-    };
-    let token = source(cx, t, "auth_token_env", "auth_token_file");
-    let keys = source(cx, t, "webhook_keys_env", "webhook_keys_file");
+    let token = secret_source(cx, t, "auth_token_env", "auth_token_file");
+    let keys = secret_source(cx, t, "webhook_keys_env", "webhook_keys_file");
     let token = match token {
         Ok(Some(token)) => Some(token),
         Ok(None) => {
@@ -921,6 +916,48 @@ fn read_twilio(cx: &mut Cx, t: &mut TableReader<'_, '_>) -> Option<twilio::Twili
         auth_token: token?,
         webhook_keys: keys.ok()?,
     })
+}
+
+/// Where a secret is read from, as `{env}` (an environment variable's name) or `{file}` (an
+/// absolute path): `Ok(None)` when neither is given, `Err` (reported) when both or a bad one.
+fn secret_source(
+    cx: &mut Cx,
+    t: &mut TableReader<'_, '_>,
+    env: &'static str,
+    file: &'static str,
+) -> Result<Option<twilio::SecretSource>, ()> {
+    use twilio::{SecretSource, is_env_name};
+    let from_env = t.opt_string(cx, env);
+    let from_file = t.opt_string(cx, file);
+    match (from_env, from_file) {
+        (Some((_, span)), Some(_)) => {
+            cx.err(&span, t.key(env), format!("give {env} or {file}, not both"));
+            Err(())
+        }
+        (Some((name, span)), None) => {
+            let name = name.trim().to_owned();
+            if is_env_name(&name) {
+                Ok(Some(SecretSource::Env(name)))
+            } else {
+                cx.err(
+                    &span,
+                    t.key(env),
+                    format!("`{name}` is not an environment variable name (upper-case letters, digits and _)"),
+                );
+                Err(())
+            }
+        }
+        (None, Some((path, span))) => {
+            let path = std::path::PathBuf::from(path.trim());
+            if path.is_absolute() {
+                Ok(Some(SecretSource::File(path)))
+            } else {
+                cx.err(&span, t.key(file), "must be an absolute path");
+                Err(())
+            }
+        }
+        (None, None) => Ok(None),
+    }
 }
 
 /// The first name R10's length check renders a template with (docs/compliance.md R10).

@@ -10,9 +10,10 @@ use toml::de::DeTable;
 
 use super::{
     AfterHours, Agent, Automated, Blackout, Brokerage, CallbackMode, Compliance, Cx, FollowUp,
-    Inbox, Inserted, Number, Office, Problem, Role, Samples, SavedReply, SetupFile, TableReader,
-    TextBack, WebForm, check_automated, check_help_text, check_inserted, instant, is_email,
-    is_slug, phone, read_twilio, sub_table, table_array, templates,
+    FollowUpBoss, Inbox, Inserted, Number, Office, Problem, Role, Samples, SavedReply, SetupFile,
+    TableReader, TextBack, WebForm, Webhook, check_automated, check_help_text, check_inserted,
+    instant, is_email, is_slug, phone, read_twilio, secret_source, sub_table, table_array,
+    templates,
 };
 use crate::domain::links;
 use crate::domain::phone::PhoneNumber;
@@ -93,6 +94,8 @@ pub(super) fn read_file(
         t.finish(cx);
         account
     });
+    let webhooks = webhooks(cx, &mut r);
+    let follow_up_boss = follow_up_boss(cx, &mut r);
     r.finish(cx);
     later.check(cx, &compliance, brokerage.as_ref().map(|b| b.name.as_str()));
 
@@ -109,6 +112,8 @@ pub(super) fn read_file(
         saved_replies,
         forms,
         twilio,
+        webhooks,
+        follow_up_boss,
         warnings: Vec::new(),
     })
 }
@@ -962,4 +967,219 @@ fn blackouts(cx: &mut Cx, r: &mut TableReader<'_, '_>) -> Vec<Blackout> {
         }
     }
     blackouts
+}
+
+/// `[[webhooks]]` (docs/webhooks.md): `name` unique, `url` https (http only with
+/// `allow_private_addresses`, for a receiver on this machine), `events` known names or `*`,
+/// the secret named by `secret_env` or `secret_file` (never the secret itself).
+fn webhooks(cx: &mut Cx, r: &mut TableReader<'_, '_>) -> Vec<Webhook> {
+    use crate::domain::webhooks::{EVENTS, is_event};
+    let mut out: Vec<Webhook> = Vec::new();
+    for mut w in table_array(cx, r, "webhooks") {
+        if let Some(v) = w.get("secret") {
+            cx.err(
+                &v.span(),
+                w.key("secret"),
+                "a secret never goes in the setup file: name where the server reads it with secret_env (an environment variable) or secret_file (a file)",
+            );
+        }
+        let name = w.req_string(cx, "name").and_then(|(v, span)| {
+            if !is_slug(&v) {
+                cx.err(
+                    &span,
+                    w.key("name"),
+                    format!("`{v}` must be lowercase letters, digits and dashes (at most 63)"),
+                );
+                None
+            } else if out.iter().any(|o| o.name == v) {
+                cx.err(&span, w.key("name"), format!("`{v}` is used twice"));
+                None
+            } else {
+                Some(v)
+            }
+        });
+        let allow_private_addresses = w.bool(cx, "allow_private_addresses").unwrap_or(false);
+        let url = w.req_string(cx, "url").and_then(|(v, span)| {
+            match subscriber_url(&v, allow_private_addresses) {
+                Ok(u) => Some(u),
+                Err(why) => {
+                    cx.err(&span, w.key("url"), why);
+                    None
+                }
+            }
+        });
+        let mut events: Vec<String> = Vec::new();
+        match w.strings(cx, "events") {
+            None => {
+                if w.get("events").is_none() {
+                    cx.err(
+                        &w.span,
+                        w.key("events"),
+                        "is required: the events to send, or [\"*\"] for all",
+                    );
+                }
+            }
+            Some(list) => {
+                for (e, span) in list {
+                    if !is_event(&e) {
+                        cx.err(
+                            &span,
+                            w.key("events"),
+                            format!(
+                                "`{e}` is not an event (the events are: {})",
+                                EVENTS.join(", ")
+                            ),
+                        );
+                    } else if e == "*" {
+                        events.extend(EVENTS.iter().map(|e| (*e).to_owned()));
+                    } else {
+                        events.push(e);
+                    }
+                }
+            }
+        }
+        events.sort();
+        events.dedup();
+        let secret = match secret_source(cx, &mut w, "secret_env", "secret_file") {
+            Ok(Some(s)) => Some(s),
+            Ok(None) => {
+                cx.err(
+                    &w.span,
+                    w.key("secret_env"),
+                    "is required (or secret_file): where the server reads the whsec_ signing secret",
+                );
+                None
+            }
+            Err(()) => None,
+        };
+        w.finish(cx);
+        if let (Some(name), Some(url), Some(secret), false) = (name, url, secret, events.is_empty())
+        {
+            out.push(Webhook {
+                name,
+                url,
+                events,
+                secret,
+                allow_private_addresses,
+            });
+        }
+    }
+    out
+}
+
+/// `[follow_up_boss]` (docs/webhooks.md "Follow Up Boss"): the API key by `api_key_env` or
+/// `api_key_file`, the registered `system` and its key, an optional `url`.
+fn follow_up_boss(cx: &mut Cx, r: &mut TableReader<'_, '_>) -> Option<FollowUpBoss> {
+    let mut t = sub_table(cx, r, "follow_up_boss")?;
+    for secret in ["api_key", "system_key"] {
+        if let Some(v) = t.get(secret) {
+            cx.err(
+                &v.span(),
+                t.key(secret),
+                format!(
+                    "a secret never goes in the setup file: name where the server reads it with {secret}_env (an environment variable) or {secret}_file (a file)"
+                ),
+            );
+        }
+    }
+    let api_key = match secret_source(cx, &mut t, "api_key_env", "api_key_file") {
+        Ok(Some(s)) => Some(s),
+        Ok(None) => {
+            cx.err(
+                &t.span,
+                t.key("api_key_env"),
+                "is required (or api_key_file): where the server reads the Follow Up Boss API key",
+            );
+            None
+        }
+        Err(()) => None,
+    };
+    let system_key = secret_source(cx, &mut t, "system_key_env", "system_key_file").ok()?;
+    let system = match t.string(cx, "system") {
+        None => "textback".to_owned(),
+        Some((v, span)) => {
+            let v = v.trim().to_owned();
+            if v.is_empty()
+                || v.len() > 64
+                || !v
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_. ".contains(&b))
+            {
+                cx.err(
+                    &span,
+                    t.key("system"),
+                    "must be 1 to 64 letters, digits, spaces, dots, dashes or underscores",
+                );
+            }
+            v
+        }
+    };
+    let allow_private_addresses = t.bool(cx, "allow_private_addresses").unwrap_or(false);
+    let url = match t.string(cx, "url") {
+        None => Some("https://api.followupboss.com".to_owned()),
+        Some((v, span)) => match subscriber_url(&v, allow_private_addresses) {
+            Ok(u) => Some(u.trim_end_matches('/').to_owned()),
+            Err(why) => {
+                cx.err(&span, t.key("url"), why);
+                None
+            }
+        },
+    };
+    t.finish(cx);
+    Some(FollowUpBoss {
+        api_key: api_key?,
+        system,
+        system_key,
+        url: url?,
+        allow_private_addresses,
+    })
+}
+
+/// A receiver's URL: absolute, `https` (or `http` when private addresses are allowed: a
+/// receiver on this machine), no user or password, at most 2,000 characters.
+fn subscriber_url(raw: &str, allow_private: bool) -> Result<String, String> {
+    let v = raw.trim();
+    if v.len() > 2000 {
+        return Err("is longer than 2,000 characters".into());
+    }
+    let Some((scheme, rest)) = v.split_once("://") else {
+        return Err(format!(
+            "`{v}` is not an absolute URL (https://crm.example/hooks)"
+        ));
+    };
+    let scheme = scheme.to_ascii_lowercase();
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.contains('@') {
+        return Err("must not carry a user or password: the signature authenticates us".into());
+    }
+    let host = authority.rsplit_once(':').map_or(authority, |(h, p)| {
+        if p.bytes().all(|b| b.is_ascii_digit()) {
+            h
+        } else {
+            authority
+        }
+    });
+    if host.is_empty() || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("`{v}` is not a URL textback can post to"));
+    }
+    if !allow_private {
+        let bare = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
+        let private_ip = bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| !crate::domain::webhooks::is_public(ip));
+        if private_ip || bare == "localhost" || bare.ends_with(".localhost") {
+            return Err(format!(
+                "`{host}` is this machine or a private network: refused unless allow_private_addresses = true"
+            ));
+        }
+    }
+    match scheme.as_str() {
+        "https" => Ok(v.to_owned()),
+        "http" if allow_private => Ok(v.to_owned()),
+        "http" => Err("must be https (http only with allow_private_addresses = true, for a receiver on this machine)".into()),
+        _ => Err(format!("`{scheme}` is not http or https")),
+    }
 }

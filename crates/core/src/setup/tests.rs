@@ -1,4 +1,5 @@
 use super::*;
+use crate::setup::twilio::SecretSource;
 
 const DEMO: &str = include_str!("../../../../fixtures/demo.toml");
 
@@ -1104,4 +1105,140 @@ fn forms_are_read_and_their_problems_named_with_their_lines() {
         "{BASE}\n[[forms]]\nslug = \"b\"\nconsent = \"{CONSENT}\"\n\n[[forms]]\nslug = \"b\"\nconsent = \"{CONSENT}\"\n"
     );
     assert_problems(&twice, &[(30, "[[forms]] #2 slug", "used twice")]);
+}
+
+/// Issue 19 §3–4: `[[webhooks]]` and `[follow_up_boss]`: read with their defaults, the secret
+/// named (never given), and every bad value named with its line (the table is line 25).
+#[test]
+fn webhooks_and_follow_up_boss_are_read_and_their_problems_named() {
+    let good = format!(
+        "{BASE}\n[[webhooks]]\nname = \"crm\"\nurl = \"https://crm.example/hooks/textback\"\nevents = [\"reply.received\", \"call.missed\", \"call.missed\"]\nsecret_env = \"HARBOR_WEBHOOK_SECRET\"\n\n[[webhooks]]\nname = \"local\"\nurl = \"http://127.0.0.1:9000/in\"\nevents = [\"*\"]\nsecret_file = \"/run/secrets/whsec\"\nallow_private_addresses = true\n\n[follow_up_boss]\napi_key_env = \"HARBOR_FUB_KEY\"\nsystem_key_file = \"/run/secrets/fub-system\"\n"
+    );
+    let file = parse(&good).expect("valid");
+    assert_eq!(file.webhooks.len(), 2);
+    let w = &file.webhooks[0];
+    assert_eq!(
+        (w.name.as_str(), w.url.as_str(), w.allow_private_addresses),
+        ("crm", "https://crm.example/hooks/textback", false)
+    );
+    assert_eq!(
+        w.events,
+        vec!["call.missed", "reply.received"],
+        "sorted, once each"
+    );
+    assert_eq!(w.secret, SecretSource::Env("HARBOR_WEBHOOK_SECRET".into()));
+    assert_eq!(
+        file.webhooks[1].events.len(),
+        crate::domain::webhooks::EVENTS.len()
+    );
+    let fub = file.follow_up_boss.as_ref().expect("FUB");
+    assert_eq!(fub.url, "https://api.followupboss.com");
+    assert_eq!(fub.system, "textback");
+    assert_eq!(fub.api_key, SecretSource::Env("HARBOR_FUB_KEY".into()));
+    assert_eq!(
+        fub.system_key,
+        Some(SecretSource::File("/run/secrets/fub-system".into()))
+    );
+
+    let hook = |body: &str| format!("{BASE}\n[[webhooks]]\nname = \"crm\"\n{body}");
+    let ok_rest = "events = [\"opt_out\"]\nsecret_env = \"S\"\n";
+    let cases: Vec<(String, usize, &str, &str)> = vec![
+        (
+            hook(&format!("url = \"ftp://crm.example\"\n{ok_rest}")),
+            27,
+            "[[webhooks]] #1 url",
+            "not http or https",
+        ),
+        (
+            hook(&format!("url = \"http://crm.example/in\"\n{ok_rest}")),
+            27,
+            "[[webhooks]] #1 url",
+            "must be https",
+        ),
+        (
+            hook(&format!("url = \"https://10.0.0.8/in\"\n{ok_rest}")),
+            27,
+            "[[webhooks]] #1 url",
+            "private network",
+        ),
+        (
+            hook(&format!("url = \"https://[::1]:8443/in\"\n{ok_rest}")),
+            27,
+            "[[webhooks]] #1 url",
+            "private network",
+        ),
+        (
+            hook(&format!("url = \"https://LOCALHOST/in\"\n{ok_rest}")),
+            27,
+            "[[webhooks]] #1 url",
+            "private network",
+        ),
+        (
+            hook(&format!(
+                "url = \"https://user:pw@crm.example/in\"\n{ok_rest}"
+            )),
+            27,
+            "[[webhooks]] #1 url",
+            "user or password",
+        ),
+        (
+            hook("url = \"https://crm.example\"\nevents = [\"text.maybe\"]\nsecret_env = \"S\"\n"),
+            28,
+            "[[webhooks]] #1 events",
+            "not an event",
+        ),
+        (
+            hook("url = \"https://crm.example\"\nsecret_env = \"S\"\n"),
+            25,
+            "[[webhooks]] #1 events",
+            "is required",
+        ),
+        (
+            hook("url = \"https://crm.example\"\nevents = [\"*\"]\n"),
+            25,
+            "[[webhooks]] #1 secret_env",
+            "is required",
+        ),
+        (
+            hook(
+                "url = \"https://crm.example\"\nevents = [\"*\"]\nsecret = \"whsec_abc\"\nsecret_env = \"S\"\n",
+            ),
+            29,
+            "[[webhooks]] #1 secret",
+            "never goes in the setup file",
+        ),
+        (
+            hook("url = \"https://crm.example\"\nevents = [\"*\"]\nsecret_env = \"lower\"\n"),
+            29,
+            "[[webhooks]] #1 secret_env",
+            "not an environment variable name",
+        ),
+        (
+            format!("{BASE}\n[follow_up_boss]\napi_key = \"abc\"\napi_key_env = \"K\"\n"),
+            26,
+            "[follow_up_boss] api_key",
+            "never goes in the setup file",
+        ),
+        (
+            format!("{BASE}\n[follow_up_boss]\nsystem = \"textback\"\n"),
+            25,
+            "[follow_up_boss] api_key_env",
+            "is required",
+        ),
+        (
+            format!(
+                "{BASE}\n[follow_up_boss]\napi_key_env = \"K\"\nurl = \"http://fub.example\"\n"
+            ),
+            27,
+            "[follow_up_boss] url",
+            "must be https",
+        ),
+    ];
+    for (text, line, key, msg) in cases {
+        assert_problems(&text, &[(line, key, msg)]);
+    }
+    let twice = format!(
+        "{BASE}\n[[webhooks]]\nname = \"a\"\nurl = \"https://crm.example\"\n{ok_rest}\n[[webhooks]]\nname = \"a\"\nurl = \"https://crm.example\"\n{ok_rest}"
+    );
+    assert_problems(&twice, &[(32, "[[webhooks]] #2 name", "used twice")]);
 }
