@@ -1363,3 +1363,73 @@ async fn a_visitor_fills_in_the_hosted_form_on_a_phone() {
     );
     b.close().await;
 }
+
+/// Issue 19 §3: the admins' Connections page on a phone and a desktop: a subscription that
+/// failed for a day shows paused with its held deliveries and the receiver's last answer;
+/// one tap on Resume makes it active again and its deliveries wait to be sent. Every control
+/// is at least 44 × 44 CSS px on the phone and nothing scrolls sideways.
+#[tokio::test]
+async fn an_admin_sees_a_paused_webhook_and_resumes_it_on_a_phone() {
+    let dead = free_port();
+    let setup = format!(
+        "{DEMO}\n[[webhooks]]\nname = \"crm\"\nurl = \"http://127.0.0.1:{dead}/hooks/textback\"\nevents = [\"call.missed\", \"text.sent\", \"reply.received\"]\nsecret_env = \"HARBOR_WEBHOOK_SECRET\"\nallow_private_addresses = true\n"
+    );
+    let app = spawn_app_with(AppOptions {
+        setup: Some(setup),
+        env: vec![(
+            "HARBOR_WEBHOOK_SECRET",
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_owned(),
+        )],
+        ..AppOptions::default()
+    })
+    .await;
+    app.missed_call(LEAD, MAIN_ST).await;
+    let start = textback::clock::Clock::now(app.clock.as_ref());
+    for hour in 0..=32 {
+        app.clock.set(start + Span::hours(hour) + Span::seconds(30));
+        app.drain().await;
+    }
+    add_login(&app.db.pool, "harbor", "riley@harbor.example", PASSWORD).await;
+    let b = Browser::start("connections").await;
+    b.c()
+        .set_window_size(1366, 900)
+        .await
+        .expect("desktop size");
+    b.login(&app, "riley@harbor.example", PASSWORD).await;
+    b.goto(&format!("{}/connections", app.base_url)).await;
+    b.wait_for_text("main", "Paused on").await;
+    b.shot("1366-paused").await;
+    b.c().set_window_size(390, 844).await.expect("phone size");
+    // On a phone the header keeps to one line; the dashboard leads to the page.
+    b.goto(&format!("{}/dashboard", app.base_url)).await;
+    b.wait_for_text("main", "Connections: webhooks").await;
+    b.shot("390-dashboard").await;
+    b.click(".connections-link a").await;
+    let text = b.wait_for_text("main", "Paused on").await;
+    assert!(
+        text.contains("could not connect"),
+        "the last answer is shown: {text}"
+    );
+    assert!(text.contains("call.missed"), "{text}");
+    let small = small_targets(&b, "connections").await;
+    assert!(small.is_empty(), "{small:#?}");
+    let sideways = b
+        .c()
+        .execute(
+            "return document.documentElement.scrollWidth > document.documentElement.clientWidth;",
+            vec![],
+        )
+        .await
+        .expect("width");
+    assert_eq!(sideways.as_bool(), Some(false), "the page scrolls sideways");
+    b.shot("390-paused").await;
+    b.click("li.sub[data-state=paused] form button").await;
+    b.wait_for_text("li.sub", "Active").await;
+    b.shot("390-resumed").await;
+    let states: Vec<String> = sqlx::query_scalar("select distinct state from webhook_delivery")
+        .fetch_all(&app.db.pool)
+        .await
+        .expect("states");
+    assert_eq!(states, vec!["pending"], "waiting to be sent again");
+    b.close().await;
+}

@@ -257,6 +257,9 @@ fn compose(
         .map(|p| words::who(alert.contact_name.as_deref(), p))
         .unwrap_or_else(|| "a lead".to_owned());
     let link = match (alert.audience.as_str(), alert.conversation_id, signin) {
+        ("admins", _, _) if alert.reason == "webhook_paused" => {
+            state.config.public_url.join("/connections")
+        }
         ("admins", _, _) | (_, None, _) => state.config.public_url.join("/dashboard"),
         (_, Some(_), Some(signin)) => signin.to_owned(),
         (_, Some(c), None) => state.config.public_url.join(&format!("/inbox/c/{c}")),

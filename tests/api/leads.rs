@@ -16,7 +16,7 @@ const CONSENT: &str =
     "I agree to receive texts from Harbor Realty about my inquiry. Reply STOP to opt out.";
 
 /// A live key of brokerage `slug` named `name`, made as `api-key create` makes one.
-async fn key(app: &TestApp, slug: &str, name: &str) -> String {
+pub async fn key(app: &TestApp, slug: &str, name: &str) -> String {
     let mut conn = app.db.pool.acquire().await.expect("conn");
     let brokerage = textback::store::brokerages::by_slug(&mut conn, slug)
         .await
@@ -37,7 +37,7 @@ async fn key(app: &TestApp, slug: &str, name: &str) -> String {
     k.key
 }
 
-fn lead(phone: &str) -> Value {
+pub fn lead(phone: &str) -> Value {
     json!({
         "phone": phone,
         "name": "Alex Morgan",
@@ -53,7 +53,7 @@ fn lead(phone: &str) -> Value {
     })
 }
 
-async fn post(app: &TestApp, key: Option<&str>, body: &Value, idem: Option<&str>) -> Resp {
+pub async fn post(app: &TestApp, key: Option<&str>, body: &Value, idem: Option<&str>) -> Resp {
     let bearer = key.map(|k| format!("Bearer {k}"));
     let mut headers: Vec<(&str, &str)> = vec![("content-type", "application/json")];
     if let Some(b) = &bearer {

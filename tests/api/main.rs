@@ -11,6 +11,7 @@ mod compliance;
 mod connect;
 mod dashboard;
 mod db_proxy;
+mod fub;
 mod helpers;
 mod inbox;
 mod leads;

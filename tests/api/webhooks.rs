@@ -113,7 +113,7 @@ async fn app_with(url: &str, events: &str) -> TestApp {
 
 /// Moves the clock to each next due job or delivery and runs them, until nothing is due
 /// before `end`.
-async fn run_until(app: &TestApp, end: DateTime<Utc>) {
+pub async fn run_until(app: &TestApp, end: DateTime<Utc>) {
     for _ in 0..10_000 {
         app.drain().await;
         // Everything due now has run (a delivery behind an earlier one of its conversation
@@ -138,7 +138,7 @@ async fn run_until(app: &TestApp, end: DateTime<Utc>) {
     panic!("never quiet");
 }
 
-fn now(app: &TestApp) -> DateTime<Utc> {
+pub fn now(app: &TestApp) -> DateTime<Utc> {
     textback::clock::Clock::now(app.clock.as_ref())
 }
 
