@@ -304,6 +304,69 @@ pub async fn check_brokerage(state: &AppState, brokerage: BrokerageId, slug: &st
         Err(e) => out.push(Check::Fail(format!("{slug}: {e}"))),
     }
     out.extend(check_messaging(state, &creds, brokerage, slug).await);
+    out.extend(check_connections(state, brokerage, slug).await);
+    out
+}
+
+/// The brokerage's webhooks and Follow Up Boss (docs/webhooks.md): each secret can be read
+/// (and a webhook's is a `whsec_` secret), and none is paused or failing.
+async fn check_connections(state: &AppState, brokerage: BrokerageId, slug: &str) -> Vec<Check> {
+    use crate::twilio::credentials::{SecretSource, read_secret};
+    let mut out = Vec::new();
+    let subs = match state.pool.acquire().await {
+        Ok(mut conn) => crate::store::webhooks::subscriptions(&mut conn, brokerage).await,
+        Err(e) => Err(e.into()),
+    };
+    let subs = match subs {
+        Ok(s) => s,
+        Err(e) => {
+            out.push(Check::Fail(format!(
+                "{slug}: the subscriptions could not be read: {e}"
+            )));
+            return out;
+        }
+    };
+    let env = &state.config.twilio.env;
+    for s in subs {
+        let what = if s.kind == "follow_up_boss" {
+            "Follow Up Boss".to_owned()
+        } else {
+            format!("webhook {}", s.name)
+        };
+        let source: Option<SecretSource> = serde_json::from_value(s.secret.clone()).ok();
+        let secret = source.as_ref().map(|src| read_secret(src, env));
+        match (s.kind.as_str(), secret) {
+            (_, None) => out.push(Check::Fail(format!("{slug}: {what}: no secret is named"))),
+            (_, Some(Err(why))) => out.push(Check::Fail(format!("{slug}: {what}: {why}"))),
+            ("webhook", Some(Ok(raw))) => {
+                use secrecy::ExposeSecret as _;
+                if let Err(why) = crate::domain::webhooks::Secret::parse(raw.expose_secret()) {
+                    out.push(Check::Fail(format!(
+                        "{slug}: {what}: the signing secret {why}"
+                    )));
+                    continue;
+                }
+            }
+            _ => {}
+        }
+        let key: Option<SecretSource> = s
+            .fub_system_key
+            .clone()
+            .and_then(|v| serde_json::from_value(v).ok());
+        if let Some(Err(why)) = key.as_ref().map(|k| read_secret(k, env)) {
+            out.push(Check::Fail(format!("{slug}: {what}: system key: {why}")));
+        }
+        out.push(match (s.state.as_str(), s.failing_since) {
+            ("paused", _) => Check::Fail(format!(
+                "{slug}: {what} is paused after a day of failures ({} events held): fix the receiver, then resume it on /connections",
+                s.held
+            )),
+            (_, Some(since)) => Check::Fail(format!(
+                "{slug}: {what} has been failing since {since}: see /connections for the receiver's answers"
+            )),
+            _ => Check::Ok(format!("{slug}: {what} at {} is set up", s.url)),
+        });
+    }
     out
 }
 

@@ -209,3 +209,48 @@ async fn connect_refuses_an_unknown_brokerage_and_names_a_number_the_account_lac
     );
     assert!(out.contains(&format!("{MAIN_ST}: changed")), "{out}");
 }
+
+/// doctor checks the brokerage's webhooks and Follow Up Boss: a secret that is not set, a
+/// secret that is not a `whsec_` one, and a working one, each said in plain words.
+#[tokio::test]
+async fn doctor_checks_the_webhooks_and_follow_up_boss_secrets() {
+    let setup = format!(
+        "{DEMO}\n[[webhooks]]\nname = \"crm\"\nurl = \"https://crm.example/hooks\"\nevents = [\"*\"]\nsecret_env = \"HARBOR_WEBHOOK_SECRET\"\n\n[[webhooks]]\nname = \"sheet\"\nurl = \"https://sheet.example/hooks\"\nevents = [\"lead.created\"]\nsecret_env = \"HARBOR_SHEET_SECRET\"\n\n[follow_up_boss]\napi_key_env = \"HARBOR_FUB_KEY\"\n"
+    );
+    let app = spawn_app_with(AppOptions {
+        setup: Some(setup),
+        ..AppOptions::default()
+    })
+    .await;
+    let public = app.public_url.clone();
+    app.fake.add_number(ACCOUNT_SID, MAIN_ST, None);
+    app.fake.add_number(ACCOUNT_SID, ELM_ST, None);
+    let mut cmd = textback();
+    cmd.env("DATABASE_URL", &app.db.url)
+        .env("TEXTBACK_PUBLIC_URL", &public)
+        .env("TWILIO_ACCOUNT_SID", ACCOUNT_SID)
+        .env("TWILIO_AUTH_TOKEN", TOKEN)
+        .env("TWILIO_API_BASE", app.fake.base_url())
+        .env("TWILIO_LOOKUP_BASE", app.fake.base_url())
+        .env("TWILIO_MESSAGING_BASE", app.fake.base_url())
+        .env("HARBOR_SHEET_SECRET", "not-a-whsec-secret")
+        .env("HARBOR_FUB_KEY", "fub-key")
+        .env_remove("HARBOR_WEBHOOK_SECRET")
+        .args(["doctor"]);
+    let (code, out, err) = tokio::task::spawn_blocking(move || run(&mut cmd))
+        .await
+        .expect("joined");
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("FAIL  harbor: webhook crm: HARBOR_WEBHOOK_SECRET is not set"),
+        "{out}"
+    );
+    assert!(
+        out.contains("FAIL  harbor: webhook sheet: the signing secret must start with whsec_"),
+        "{out}"
+    );
+    assert!(
+        out.contains("ok    harbor: Follow Up Boss at https://api.followupboss.com is set up"),
+        "{out}"
+    );
+}

@@ -401,6 +401,9 @@ pub struct Subscription {
     pub failing_since: Option<DateTime<Utc>>,
     pub paused_at: Option<DateTime<Utc>>,
     pub last_success_at: Option<DateTime<Utc>>,
+    /// Where the secret is read from (never the secret).
+    pub secret: Value,
+    pub fub_system_key: Option<Value>,
     pub pending: i64,
     pub held: i64,
     pub failed: i64,
@@ -412,7 +415,7 @@ pub async fn subscriptions(
 ) -> Result<Vec<Subscription>> {
     Ok(sqlx::query_as(
         "select s.subscription_id, s.name, s.kind, s.url, s.events, s.state, s.failing_since,
-                s.paused_at, s.last_success_at,
+                s.paused_at, s.last_success_at, s.secret, s.fub_system_key,
                 count(*) filter (where d.state in ('pending', 'delivering')) as pending,
                 count(*) filter (where d.state = 'held') as held,
                 count(*) filter (where d.state = 'failed') as failed
