@@ -64,6 +64,9 @@ create table webhook_delivery (
     delivered_at     timestamptz,
     -- why it ended failed
     reason           text,
+    -- Follow Up Boss: the steps of a multi-call delivery already done (`event_posted`), so a
+    -- retry does not post the lead event again
+    progress         text,
     created_at       timestamptz not null,
     check ((state = 'delivering') = (lease_until is not null)),
     unique (subscription_id, event_id),

@@ -115,10 +115,12 @@ async fn run(fub: &Fub<'_>, d: &Claimed) -> Result<Answer, Answer> {
         d.event_type.as_str(),
         "lead.created" | "call.missed" | "call.answered"
     );
-    // A call's event was posted already on an earlier attempt when the person is known then.
+    // A call's event posted on an earlier attempt (whose call log then failed) is not posted
+    // again.
+    let posted = d.progress.as_deref() == Some("event_posted");
     let post_event = match d.event_type.as_str() {
         "lead.created" => true,
-        "call.missed" | "call.answered" => !(d.attempts > 1 && known.is_some()),
+        "call.missed" | "call.answered" => !posted,
         _ => known.is_none() && matches!(d.event_type.as_str(), "text.sent" | "reply.received"),
     };
     let mut person_id = known;
@@ -145,6 +147,10 @@ async fn run(fub: &Fub<'_>, d: &Claimed) -> Result<Answer, Answer> {
                 let now = fub.state.clock.now();
                 if let Err(e) =
                     store::save_fub_person(&mut conn, brokerage, contact_id, id, now).await
+                {
+                    return Err(Answer::refused(format!("database: {e}")));
+                }
+                if let Err(e) = store::mark_progress(&mut conn, d.delivery_id, "event_posted").await
                 {
                     return Err(Answer::refused(format!("database: {e}")));
                 }

@@ -185,3 +185,22 @@ async fn a_wrong_api_key_is_recorded_with_fub_s_answer() {
     );
     assert!(fub.people().is_empty());
 }
+
+/// A call whose lead event went through but whose call log failed is retried without posting
+/// the lead event again.
+#[tokio::test]
+async fn a_retried_call_does_not_post_its_lead_event_twice() {
+    let fub = FakeFub::start(API_KEY, SYSTEM_KEY).await.expect("fake FUB");
+    fub.set_failing("/v1/calls", true);
+    let app = app_with_fub(&fub, API_KEY).await;
+    let start = now(&app);
+    app.missed_call(CALLER, MAIN_ST).await;
+    app.drain().await;
+    assert_eq!(posts(&fub.log(), "/v1/events").len(), 1);
+    assert!(posts(&fub.log(), "/v1/calls").is_empty());
+    fub.set_failing("/v1/calls", false);
+    run_until(&app, start + Duration::hours(1)).await;
+    let log = fub.log();
+    assert_eq!(posts(&log, "/v1/events").len(), 1, "{log:?}");
+    assert_eq!(posts(&log, "/v1/calls").len(), 1, "{log:?}");
+}

@@ -36,6 +36,8 @@ struct Inner {
     people: Vec<Value>,
     log: Vec<Logged>,
     down: bool,
+    /// Paths answered 500 (after the checks), as a FUB half up.
+    failing: Vec<String>,
     next_id: i64,
 }
 
@@ -98,6 +100,16 @@ impl FakeFub {
     pub fn set_down(&self, down: bool) {
         if let Ok(mut i) = self.shared.inner.lock() {
             i.down = down;
+        }
+    }
+
+    /// While set, requests to `path` (`/v1/calls`) are answered 500 and not recorded.
+    pub fn set_failing(&self, path: &str, failing: bool) {
+        if let Ok(mut i) = self.shared.inner.lock() {
+            i.failing.retain(|p| p != path);
+            if failing {
+                i.failing.push(path.to_owned());
+            }
         }
     }
 
@@ -369,6 +381,13 @@ fn log_to_person(s: &Shared, path: &str, body: &Bytes, required: &[&str]) -> Res
 async fn calls(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(r) = admit(&s, &headers, false) {
         return r.into_response();
+    }
+    if s.inner
+        .lock()
+        .map(|i| i.failing.iter().any(|p| p == "/v1/calls"))
+        .unwrap_or(true)
+    {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "Internal error");
     }
     log_to_person(&s, "/v1/calls", &body, &["personId", "phone", "isIncoming"])
 }

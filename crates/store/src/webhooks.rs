@@ -158,6 +158,7 @@ pub struct Claimed {
     pub contact_id: Option<i64>,
     pub data: Value,
     pub event_at: DateTime<Utc>,
+    pub progress: Option<String>,
 }
 
 impl Claimed {
@@ -204,7 +205,8 @@ pub async fn claim(
             and e.event_id = d.event_id
          returning d.delivery_id, d.brokerage_id, d.subscription_id, d.attempts, s.kind, s.name, s.url,
                    s.secret, s.fub_system, s.fub_system_key, s.allow_private, e.event_id, e.public_id,
-                   e.type as event_type, e.conversation_id, e.contact_id, e.data, e.at as event_at",
+                   e.type as event_type, e.conversation_id, e.contact_id, e.data, e.at as event_at,
+                   d.progress",
     )
     .bind(now)
     .bind(limit)
@@ -472,6 +474,16 @@ pub async fn log(
     .bind(limit)
     .fetch_all(conn)
     .await?)
+}
+
+/// A step of a multi-call delivery is done (Follow Up Boss's lead event): a retry skips it.
+pub async fn mark_progress(conn: &mut PgConnection, delivery_id: i64, step: &str) -> Result<()> {
+    sqlx::query("update webhook_delivery set progress = $2 where delivery_id = $1")
+        .bind(delivery_id)
+        .bind(step)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// The Follow Up Boss person a contact is, once known.
