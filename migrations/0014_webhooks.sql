@@ -184,12 +184,21 @@ end $$;
 create trigger message_outbound after insert or update of send_state on message
     for each row execute function outbound_message();
 
--- Delivery reports: once per (message, status) already (message_status_event_once).
+-- Delivery reports: `text.delivered` once, `text.failed` once per message.
 create function outbound_message_status() returns trigger language plpgsql as $$
 declare
     m message;
 begin
     if new.status not in ('delivered', 'failed', 'undelivered') or new.message_id is null then
+        return null;
+    end if;
+    -- Once per message and outcome: a second failure report (with an ErrorCode this time, or
+    -- `failed` after `undelivered`) is not a second event.
+    if exists (select 1 from message_status_event x
+                where x.message_id = new.message_id
+                  and x.message_status_event_id <> new.message_status_event_id
+                  and (x.status = 'delivered') = (new.status = 'delivered')
+                  and x.status in ('delivered', 'failed', 'undelivered')) then
         return null;
     end if;
     select * into m from message where message_id = new.message_id;

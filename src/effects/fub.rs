@@ -109,7 +109,8 @@ async fn run(fub: &Fub<'_>, d: &Claimed) -> Result<Answer, Answer> {
         return Ok(nothing("the event has no lead"));
     };
     let phone = text("phone").unwrap_or_default();
-    let known = person(fub.state, brokerage, contact_id).await;
+    // A database error is retried, never read as "FUB does not know them".
+    let known = person(fub.state, brokerage, contact_id).await?;
 
     let is_lead_event = matches!(
         d.event_type.as_str(),
@@ -248,12 +249,16 @@ fn nothing(why: &str) -> Answer {
     }
 }
 
-async fn person(state: &AppState, brokerage: BrokerageId, contact_id: i64) -> Option<i64> {
-    let mut conn = state.pool.acquire().await.ok()?;
+async fn person(
+    state: &AppState,
+    brokerage: BrokerageId,
+    contact_id: i64,
+) -> Result<Option<i64>, Answer> {
+    let db = |e: &dyn std::fmt::Display| Answer::refused(format!("database: {e}"));
+    let mut conn = state.pool.acquire().await.map_err(|e| db(&e))?;
     store::fub_person(&mut conn, brokerage, contact_id)
         .await
-        .ok()
-        .flatten()
+        .map_err(|e| db(&e))
 }
 
 /// `POST /v1/events` for the lead: its type from what happened (a call is "Incoming Call", a

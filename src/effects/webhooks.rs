@@ -61,6 +61,8 @@ impl Outbound {
         let build = |public: bool| {
             let b = reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
+                // A proxy would resolve the host itself, past the public-address check.
+                .no_proxy()
                 .connect_timeout(timeout.min(Duration::from_secs(5)))
                 .timeout(timeout)
                 .pool_idle_timeout(Duration::from_secs(30))

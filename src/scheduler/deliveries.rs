@@ -114,10 +114,18 @@ pub(super) async fn drain(state: &AppState) -> anyhow::Result<usize> {
 /// One attempt, and its record: delivered, or tried again on the schedule, or (three days on)
 /// failed; a subscription that has failed for a day is paused and its admins alerted.
 async fn deliver_one(state: &AppState, d: Claimed) {
-    let answer = match d.kind.as_str() {
-        "follow_up_boss" => fub::deliver(state, &d).await,
-        _ => webhooks::deliver(state, &d).await,
+    // Within two thirds of the lease (a Follow Up Boss delivery makes several calls), so it is
+    // recorded before another worker may claim it again.
+    let within = state.timing.webhook_timeout * 2;
+    let attempt = async {
+        match d.kind.as_str() {
+            "follow_up_boss" => fub::deliver(state, &d).await,
+            _ => webhooks::deliver(state, &d).await,
+        }
     };
+    let answer = tokio::time::timeout(within, attempt)
+        .await
+        .unwrap_or_else(|_| Answer::refused(format!("no answer within {} s", within.as_secs())));
     let outcome = if answer.ok() { "delivered" } else { "failed" };
     state.metrics.delivery(&d.kind, outcome);
     tracing::info!(
@@ -147,8 +155,10 @@ async fn record(state: &AppState, d: &Claimed, answer: &Answer) -> anyhow::Resul
         answer: answer.excerpt.as_deref(),
         error: answer.error.as_deref(),
         now,
+        attempt: d.attempts,
     };
     let mut tx = state.pool.begin().await?;
+    store::lock_subscription(&mut tx, d.subscription_id).await?;
     if answer.ok() {
         store::delivered(&mut tx, d.delivery_id, &attempt).await?;
     } else {
@@ -157,7 +167,7 @@ async fn record(state: &AppState, d: &Claimed, answer: &Answer) -> anyhow::Resul
             .retry_after
             .and_then(|s| i64::try_from(s).ok())
             .map(Duration::seconds);
-        let next = next_attempt(attempts, d.event_at, now, retry_after);
+        let next = next_attempt(attempts, d.queued_at.max(d.event_at), now, retry_after);
         let failing = store::failed(
             &mut tx,
             d.delivery_id,

@@ -83,6 +83,8 @@ pub async fn apply(
                     secret = excluded.secret, fub_system = excluded.fub_system,
                     fub_system_key = excluded.fub_system_key, allow_private = excluded.allow_private,
                     state = case x.state when 'removed' then 'active' else x.state end,
+                    failing_since = case x.state when 'removed' then null else x.failing_since end,
+                    paused_at = case x.state when 'removed' then null else x.paused_at end,
                     updated_at = now()
               where (x.kind, x.url, x.events, x.secret, x.fub_system, x.fub_system_key, x.allow_private,
                      x.state = 'removed')
@@ -159,6 +161,9 @@ pub struct Claimed {
     pub data: Value,
     pub event_at: DateTime<Utc>,
     pub progress: Option<String>,
+    /// When the delivery was queued (again, after a resume or "Send again"): its three days
+    /// count from here.
+    pub queued_at: DateTime<Utc>,
 }
 
 impl Claimed {
@@ -185,7 +190,11 @@ pub async fn claim(
     Ok(sqlx::query_as(
         "with due as (
              select d.delivery_id from webhook_delivery d
-              where ((d.state = 'pending' and d.run_at <= $1)
+               join webhook_subscription s on s.subscription_id = d.subscription_id
+              where s.state = 'active'
+                -- a `held` row of an active subscription was written while it was being
+                -- resumed: it is due like a pending one
+                and ((d.state in ('pending', 'held') and d.run_at <= $1)
                      or (d.state = 'delivering' and d.lease_until < $1))
                 and not exists (
                     select 1 from webhook_delivery e
@@ -206,7 +215,7 @@ pub async fn claim(
          returning d.delivery_id, d.brokerage_id, d.subscription_id, d.attempts, s.kind, s.name, s.url,
                    s.secret, s.fub_system, s.fub_system_key, s.allow_private, e.event_id, e.public_id,
                    e.type as event_type, e.conversation_id, e.contact_id, e.data, e.at as event_at,
-                   d.progress",
+                   d.progress, d.created_at as queued_at",
     )
     .bind(now)
     .bind(limit)
@@ -224,6 +233,17 @@ pub async fn next_due(conn: &mut PgConnection) -> Result<Option<DateTime<Utc>>> 
     )
 }
 
+/// Locks the subscription for the record of an attempt, before the delivery's row: every
+/// recorder and a pause take their locks in this order (no deadlock when a pause holds every
+/// delivery of the subscription).
+pub async fn lock_subscription(conn: &mut PgConnection, subscription_id: i64) -> Result<()> {
+    sqlx::query("select 1 from webhook_subscription where subscription_id = $1 for no key update")
+        .bind(subscription_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// What an attempt came to.
 #[derive(Debug, Clone)]
 pub struct Attempt<'a> {
@@ -231,22 +251,26 @@ pub struct Attempt<'a> {
     pub answer: Option<&'a str>,
     pub error: Option<&'a str>,
     pub now: DateTime<Utc>,
+    /// The claim's attempt number: the record is fenced on it, so a worker whose lease ran out
+    /// (and whose delivery was claimed again) records nothing.
+    pub attempt: i32,
 }
 
 /// The receiver took it (2xx): the delivery is done and the subscription's failing streak
-/// ends. Fenced on the lease (a delivery re-claimed after a stall is not finished twice).
+/// ends. Fenced on the attempt (a delivery re-claimed after a stall is not finished twice).
 pub async fn delivered(conn: &mut PgConnection, delivery_id: i64, a: &Attempt<'_>) -> Result<bool> {
     let sub: Option<i64> = sqlx::query_scalar(
         "update webhook_delivery
             set state = 'delivered', lease_until = null, delivered_at = $2, last_status = $3,
                 last_answer = $4, last_error = null, last_attempt_at = $2
-          where delivery_id = $1 and state = 'delivering'
+          where delivery_id = $1 and state = 'delivering' and attempts = $5
          returning subscription_id",
     )
     .bind(delivery_id)
     .bind(a.now)
     .bind(a.status)
     .bind(a.answer)
+    .bind(a.attempt)
     .fetch_optional(&mut *conn)
     .await?;
     let Some(sub) = sub else { return Ok(false) };
@@ -275,7 +299,7 @@ pub async fn failed(
                 run_at = coalesce($5, run_at), lease_until = null, last_status = $3,
                 last_answer = $4, last_error = $6, last_attempt_at = $2,
                 reason = case when $5::timestamptz is null then $7 end
-          where delivery_id = $1 and state = 'delivering'
+          where delivery_id = $1 and state = 'delivering' and attempts = $8
          returning subscription_id",
     )
     .bind(delivery_id)
@@ -285,6 +309,7 @@ pub async fn failed(
     .bind(next)
     .bind(a.error)
     .bind(reason)
+    .bind(a.attempt)
     .fetch_optional(&mut *conn)
     .await?;
     let Some(sub) = sub else { return Ok(None) };
@@ -346,7 +371,7 @@ pub async fn resume(
         == 1;
     if done {
         sqlx::query(
-            "update webhook_delivery set state = 'pending', run_at = $2
+            "update webhook_delivery set state = 'pending', run_at = $2, created_at = $2
               where subscription_id = $1 and state = 'held'",
         )
         .bind(subscription_id)
@@ -371,7 +396,7 @@ pub async fn send_again(
     let done = sqlx::query(
         "update webhook_delivery d
             set state = case s.state when 'paused' then 'held' else 'pending' end,
-                run_at = $3, reason = null
+                run_at = $3, created_at = $3, reason = null
            from webhook_subscription s
           where d.brokerage_id = $1 and d.delivery_id = $2 and d.state in ('delivered', 'failed')
             and s.subscription_id = d.subscription_id and s.state <> 'removed'",

@@ -179,7 +179,13 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         // 2001:db8::/32: documentation
         || (s[0] == 0x2001 && s[1] == 0x0db8)
         // 64:ff9b::/96 and friends: NAT64 can reach private IPv4
-        || s[0] == 0x0064)
+        || s[0] == 0x0064
+        // 2002::/16 (6to4) and 2001::/32 (Teredo) embed IPv4 addresses
+        || s[0] == 0x2002
+        || (s[0] == 0x2001 && s[1] == 0)
+        // ::/96 (IPv4-compatible) and 100::/64 (discard)
+        || (s[0..6].iter().all(|x| *x == 0))
+        || (s[0] == 0x0100 && s[1..4].iter().all(|x| *x == 0)))
 }
 
 /// How a receiver's answer is recorded: its status and at most this many characters of its
@@ -325,6 +331,10 @@ mod tests {
             ("::ffff:127.0.0.1", false),
             ("::ffff:10.0.0.1", false),
             ("64:ff9b::a00:1", false),
+            ("2002:7f00:1::1", false),
+            ("2001:0:4136:e378::1", false),
+            ("::7f00:1", false),
+            ("100::1", false),
             ("8.8.8.8", true),
             ("52.1.2.3", true),
             ("100.128.0.1", true),
