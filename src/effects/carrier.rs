@@ -304,6 +304,7 @@ pub async fn after_sent(
         payload::FollowUp {
             position: step.position.into(),
             templates: step.templates.0,
+            templates_es: step.templates_es.map(|t| t.0),
             text_back_message_id: message_id,
             text_back_accepted_at: now,
         }

@@ -15,6 +15,18 @@ pub struct TextBackSettings {
     pub lookup_max_age_secs: i64,
     /// `[lead_text] template` (docs/leads.md); `None`: the text-back's templates answer web leads.
     pub lead_text_templates: Option<Json<Vec<String>>>,
+    /// `[brokerage] language`: what a caller not known yet is texted in.
+    pub default_language: String,
+    /// The Spanish variants (`template_es`), when the file has them.
+    pub text_back_templates_es: Option<Json<Vec<String>>>,
+    pub lead_text_templates_es: Option<Json<Vec<String>>>,
+}
+
+impl TextBackSettings {
+    pub fn default_language(&self) -> textback_core::domain::language::Language {
+        textback_core::domain::language::Language::parse(&self.default_language)
+            .unwrap_or(textback_core::domain::language::Language::En)
+    }
 }
 
 pub async fn text_back_settings(
@@ -23,7 +35,7 @@ pub async fn text_back_settings(
 ) -> Result<TextBackSettings> {
     Ok(sqlx::query_as::<_, TextBackSettings>(
         "select name, time_zone, text_back_delay_secs, text_back_templates, caller_name_lookup, lookup_max_age_secs,
-                lead_text_templates
+                lead_text_templates, default_language, text_back_templates_es, lead_text_templates_es
            from brokerage where brokerage_id = $1",
     )
     .bind(brokerage)
@@ -37,6 +49,7 @@ pub struct FollowUpStep {
     pub position: i32,
     pub after_secs: i64,
     pub templates: Json<Vec<String>>,
+    pub templates_es: Option<Json<Vec<String>>>,
 }
 
 pub async fn follow_up_steps(
@@ -44,7 +57,7 @@ pub async fn follow_up_steps(
     brokerage: BrokerageId,
 ) -> Result<Vec<FollowUpStep>> {
     Ok(sqlx::query_as::<_, FollowUpStep>(
-        "select position, after_secs, templates from follow_up_step where brokerage_id = $1 order by position",
+        "select position, after_secs, templates, templates_es from follow_up_step where brokerage_id = $1 order by position",
     )
     .bind(brokerage)
     .fetch_all(conn)

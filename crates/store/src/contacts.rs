@@ -1,6 +1,7 @@
 //! Contacts: one per brokerage and E.164 number.
 
 use sqlx::PgConnection;
+use textback_core::domain::language::{How, Language};
 
 use super::{BrokerageId, ContactId, Result};
 use textback_core::domain::phone::PhoneNumber;
@@ -43,7 +44,7 @@ pub async fn lock(
     contact_id: ContactId,
 ) -> Result<Option<ContactRow>> {
     Ok(sqlx::query_as::<_, ContactRow>(
-        "select contact_id, phone, name, invalid_at from contact where brokerage_id = $1 and contact_id = $2 for update",
+        "select contact_id, phone, name, invalid_at, language, language_how from contact where brokerage_id = $1 and contact_id = $2 for update",
     )
     .bind(brokerage)
     .bind(contact_id)
@@ -57,6 +58,83 @@ pub struct ContactRow {
     pub phone: String,
     pub name: Option<String>,
     pub invalid_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// `en` or `es` once known (README.md "Not built yet"); null: the brokerage's default.
+    pub language: Option<String>,
+    /// `detected`, `keyword` or `agent`.
+    pub language_how: Option<String>,
+}
+
+impl ContactRow {
+    /// The language to text them in, given the brokerage's default.
+    pub fn language_or(&self, default: Language) -> Language {
+        self.language
+            .as_deref()
+            .and_then(Language::parse)
+            .unwrap_or(default)
+    }
+}
+
+/// A contact's language as recorded: (language, how), or `None` when not known yet.
+pub async fn language(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+    contact_id: ContactId,
+) -> Result<Option<(Language, How)>> {
+    let row: Option<(Option<String>, Option<String>)> = sqlx::query_as(
+        "select language, language_how from contact where brokerage_id = $1 and contact_id = $2",
+    )
+    .bind(brokerage)
+    .bind(contact_id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.and_then(|(l, h)| {
+        Some((
+            l.as_deref().and_then(Language::parse)?,
+            h.as_deref().and_then(How::parse)?,
+        ))
+    }))
+}
+
+/// Records a contact's language and how it was decided, with a line in its thread. Returns
+/// whether it changed.
+pub async fn set_language(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+    contact_id: ContactId,
+    language: Language,
+    how: How,
+    by_agent_id: Option<i64>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<bool> {
+    let changed = sqlx::query(
+        "update contact set language = $3, language_how = $4, language_at = $5
+          where brokerage_id = $1 and contact_id = $2
+            and (language, language_how) is distinct from ($3, $4)",
+    )
+    .bind(brokerage)
+    .bind(contact_id)
+    .bind(language.as_str())
+    .bind(how.as_str())
+    .bind(now)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1;
+    if changed {
+        sqlx::query(
+            "insert into conversation_event (brokerage_id, conversation_id, kind, by_agent_id, detail, at)
+             select $1, conversation_id, 'language', $3, $4, $5 from conversation
+              where brokerage_id = $1 and contact_id = $2",
+        )
+        .bind(brokerage)
+        .bind(contact_id)
+        .bind(by_agent_id)
+        .bind(format!("{}:{}", language.as_str(), how.as_str()))
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(changed)
 }
 
 pub async fn get(
@@ -64,7 +142,7 @@ pub async fn get(
     brokerage: BrokerageId,
     contact_id: ContactId,
 ) -> Result<Option<ContactRow>> {
-    Ok(sqlx::query_as::<_, ContactRow>("select contact_id, phone, name, invalid_at from contact where brokerage_id = $1 and contact_id = $2")
+    Ok(sqlx::query_as::<_, ContactRow>("select contact_id, phone, name, invalid_at, language, language_how from contact where brokerage_id = $1 and contact_id = $2")
         .bind(brokerage)
         .bind(contact_id)
         .fetch_optional(conn)

@@ -137,8 +137,9 @@ async fn upsert_brokerage(
     let row: Option<(i64, bool)> = sqlx::query_as(
         "insert into brokerage as x (slug, name, time_zone, text_back_delay_secs, text_back_templates, caller_name_lookup,
                                      lookup_max_age_secs, after_hours, escalate_after_secs, compliance,
-                                     twilio_account_sid, twilio_secrets, lead_text_templates)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                                     twilio_account_sid, twilio_secrets, lead_text_templates, default_language,
+                                     text_back_templates_es, lead_text_templates_es)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
          on conflict (slug) do update
             set name = excluded.name, time_zone = excluded.time_zone,
                 text_back_delay_secs = excluded.text_back_delay_secs, text_back_templates = excluded.text_back_templates,
@@ -146,15 +147,19 @@ async fn upsert_brokerage(
                 after_hours = excluded.after_hours, escalate_after_secs = excluded.escalate_after_secs,
                 compliance = excluded.compliance, twilio_account_sid = excluded.twilio_account_sid,
                 twilio_secrets = excluded.twilio_secrets, lead_text_templates = excluded.lead_text_templates,
+                default_language = excluded.default_language, text_back_templates_es = excluded.text_back_templates_es,
+                lead_text_templates_es = excluded.lead_text_templates_es,
                 updated_at = now()
           where (x.name, x.time_zone, x.text_back_delay_secs, x.text_back_templates, x.caller_name_lookup,
                  x.lookup_max_age_secs, x.after_hours, x.escalate_after_secs, x.compliance,
-                 x.twilio_account_sid, x.twilio_secrets, x.lead_text_templates)
+                 x.twilio_account_sid, x.twilio_secrets, x.lead_text_templates, x.default_language,
+                 x.text_back_templates_es, x.lead_text_templates_es)
                 is distinct from
                 (excluded.name, excluded.time_zone, excluded.text_back_delay_secs, excluded.text_back_templates,
                  excluded.caller_name_lookup, excluded.lookup_max_age_secs, excluded.after_hours,
                  excluded.escalate_after_secs, excluded.compliance, excluded.twilio_account_sid,
-                 excluded.twilio_secrets, excluded.lead_text_templates)
+                 excluded.twilio_secrets, excluded.lead_text_templates, excluded.default_language,
+                 excluded.text_back_templates_es, excluded.lead_text_templates_es)
          returning brokerage_id, (xmax = 0) as inserted",
     )
     .bind(&b.slug)
@@ -170,6 +175,9 @@ async fn upsert_brokerage(
     .bind(account_sid)
     .bind(secrets.map(Json))
     .bind(file.lead_text.as_ref().map(Json))
+    .bind(b.language.as_str())
+    .bind(tb.templates_es.as_ref().map(Json))
+    .bind(file.lead_text_es.as_ref().map(Json))
     .fetch_optional(&mut *conn)
     .await?;
     let id = match row {
@@ -268,15 +276,15 @@ async fn apply_agents(
     for a in &file.agents {
         let office_id = offices.get(&a.office).copied().ok_or(Error::NotFound)?;
         let row: Option<(i64, bool)> = sqlx::query_as(
-            "insert into agent as x (brokerage_id, office_id, email, name, phone, role, hours_start, hours_end, weight)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+            "insert into agent as x (brokerage_id, office_id, email, name, phone, role, hours_start, hours_end, weight, languages)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
              on conflict (brokerage_id, email) do update
                 set office_id = excluded.office_id, name = excluded.name, phone = excluded.phone, role = excluded.role,
                     hours_start = excluded.hours_start, hours_end = excluded.hours_end, weight = excluded.weight,
-                    is_active = true, updated_at = now()
-              where (x.office_id, x.name, x.phone, x.role, x.hours_start, x.hours_end, x.weight, x.is_active)
+                    languages = excluded.languages, is_active = true, updated_at = now()
+              where (x.office_id, x.name, x.phone, x.role, x.hours_start, x.hours_end, x.weight, x.languages, x.is_active)
                     is distinct from (excluded.office_id, excluded.name, excluded.phone, excluded.role,
-                                      excluded.hours_start, excluded.hours_end, excluded.weight, true)
+                                      excluded.hours_start, excluded.hours_end, excluded.weight, excluded.languages, true)
              returning agent_id, (xmax = 0) as inserted",
         )
         .bind(brokerage)
@@ -288,6 +296,7 @@ async fn apply_agents(
         .bind(a.hours.map(|(s, _)| s))
         .bind(a.hours.map(|(_, e)| e))
         .bind(i32::from(a.weight))
+        .bind(a.languages.iter().map(|l| l.as_str()).collect::<Vec<_>>())
         .fetch_optional(&mut *conn)
         .await?;
         let id = match row {
@@ -467,16 +476,19 @@ async fn apply_follow_ups(
     for (position, step) in file.follow_ups.iter().enumerate() {
         let position = i32::try_from(position).unwrap_or(i32::MAX);
         let changed: Option<bool> = sqlx::query_scalar(
-            "insert into follow_up_step as x (brokerage_id, position, after_secs, templates) values ($1, $2, $3, $4)
+            "insert into follow_up_step as x (brokerage_id, position, after_secs, templates, templates_es) values ($1, $2, $3, $4, $5)
              on conflict (brokerage_id, position) do update
-                set after_secs = excluded.after_secs, templates = excluded.templates, updated_at = now()
-              where (x.after_secs, x.templates) is distinct from (excluded.after_secs, excluded.templates)
+                set after_secs = excluded.after_secs, templates = excluded.templates,
+                    templates_es = excluded.templates_es, updated_at = now()
+              where (x.after_secs, x.templates, x.templates_es)
+                    is distinct from (excluded.after_secs, excluded.templates, excluded.templates_es)
              returning (xmax = 0)",
         )
         .bind(brokerage)
         .bind(position)
         .bind(i64::try_from(step.after_secs).unwrap_or(i64::MAX))
         .bind(Json(&step.templates))
+        .bind(step.templates_es.as_ref().map(Json))
         .fetch_optional(&mut *conn)
         .await?;
         if let Some(inserted) = changed {

@@ -23,6 +23,8 @@ pub const OPT_OUT_WORDS: &[&str] = &[
     "para",
     "cancelar",
     "basta",
+    "baja",
+    "detener",
 ];
 
 /// Opt-in words (§4.2, R5): the whole `norm`.
@@ -62,6 +64,19 @@ pub const OPT_OUT_PHRASES: &[&str] = &[
     "darme de baja",
     "dar de baja",
     "numero equivocado",
+    "no me envien",
+    "no me envies",
+    "no quiero mensajes",
+    "no quiero mas mensajes",
+    "borra mi numero",
+    "borren mi numero",
+    "quitame de la lista",
+    "sacame de la lista",
+    "saquenme de la lista",
+    "quitenme de la lista",
+    "dejen de mandar",
+    "deja de escribir",
+    "deja de mandar",
 ];
 
 /// An opt-out phrase suppresses only in a message of at most this many tokens (§4.3 rule 4).
@@ -73,6 +88,9 @@ pub const REVIEW_PHRASES: &[&str] = &[
     "no longer interested",
     "no estoy interesado",
     "no estoy interesada",
+    "no me interesa",
+    "ya no estoy interesado",
+    "ya no estoy interesada",
 ];
 
 /// Strong tokens (§4.2, §4.3 rule 6); the pair [`STRONG_PAIR`] counts too.
@@ -1167,6 +1185,58 @@ mod tests {
             let n = normalise(&body);
             prop_assert_eq!(normalise(&n.norm), n.clone());
             assert_norm_shape(&n);
+        }
+    }
+
+    /// Issue 20 §3: the Spanish keywords, as table-driven as the English ones: the same
+    /// normalisation (accents, case, punctuation), the same rules (whole words, short phrases,
+    /// questions and long texts held for review).
+    #[test]
+    fn spanish_keywords_are_first_class() {
+        let cases: &[(&str, bool, Class)] = &[
+            ("PARA", false, Class::OptOut),
+            ("Para.", false, Class::OptOut),
+            ("parar", false, Class::OptOut),
+            ("ALTO", false, Class::OptOut),
+            ("¡Basta!", false, Class::OptOut),
+            ("BAJA", false, Class::OptOut),
+            ("baja", false, Class::OptOut),
+            ("Cancelar", false, Class::OptOut),
+            ("NO MÁS", false, Class::OptOut),
+            ("no mas", false, Class::OptOut),
+            ("DETENER", false, Class::OptOut),
+            ("Detener.", false, Class::OptOut),
+            ("ya no me escribas", false, Class::OptOut),
+            ("Ya no me escribas!!", false, Class::OptOut),
+            ("no me manden más mensajes", false, Class::OptOut),
+            ("No me envíen mensajes", false, Class::OptOut),
+            ("quítame de la lista", false, Class::OptOut),
+            ("Sáquenme de la lista por favor", false, Class::OptOut),
+            ("quítenme de la lista", false, Class::OptOut),
+            ("sácame de la lista", false, Class::OptOut),
+            ("borren mi número", false, Class::OptOut),
+            ("número equivocado", false, Class::OptOut),
+            ("dejen de escribir", false, Class::OptOut),
+            ("Ya no me escribas, ¿ok?", false, Class::Review),
+            (
+                "no me manden más mensajes de la casa de Main porque ya compramos otra en Elm",
+                false,
+                Class::Review,
+            ),
+            ("no me interesa", false, Class::Review),
+            ("Ya no estoy interesada", false, Class::Review),
+            ("AYUDA", false, Class::Help),
+            ("Ayuda", false, Class::Help),
+            ("INFO", false, Class::Help),
+            ("info", false, Class::Help),
+            ("para cuando esta lista la casa", false, Class::Reply),
+            ("Es para mi hija", false, Class::Reply),
+            ("baja el precio?", false, Class::Reply),
+            ("Sí, me interesa", false, Class::Reply),
+            ("ESPAÑOL", false, Class::Reply),
+        ];
+        for (body, suppressed, class) in cases {
+            assert_eq!(classify(body, None, *suppressed).class, *class, "{body:?}");
         }
     }
 }

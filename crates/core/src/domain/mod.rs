@@ -17,6 +17,7 @@ pub mod episode;
 pub mod funnel;
 pub mod gate;
 pub mod keywords;
+pub mod language;
 pub mod lead_intake;
 pub mod line_type;
 pub mod links;

@@ -7,6 +7,8 @@
 //! two. One character outside it (a curly quote, an emoji, `…`) turns the whole text into UCS-2:
 //! 70 UTF-16 units in one segment, 67 per segment once split.
 
+use crate::domain::language::Language;
+
 /// The GSM-7 basic character set (3GPP TS 23.038 §6.2.1), escape (0x1B) excluded.
 const GSM7_BASIC: &str = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?\
                           ¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
@@ -16,6 +18,10 @@ const GSM7_EXTENSION: &str = "\u{0C}^{}\\[~]|€";
 
 /// The opt-out line R10 appends when a text lacks the word `STOP`.
 pub const OPT_OUT_LINE: &str = " Reply STOP to opt out.";
+
+/// The Spanish opt-out line, appended when a Spanish text lacks `STOP` and `PARA`. Written in
+/// GSM-7 (no `á`), so it never turns a text into UCS-2.
+pub const OPT_OUT_LINE_ES: &str = " Responde PARA para no recibir mas.";
 
 /// Septets a character takes in GSM-7 (1 or 2), or `None` when GSM-7 cannot carry it.
 fn gsm7_septets(c: char) -> Option<usize> {
@@ -85,7 +91,13 @@ pub fn segments(s: &str) -> usize {
 /// it, and a lower-case "stop" in a real-estate text is usually something else ("stop by the
 /// open house"), which must not stand in for the opt-out line.
 pub fn has_stop_word(text: &str) -> bool {
-    text.match_indices("STOP").any(|(i, m)| {
+    has_word(text, "STOP")
+}
+
+/// Whether `text` holds `word` (upper case) as a whole word; `has_word(t, "PARA")` is the
+/// Spanish disclosure's keyword.
+pub fn has_word(text: &str, word: &str) -> bool {
+    text.match_indices(word).any(|(i, m)| {
         let before = text[..i].chars().next_back();
         let after = text[i + m.len()..].chars().next();
         before.is_none_or(|c| !c.is_alphanumeric()) && after.is_none_or(|c| !c.is_alphanumeric())
@@ -98,16 +110,29 @@ pub fn has_stop_word(text: &str) -> bool {
 /// whitespace is dropped first). When `first_message` is set and the brokerage's `name` is not
 /// in the text verbatim, prefixes `"{brokerage}: "` as well.
 pub fn identify(body: &str, brokerage: &str, first_message: bool) -> String {
-    let mut out = String::with_capacity(body.len() + brokerage.len() + OPT_OUT_LINE.len() + 2);
+    identify_in(body, brokerage, first_message, Language::En)
+}
+
+/// [`identify`] for a text in `language`: a Spanish text keeps its own `STOP` or `PARA`, else
+/// gets [`OPT_OUT_LINE_ES`].
+pub fn identify_in(body: &str, brokerage: &str, first_message: bool, language: Language) -> String {
+    let (has_line, line) = match language {
+        Language::En => (has_stop_word(body), OPT_OUT_LINE),
+        Language::Es => (
+            has_stop_word(body) || has_word(body, "PARA"),
+            OPT_OUT_LINE_ES,
+        ),
+    };
+    let mut out = String::with_capacity(body.len() + brokerage.len() + line.len() + 2);
     if first_message && !body.contains(brokerage) {
         out.push_str(brokerage);
         out.push_str(": ");
     }
-    if has_stop_word(body) {
+    if has_line {
         out.push_str(body);
     } else {
         out.push_str(body.trim_end());
-        out.push_str(OPT_OUT_LINE);
+        out.push_str(line);
     }
     out
 }
@@ -398,5 +423,42 @@ mod tests {
         for (s, has) in table {
             assert_eq!(has_phone_number(s), has, "{s:?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod spanish {
+    use super::*;
+
+    #[test]
+    fn a_spanish_text_gets_the_spanish_line_unless_it_says_para_or_stop() {
+        let cases = [
+            (
+                "Hola, soy Sam de Harbor Realty.",
+                "Hola, soy Sam de Harbor Realty. Responde PARA para no recibir mas.",
+            ),
+            (
+                "Hola de Harbor Realty. Responde PARA para salir.",
+                "Hola de Harbor Realty. Responde PARA para salir.",
+            ),
+            (
+                "Hola de Harbor Realty. Responde STOP para salir.",
+                "Hola de Harbor Realty. Responde STOP para salir.",
+            ),
+            (
+                "Hola de Harbor Realty, para servirle.",
+                "Hola de Harbor Realty, para servirle. Responde PARA para no recibir mas.",
+            ),
+        ];
+        for (body, out) in cases {
+            assert_eq!(identify_in(body, "Harbor Realty", true, Language::Es), out);
+        }
+        assert!(is_gsm7(OPT_OUT_LINE_ES));
+        assert_eq!(
+            identify_in("Hola, soy Sam.", "Harbor Realty", true, Language::Es),
+            "Harbor Realty: Hola, soy Sam. Responde PARA para no recibir mas."
+        );
+        assert!(has_word("Responde PARA.", "PARA"));
+        assert!(!has_word("PARAR", "PARA"));
     }
 }

@@ -100,6 +100,8 @@ pub struct SetupFile {
     /// `[lead_text] template`: the variants that answer a web lead (docs/leads.md); `None`:
     /// the text-back's.
     pub lead_text: Option<Vec<String>>,
+    /// `[lead_text] template_es`.
+    pub lead_text_es: Option<Vec<String>>,
     pub inbox: Inbox,
     pub compliance: Compliance,
     /// `[[saved_replies]]`: snippets agents choose in one tap (README.md "Agents on their
@@ -124,6 +126,9 @@ pub struct Brokerage {
     pub slug: String,
     pub name: String,
     pub time_zone: String,
+    /// `language = "en" | "es"` [en]: what a caller whose language is not known yet is texted
+    /// in (README.md "Not built yet").
+    pub language: crate::domain::language::Language,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -149,6 +154,8 @@ pub struct Agent {
     pub hours: Option<(chrono::NaiveTime, chrono::NaiveTime)>,
     /// `weight = 0..=10` (default 1): their turns in a round robin's cycle; 0 takes none.
     pub weight: u8,
+    /// `languages = ["en", "es"]` [en]: a lead writing in one of them is offered to them first.
+    pub languages: Vec<crate::domain::language::Language>,
 }
 
 /// A saved reply: a name for the picker and a template (its fields filled when chosen).
@@ -263,12 +270,15 @@ pub struct TextBack {
     pub after_hours: AfterHours,
     /// Template variants (one or more), as written; each parses.
     pub templates: Vec<String>,
+    /// `template_es`: the Spanish variants, for a lead whose language is Spanish.
+    pub templates_es: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct FollowUp {
     pub after_secs: u64,
     pub templates: Vec<String>,
+    pub templates_es: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -284,6 +294,9 @@ pub struct Compliance {
     pub carrier_answers_keywords: bool,
     pub link_domains: Vec<String>,
     pub help_text: Option<String>,
+    /// `help_text_es`: the help text for a lead whose language is Spanish.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub help_text_es: Option<String>,
     #[serde(serialize_with = "serialize_phone")]
     pub office_phone: Option<PhoneNumber>,
     pub followups_need_written_consent: bool,
@@ -299,6 +312,7 @@ impl Default for Compliance {
             carrier_answers_keywords: true,
             link_domains: Vec::new(),
             help_text: None,
+            help_text_es: None,
             office_phone: None,
             followups_need_written_consent: false,
             daily_unique_recipients: 200,
@@ -979,6 +993,8 @@ struct Automated {
     span: Range<usize>,
     /// The text-back is the first message to a caller (R10's `{brokerage}: ` prefix rule).
     first_message: bool,
+    /// Rendered with this language's opt-out line.
+    language: crate::domain::language::Language,
 }
 
 impl Automated {
@@ -986,6 +1002,7 @@ impl Automated {
         key: String,
         list: &[(String, Range<usize>)],
         first_message: bool,
+        language: crate::domain::language::Language,
     ) -> impl Iterator<Item = Automated> + '_ {
         let many = list.len() > 1;
         list.iter()
@@ -1000,6 +1017,7 @@ impl Automated {
                 source: source.clone(),
                 span: span.clone(),
                 first_message,
+                language,
             })
     }
 }
@@ -1056,7 +1074,12 @@ impl<'a> Samples<'a> {
     /// The template rendered as R10 sends it ([`sms_text::identify`]) with every combination
     /// of the sample values and the fallbacks of fields that may be empty (the caller's first
     /// name; the listing when a number has none). The longest is first.
-    fn renderings(&self, template: &Template, first_message: bool) -> Vec<String> {
+    fn renderings(
+        &self,
+        template: &Template,
+        first_message: bool,
+        language: crate::domain::language::Language,
+    ) -> Vec<String> {
         let listings: &[Option<&str>] = if self.listing_may_be_missing {
             &[self.listing, None]
         } else {
@@ -1074,10 +1097,11 @@ impl<'a> Samples<'a> {
                     Field::Number => Some(SAMPLE_NUMBER),
                     Field::FirstName => first_name,
                 });
-                out.push(sms_text::identify(
+                out.push(sms_text::identify_in(
                     &body,
                     self.brokerage.unwrap_or_default(),
                     first_message,
+                    language,
                 ));
             }
         }
@@ -1181,7 +1205,7 @@ fn check_automated(cx: &mut Cx, t: &Automated, samples: &Samples<'_>) {
             format!("names neither `{{brokerage}}` nor `{name}`{which}; every automated text must name the brokerage (compliance.md R10)"),
         );
     }
-    let renderings = samples.renderings(&template, t.first_message);
+    let renderings = samples.renderings(&template, t.first_message, t.language);
     let Some(longest) = renderings.first() else {
         return;
     };
@@ -1225,8 +1249,19 @@ fn check_automated(cx: &mut Cx, t: &Automated, samples: &Samples<'_>) {
 /// R6: the help text names the brokerage, says STOP, and gives a phone number or a link.
 /// `{brokerage}` and `{office_phone}` (docs/compliance.md §4.5's default text) count as the name
 /// and the number.
-fn check_help_text(cx: &mut Cx, text: &str, span: &Range<usize>, brokerage: Option<&str>) {
-    let key = "[compliance] help_text";
+fn check_help_text(
+    cx: &mut Cx,
+    text: &str,
+    span: &Range<usize>,
+    brokerage: Option<&str>,
+    language: crate::domain::language::Language,
+) {
+    let spanish = language == crate::domain::language::Language::Es;
+    let key = if spanish {
+        "[compliance] help_text_es"
+    } else {
+        "[compliance] help_text"
+    };
     if let Some(name) = brokerage
         && !text.contains("{brokerage}")
         && !text.contains(name)
@@ -1237,7 +1272,15 @@ fn check_help_text(cx: &mut Cx, text: &str, span: &Range<usize>, brokerage: Opti
             format!("must name the brokerage (`{name}` or `{{brokerage}}`) (compliance.md R6)"),
         );
     }
-    if !sms_text::has_stop_word(text) {
+    if spanish {
+        if !sms_text::has_stop_word(text) && !sms_text::has_word(text, "PARA") {
+            cx.err(
+                span,
+                key,
+                "must tell how to opt out with the word PARA or STOP, in capitals (compliance.md R6)",
+            );
+        }
+    } else if !sms_text::has_stop_word(text) {
         cx.err(
             span,
             key,

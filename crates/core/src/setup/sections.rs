@@ -15,6 +15,7 @@ use super::{
     instant, is_email, is_slug, phone, read_twilio, secret_source, sub_table, table_array,
     templates,
 };
+use crate::domain::language::Language;
 use crate::domain::links;
 use crate::domain::phone::PhoneNumber;
 use crate::domain::routing::Mode;
@@ -30,6 +31,7 @@ struct Later {
     inserted: Vec<Inserted>,
     /// `[compliance] help_text` (docs/compliance.md R6).
     help_text: Option<(String, Range<usize>)>,
+    help_text_es: Option<(String, Range<usize>)>,
     /// Then `{listing}` may render its fallback.
     a_number_lacks_a_listing: bool,
 }
@@ -53,7 +55,10 @@ impl Later {
             check_automated(cx, template, &samples);
         }
         if let Some((text, span)) = &self.help_text {
-            check_help_text(cx, text, span, brokerage_name);
+            check_help_text(cx, text, span, brokerage_name, Language::En);
+        }
+        if let Some((text, span)) = &self.help_text_es {
+            check_help_text(cx, text, span, brokerage_name, Language::Es);
         }
     }
 }
@@ -78,7 +83,7 @@ pub(super) fn read_file(
     );
     let text_back = text_back(cx, &mut r, root, &mut later);
     let follow_ups = follow_ups(cx, &mut r, &mut later);
-    let lead_text = lead_text(cx, &mut r, &mut later);
+    let (lead_text, lead_text_es) = lead_text(cx, &mut r, &mut later);
     let inbox = inbox(cx, &mut r);
     let saved_replies = saved_replies(cx, &mut r, &mut later);
     let forms = forms(
@@ -96,6 +101,16 @@ pub(super) fn read_file(
     });
     let webhooks = webhooks(cx, &mut r);
     let follow_up_boss = follow_up_boss(cx, &mut r);
+    if let (Some(b), Some(tb)) = (&brokerage, &text_back)
+        && b.language == Language::Es
+        && tb.templates_es.is_none()
+    {
+        cx.problems.push(Problem {
+            line: 1,
+            key: "[text_back] template_es".into(),
+            message: "is required when [brokerage] language = \"es\": a caller's first text is in the brokerage's language".into(),
+        });
+    }
     r.finish(cx);
     later.check(cx, &compliance, brokerage.as_ref().map(|b| b.name.as_str()));
 
@@ -107,6 +122,7 @@ pub(super) fn read_file(
         text_back: text_back?,
         follow_ups,
         lead_text,
+        lead_text_es,
         inbox,
         compliance,
         saved_replies,
@@ -143,6 +159,20 @@ fn brokerage(cx: &mut Cx, r: &mut TableReader<'_, '_>, root: &DeTable<'_>) -> Op
             }
             let name = b.req_string(cx, "name");
             let tz = b.req_string(cx, "time_zone");
+            let language = match b.string(cx, "language") {
+                None => Some(Language::En),
+                Some((l, span)) => match Language::parse(l.trim()) {
+                    Some(l) => Some(l),
+                    None => {
+                        cx.err(
+                            &span,
+                            b.key("language"),
+                            format!("`{l}` must be \"en\" or \"es\""),
+                        );
+                        None
+                    }
+                },
+            };
             if let Some((z, span)) = &tz
                 && z.parse::<chrono_tz::Tz>().is_err()
             {
@@ -153,12 +183,15 @@ fn brokerage(cx: &mut Cx, r: &mut TableReader<'_, '_>, root: &DeTable<'_>) -> Op
                 );
             }
             b.finish(cx);
-            match (slug, name, tz) {
-                (Some((slug, _)), Some((name, _)), Some((time_zone, _))) => Some(Brokerage {
-                    slug,
-                    name: name.trim().to_owned(),
-                    time_zone,
-                }),
+            match (slug, name, tz, language) {
+                (Some((slug, _)), Some((name, _)), Some((time_zone, _)), Some(language)) => {
+                    Some(Brokerage {
+                        slug,
+                        name: name.trim().to_owned(),
+                        time_zone,
+                        language,
+                    })
+                }
                 _ => None,
             }
         }
@@ -314,6 +347,26 @@ fn agents(
         let weight = a
             .int(cx, "weight", 0..11)
             .map_or(1, |(w, _)| u8::try_from(w).unwrap_or(1));
+        let mut languages: Vec<Language> = Vec::new();
+        match a.strings(cx, "languages") {
+            None => languages.push(Language::En),
+            Some(list) => {
+                for (l, span) in list {
+                    match Language::parse(l.trim()) {
+                        Some(l) if !languages.contains(&l) => languages.push(l),
+                        Some(_) => {}
+                        None => cx.err(
+                            &span,
+                            a.key("languages"),
+                            format!("`{l}` must be \"en\" or \"es\""),
+                        ),
+                    }
+                }
+                if languages.is_empty() {
+                    languages.push(Language::En);
+                }
+            }
+        }
         a.finish(cx);
         if let (Some(email), Some((name, _)), Some(phone), Some((office, _)), Some(role)) =
             (email, name, phone, office, role)
@@ -326,6 +379,7 @@ fn agents(
                 role,
                 hours,
                 weight,
+                languages,
             });
         }
     }
@@ -549,6 +603,7 @@ fn text_back(
                 },
             };
             let list = automated_template(cx, &mut t, later);
+            let list_es = spanish_template(cx, &mut t, later, true);
             t.finish(cx);
             match (list, after_hours) {
                 (Some(list), Some(after_hours)) => Some(TextBack {
@@ -557,6 +612,7 @@ fn text_back(
                     lookup_max_age_secs: lookup_max_age.unwrap_or(30 * 86_400),
                     after_hours,
                     templates: list.into_iter().map(|(s, _)| s).collect(),
+                    templates_es: list_es,
                 }),
                 _ => None,
             }
@@ -567,11 +623,20 @@ fn text_back(
 /// `[lead_text]`: optional; its `template` (one or more variants, checked like the text-back's)
 /// answers a lead from the website or a lead source (docs/leads.md). Without it, the
 /// text-back's template does.
-fn lead_text(cx: &mut Cx, r: &mut TableReader<'_, '_>, later: &mut Later) -> Option<Vec<String>> {
-    let mut t = sub_table(cx, r, "lead_text")?;
+/// Its variants, and its Spanish ones (`template_es`).
+type LeadText = (Option<Vec<String>>, Option<Vec<String>>);
+
+fn lead_text(cx: &mut Cx, r: &mut TableReader<'_, '_>, later: &mut Later) -> LeadText {
+    let Some(mut t) = sub_table(cx, r, "lead_text") else {
+        return (None, None);
+    };
     let list = automated_template(cx, &mut t, later);
+    let list_es = spanish_template(cx, &mut t, later, true);
     t.finish(cx);
-    list.map(|l| l.into_iter().map(|(s, _)| s).collect())
+    (
+        list.map(|l| l.into_iter().map(|(s, _)| s).collect()),
+        list_es,
+    )
 }
 
 /// A table's required `template` (a string or a list of variants) of an automated text: each
@@ -595,11 +660,37 @@ fn automated_template(
             list.iter()
                 .map(|(s, span)| (t.key("template"), s.clone(), span.clone())),
         );
-        later
-            .automated
-            .extend(Automated::variants(t.key("template"), list, true));
+        later.automated.extend(Automated::variants(
+            t.key("template"),
+            list,
+            true,
+            Language::En,
+        ));
     }
     list
+}
+
+/// An optional `template_es`: the Spanish variants of a template, checked like the English
+/// ones with the Spanish opt-out line (README.md "Not built yet").
+fn spanish_template(
+    cx: &mut Cx,
+    t: &mut TableReader<'_, '_>,
+    later: &mut Later,
+    first_message: bool,
+) -> Option<Vec<String>> {
+    let list = t.templates(cx, "template_es")?;
+    let list = templates(cx, t, "template_es", list)?;
+    later.linked_texts.extend(
+        list.iter()
+            .map(|(s, span)| (t.key("template_es"), s.clone(), span.clone())),
+    );
+    later.automated.extend(Automated::variants(
+        t.key("template_es"),
+        &list,
+        first_message,
+        Language::Es,
+    ));
+    Some(list.into_iter().map(|(s, _)| s).collect())
 }
 
 /// `[[follow_ups]]`: in increasing order of `after`.
@@ -640,15 +731,20 @@ fn follow_ups(cx: &mut Cx, r: &mut TableReader<'_, '_>, later: &mut Later) -> Ve
                 list.iter()
                     .map(|(s, span)| (f.key("template"), s.clone(), span.clone())),
             );
-            later
-                .automated
-                .extend(Automated::variants(f.key("template"), list, false));
+            later.automated.extend(Automated::variants(
+                f.key("template"),
+                list,
+                false,
+                Language::En,
+            ));
         }
+        let list_es = spanish_template(cx, &mut f, later, false);
         f.finish(cx);
         if let (Some(after_secs), Some(list)) = (after, list) {
             follow_ups.push(FollowUp {
                 after_secs,
                 templates: list.into_iter().map(|(s, _)| s).collect(),
+                templates_es: list_es,
             });
         }
     }
@@ -881,6 +977,13 @@ fn compliance(
                 .push((c.key("help_text"), h.clone(), span.clone()));
             later.help_text = Some((h.clone(), span));
             compliance.help_text = Some(h.trim().to_owned());
+        }
+        if let Some((h, span)) = c.opt_string(cx, "help_text_es") {
+            later
+                .linked_texts
+                .push((c.key("help_text_es"), h.clone(), span.clone()));
+            later.help_text_es = Some((h.clone(), span));
+            compliance.help_text_es = Some(h.trim().to_owned());
         }
         let office_phone = c.string(cx, "office_phone");
         compliance.office_phone = phone(cx, &c, "office_phone", office_phone);

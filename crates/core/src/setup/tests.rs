@@ -1242,3 +1242,44 @@ fn webhooks_and_follow_up_boss_are_read_and_their_problems_named() {
     );
     assert_problems(&twice, &[(32, "[[webhooks]] #2 name", "used twice")]);
 }
+
+/// Issue 20 §2 (groundwork): Spanish variants are read and checked with the Spanish opt-out
+/// line; a Spanish help text must say PARA or STOP; a Spanish brokerage needs a Spanish
+/// text-back.
+#[test]
+fn spanish_templates_are_read_and_checked() {
+    let base = BASE.replace(
+        "[text_back]",
+        "[text_back]\ntemplate_es = \"Hola, soy {agent_first_name} de {brokerage}. ¿En qué le ayudo?\"",
+    );
+    let file = parse(&format!(
+        "{base}\n[compliance]\nhelp_text_es = \"{{brokerage}}: ayuda al {{office_phone}}. Responde PARA para salir.\"\n"
+    ))
+    .expect("valid");
+    assert_eq!(
+        file.text_back.templates_es.as_deref().map(<[String]>::len),
+        Some(1)
+    );
+    assert!(file.compliance.help_text_es.is_some());
+    let bad = parse(&format!(
+        "{base}\n[compliance]\nhelp_text_es = \"{{brokerage}}: ayuda al {{office_phone}}.\"\n"
+    ))
+    .expect_err("no PARA");
+    assert!(
+        bad.iter()
+            .any(|p| p.key == "[compliance] help_text_es" && p.message.contains("PARA")),
+        "{bad:?}"
+    );
+    let spanish_default = BASE.replace("[brokerage]", "[brokerage]\nlanguage = \"es\"");
+    let bad = parse(&spanish_default).expect_err("no template_es");
+    assert!(
+        bad.iter().any(|p| p.key == "[text_back] template_es"),
+        "{bad:?}"
+    );
+    let bad =
+        parse(&BASE.replace("[brokerage]", "[brokerage]\nlanguage = \"fr\"")).expect_err("fr");
+    assert!(
+        bad.iter().any(|p| p.message.contains("\"en\" or \"es\"")),
+        "{bad:?}"
+    );
+}

@@ -197,6 +197,9 @@ impl JobPayload for TextBack {
 pub struct FollowUp {
     pub position: i64,
     pub templates: Vec<String>,
+    /// The Spanish variants (`template_es`); absent in jobs queued before they existed.
+    #[serde(default)]
+    pub templates_es: Option<Vec<String>>,
     pub text_back_message_id: MessageId,
     pub text_back_accepted_at: DateTime<Utc>,
 }
