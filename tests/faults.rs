@@ -249,19 +249,32 @@ impl World {
         self.fake.messages().iter().filter(|m| m.to == to).count()
     }
 
-    /// Waits until every job is terminal (docs/reliability.md I2), or fails after `within`.
+    /// Waits until every job is terminal (docs/reliability.md I2) and stays so for a second (a
+    /// send that timed out while the database was away may still queue its reconciliation just
+    /// after the last job ended), or fails after `within`.
     async fn wait_all_terminal(&self, within: Duration) {
         let deadline = Instant::now() + within;
+        let mut quiet_since: Option<(Instant, i64)> = None;
         loop {
-            let pending: i64 = sqlx::query_scalar(
-                "select count(*) from job where state in ('scheduled', 'running', 'reconciling')",
+            let (pending, jobs): (i64, i64) = sqlx::query_as(
+                "select count(*) filter (where state in ('scheduled', 'running', 'reconciling')), count(*) from job",
             )
             .fetch_one(&self.db.pool)
             .await
             .unwrap();
             if pending == 0 {
-                return;
+                match quiet_since {
+                    Some((since, n)) if n == jobs && since.elapsed() >= Duration::from_secs(1) => {
+                        return;
+                    }
+                    Some((_, n)) if n == jobs => {}
+                    _ => quiet_since = Some((Instant::now(), jobs)),
+                }
+                assert!(Instant::now() < deadline, "jobs kept appearing");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
             }
+            quiet_since = None;
             let states: Vec<(String, String)> = sqlx::query_as("select kind, state from job where state in ('scheduled', 'running', 'reconciling')")
                 .fetch_all(&self.db.pool)
                 .await
