@@ -311,7 +311,7 @@ pub async fn check_brokerage(state: &AppState, brokerage: BrokerageId, slug: &st
 /// The brokerage's webhooks and Follow Up Boss (docs/webhooks.md): each secret can be read
 /// (and a webhook's is a `whsec_` secret), and none is paused or failing.
 async fn check_connections(state: &AppState, brokerage: BrokerageId, slug: &str) -> Vec<Check> {
-    use crate::twilio::credentials::{SecretSource, read_secret};
+    use crate::twilio::credentials::read_secret;
     let mut out = Vec::new();
     let subs = match state.pool.acquire().await {
         Ok(mut conn) => crate::store::webhooks::subscriptions(&mut conn, brokerage).await,
@@ -333,8 +333,7 @@ async fn check_connections(state: &AppState, brokerage: BrokerageId, slug: &str)
         } else {
             format!("webhook {}", s.name)
         };
-        let source: Option<SecretSource> = serde_json::from_value(s.secret.clone()).ok();
-        let secret = source.as_ref().map(|src| read_secret(src, env));
+        let secret = s.secret_source().map(|src| read_secret(&src, env));
         match (s.kind.as_str(), secret) {
             (_, None) => out.push(Check::Fail(format!("{slug}: {what}: no secret is named"))),
             (_, Some(Err(why))) => out.push(Check::Fail(format!("{slug}: {what}: {why}"))),
@@ -349,11 +348,7 @@ async fn check_connections(state: &AppState, brokerage: BrokerageId, slug: &str)
             }
             _ => {}
         }
-        let key: Option<SecretSource> = s
-            .fub_system_key
-            .clone()
-            .and_then(|v| serde_json::from_value(v).ok());
-        if let Some(Err(why)) = key.as_ref().map(|k| read_secret(k, env)) {
+        if let Some(Err(why)) = s.system_key_source().map(|k| read_secret(&k, env)) {
             out.push(Check::Fail(format!("{slug}: {what}: system key: {why}")));
         }
         out.push(match (s.state.as_str(), s.failing_since) {

@@ -16,7 +16,7 @@ use base64::Engine as _;
 use secrecy::ExposeSecret as _;
 use serde_json::{Value, json};
 
-use super::webhooks::{Answer, check_literal, send};
+use super::webhooks::{Answer, check_literal, read, send};
 use crate::context::AppState;
 use crate::store::BrokerageId;
 use crate::store::webhooks::{self as store, Claimed};
@@ -342,46 +342,6 @@ async fn read_json(r: reqwest::RequestBuilder) -> (Answer, Option<i64>) {
 
 /// FUB's answers are small JSON; at most 256 KB of one is read.
 async fn read_json_value(r: reqwest::RequestBuilder) -> (Answer, Option<Value>) {
-    const AT_MOST: usize = 256 * 1024;
-    let mut resp = match r.send().await {
-        Ok(r) => r,
-        Err(e) => return (Answer::refused(format!("request failed: {e}")), None),
-    };
-    let status = resp.status().as_u16();
-    let retry_after = resp
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    let mut body = Vec::new();
-    while body.len() < AT_MOST {
-        match resp.chunk().await {
-            Ok(Some(c)) => body.extend_from_slice(&c),
-            Ok(None) => break,
-            Err(e) => {
-                return (
-                    Answer {
-                        status: Some(status),
-                        error: Some(format!("the answer broke off: {e}")),
-                        retry_after,
-                        ..Answer::default()
-                    },
-                    None,
-                );
-            }
-        }
-    }
-    let json = serde_json::from_slice::<Value>(&body).ok();
-    (
-        Answer {
-            status: Some(status),
-            excerpt: Some(crate::domain::webhooks::answer_excerpt(&body)).filter(|s| !s.is_empty()),
-            error: resp
-                .status()
-                .is_redirection()
-                .then(|| format!("redirect ({status}) not followed")),
-            retry_after,
-        },
-        json,
-    )
+    let (answer, body) = read(r, 256 * 1024).await;
+    (answer, serde_json::from_slice::<Value>(&body).ok())
 }

@@ -137,9 +137,15 @@ pub fn check_literal(url: &reqwest::Url, allow_private: bool) -> Result<(), Stri
 
 /// Sends `request` and reads at most [`READ_AT_MOST`] bytes of the answer.
 pub async fn send(request: reqwest::RequestBuilder) -> Answer {
-    let resp = match request.send().await {
+    read(request, READ_AT_MOST).await.0
+}
+
+/// Sends `request` and reads at most `at_most` bytes of the answer, which it also returns (a
+/// receiver's JSON, for Follow Up Boss).
+pub async fn read(request: reqwest::RequestBuilder, at_most: usize) -> (Answer, Vec<u8>) {
+    let mut resp = match request.send().await {
         Ok(r) => r,
-        Err(e) => return Answer::refused(describe(&e)),
+        Err(e) => return (Answer::refused(describe(&e)), Vec::new()),
     };
     let status = resp.status().as_u16();
     let retry_after = resp
@@ -147,11 +153,9 @@ pub async fn send(request: reqwest::RequestBuilder) -> Answer {
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
-    let redirect = resp.status().is_redirection();
-    let mut resp = resp;
     let mut body = Vec::new();
     let mut error = None;
-    while body.len() < READ_AT_MOST {
+    while body.len() < at_most {
         match resp.chunk().await {
             Ok(Some(chunk)) => body.extend_from_slice(&chunk),
             Ok(None) => break,
@@ -161,16 +165,17 @@ pub async fn send(request: reqwest::RequestBuilder) -> Answer {
             }
         }
     }
-    body.truncate(READ_AT_MOST);
-    if redirect {
+    body.truncate(at_most);
+    if resp.status().is_redirection() {
         error = Some(format!("redirect ({status}) not followed"));
     }
-    Answer {
+    let answer = Answer {
         status: Some(status),
         excerpt: Some(answer_excerpt(&body)).filter(|s| !s.is_empty()),
         error,
         retry_after,
-    }
+    };
+    (answer, body)
 }
 
 /// An error in words, with its causes (reqwest's `Display` names the URL only).

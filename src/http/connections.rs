@@ -200,21 +200,22 @@ async fn page(
 #[derive(Deserialize)]
 struct Nothing {}
 
-/// `POST /connections/deliveries/{id}/send-again`: the same event (same `webhook-id`) queued
-/// again, now.
+/// What an admin's button does.
+#[derive(Debug, Clone, Copy)]
+enum Action {
+    /// The same event (same `webhook-id`) queued again, now.
+    SendAgain,
+    /// A paused subscription active again, its held events due now.
+    Resume,
+}
+
+/// `POST /connections/deliveries/{id}/send-again`.
 async fn send_again(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Posted { viewer, .. }: Posted<Nothing>,
 ) -> Result<Response> {
-    admin(&viewer)?;
-    let id = parse_id(&id)?;
-    let mut conn = state.pool.acquire().await?;
-    if !rows::send_again(&mut conn, viewer.brokerage, id, state.clock.now()).await? {
-        return Err(Error::NotFound);
-    }
-    tracing::info!(delivery = id, by = %viewer.user_id, "delivery queued again");
-    Ok(Redirect::to("/connections").into_response())
+    act(&state, &viewer, &id, Action::SendAgain).await
 }
 
 /// `POST /connections/subscriptions/{id}/resume`.
@@ -223,12 +224,23 @@ async fn resume(
     Path(id): Path<String>,
     Posted { viewer, .. }: Posted<Nothing>,
 ) -> Result<Response> {
-    admin(&viewer)?;
-    let id = parse_id(&id)?;
+    act(&state, &viewer, &id, Action::Resume).await
+}
+
+/// An admin's action on one row of their brokerage (another's is not found), then back to
+/// the page (303).
+async fn act(state: &AppState, viewer: &Viewer, id: &str, action: Action) -> Result<Response> {
+    admin(viewer)?;
+    let id = parse_id(id)?;
     let mut conn = state.pool.acquire().await?;
-    if !rows::resume(&mut conn, viewer.brokerage, id, state.clock.now()).await? {
+    let now = state.clock.now();
+    let done = match action {
+        Action::SendAgain => rows::send_again(&mut conn, viewer.brokerage, id, now).await?,
+        Action::Resume => rows::resume(&mut conn, viewer.brokerage, id, now).await?,
+    };
+    if !done {
         return Err(Error::NotFound);
     }
-    tracing::info!(subscription = id, by = %viewer.user_id, "subscription resumed");
+    tracing::info!(id, ?action, by = %viewer.user_id, "connections: done");
     Ok(Redirect::to("/connections").into_response())
 }

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::Duration;
-use sqlx::postgres::PgListener;
 use tokio::sync::{Semaphore, watch};
 
 use crate::context::AppState;
@@ -17,6 +16,9 @@ use crate::effects::{Deliver, fub, raise_alert, webhooks};
 use crate::store::webhooks::{self as store, Attempt, Claimed};
 use crate::store::{BrokerageId, alerts};
 
+/// What the event triggers and the page's actions notify (migration 0014).
+const CHANNEL: &str = "textback_delivery";
+
 fn lease(state: &AppState) -> Duration {
     Duration::from_std(state.timing.webhook_timeout * 3).unwrap_or(Duration::minutes(1))
 }
@@ -25,7 +27,7 @@ fn lease(state: &AppState) -> Duration {
 pub(super) async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
     let slots = state.timing.webhook_concurrency.max(1);
     let permits = Arc::new(Semaphore::new(slots));
-    let mut listener = listen(&state).await;
+    let mut listener = super::listen_on(&state.pool, CHANNEL).await;
     loop {
         if *shutdown.borrow() {
             break;
@@ -58,32 +60,10 @@ pub(super) async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
         } else {
             state.timing.poll_interval
         };
-        tokio::select! {
-            _ = shutdown.changed() => {},
-            () = tokio::time::sleep(wait) => {},
-            notified = async {
-                match listener.as_mut() {
-                    Some(l) => l.recv().await.map(|_| ()),
-                    None => std::future::pending().await,
-                }
-            } => {
-                if notified.is_err() {
-                    listener = None;
-                }
-            }
-        }
-        if listener.is_none() {
-            listener = listen(&state).await;
-        }
+        super::wait_for_work(&state.pool, &mut shutdown, wait, &mut listener, CHANNEL).await;
     }
     let all = u32::try_from(slots).unwrap_or(u32::MAX);
     let _ = tokio::time::timeout(state.timing.webhook_timeout, permits.acquire_many(all)).await;
-}
-
-async fn listen(state: &AppState) -> Option<PgListener> {
-    let mut l = PgListener::connect_with(&state.pool).await.ok()?;
-    l.listen("textback_delivery").await.ok()?;
-    Some(l)
 }
 
 async fn claim(state: &AppState, limit: usize) -> anyhow::Result<Vec<Claimed>> {

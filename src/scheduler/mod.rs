@@ -69,6 +69,52 @@ impl Outcome {
 
 pub use crate::context::crash_point;
 
+/// Listens on `channel` (`NOTIFY` from the enqueuing transaction), or `None` when it cannot:
+/// the caller polls until it can.
+async fn listen_on(pool: &sqlx::PgPool, channel: &str) -> Option<PgListener> {
+    let listened = async {
+        let mut l = PgListener::connect_with(pool).await?;
+        l.listen(channel).await?;
+        Ok::<_, sqlx::Error>(l)
+    };
+    match listened.await {
+        Ok(l) => Some(l),
+        Err(e) => {
+            tracing::warn!(error = %e, channel, "cannot listen for notifications; polling instead");
+            None
+        }
+    }
+}
+
+/// Waits for the first of: shutdown, `wait`, a notification on the listener. A broken
+/// listener is dropped and opened again (meanwhile the caller's poll covers it).
+async fn wait_for_work(
+    pool: &sqlx::PgPool,
+    shutdown: &mut watch::Receiver<bool>,
+    wait: StdDuration,
+    listener: &mut Option<PgListener>,
+    channel: &str,
+) {
+    tokio::select! {
+        _ = shutdown.changed() => {},
+        () = tokio::time::sleep(wait) => {},
+        notified = async {
+            match listener.as_mut() {
+                Some(l) => l.recv().await.map(|_| ()),
+                None => std::future::pending().await,
+            }
+        } => {
+            if let Err(e) = notified {
+                tracing::warn!(error = %e, channel, "notifications interrupted; polling until they are back");
+                *listener = None;
+            }
+        }
+    }
+    if listener.is_none() {
+        *listener = listen_on(pool, channel).await;
+    }
+}
+
 #[derive(Clone)]
 pub struct Scheduler {
     state: AppState,
@@ -194,7 +240,7 @@ impl Scheduler {
         let timing = *self.timing();
         // Subscribe before the first look at the table, so a job enqueued in between is
         // not missed (the crates.io worker's rule); the poll covers a lost connection.
-        let mut listener = self.listen().await;
+        let mut listener = listen_on(&self.state.pool, "textback_jobs").await;
         // Where the next claim's scan may start: the end of this loop's last full claim.
         let mut from: Option<DateTime<Utc>> = None;
         loop {
@@ -280,41 +326,14 @@ impl Scheduler {
             } else {
                 self.until_next_wake().await
             };
-            tokio::select! {
-                _ = shutdown.changed() => {},
-                () = tokio::time::sleep(wait) => {},
-                notified = async {
-                    match listener.as_mut() {
-                        Some(l) => l.recv().await.map(|_| ()),
-                        None => std::future::pending().await,
-                    }
-                } => {
-                    if let Err(e) = notified {
-                        tracing::warn!(error = %e, "job notifications interrupted; polling until they are back");
-                        listener = None;
-                    }
-                }
-            }
-            if listener.is_none() {
-                listener = self.listen().await;
-            }
-        }
-    }
-
-    async fn listen(&self) -> Option<PgListener> {
-        let mut listener = match PgListener::connect_with(&self.state.pool).await {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for job notifications; polling instead");
-                return None;
-            }
-        };
-        match listener.listen("textback_jobs").await {
-            Ok(()) => Some(listener),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for job notifications; polling instead");
-                None
-            }
+            wait_for_work(
+                &self.state.pool,
+                &mut shutdown,
+                wait,
+                &mut listener,
+                "textback_jobs",
+            )
+            .await;
         }
     }
 

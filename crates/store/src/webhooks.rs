@@ -166,15 +166,18 @@ pub struct Claimed {
     pub queued_at: DateTime<Utc>,
 }
 
+/// Where a subscription's secret and FUB system key are read from (stored as JSON).
+fn source(v: &Value) -> Option<SecretSource> {
+    serde_json::from_value(v.clone()).ok()
+}
+
 impl Claimed {
     pub fn secret_source(&self) -> Option<SecretSource> {
-        serde_json::from_value(self.secret.clone()).ok()
+        source(&self.secret)
     }
 
     pub fn system_key_source(&self) -> Option<SecretSource> {
-        self.fub_system_key
-            .clone()
-            .and_then(|v| serde_json::from_value(v).ok())
+        self.fub_system_key.as_ref().and_then(source)
     }
 }
 
@@ -378,11 +381,17 @@ pub async fn resume(
         .bind(now)
         .execute(&mut *conn)
         .await?;
-        sqlx::query("select pg_notify('textback_delivery', '')")
-            .execute(&mut *conn)
-            .await?;
+        notify(conn).await?;
     }
     Ok(done)
+}
+
+/// Wakes the deliveries' workers (as the event triggers do) when this transaction commits.
+async fn notify(conn: &mut PgConnection) -> Result<()> {
+    sqlx::query("select pg_notify('textback_delivery', '')")
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// "Send again": a delivered or failed delivery is queued once more, due now, with the same
@@ -409,9 +418,7 @@ pub async fn send_again(
     .rows_affected()
         == 1;
     if done {
-        sqlx::query("select pg_notify('textback_delivery', '')")
-            .execute(&mut *conn)
-            .await?;
+        notify(conn).await?;
     }
     Ok(done)
 }
@@ -434,6 +441,16 @@ pub struct Subscription {
     pub pending: i64,
     pub held: i64,
     pub failed: i64,
+}
+
+impl Subscription {
+    pub fn secret_source(&self) -> Option<SecretSource> {
+        source(&self.secret)
+    }
+
+    pub fn system_key_source(&self) -> Option<SecretSource> {
+        self.fub_system_key.as_ref().and_then(source)
+    }
 }
 
 pub async fn subscriptions(

@@ -887,17 +887,7 @@ fn instant(
 /// refused (docs/security.md "Accounts and keys").
 fn read_twilio(cx: &mut Cx, t: &mut TableReader<'_, '_>) -> Option<twilio::TwilioAccount> {
     use twilio::{TwilioAccount, is_account_sid};
-    for secret in ["auth_token", "webhook_keys", "api_key_secret"] {
-        if let Some(v) = t.get(secret) {
-            cx.err(
-                &v.span(),
-                t.key(secret),
-                format!(
-                    "a secret never goes in the setup file: name where the server reads it with {secret}_env (an environment variable) or {secret}_file (a file)"
-                ),
-            );
-        }
-    }
+    refuse_secrets(cx, t, &["auth_token", "webhook_keys", "api_key_secret"]);
     let sid = t.req_string(cx, "account_sid");
     let sid = match sid {
         Some((sid, span)) if !is_account_sid(sid.trim()) => {
@@ -930,6 +920,22 @@ fn read_twilio(cx: &mut Cx, t: &mut TableReader<'_, '_>) -> Option<twilio::Twili
         auth_token: token?,
         webhook_keys: keys.ok()?,
     })
+}
+
+/// A secret written into the file itself (`auth_token = …`) is a problem: the file names where
+/// the server reads it, `{secret}_env` or `{secret}_file`.
+fn refuse_secrets(cx: &mut Cx, t: &mut TableReader<'_, '_>, secrets: &[&'static str]) {
+    for &secret in secrets {
+        if let Some(v) = t.get(secret) {
+            cx.err(
+                &v.span(),
+                t.key(secret),
+                format!(
+                    "a secret never goes in the setup file: name where the server reads it with {secret}_env (an environment variable) or {secret}_file (a file)"
+                ),
+            );
+        }
+    }
 }
 
 /// Where a secret is read from, as `{env}` (an environment variable's name) or `{file}` (an

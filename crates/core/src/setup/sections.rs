@@ -12,8 +12,8 @@ use super::{
     AfterHours, Agent, Automated, Blackout, Brokerage, CallbackMode, Compliance, Cx, FollowUp,
     FollowUpBoss, Inbox, Inserted, Number, Office, Problem, Role, Samples, SavedReply, SetupFile,
     TableReader, TextBack, WebForm, Webhook, check_automated, check_help_text, check_inserted,
-    instant, is_email, is_slug, phone, read_twilio, secret_source, sub_table, table_array,
-    templates,
+    instant, is_email, is_slug, phone, read_twilio, refuse_secrets, secret_source, sub_table,
+    table_array, templates,
 };
 use crate::domain::language::Language;
 use crate::domain::links;
@@ -1079,13 +1079,7 @@ fn webhooks(cx: &mut Cx, r: &mut TableReader<'_, '_>) -> Vec<Webhook> {
     use crate::domain::webhooks::{EVENTS, is_event};
     let mut out: Vec<Webhook> = Vec::new();
     for mut w in table_array(cx, r, "webhooks") {
-        if let Some(v) = w.get("secret") {
-            cx.err(
-                &v.span(),
-                w.key("secret"),
-                "a secret never goes in the setup file: name where the server reads it with secret_env (an environment variable) or secret_file (a file)",
-            );
-        }
+        refuse_secrets(cx, &mut w, &["secret"]);
         let name = w.req_string(cx, "name").and_then(|(v, span)| {
             if !is_slug(&v) {
                 cx.err(
@@ -1174,17 +1168,7 @@ fn webhooks(cx: &mut Cx, r: &mut TableReader<'_, '_>) -> Vec<Webhook> {
 /// `api_key_file`, the registered `system` and its key, an optional `url`.
 fn follow_up_boss(cx: &mut Cx, r: &mut TableReader<'_, '_>) -> Option<FollowUpBoss> {
     let mut t = sub_table(cx, r, "follow_up_boss")?;
-    for secret in ["api_key", "system_key"] {
-        if let Some(v) = t.get(secret) {
-            cx.err(
-                &v.span(),
-                t.key(secret),
-                format!(
-                    "a secret never goes in the setup file: name where the server reads it with {secret}_env (an environment variable) or {secret}_file (a file)"
-                ),
-            );
-        }
-    }
+    refuse_secrets(cx, &mut t, &["api_key", "system_key"]);
     let api_key = match secret_source(cx, &mut t, "api_key_env", "api_key_file") {
         Ok(Some(s)) => Some(s),
         Ok(None) => {
