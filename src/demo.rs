@@ -42,6 +42,10 @@ const DREW: &str = "+16175550127";
 const ALEX: &str = "+16175550128";
 /// A lead from Harbor's website, through the lead API (docs/leads.md).
 const TAYLOR: &str = "+16175550150";
+/// A lead who writes in Spanish, with a photo (README.md "Spanish", "Pictures").
+const LUCIA: &str = "+16175550151";
+/// The photo Lucía sends.
+const HOUSE_PNG: &[u8] = include_bytes!("../fixtures/media/house.png");
 
 /// The demo's logins: Downtown's manager and the brokerage's admin (fixtures/demo.toml).
 const LOGINS: [(&str, &str); 2] = [
@@ -581,6 +585,33 @@ async fn play(
     );
     pause(3).await;
 
+    // 7e. A lead who writes in Spanish, with a photo of the yard sign's house: her language is
+    // detected, Ava (who speaks Spanish) gets the lead, the photo is fetched from the carrier.
+    say(
+        clock,
+        tz,
+        &format!(
+            "💬 {} texts the 123 Main St line in Spanish, with a photo: \"Hola, vi el letrero de esta casa. ¿Todavía está disponible?\"",
+            mask(LUCIA)
+        ),
+    );
+    let photo = fake.add_media(fake.account_sid(), "image/png", HOUSE_PNG.to_vec());
+    player
+        .inbound_mms(
+            &new_message_sid(),
+            LUCIA,
+            MAIN_ST,
+            "Hola, vi el letrero de esta casa. ¿Todavía está disponible?",
+            &[(photo, "image/png".to_owned())],
+        )
+        .await?;
+    say(
+        clock,
+        tz,
+        "   her language is detected (Español), the lead goes to Ava (she speaks Spanish), the photo is fetched and shown in the thread; Ava's alert says [photo]",
+    );
+    pause(3).await;
+
     // 8. A caller who leaves a voicemail on the 42 Elm St line.
     say(
         clock,
@@ -608,7 +639,7 @@ async fn play(
     say(
         clock,
         tz,
-        "That was the morning: missed calls became texts, a reconnect cancelled one, a landline became a task, a STOP ended the texts to one number, Sam answered by text from his phone, Ava claimed the open-house lead, a web lead was texted with its consent on record, a voicemail waits in the inbox.",
+        "That was the morning: missed calls became texts, a reconnect cancelled one, a landline became a task, a STOP ended the texts to one number, Sam answered by text from his phone, Ava claimed the open-house lead, a web lead was texted with its consent on record, a Spanish-speaking lead's photo reached Ava, a voicemail waits in the inbox.",
     );
     say(
         clock,

@@ -119,6 +119,9 @@ pub async fn serve(
     use hyper_util::rt::{TokioIo, TokioTimer};
     use tower::ServiceExt as _;
 
+    // The language detector's models load once (a second or so): now, off the async threads,
+    // rather than inside the first inbound text's transaction.
+    tokio::task::spawn_blocking(crate::domain::language::warm);
     let stopping = app.state.stopping.clone();
     let limits = Arc::new(connections::PerClient::new(
         app.state.config.max_connections_per_client,

@@ -1433,3 +1433,162 @@ async fn an_admin_sees_a_paused_webhook_and_resumes_it_on_a_phone() {
     assert_eq!(states, vec!["pending"], "waiting to be sent again");
     b.close().await;
 }
+
+/// Issue 20 §5, §6: a thread with a lead's photo (fetched from the carrier, served by textback
+/// with the session, decoded by the browser), and an agent attaching a photo from the reply box
+/// on a phone: sent at an address the carrier fetched. Looked at 390 and 1366 px wide, every
+/// control at least 44 × 44 px on the phone, the Spanish lead's badge in the head.
+#[tokio::test]
+async fn a_thread_shows_a_lead_s_photo_and_an_agent_sends_one_from_a_phone() {
+    let house = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/media/house.png"
+    ))
+    .expect("fixtures/media/house.png");
+    let app = spawn_app().await;
+    let url = app
+        .fake
+        .add_media(app.fake.account_sid(), "image/png", house.clone());
+    let sid = new_sid("MM");
+    let p = with(fixture("sms-inbound-reply.txt"), "MessageSid", &sid);
+    let p = with(with(p, "SmsSid", &sid), "SmsMessageSid", &sid);
+    let p = with(with(p, "From", LEAD), "To", MAIN_ST);
+    let mut p = with(
+        without(
+            with(p, "Body", "Hola, ¿esta es la casa que vi en el letrero?"),
+            "OptOutType",
+        ),
+        "NumMedia",
+        "1",
+    );
+    p.push(("MediaUrl0".into(), url));
+    p.push(("MediaContentType0".into(), "image/png".into()));
+    assert_eq!(app.post_signed("/twilio/sms", &p).await.status, 200);
+    app.run_until_quiet(Span::minutes(2)).await;
+    let id: i64 = sqlx::query_scalar("select conversation_id from conversation")
+        .fetch_one(&app.db.pool)
+        .await
+        .expect("conversation");
+
+    // Ava speaks Spanish: the lead is hers.
+    let b = logged_in(&app, "ava@harbor.example", "photo").await;
+    b.c().set_window_size(390, 844).await.expect("phone size");
+    b.goto(&format!("{}/inbox/c/{id}", app.base_url)).await;
+    b.wait_for_text(".badges", "Español").await;
+    b.wait_for_text(".items", "esta es la casa").await;
+    let hint = b.text_of("form.reply .hint").await;
+    assert!(
+        hint.contains("Responde PARA para no recibir mas."),
+        "{hint}"
+    );
+    // The browser fetched the picture through textback with the session and decoded it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let w = b
+            .c()
+            .execute(
+                "const i = document.querySelector('.item.in img'); return i && i.complete ? i.naturalWidth : 0;",
+                vec![],
+            )
+            .await
+            .expect("image");
+        if w.as_u64() == Some(320) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the photo did not load: {w}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let src = b
+        .c()
+        .execute(
+            "return document.querySelector('.item.in img').getAttribute('src');",
+            vec![],
+        )
+        .await
+        .expect("src");
+    assert!(
+        src.as_str().is_some_and(|s| s.starts_with("/inbox/media/")),
+        "{src}"
+    );
+    let mut small = small_targets(&b, "thread with a photo").await;
+    b.shot("390-thread").await;
+
+    // She attaches a photo and sends it.
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/media/house.png");
+    b.c()
+        .find(Locator::Css("input[name=photo]"))
+        .await
+        .expect("photo field")
+        .send_keys(path)
+        .await
+        .expect("choose the file");
+    b.type_into("#reply-body", "Sí, esta es. ¿Quiere verla el sábado?")
+        .await;
+    b.c()
+        .execute(
+            "document.querySelector('.compose').scrollIntoView();",
+            vec![],
+        )
+        .await
+        .expect("scroll");
+    small.extend(small_targets(&b, "reply box with a photo chosen").await);
+    b.shot("390-reply-with-photo").await;
+    b.click("form.reply button[type=submit]").await;
+    b.wait_for_last(".item.out", "Quiere verla").await;
+    app.drain().await;
+    app.fake.settle().await;
+    let sent: Vec<_> = app
+        .fake
+        .messages()
+        .into_iter()
+        .filter(|m| m.to == LEAD)
+        .collect();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].media_urls.len(), 1);
+    let fetched = app.fake.fetched_media();
+    assert_eq!(fetched.len(), 1);
+    assert_eq!(
+        (fetched[0].1.status, fetched[0].1.bytes == house),
+        (Some(200), true)
+    );
+    b.goto(&format!("{}/inbox/c/{id}", app.base_url)).await;
+    b.wait_for_last(".item.out", "Quiere verla").await;
+    b.c()
+        .execute(
+            "const all = document.querySelectorAll('.item.out'); all[all.length - 1].scrollIntoView();",
+            vec![],
+        )
+        .await
+        .expect("scroll");
+    // (Pictures load lazily: the second once it is scrolled to.)
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let loaded = b
+            .c()
+            .execute(
+                "return [...document.querySelectorAll('.item img')].map(i => i.complete ? i.naturalWidth : 0);",
+                vec![],
+            )
+            .await
+            .expect("images");
+        if loaded == json!([320, 320]) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "both photos shown: {loaded}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    b.shot("390-thread-both-photos").await;
+    assert!(
+        small.is_empty(),
+        "under 44 × 44 CSS px at 390 px wide:\n{}",
+        small.join("\n")
+    );
+    b.c()
+        .set_window_size(1366, 900)
+        .await
+        .expect("desktop size");
+    b.goto(&format!("{}/inbox/c/{id}", app.base_url)).await;
+    b.wait_for_last(".item.out", "Quiere verla").await;
+    b.shot("1366-thread").await;
+    b.close().await;
+}

@@ -189,9 +189,17 @@ async fn run(fub: &Fub<'_>, d: &Claimed) -> Result<Answer, Answer> {
         }
         "text.sent" | "reply.received" => {
             let incoming = d.event_type == "reply.received";
+            // A photo alone is logged as one (README.md "Pictures"): FUB wants words.
+            let words = text("body").unwrap_or_default();
+            let has_media = data.get("num_media").and_then(Value::as_i64).unwrap_or(0) > 0;
+            let message = match (words.trim().is_empty(), has_media) {
+                (true, true) => "[photo]".to_owned(),
+                (false, true) => format!("{words} [photo]"),
+                _ => words,
+            };
             let body = json!({
                 "personId": person_id,
-                "message": text("body").unwrap_or_default(),
+                "message": message,
                 "toNumber": if incoming { our_number.clone() } else { phone.clone() },
                 "fromNumber": if incoming { phone.clone() } else { our_number.clone() },
                 "isIncoming": incoming,

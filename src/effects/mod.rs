@@ -23,5 +23,5 @@ pub use calls::{human_answered, on_answered_call, on_missed_call};
 pub use carrier::{
     Target, adopt_orphan_statuses, after_sent, apply_code_effect, on_message_status,
 };
-pub use replies::{ReplyRefused, queue_agent_reply, queue_agent_reply_once};
-pub use texts::{Inbound, InboundEffect, on_inbound_text};
+pub use replies::{ReplyRefused, Said, queue_agent_reply, queue_agent_reply_once};
+pub use texts::{Inbound, InboundEffect, note_language, on_inbound_text};

@@ -43,14 +43,18 @@ pub async fn queue_agent_reply(
     body: &str,
     now: DateTime<Utc>,
 ) -> store::Result<Result<i64, ReplyRefused>> {
-    queue_agent_reply_once(
+    queue(
         conn,
         brokerage,
         contact_id,
         number_id,
         agent_email,
-        body,
-        None,
+        Said {
+            body,
+            once: None,
+            by_text: None,
+            media_ids: &[],
+        },
         now,
     )
     .await
@@ -75,26 +79,36 @@ pub async fn queue_agent_reply_by_text(
         contact_id,
         number_id,
         agent_email,
-        body,
-        None,
-        Some(agent_id),
+        Said {
+            body,
+            once: None,
+            by_text: Some(agent_id),
+            media_ids: &[],
+        },
         now,
     )
     .await
 }
 
-/// [`queue_agent_reply`] for a form carrying a one-time token (`once`): a second submission
-/// of the same form (a double click, a reload of the POST) finds the first one's job and
-/// queues nothing more.
-#[allow(clippy::too_many_arguments)]
+/// What the agent said: the text, the form's one-time token, the agent who texted it from their
+/// phone, the attachments (README.md "Pictures").
+pub struct Said<'a> {
+    pub body: &'a str,
+    pub once: Option<&'a str>,
+    pub by_text: Option<i64>,
+    pub media_ids: &'a [i64],
+}
+
+/// [`queue_agent_reply`] for a form carrying a one-time token (`said.once`): a second
+/// submission of the same form (a double click, a reload of the POST) finds the first one's job
+/// and queues nothing more. The attachments go with the text, through the same gate.
 pub async fn queue_agent_reply_once(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
     contact_id: ContactId,
     number_id: i64,
     agent_email: &str,
-    body: &str,
-    once: Option<&str>,
+    said: Said<'_>,
     now: DateTime<Utc>,
 ) -> store::Result<Result<i64, ReplyRefused>> {
     queue(
@@ -103,28 +117,30 @@ pub async fn queue_agent_reply_once(
         contact_id,
         number_id,
         agent_email,
-        body,
-        once,
-        None,
+        said,
         now,
     )
     .await
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn queue(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
     contact_id: ContactId,
     number_id: i64,
     agent_email: &str,
-    body: &str,
-    once: Option<&str>,
-    by_text: Option<i64>,
+    said: Said<'_>,
     now: DateTime<Utc>,
 ) -> store::Result<Result<i64, ReplyRefused>> {
+    let Said {
+        body,
+        once,
+        by_text,
+        media_ids,
+    } = said;
     let body = body.trim();
-    if body.is_empty() {
+    // A picture alone is a reply too.
+    if body.is_empty() && media_ids.is_empty() {
         return Ok(Err(ReplyRefused::Empty));
     }
     if crate::domain::links::check(body, &[])
@@ -174,6 +190,7 @@ async fn queue(
         body: body.to_owned(),
         once: once.map(str::to_owned),
         by_text,
+        media_ids: media_ids.to_vec(),
     }
     .enqueue(
         conn,
@@ -181,5 +198,8 @@ async fn queue(
         Place::for_contact(contact.contact_id, now, now),
     )
     .await?;
+    if !media_ids.is_empty() {
+        store::media::attach(conn, brokerage, media_ids, job.0).await?;
+    }
     Ok(Ok(job.0))
 }

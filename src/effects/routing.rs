@@ -8,6 +8,7 @@ use chrono_tz::Tz;
 use sqlx::PgConnection;
 
 use crate::domain::alerts::who;
+use crate::domain::language::Language;
 use crate::domain::routing::{self, Availability, Decision, Mode, Target};
 use crate::store::jobs::{JobPayload, Place, payload};
 use crate::store::routing::{self as rows, RoutingAgent};
@@ -24,7 +25,26 @@ pub fn agent(a: &RoutingAgent) -> routing::Agent {
         hours: a.hours_start.zip(a.hours_end),
         availability: Availability::from_stored(&a.availability, a.back_on)
             .unwrap_or(Availability::Away),
+        languages: a
+            .languages
+            .iter()
+            .filter_map(|l| Language::parse(l))
+            .collect(),
     }
+}
+
+/// The language the lead writes in (README.md "Spanish"), or the brokerage's default.
+async fn lead_language(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+    contact_id: ContactId,
+) -> store::Result<Language> {
+    Ok(
+        match contacts::language(conn, brokerage, contact_id).await? {
+            Some((language, _)) => language,
+            None => store::brokerages::default_language(conn, brokerage).await?,
+        },
+    )
 }
 
 pub fn zone(name: &str) -> Tz {
@@ -80,12 +100,14 @@ pub async fn route_new(
     let mode = Mode::parse(&number.routing).unwrap_or_default();
     let ring = rows::ring(conn, brokerage, number.number_id).await?;
     let ring_view: Vec<routing::Agent> = ring.iter().map(agent).collect();
+    let language = lead_language(conn, brokerage, contact_id).await?;
     let decision = routing::route(
         mode,
         now,
         zone(&number.time_zone),
         &ring_view,
         number.rr_cursor,
+        language,
     );
     apply(
         conn,
@@ -158,11 +180,15 @@ async fn apply(
             } else {
                 "routed"
             };
-            let detail = match a.why {
+            let mut detail = match a.why {
                 Why::New => a.number.routing.clone(),
                 Why::ClaimTimedOut { .. } => "claim_timeout".to_owned(),
                 Why::Escalated { minutes } => format!("escalated:{minutes}"),
             };
+            if let Some(language) = decision.language {
+                detail.push('+');
+                detail.push_str(language.as_str());
+            }
             rows::trace(
                 conn,
                 brokerage,
@@ -195,7 +221,10 @@ async fn apply(
                     by_agent_id: None,
                     to_agent_id: None,
                     agent_ids: Some(&agent_ids),
-                    detail: None,
+                    detail: decision
+                        .language
+                        .map(|l| format!("+{}", l.as_str()))
+                        .as_deref(),
                     at: now,
                 },
             )
@@ -467,8 +496,14 @@ pub async fn claim_timed_out(
     };
     let ring = rows::ring(conn, brokerage, number.number_id).await?;
     let view: Vec<routing::Agent> = ring.iter().map(agent).collect();
-    let decision =
-        routing::after_claim_timeout(now, zone(&number.time_zone), &view, number.rr_cursor);
+    let language = lead_language(conn, brokerage, contact_id).await?;
+    let decision = routing::after_claim_timeout(
+        now,
+        zone(&number.time_zone),
+        &view,
+        number.rr_cursor,
+        language,
+    );
     apply(
         conn,
         brokerage,
@@ -510,6 +545,7 @@ pub async fn reassign_on_escalation(
     let mode = Mode::parse(&number.routing).unwrap_or_default();
     let ring = rows::ring(conn, brokerage, number.number_id).await?;
     let view: Vec<routing::Agent> = ring.iter().map(agent).collect();
+    let language = lead_language(conn, brokerage, wait.contact_id).await?;
     let decision = routing::reassign(
         mode,
         now,
@@ -517,6 +553,7 @@ pub async fn reassign_on_escalation(
         &view,
         number.rr_cursor,
         wait.assigned_agent_id,
+        language,
     );
     apply(
         conn,

@@ -10,6 +10,7 @@ use super::alerts::{Deliver, raise_alert};
 use super::calls::human_answered;
 
 use crate::domain::keywords::{Class, Classified};
+use crate::domain::language;
 use crate::store::{
     self, BrokerageId, alerts, brokerages, contacts, conversations, jobs, leads, suppressions,
 };
@@ -136,6 +137,32 @@ pub async fn on_inbound_text(
         changed,
         cancelled,
     })
+}
+
+/// The contact's language after their text `body` (README.md "Spanish"): a keyword (ESPAÑOL,
+/// ENGLISH) or a Spanish opt-out word sets it, a confident guess changes a guessed one. Called
+/// with the contact locked, before the text is routed (a Spanish speaker gets it) and before a
+/// keyword's confirmation is queued (it goes in the language just written).
+pub async fn note_language(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+    contact_id: ContactId,
+    body: &str,
+    now: DateTime<Utc>,
+) -> store::Result<()> {
+    let Some(contact) = contacts::get(conn, brokerage, contact_id).await? else {
+        return Ok(());
+    };
+    let default = brokerages::default_language(conn, brokerage).await?;
+    if let Some((language, how)) = language::after_text(contact.language_now(default), body) {
+        contacts::set_language(conn, brokerage, contact_id, language, how, None, now).await?;
+        tracing::info!(
+            language = language.as_str(),
+            how = how.as_str(),
+            "the contact's language"
+        );
+    }
+    Ok(())
 }
 
 /// A lead's reply (docs/architecture.md step 5): the conversation waits for a person, an escalation to

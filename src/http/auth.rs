@@ -245,31 +245,113 @@ impl<T: serde::de::DeserializeOwned + Send> FromRequest<AppState> for Posted<T> 
         let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES)
             .await
             .map_err(|_| Error::BadRequest("The form is too large.".into()))?;
-        let token: CsrfField = serde_urlencoded::from_bytes(&bytes)
-            .map_err(|_| Error::BadRequest("The form could not be read.".into()))?;
-        if !token.csrf.as_deref().is_some_and(|t| same(t, &viewer.csrf)) {
-            tracing::warn!(
-                user_id = viewer.user_id,
-                "form refused: missing or wrong CSRF token"
-            );
-            return Err(Error::Forbidden(
-                "This form has expired. Reload the page and try again.",
-            ));
-        }
-        if let Some(field) = field_with_control_character(&bytes) {
-            tracing::info!(
-                user_id = viewer.user_id,
-                field = %field,
-                "form refused: a control character in a field"
-            );
-            return Err(Error::BadRequest(format!(
-                "{} contains a control character (such as NUL) that cannot be stored or sent. Remove it and try again; nothing was changed.",
-                field_label(&field)
-            )));
-        }
-        let form = serde_urlencoded::from_bytes(&bytes)
-            .map_err(|_| Error::BadRequest("The form could not be read.".into()))?;
+        let form = checked_form(&viewer, &bytes)?;
         Ok(Posted { viewer, form })
+    }
+}
+
+/// The CSRF token compared, no control character in any field, the fields decoded into `T`.
+fn checked_form<T: serde::de::DeserializeOwned>(viewer: &Viewer, bytes: &[u8]) -> Result<T> {
+    let token: CsrfField = serde_urlencoded::from_bytes(bytes)
+        .map_err(|_| Error::BadRequest("The form could not be read.".into()))?;
+    if !token.csrf.as_deref().is_some_and(|t| same(t, &viewer.csrf)) {
+        tracing::warn!(
+            user_id = viewer.user_id,
+            "form refused: missing or wrong CSRF token"
+        );
+        return Err(Error::Forbidden(
+            "This form has expired. Reload the page and try again.",
+        ));
+    }
+    if let Some(field) = field_with_control_character(bytes) {
+        tracing::info!(
+            user_id = viewer.user_id,
+            field = %field,
+            "form refused: a control character in a field"
+        );
+        return Err(Error::BadRequest(format!(
+            "{} contains a control character (such as NUL) that cannot be stored or sent. Remove it and try again; nothing was changed.",
+            field_label(&field)
+        )));
+    }
+    serde_urlencoded::from_bytes(bytes)
+        .map_err(|_| Error::BadRequest("The form could not be read.".into()))
+}
+
+/// The most a form with a file may weigh: the largest file (README.md "Pictures") and the
+/// form's fields.
+pub const MAX_UPLOAD_FORM_BYTES: usize = crate::domain::media::MAX_BYTES + MAX_FORM_BYTES;
+
+/// A form that may carry a file (`multipart/form-data`; a plain form works too): the checks of
+/// [`Posted`] on its text fields, and the bytes of its files (empty file inputs left out). The
+/// route sets the body limit ([`MAX_UPLOAD_FORM_BYTES`]).
+pub struct PostedFiles<T> {
+    pub viewer: Viewer,
+    pub form: T,
+    pub files: Vec<Vec<u8>>,
+}
+
+impl<T: serde::de::DeserializeOwned + Send> FromRequest<AppState> for PostedFiles<T> {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<PostedFiles<T>> {
+        let multipart = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|c| c.starts_with("multipart/form-data"));
+        if !multipart {
+            let Posted { viewer, form } = Posted::from_request(req, state).await?;
+            return Ok(PostedFiles {
+                viewer,
+                form,
+                files: Vec::new(),
+            });
+        }
+        let (parts, body) = req.into_parts();
+        check_origin(&parts.headers, state)?;
+        let viewer = viewer(&parts.headers, state, true).await?;
+        let unreadable = |e: axum::extract::multipart::MultipartError| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                Error::BadRequest(format!(
+                    "The file is too large: a photo can be at most {} MB.",
+                    crate::domain::media::MAX_BYTES / (1024 * 1024)
+                ))
+            } else {
+                Error::BadRequest("The form could not be read.".into())
+            }
+        };
+        let mut multipart =
+            axum::extract::Multipart::from_request(Request::from_parts(parts, body), state)
+                .await
+                .map_err(|_| Error::BadRequest("The form could not be read.".into()))?;
+        let mut fields: Vec<(String, String)> = Vec::new();
+        let mut files = Vec::new();
+        let mut field_bytes = 0usize;
+        while let Some(field) = multipart.next_field().await.map_err(unreadable)? {
+            let name = field.name().unwrap_or_default().to_owned();
+            if field.file_name().is_some() {
+                let bytes = field.bytes().await.map_err(unreadable)?;
+                if !bytes.is_empty() {
+                    files.push(bytes.to_vec());
+                }
+            } else {
+                let value = field.text().await.map_err(unreadable)?;
+                field_bytes += name.len() + value.len();
+                if field_bytes > MAX_FORM_BYTES {
+                    return Err(Error::BadRequest("The form is too large.".into()));
+                }
+                fields.push((name, value));
+            }
+        }
+        let encoded = serde_urlencoded::to_string(&fields)
+            .map_err(|_| Error::BadRequest("The form could not be read.".into()))?;
+        let form = checked_form(&viewer, encoded.as_bytes())?;
+        Ok(PostedFiles {
+            viewer,
+            form,
+            files,
+        })
     }
 }
 

@@ -21,6 +21,7 @@ use crate::domain::decision_text::past_time;
 use crate::domain::funnel::{
     self, CHART_H, CHART_W, Group, HourBar, Period, Tally, duration_words, percent,
 };
+use crate::domain::language::Language;
 use crate::domain::phone::display;
 use crate::store::dashboard::{
     self, AgentCallRow, CallRateRow, Names, ReplyRow, RoutingRow, Slice, SpeedRow, WebLeadRow,
@@ -309,6 +310,7 @@ fn group_name(names: &Names, group: Group) -> String {
         Group::Agent(None) => "Unassigned".into(),
         Group::Hour(h) => format!("{h}:00"),
         Group::Variant(v) => format!("variant {}", v + 1),
+        Group::Language(l) => l.name().to_owned(),
         Group::All => "All".into(),
     }
 }
@@ -322,6 +324,7 @@ fn group_key(group: Group) -> (&'static str, Option<i64>) {
         Group::Agent(id) => ("agent", id),
         Group::Hour(h) => ("hour", Some(i64::from(h))),
         Group::Variant(v) => ("variant", Some(i64::from(v))),
+        Group::Language(l) => ("language", Some(i64::from(l == Language::Es))),
     }
 }
 
@@ -656,6 +659,7 @@ async fn dashboard_page(
         ("number", "By number", "Number"),
         ("office", "By office", "Office"),
         ("agent", "By agent", "Agent"),
+        ("language", "By language", "Language"),
     ] {
         let mut rows: Vec<GroupRowView> = data
             .funnel
@@ -679,6 +683,10 @@ async fn dashboard_page(
             })
             .collect();
         rows.sort_by(|x, y| y.leads.cmp(&x.leads).then(x.name.cmp(&y.name)));
+        // A brokerage whose leads all write one language needs no table of one row.
+        if kind == "language" && rows.len() < 2 {
+            continue;
+        }
         if !rows.is_empty() {
             groups.push(GroupTable {
                 title,
@@ -886,11 +894,11 @@ async fn export(
     ];
     let fail = |e: csv::Error| Error::Internal(e.into());
     out.write_record(header).map_err(fail)?;
-    // The whole slice, then by number, office and agent (the groups' order).
+    // The whole slice, then by number, office, agent and language (the groups' order).
     let rows = data.funnel.iter().filter(|(g, _)| {
         matches!(
             g,
-            Group::All | Group::Number(_) | Group::Office(_) | Group::Agent(_)
+            Group::All | Group::Number(_) | Group::Office(_) | Group::Agent(_) | Group::Language(_)
         )
     });
     let secs = |v: Option<f64>| v.map(|s| format!("{s:.0}")).unwrap_or_default();

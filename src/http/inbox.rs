@@ -13,18 +13,19 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Deserialize;
 
-use super::auth::{Posted, Viewer};
+use super::auth::{Posted, PostedFiles, Viewer};
 use super::pages::Layout;
 use super::{AppState, Error, Result};
 use crate::domain::alerts::callback_why;
 use crate::domain::callback;
 use crate::domain::decision_text::{self, past_time};
+use crate::domain::language::{How, Language};
 use crate::domain::phone::{display, parse_typed};
 use crate::domain::{carrier, sms_text};
 use crate::effects::{self, ReplyRefused};
 use crate::store::inbox::{self, Filter, Head, Thread};
 use crate::store::jobs::{JobKind, JobState};
-use crate::store::{conversations, messages, tasks};
+use crate::store::{contacts, conversations, messages, tasks};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -35,7 +36,12 @@ pub fn router() -> Router<AppState> {
         .route("/inbox/events", get(super::live::events))
         .route("/inbox/c/{id}", get(conversation_page))
         .route("/inbox/c/{id}/thread", get(thread_fragment))
-        .route("/inbox/c/{id}/reply", post(reply))
+        .route(
+            "/inbox/c/{id}/reply",
+            post(reply).layer(axum::extract::DefaultBodyLimit::max(
+                super::auth::MAX_UPLOAD_FORM_BYTES,
+            )),
+        )
         .route("/inbox/c/{id}/note", post(note))
         .route("/inbox/c/{id}/assign", post(assign))
         .route("/inbox/c/{id}/close", post(close))
@@ -45,6 +51,7 @@ pub fn router() -> Router<AppState> {
         .route("/inbox/c/{id}/do-not-text", post(do_not_text))
         .route("/inbox/c/{id}/review", post(review))
         .route("/inbox/c/{id}/name", post(set_name))
+        .route("/inbox/c/{id}/language", post(set_language))
         .route("/inbox/c/{id}/merge", post(merge))
         .route("/inbox/c/{id}/delete", post(delete))
         .route("/inbox/c/{id}/tasks/{task}/done", post(task_done))
@@ -131,6 +138,51 @@ pub struct ItemView {
     warn: bool,
     /// A voicemail's audio, played through textback.
     audio: Option<String>,
+    /// A text's pictures and files (README.md "Pictures").
+    media: Vec<MediaView>,
+}
+
+/// A picture or file of a text: served by textback (`src`) when kept, else a line saying why
+/// not.
+pub struct MediaView {
+    src: Option<String>,
+    image: bool,
+    label: String,
+    width: Option<i32>,
+    height: Option<i32>,
+}
+
+fn media_view(m: &crate::store::media::Item) -> MediaView {
+    let is_image = |t: Option<&str>| t.is_some_and(|t| t.starts_with("image/"));
+    let image = is_image(m.content_type.as_deref());
+    let what = if image || (m.content_type.is_none() && is_image(m.claimed_type.as_deref())) {
+        "photo"
+    } else {
+        "file"
+    };
+    let label = match m.state.as_str() {
+        "stored" if image => "Photo".to_owned(),
+        "stored" => format!("PDF, {} KB", (i64::from(m.size.unwrap_or(0)) + 1023) / 1024),
+        "pending" => format!("A {what} on its way from the carrier…"),
+        "refused" => match m.reason.as_deref() {
+            Some("not_twilio" | "other_account") => {
+                format!("A {what} not kept: its link was not from Twilio")
+            }
+            Some(code) => format!(
+                "A {what} not kept: {}",
+                crate::domain::media::reason_words(code).unwrap_or_else(|| code.replace('_', " "))
+            ),
+            None => format!("A {what} not kept"),
+        },
+        _ => format!("A {what} the carrier could not give us"),
+    };
+    MediaView {
+        src: (m.state == "stored").then(|| format!("/inbox/media/{}", m.media_id)),
+        image,
+        label,
+        width: m.width,
+        height: m.height,
+    }
 }
 
 pub struct TaskView {
@@ -162,6 +214,8 @@ pub struct ThreadView {
     /// The brokerage's name when no text has gone to this number yet: the compose box says
     /// what the first text gets (R10: the name and the opt-out line).
     first_text: Option<String>,
+    /// The opt-out line a first text gets, in the contact's language.
+    opt_out_line: &'static str,
     /// Why the number cannot take texts, when the carrier or Lookup said so: the compose box
     /// offers the call first, and a text needs the "send anyway" box ticked.
     cannot_text: Option<&'static str>,
@@ -176,6 +230,8 @@ pub struct ThreadView {
     saved: Vec<(String, String)>,
     /// A first-to-claim offer open to this person: the thread offers "Claim".
     claimable: bool,
+    /// The contact's language (code) and the choices: (code, name, selected).
+    language_choices: Vec<(&'static str, &'static str, bool)>,
 }
 
 #[derive(Template)]
@@ -663,8 +719,21 @@ fn event_words(e: &inbox::EventItem) -> String {
         "closed" => format!("Closed{by}"),
         "reopened" => format!("Reopened{by}"),
         "taken_over" => format!("Taken over{by}: no more automatic texts"),
+        "language" => language_words(e.detail.as_deref().unwrap_or(""), &by),
         // The routing trace (docs/routing.md).
         _ => routing_words(e).unwrap_or_else(|| format!("{}{by}", e.kind.replace('_', " "))),
+    }
+}
+
+/// A change of the contact's language in plain words (README.md "Spanish"); `detail` is
+/// `code:how` as stored.
+fn language_words(detail: &str, by: &str) -> String {
+    let (code, how) = detail.split_once(':').unwrap_or((detail, ""));
+    let name = Language::parse(code).map_or("another language", Language::name);
+    match How::parse(how) {
+        Some(How::Keyword) => format!("Language: {name} (they asked for it by text)"),
+        Some(How::Agent) => format!("Language: {name}, set{by}"),
+        _ => format!("Language: {name} (from what they wrote)"),
     }
 }
 
@@ -673,17 +742,29 @@ fn routing_words(e: &inbox::EventItem) -> Option<String> {
     let to = e.to_name.as_deref().unwrap_or("someone");
     let by = e.by_name.as_deref().unwrap_or("someone");
     let offered: Vec<&str> = e.agent_names.iter().flatten().map(String::as_str).collect();
-    let detail = e.detail.as_deref().unwrap_or("");
+    // A language that narrowed the choice rides on the detail: `round_robin+es`.
+    let (detail, language) = match e.detail.as_deref().unwrap_or("").split_once('+') {
+        Some((d, code)) => (d, Language::parse(code)),
+        None => (e.detail.as_deref().unwrap_or(""), None),
+    };
+    let speaks = language
+        .map(|l| format!(" (speaks {})", l.name()))
+        .unwrap_or_default();
     Some(match e.kind.as_str() {
         "routed" => match detail {
-            "round_robin" => format!("Routed to {to}: next in turn"),
-            "first_to_claim" => format!("Routed to {to}"),
-            "claim_timeout" => format!("Routed to {to}: next in turn, as nobody claimed it"),
-            _ => format!("Routed to {to}: first available agent"),
+            "round_robin" => format!("Routed to {to}{speaks}: next in turn"),
+            "first_to_claim" => format!("Routed to {to}{speaks}"),
+            "claim_timeout" => {
+                format!("Routed to {to}{speaks}: next in turn, as nobody claimed it")
+            }
+            _ => format!("Routed to {to}{speaks}: first available agent"),
         },
         "offered" => format!(
-            "Offered to {}: the first to claim it owns it",
-            crate::effects::routing::names(&offered)
+            "Offered to {}{}: the first to claim it owns it",
+            crate::effects::routing::names(&offered),
+            language
+                .map(|l| format!(" (they speak {})", l.name()))
+                .unwrap_or_default()
         ),
         "claimed" => format!("Claimed by {to}"),
         "claim_timed_out" => format!(
@@ -704,7 +785,7 @@ fn routing_words(e: &inbox::EventItem) -> Option<String> {
                 .strip_prefix("escalated:")
                 .map(|m| format!(": the reply waited {m} min"))
                 .unwrap_or_default();
-            format!("Moved from {by} to {to}{minutes}")
+            format!("Moved from {by} to {to}{speaks}{minutes}")
         }
         "agent_text" => match detail {
             "reply" => format!("{by} replied by text from their phone"),
@@ -744,6 +825,7 @@ fn items(thread: &Thread, head: &Head, names: &Names, now: DateTime<Utc>, tz: Tz
             meta: (c.from_raw != head.phone).then(|| format!("from {}", display(&c.from_raw))),
             warn: false,
             audio: None,
+            media: Vec::new(),
         });
     }
     for m in &thread.messages {
@@ -778,16 +860,27 @@ fn items(thread: &Thread, head: &Head, names: &Names, now: DateTime<Utc>, tz: Tz
             };
             (title, "out", meta, warn)
         };
+        let media: Vec<MediaView> = thread
+            .media
+            .iter()
+            .filter(|x| {
+                x.message_id == Some(m.message_id)
+                    || (m.direction == "outbound" && x.job_id.is_some() && x.job_id == m.job_id)
+            })
+            .map(media_view)
+            .collect();
         out.push(ItemView {
             at: m.occurred_at,
             order: 1,
             when: when(m.occurred_at),
             class,
             title,
-            body: Some(sms_text::printable(&m.body).into_owned()),
+            body: (!m.body.is_empty() || media.is_empty())
+                .then(|| sms_text::printable(&m.body).into_owned()),
             meta,
             warn,
             audio: None,
+            media,
         });
     }
     for n in &thread.notes {
@@ -801,6 +894,7 @@ fn items(thread: &Thread, head: &Head, names: &Names, now: DateTime<Utc>, tz: Tz
             meta: None,
             warn: false,
             audio: None,
+            media: Vec::new(),
         });
     }
     for t in &thread.tasks {
@@ -834,6 +928,7 @@ fn items(thread: &Thread, head: &Head, names: &Names, now: DateTime<Utc>, tz: Tz
             meta: Some(meta),
             warn: false,
             audio: None,
+            media: Vec::new(),
         });
     }
     for c in &thread.callbacks {
@@ -887,6 +982,7 @@ fn items(thread: &Thread, head: &Head, names: &Names, now: DateTime<Utc>, tz: Tz
             meta: Some(by),
             warn,
             audio: None,
+            media: Vec::new(),
         });
     }
     for w in &thread.web_leads {
@@ -916,6 +1012,7 @@ fn items(thread: &Thread, head: &Head, names: &Names, now: DateTime<Utc>, tz: Tz
                 .map(|l| format!("about {}", sms_text::printable(l))),
             warn: false,
             audio: None,
+            media: Vec::new(),
         });
     }
     for v in &thread.voicemails {
@@ -949,6 +1046,7 @@ fn items(thread: &Thread, head: &Head, names: &Names, now: DateTime<Utc>, tz: Tz
             meta: None,
             warn: v.keyword_class.as_deref() == Some("review"),
             audio: Some(format!("/inbox/voicemails/{}/audio", v.voicemail_id)),
+            media: Vec::new(),
         });
     }
     for d in &thread.decisions {
@@ -978,6 +1076,7 @@ fn items(thread: &Thread, head: &Head, names: &Names, now: DateTime<Utc>, tz: Tz
                 .then(|| "since then: tried again".to_owned()),
             warn: d.decision == "skip",
             audio: None,
+            media: Vec::new(),
         });
     }
     for e in &thread.events {
@@ -991,6 +1090,7 @@ fn items(thread: &Thread, head: &Head, names: &Names, now: DateTime<Utc>, tz: Tz
             meta: None,
             warn: false,
             audio: None,
+            media: Vec::new(),
         });
     }
     for e in &thread.consent {
@@ -1004,6 +1104,7 @@ fn items(thread: &Thread, head: &Head, names: &Names, now: DateTime<Utc>, tz: Tz
             meta: None,
             warn: e.event == "opt_out" || e.event == "review_hold",
             audio: None,
+            media: Vec::new(),
         });
     }
     for j in &thread.jobs {
@@ -1032,6 +1133,7 @@ fn items(thread: &Thread, head: &Head, names: &Names, now: DateTime<Utc>, tz: Tz
                 }),
                 warn: false,
                 audio: None,
+                media: Vec::new(),
             });
             continue;
         }
@@ -1046,6 +1148,7 @@ fn items(thread: &Thread, head: &Head, names: &Names, now: DateTime<Utc>, tz: Tz
                 meta: None,
                 warn,
                 audio: None,
+                media: Vec::new(),
             });
         }
     }
@@ -1120,6 +1223,19 @@ async fn thread_view(
             .map(|m| one_line(&m.body, 200))
     });
     let mut badges = Vec::new();
+    let default_language = Language::parse(&head.default_language).unwrap_or(Language::En);
+    let language = head
+        .language
+        .as_deref()
+        .and_then(Language::parse)
+        .unwrap_or(default_language);
+    // Only worth a badge when it is not the brokerage's everyday language.
+    if language != default_language {
+        badges.push(Badge {
+            class: "lang",
+            text: language.name().to_owned(),
+        });
+    }
     if head.review_hold_at.is_some() {
         badges.push(Badge {
             class: "warn",
@@ -1230,6 +1346,10 @@ async fn thread_view(
             .collect(),
         reply_blocked,
         first_text: first_text.then(|| viewer.brokerage_name.clone()),
+        opt_out_line: match language {
+            Language::En => sms_text::OPT_OUT_LINE.trim(),
+            Language::Es => sms_text::OPT_OUT_LINE_ES.trim(),
+        },
         cannot_text: crate::domain::line_type::why_no_texts(
             head.cannot_text_code.as_deref(),
             head.line_type.as_deref(),
@@ -1239,6 +1359,10 @@ async fn thread_view(
         draft,
         saved,
         claimable,
+        language_choices: Language::ALL
+            .iter()
+            .map(|l| (l.as_str(), l.name(), *l == language))
+            .collect(),
         once: super::auth::random_token()?,
     })
 }
@@ -1282,6 +1406,10 @@ async fn act(
     Ok(())
 }
 
+/// How long a reply's photo answers at its address: Twilio fetches it when it sends, and a
+/// reply held for quiet hours or retried may go out a day or two later.
+const PHOTO_DAYS: i64 = 3;
+
 #[derive(Deserialize)]
 struct ReplyForm {
     #[serde(default)]
@@ -1300,13 +1428,69 @@ struct ReplyForm {
 async fn reply(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Posted { viewer, form }: Posted<ReplyForm>,
+    PostedFiles {
+        viewer,
+        form,
+        files,
+    }: PostedFiles<ReplyForm>,
 ) -> Result<Response> {
     let id = parse_id(&id)?;
     let head = visible_head(&state, &viewer, id).await?;
     let typed = sms_text::plain_newlines(&form.body);
     let body = typed.trim();
-    if body.is_empty() {
+    // A photo (README.md "Pictures"): one, checked by its bytes, of a type every phone shows.
+    let photo = match files.as_slice() {
+        [] => None,
+        [bytes] => match crate::domain::media::check(bytes) {
+            Ok(c) if c.kind.may_send() => Some((bytes, c)),
+            Ok(c) => {
+                return refused(
+                    &state,
+                    &viewer,
+                    &head,
+                    axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                    (
+                        format!(
+                            "Not sent: a {} may not show on their phone. Attach a JPEG, PNG or GIF photo.",
+                            c.kind.mime()
+                        ),
+                        "photo_type",
+                    ),
+                    typed.clone(),
+                )
+                .await;
+            }
+            Err(why) => {
+                return refused(
+                    &state,
+                    &viewer,
+                    &head,
+                    axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                    (
+                        format!(
+                            "Not sent: {}. Attach a JPEG, PNG or GIF photo.",
+                            why.words()
+                        ),
+                        "photo_refused",
+                    ),
+                    typed.clone(),
+                )
+                .await;
+            }
+        },
+        _ => {
+            return refused(
+                &state,
+                &viewer,
+                &head,
+                axum::http::StatusCode::BAD_REQUEST,
+                ("One photo per text.".into(), "photos"),
+                typed.clone(),
+            )
+            .await;
+        }
+    };
+    if body.is_empty() && photo.is_none() {
         return refused(
             &state,
             &viewer,
@@ -1397,14 +1581,40 @@ async fn reply(
         .once
         .as_deref()
         .filter(|t| !t.is_empty() && t.len() <= 64);
+    let mut media_ids = Vec::new();
+    if let Some((bytes, checked)) = photo {
+        let token = super::auth::random_token()?;
+        let id = crate::store::media::insert_upload(
+            &mut tx,
+            viewer.brokerage,
+            &crate::store::media::NewUpload {
+                file: crate::store::media::Stored {
+                    bytes,
+                    content_type: checked.kind.mime(),
+                    width: checked.width,
+                    height: checked.height,
+                },
+                token: &token,
+                expires_at: now + chrono::Duration::days(PHOTO_DAYS),
+                uploaded_by: viewer.agent_id,
+            },
+            now,
+        )
+        .await?;
+        media_ids.push(id);
+    }
     let queued = effects::queue_agent_reply_once(
         &mut tx,
         viewer.brokerage,
         contact,
         head.number_id,
         &viewer.email,
-        body,
-        once,
+        effects::Said {
+            body,
+            once,
+            by_text: None,
+            media_ids: &media_ids,
+        },
         now,
     )
     .await?;
@@ -1786,6 +1996,50 @@ async fn set_name(
 }
 
 #[derive(Deserialize)]
+struct LanguageForm {
+    #[serde(default)]
+    language: String,
+}
+
+/// `POST /inbox/c/{id}/language`: the agent sets the language the lead is texted in (README.md
+/// "Spanish"); a guess from their texts never overrides it, their own ESPAÑOL or ENGLISH does.
+async fn set_language(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Posted { viewer, form }: Posted<LanguageForm>,
+) -> Result<Response> {
+    let id = parse_id(&id)?;
+    let Some(language) = Language::parse(form.language.trim()) else {
+        return Err(Error::BadRequest(
+            "The language is `en` (English) or `es` (Español).".into(),
+        ));
+    };
+    let now = state.clock.now();
+    act(
+        &state,
+        &viewer,
+        id,
+        "contact language set",
+        async |tx, head| {
+            contacts::lock(tx, viewer.brokerage, head.contact_id).await?;
+            contacts::set_language(
+                tx,
+                viewer.brokerage,
+                head.contact_id,
+                language,
+                How::Agent,
+                Some(viewer.agent_id),
+                now,
+            )
+            .await?;
+            Ok(())
+        },
+    )
+    .await?;
+    Ok(back(id))
+}
+
+#[derive(Deserialize)]
 struct MergeForm {
     #[serde(default)]
     into: String,
@@ -1943,14 +2197,7 @@ async fn voicemail_audio(
     else {
         return Err(Error::NotFound);
     };
-    let conversation = match vm.contact_id {
-        Some(c) => conversations::for_contact(&mut conn, viewer.brokerage, c).await?,
-        None => None,
-    };
-    let visible = match &conversation {
-        Some(c) => inbox::visible(&mut conn, &viewer.scope(), c.conversation_id).await?,
-        None => false,
-    };
+    let visible = contact_visible(&mut conn, &viewer, vm.contact_id).await?;
     drop(conn);
     if !visible {
         tracing::info!(
@@ -1981,6 +2228,24 @@ async fn voicemail_audio(
             Ok(unavailable())
         }
     }
+}
+
+/// Whether this person may see the conversation `contact` shows in (a voicemail's, a photo's);
+/// `false` for none.
+pub(super) async fn contact_visible(
+    conn: &mut sqlx::PgConnection,
+    viewer: &Viewer,
+    contact: Option<crate::store::ContactId>,
+) -> Result<bool> {
+    let Some(contact) = contact else {
+        return Ok(false);
+    };
+    Ok(
+        match conversations::for_contact(conn, viewer.brokerage, contact).await? {
+            Some(c) => inbox::visible(conn, &viewer.scope(), c.conversation_id).await?,
+            None => false,
+        },
+    )
 }
 
 #[derive(Deserialize)]

@@ -298,6 +298,7 @@ mod tests {
             weight: 1,
             hours: hours.map(|(s, e)| (hm(s), hm(e))),
             availability,
+            languages: Vec::new(),
         }
     }
 

@@ -10,6 +10,7 @@ pub mod forms;
 pub mod inbox;
 pub mod live;
 pub mod me;
+pub mod media;
 pub mod ops;
 pub mod pages;
 pub mod signin_link;
@@ -133,6 +134,7 @@ pub fn router(state: AppState) -> Router {
         .route("/logout", axum::routing::post(auth::logout))
         .merge(inbox::router())
         .merge(me::router())
+        .merge(media::router())
         .merge(callback_link::router())
         .merge(signin_link::router())
         .merge(dashboard::router())

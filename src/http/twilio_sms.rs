@@ -8,6 +8,7 @@ use super::{AppState, Result, empty_ok, foreign_account, twiml_response};
 use crate::domain::keywords;
 use crate::domain::phone::{PhoneNumber, mask};
 use crate::effects;
+use crate::store::jobs::JobPayload as _;
 use crate::store::{self, contacts, conversations, jobs, messages, numbers, suppressions};
 use crate::twilio::twiml;
 use crate::twilio::webhook::{MessageStatus, SmsInbound};
@@ -97,9 +98,39 @@ pub async fn sms_inbound(
     )
     .await?;
     if let (Some(message_id), Some(contact_id), Some(phone)) = (stored, contact_id, &phone) {
+        // Its media (README.md "Pictures"): recorded with the text, fetched by their own jobs;
+        // a URL that is not Twilio's, of this account, is refused and never fetched.
+        let account = state
+            .expected_account(number.twilio_account_sid.as_deref())
+            .unwrap_or_default();
+        for (position, (url, claimed)) in sms.media.iter().enumerate() {
+            let sids =
+                crate::domain::media::twilio_media_sids(url, state.twilio.api_host(), account);
+            if let Err(why) = &sids {
+                tracing::warn!(reason = why, "an inbound text's media URL refused");
+            }
+            let (media_id, to_fetch) = store::media::insert_inbound(
+                &mut tx,
+                brokerage,
+                &store::media::NewInbound {
+                    message_id,
+                    position: i32::try_from(position).unwrap_or(0),
+                    sids,
+                    claimed_type: claimed.as_deref(),
+                },
+                now,
+            )
+            .await?;
+            if to_fetch {
+                jobs::payload::MediaFetch { media_id }
+                    .enqueue(&mut tx, brokerage, jobs::Place::at(now, now))
+                    .await?;
+            }
+        }
         let conv =
             conversations::touch_inbound(&mut tx, brokerage, contact_id, number.number_id, now)
                 .await?;
+        effects::note_language(&mut tx, brokerage, contact_id, &sms.body, now).await?;
         effects::routing::route_new(&mut tx, brokerage, &conv, contact_id, now).await?;
         let rules = store::gate::brokerage_rules(&mut tx, brokerage).await?;
         let effect = effects::on_inbound_text(

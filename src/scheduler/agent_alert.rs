@@ -211,6 +211,7 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
     tx.commit().await?;
     state.metrics.gate("allow", "alert", limit.reason());
     let sent = send::Sent {
+        media_urls: &[],
         kind: "agent_alert",
         to: to.as_e164(),
         from: &from,
@@ -267,13 +268,24 @@ fn compose(
     let listing = alert.listing.as_deref();
     let admin;
     let why;
+    let media_tag;
     let web;
     let text = match alert.reason.as_str() {
-        "lead_reply" => AlertText::Reply {
-            who: &who,
-            listing,
-            body: alert.message_body.as_deref().unwrap_or(""),
-        },
+        "lead_reply" => {
+            let types: Vec<&str> = alert
+                .media_types
+                .iter()
+                .flatten()
+                .map(String::as_str)
+                .collect();
+            media_tag = crate::domain::media::tag(&types);
+            AlertText::Reply {
+                who: &who,
+                listing,
+                body: alert.message_body.as_deref().unwrap_or(""),
+                media: media_tag.as_deref(),
+            }
+        }
         "callback_task" => {
             why = words::callback_why(alert.detail.as_deref().unwrap_or(""));
             AlertText::Callback {

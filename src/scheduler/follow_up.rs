@@ -9,6 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 use super::{Outcome, send, text_back};
 use crate::context::AppState;
 use crate::domain::gate;
+use crate::domain::language;
 use crate::domain::sms_text;
 use crate::store::jobs::JobState;
 use crate::store::{self, jobs, lookups, messages};
@@ -86,8 +87,14 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
     }
 
     let rules = store::gate::brokerage_rules(&mut conn, brokerage).await?;
-    let variant = text_back::stable_variant(&contact.phone, p.templates.len());
-    let Some(source) = p.templates.get(variant) else {
+    // In the contact's language (README.md "Spanish").
+    let (language, templates) = language::pick(
+        contact.language_or(rules.default_language()),
+        &p.templates[..],
+        p.templates_es.as_deref(),
+    );
+    let variant = text_back::stable_variant(&contact.phone, templates.len());
+    let Some(source) = templates.get(variant) else {
         return Ok(Outcome::Dead("the follow-up step has no template".into()));
     };
     let cached_name = lookups::fresh(
@@ -101,8 +108,9 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
     drop(conn);
     let name = contact.name.as_deref().or(cached_name.as_deref());
     let body = text_back::render(source, &rules.name, &call, name)?;
-    let body = sms_text::identify(&body, &rules.name, true);
+    let body = sms_text::identify_in(&body, &rules.name, true, language);
     let out = send::Outgoing {
+        media_urls: &[],
         kind: gate::Kind::FollowUp,
         contact_id,
         to: &recipient,

@@ -15,6 +15,7 @@ use chrono::{DateTime, Duration, Utc};
 use super::{Outcome, send, text_back};
 use crate::context::AppState;
 use crate::domain::gate::{self, Decision};
+use crate::domain::language;
 use crate::domain::lead_intake;
 use crate::domain::line_type;
 use crate::domain::phone::PhoneNumber;
@@ -116,10 +117,21 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
     }
 
     // The text: the contact's stable variant of `[lead_text]`, else of the text-back's.
-    let templates = settings
+    // In the contact's language (README.md "Spanish").
+    let en = settings
         .lead_text_templates
         .as_ref()
         .map_or(&settings.text_back_templates.0, |t| &t.0);
+    let es = settings
+        .lead_text_templates_es
+        .as_ref()
+        .or(settings.text_back_templates_es.as_ref())
+        .map(|t| &t.0[..]);
+    let (language, templates) = language::pick(
+        contact.language_or(settings.default_language()),
+        &en[..],
+        es,
+    );
     let variant = text_back::stable_variant(&contact.phone, templates.len());
     let Some(source) = templates.get(variant) else {
         return Ok(Outcome::Dead(
@@ -129,11 +141,12 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
     let name = lead.name.as_deref().or(contact.name.as_deref());
     let body = render(source, &settings.name, &lead, name)?;
     // R10: every automated text names the brokerage and carries the opt-out words.
-    let body = sms_text::identify(&body, &settings.name, true);
+    let body = sms_text::identify_in(&body, &settings.name, true, language);
 
     // 4. The pre-send transaction with the whole gate, the send, the record.
     let rules = store::gate::brokerage_rules(&mut *state.pool.acquire().await?, brokerage).await?;
     let out = send::Outgoing {
+        media_urls: &[],
         kind: gate::Kind::LeadText,
         contact_id,
         to: &recipient,

@@ -18,6 +18,7 @@ mod deliveries;
 mod escalation;
 mod follow_up;
 mod lead_text;
+mod media_fetch;
 mod reconcile;
 pub mod replies;
 mod send;
@@ -400,6 +401,7 @@ impl Scheduler {
             JobKind::CallBack => Box::pin(call_back::run(&self.state, job)).await,
             JobKind::ClaimTimeout => Box::pin(claim_timeout::run(&self.state, job)).await,
             JobKind::LeadText => Box::pin(lead_text::run(&self.state, job)).await,
+            JobKind::MediaFetch => Box::pin(media_fetch::run(&self.state, job)).await,
             JobKind::Noop => Ok(Outcome::Done("noop".into())),
         };
         let outcome = match result {

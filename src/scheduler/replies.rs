@@ -4,34 +4,34 @@
 
 use super::{Outcome, send, text_back};
 use crate::context::AppState;
+use crate::domain::compliance_text::{self, Which};
 use crate::domain::gate::{self, KeywordFacts};
+use crate::domain::language::Language;
 use crate::domain::phone::PhoneNumber;
 use crate::domain::sms_text;
 use crate::store::{self, contacts, jobs, messages, numbers};
 
-/// The fixed texts of docs/compliance.md §4.5.
+/// The compliance text of docs/compliance.md §4.5 for `kind`, in `language`: the brokerage's own
+/// wording from the setup file, else the default.
 pub fn keyword_text(
     kind: gate::Kind,
+    language: Language,
     brokerage: &str,
-    help_text: Option<&str>,
+    compliance: &store::gate::ComplianceSettings,
     office_phone: &str,
 ) -> String {
-    match kind {
-        gate::Kind::OptOutAck => format!(
-            "{brokerage}: you are unsubscribed and will get no more texts from us. Reply START to resubscribe."
-        ),
-        gate::Kind::OptInAck => {
-            format!("{brokerage}: you are resubscribed to our texts. Reply STOP to opt out.")
-        }
-        _ => match help_text {
-            Some(t) => t
-                .replace("{brokerage}", brokerage)
-                .replace("{office_phone}", office_phone),
-            None => format!(
-                "{brokerage}: for help call {office_phone}. Msg & data rates may apply. Reply STOP to opt out."
-            ),
-        },
-    }
+    let which = match kind {
+        gate::Kind::OptOutAck => Which::OptOut,
+        gate::Kind::OptInAck => Which::OptIn,
+        _ => Which::Help,
+    };
+    compliance_text::render(
+        which,
+        language,
+        compliance.own_text(which, language),
+        brokerage,
+        office_phone,
+    )
 }
 
 pub(super) async fn keyword_reply(
@@ -61,13 +61,18 @@ pub(super) async fn keyword_reply(
     let contact_id = contact.contact_id;
     let office_phone =
         text_back::national(rules.compliance.office_phone.as_deref().unwrap_or(&from));
+    // The language of the conversation (docs/compliance.md §4.5): the contact's, which the
+    // keyword itself set when it was a Spanish one.
+    let language = contact.language_or(rules.default_language());
     let body = keyword_text(
         kind,
+        language,
         &rules.name,
-        rules.compliance.help_text.as_deref(),
+        &rules.compliance,
         &office_phone,
     );
     let out = send::Outgoing {
+        media_urls: &[],
         kind,
         contact_id,
         to: &recipient,
@@ -140,13 +145,24 @@ pub(super) async fn agent_reply(state: &AppState, job: &jobs::Claimed) -> anyhow
     // R10: the first message to a contact introduces the brokerage, even when an agent types it.
     let first =
         messages::is_first_outbound(&mut conn, brokerage, contact_id, &contact.phone).await?;
+    // Its photo, at the address Twilio fetches it from (README.md "Pictures").
+    let tokens = store::media::tokens(&mut conn, brokerage, &p.media_ids).await?;
     drop(conn);
+    if tokens.len() != p.media_ids.len() {
+        return Ok(Outcome::Dead("the reply's photo is gone".into()));
+    }
+    let media_urls: Vec<String> = tokens
+        .iter()
+        .map(|t| state.config.public_url.join(&format!("/media/{t}")))
+        .collect();
     let body = if first {
-        sms_text::identify(&p.body, &rules.name, true)
+        let language = contact.language_or(rules.default_language());
+        sms_text::identify_in(&p.body, &rules.name, true, language)
     } else {
         p.body.clone()
     };
     let out = send::Outgoing {
+        media_urls: &media_urls,
         kind: gate::Kind::Manual,
         contact_id,
         to: &recipient,
@@ -169,34 +185,44 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fixed_texts_are_those_of_compliance_md() {
-        let out = keyword_text(
-            gate::Kind::OptOutAck,
-            "Harbor Realty",
-            None,
-            "(555) 555-0100",
-        );
+    fn the_brokerage_s_own_wording_wins_in_its_language_only() {
+        let c = store::gate::ComplianceSettings {
+            help_text: Some("{brokerage} help: {office_phone}. Reply STOP to opt out.".into()),
+            ..Default::default()
+        };
         assert_eq!(
-            out,
-            "Harbor Realty: you are unsubscribed and will get no more texts from us. Reply START to resubscribe."
-        );
-        assert!(out.contains("unsubscribed") && out.contains("START") && !out.contains("http"));
-        assert_eq!(
-            keyword_text(gate::Kind::OptInAck, "Harbor Realty", None, "x"),
-            "Harbor Realty: you are resubscribed to our texts. Reply STOP to opt out."
-        );
-        assert_eq!(
-            keyword_text(gate::Kind::Help, "Harbor Realty", None, "(555) 555-0100"),
-            "Harbor Realty: for help call (555) 555-0100. Msg & data rates may apply. Reply STOP to opt out."
+            keyword_text(
+                gate::Kind::Help,
+                Language::En,
+                "Harbor Realty",
+                &c,
+                "(555) 555-0100"
+            ),
+            "Harbor Realty help: (555) 555-0100. Reply STOP to opt out."
         );
         assert_eq!(
             keyword_text(
                 gate::Kind::Help,
+                Language::Es,
                 "Harbor Realty",
-                Some("{brokerage} help: {office_phone}. Reply STOP to opt out."),
+                &c,
                 "(555) 555-0100"
             ),
-            "Harbor Realty help: (555) 555-0100. Reply STOP to opt out."
+            "Harbor Realty: para AYUDA llama al (555) 555-0100. Pueden aplicar tarifas de mensajes y datos. Responde PARA para no recibir mas."
+        );
+        assert_eq!(
+            keyword_text(
+                gate::Kind::OptOutAck,
+                Language::Es,
+                "Harbor Realty",
+                &c,
+                "x"
+            ),
+            "Harbor Realty: ya no recibiras mas mensajes nuestros. Responde START para volver a recibirlos."
+        );
+        assert_eq!(
+            keyword_text(gate::Kind::OptInAck, Language::En, "Harbor Realty", &c, "x"),
+            "Harbor Realty: you are resubscribed to our texts. Reply STOP to opt out."
         );
     }
 }

@@ -39,6 +39,8 @@ pub(super) struct Outgoing<'a> {
     /// The agent who texted this reply from their phone: told by text when the gate skips or
     /// holds it (README.md "Agents on their phones").
     pub by_text: Option<i64>,
+    /// Attachments' addresses, sent as `MediaUrl` (README.md "Pictures").
+    pub media_urls: &'a [String],
 }
 
 /// What a sending job starts from: the contact it texts, on a connection the job may go on
@@ -342,6 +344,7 @@ pub(super) async fn gate_and_send(
     store::gate::record(&mut tx, brokerage, &at, out.kind, &verdict, &data, now).await?;
     tx.commit().await?;
     let sent = Sent {
+        media_urls: out.media_urls,
         kind: out.kind.as_str(),
         to: out.to.as_e164(),
         from: out.from,
@@ -361,6 +364,8 @@ pub(super) struct Sent<'a> {
     pub to: &'a str,
     pub from: &'a str,
     pub body: &'a str,
+    /// Attachments' addresses (`MediaUrl`).
+    pub media_urls: &'a [String],
     /// The lead texted; `None` for a text to the brokerage's own people.
     pub contact_id: Option<ContactId>,
     pub number_id: i64,
@@ -385,7 +390,16 @@ pub(super) async fn send_and_record(
         Ok(creds) => {
             state
                 .twilio
-                .send_message(&creds, sent.to, sent.from, sent.body, &callback)
+                .send_message(
+                    &creds,
+                    &crate::twilio::client::NewMessage {
+                        to: sent.to,
+                        from: sent.from,
+                        body: sent.body,
+                        media_urls: sent.media_urls,
+                        status_callback: &callback,
+                    },
+                )
                 .await
         }
         // No account to send from: nothing left, certainly (the admins must act).

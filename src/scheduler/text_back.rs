@@ -22,6 +22,7 @@ use crate::context::AppState;
 use crate::domain::backoff;
 use crate::domain::caller_name;
 use crate::domain::gate::{self, Decision};
+use crate::domain::language;
 use crate::domain::line_type;
 use crate::domain::phone::PhoneNumber;
 use crate::domain::sms_text;
@@ -145,8 +146,13 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
         return Ok(outcome);
     }
 
-    // The text itself: the contact's stable variant of the template.
-    let templates = &settings.text_back_templates.0;
+    // The text itself: the contact's stable variant of the template, in their language
+    // (README.md "Spanish"); a caller not known yet gets the brokerage's default language.
+    let (language, templates) = language::pick(
+        contact.language_or(settings.default_language()),
+        &settings.text_back_templates.0[..],
+        settings.text_back_templates_es.as_ref().map(|t| &t.0[..]),
+    );
     let variant = stable_variant(&contact.phone, templates.len());
     let Some(source) = templates.get(variant) else {
         return Ok(Outcome::Dead(
@@ -163,11 +169,12 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
     let body = render(source, &settings.name, &call, first_name)?;
 
     // R10: every automated text names the brokerage and carries the opt-out words.
-    let body = sms_text::identify(&body, &settings.name, true);
+    let body = sms_text::identify_in(&body, &settings.name, true, language);
 
     // 4–6. The pre-send transaction with the whole gate, the send, the record.
     let rules = store::gate::brokerage_rules(&mut *state.pool.acquire().await?, brokerage).await?;
     let out = send::Outgoing {
+        media_urls: &[],
         kind: gate::Kind::TextBack,
         contact_id,
         to: &recipient,

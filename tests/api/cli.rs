@@ -154,15 +154,17 @@ async fn setup_apply_reports_every_problem_with_its_line_and_applies_nothing() {
     assert!(out.is_empty(), "{out}");
     let shown = path.display().to_string();
     assert!(
-        err.contains("5 problems found; nothing was applied"),
+        err.contains("7 problems found; nothing was applied"),
         "{err}"
     );
     for (line, text) in [
         (21, "[[agents]] #1 phone"),
-        (66, "[[numbers]] #2 ring"),
-        (69, "[text_back] delay_secs"),
-        (73, "unknown field `{agent_firstname}`"),
-        (77, "[[follow_ups]] #1 template"),
+        (67, "[[numbers]] #2 ring"),
+        (70, "[text_back] delay_secs"),
+        (74, "unknown field `{agent_firstname}`"),
+        (76, "[text_back] template_es"),
+        (80, "[[follow_ups]] #1 template"),
+        (81, "[[follow_ups]] #1 template_es"),
     ] {
         assert!(
             err.contains(&format!("{shown}:{line}: ")) && err.contains(text),
@@ -196,7 +198,7 @@ async fn setup_apply_refuses_a_control_character_with_its_line() {
     for (line, text) in [
         (20, "[[agents]] #1 name: holds a control character (U+0000)"),
         (
-            56,
+            57,
             "[[numbers]] #1 listing: holds a control character (U+001B)",
         ),
     ] {
@@ -308,7 +310,7 @@ async fn setup_apply_refuses_a_template_without_the_brokerage() {
     assert!(
         err.contains("1 problem found; nothing was applied")
             && err.contains(&format!(
-                "{shown}:73: [text_back] template: names neither `{{brokerage}}` nor `Harbor Realty`"
+                "{shown}:74: [text_back] template: names neither `{{brokerage}}` nor `Harbor Realty`"
             )),
         "{err}"
     );
@@ -336,7 +338,7 @@ async fn setup_apply_prints_warnings_and_applies() {
         err.contains(&format!(
             "{shown}: 1 warning; the file is applied all the same:"
         )) && err.contains(&format!(
-            "{shown}:73: [text_back] template: renders with a character outside GSM-7: `’` (U+2019)"
+            "{shown}:74: [text_back] template: renders with a character outside GSM-7: `’` (U+2019)"
         )),
         "{err}"
     );

@@ -1193,6 +1193,7 @@ async fn f14_stop_via_one_office_blocks_a_reply_from_the_other() {
         body: "Hi, Jo here".into(),
         once: None,
         by_text: None,
+        media_ids: Vec::new(),
     }
     .enqueue(
         &mut conn,

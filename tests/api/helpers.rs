@@ -817,6 +817,54 @@ impl Person {
         r
     }
 
+    /// POSTs a `multipart/form-data` form with the session and its CSRF token, and a file
+    /// (field name, file name, content type, bytes) as a browser sends one.
+    pub async fn post_multipart(
+        &mut self,
+        path: &str,
+        form: &[(&str, &str)],
+        file: Option<(&str, &str, &str, &[u8])>,
+    ) -> Resp {
+        let boundary = "----textbackTestBoundary7MA4YWxkTrZu0gW";
+        let mut body: Vec<u8> = Vec::new();
+        let csrf = self.csrf.clone();
+        for (k, v) in std::iter::once(("csrf", csrf.as_str())).chain(form.iter().copied()) {
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        if let Some((name, filename, content_type, bytes)) = file {
+            body.extend_from_slice(
+                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\nContent-Type: {content_type}\r\n\r\n")
+                    .as_bytes(),
+            );
+            body.extend_from_slice(bytes);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        let r = read(
+            self.http
+                .post(format!("{}{path}", self.base_url))
+                .header("cookie", &self.cookie)
+                .header(
+                    "content-type",
+                    format!("multipart/form-data; boundary={boundary}"),
+                )
+                .body(body)
+                .send()
+                .await
+                .expect("post"),
+        )
+        .await;
+        if let Some(t) = csrf_of(&r.body) {
+            self.csrf = t;
+        }
+        r
+    }
+
     /// POSTs exactly `form` (no token added) with extra headers.
     pub async fn post_raw(
         &self,

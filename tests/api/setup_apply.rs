@@ -219,7 +219,7 @@ async fn a_number_cannot_belong_to_two_brokerages_and_nothing_is_applied() {
     match apply(&db.pool, &file).await {
         Err(ApplyError::Problems(problems)) => {
             assert_eq!(problems.len(), 2, "{problems:?}");
-            assert_eq!(problems[0].line, 54);
+            assert_eq!(problems[0].line, 55);
             assert!(
                 problems[0]
                     .message

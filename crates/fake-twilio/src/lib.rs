@@ -138,6 +138,8 @@ pub struct FakeMessage {
     pub num_media: u32,
     /// Set by an `undelivered`/`failed` step that carries one (e.g. 30006).
     pub error_code: Option<u32>,
+    /// The `MediaUrl`s of the create, in order.
+    pub media_urls: Vec<String>,
 }
 
 /// A call created through `POST …/Calls.json`. Without a [`CallPlan`] for its `To` the call
@@ -203,6 +205,8 @@ pub(crate) struct Shared {
     state: Mutex<State>,
     /// Status-callback tasks not yet awaited by [`FakeTwilio::settle`].
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Outbound media fetched (message SID, what came back).
+    pub fetched: Mutex<Vec<(String, FetchedMedia)>>,
 }
 
 #[derive(Default)]
@@ -240,6 +244,29 @@ pub(crate) struct State {
     pub numbers: Vec<FakeNumber>,
     /// Messaging Services (the Messaging API), with their numbers and A2P campaign.
     pub services: Vec<FakeService>,
+    /// Inbound media Twilio holds (`…/Messages/{MM}/Media/{ME}`), served from its content store.
+    pub media: Vec<FakeMedia>,
+}
+
+/// An inbound text's media item, as Twilio keeps it: fetched with the account's credentials at
+/// `…/Messages/{message_sid}/Media/{sid}`, which redirects to its content store (`/cdn/{sid}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeMedia {
+    pub account_sid: String,
+    pub message_sid: String,
+    pub sid: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+/// What the fake fetched of an outbound message's `MediaUrl`, as Twilio does when it sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchedMedia {
+    pub url: String,
+    /// The HTTP status, or `None` when nothing answered.
+    pub status: Option<u16>,
+    pub content_type: Option<String>,
+    pub bytes: Vec<u8>,
 }
 
 /// A Messaging Service: its inbound setting, its numbers, its A2P 10DLC campaign's status.
@@ -335,6 +362,7 @@ impl FakeTwilio {
             http,
             state: Mutex::new(state),
             tasks: Mutex::new(Vec::new()),
+            fetched: Mutex::new(Vec::new()),
         });
         let server = spawn_server(listener, shared.clone());
         tracing::info!(%addr, "fake twilio listening");
@@ -535,6 +563,35 @@ impl FakeTwilio {
     }
 
     /// The messages the carrier has, in creation order.
+    /// Keeps a media item as Twilio would for an inbound text of `account_sid`; returns the
+    /// `MediaUrl` its webhook carries (`{base}/2010-04-01/Accounts/{AC}/Messages/{MM}/Media/{ME}`).
+    pub fn add_media(&self, account_sid: &str, content_type: &str, bytes: Vec<u8>) -> String {
+        let message_sid = format!("MM{}", &player::new_message_sid()[2..]);
+        let sid = format!("ME{}", &player::new_message_sid()[2..]);
+        let url = format!(
+            "{}/2010-04-01/Accounts/{account_sid}/Messages/{message_sid}/Media/{sid}",
+            self.base_url()
+        );
+        self.state().media.push(FakeMedia {
+            account_sid: account_sid.to_owned(),
+            message_sid,
+            sid,
+            content_type: content_type.to_owned(),
+            bytes,
+        });
+        url
+    }
+
+    /// What was fetched of each outbound message's `MediaUrl` (by the message's SID), in order.
+    pub fn fetched_media(&self) -> Vec<(String, FetchedMedia)> {
+        self.inner
+            .shared
+            .fetched
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     pub fn messages(&self) -> Vec<FakeMessage> {
         self.state()
             .messages

@@ -538,6 +538,29 @@ impl Player {
         self.post_signed("/twilio/sms", &params).await
     }
 
+    /// `POST /twilio/sms` of a text with media at these addresses (`(MediaUrl, MediaContentType)`,
+    /// e.g. from [`crate::FakeTwilio::add_media`]).
+    pub async fn inbound_mms(
+        &self,
+        message_sid: &str,
+        from: &str,
+        to: &str,
+        body: &str,
+        media: &[(String, String)],
+    ) -> anyhow::Result<WebhookResponse> {
+        let mut params = self.inbound_sms_params(message_sid, from, to, body, 0, None);
+        for (k, v) in params.iter_mut() {
+            if k == "NumMedia" {
+                *v = media.len().to_string();
+            }
+        }
+        for (i, (url, content_type)) in media.iter().enumerate() {
+            push(&mut params, &format!("MediaContentType{i}"), content_type);
+            push(&mut params, &format!("MediaUrl{i}"), url);
+        }
+        self.post_signed("/twilio/sms", &params).await
+    }
+
     /// A message status callback (`sms-status-*.txt`), the same parameters the fake's own
     /// status callbacks carry (`MessagingServiceSid` is left out: the fixtures' outbound
     /// texts are plain `From` sends).

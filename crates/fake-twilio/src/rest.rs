@@ -18,7 +18,7 @@ use tokio::sync::oneshot;
 
 use super::faults::Fault;
 use super::shapes::{self, LookupFacts};
-use super::{FakeCall, FakeMessage, Shared, StoredMessage, callbacks, calls, player};
+use super::{FakeCall, FakeMessage, FetchedMedia, Shared, StoredMessage, callbacks, calls, player};
 use textback_core::domain::phone::{PhoneNumber, mask};
 use textback_twilio::form;
 
@@ -160,6 +160,54 @@ async fn route(
             match *method {
                 Method::POST => create_message(s, idx, params, &account).await,
                 Method::GET => list_messages(s, path, query, &account),
+                _ => method_not_allowed(),
+            }
+        }
+        [
+            "2010-04-01",
+            "Accounts",
+            account,
+            "Messages",
+            message_sid,
+            "Media",
+            sid,
+        ] => {
+            let Some(account) = authorized(s, headers, Some(account)) else {
+                return unauthorized();
+            };
+            let found = s.lock().media.iter().any(|m| {
+                m.account_sid == account && m.message_sid == *message_sid && m.sid == *sid
+            });
+            match (method, found) {
+                // Twilio answers with a redirect to its content store.
+                (&Method::GET, true) => {
+                    let mut response = StatusCode::TEMPORARY_REDIRECT.into_response();
+                    if let Ok(v) = HeaderValue::from_str(&format!("/cdn/{sid}?Expires=3600")) {
+                        response.headers_mut().insert(header::LOCATION, v);
+                    }
+                    Reply {
+                        response,
+                        outcome: format!("307 media {sid}"),
+                    }
+                }
+                (&Method::GET, false) => not_found(path),
+                _ => method_not_allowed(),
+            }
+        }
+        ["cdn", sid] => {
+            let found = s.lock().media.iter().find(|m| m.sid == *sid).cloned();
+            match (method, found) {
+                (&Method::GET, Some(m)) => {
+                    let mut response = m.bytes.into_response();
+                    if let Ok(v) = HeaderValue::from_str(&m.content_type) {
+                        response.headers_mut().insert(header::CONTENT_TYPE, v);
+                    }
+                    Reply {
+                        response,
+                        outcome: format!("200 media content {sid}"),
+                    }
+                }
+                (&Method::GET, None) => not_found(path),
                 _ => method_not_allowed(),
             }
         }
@@ -531,6 +579,11 @@ fn new_message(s: &Shared, params: &Params, account: &str) -> Result<FakeMessage
         },
         num_media: u32::try_from(num_media).unwrap_or(u32::MAX),
         error_code: None,
+        media_urls: params
+            .iter()
+            .filter(|(k, _)| k == "MediaUrl")
+            .map(|(_, v)| v.clone())
+            .collect(),
     })
 }
 
@@ -544,7 +597,46 @@ fn store(s: &Arc<Shared>, msg: &FakeMessage) {
         listed_from,
     });
     drop(state);
+    fetch_media(s, msg);
     callbacks::schedule(s, &msg.sid);
+}
+
+/// Fetches a created message's `MediaUrl`s as Twilio does when it sends them: a plain GET,
+/// no credentials, following redirects; what came back is recorded.
+fn fetch_media(s: &Arc<Shared>, msg: &FakeMessage) {
+    for url in &msg.media_urls {
+        let (s2, url, sid) = (s.clone(), url.clone(), msg.sid.clone());
+        let task = tokio::spawn(async move {
+            let fetched = match s2.http.get(&url).send().await {
+                Ok(r) => {
+                    let status = r.status().as_u16();
+                    let content_type = r
+                        .headers()
+                        .get(header::CONTENT_TYPE)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned);
+                    let bytes = r.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
+                    FetchedMedia {
+                        url,
+                        status: Some(status),
+                        content_type,
+                        bytes,
+                    }
+                }
+                Err(_) => FetchedMedia {
+                    url,
+                    status: None,
+                    content_type: None,
+                    bytes: Vec::new(),
+                },
+            };
+            s2.fetched
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((sid, fetched));
+        });
+        s.tasks().push(task);
+    }
 }
 
 fn internal_error() -> Reply {

@@ -139,6 +139,8 @@ pub struct AlertRow {
     pub listing: Option<String>,
     /// The lead's text the alert previews.
     pub message_body: Option<String>,
+    /// The claimed types of the message's media, in order (README.md "Pictures").
+    pub media_types: Option<Vec<String>>,
     pub message_direction: Option<String>,
     pub assigned_name: Option<String>,
     pub waiting_since: Option<DateTime<Utc>>,
@@ -162,6 +164,8 @@ pub async fn get(
                 coalesce(cv.number_id, ca.number_id, m.number_id) as number_id,
                 n.listing,
                 m.body as message_body, m.direction as message_direction,
+                (select array_agg(coalesce(x.claimed_type, '') order by x.position) from media x
+                  where x.brokerage_id = al.brokerage_id and x.message_id = al.message_id) as media_types,
                 ag.name as assigned_name, cv.waiting_since, n.callback as number_callback,
                 al.voicemail_id, v.duration_secs as voicemail_secs, v.transcript as voicemail_transcript
            from alert al

@@ -85,6 +85,20 @@ pub async fn escalate_after_secs(conn: &mut PgConnection, brokerage: BrokerageId
     )
 }
 
+/// `[brokerage] language`: what a contact whose language is not known is texted in.
+pub async fn default_language(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+) -> Result<textback_core::domain::language::Language> {
+    let code: String =
+        sqlx::query_scalar("select default_language from brokerage where brokerage_id = $1")
+            .bind(brokerage)
+            .fetch_one(conn)
+            .await?;
+    Ok(textback_core::domain::language::Language::parse(&code)
+        .unwrap_or(textback_core::domain::language::Language::En))
+}
+
 /// The brokerage's name and time zone (pages).
 pub async fn name_and_zone(
     conn: &mut PgConnection,

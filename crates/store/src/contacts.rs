@@ -58,7 +58,7 @@ pub struct ContactRow {
     pub phone: String,
     pub name: Option<String>,
     pub invalid_at: Option<chrono::DateTime<chrono::Utc>>,
-    /// `en` or `es` once known (README.md "Not built yet"); null: the brokerage's default.
+    /// `en` or `es` once known (README.md "Spanish"); null: the brokerage's default.
     pub language: Option<String>,
     /// `detected`, `keyword` or `agent`.
     pub language_how: Option<String>,
@@ -71,6 +71,16 @@ impl ContactRow {
             .as_deref()
             .and_then(Language::parse)
             .unwrap_or(default)
+    }
+
+    /// The language and how it was decided, `(default, Default)` when nothing is recorded.
+    pub fn language_now(&self, default: Language) -> (Language, How) {
+        let recorded = self
+            .language
+            .as_deref()
+            .and_then(Language::parse)
+            .zip(self.language_how.as_deref().and_then(How::parse));
+        recorded.unwrap_or((default, How::Default))
     }
 }
 

@@ -20,6 +20,7 @@ use sqlx::PgConnection;
 
 use super::{BrokerageId, Result};
 use textback_core::domain::funnel::{Group, LeadFact};
+use textback_core::domain::language::Language;
 
 /// Which slice of the brokerage the dashboard shows.
 #[derive(Debug, Clone, Copy, Default)]
@@ -42,6 +43,7 @@ struct LeadRow {
     hour: i32,
     variant: Option<i32>,
     text_secs: Option<f64>,
+    language: String,
 }
 
 /// The period's leads, one compact row each, for `domain::funnel::tally` (counting them there
@@ -61,12 +63,15 @@ pub async fn lead_facts(
                 answered_at is not null as answered,
                 extract(hour from missed_at at time zone $7)::int as hour,
                 case when texted_at is not null then variant end as variant,
-                extract(epoch from texted_at - missed_at)::float8 as text_secs
-           from lead
-          where brokerage_id = $1 and created_at >= $2 and created_at < $3
-            and ($4::bigint is null or office_id = $4)
-            and ($5::bigint is null or number_id = $5)
-            and ($6::bigint is null or agent_id = $6)",
+                extract(epoch from texted_at - missed_at)::float8 as text_secs,
+                coalesce(ct.language, b.default_language) as language
+           from lead l
+           join contact ct on ct.brokerage_id = l.brokerage_id and ct.contact_id = l.contact_id
+           join brokerage b on b.brokerage_id = l.brokerage_id
+          where l.brokerage_id = $1 and l.created_at >= $2 and l.created_at < $3
+            and ($4::bigint is null or l.office_id = $4)
+            and ($5::bigint is null or l.number_id = $5)
+            and ($6::bigint is null or l.agent_id = $6)",
     )
     .bind(brokerage)
     .bind(from)
@@ -91,6 +96,7 @@ pub async fn lead_facts(
             hour: u32::try_from(r.hour).unwrap_or(0),
             variant: r.variant,
             text_secs: r.text_secs,
+            language: Language::parse(&r.language).unwrap_or(Language::En),
         })
         .collect())
 }

@@ -8,7 +8,9 @@ use sqlx::PgConnection;
 use sqlx::types::Json;
 
 use super::{BrokerageId, ContactId, MessageId, Result};
+use textback_core::domain::compliance_text::Which;
 use textback_core::domain::gate::{Facts, Inquiry, Kind, Verdict};
+use textback_core::domain::language::Language;
 
 /// `[compliance]` and `[[blackouts]]` as applied (docs/compliance.md §7); defaults as there.
 #[derive(Debug, Clone, Deserialize)]
@@ -18,6 +20,11 @@ pub struct ComplianceSettings {
     pub carrier_answers_keywords: bool,
     pub link_domains: Vec<String>,
     pub help_text: Option<String>,
+    pub help_text_es: Option<String>,
+    pub opt_out_text: Option<String>,
+    pub opt_out_text_es: Option<String>,
+    pub opt_in_text: Option<String>,
+    pub opt_in_text_es: Option<String>,
     pub office_phone: Option<String>,
     pub followups_need_written_consent: bool,
     pub daily_unique_recipients: u32,
@@ -32,10 +39,29 @@ impl Default for ComplianceSettings {
             carrier_answers_keywords: d.carrier_answers_keywords,
             link_domains: d.link_domains,
             help_text: d.help_text,
+            help_text_es: d.help_text_es,
+            opt_out_text: d.opt_out_text,
+            opt_out_text_es: d.opt_out_text_es,
+            opt_in_text: d.opt_in_text,
+            opt_in_text_es: d.opt_in_text_es,
             office_phone: None,
             followups_need_written_consent: d.followups_need_written_consent,
             daily_unique_recipients: d.daily_unique_recipients,
             blackouts: Vec::new(),
+        }
+    }
+}
+
+impl ComplianceSettings {
+    /// The brokerage's own wording of a compliance text, if it has one.
+    pub fn own_text(&self, which: Which, language: Language) -> Option<&str> {
+        match (which, language) {
+            (Which::OptOut, Language::En) => self.opt_out_text.as_deref(),
+            (Which::OptOut, Language::Es) => self.opt_out_text_es.as_deref(),
+            (Which::OptIn, Language::En) => self.opt_in_text.as_deref(),
+            (Which::OptIn, Language::Es) => self.opt_in_text_es.as_deref(),
+            (Which::Help, Language::En) => self.help_text.as_deref(),
+            (Which::Help, Language::Es) => self.help_text_es.as_deref(),
         }
     }
 }
@@ -55,9 +81,15 @@ pub struct BrokerageRules {
     pub time_zone: String,
     pub after_hours_send: bool,
     pub compliance: ComplianceSettings,
+    /// `[brokerage] language`: what a contact whose language is not known is texted in.
+    pub default_language: Language,
 }
 
 impl BrokerageRules {
+    pub fn default_language(&self) -> Language {
+        self.default_language
+    }
+
     /// The declared blackouts as the window test takes them.
     pub fn blackouts(&self) -> Vec<textback_core::domain::quiet_hours::Blackout> {
         self.compliance
@@ -77,13 +109,14 @@ pub async fn brokerage_rules(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
 ) -> Result<BrokerageRules> {
-    let (name, time_zone, after_hours, compliance): (
+    let (name, time_zone, after_hours, compliance, default_language): (
         String,
         String,
         String,
         Json<serde_json::Value>,
+        String,
     ) = sqlx::query_as(
-        "select name, time_zone, after_hours, compliance from brokerage where brokerage_id = $1",
+        "select name, time_zone, after_hours, compliance, default_language from brokerage where brokerage_id = $1",
     )
     .bind(brokerage)
     .fetch_one(conn)
@@ -99,6 +132,7 @@ pub async fn brokerage_rules(
         time_zone,
         after_hours_send: after_hours == "send",
         compliance,
+        default_language: Language::parse(&default_language).unwrap_or(Language::En),
     })
 }
 

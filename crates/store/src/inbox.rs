@@ -179,7 +179,8 @@ pub async fn list(
            join conversation c on c.conversation_id = p.conversation_id",
         joins!(),
         " left join conversation_read r on r.user_id = $5 and r.conversation_id = c.conversation_id
-          left join lateral (select body, direction from message m
+          left join lateral (select case when m.body = '' and m.num_media > 0 then '[photo]' else m.body end as body,
+                                    direction from message m
                               where m.brokerage_id = c.brokerage_id and m.contact_id = c.contact_id
                                 and m.occurred_at >= coalesce(c.visible_from, '-infinity')
                               order by m.occurred_at desc, m.message_id desc limit 1) lm on true
@@ -236,6 +237,11 @@ pub struct Head {
     pub cannot_text_code: Option<String>,
     /// The number's line type as Lookup last said.
     pub line_type: Option<String>,
+    /// The contact's language and how it was decided (null: not known yet), and the
+    /// brokerage's default.
+    pub language: Option<String>,
+    pub language_how: Option<String>,
+    pub default_language: String,
 }
 
 /// The conversation if the person may see it; `None` for another brokerage's or office's
@@ -252,7 +258,9 @@ pub async fn head(
                 c.taken_over_at, c.taken_over_by, hold.review_hold_at, hold.review_hold_message_id,
                 exists (select 1 from suppression s where s.brokerage_id = c.brokerage_id and s.phone = ct.phone and s.lifted_at is null) as suppressed,
                 c.visible_from, c.last_inbound_at, ct.cannot_text_code,
-                (select ll.line_type from line_lookup ll where ll.brokerage_id = c.brokerage_id and ll.phone = ct.phone) as line_type
+                (select ll.line_type from line_lookup ll where ll.brokerage_id = c.brokerage_id and ll.phone = ct.phone) as line_type,
+                ct.language, ct.language_how,
+                (select b.default_language from brokerage b where b.brokerage_id = c.brokerage_id) as default_language
            from conversation c",
         joins!(),
         " join office o on o.brokerage_id = n.brokerage_id and o.office_id = n.office_id
@@ -333,6 +341,8 @@ pub struct MessageItem {
     pub to_raw: String,
     /// The agent who typed a manual message.
     pub author: Option<String>,
+    /// The job that sent an outbound message (its photo is the job's).
+    pub job_id: Option<i64>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -436,6 +446,8 @@ pub struct Thread {
     pub voicemails: Vec<crate::callbacks::VoicemailItem>,
     /// Leads from the website or a lead source (docs/leads.md).
     pub web_leads: Vec<crate::web_leads::LeadShown>,
+    /// The messages' pictures and files (README.md "Pictures").
+    pub media: Vec<crate::media::Item>,
 }
 
 /// The thread of a conversation the caller has already found with [`head`], from
@@ -466,7 +478,8 @@ pub async fn thread(
         "select m.message_id, m.direction, m.kind, m.body, m.send_state, m.carrier_status, m.error_code,
                 m.review_reason, m.keyword_class, m.occurred_at, m.from_raw, m.to_raw,
                 (select a.name from job j join agent a on a.brokerage_id = j.brokerage_id and a.email = j.payload->>'agent'
-                  where j.job_id = m.job_id and m.kind = 'manual') as author
+                  where j.job_id = m.job_id and m.kind = 'manual') as author,
+                m.job_id
            from message m
            join unnest($2::bigint[], $3::timestamptz[]) as v(contact_id, since)
              on v.contact_id = m.contact_id and m.occurred_at >= v.since
@@ -594,7 +607,11 @@ pub async fn thread(
     let voicemails =
         crate::callbacks::voicemails_for_thread(&mut *conn, brokerage, &contacts, &since).await?;
     let web_leads = crate::web_leads::for_thread(&mut *conn, brokerage, &contacts, &since).await?;
+    let message_ids: Vec<i64> = messages.iter().map(|m| m.message_id.0).collect();
+    let job_ids: Vec<i64> = messages.iter().filter_map(|m| m.job_id).collect();
+    let media = crate::media::of_thread(conn, brokerage, &message_ids, &job_ids).await?;
     Ok(Thread {
+        media,
         messages,
         calls,
         notes,

@@ -19,6 +19,7 @@ pub mod inbox;
 pub mod jobs;
 pub mod leads;
 pub mod lookups;
+pub mod media;
 pub mod messages;
 pub mod numbers;
 pub mod routing;

@@ -86,13 +86,15 @@ pub struct RoutingAgent {
     pub hours_end: Option<NaiveTime>,
     pub availability: String,
     pub back_on: Option<NaiveDate>,
+    /// `en`, `es`: the languages they text in.
+    pub languages: Vec<String>,
 }
 
 /// `select` of a [`RoutingAgent`] (alias `a`), then the rest of the statement.
 macro_rules! select_agents {
     ($rest:literal) => {
         concat!(
-            "select a.agent_id, a.email, a.name, a.phone, a.role, a.weight, a.hours_start, a.hours_end, a.availability, a.back_on ",
+            "select a.agent_id, a.email, a.name, a.phone, a.role, a.weight, a.hours_start, a.hours_end, a.availability, a.back_on, a.languages ",
             $rest
         )
     };

@@ -129,6 +129,19 @@ pub enum ReadError {
     Body(String),
     #[error("no account to use: {0}")]
     NoAccount(String),
+    #[error("the answer is larger than {max} bytes")]
+    TooLarge { max: usize },
+}
+
+/// A message to create.
+#[derive(Debug, Clone, Copy)]
+pub struct NewMessage<'a> {
+    pub to: &'a str,
+    pub from: &'a str,
+    pub body: &'a str,
+    /// Public addresses Twilio fetches the attachments from.
+    pub media_urls: &'a [String],
+    pub status_callback: &'a str,
 }
 
 /// Timeouts of the REST calls (docs/reliability.md §2 "Timing knobs").
@@ -199,22 +212,16 @@ impl TwilioClient {
         )
     }
 
-    /// `POST …/Messages.json`. Classified, never retried here.
-    pub async fn send_message(
-        &self,
-        creds: &Credentials,
-        to: &str,
-        from: &str,
-        body: &str,
-        status_callback: &str,
-    ) -> SendOutcome {
+    /// `POST …/Messages.json`. Classified, never retried here. An empty body with media is
+    /// sent without `Body` (docs/twilio.md §3.2: one of `Body` / `MediaUrl`).
+    pub async fn send_message(&self, creds: &Credentials, m: &NewMessage<'_>) -> SendOutcome {
         let url = self.messages_url(creds.account_sid.as_str());
-        let form = [
-            ("To", to),
-            ("From", from),
-            ("Body", body),
-            ("StatusCallback", status_callback),
-        ];
+        let mut form = vec![("To", m.to), ("From", m.from)];
+        if !m.body.is_empty() || m.media_urls.is_empty() {
+            form.push(("Body", m.body));
+        }
+        form.extend(m.media_urls.iter().map(|u| ("MediaUrl", u.as_str())));
+        form.push(("StatusCallback", m.status_callback));
         self.create(creds, url, &form).await
     }
 
@@ -321,6 +328,16 @@ impl TwilioClient {
         creds: &Credentials,
         max: usize,
     ) -> Result<Vec<u8>, ReadError> {
+        Ok(self.get_bytes_typed(url, creds, max).await?.0)
+    }
+
+    /// [`Self::get_bytes`] with the answer's `Content-Type`.
+    async fn get_bytes_typed(
+        &self,
+        url: &str,
+        creds: &Credentials,
+        max: usize,
+    ) -> Result<(Vec<u8>, Option<String>), ReadError> {
         let mut response = self
             .http
             .get(url)
@@ -333,9 +350,13 @@ impl TwilioClient {
         if !(200..300).contains(&status) {
             return Err(ReadError::Status { status });
         }
-        let too_large = || ReadError::Body(format!("the answer is larger than {max} bytes"));
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         if response.content_length().is_some_and(|n| n > max as u64) {
-            return Err(too_large());
+            return Err(ReadError::TooLarge { max });
         }
         let mut out = Vec::new();
         while let Some(chunk) = response
@@ -344,11 +365,11 @@ impl TwilioClient {
             .map_err(|e| ReadError::Transport(e.to_string()))?
         {
             if out.len() + chunk.len() > max {
-                return Err(too_large());
+                return Err(ReadError::TooLarge { max });
             }
             out.extend_from_slice(&chunk);
         }
-        Ok(out)
+        Ok((out, content_type))
     }
 
     /// Every item of a paged list, following `next_page_uri` for at most `max_pages` pages.
@@ -504,6 +525,35 @@ impl TwilioClient {
             creds.account_sid
         );
         self.get_bytes(&url, creds, MAX_RECORDING_BYTES).await
+    }
+}
+
+impl TwilioClient {
+    /// The carrier API's host (and port, when it has one), which a webhook's `MediaUrlN` must
+    /// name.
+    pub fn api_host(&self) -> &str {
+        let (start, end) = (url::Position::BeforeHost, url::Position::AfterPort);
+        &self.api_base[start..end]
+    }
+
+    /// An inbound text's media item (`GET …/Messages/{sid}/Media/{media_sid}`; Twilio answers
+    /// with a redirect to its content store, which the client follows without the credentials),
+    /// built from the SIDs and the account, never from the URL a webhook carried. At most
+    /// `max` bytes; returns the bytes and the `Content-Type` the store gave.
+    pub async fn media(
+        &self,
+        creds: &Credentials,
+        message_sid: &str,
+        media_sid: &str,
+        max: usize,
+    ) -> Result<(Vec<u8>, Option<String>), ReadError> {
+        let url = format!(
+            "{}/2010-04-01/Accounts/{}/Messages/{message_sid}/Media/{media_sid}",
+            self.api_base.as_str().trim_end_matches('/'),
+            creds.account_sid
+        );
+        let (bytes, content_type) = self.get_bytes_typed(&url, creds, max).await?;
+        Ok((bytes, content_type))
     }
 }
 

@@ -365,6 +365,8 @@ pub struct SmsInbound {
     /// Verbatim; may be empty (a photo alone).
     pub body: String,
     pub num_media: i32,
+    /// `MediaUrlN` and `MediaContentTypeN` for N below `NumMedia` (at most 10), as received.
+    pub media: Vec<(String, Option<String>)>,
     pub num_segments: Option<i32>,
     pub opt_out_type: Option<String>,
     /// The account whose key signed the webhook (checked against the number's brokerage's).
@@ -380,6 +382,12 @@ impl SmsInbound {
             to_raw: p.required("To")?.to_owned(),
             body: p.get("Body").unwrap_or_default().to_owned(),
             num_media: p.number("NumMedia").unwrap_or(0).max(0),
+            media: (0..p.number("NumMedia").unwrap_or(0).clamp(0, 10))
+                .filter_map(|n| {
+                    let url = p.get(&format!("MediaUrl{n}"))?.to_owned();
+                    Some((url, p.optional(&format!("MediaContentType{n}"))))
+                })
+                .collect(),
             num_segments: p.number("NumSegments"),
             opt_out_type: p.optional("OptOutType"),
         })

@@ -77,6 +77,8 @@ pub enum AlertText<'a> {
         who: &'a str,
         listing: Option<&'a str>,
         body: &'a str,
+        /// Its media as [`super::media::tag`] names them ("[photo]").
+        media: Option<&'a str>,
     },
     /// A callback task (docs/architecture.md step 8).
     Callback {
@@ -180,9 +182,22 @@ pub fn text_with_callback(
 /// dashboard) at the end.
 pub fn text(brokerage: &str, alert: &AlertText<'_>, link: &str) -> String {
     let body = match alert {
-        AlertText::Reply { who, listing, body } => {
-            format!("{who} replied{}: \"{}\"", about(*listing), preview(body))
-        }
+        AlertText::Reply {
+            who,
+            listing,
+            body,
+            media,
+        } => match (body.trim().is_empty(), media) {
+            (true, Some(m)) => format!("{who} replied{}: {m}", about(*listing)),
+            (false, Some(m)) => {
+                format!(
+                    "{who} replied{}: \"{}\" {m}",
+                    about(*listing),
+                    preview(body)
+                )
+            }
+            (_, None) => format!("{who} replied{}: \"{}\"", about(*listing), preview(body)),
+        },
         AlertText::Callback { who, listing, why } => {
             format!("call back {who} ({why}){}", about(*listing))
         }
@@ -354,6 +369,7 @@ mod tests {
                 who: &who,
                 listing: Some("123 Main St"),
                 body: "Yes! Is the 3 bed on Main St still available? Could I see it Saturday?",
+                media: None,
             },
             "https://t.example/inbox/c/7",
         );
@@ -480,10 +496,32 @@ mod tests {
             who: "+1617***0123",
             listing: Some("123 Main St"),
             body: "Is it still available?",
+            media: None,
         };
         assert_eq!(
             text_about("Harbor Realty", 12, &reply, "L", None),
             "Harbor Realty #12: +1617***0123 replied about 123 Main St: \"Is it still available?\". L Reply here to text the lead, or CLAIM, CLOSE, TAKE OVER, CALL BACK."
+        );
+        // A photo is named, alone or after the words.
+        let photo = AlertText::Reply {
+            who: "+1617***0123",
+            listing: None,
+            body: "",
+            media: Some("[photo]"),
+        };
+        assert_eq!(
+            text_about("Harbor Realty", 12, &photo, "L", None),
+            "Harbor Realty #12: +1617***0123 replied: [photo]. L Reply here to text the lead, or CLAIM, CLOSE, TAKE OVER, CALL BACK."
+        );
+        let both = AlertText::Reply {
+            who: "+1617***0123",
+            listing: None,
+            body: "This one?",
+            media: Some("[2 photos]"),
+        };
+        assert!(
+            text_about("Harbor Realty", 12, &both, "L", None)
+                .contains("replied: \"This one?\" [2 photos]. L")
         );
         let offer = AlertText::Offer {
             who: "+1617***0123",

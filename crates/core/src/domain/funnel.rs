@@ -5,6 +5,8 @@
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
+use super::language::Language;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Period {
     Today,
@@ -213,6 +215,8 @@ pub struct LeadFact {
     pub variant: Option<i32>,
     /// Missed call → carrier accepted the text, in seconds, for a lead texted.
     pub text_secs: Option<f64>,
+    /// The lead's language (theirs, else the brokerage's default).
+    pub language: Language,
 }
 
 /// The funnel's counts for one group of leads.
@@ -285,11 +289,13 @@ pub enum Group {
     /// `None`: leads of unassigned conversations.
     Agent(Option<i64>),
     Hour(u32),
+    /// The English text-back's variants (a Spanish text's variant is of other templates).
     Variant(i32),
+    Language(Language),
 }
 
-/// The funnel of `facts`: the whole slice, and by number, office, agent, hour and variant
-/// (texted leads only).
+/// The funnel of `facts`: the whole slice, and by number, office, agent, hour, language and
+/// variant (leads texted in English only).
 pub fn tally(facts: &[LeadFact]) -> std::collections::BTreeMap<Group, Tally> {
     use std::collections::BTreeMap;
     let mut groups: BTreeMap<Group, (Tally, Vec<f64>)> = BTreeMap::new();
@@ -301,8 +307,9 @@ pub fn tally(facts: &[LeadFact]) -> std::collections::BTreeMap<Group, Tally> {
             Group::Office(f.office_id),
             Group::Agent(f.agent_id),
             Group::Hour(f.hour),
+            Group::Language(f.language),
         ];
-        if f.text_secs.is_some() {
+        if f.text_secs.is_some() && f.language == Language::En {
             keys.push(Group::Variant(f.variant.unwrap_or(0)));
         }
         for key in keys {
@@ -458,6 +465,7 @@ mod tests {
             hour: 10,
             variant: None,
             text_secs: None,
+            language: Language::En,
         }
     }
 
@@ -471,6 +479,11 @@ mod tests {
         let mut texted2 = fact(2, None, "sent", None);
         texted2.text_secs = Some(30.0);
         texted2.hour = 14;
+        let mut spanish = fact(2, None, "sent", None);
+        spanish.text_secs = Some(30.0);
+        spanish.variant = Some(0);
+        spanish.replied = true;
+        spanish.language = Language::Es;
         let mut reconnected = fact(1, Some(7), "cancelled", Some("answered_call"));
         reconnected.answered = true;
         let facts = vec![
@@ -484,6 +497,7 @@ mod tests {
             fact(2, None, "scheduled", None),
             fact(2, None, "dead", Some("21211")),
             fact(2, None, "needs_review", None),
+            spanish,
         ];
         let t = tally(&facts);
         let all = &t[&Group::All];
@@ -496,7 +510,7 @@ mod tests {
                 all.reconnected,
                 all.wrote_first
             ),
-            (10, 2, 1, 1, 1, 1)
+            (11, 3, 1, 1, 1, 1)
         );
         assert_eq!(
             (
@@ -517,20 +531,19 @@ mod tests {
             + all.failed
             + all.maybe_texted;
         assert_eq!(outcomes, all.leads, "each lead in exactly one outcome");
-        assert_eq!((all.replied, all.human_replied, all.answered), (1, 1, 1));
-        assert_eq!(
-            all.median_text_secs,
-            Some(25.0),
-            "the mean of the two middle ones"
-        );
+        assert_eq!((all.replied, all.human_replied, all.answered), (2, 1, 1));
+        assert_eq!(all.median_text_secs, Some(30.0));
         assert_eq!(t[&Group::Number(1)].leads, 4);
-        assert_eq!(t[&Group::Office(20)].leads, 6);
+        assert_eq!(t[&Group::Office(20)].leads, 7);
         assert_eq!(t[&Group::Agent(Some(7))].leads, 4);
-        assert_eq!(t[&Group::Agent(None)].leads, 6);
+        assert_eq!(t[&Group::Agent(None)].leads, 7);
         assert_eq!(
             (t[&Group::Hour(10)].leads, t[&Group::Hour(14)].leads),
-            (9, 1)
+            (10, 1)
         );
+        let es = &t[&Group::Language(Language::Es)];
+        assert_eq!((es.leads, es.texted, es.replied), (1, 1, 1));
+        assert_eq!(t[&Group::Language(Language::En)].leads, 10);
         assert_eq!(t[&Group::Variant(1)].leads, 1);
         assert_eq!(
             (t[&Group::Variant(0)].leads, t[&Group::Variant(0)].replied),

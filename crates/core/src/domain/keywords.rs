@@ -27,14 +27,32 @@ pub const OPT_OUT_WORDS: &[&str] = &[
     "detener",
 ];
 
+/// The Spanish entries of the lists above: a text made of one of these words, or holding one
+/// of the Spanish phrases, was written in Spanish, so its confirmation is too (docs/compliance.md §4.5).
+pub const SPANISH_WORDS: &[&str] = &[
+    "alto", "parar", "para", "cancelar", "basta", "baja", "detener", "ayuda",
+];
+
+/// Whether `body` is a Spanish keyword text: a Spanish keyword word alone (or repeated), or a
+/// text holding a Spanish opt-out or review phrase.
+pub fn is_spanish_keyword(body: &str) -> bool {
+    let n = normalise(body);
+    (!n.tokens.is_empty() && n.tokens.iter().all(|t| SPANISH_WORDS.contains(&t.as_str())))
+        || OPT_OUT_PHRASES_ES
+            .iter()
+            .chain(REVIEW_PHRASES_ES)
+            .any(|p| contains_phrase(&n.tokens, p))
+}
+
 /// Opt-in words (§4.2, R5): the whole `norm`.
 pub const OPT_IN_WORDS: &[&str] = &["start", "unstop", "yes"];
 
 /// Help words (§4.2, R6): the whole `norm`.
 pub const HELP_WORDS: &[&str] = &["help", "info", "ayuda"];
 
-/// Opt-out phrases (§4.2), matched as whole consecutive tokens of `norm` (§4.3 rule 4).
-pub const OPT_OUT_PHRASES: &[&str] = &[
+/// Opt-out phrases (§4.2), matched as whole consecutive tokens of `norm` (§4.3 rule 4): the
+/// English ones, then the Spanish ones ([`opt_out_phrases`] gives both).
+pub const OPT_OUT_PHRASES_EN: &[&str] = &[
     "stop texting",
     "stop text",
     "stop messaging",
@@ -56,6 +74,9 @@ pub const OPT_OUT_PHRASES: &[&str] = &[
     "wrong person",
     "lose my number",
     "delete my number",
+];
+
+pub const OPT_OUT_PHRASES_ES: &[&str] = &[
     "no mas",
     "no me escriban",
     "no me escribas",
@@ -79,19 +100,30 @@ pub const OPT_OUT_PHRASES: &[&str] = &[
     "deja de mandar",
 ];
 
+/// Every opt-out phrase, English and Spanish.
+pub fn opt_out_phrases() -> impl Iterator<Item = &'static str> {
+    OPT_OUT_PHRASES_EN.iter().chain(OPT_OUT_PHRASES_ES).copied()
+}
+
 /// An opt-out phrase suppresses only in a message of at most this many tokens (§4.3 rule 4).
 pub const PHRASE_MAX_TOKENS: usize = 8;
 
-/// Review phrases (§4.2), matched as whole consecutive tokens (§4.3 rule 5).
-pub const REVIEW_PHRASES: &[&str] = &[
-    "not interested",
-    "no longer interested",
+/// Review phrases (§4.2), matched as whole consecutive tokens (§4.3 rule 5): English, then
+/// Spanish ([`review_phrases`] gives both).
+pub const REVIEW_PHRASES_EN: &[&str] = &["not interested", "no longer interested"];
+
+pub const REVIEW_PHRASES_ES: &[&str] = &[
     "no estoy interesado",
     "no estoy interesada",
     "no me interesa",
     "ya no estoy interesado",
     "ya no estoy interesada",
 ];
+
+/// Every review phrase, English and Spanish.
+pub fn review_phrases() -> impl Iterator<Item = &'static str> {
+    REVIEW_PHRASES_EN.iter().chain(REVIEW_PHRASES_ES).copied()
+}
 
 /// Strong tokens (§4.2, §4.3 rule 6); the pair [`STRONG_PAIR`] counts too.
 pub const STRONG_TOKENS: &[&str] = &["stop", "stopall", "unsubscribe", "optout", "revoke", "alto"];
@@ -352,7 +384,7 @@ fn classify_body(body: &str, n: &Normalised, suppressed: bool) -> Class {
         return Class::OptOut;
     }
     // 4. An opt-out phrase: suppress when short and not a question, else a person decides.
-    if OPT_OUT_PHRASES.iter().any(|p| contains_phrase(tokens, p)) {
+    if opt_out_phrases().any(|p| contains_phrase(tokens, p)) {
         return if tokens.len() <= PHRASE_MAX_TOKENS && !has_question_mark(body) {
             Class::OptOut
         } else {
@@ -360,7 +392,7 @@ fn classify_body(body: &str, n: &Normalised, suppressed: bool) -> Class {
         };
     }
     // 5. A review phrase. 6. A strong token. 7. A typo of a target.
-    if REVIEW_PHRASES.iter().any(|p| contains_phrase(tokens, p))
+    if review_phrases().any(|p| contains_phrase(tokens, p))
         || has_strong_token(tokens)
         || is_typo_target(tokens)
     {
@@ -915,7 +947,7 @@ mod tests {
 
     #[test]
     fn each_opt_out_phrase_in_a_short_sentence_is_an_opt_out() {
-        for p in OPT_OUT_PHRASES {
+        for p in opt_out_phrases() {
             let body = format!("Please, {p} now.");
             let c = classify(&body, None, false);
             assert_eq!(c.class, OptOut, "{body:?}");
@@ -936,7 +968,7 @@ mod tests {
 
     #[test]
     fn each_opt_out_phrase_asked_or_long_is_a_review() {
-        for p in OPT_OUT_PHRASES {
+        for p in opt_out_phrases() {
             for body in [
                 format!("{p}?"),
                 format!("Did you say {p}?"),
@@ -965,7 +997,7 @@ mod tests {
 
     #[test]
     fn each_review_phrase_is_a_review() {
-        for p in REVIEW_PHRASES {
+        for p in review_phrases() {
             for body in [p.to_string(), format!("Sorry, {p} anymore, thanks.")] {
                 assert_eq!(classify(&body, None, false).class, Review, "{body:?}");
                 assert_eq!(classify(&body, None, true).class, Review, "{body:?}");
@@ -1185,6 +1217,41 @@ mod tests {
             let n = normalise(&body);
             prop_assert_eq!(normalise(&n.norm), n.clone());
             assert_norm_shape(&n);
+        }
+    }
+
+    #[test]
+    fn spanish_entries_are_in_the_lists_and_tell_spanish() {
+        for w in SPANISH_WORDS {
+            assert!(OPT_OUT_WORDS.contains(w) || HELP_WORDS.contains(w), "{w}");
+            assert!(is_spanish_keyword(&w.to_uppercase()), "{w}");
+        }
+        for p in OPT_OUT_PHRASES_ES.iter().chain(REVIEW_PHRASES_ES) {
+            assert!(is_spanish_keyword(&format!("Por favor {p}!")), "{p}");
+        }
+        for p in OPT_OUT_PHRASES_EN.iter().chain(REVIEW_PHRASES_EN) {
+            assert!(!is_spanish_keyword(p), "{p}");
+        }
+        for body in [
+            "BAJA",
+            "¡Basta!",
+            "Para para",
+            "AYUDA",
+            "NO MÁS",
+            "ya no me escribas",
+        ] {
+            assert!(is_spanish_keyword(body), "{body}");
+        }
+        for body in [
+            "STOP",
+            "help",
+            "para mañana?",
+            "cancel",
+            "no more texts",
+            "",
+            "👍",
+        ] {
+            assert!(!is_spanish_keyword(body), "{body}");
         }
     }
 

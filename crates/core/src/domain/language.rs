@@ -12,7 +12,7 @@ use lingua::{Language as Lingua, LanguageDetector, LanguageDetectorBuilder};
 use super::keywords::normalise;
 
 /// The languages textback writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Language {
     En,
     Es,
@@ -105,6 +105,11 @@ fn detector() -> &'static LanguageDetector {
     })
 }
 
+/// Loads the detector's models, so the first text does not wait for them.
+pub fn warm() {
+    detector();
+}
+
 /// lingua's guess for `text`, or `None` when it holds no letter.
 pub fn guess(text: &str) -> Option<Guess> {
     if !text.chars().any(char::is_alphabetic) {
@@ -146,6 +151,11 @@ pub fn after_text(current: (Language, How), body: &str) -> Option<(Language, How
     if current.1.is_chosen() {
         return None;
     }
+    // A Spanish keyword ("BAJA", "ya no me escribas") is answered in Spanish (docs/compliance.md
+    // §4.5), however short it is.
+    if super::keywords::is_spanish_keyword(body) {
+        return (current != (Language::Es, How::Detected)).then_some((Language::Es, How::Detected));
+    }
     // One word ("ok", "no") does not undo what earlier texts showed.
     if current.1 == How::Detected && normalise(body).tokens.len() < 2 {
         return None;
@@ -155,6 +165,16 @@ pub fn after_text(current: (Language, How), body: &str) -> Option<(Language, How
         return None;
     }
     (current != (g.language, How::Detected)).then_some((g.language, How::Detected))
+}
+
+/// The templates a text in `wanted` uses, and the language they are in: the Spanish ones when
+/// the brokerage wrote them, else the English ones (a brokerage that wrote nothing in Spanish
+/// texts in English rather than half in each).
+pub fn pick<'a, T: ?Sized>(wanted: Language, en: &'a T, es: Option<&'a T>) -> (Language, &'a T) {
+    match (wanted, es) {
+        (Language::Es, Some(es)) => (Language::Es, es),
+        _ => (Language::En, en),
+    }
 }
 
 #[cfg(test)]
@@ -271,7 +291,33 @@ mod tests {
             "a first word may set it"
         );
         assert_eq!(after_text((Language::En, How::Default), "👍"), None);
+        // A Spanish keyword tells Spanish, even one word after English texts; not over a choice.
+        for body in ["BAJA", "PARA", "ayuda", "no me manden mas mensajes"] {
+            assert_eq!(
+                after_text((Language::En, How::Detected), body),
+                Some((Language::Es, How::Detected)),
+                "{body}"
+            );
+            assert_eq!(after_text((Language::En, How::Agent), body), None, "{body}");
+        }
+        assert_eq!(after_text((Language::Es, How::Detected), "STOP"), None);
         assert_eq!(after_text((Language::En, How::Default), "555-0100"), None);
+    }
+
+    #[test]
+    fn templates_are_picked_in_the_language_when_written() {
+        let en = ["Hi".to_owned()];
+        let es = ["Hola".to_owned()];
+        assert_eq!(
+            pick(Language::Es, &en[..], Some(&es[..])),
+            (Language::Es, &es[..])
+        );
+        assert_eq!(pick(Language::Es, &en[..], None), (Language::En, &en[..]));
+        assert_eq!(
+            pick(Language::En, &en[..], Some(&es[..])),
+            (Language::En, &en[..])
+        );
+        assert_eq!(pick(Language::En, &en[..], None), (Language::En, &en[..]));
     }
 
     #[test]

@@ -6,6 +6,8 @@
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use chrono_tz::Tz;
 
+use super::language::Language;
+
 /// `routing = "all" | "round_robin" | "first_to_claim"` on a number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Mode {
@@ -78,6 +80,8 @@ pub struct Agent {
     /// Working hours, every day, in the brokerage's time zone; `None`: any hour.
     pub hours: Option<(NaiveTime, NaiveTime)>,
     pub availability: Availability,
+    /// The languages they text in (`[[agents]] languages`).
+    pub languages: Vec<Language>,
 }
 
 /// Why an agent was skipped.
@@ -162,6 +166,8 @@ pub struct Decision {
     pub skipped: Vec<(i64, Unavailable)>,
     /// The round robin's new cursor, when it moved.
     pub cursor: Option<i32>,
+    /// The lead's language, when it narrowed the choice to the available agents who speak it.
+    pub language: Option<Language>,
 }
 
 /// The round robin's cycle: each agent `weight` times, interleaved (weights 2 and 1 give
@@ -199,6 +205,21 @@ fn split(now: DateTime<Utc>, tz: Tz, ring: &[Agent]) -> (Vec<i64>, Vec<(i64, Una
     (available, skipped)
 }
 
+/// Of `available`, those who speak `language`, when some do and some do not: a lead is
+/// offered first to the agents who speak their language; when none of the available ones
+/// does, all of them (README.md "Spanish").
+fn speakers(ring: &[Agent], available: &[i64], language: Language) -> Option<Vec<i64>> {
+    let speak: Vec<i64> = available
+        .iter()
+        .copied()
+        .filter(|id| {
+            ring.iter()
+                .any(|a| a.agent_id == *id && a.languages.contains(&language))
+        })
+        .collect();
+    (!speak.is_empty() && speak.len() < available.len()).then_some(speak)
+}
+
 fn round_robin(
     ring: &[Agent],
     cursor: Option<i32>,
@@ -208,13 +229,15 @@ fn round_robin(
     next_in_cycle(&cycle, cursor, eligible).map(|i| (cycle[i], i32::try_from(i).ok()))
 }
 
-/// A new lead on a number (`ring` in ring order, `cursor` the round robin's last pick).
+/// A new lead on a number (`ring` in ring order, `cursor` the round robin's last pick), who
+/// writes in `language`.
 pub fn route(
     mode: Mode,
     now: DateTime<Utc>,
     tz: Tz,
     ring: &[Agent],
     cursor: Option<i32>,
+    language: Language,
 ) -> Decision {
     let (available, skipped) = split(now, tz, ring);
     if available.is_empty() {
@@ -222,12 +245,15 @@ pub fn route(
             target: Target::Managers,
             skipped,
             cursor: None,
+            language: None,
         };
     }
+    let narrowed = speakers(ring, &available, language);
+    let eligible = narrowed.clone().unwrap_or(available);
     let (target, cursor) = match mode {
-        Mode::All => (Target::Assign(available[0]), None),
-        Mode::FirstToClaim => (Target::Offer(available), None),
-        Mode::RoundRobin => match round_robin(ring, cursor, &available) {
+        Mode::All => (Target::Assign(eligible[0]), None),
+        Mode::FirstToClaim => (Target::Offer(eligible), None),
+        Mode::RoundRobin => match round_robin(ring, cursor, &eligible) {
             Some((agent, cursor)) => (Target::Assign(agent), cursor),
             None => (Target::Managers, None),
         },
@@ -236,6 +262,7 @@ pub fn route(
         target,
         skipped,
         cursor,
+        language: narrowed.map(|_| language),
     }
 }
 
@@ -246,8 +273,9 @@ pub fn after_claim_timeout(
     tz: Tz,
     ring: &[Agent],
     cursor: Option<i32>,
+    language: Language,
 ) -> Decision {
-    let mut decision = route(Mode::RoundRobin, now, tz, ring, cursor);
+    let mut decision = route(Mode::RoundRobin, now, tz, ring, cursor, language);
     if let Target::Offer(_) = decision.target {
         decision.target = Target::Managers;
     }
@@ -264,13 +292,16 @@ pub fn reassign(
     ring: &[Agent],
     cursor: Option<i32>,
     current: Option<i64>,
+    language: Language,
 ) -> Decision {
     let (available, skipped) = split(now, tz, ring);
-    let eligible: Vec<i64> = available
+    let others: Vec<i64> = available
         .iter()
         .copied()
         .filter(|a| Some(*a) != current)
         .collect();
+    let narrowed = speakers(ring, &others, language);
+    let eligible = narrowed.clone().unwrap_or(others);
     let picked = match mode {
         Mode::RoundRobin => round_robin(ring, cursor, &eligible),
         Mode::All | Mode::FirstToClaim => {
@@ -294,11 +325,13 @@ pub fn reassign(
             target: Target::Assign(agent),
             skipped,
             cursor,
+            language: narrowed.map(|_| language),
         },
         None => Decision {
             target: Target::Managers,
             skipped,
             cursor: None,
+            language: None,
         },
     }
 }
@@ -353,7 +386,60 @@ mod tests {
             weight: 1,
             hours: None,
             availability: Availability::Available,
+            languages: vec![Language::En],
         }
+    }
+
+    fn speaks(id: i64, languages: &[Language]) -> Agent {
+        Agent {
+            languages: languages.to_vec(),
+            ..agent(id)
+        }
+    }
+
+    /// Issue 20 §4: a Spanish-speaking lead goes first to the available agents who speak
+    /// Spanish, in every mode; when none of them is available, to whoever is.
+    #[test]
+    fn a_lead_goes_first_to_the_agents_who_speak_their_language() {
+        use Language::{En, Es};
+        let ring = vec![
+            speaks(1, &[En]),
+            speaks(2, &[En, Es]),
+            speaks(3, &[En]),
+            speaks(4, &[Es, En]),
+        ];
+        let now = at(10, 0);
+        let d = route(Mode::All, now, NY, &ring, None, Es);
+        assert_eq!((d.target, d.language), (Target::Assign(2), Some(Es)));
+        let d = route(Mode::All, now, NY, &ring, None, En);
+        assert_eq!(
+            (d.target, d.language),
+            (Target::Assign(1), None),
+            "all speak English"
+        );
+        let d = route(Mode::FirstToClaim, now, NY, &ring, None, Es);
+        assert_eq!(d.target, Target::Offer(vec![2, 4]));
+        // The round robin takes turns among the speakers, its cursor over the whole cycle.
+        let d = route(Mode::RoundRobin, now, NY, &ring, Some(1), Es);
+        assert_eq!((d.target, d.cursor), (Target::Assign(4), Some(3)));
+        let d = route(Mode::RoundRobin, now, NY, &ring, Some(3), Es);
+        assert_eq!((d.target, d.cursor), (Target::Assign(2), Some(1)));
+        // The speakers away: whoever is available, and the decision does not claim a language.
+        let mut away = ring.clone();
+        away[1].availability = Availability::Away;
+        away[3].availability = Availability::Away;
+        let d = route(Mode::All, now, NY, &away, None, Es);
+        assert_eq!((d.target, d.language), (Target::Assign(1), None));
+        // The escalation moves it to another speaker first, never back to the current owner.
+        let d = reassign(Mode::All, now, NY, &ring, None, Some(2), Es);
+        assert_eq!((d.target, d.language), (Target::Assign(4), Some(Es)));
+        let d = reassign(Mode::All, now, NY, &ring, None, Some(4), Es);
+        assert_eq!(d.target, Target::Assign(2));
+        let only_current = vec![speaks(1, &[En]), speaks(2, &[Es])];
+        let d = reassign(Mode::All, now, NY, &only_current, None, Some(2), Es);
+        assert_eq!((d.target, d.language), (Target::Assign(1), None));
+        let d = after_claim_timeout(now, NY, &ring, None, Es);
+        assert_eq!(d.target, Target::Assign(2));
     }
 
     fn t(h: u32) -> NaiveTime {
@@ -421,6 +507,7 @@ mod tests {
         ];
         for (i, (availability, hours, (h, m), want)) in cases.iter().enumerate() {
             let a = Agent {
+                languages: vec![Language::En],
                 hours: hours.map(|(s, e)| (t(s), t(e))),
                 availability: *availability,
                 ..agent(1)
@@ -433,6 +520,7 @@ mod tests {
     fn vacation_ends_on_the_brokerages_date_not_utcs() {
         // 23:30 on the 4th in New York is the 5th in UTC: still on vacation.
         let a = Agent {
+            languages: vec![Language::En],
             availability: Availability::Vacation { back_on: date(5) },
             ..agent(1)
         };
@@ -448,13 +536,14 @@ mod tests {
     fn all_gives_the_lead_to_the_first_available_in_ring_order() {
         let ring = [
             Agent {
+                languages: vec![Language::En],
                 availability: Availability::Away,
                 ..agent(1)
             },
             agent(2),
             agent(3),
         ];
-        let d = route(Mode::All, at(10, 0), NY, &ring, None);
+        let d = route(Mode::All, at(10, 0), NY, &ring, None, Language::En);
         assert_eq!(d.target, Target::Assign(2));
         assert_eq!(d.skipped, vec![(1, Unavailable::Away)]);
         assert_eq!(d.cursor, None);
@@ -466,7 +555,7 @@ mod tests {
         let mut cursor = None;
         let mut got = Vec::new();
         for _ in 0..4 {
-            let d = route(Mode::RoundRobin, at(10, 0), NY, &ring, cursor);
+            let d = route(Mode::RoundRobin, at(10, 0), NY, &ring, cursor, Language::En);
             let Target::Assign(a) = d.target else {
                 panic!("{d:?}")
             };
@@ -477,7 +566,7 @@ mod tests {
         // 2 goes away: skipped, and the turn passes to 3; back, they take the next turn in
         // the cycle, not a run of catch-up leads.
         ring[1].availability = Availability::Away;
-        let d = route(Mode::RoundRobin, at(10, 0), NY, &ring, cursor);
+        let d = route(Mode::RoundRobin, at(10, 0), NY, &ring, cursor, Language::En);
         assert_eq!(
             (d.target.clone(), d.skipped.clone()),
             (Target::Assign(3), vec![(2, Unavailable::Away)])
@@ -486,7 +575,7 @@ mod tests {
         ring[1].availability = Availability::Available;
         let mut after = Vec::new();
         for _ in 0..3 {
-            let d = route(Mode::RoundRobin, at(10, 0), NY, &ring, cursor);
+            let d = route(Mode::RoundRobin, at(10, 0), NY, &ring, cursor, Language::En);
             if let Target::Assign(a) = d.target {
                 after.push(a);
             }
@@ -499,11 +588,13 @@ mod tests {
     fn weights_interleave_in_the_cycle() {
         let ring = [
             Agent {
+                languages: vec![Language::En],
                 weight: 2,
                 ..agent(1)
             },
             agent(2),
             Agent {
+                languages: vec![Language::En],
                 weight: 3,
                 ..agent(3)
             },
@@ -516,12 +607,20 @@ mod tests {
         let ring = [
             agent(1),
             Agent {
+                languages: vec![Language::En],
                 hours: Some((t(9), t(12))),
                 ..agent(2)
             },
             agent(3),
         ];
-        let d = route(Mode::FirstToClaim, at(14, 0), NY, &ring, Some(1));
+        let d = route(
+            Mode::FirstToClaim,
+            at(14, 0),
+            NY,
+            &ring,
+            Some(1),
+            Language::En,
+        );
         assert_eq!(d.target, Target::Offer(vec![1, 3]));
         assert_eq!(d.skipped, vec![(2, Unavailable::OffHours)]);
     }
@@ -530,21 +629,23 @@ mod tests {
     fn nobody_available_goes_to_the_managers_in_every_mode() {
         let ring = [
             Agent {
+                languages: vec![Language::En],
                 availability: Availability::Away,
                 ..agent(1)
             },
             Agent {
+                languages: vec![Language::En],
                 availability: Availability::Vacation { back_on: date(9) },
                 ..agent(2)
             },
         ];
         for mode in [Mode::All, Mode::RoundRobin, Mode::FirstToClaim] {
-            let d = route(mode, at(10, 0), NY, &ring, None);
+            let d = route(mode, at(10, 0), NY, &ring, None, Language::En);
             assert_eq!(d.target, Target::Managers, "{mode:?}");
             assert_eq!(d.skipped.len(), 2);
         }
         assert_eq!(
-            route(Mode::All, at(10, 0), NY, &[], None).target,
+            route(Mode::All, at(10, 0), NY, &[], None, Language::En).target,
             Target::Managers
         );
     }
@@ -553,15 +654,16 @@ mod tests {
     fn an_unclaimed_offer_falls_back_to_round_robin_then_managers() {
         let ring = [agent(1), agent(2)];
         assert_eq!(
-            after_claim_timeout(at(10, 0), NY, &ring, Some(0)).target,
+            after_claim_timeout(at(10, 0), NY, &ring, Some(0), Language::En).target,
             Target::Assign(2)
         );
         let away = [Agent {
+            languages: vec![Language::En],
             availability: Availability::Away,
             ..agent(1)
         }];
         assert_eq!(
-            after_claim_timeout(at(10, 0), NY, &away, None).target,
+            after_claim_timeout(at(10, 0), NY, &away, None, Language::En).target,
             Target::Managers
         );
     }
@@ -571,31 +673,49 @@ mod tests {
         let ring = [agent(1), agent(2), agent(3)];
         // In ring order after the owner, wrapping.
         assert_eq!(
-            reassign(Mode::All, at(10, 0), NY, &ring, None, Some(3)).target,
+            reassign(Mode::All, at(10, 0), NY, &ring, None, Some(3), Language::En).target,
             Target::Assign(1)
         );
         assert_eq!(
-            reassign(Mode::FirstToClaim, at(10, 0), NY, &ring, None, Some(1)).target,
+            reassign(
+                Mode::FirstToClaim,
+                at(10, 0),
+                NY,
+                &ring,
+                None,
+                Some(1),
+                Language::En
+            )
+            .target,
             Target::Assign(2)
         );
         // Round robin: the next turn that is not the owner's.
-        let d = reassign(Mode::RoundRobin, at(10, 0), NY, &ring, Some(0), Some(2));
+        let d = reassign(
+            Mode::RoundRobin,
+            at(10, 0),
+            NY,
+            &ring,
+            Some(0),
+            Some(2),
+            Language::En,
+        );
         assert_eq!((d.target, d.cursor), (Target::Assign(3), Some(2)));
         // The owner alone is available: the managers.
         let only = [
             agent(1),
             Agent {
+                languages: vec![Language::En],
                 availability: Availability::Away,
                 ..agent(2)
             },
         ];
         assert_eq!(
-            reassign(Mode::All, at(10, 0), NY, &only, None, Some(1)).target,
+            reassign(Mode::All, at(10, 0), NY, &only, None, Some(1), Language::En).target,
             Target::Managers
         );
         // An owner who is not in the ring (a manager) hands it to the first available.
         assert_eq!(
-            reassign(Mode::All, at(10, 0), NY, &ring, None, Some(9)).target,
+            reassign(Mode::All, at(10, 0), NY, &ring, None, Some(9), Language::En).target,
             Target::Assign(1)
         );
     }
@@ -606,6 +726,7 @@ mod tests {
             agent(1),
             agent(2),
             Agent {
+                languages: vec![Language::En],
                 availability: Availability::Away,
                 ..agent(3)
             },
@@ -633,6 +754,7 @@ mod tests {
     fn the_manager_is_the_first_available_one_else_the_first() {
         let m = [
             Agent {
+                languages: vec![Language::En],
                 availability: Availability::Away,
                 ..agent(7)
             },
@@ -640,6 +762,7 @@ mod tests {
         ];
         assert_eq!(pick_manager(at(10, 0), NY, &m), Some(8));
         let all_away = [Agent {
+            languages: vec![Language::En],
             availability: Availability::Away,
             ..agent(7)
         }];
@@ -673,7 +796,7 @@ mod tests {
             let mut cursor = Some(start % len as i32);
             let mut counts = vec![0u32; ring.len()];
             for _ in 0..len * 3 {
-                let d = route(Mode::RoundRobin, at(10, 0), NY, &ring, cursor);
+                let d = route(Mode::RoundRobin, at(10, 0), NY, &ring, cursor, Language::En);
                 let Target::Assign(a) = d.target else { panic!("{d:?}") };
                 counts[a as usize] += 1;
                 cursor = d.cursor;
@@ -687,11 +810,12 @@ mod tests {
         #[test]
         fn routing_never_picks_an_unavailable_agent(away in proptest::collection::vec(any::<bool>(), 1..6), mode in 0u8..3, cursor in proptest::option::of(0i32..10)) {
             let ring: Vec<Agent> = away.iter().enumerate().map(|(i, a)| Agent {
+                languages: vec![Language::En],
                 availability: if *a { Availability::Away } else { Availability::Available },
                 ..agent(i as i64)
             }).collect();
             let mode = [Mode::All, Mode::RoundRobin, Mode::FirstToClaim][mode as usize];
-            let d = route(mode, at(10, 0), NY, &ring, cursor);
+            let d = route(mode, at(10, 0), NY, &ring, cursor, Language::En);
             let picked: Vec<i64> = match d.target {
                 Target::Assign(a) => vec![a],
                 Target::Offer(v) => v,

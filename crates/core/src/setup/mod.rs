@@ -26,7 +26,6 @@ use toml::de::{DeTable, DeValue};
 
 use crate::domain::content;
 use crate::domain::duration;
-use crate::domain::links;
 use crate::domain::phone::PhoneNumber;
 use crate::domain::sms_text;
 use crate::domain::template::{Field, Template};
@@ -297,6 +296,16 @@ pub struct Compliance {
     /// `help_text_es`: the help text for a lead whose language is Spanish.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub help_text_es: Option<String>,
+    /// `opt_out_text`, `opt_in_text` and their `_es`: a brokerage's own confirmations
+    /// (docs/compliance.md §4.5); absent, the defaults of [`crate::domain::compliance_text`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub opt_out_text: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub opt_out_text_es: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub opt_in_text: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub opt_in_text_es: Option<String>,
     #[serde(serialize_with = "serialize_phone")]
     pub office_phone: Option<PhoneNumber>,
     pub followups_need_written_consent: bool,
@@ -313,6 +322,10 @@ impl Default for Compliance {
             link_domains: Vec::new(),
             help_text: None,
             help_text_es: None,
+            opt_out_text: None,
+            opt_out_text_es: None,
+            opt_in_text: None,
+            opt_in_text_es: None,
             office_phone: None,
             followups_need_written_consent: false,
             daily_unique_recipients: 200,
@@ -1252,56 +1265,19 @@ fn check_automated(cx: &mut Cx, t: &Automated, samples: &Samples<'_>) {
     }
 }
 
-/// R6: the help text names the brokerage, says STOP, and gives a phone number or a link.
-/// `{brokerage}` and `{office_phone}` (docs/compliance.md §4.5's default text) count as the name
-/// and the number.
-fn check_help_text(
+/// A brokerage's own compliance text (docs/compliance.md §4.5), held to the rules its default
+/// keeps.
+fn check_compliance_text(
     cx: &mut Cx,
+    which: crate::domain::compliance_text::Which,
+    language: crate::domain::language::Language,
     text: &str,
     span: &Range<usize>,
     brokerage: Option<&str>,
-    language: crate::domain::language::Language,
 ) {
-    let spanish = language == crate::domain::language::Language::Es;
-    let key = if spanish {
-        "[compliance] help_text_es"
-    } else {
-        "[compliance] help_text"
-    };
-    if let Some(name) = brokerage
-        && !text.contains("{brokerage}")
-        && !text.contains(name)
-    {
-        cx.err(
-            span,
-            key,
-            format!("must name the brokerage (`{name}` or `{{brokerage}}`) (compliance.md R6)"),
-        );
-    }
-    if spanish {
-        if !sms_text::has_stop_word(text) && !sms_text::has_word(text, "PARA") {
-            cx.err(
-                span,
-                key,
-                "must tell how to opt out with the word PARA or STOP, in capitals (compliance.md R6)",
-            );
-        }
-    } else if !sms_text::has_stop_word(text) {
-        cx.err(
-            span,
-            key,
-            "must tell how to opt out with the word STOP, in capitals (compliance.md R6)",
-        );
-    }
-    if !sms_text::has_phone_number(text)
-        && !links::has_link(text)
-        && !text.contains("{office_phone}")
-    {
-        cx.err(
-            span,
-            key,
-            "must give a phone number or a link (http://, https:// or www.) where to get help (docs/compliance.md R6)",
-        );
+    let key = format!("[compliance] {}", which.key(language));
+    for problem in crate::domain::compliance_text::problems(which, language, text, brokerage) {
+        cx.err(span, key.clone(), problem);
     }
 }
 

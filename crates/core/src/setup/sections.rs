@@ -11,10 +11,11 @@ use toml::de::DeTable;
 use super::{
     AfterHours, Agent, Automated, Blackout, Brokerage, CallbackMode, Compliance, Cx, FollowUp,
     FollowUpBoss, Inbox, Inserted, Number, Office, Problem, Role, Samples, SavedReply, SetupFile,
-    TableReader, TextBack, WebForm, Webhook, check_automated, check_help_text, check_inserted,
-    instant, is_email, is_slug, phone, read_twilio, refuse_secrets, secret_source, sub_table,
-    table_array, templates,
+    TableReader, TextBack, WebForm, Webhook, check_automated, check_compliance_text,
+    check_inserted, instant, is_email, is_slug, phone, read_twilio, refuse_secrets, secret_source,
+    sub_table, table_array, templates,
 };
+use crate::domain::compliance_text::Which;
 use crate::domain::language::Language;
 use crate::domain::links;
 use crate::domain::phone::PhoneNumber;
@@ -29,9 +30,8 @@ struct Later {
     /// Automated templates and the values they insert (docs/compliance.md R10, R11).
     automated: Vec<Automated>,
     inserted: Vec<Inserted>,
-    /// `[compliance] help_text` (docs/compliance.md R6).
-    help_text: Option<(String, Range<usize>)>,
-    help_text_es: Option<(String, Range<usize>)>,
+    /// A brokerage's own compliance texts (docs/compliance.md §4.5).
+    compliance_texts: Vec<(Which, Language, String, Range<usize>)>,
     /// Then `{listing}` may render its fallback.
     a_number_lacks_a_listing: bool,
 }
@@ -54,11 +54,8 @@ impl Later {
         for template in &self.automated {
             check_automated(cx, template, &samples);
         }
-        if let Some((text, span)) = &self.help_text {
-            check_help_text(cx, text, span, brokerage_name, Language::En);
-        }
-        if let Some((text, span)) = &self.help_text_es {
-            check_help_text(cx, text, span, brokerage_name, Language::Es);
+        for (which, language, text, span) in &self.compliance_texts {
+            check_compliance_text(cx, *which, *language, text, span, brokerage_name);
         }
     }
 }
@@ -971,19 +968,28 @@ fn compliance(
                 }
             }
         }
-        if let Some((h, span)) = c.opt_string(cx, "help_text") {
-            later
-                .linked_texts
-                .push((c.key("help_text"), h.clone(), span.clone()));
-            later.help_text = Some((h.clone(), span));
-            compliance.help_text = Some(h.trim().to_owned());
-        }
-        if let Some((h, span)) = c.opt_string(cx, "help_text_es") {
-            later
-                .linked_texts
-                .push((c.key("help_text_es"), h.clone(), span.clone()));
-            later.help_text_es = Some((h.clone(), span));
-            compliance.help_text_es = Some(h.trim().to_owned());
+        for which in Which::ALL {
+            for language in Language::ALL {
+                let key = which.key(*language);
+                let Some((h, span)) = c.opt_string(cx, key) else {
+                    continue;
+                };
+                later
+                    .linked_texts
+                    .push((c.key(key), h.clone(), span.clone()));
+                later
+                    .compliance_texts
+                    .push((*which, *language, h.clone(), span));
+                let text = Some(h.trim().to_owned());
+                match (which, language) {
+                    (Which::OptOut, Language::En) => compliance.opt_out_text = text,
+                    (Which::OptOut, Language::Es) => compliance.opt_out_text_es = text,
+                    (Which::OptIn, Language::En) => compliance.opt_in_text = text,
+                    (Which::OptIn, Language::Es) => compliance.opt_in_text_es = text,
+                    (Which::Help, Language::En) => compliance.help_text = text,
+                    (Which::Help, Language::Es) => compliance.help_text_es = text,
+                }
+            }
         }
         let office_phone = c.string(cx, "office_phone");
         compliance.office_phone = phone(cx, &c, "office_phone", office_phone);

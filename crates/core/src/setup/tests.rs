@@ -852,6 +852,66 @@ fn r6_the_help_text_names_the_brokerage_says_stop_and_gives_a_number_or_link() {
     );
 }
 
+/// Issue 20 §2: the confirmations and the help text in both languages, checked as strictly in
+/// Spanish as in English; each problem names its key and line.
+#[test]
+fn the_compliance_texts_in_both_languages_are_checked_alike() {
+    let with = |key: &str, value: &str| format!("{BASE}\n[compliance]\n{key} = {value}\n");
+    let file = format!(
+        "{BASE}\n[compliance]\nopt_out_text = \"{{brokerage}}: done, no more texts. Reply START to come back.\"\nopt_out_text_es = \"{{brokerage}}: listo. Responde START para volver.\"\nopt_in_text = \"{{brokerage}}: welcome back. Reply STOP to opt out.\"\nopt_in_text_es = \"{{brokerage}}: bienvenido. Responde PARA para salir.\"\nhelp_text_es = \"{{brokerage}}: AYUDA al {{office_phone}}. Responde PARA para salir.\"\n"
+    );
+    let setup = parse(&file).unwrap_or_else(|p| panic!("{p:?}"));
+    assert_eq!(
+        setup.compliance.opt_in_text_es.as_deref(),
+        Some("{brokerage}: bienvenido. Responde PARA para salir.")
+    );
+    let table: &[(&str, &str, &str)] = &[
+        ("opt_out_text", "\"Harbor Realty: done.\"", "the word START"),
+        (
+            "opt_out_text_es",
+            "\"Listo. Responde START.\"",
+            "must name the brokerage",
+        ),
+        (
+            "opt_out_text_es",
+            "\"{brokerage}: listo. Responde START. https://harbor.example\"",
+            "no link",
+        ),
+        (
+            "opt_in_text",
+            "\"{brokerage}: welcome back.\"",
+            "the word STOP",
+        ),
+        (
+            "opt_in_text_es",
+            "\"{brokerage}: bienvenido. Responde para salir.\"",
+            "PARA or STOP",
+        ),
+        (
+            "help_text_es",
+            "\"{brokerage}: llama al {office_phone}. Responde PARA.\"",
+            "AYUDA",
+        ),
+        (
+            "help_text_es",
+            "\"{brokerage}: AYUDA. Responde PARA.\"",
+            "a phone number or a link",
+        ),
+    ];
+    for (key, value, msg) in table {
+        let key_name = format!("[compliance] {key}");
+        let problems = parse(&with(key, value))
+            .err()
+            .unwrap_or_else(|| panic!("{key} = {value} passed"));
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.key == key_name && p.line == 26 && p.message.contains(msg)),
+            "{key} = {value}: {problems:?}"
+        );
+    }
+}
+
 #[test]
 fn the_call_side_keys_parse_and_refuse_bad_values_with_their_line() {
     let with = BASE

@@ -16,7 +16,7 @@ pub use types::{JobKind, JobPayload, JobState, Place};
 pub mod payload {
     pub use super::types::{
         AgentAlert, AgentReply, CallBack, ClaimTimeout, Escalation, FollowUp, KeywordReply,
-        LeadText, Reconcile, TextBack,
+        LeadText, MediaFetch, Reconcile, TextBack,
     };
 }
 

@@ -100,6 +100,8 @@ stored_words! {
         ClaimTimeout => "claim_timeout",
         /// Answers a lead from the website or a lead source at once (docs/leads.md).
         LeadText => "lead_text",
+        /// Fetches an inbound text's media item from Twilio (README.md "Pictures").
+        MediaFetch => "media_fetch",
         /// Benchmarks and the scheduler's own tests.
         Noop => "noop",
     }
@@ -234,6 +236,9 @@ pub struct AgentReply {
     pub once: Option<String>,
     #[serde(default)]
     pub by_text: Option<i64>,
+    /// Attachments (README.md "Pictures"), sent as `MediaUrl`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub media_ids: Vec<i64>,
 }
 
 impl JobPayload for AgentReply {
@@ -303,6 +308,16 @@ pub struct LeadText {
 
 impl JobPayload for LeadText {
     const KIND: JobKind = JobKind::LeadText;
+}
+
+/// An inbound media item to fetch (README.md "Pictures").
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MediaFetch {
+    pub media_id: i64,
+}
+
+impl JobPayload for MediaFetch {
+    const KIND: JobKind = JobKind::MediaFetch;
 }
 
 #[cfg(test)]
