@@ -1553,7 +1553,13 @@ async fn reply(
     let first = messages::is_first_outbound(&mut conn, viewer.brokerage, contact, &phone).await?;
     drop(conn);
     let whole = if first {
-        sms_text::identify(body, &viewer.brokerage_name, true)
+        let language = head
+            .language
+            .as_deref()
+            .and_then(Language::parse)
+            .or_else(|| Language::parse(&head.default_language))
+            .unwrap_or(Language::En);
+        sms_text::identify_in(body, &viewer.brokerage_name, true, language)
             .chars()
             .count()
     } else {
@@ -1620,6 +1626,12 @@ async fn reply(
     .await?;
     match queued {
         Ok(job) => {
+            // A second submission of the form found the first one's reply: its photo goes with
+            // that one, and this upload is not kept.
+            if !media_ids.is_empty() {
+                crate::store::media::discard_unattached(&mut tx, viewer.brokerage, &media_ids)
+                    .await?;
+            }
             tx.commit().await?;
             tracing::info!(
                 user_id = viewer.user_id,
@@ -2197,7 +2209,7 @@ async fn voicemail_audio(
     else {
         return Err(Error::NotFound);
     };
-    let visible = contact_visible(&mut conn, &viewer, vm.contact_id).await?;
+    let visible = contact_visible(&mut conn, &viewer, vm.contact_id, vm.created_at).await?;
     drop(conn);
     if !visible {
         tracing::info!(
@@ -2230,22 +2242,19 @@ async fn voicemail_audio(
     }
 }
 
-/// Whether this person may see the conversation `contact` shows in (a voicemail's, a photo's);
-/// `false` for none.
+/// Whether this person may see what happened at `at` in the conversation `contact` shows in
+/// (a voicemail, a photo): the conversation is theirs to see, and `at` is not from before it
+/// was deleted; `false` for no contact.
 pub(super) async fn contact_visible(
     conn: &mut sqlx::PgConnection,
     viewer: &Viewer,
     contact: Option<crate::store::ContactId>,
+    at: DateTime<Utc>,
 ) -> Result<bool> {
     let Some(contact) = contact else {
         return Ok(false);
     };
-    Ok(
-        match conversations::for_contact(conn, viewer.brokerage, contact).await? {
-            Some(c) => inbox::visible(conn, &viewer.scope(), c.conversation_id).await?,
-            None => false,
-        },
-    )
+    Ok(inbox::contact_visible_at(conn, &viewer.scope(), contact, at).await?)
 }
 
 #[derive(Deserialize)]

@@ -34,7 +34,7 @@ fn file_response(content_type: String, bytes: Vec<u8>, cache: &'static str) -> R
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
             (
                 header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; sandbox".to_owned(),
+                "default-src 'none'; sandbox; frame-ancestors 'none'".to_owned(),
             ),
         ],
         bytes,
@@ -54,7 +54,8 @@ async fn for_viewer(
     let Some(item) = media::content(&mut conn, viewer.brokerage, id).await? else {
         return Err(Error::NotFound);
     };
-    let visible = super::inbox::contact_visible(&mut conn, &viewer, item.contact_id).await?;
+    let visible =
+        super::inbox::contact_visible(&mut conn, &viewer, item.contact_id, item.at).await?;
     drop(conn);
     if !visible {
         tracing::info!(

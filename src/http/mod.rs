@@ -22,7 +22,7 @@ pub mod twilio_voice;
 use axum::Router;
 use axum::middleware;
 use axum::routing::any;
-use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 pub(crate) use crate::context::AppState;
@@ -151,10 +151,17 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             pages::security_headers,
         ))
-        // Logs method, path and status; never bodies, and our paths carry no personal data.
+        // Logs method, the route's pattern and status; never bodies, and never a path's own
+        // values (a token of `/media/{token}`, `/s/{token}` or `/cb/{token}`; docs/security.md §2).
         .layer(
             TraceLayer::new_for_http()
-                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                .make_span_with(|request: &axum::http::Request<_>| {
+                    let route = request
+                        .extensions()
+                        .get::<axum::extract::MatchedPath>()
+                        .map_or("(no route)", |m| m.as_str());
+                    tracing::info_span!("request", method = %request.method(), route)
+                })
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
         .with_state(state)

@@ -27,6 +27,21 @@ pub(super) async fn run(state: &AppState, job: &jobs::Claimed) -> anyhow::Result
         Err(outcome) => return Ok(outcome),
     };
     let mut conn = state.pool.acquire().await?;
+    // Tried too often already, whatever stopped the earlier tries (the database, say): the
+    // item ends `failed` rather than "on its way" for ever.
+    if job.attempt > MAX_ATTEMPTS {
+        rows::mark(
+            &mut conn,
+            brokerage,
+            p.media_id,
+            "failed",
+            "gave up after repeated errors",
+        )
+        .await?;
+        return Ok(Outcome::Dead(
+            "media fetch: gave up after repeated errors".into(),
+        ));
+    }
     let Some(item) = rows::to_fetch(&mut conn, brokerage, p.media_id).await? else {
         return Ok(Outcome::Dead("the media item is gone".into()));
     };

@@ -61,9 +61,21 @@ pub(super) async fn keyword_reply(
     let contact_id = contact.contact_id;
     let office_phone =
         text_back::national(rules.compliance.office_phone.as_deref().unwrap_or(&from));
-    // The language of the conversation (docs/compliance.md §4.5): the contact's, which the
-    // keyword itself set when it was a Spanish one.
-    let language = contact.language_or(rules.default_language());
+    // The language of the conversation (docs/compliance.md §4.5): the contact's, which a
+    // Spanish keyword itself sets; and a Spanish keyword is answered in Spanish even when the
+    // contact's language was chosen as English.
+    let keyword_body = {
+        let mut conn = state.pool.acquire().await?;
+        messages::body(&mut conn, job.brokerage_id, p.inbound_message_id).await?
+    };
+    let language = if keyword_body
+        .as_deref()
+        .is_some_and(crate::domain::keywords::is_spanish_keyword)
+    {
+        Language::Es
+    } else {
+        contact.language_or(rules.default_language())
+    };
     let body = keyword_text(
         kind,
         language,
@@ -146,7 +158,9 @@ pub(super) async fn agent_reply(state: &AppState, job: &jobs::Claimed) -> anyhow
     let first =
         messages::is_first_outbound(&mut conn, brokerage, contact_id, &contact.phone).await?;
     // Its photo, at the address Twilio fetches it from (README.md "Pictures").
-    let tokens = store::media::tokens(&mut conn, brokerage, &p.media_ids).await?;
+    let tokens =
+        store::media::tokens_for_send(&mut conn, brokerage, &p.media_ids, state.clock.now())
+            .await?;
     drop(conn);
     if tokens.len() != p.media_ids.len() {
         return Ok(Outcome::Dead("the reply's photo is gone".into()));

@@ -213,12 +213,32 @@ async fn the_lead_s_keyword_and_the_agent_s_choice_beat_a_guess() {
         language_of(&app, LEAD2).await,
         (Some("es".into()), Some("keyword".into()))
     );
+    // Set to English by the agent, a Spanish opt-out word is still confirmed in Spanish.
+    assert_eq!(
+        ava.post(&format!("/inbox/c/{id}/language"), &[("language", "en")])
+            .await
+            .status,
+        303
+    );
+    app.text_in(LEAD2, MAIN_ST, "BAJA").await;
+    app.drain().await;
+    assert_eq!(
+        texts_to(&app, LEAD2).last().map(String::as_str),
+        Some(
+            "Harbor Realty: ya no recibiras mas mensajes nuestros. Responde START para volver a recibirlos."
+        )
+    );
+    assert_eq!(
+        language_of(&app, LEAD2).await.0.as_deref(),
+        Some("en"),
+        "the choice stays"
+    );
     // A language textback does not write: 400, nothing changed.
     let r = ava
         .post(&format!("/inbox/c/{id}/language"), &[("language", "fr")])
         .await;
     assert_eq!(r.status, 400);
-    assert_eq!(language_of(&app, LEAD2).await.0.as_deref(), Some("es"));
+    assert_eq!(language_of(&app, LEAD2).await.0.as_deref(), Some("en"));
 }
 
 #[tokio::test]

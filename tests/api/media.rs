@@ -145,6 +145,18 @@ async fn a_lead_s_photo_is_fetched_kept_shown_to_the_conversation_only_and_named
     for path in ["/inbox/media/abc", "/inbox/media/-1", "/inbox/media/99999"] {
         assert_eq!(get_bytes(&app.base_url, &sam, path).await.0, 404, "{path}");
     }
+    // The conversation is deleted; the lead writes again: the old photo is not shown any more.
+    app.clock.advance(Duration::minutes(1));
+    let mut riley = app.person("harbor", "riley@harbor.example").await;
+    riley.get(&format!("/inbox/c/{id}")).await;
+    let r = riley
+        .post(&format!("/inbox/c/{id}/delete"), &[("confirm", "yes")])
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    app.clock.advance(Duration::minutes(1));
+    app.text_in(LEAD, MAIN_ST, "Hello again").await;
+    let path = format!("/inbox/media/{media_id}");
+    assert_eq!(get_bytes(&app.base_url, &riley, &path).await.0, 404);
 }
 
 #[tokio::test]
@@ -291,16 +303,30 @@ async fn an_agent_s_photo_goes_through_the_gate_at_an_address_the_carrier_fetche
         .await
         .expect("conversation");
     let mut sam = app.person("harbor", "sam@harbor.example").await;
-    sam.get(&format!("/inbox/c/{id}")).await;
+    let page = sam.get(&format!("/inbox/c/{id}")).await.body;
+    let once = page
+        .split("name=\"once\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the form's one-time token")
+        .to_owned();
     let photo = png(800, 600);
-    let r = sam
-        .post_multipart(
-            &format!("/inbox/c/{id}/reply"),
-            &[("body", "Here it is")],
-            Some(("photo", "kitchen.png", "image/png", &photo)),
-        )
-        .await;
-    assert_eq!(r.status, 303, "{}", r.body);
+    // Submitted twice (a double tap): one reply, one photo kept.
+    for _ in 0..2 {
+        let r = sam
+            .post_multipart(
+                &format!("/inbox/c/{id}/reply"),
+                &[("body", "Here it is"), ("once", &once)],
+                Some(("photo", "kitchen.png", "image/png", &photo)),
+            )
+            .await;
+        assert_eq!(r.status, 303, "{}", r.body);
+    }
+    let kept: i64 = sqlx::query_scalar("select count(*) from media where direction = 'outbound'")
+        .fetch_one(&app.db.pool)
+        .await
+        .expect("media");
+    assert_eq!(kept, 1);
     app.drain().await;
     let sent: Vec<_> = app
         .fake

@@ -496,11 +496,12 @@ pub struct VoicemailRow {
     pub transcription_status: String,
     pub transcript: Option<String>,
     pub duration_secs: Option<i32>,
+    pub created_at: DateTime<Utc>,
 }
 
 const VOICEMAIL: &str =
     "select v.voicemail_id, v.brokerage_id, v.call_id, v.contact_id, c.number_id, v.recording_sid,
-        v.account_sid, v.transcription_status, v.transcript, v.duration_secs
+        v.account_sid, v.transcription_status, v.transcript, v.duration_secs, v.created_at
    from voicemail v join call c on c.brokerage_id = v.brokerage_id and c.call_id = v.call_id";
 
 /// A voicemail by its `RecordingSid`, locked (the entry point of the transcription webhook).

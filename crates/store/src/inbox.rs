@@ -283,6 +283,35 @@ pub async fn head(
     .await?)
 }
 
+/// Whether the person may see what happened at `at` to `contact`: the conversation it shows in
+/// (its own, or the one it was merged into) is visible to them, and `at` is not from before
+/// either was deleted (`visible_from`).
+pub async fn contact_visible_at(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    contact: ContactId,
+    at: DateTime<Utc>,
+) -> Result<bool> {
+    Ok(sqlx::query_scalar(concat!(
+        "select exists (select 1 from conversation c0
+           join conversation c on c.brokerage_id = c0.brokerage_id and c.conversation_id = coalesce(c0.merged_into, c0.conversation_id)",
+        joins!(),
+        " where c0.brokerage_id = $1 and c0.contact_id = $5
+            and $6 >= coalesce(c0.visible_from, '-infinity') and $6 >= coalesce(c.visible_from, '-infinity')
+            and ",
+        visible!(),
+        ")"
+    ))
+    .bind(scope_brokerage(scope))
+    .bind(scope.role.as_str())
+    .bind(scope.office_id)
+    .bind(scope.agent_id)
+    .bind(contact)
+    .bind(at)
+    .fetch_one(conn)
+    .await?)
+}
+
 /// The conversation of a contact by phone, if the person may see it (the search box).
 pub async fn find_by_phone(
     conn: &mut PgConnection,

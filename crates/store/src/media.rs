@@ -165,6 +165,9 @@ pub async fn of_thread(
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Content {
     pub contact_id: Option<super::ContactId>,
+    /// When its text came or its reply was written: a conversation deleted since shows it no
+    /// more.
+    pub at: DateTime<Utc>,
     pub content_type: String,
     pub bytes: Vec<u8>,
 }
@@ -175,7 +178,8 @@ pub async fn content(
     media_id: i64,
 ) -> Result<Option<Content>> {
     Ok(sqlx::query_as::<_, Content>(
-        "select coalesce(m.contact_id, j.contact_id) as contact_id, x.content_type, x.bytes
+        "select coalesce(m.contact_id, j.contact_id) as contact_id,
+                coalesce(m.occurred_at, j.created_at, x.created_at) as at, x.content_type, x.bytes
            from media x
            left join message m on m.brokerage_id = x.brokerage_id and m.message_id = x.message_id
            left join job j on j.brokerage_id = x.brokerage_id and j.job_id = x.job_id
@@ -237,21 +241,42 @@ pub async fn attach(
     Ok(())
 }
 
-/// The tokens of a reply's attachments, in order.
-pub async fn tokens(
+/// The tokens of a reply's attachments, in order, as it is sent: each answers at least a day
+/// more from `now` (a reply held or retried past its three days still finds its photo).
+pub async fn tokens_for_send(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
     media_ids: &[i64],
+    now: DateTime<Utc>,
 ) -> Result<Vec<String>> {
     Ok(sqlx::query_scalar(
-        "select token from media
-          where brokerage_id = $1 and media_id = any($2) and direction = 'outbound' and token is not null
-          order by position, media_id",
+        "with kept as (
+            update media set expires_at = greatest(expires_at, $3 + interval '1 day')
+             where brokerage_id = $1 and media_id = any($2) and direction = 'outbound' and token is not null
+             returning token, position, media_id)
+         select token from kept order by position, media_id",
     )
     .bind(brokerage)
     .bind(media_ids)
+    .bind(now)
     .fetch_all(conn)
     .await?)
+}
+
+/// Removes uploads no reply took (a form submitted twice: the first one's job sends its own).
+pub async fn discard_unattached(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+    media_ids: &[i64],
+) -> Result<u64> {
+    Ok(sqlx::query(
+        "delete from media where brokerage_id = $1 and media_id = any($2) and direction = 'outbound' and job_id is null",
+    )
+    .bind(brokerage)
+    .bind(media_ids)
+    .execute(conn)
+    .await?
+    .rows_affected())
 }
 
 /// An attachment by its token, while it has not expired (`GET /media/{token}`, for Twilio).

@@ -428,6 +428,21 @@ pub async fn agent_wrote_since(
 
 /// R10: nothing has gone to the contact yet from this brokerage, or nothing since their last
 /// opt-in: the next message must introduce the brokerage.
+/// A message's body as stored.
+pub async fn body(
+    conn: &mut PgConnection,
+    brokerage: BrokerageId,
+    message_id: MessageId,
+) -> Result<Option<String>> {
+    Ok(
+        sqlx::query_scalar("select body from message where brokerage_id = $1 and message_id = $2")
+            .bind(brokerage)
+            .bind(message_id)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
 pub async fn is_first_outbound(
     conn: &mut PgConnection,
     brokerage: BrokerageId,

@@ -186,6 +186,19 @@ impl TwilioClient {
             .pool_idle_timeout(Duration::from_secs(60))
             // A send must never be repeated by the client itself (at-most-once).
             .retry(reqwest::retry::never())
+            // Only a media fetch is redirected (to Twilio's content store): a few hops, never
+            // from https down to http.
+            .redirect(reqwest::redirect::Policy::custom(|attempt| {
+                let downgrade = attempt.url().scheme() == "http"
+                    && attempt.previous().iter().any(|u| u.scheme() == "https");
+                if attempt.previous().len() > 3 {
+                    attempt.error("too many redirects")
+                } else if downgrade {
+                    attempt.error("a redirect from https to http")
+                } else {
+                    attempt.follow()
+                }
+            }))
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());
         let messaging_base =
@@ -345,7 +358,7 @@ impl TwilioClient {
             .timeout(self.timeouts.total)
             .send()
             .await
-            .map_err(|e| ReadError::Transport(e.to_string()))?;
+            .map_err(|e| ReadError::Transport(e.without_url().to_string()))?;
         let status = response.status().as_u16();
         if !(200..300).contains(&status) {
             return Err(ReadError::Status { status });
@@ -362,7 +375,7 @@ impl TwilioClient {
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|e| ReadError::Transport(e.to_string()))?
+            .map_err(|e| ReadError::Transport(e.without_url().to_string()))?
         {
             if out.len() + chunk.len() > max {
                 return Err(ReadError::TooLarge { max });
