@@ -16,6 +16,8 @@ pub const DEFAULT_LOOKUP_BASE: &str = "https://lookups.twilio.com";
 pub const DEFAULT_MESSAGING_BASE: &str = "https://messaging.twilio.com";
 /// Open connections one client address may hold at once (docs/security.md "Connections").
 pub const DEFAULT_MAX_CONNECTIONS_PER_CLIENT: usize = 256;
+/// Where the spool is kept unless `TEXTBACK_SPOOL_DIR` says otherwise: beside the process.
+pub const DEFAULT_SPOOL_DIR: &str = "spool";
 
 #[derive(Clone)]
 pub struct Config {
@@ -26,6 +28,9 @@ pub struct Config {
     /// `TEXTBACK_MAX_CONNECTIONS_PER_CLIENT`: open connections one peer address may hold
     /// (a trusted proxy is not limited; 0 turns the limit off).
     pub max_connections_per_client: usize,
+    /// `TEXTBACK_SPOOL_DIR`: where webhooks wait while the database cannot be reached
+    /// (README.md "When the database goes away"); on local disk, one per instance.
+    pub spool_dir: std::path::PathBuf,
     pub twilio: TwilioConfig,
 }
 
@@ -59,6 +64,7 @@ impl fmt::Debug for Config {
                 "max_connections_per_client",
                 &self.max_connections_per_client,
             )
+            .field("spool_dir", &self.spool_dir)
             .field("twilio_account_sid", &self.twilio.account_sid)
             .field(
                 "twilio_auth_token",
@@ -215,6 +221,10 @@ impl Config {
             )
         })?;
 
+        let spool_dir = std::path::PathBuf::from(
+            value("TEXTBACK_SPOOL_DIR", Some(DEFAULT_SPOOL_DIR))?.unwrap_or_default(),
+        );
+
         let account_sid = value("TWILIO_ACCOUNT_SID", None)?;
         if let Some(sid) = &account_sid
             && !crate::setup::twilio::is_account_sid(sid)
@@ -254,6 +264,7 @@ impl Config {
             public_url,
             trusted_proxies,
             max_connections_per_client,
+            spool_dir,
             twilio: TwilioConfig {
                 account_sid,
                 auth_token,

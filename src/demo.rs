@@ -210,8 +210,16 @@ pub async fn stage(
     .await?;
     let addr = listener.local_addr()?;
     let public = format!("http://{addr}");
+    // The demo's spool starts empty with its fresh database (README.md "When the database goes
+    // away").
+    let spool_dir = std::env::var("TEXTBACK_SPOOL_DIR").map_or_else(
+        |_| std::env::temp_dir().join("textback-demo-spool"),
+        std::path::PathBuf::from,
+    );
+    let _ = std::fs::remove_file(spool_dir.join("spool.log"));
     let vars: HashMap<&str, String> = HashMap::from([
         ("DATABASE_URL", db_url),
+        ("TEXTBACK_SPOOL_DIR", spool_dir.display().to_string()),
         ("TEXTBACK_BIND", addr.to_string()),
         ("TEXTBACK_PUBLIC_URL", public.clone()),
         ("TWILIO_ACCOUNT_SID", account),

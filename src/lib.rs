@@ -15,6 +15,7 @@ pub mod http;
 pub mod live;
 pub mod metrics;
 pub mod scheduler;
+pub mod spool;
 pub mod telemetry;
 
 // The crates below the server, under the names the server's modules use.
@@ -56,7 +57,14 @@ pub fn build_with(
     timing: scheduler::Timing,
 ) -> Result<App, config::ConfigError> {
     let token = config.require_auth_token()?.clone();
-    let state = AppState::new(pool, config, token, clock, timing);
+    let spool = spool::Spool::open(&config.spool_dir).map_err(|e| config::ConfigError {
+        variable: "TEXTBACK_SPOOL_DIR",
+        reason: format!(
+            "`{}` cannot be opened for the spool: {e}",
+            config.spool_dir.display()
+        ),
+    })?;
+    let state = AppState::new(pool, config, token, clock, timing, spool);
     Ok(App {
         router: http::router(state.clone()),
         state,
@@ -119,6 +127,9 @@ pub async fn serve(
     use hyper_util::rt::{TokioIo, TokioTimer};
     use tower::ServiceExt as _;
 
+    // Store and forward: the spool's replay, and the numbers' snapshot it keeps (README.md
+    // "When the database goes away").
+    tokio::spawn(http::spool_replay::run(app.state.clone()));
     // The language detector's models load once (a second or so): now, off the async threads,
     // rather than inside the first inbound text's transaction.
     tokio::task::spawn_blocking(crate::domain::language::warm);

@@ -285,7 +285,10 @@ async fn state_for(
     textback::context::AppState,
     Option<textback::store::BrokerageId>,
 )> {
-    let config = config()?;
+    let mut config = config()?;
+    // A command is not the server: it never touches the server's spool (README.md "When the
+    // database goes away"), only an empty one of its own.
+    config.spool_dir = std::env::temp_dir().join(format!("textback-cli-{}", std::process::id()));
     let pool = textback::db::prepare(&config.database_url).await?;
     let brokerage = match slug {
         None => None,

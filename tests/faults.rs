@@ -166,6 +166,15 @@ impl World {
         cmd.arg("serve")
             .env("DATABASE_URL", db_url)
             .env("TEXTBACK_BIND", format!("127.0.0.1:{port}"))
+            // One spool per instance's port, kept across its restarts.
+            .env(
+                "TEXTBACK_SPOOL_DIR",
+                format!(
+                    "{}/faults-{}-spool-{port}",
+                    env!("CARGO_TARGET_TMPDIR"),
+                    self.db.name
+                ),
+            )
             .env("TEXTBACK_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
             .env("TWILIO_AUTH_TOKEN", TOKEN)
             .env("TWILIO_ACCOUNT_SID", ACCOUNT_SID)

@@ -340,6 +340,12 @@ impl World {
             .arg("serve")
             .env("DATABASE_URL", &self.proxied_url)
             .env("TEXTBACK_BIND", format!("127.0.0.1:{port}"))
+            // One spool per instance's port, kept across its restarts (README.md "When the
+            // database goes away").
+            .env(
+                "TEXTBACK_SPOOL_DIR",
+                format!("{dir}/sim-{}-spool-{port}", self.seed),
+            )
             .env("TEXTBACK_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
             .env("TWILIO_AUTH_TOKEN", TOKEN)
             .env("TWILIO_ACCOUNT_SID", ACCOUNT_SID)

@@ -42,6 +42,10 @@ pub struct AppState {
     auth_token: Arc<SecretString>,
     /// The brokerages' own accounts, for the webhook guard.
     accounts: Arc<accounts::AccountCache>,
+    /// Webhooks waiting for the database (README.md "When the database goes away").
+    pub spool: Arc<crate::spool::Spool>,
+    /// The numbers as last read: who an incoming call rings while the database is away.
+    pub numbers: Arc<std::sync::RwLock<crate::store::numbers::Snapshot>>,
 }
 
 /// The lead API's requests per key (docs/leads.md): bursts of `burst` (30:
@@ -70,6 +74,7 @@ impl AppState {
         auth_token: SecretString,
         clock: SharedClock,
         timing: Timing,
+        spool: crate::spool::Spool,
     ) -> AppState {
         let twilio = TwilioClient::new(
             config.twilio.api_base.clone(),
@@ -91,6 +96,8 @@ impl AppState {
             outbound: crate::effects::webhooks::Outbound::new(timing.webhook_timeout),
             auth_token: Arc::new(auth_token),
             accounts: Arc::default(),
+            spool: Arc::new(spool),
+            numbers: Arc::default(),
         }
     }
 }

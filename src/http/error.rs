@@ -29,7 +29,15 @@ pub enum Error {
     /// 429 with `Retry-After`.
     #[error("too many requests")]
     TooMany { retry_after: u64 },
+    /// 503: the database cannot be reached (a webhook is then spooled by its guard).
+    #[error("the database is unavailable: {0}")]
+    Unavailable(anyhow::Error),
 }
+
+/// Marks a response answered 503 because the database could not be reached: the webhook guard
+/// spools such a webhook instead (README.md "When the database goes away").
+#[derive(Debug, Clone, Copy)]
+pub struct DbUnavailable;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -37,6 +45,7 @@ impl From<crate::store::Error> for Error {
     fn from(e: crate::store::Error) -> Self {
         match e {
             crate::store::Error::NotFound => Error::NotFound,
+            e if e.is_unavailable() => Error::Unavailable(e.into()),
             e => Error::Internal(e.into()),
         }
     }
@@ -44,7 +53,11 @@ impl From<crate::store::Error> for Error {
 
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
-        Error::Internal(e.into())
+        if crate::db::is_unavailable(&e) {
+            Error::Unavailable(e.into())
+        } else {
+            Error::Internal(e.into())
+        }
     }
 }
 
@@ -71,6 +84,15 @@ fn page(status: StatusCode, title: &str, message: &str) -> Response {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         match self {
+            Error::Unavailable(e) => {
+                tracing::warn!(error = format!("{e:#}"), "the database is unavailable");
+                let mut r = with_outcome(
+                    (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response(),
+                    "db_unavailable",
+                );
+                r.extensions_mut().insert(DbUnavailable);
+                r
+            }
             Error::Internal(e) => {
                 tracing::error!(error = format!("{e:#}"), "request failed");
                 with_outcome(

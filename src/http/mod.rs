@@ -14,6 +14,8 @@ pub mod media;
 pub mod ops;
 pub mod pages;
 pub mod signin_link;
+pub mod spool_replay;
+pub mod spooled;
 pub mod twilio_calls;
 pub mod twilio_guard;
 pub mod twilio_sms;
@@ -77,10 +79,13 @@ pub(crate) fn empty_ok() -> axum::response::Response {
     axum::http::StatusCode::OK.into_response()
 }
 
-pub fn router(state: AppState) -> Router {
+/// The carrier's webhooks, without their guard: the router below puts the signature guard in
+/// front of them, and the spool's replay (`spool_replay`) calls them with what the guard
+/// verified when the webhook arrived.
+pub fn twilio_routes() -> Router<AppState> {
     // Every route takes any method: the guard answers 405 itself, so that a wrong method is
     // counted like every other rejection.
-    let twilio = Router::new()
+    Router::new()
         .route("/twilio/voice", any(twilio_voice::voice_incoming))
         .route("/twilio/voice/dial", any(twilio_voice::voice_dial_result))
         .route("/twilio/voice/status", any(twilio_voice::voice_status))
@@ -119,10 +124,13 @@ pub fn router(state: AppState) -> Router {
         // "Running it for real").
         .route("/twilio/ping", any(ops::ping))
         .route("/twilio/sms/status", any(twilio_sms::sms_status))
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            twilio_guard::guard,
-        ));
+}
+
+pub fn router(state: AppState) -> Router {
+    let twilio = twilio_routes().route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        twilio_guard::guard,
+    ));
 
     // The people's pages: logins, the inbox, the dashboard, their assets. Every response
     // gets the security headers (docs/security.md §2).

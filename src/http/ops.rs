@@ -23,6 +23,12 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    // A spool that cannot be written would lose what it is for (README.md "When the database
+    // goes away").
+    if !state.spool.is_writable() {
+        tracing::warn!("readiness check: the spool cannot be written");
+        return (StatusCode::SERVICE_UNAVAILABLE, "spool not writable\n");
+    }
     let ping = sqlx::query("select 1").execute(&state.pool);
     match tokio::time::timeout(Duration::from_secs(2), ping).await {
         Ok(Ok(_)) => (StatusCode::OK, "ready\n"),
@@ -38,12 +44,44 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let mut text = state.metrics.render();
+    // The spool's (README.md "When the database goes away"), before the closing `# EOF`.
+    let spool = &state.spool;
+    let age = spool
+        .oldest()
+        .map_or(0, |at| (state.clock.now() - at).num_seconds().max(0));
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::SeqCst);
+    let lines = format!(
+        "# HELP textback_spool_records Webhooks waiting in this instance's spool for the database.\n\
+         # TYPE textback_spool_records gauge\n\
+         textback_spool_records {}\n\
+         # HELP textback_spool_oldest_age_seconds How long the oldest spooled webhook has waited.\n\
+         # TYPE textback_spool_oldest_age_seconds gauge\n\
+         textback_spool_oldest_age_seconds {age}\n\
+         # HELP textback_spool_writable Whether the last write to the spool went to disk.\n\
+         # TYPE textback_spool_writable gauge\n\
+         textback_spool_writable {}\n\
+         # HELP textback_spool_replayed Spooled webhooks replayed, by outcome (applied, refused, corrupt).\n\
+         # TYPE textback_spool_replayed counter\n\
+         textback_spool_replayed_total{{outcome=\"applied\"}} {}\n\
+         textback_spool_replayed_total{{outcome=\"refused\"}} {}\n\
+         textback_spool_replayed_total{{outcome=\"corrupt\"}} {}\n",
+        spool.pending(),
+        u8::from(spool.is_writable()),
+        load(&spool.replayed_applied),
+        load(&spool.replayed_skipped),
+        load(&spool.corrupt),
+    );
+    match text.rfind("# EOF") {
+        Some(at) => text.insert_str(at, &lines),
+        None => text.push_str(&lines),
+    }
     (
         [(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        state.metrics.render(),
+        text,
     )
 }
 

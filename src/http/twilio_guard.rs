@@ -42,11 +42,22 @@ pub const ENDPOINTS: [&str; 7] = [
 ];
 
 /// The decoded pairs of a body whose signature checked out, and the account whose key checked
-/// it. Only this layer creates it.
+/// it. Only this layer creates it, and the spool's replay from what this layer verified.
 #[derive(Clone)]
 pub struct VerifiedForm {
     pairs: Arc<Vec<(String, String)>>,
     signed_by: Option<String>,
+}
+
+impl VerifiedForm {
+    /// A spooled webhook's form, verified when it arrived (README.md "When the database goes
+    /// away").
+    pub(super) fn replayed(record: &crate::spool::Record) -> VerifiedForm {
+        VerifiedForm {
+            pairs: Arc::new(record.pairs.clone()),
+            signed_by: record.signed_by.clone(),
+        }
+    }
 }
 
 /// How a handler's answer is counted when it is not a plain `ok`.
@@ -99,12 +110,68 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
             rejection.into_response()
         }
         Ok(verified) => {
+            // Store and forward (README.md "When the database goes away"): while earlier
+            // webhooks wait in the spool this one joins them, so they are applied in the
+            // order they came; one that cannot reach the database in time joins them too.
+            let record = crate::spool::Record {
+                arrived_at: state.clock.now(),
+                path: parts.uri.path().to_owned(),
+                query: parts.uri.query().map(str::to_owned),
+                pairs: verified.pairs.as_ref().clone(),
+                signed_by: verified.signed_by.clone(),
+            };
+            if state.spool.has_pending() {
+                return spool(&state, endpoint, record).await;
+            }
             let mut request = Request::from_parts(parts, Body::empty());
             request.extensions_mut().insert(verified);
-            let response = next.run(request).await;
+            let response = match tokio::time::timeout(HANDLER_DEADLINE, next.run(request)).await {
+                Ok(r)
+                    if r.extensions()
+                        .get::<super::error::DbUnavailable>()
+                        .is_none() =>
+                {
+                    r
+                }
+                Ok(_) => return spool(&state, endpoint, record).await,
+                Err(_) => {
+                    tracing::warn!(endpoint, "a webhook's handler took too long; spooled");
+                    return spool(&state, endpoint, record).await;
+                }
+            };
             let outcome = response.extensions().get::<Outcome>().map_or("ok", |o| o.0);
             state.metrics.webhook(endpoint, outcome);
             response
+        }
+    }
+}
+
+/// How long a webhook's handler may take before the webhook is spooled instead: Twilio waits
+/// 15 s for an answer. A handler cut short rolls back (or, if its commit had gone, is applied
+/// again by the replay and found already there: every webhook is idempotent by its SIDs).
+pub const HANDLER_DEADLINE: std::time::Duration = std::time::Duration::from_secs(8);
+
+/// Appends a verified webhook to the spool, flushed to disk, then answers what its call needs
+/// now; 503 when the spool cannot be written (then Twilio's own retries are the last chance).
+async fn spool(state: &AppState, endpoint: &'static str, record: crate::spool::Record) -> Response {
+    let spool = state.spool.clone();
+    let (path, pairs) = (record.path.clone(), record.pairs.clone());
+    let written = tokio::task::spawn_blocking(move || spool.append(&record)).await;
+    match written {
+        Ok(Ok(())) => {
+            state.metrics.webhook(endpoint, "spooled");
+            tracing::info!(endpoint, pending = state.spool.pending(), "webhook spooled");
+            super::spooled::answer(state, &path, &pairs)
+        }
+        Ok(Err(e)) => {
+            tracing::error!(endpoint, error = %e, "the spool cannot be written; webhook answered 503");
+            state.metrics.webhook(endpoint, "spool_failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "service unavailable\n").into_response()
+        }
+        Err(e) => {
+            tracing::error!(endpoint, error = %e, "the spool write did not finish");
+            state.metrics.webhook(endpoint, "spool_failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "service unavailable\n").into_response()
         }
     }
 }

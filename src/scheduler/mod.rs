@@ -148,6 +148,9 @@ impl Scheduler {
     pub async fn drain(&self) -> anyhow::Result<usize> {
         let mut total = 0;
         for _ in 0..10_000 {
+            if self.state.spool.has_pending() {
+                return Ok(total);
+            }
             let now = self.state.clock.now();
             let mut conn = self.state.pool.acquire().await?;
             let claimed = jobs::claim(
@@ -343,6 +346,11 @@ impl Scheduler {
         limit: usize,
         from: Option<DateTime<Utc>>,
     ) -> anyhow::Result<Vec<Claimed>> {
+        // Nothing is sent while webhooks wait in the spool: a STOP among them must be in force
+        // first (README.md "When the database goes away").
+        if self.state.spool.has_pending() {
+            return Ok(Vec::new());
+        }
         let now = self.state.clock.now();
         let started = std::time::Instant::now();
         let mut conn = self.state.pool.acquire().await?;

@@ -279,7 +279,8 @@ async fn database_errors_name_the_url_given_and_what_is_wrong() {
             let (code, _out, err) = run(textback()
                 .args(command)
                 .env("DATABASE_URL", url)
-                .env("TEXTBACK_BIND", "127.0.0.1:0"));
+                .env("TEXTBACK_BIND", "127.0.0.1:0")
+                .env("TEXTBACK_SPOOL_DIR", spool_dir()));
             assert_eq!(code, 1, "{command:?} {url}: {err}");
             assert!(err.contains(expected), "{command:?} {url}: {err}");
             assert!(err.contains(url), "names the URL given: {err}");
@@ -421,6 +422,7 @@ async fn serve_logs_masked_numbers_and_stops_cleanly_on_sigterm() {
         .arg("serve")
         .env("DATABASE_URL", &db.url)
         .env("TEXTBACK_BIND", format!("127.0.0.1:{port}"))
+        .env("TEXTBACK_SPOOL_DIR", spool_dir())
         .env("TEXTBACK_PUBLIC_URL", &public)
         .env("TWILIO_AUTH_TOKEN", TOKEN)
         .env("RUST_LOG", "debug")
@@ -603,6 +605,7 @@ async fn the_demo_plays_its_morning_and_stops_on_ctrl_c() {
     let mut child = textback()
         .arg("demo")
         .env("TEXTBACK_BIND", format!("127.0.0.1:{port}"))
+        .env("TEXTBACK_SPOOL_DIR", spool_dir())
         .env("DATABASE_URL", format!("{}/{name}", pg_server()))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -228,11 +228,18 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(options: AppOptions) -> TestApp {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
+    spawn_app_on(db, pool, options).await
+}
+
+/// [`spawn_app_with`] on `db`, the app reaching it through `pool` (a pool through a proxy the
+/// test takes down, say); the test's own queries use `db.pool`.
+pub async fn spawn_app_on(db: TestDb, pool: PgPool, options: AppOptions) -> TestApp {
     // Logs stay silent unless TEST_LOG is set.
     if std::env::var_os("TEST_LOG").is_some() {
         textback::telemetry::init();
     }
-    let db = TestDb::new().await;
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let base_url = format!("http://{addr}");
@@ -253,6 +260,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         ("TEXTBACK_PUBLIC_URL", public_url.clone()),
         ("TWILIO_AUTH_TOKEN", TOKEN.to_owned()),
         ("TWILIO_ACCOUNT_SID", ACCOUNT_SID.to_owned()),
+        ("TEXTBACK_SPOOL_DIR", spool_dir()),
     ]);
     vars.extend(options.env.iter().cloned());
     for name in &options.unset {
@@ -266,7 +274,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     if let Some(burst) = options.api_burst {
         timing.api_burst = burst;
     }
-    let app = textback::build_with(config, db.pool.clone(), clock.clone(), timing).expect("build");
+    let app = textback::build_with(config, pool, clock.clone(), timing).expect("build");
     let state = app.state.clone();
     let server = tokio::spawn(async move {
         let _ = textback::serve(listener, app, std::future::pending()).await;
@@ -311,6 +319,17 @@ pub fn with(mut params: Vec<(String, String)>, key: &str, value: &str) -> Vec<(S
 /// `params` without `key`.
 pub fn without(params: Vec<(String, String)>, key: &str) -> Vec<(String, String)> {
     params.into_iter().filter(|(k, _)| k != key).collect()
+}
+
+/// A spool directory of its own for one server of a test (README.md "When the database goes
+/// away"): servers never share one.
+pub fn spool_dir() -> String {
+    let dir = std::env::temp_dir().join(format!(
+        "tb-spool-{}-{:016x}",
+        std::process::id(),
+        rand::random::<u64>()
+    ));
+    dir.display().to_string()
 }
 
 pub fn new_sid(prefix: &str) -> String {
@@ -897,6 +916,7 @@ pub async fn second_instance(app: &TestApp) -> (String, tokio::task::JoinHandle<
         ("TEXTBACK_PUBLIC_URL", format!("http://{addr}")),
         ("TWILIO_AUTH_TOKEN", TOKEN.to_owned()),
         ("TWILIO_ACCOUNT_SID", ACCOUNT_SID.to_owned()),
+        ("TEXTBACK_SPOOL_DIR", spool_dir()),
     ]);
     let config = Config::from_lookup(move |k| vars.get(k).cloned()).expect("config");
     let built = textback::build_with(

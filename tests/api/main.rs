@@ -19,6 +19,7 @@ mod leads;
 mod logins;
 mod media;
 mod ops;
+mod outage;
 mod pipeline;
 mod routing;
 mod scheduler;

@@ -70,6 +70,7 @@ async fn readyz_is_503_while_the_database_is_unreachable() {
     let vars: HashMap<&str, String> = HashMap::from([
         ("DATABASE_URL", url.clone()),
         ("TWILIO_AUTH_TOKEN", TOKEN.to_owned()),
+        ("TEXTBACK_SPOOL_DIR", spool_dir()),
     ]);
     let config = Config::from_lookup(move |k| vars.get(k).cloned()).expect("config");
     let app = textback::build(config, pool, Arc::new(SystemClock)).expect("build");

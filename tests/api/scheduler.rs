@@ -21,6 +21,7 @@ fn state(db_url: &str, pool: sqlx::PgPool, clock: SharedClock, timing: Timing) -
     let vars: HashMap<&str, String> = HashMap::from([
         ("DATABASE_URL", db_url.to_owned()),
         ("TWILIO_AUTH_TOKEN", TOKEN.to_owned()),
+        ("TEXTBACK_SPOOL_DIR", crate::helpers::spool_dir()),
     ]);
     let config = Config::from_lookup(move |k| vars.get(k).cloned()).expect("config");
     textback::build_with(config, pool, clock, timing)

@@ -10,6 +10,30 @@ use sqlx::{PgPool, Postgres};
 /// The embedded migrations (`migrations/`), run at start and by `textback migrate`.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
 
+/// Whether `e` says the database cannot be reached or cannot take writes now (a connection
+/// refused or cut, the pool waiting in vain, a server shutting down or starting, a standby
+/// after a failover), rather than that a statement was wrong.
+pub fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // 08: connection exception; 57P01–57P03: admin shutdown, crash shutdown, cannot
+            // connect now; 25006: read-only transaction (a standby); 53300: too many connections.
+            code.starts_with("08")
+                || matches!(
+                    code.as_ref(),
+                    "57P01" | "57P02" | "57P03" | "25006" | "53300"
+                )
+        }),
+        _ => false,
+    }
+}
+
 /// Connections per server process. Webhooks hold one for a few milliseconds; the scheduler
 /// takes a few more. Several instances share the database, so keep it modest.
 const MAX_CONNECTIONS: u32 = 16;

@@ -80,6 +80,14 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+impl Error {
+    /// The database could not be reached, or is not the writable primary (README.md "When the
+    /// database goes away"): what a webhook is spooled for.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Error::Db(e) if db::is_unavailable(e))
+    }
+}
+
 /// Lowercase hex SHA-256 of a message body: logs and reconciliation compare bodies by it.
 pub fn body_sha256(body: &str) -> String {
     hex::encode(Sha256::digest(body.as_bytes()))

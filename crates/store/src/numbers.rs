@@ -24,6 +24,55 @@ pub struct NumberInfo {
     pub twilio_account_sid: Option<String>,
 }
 
+/// Every active number with the phones its ring rings, as last read: what answers an incoming
+/// call while the database cannot be reached (README.md "When the database goes away").
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub by_e164: std::collections::HashMap<String, SnapshotNumber>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SnapshotNumber {
+    pub info: NumberInfo,
+    /// The ring's active agents' phones, in ring order.
+    pub ring: Vec<String>,
+}
+
+pub async fn snapshot(conn: &mut PgConnection) -> Result<Snapshot> {
+    let numbers = sqlx::query_as::<_, NumberInfo>(
+        "select n.brokerage_id, n.number_id, n.office_id, b.name as brokerage_name, n.listing,
+                n.ring_timeout_secs, n.screen, n.missed_message, n.callback, n.voicemail, n.is_active, b.twilio_account_sid
+           from number n join brokerage b using (brokerage_id)
+          where n.is_active",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let rings: Vec<(i64, String)> = sqlx::query_as(
+        "select r.number_id, a.phone from number_ring r
+           join agent a on a.brokerage_id = r.brokerage_id and a.agent_id = r.agent_id
+          where a.is_active order by r.number_id, r.position",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let e164s: Vec<(i64, String)> =
+        sqlx::query_as("select number_id, e164 from number where is_active")
+            .fetch_all(&mut *conn)
+            .await?;
+    let mut by_e164 = std::collections::HashMap::new();
+    for info in numbers {
+        let Some((_, e164)) = e164s.iter().find(|(id, _)| *id == info.number_id) else {
+            continue;
+        };
+        let ring = rings
+            .iter()
+            .filter(|(id, _)| *id == info.number_id)
+            .map(|(_, phone)| phone.clone())
+            .collect();
+        by_e164.insert(e164.clone(), SnapshotNumber { info, ring });
+    }
+    Ok(Snapshot { by_e164 })
+}
+
 /// Finds the tenant from one of its numbers (`To` of a call or text, `From` of our own
 /// outbound messages). The one lookup that is not scoped to a brokerage: it is how the
 /// brokerage is found. Inactive (removed) numbers are returned too, with `is_active` false.

@@ -1,0 +1,402 @@
+//! Store and forward (README.md "When the database goes away"): a signed webhook that cannot
+//! reach PostgreSQL is appended to a local file and flushed to disk before it is answered; once
+//! the database is back, the file is applied in arrival order through the same handlers as a
+//! live webhook (`http::spool_replay`), then emptied. While it holds anything, this instance's
+//! scheduler sends nothing, and new webhooks join the end of the file (a STOP spooled first is
+//! applied first).
+//!
+//! A record is `len (u32 LE) · checksum (the first 8 bytes of SHA-256 of the payload) · payload
+//! (JSON)`. A record whose checksum does not match, or a tail cut short by a crash, is reported
+//! and skipped, never applied in part.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The most a record may weigh (a webhook body is at most 64 KiB).
+const MAX_RECORD: usize = 1024 * 1024;
+
+/// One spooled webhook: what the signature guard verified, and when it arrived.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    pub arrived_at: DateTime<Utc>,
+    /// The path Twilio called (`/twilio/sms`), with its query when it had one.
+    pub path: String,
+    pub query: Option<String>,
+    /// The form pairs, in order, as received.
+    pub pairs: Vec<(String, String)>,
+    /// The account whose key checked the signature.
+    pub signed_by: Option<String>,
+}
+
+/// What reading the file found at one place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    Record {
+        end: u64,
+        record: Record,
+    },
+    /// Unreadable: skipped (`end` is where the next record starts), with why.
+    Corrupt {
+        at: u64,
+        end: u64,
+        why: String,
+    },
+    /// A tail shorter than its header says (a crash while writing): nothing after it.
+    Truncated {
+        at: u64,
+    },
+}
+
+pub struct Spool {
+    path: PathBuf,
+    file: Mutex<File>,
+    /// Records written and not yet applied.
+    pending: AtomicU64,
+    /// When the oldest pending record arrived (seconds since the epoch; 0: none).
+    oldest: AtomicU64,
+    /// The last write failed: `/readyz` says so.
+    broken: AtomicBool,
+    /// Where the replay goes on from (what is before it was applied; 0 after a restart: the
+    /// replay of an applied webhook finds it already there).
+    replayed_to: AtomicU64,
+    /// Records replayed, by outcome, for `/metrics`.
+    pub replayed_applied: AtomicU64,
+    pub replayed_skipped: AtomicU64,
+    pub corrupt: AtomicU64,
+}
+
+impl Spool {
+    /// Opens (or creates) `dir/spool.log`; records left by an earlier run are pending.
+    pub fn open(dir: &Path) -> std::io::Result<Spool> {
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join("spool.log");
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&path)?;
+        let spool = Spool {
+            path,
+            file: Mutex::new(file),
+            pending: AtomicU64::new(0),
+            oldest: AtomicU64::new(0),
+            broken: AtomicBool::new(false),
+            replayed_to: AtomicU64::new(0),
+            replayed_applied: AtomicU64::new(0),
+            replayed_skipped: AtomicU64::new(0),
+            corrupt: AtomicU64::new(0),
+        };
+        let mut left = spool.read_from(0)?;
+        // What a crash cut short, or what cannot be framed, is reported and cut off: nothing
+        // writes while the spool opens.
+        if let Some(cut) = match left.last() {
+            Some(Entry::Truncated { at }) => Some(*at),
+            Some(Entry::Corrupt { at, end, why })
+                if *end == std::fs::metadata(&spool.path)?.len()
+                    && why.starts_with("a record length") =>
+            {
+                Some(*at)
+            }
+            _ => None,
+        } {
+            tracing::error!(
+                at = cut,
+                "the spool ends with a record cut short or unreadable: cut off, reported, never applied"
+            );
+            spool.corrupt.fetch_add(1, Ordering::SeqCst);
+            left.pop();
+            let file = spool
+                .file
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            file.set_len(cut)?;
+            file.sync_data()?;
+        }
+        let records = left
+            .iter()
+            .filter(|r| matches!(r, Entry::Record { .. }))
+            .count();
+        if !left.is_empty() {
+            tracing::warn!(
+                records,
+                entries = left.len(),
+                "the spool holds webhooks from an earlier run: they are applied before anything is sent"
+            );
+            spool.pending.store(left.len() as u64, Ordering::SeqCst);
+            if let Some(Entry::Record { record, .. }) = left.first() {
+                spool.note_oldest(record.arrived_at);
+            }
+        }
+        Ok(spool)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether anything waits to be applied: new webhooks then join the end of the file, and
+    /// the scheduler sends nothing.
+    pub fn has_pending(&self) -> bool {
+        self.pending.load(Ordering::SeqCst) > 0
+    }
+
+    pub fn pending(&self) -> u64 {
+        self.pending.load(Ordering::SeqCst)
+    }
+
+    /// When the oldest pending record arrived.
+    pub fn oldest(&self) -> Option<DateTime<Utc>> {
+        match self.oldest.load(Ordering::SeqCst) {
+            0 => None,
+            secs => DateTime::from_timestamp(i64::try_from(secs).unwrap_or(0), 0),
+        }
+    }
+
+    /// Where the replay goes on from.
+    pub fn replayed_to(&self) -> u64 {
+        self.replayed_to.load(Ordering::SeqCst)
+    }
+
+    /// Whether the last write went to disk.
+    pub fn is_writable(&self) -> bool {
+        !self.broken.load(Ordering::SeqCst)
+    }
+
+    fn note_oldest(&self, at: DateTime<Utc>) {
+        let secs = u64::try_from(at.timestamp()).unwrap_or(1).max(1);
+        let _ = self
+            .oldest
+            .compare_exchange(0, secs, Ordering::SeqCst, Ordering::SeqCst);
+    }
+
+    /// Appends `record` and flushes it to disk (`fdatasync`) before returning. Blocking: call
+    /// it from `spawn_blocking`.
+    pub fn append(&self, record: &Record) -> std::io::Result<()> {
+        let bytes = encode(record)?;
+        let mut file = self
+            .file
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let written = file.write_all(&bytes).and_then(|()| file.sync_data());
+        match written {
+            Ok(()) => {
+                self.broken.store(false, Ordering::SeqCst);
+                self.pending.fetch_add(1, Ordering::SeqCst);
+                self.note_oldest(record.arrived_at);
+                Ok(())
+            }
+            Err(e) => {
+                self.broken.store(true, Ordering::SeqCst);
+                Err(e)
+            }
+        }
+    }
+
+    /// Every entry from byte `from` on, in order.
+    pub fn read_from(&self, from: u64) -> std::io::Result<Vec<Entry>> {
+        let mut file = File::open(&self.path)?;
+        file.seek(SeekFrom::Start(from))?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        Ok(decode_all(&bytes, from))
+    }
+
+    /// Marks the entries up to byte `end` as applied; when nothing was written after them, the
+    /// file is emptied and the spool is empty again. Returns whether it is.
+    pub fn applied_through(&self, end: u64, entries: u64) -> std::io::Result<bool> {
+        let file = self
+            .file
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let left = self.pending.load(Ordering::SeqCst).saturating_sub(entries);
+        let len = file.metadata()?.len();
+        if len == end {
+            file.set_len(0)?;
+            file.sync_data()?;
+            self.pending.store(0, Ordering::SeqCst);
+            self.oldest.store(0, Ordering::SeqCst);
+            self.replayed_to.store(0, Ordering::SeqCst);
+            return Ok(true);
+        }
+        self.pending.store(left.max(1), Ordering::SeqCst);
+        self.replayed_to.store(end, Ordering::SeqCst);
+        Ok(false)
+    }
+}
+
+fn checksum(payload: &[u8]) -> [u8; 8] {
+    let digest = Sha256::digest(payload);
+    let mut out = [0u8; 8];
+    out.copy_from_slice(&digest[..8]);
+    out
+}
+
+/// A record as written.
+pub fn encode(record: &Record) -> std::io::Result<Vec<u8>> {
+    let payload = serde_json::to_vec(record)?;
+    let len = u32::try_from(payload.len())
+        .ok()
+        .filter(|l| (*l as usize) <= MAX_RECORD)
+        .ok_or_else(|| std::io::Error::other("a spool record over 1 MiB"))?;
+    let mut out = Vec::with_capacity(12 + payload.len());
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&checksum(&payload));
+    out.extend_from_slice(&payload);
+    Ok(out)
+}
+
+/// Every entry of `bytes` (which starts at byte `base` of the file).
+pub fn decode_all(bytes: &[u8], base: u64) -> Vec<Entry> {
+    let mut out = Vec::new();
+    let mut at = 0usize;
+    while at < bytes.len() {
+        let pos = base + at as u64;
+        let Some(header) = bytes.get(at..at + 12) else {
+            out.push(Entry::Truncated { at: pos });
+            break;
+        };
+        let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
+        if len > MAX_RECORD {
+            // A length that cannot be: the rest cannot be framed.
+            out.push(Entry::Corrupt {
+                at: pos,
+                end: base + bytes.len() as u64,
+                why: format!("a record length of {len} bytes"),
+            });
+            break;
+        }
+        let Some(payload) = bytes.get(at + 12..at + 12 + len) else {
+            out.push(Entry::Truncated { at: pos });
+            break;
+        };
+        let end = base + (at + 12 + len) as u64;
+        if header[4..12] != checksum(payload) {
+            out.push(Entry::Corrupt {
+                at: pos,
+                end,
+                why: "its checksum does not match".into(),
+            });
+        } else {
+            match serde_json::from_slice::<Record>(payload) {
+                Ok(record) => out.push(Entry::Record { end, record }),
+                Err(e) => out.push(Entry::Corrupt {
+                    at: pos,
+                    end,
+                    why: format!("it does not decode: {e}"),
+                }),
+            }
+        }
+        at += 12 + len;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(n: u32) -> Record {
+        Record {
+            arrived_at: DateTime::from_timestamp(1_781_272_800 + i64::from(n), 0)
+                .unwrap_or_default(),
+            path: "/twilio/sms".into(),
+            query: None,
+            pairs: vec![
+                ("MessageSid".into(), format!("SM{n:032x}")),
+                ("Body".into(), "STOP\u{0}\u{1b}".into()),
+            ],
+            signed_by: Some("AC00000000000000000000000000000001".into()),
+        }
+    }
+
+    fn dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("tb-spool-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    #[test]
+    fn records_come_back_in_order_and_a_reopened_spool_still_holds_them() {
+        let d = dir("order");
+        let spool = Spool::open(&d).expect("open");
+        assert!(!spool.has_pending());
+        for n in 0..3 {
+            spool.append(&record(n)).expect("append");
+        }
+        assert_eq!(spool.pending(), 3);
+        assert_eq!(spool.oldest(), Some(record(0).arrived_at));
+        drop(spool);
+        let spool = Spool::open(&d).expect("reopen");
+        assert_eq!(spool.pending(), 3, "a restart keeps what was spooled");
+        let read = spool.read_from(0).expect("read");
+        let records: Vec<Record> = read
+            .iter()
+            .filter_map(|r| match r {
+                Entry::Record { record, .. } => Some(record.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(records, vec![record(0), record(1), record(2)]);
+        let Some(Entry::Record { end, .. }) = read.last() else {
+            panic!("records")
+        };
+        assert!(spool.applied_through(*end, 3).expect("applied"));
+        assert!(!spool.has_pending());
+        assert_eq!(
+            std::fs::metadata(spool.path()).map(|m| m.len()).ok(),
+            Some(0)
+        );
+    }
+
+    #[test]
+    fn a_record_written_during_the_replay_keeps_the_spool_pending() {
+        let d = dir("during");
+        let spool = Spool::open(&d).expect("open");
+        spool.append(&record(0)).expect("append");
+        let read = spool.read_from(0).expect("read");
+        spool.append(&record(1)).expect("a webhook meanwhile");
+        let Some(Entry::Record { end, .. }) = read.last() else {
+            panic!("a record")
+        };
+        assert!(!spool.applied_through(*end, 1).expect("applied"));
+        assert!(spool.has_pending());
+        let rest = spool.read_from(*end).expect("rest");
+        assert!(matches!(&rest[..], [Entry::Record { record: r, .. }] if *r == record(1)));
+    }
+
+    #[test]
+    fn a_corrupt_record_is_skipped_and_a_cut_tail_is_reported_never_applied_in_part() {
+        let mut bytes = Vec::new();
+        for n in 0..3 {
+            bytes.extend(encode(&record(n)).expect("encode"));
+        }
+        let first = encode(&record(0)).expect("encode").len();
+        // A flipped byte in the second record's payload.
+        bytes[first + 20] ^= 0xFF;
+        let whole = bytes.len();
+        // A fourth record cut short.
+        bytes.extend(&encode(&record(3)).expect("encode")[..30]);
+        let read = decode_all(&bytes, 0);
+        assert_eq!(read.len(), 4, "{read:?}");
+        assert!(matches!(&read[0], Entry::Record { record: r, .. } if *r == record(0)));
+        assert!(
+            matches!(&read[1], Entry::Corrupt { why, .. } if why.contains("checksum")),
+            "{:?}",
+            read[1]
+        );
+        assert!(matches!(&read[2], Entry::Record { record: r, .. } if *r == record(2)));
+        assert_eq!(read[3], Entry::Truncated { at: whole as u64 });
+        // A length that cannot be frames nothing after it.
+        let mut bad = 0xFFFF_FFFFu32.to_le_bytes().to_vec();
+        bad.extend([0u8; 20]);
+        assert!(matches!(&decode_all(&bad, 0)[..], [Entry::Corrupt { .. }]));
+        assert!(decode_all(&[], 0).is_empty());
+    }
+}

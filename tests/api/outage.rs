@@ -1,0 +1,201 @@
+//! Issue 21 §4 (README.md "When the database goes away"): the database unreachable for 60 s
+//! while calls, replies and STOPs arrive at 10 a second. No webhook is answered 5xx, a call
+//! still rings the number's agents, nothing is lost after the replay, every webhook is recorded
+//! once, and no text goes to a number whose STOP arrived during the outage.
+
+use std::time::{Duration as StdDuration, Instant};
+
+use chrono::Duration;
+
+use crate::db_proxy::DbProxy;
+use crate::helpers::*;
+
+const MAIN_ST: &str = "+15555550100";
+const SAM: &str = "+15555550101";
+const AVA: &str = "+15555550102";
+
+fn lead(i: usize) -> String {
+    format!("+1617555{:04}", 2000 + i)
+}
+
+/// One webhook of the burst: its path and signed pairs.
+struct Hook {
+    path: &'static str,
+    params: Vec<(String, String)>,
+}
+
+fn sms(from: &str, body: &str) -> Hook {
+    let sid = new_sid("SM");
+    let p = with(fixture("sms-inbound-reply.txt"), "MessageSid", &sid);
+    let p = with(with(p, "SmsSid", &sid), "SmsMessageSid", &sid);
+    let p = with(with(p, "From", from), "To", MAIN_ST);
+    Hook {
+        path: "/twilio/sms",
+        params: without(with(p, "Body", body), "OptOutType"),
+    }
+}
+
+#[tokio::test]
+async fn a_minute_without_the_database_loses_nothing_and_texts_no_one_who_said_stop() {
+    const CALLERS: usize = 250;
+    let db = TestDb::new().await;
+    let (proxy, through) = DbProxy::in_front_of(&db.url).await;
+    let pool = textback::db::pool(through.as_str())
+        .await
+        .expect("a pool through the proxy");
+    let app = spawn_app_on(
+        db,
+        pool,
+        AppOptions {
+            env: vec![("DATABASE_URL", through.to_string())],
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    // Before the outage: one caller missed, their text-back held 20 s; the numbers are read.
+    let before = lead(999);
+    app.missed_call(&before, MAIN_ST).await;
+    let deadline = Instant::now() + StdDuration::from_secs(15);
+    while app
+        .state
+        .numbers
+        .read()
+        .map(|n| n.by_e164.is_empty())
+        .unwrap_or(true)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the numbers' snapshot was never read"
+        );
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+
+    proxy.down();
+    // The burst: each caller's call and its missed dial result; every 4th then texts STOP,
+    // every 6th a reply; the caller from before texts STOP too. 10 a second for about 60 s.
+    let mut hooks = Vec::new();
+    let mut stopped = vec![before.clone()];
+    hooks.push(sms(&before, "STOP"));
+    for i in 0..CALLERS {
+        let from = lead(i);
+        let sid = new_sid("CA");
+        hooks.push(Hook {
+            path: "/twilio/voice",
+            params: TestApp::incoming_params(&sid, &from, MAIN_ST),
+        });
+        hooks.push(Hook {
+            path: "/twilio/voice/dial",
+            params: TestApp::dial_params(&sid, &from, MAIN_ST, "no-answer", "false"),
+        });
+        if i % 4 == 0 {
+            hooks.push(sms(&from, "STOP"));
+            stopped.push(from.clone());
+        } else if i % 6 == 1 {
+            hooks.push(sms(&from, "Is it still available?"));
+        }
+    }
+    let total = hooks.len();
+    assert!((600..=620).contains(&total), "{total}");
+    let started = Instant::now();
+    let mut answers = Vec::new();
+    for (n, hook) in hooks.into_iter().enumerate() {
+        // Paced at 10 a second, each sent without waiting for the one before.
+        let due = started + StdDuration::from_millis(100 * n as u64);
+        tokio::time::sleep_until(due.into()).await;
+        let signature = app.sign(hook.path, &hook.params);
+        let request = app
+            .http
+            .post(format!("{}{}", app.base_url, hook.path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-twilio-signature", signature)
+            .body(textback::twilio::form::encode(&hook.params));
+        answers.push(tokio::spawn(async move {
+            (
+                hook.path,
+                read(request.send().await.expect("request")).await,
+            )
+        }));
+    }
+    let mut rang = 0;
+    for a in answers {
+        let (path, r) = a.await.expect("the request task");
+        assert!(r.status < 500, "{path} answered {}: {}", r.status, r.body);
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+        if path == "/twilio/voice" {
+            // The call still rings the number's agents, from the numbers as last read.
+            assert!(r.body.contains(SAM) && r.body.contains(AVA), "{}", r.body);
+            rang += 1;
+        }
+        if path == "/twilio/voice/dial" {
+            // A missed call hears the number's missed message, as when the database is there.
+            assert!(
+                r.body.contains("Sorry we missed you") && r.body.contains("<Hangup"),
+                "{}",
+                r.body
+            );
+        }
+    }
+    assert_eq!(rang, CALLERS);
+    let spooled = app.state.spool.pending();
+    assert_eq!(spooled as usize, total, "every webhook is in the spool");
+    // Nothing is sent while the spool holds anything.
+    assert_eq!(app.drain().await, 0);
+    // The database stays away a whole minute.
+    tokio::time::sleep_until((started + StdDuration::from_secs(60)).into()).await;
+
+    proxy.up().await;
+    let deadline = Instant::now() + StdDuration::from_secs(120);
+    while app.state.spool.has_pending() {
+        assert!(
+            Instant::now() < deadline,
+            "the spool was not applied: {} left",
+            app.state.spool.pending()
+        );
+        tokio::time::sleep(StdDuration::from_millis(200)).await;
+    }
+    let replayed = app
+        .state
+        .spool
+        .replayed_applied
+        .load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(replayed as usize, total, "every spooled webhook applied");
+
+    // Each webhook recorded once: every call with its missed result, every text.
+    let calls: (i64, i64) =
+        sqlx::query_as("select count(*), count(*) filter (where outcome = 'missed') from call")
+            .fetch_one(&app.db.pool)
+            .await
+            .expect("calls");
+    assert_eq!(calls, (CALLERS as i64 + 1, CALLERS as i64 + 1));
+    let texts: i64 = sqlx::query_scalar("select count(*) from message where direction = 'inbound'")
+        .fetch_one(&app.db.pool)
+        .await
+        .expect("texts");
+    let expected_texts = 1 + (0..CALLERS).filter(|i| i % 4 == 0 || i % 6 == 1).count();
+    assert_eq!(texts as usize, expected_texts);
+    let suppressed: i64 =
+        sqlx::query_scalar("select count(*) from suppression where lifted_at is null")
+            .fetch_one(&app.db.pool)
+            .await
+            .expect("suppressions");
+    assert_eq!(suppressed as usize, stopped.len());
+
+    // Now the texts go: none to a number that said STOP, one to every other missed caller
+    // who did not write first.
+    app.run_until_quiet(Duration::minutes(10)).await;
+    let sent = app.fake.messages();
+    for s in &stopped {
+        assert!(
+            !sent.iter().any(|m| &m.to == s),
+            "a text went to {s}, whose STOP came during the outage"
+        );
+    }
+    for i in (0..CALLERS).filter(|i| i % 4 != 0 && i % 6 != 1) {
+        let to = lead(i);
+        assert_eq!(
+            sent.iter().filter(|m| m.to == to).count(),
+            1,
+            "the text-back to {to}"
+        );
+    }
+}
