@@ -213,7 +213,7 @@ pub async fn stage(
     // The demo's spool starts empty with its fresh database (README.md "When the database goes
     // away").
     let spool_dir = std::env::var("TEXTBACK_SPOOL_DIR").map_or_else(
-        |_| std::env::temp_dir().join("textback-demo-spool"),
+        |_| std::env::temp_dir().join(format!("textback-demo-spool-{}", std::process::id())),
         std::path::PathBuf::from,
     );
     let _ = std::fs::remove_file(spool_dir.join("spool.log"));

@@ -22,6 +22,9 @@ use sha2::{Digest, Sha256};
 /// The most a record may weigh (a webhook body is at most 64 KiB).
 const MAX_RECORD: usize = 1024 * 1024;
 
+/// The most one read of the file takes in (a long outage's spool is replayed in batches).
+const BATCH: u64 = 4 * 1024 * 1024;
+
 /// One spooled webhook: what the signature guard verified, and when it arrived.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
@@ -70,6 +73,8 @@ pub struct Spool {
     pub replayed_applied: AtomicU64,
     pub replayed_skipped: AtomicU64,
     pub corrupt: AtomicU64,
+    /// Server errors of a record's replays (by where it ends in the file), across passes.
+    pub failures: Mutex<std::collections::HashMap<u64, u32>>,
 }
 
 impl Spool {
@@ -82,6 +87,13 @@ impl Spool {
             .append(true)
             .create(true)
             .open(&path)?;
+        // One process per spool: two that shared one could empty what the other just wrote.
+        file.try_lock().map_err(|e| {
+            std::io::Error::other(format!(
+                "another process holds the spool {} ({e})",
+                path.display()
+            ))
+        })?;
         let spool = Spool {
             path,
             file: Mutex::new(file),
@@ -92,49 +104,67 @@ impl Spool {
             replayed_applied: AtomicU64::new(0),
             replayed_skipped: AtomicU64::new(0),
             corrupt: AtomicU64::new(0),
+            failures: Mutex::default(),
         };
-        let mut left = spool.read_from(0)?;
-        // What a crash cut short, or what cannot be framed, is reported and cut off: nothing
-        // writes while the spool opens.
-        if let Some(cut) = match left.last() {
-            Some(Entry::Truncated { at }) => Some(*at),
-            Some(Entry::Corrupt { at, end, why })
-                if *end == std::fs::metadata(&spool.path)?.len()
-                    && why.starts_with("a record length") =>
-            {
-                Some(*at)
+        // Count what an earlier run left, batch by batch. What a crash cut short, or what
+        // cannot be framed, is reported and cut off: nothing writes while the spool opens.
+        let mut at = 0u64;
+        let mut entries = 0u64;
+        let mut first: Option<DateTime<Utc>> = None;
+        'batches: loop {
+            let batch = spool.read_from(at)?;
+            if batch.is_empty() {
+                break;
             }
-            _ => None,
-        } {
-            tracing::error!(
-                at = cut,
-                "the spool ends with a record cut short or unreadable: cut off, reported, never applied"
-            );
-            spool.corrupt.fetch_add(1, Ordering::SeqCst);
-            left.pop();
-            let file = spool
-                .file
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            file.set_len(cut)?;
-            file.sync_data()?;
+            for entry in batch {
+                match entry {
+                    Entry::Record { end, record } => {
+                        first.get_or_insert(record.arrived_at);
+                        entries += 1;
+                        at = end;
+                    }
+                    Entry::Corrupt { at: c, why, .. } if why.starts_with("a record length") => {
+                        spool.cut(c)?;
+                        break 'batches;
+                    }
+                    Entry::Corrupt { end, .. } => {
+                        entries += 1;
+                        at = end;
+                    }
+                    Entry::Truncated { at: c } => {
+                        spool.cut(c)?;
+                        break 'batches;
+                    }
+                }
+            }
         }
-        let records = left
-            .iter()
-            .filter(|r| matches!(r, Entry::Record { .. }))
-            .count();
-        if !left.is_empty() {
+        if entries > 0 {
             tracing::warn!(
-                records,
-                entries = left.len(),
+                entries,
                 "the spool holds webhooks from an earlier run: they are applied before anything is sent"
             );
-            spool.pending.store(left.len() as u64, Ordering::SeqCst);
-            if let Some(Entry::Record { record, .. }) = left.first() {
-                spool.note_oldest(record.arrived_at);
+            spool.pending.store(entries, Ordering::SeqCst);
+            if let Some(at) = first {
+                spool.note_oldest(at);
             }
         }
         Ok(spool)
+    }
+
+    /// Cuts the file at `at` (a record cut short by a crash, or one that cannot be framed),
+    /// reporting it.
+    fn cut(&self, at: u64) -> std::io::Result<()> {
+        tracing::error!(
+            at,
+            "the spool ends with a record cut short or unreadable: cut off, reported, never applied"
+        );
+        self.corrupt.fetch_add(1, Ordering::SeqCst);
+        let file = self
+            .file
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        file.set_len(at)?;
+        file.sync_data()
     }
 
     pub fn path(&self) -> &Path {
@@ -176,36 +206,80 @@ impl Spool {
             .compare_exchange(0, secs, Ordering::SeqCst, Ordering::SeqCst);
     }
 
-    /// Appends `record` and flushes it to disk (`fdatasync`) before returning. Blocking: call
-    /// it from `spawn_blocking`.
+    /// Appends `record` and flushes it to disk (`fdatasync`) before returning. A write that
+    /// fails is undone (the file cut back), so a later record never lands after half of one.
+    /// Blocking: call it from `spawn_blocking`.
     pub fn append(&self, record: &Record) -> std::io::Result<()> {
+        self.append_when(record, false).map(|_| ())
+    }
+
+    /// [`Spool::append`] only while the spool holds something (checked under the file's lock,
+    /// so a replay that empties it cannot slip between the check and the write). `Ok(false)`:
+    /// it was empty, nothing written.
+    pub fn append_if_pending(&self, record: &Record) -> std::io::Result<bool> {
+        self.append_when(record, true)
+    }
+
+    fn append_when(&self, record: &Record, only_if_pending: bool) -> std::io::Result<bool> {
         let bytes = encode(record)?;
         let mut file = self
             .file
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if only_if_pending && self.pending.load(Ordering::SeqCst) == 0 {
+            return Ok(false);
+        }
+        let before = file.metadata()?.len();
         let written = file.write_all(&bytes).and_then(|()| file.sync_data());
         match written {
             Ok(()) => {
                 self.broken.store(false, Ordering::SeqCst);
                 self.pending.fetch_add(1, Ordering::SeqCst);
                 self.note_oldest(record.arrived_at);
-                Ok(())
+                Ok(true)
             }
             Err(e) => {
                 self.broken.store(true, Ordering::SeqCst);
+                let _ = file.set_len(before).and_then(|()| file.sync_data());
                 Err(e)
             }
         }
     }
 
-    /// Every entry from byte `from` on, in order.
+    /// After a failed write: whether the spool's directory takes a write again (a test file,
+    /// written, flushed, removed). Clears the failure when it does.
+    pub fn check_writable(&self) -> bool {
+        if self.is_writable() {
+            return true;
+        }
+        let probe = self.path.with_extension("probe");
+        let ok = File::create(&probe)
+            .and_then(|mut f| f.write_all(b"probe").and_then(|()| f.sync_data()))
+            .and_then(|()| std::fs::remove_file(&probe))
+            .is_ok();
+        if ok {
+            self.broken.store(false, Ordering::SeqCst);
+        }
+        ok
+    }
+
+    /// The entries from byte `from` on, in order, at most [`BATCH`] bytes of them (a record
+    /// the batch cuts is read by the next one).
     pub fn read_from(&self, from: u64) -> std::io::Result<Vec<Entry>> {
         let mut file = File::open(&self.path)?;
+        let len = file.metadata()?.len();
         file.seek(SeekFrom::Start(from))?;
         let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes)?;
-        Ok(decode_all(&bytes, from))
+        file.take(BATCH).read_to_end(&mut bytes)?;
+        let mut entries = decode_all(&bytes, from);
+        // A record cut by the batch's end, not by the file's: left for the next batch.
+        if from + (bytes.len() as u64) < len
+            && matches!(entries.last(), Some(Entry::Truncated { .. }))
+            && entries.len() > 1
+        {
+            entries.pop();
+        }
+        Ok(entries)
     }
 
     /// Marks the entries up to byte `end` as applied; when nothing was written after them, the
@@ -353,6 +427,24 @@ mod tests {
             std::fs::metadata(spool.path()).map(|m| m.len()).ok(),
             Some(0)
         );
+    }
+
+    #[test]
+    fn one_process_per_spool_and_a_webhook_joins_only_a_spool_that_holds_something() {
+        let d = dir("lock");
+        let spool = Spool::open(&d).expect("open");
+        assert!(
+            Spool::open(&d).is_err(),
+            "a second holder of the same spool is refused"
+        );
+        assert!(!spool.append_if_pending(&record(0)).expect("write"));
+        assert_eq!(spool.pending(), 0, "an empty spool is not joined");
+        spool.append(&record(0)).expect("append");
+        assert!(spool.append_if_pending(&record(1)).expect("write"));
+        assert_eq!(spool.pending(), 2);
+        assert!(spool.check_writable());
+        drop(spool);
+        assert!(Spool::open(&d).is_ok(), "free again once the first is gone");
     }
 
     #[test]

@@ -246,8 +246,13 @@ impl AccountCache {
         if !is_account_sid(sid) {
             return Vec::new();
         }
-        if !may_read {
-            return found(&mut *self.inner.lock().await, sid);
+        {
+            // Without the database's attention (webhooks waiting in the spool), the accounts
+            // as last read, unless they were never read (a restart with a spool left).
+            let mut inner = self.inner.lock().await;
+            if !may_read && inner.loaded_at.is_some() {
+                return found(&mut inner, sid);
+            }
         }
         let now = Instant::now();
         let older_than = |at: Option<Instant>, d: Duration| at.is_none_or(|t| now - t >= d);
@@ -261,7 +266,12 @@ impl AccountCache {
             inner.tried_at = Some(now);
         }
         // Read without holding the lock: the other webhooks meanwhile use what was read before.
-        let loaded = load(pool).await;
+        // A database that does not answer within a second is not waited for: the webhook has
+        // Twilio's 15 s in all, and the spool for the rest.
+        let loaded = match tokio::time::timeout(Duration::from_secs(1), load(pool)).await {
+            Ok(loaded) => loaded,
+            Err(_) => Err(crate::store::Error::Db(sqlx::Error::PoolTimedOut)),
+        };
         let mut inner = self.inner.lock().await;
         match loaded {
             Ok(by_sid) => {

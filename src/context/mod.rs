@@ -96,8 +96,14 @@ impl AppState {
             outbound: crate::effects::webhooks::Outbound::new(timing.webhook_timeout),
             auth_token: Arc::new(auth_token),
             accounts: Arc::default(),
+            numbers: Arc::new(std::sync::RwLock::new(
+                // The numbers as the last run read them, until the database is read.
+                std::fs::read(spool.path().with_file_name("numbers.json"))
+                    .ok()
+                    .and_then(|b| serde_json::from_slice(&b).ok())
+                    .unwrap_or_default(),
+            )),
             spool: Arc::new(spool),
-            numbers: Arc::default(),
         }
     }
 }

@@ -20,6 +20,9 @@ use crate::spool::{Entry, Record};
 const EVERY: Duration = Duration::from_millis(500);
 /// How often the numbers' snapshot is read again.
 const SNAPSHOT_EVERY: Duration = Duration::from_secs(10);
+/// Replays of a webhook its handler answers with a server error before it is passed (about
+/// a minute of passes).
+const TRIES: u32 = 120;
 
 /// Runs until the server stops.
 pub async fn run(state: AppState) {
@@ -30,8 +33,13 @@ pub async fn run(state: AppState) {
             return;
         }
         let due = last_snapshot.is_none_or(|t| t.elapsed() >= SNAPSHOT_EVERY);
-        if due && !state.spool.has_pending() && refresh_numbers(&state).await {
-            last_snapshot = Some(tokio::time::Instant::now());
+        if due {
+            if refresh_numbers(&state).await {
+                last_snapshot = Some(tokio::time::Instant::now());
+            }
+            // A failed write clears once the directory takes one again.
+            let spool = state.spool.clone();
+            let _ = tokio::task::spawn_blocking(move || spool.check_writable()).await;
         }
         if state.spool.has_pending() {
             match replay(&state).await {
@@ -54,6 +62,16 @@ async fn refresh_numbers(state: &AppState) -> bool {
     };
     match tokio::time::timeout(Duration::from_secs(3), read).await {
         Ok(Ok(snapshot)) => {
+            // Kept beside the spool too: a process started while the database is away still
+            // rings the agents.
+            let path = state.config.spool_dir.join("numbers.json");
+            if let Ok(json) = serde_json::to_vec(&snapshot) {
+                let _ = tokio::task::spawn_blocking(move || {
+                    let tmp = path.with_extension("json.tmp");
+                    std::fs::write(&tmp, json).and_then(|()| std::fs::rename(&tmp, &path))
+                })
+                .await;
+            }
             *state
                 .numbers
                 .write()
@@ -78,6 +96,7 @@ async fn replay(state: &AppState) -> anyhow::Result<bool> {
     if !reachable(state).await {
         return Ok(false);
     }
+    let failures = &state.spool.failures;
     loop {
         let from = state.spool.replayed_to();
         let spool = state.spool.clone();
@@ -89,19 +108,41 @@ async fn replay(state: &AppState) -> anyhow::Result<bool> {
             match entry {
                 Entry::Record { end: e, record } => {
                     match apply(state, &record).await {
-                        Applied::Done(status) => {
-                            if status.is_success() {
-                                state
-                                    .spool
-                                    .replayed_applied
-                                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                            } else {
-                                tracing::warn!(path = %record.path, status = status.as_u16(), "a spooled webhook was refused when replayed; passed");
-                                state
-                                    .spool
-                                    .replayed_skipped
-                                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        Applied::Done(status) if status.is_server_error() => {
+                            // A deadlock or a timeout: tried again on the next passes, and
+                            // passed (reported) only after [`TRIES`] of them, so one webhook
+                            // cannot hold the spool, and the scheduler, for ever.
+                            let tries = {
+                                let mut failed = failures
+                                    .lock()
+                                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                                let n = failed.entry(e).or_insert(0);
+                                *n += 1;
+                                *n
+                            };
+                            if tries < TRIES {
+                                stopped = true;
+                                break;
                             }
+                            tracing::error!(path = %record.path, status = status.as_u16(), tries, "a spooled webhook failed every replay; passed");
+                            state
+                                .spool
+                                .replayed_skipped
+                                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        }
+                        Applied::Done(status) if status.is_success() => {
+                            state
+                                .spool
+                                .replayed_applied
+                                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        }
+                        Applied::Done(status) => {
+                            // Refused for its content: it would have been refused live.
+                            tracing::warn!(path = %record.path, status = status.as_u16(), "a spooled webhook was refused when replayed; passed");
+                            state
+                                .spool
+                                .replayed_skipped
+                                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                         }
                         Applied::Unavailable => {
                             stopped = true;
@@ -130,6 +171,10 @@ async fn replay(state: &AppState) -> anyhow::Result<bool> {
         let spool = state.spool.clone();
         let empty = tokio::task::spawn_blocking(move || spool.applied_through(end, done)).await??;
         if empty {
+            failures
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clear();
             return Ok(true);
         }
         if stopped || done == 0 {

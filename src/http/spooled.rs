@@ -99,6 +99,8 @@ pub fn answer(state: &AppState, path: &str, pairs: &[(String, String)]) -> Respo
         "/twilio/voice/callback"
         | "/twilio/voice/callback/press"
         | "/twilio/voice/callback/dial" => twiml_response(twiml::hangup()),
+        // The `<Record>` action: the caller hears the end of the voicemail as usual.
+        "/twilio/voice/voicemail" => twiml_response(twiml::say("Thank you. Goodbye.")),
         "/twilio/sms" => twiml_response(twiml::empty()),
         _ => empty_ok(),
     }

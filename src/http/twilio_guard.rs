@@ -97,6 +97,8 @@ const fn reject(status: StatusCode, outcome: &'static str, message: &'static str
 }
 
 pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    // The webhook's whole answer, its checks included, keeps within Twilio's 15 s.
+    let entered = tokio::time::Instant::now();
     let endpoint = request
         .extensions()
         .get::<MatchedPath>()
@@ -121,11 +123,21 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
                 signed_by: verified.signed_by.clone(),
             };
             if state.spool.has_pending() {
-                return spool(&state, endpoint, record).await;
+                // Joins the spool, unless the replay emptied it meanwhile (checked with the
+                // write, under the file's lock): then it goes on live.
+                let spool = state.spool.clone();
+                let r = record.clone();
+                match tokio::task::spawn_blocking(move || spool.append_if_pending(&r)).await {
+                    Ok(Ok(true)) => return spooled(&state, endpoint, &record),
+                    Ok(Ok(false)) => {}
+                    Ok(Err(e)) => return spool_failed(&state, endpoint, &e.to_string()),
+                    Err(e) => return spool_failed(&state, endpoint, &e.to_string()),
+                }
             }
             let mut request = Request::from_parts(parts, Body::empty());
             request.extensions_mut().insert(verified);
-            let response = match tokio::time::timeout(HANDLER_DEADLINE, next.run(request)).await {
+            let left = HANDLER_DEADLINE.saturating_sub(entered.elapsed());
+            let response = match tokio::time::timeout(left, next.run(request)).await {
                 Ok(r)
                     if r.extensions()
                         .get::<super::error::DbUnavailable>()
@@ -146,7 +158,7 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
     }
 }
 
-/// How long a webhook's handler may take before the webhook is spooled instead: Twilio waits
+/// How long a webhook may take, from its arrival, before it is spooled instead: Twilio waits
 /// 15 s for an answer. A handler cut short rolls back (or, if its commit had gone, is applied
 /// again by the replay and found already there: every webhook is idempotent by its SIDs).
 pub const HANDLER_DEADLINE: std::time::Duration = std::time::Duration::from_secs(8);
@@ -155,25 +167,28 @@ pub const HANDLER_DEADLINE: std::time::Duration = std::time::Duration::from_secs
 /// now; 503 when the spool cannot be written (then Twilio's own retries are the last chance).
 async fn spool(state: &AppState, endpoint: &'static str, record: crate::spool::Record) -> Response {
     let spool = state.spool.clone();
-    let (path, pairs) = (record.path.clone(), record.pairs.clone());
-    let written = tokio::task::spawn_blocking(move || spool.append(&record)).await;
-    match written {
-        Ok(Ok(())) => {
-            state.metrics.webhook(endpoint, "spooled");
-            tracing::info!(endpoint, pending = state.spool.pending(), "webhook spooled");
-            super::spooled::answer(state, &path, &pairs)
-        }
-        Ok(Err(e)) => {
-            tracing::error!(endpoint, error = %e, "the spool cannot be written; webhook answered 503");
-            state.metrics.webhook(endpoint, "spool_failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "service unavailable\n").into_response()
-        }
-        Err(e) => {
-            tracing::error!(endpoint, error = %e, "the spool write did not finish");
-            state.metrics.webhook(endpoint, "spool_failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "service unavailable\n").into_response()
-        }
+    let r = record.clone();
+    match tokio::task::spawn_blocking(move || spool.append(&r)).await {
+        Ok(Ok(())) => spooled(state, endpoint, &record),
+        Ok(Err(e)) => spool_failed(state, endpoint, &e.to_string()),
+        Err(e) => spool_failed(state, endpoint, &e.to_string()),
     }
+}
+
+fn spooled(state: &AppState, endpoint: &'static str, record: &crate::spool::Record) -> Response {
+    state.metrics.webhook(endpoint, "spooled");
+    tracing::info!(endpoint, pending = state.spool.pending(), "webhook spooled");
+    super::spooled::answer(state, &record.path, &record.pairs)
+}
+
+fn spool_failed(state: &AppState, endpoint: &'static str, error: &str) -> Response {
+    tracing::error!(
+        endpoint,
+        error,
+        "the spool cannot be written; webhook answered 503"
+    );
+    state.metrics.webhook(endpoint, "spool_failed");
+    (StatusCode::SERVICE_UNAVAILABLE, "service unavailable\n").into_response()
 }
 
 async fn check(

@@ -35,7 +35,9 @@ pub mod webhooks;
 use sha2::{Digest, Sha256};
 
 /// A brokerage's id. Every store function that touches tenant data takes one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type, serde::Serialize, serde::Deserialize,
+)]
 #[sqlx(transparent)]
 pub struct BrokerageId(pub i64);
 

@@ -6,7 +6,7 @@ use super::{BrokerageId, Result};
 use textback_core::domain::phone::PhoneNumber;
 
 /// What a webhook needs to know about the number that was dialled or texted.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
 pub struct NumberInfo {
     pub brokerage_id: BrokerageId,
     pub number_id: i64,
@@ -26,12 +26,12 @@ pub struct NumberInfo {
 
 /// Every active number with the phones its ring rings, as last read: what answers an incoming
 /// call while the database cannot be reached (README.md "When the database goes away").
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Snapshot {
     pub by_e164: std::collections::HashMap<String, SnapshotNumber>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SnapshotNumber {
     pub info: NumberInfo,
     /// The ring's active agents' phones, in ring order.
