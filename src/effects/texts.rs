@@ -140,7 +140,8 @@ pub async fn on_inbound_text(
 }
 
 /// The contact's language after their text `body` (README.md "Spanish"): a keyword (ESPAÑOL,
-/// ENGLISH) or a Spanish opt-out word sets it, a confident guess changes a guessed one. Called
+/// ENGLISH) or a Spanish opt-out word sets it, a confident guess changes a guessed one
+/// (`default`: the brokerage's language, for a contact not known yet). Called
 /// with the contact locked, before the text is routed (a Spanish speaker gets it) and before a
 /// keyword's confirmation is queued (it goes in the language just written).
 pub async fn note_language(
@@ -148,12 +149,12 @@ pub async fn note_language(
     brokerage: BrokerageId,
     contact_id: ContactId,
     body: &str,
+    default: language::Language,
     now: DateTime<Utc>,
 ) -> store::Result<()> {
     let Some(contact) = contacts::get(conn, brokerage, contact_id).await? else {
         return Ok(());
     };
-    let default = brokerages::default_language(conn, brokerage).await?;
     if let Some((language, how)) = language::after_text(contact.language_now(default), body) {
         contacts::set_language(conn, brokerage, contact_id, language, how, None, now).await?;
         tracing::info!(

@@ -130,9 +130,17 @@ pub async fn sms_inbound(
         let conv =
             conversations::touch_inbound(&mut tx, brokerage, contact_id, number.number_id, now)
                 .await?;
-        effects::note_language(&mut tx, brokerage, contact_id, &sms.body, now).await?;
-        effects::routing::route_new(&mut tx, brokerage, &conv, contact_id, now).await?;
         let rules = store::gate::brokerage_rules(&mut tx, brokerage).await?;
+        effects::note_language(
+            &mut tx,
+            brokerage,
+            contact_id,
+            &sms.body,
+            rules.default_language(),
+            now,
+        )
+        .await?;
+        effects::routing::route_new(&mut tx, brokerage, &conv, contact_id, now).await?;
         let effect = effects::on_inbound_text(
             &mut tx,
             brokerage,
