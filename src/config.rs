@@ -168,11 +168,13 @@ impl Config {
             };
 
         let database_url = value("DATABASE_URL", Some(DEFAULT_DATABASE_URL))?.unwrap_or_default();
-        let parsed = Url::parse(&database_url)
-            .map_err(|e| err("DATABASE_URL", format!("is not a URL ({e})")))?;
-        if parsed.scheme() != "postgres" && parsed.scheme() != "postgresql" {
-            return Err(err("DATABASE_URL", "must start with postgres://"));
-        }
+        // One host or several (libpq's `postgres://a:5432,b:5432/db`, README.md "When the
+        // database goes away"): each must be a URL that names the database.
+        let target =
+            textback_store::failover::parse(&database_url).map_err(|e| err("DATABASE_URL", e))?;
+        let first = target.hosts.first().map(|h| h.url.as_str()).unwrap_or("");
+        let parsed =
+            Url::parse(first).map_err(|e| err("DATABASE_URL", format!("is not a URL ({e})")))?;
         if parsed.path().trim_start_matches('/').is_empty() {
             return Err(err("DATABASE_URL", "must name a database (…/textback)"));
         }
@@ -322,12 +324,27 @@ mod tests {
     }
 
     #[test]
+    fn several_database_hosts_are_taken_as_libpq_writes_them() {
+        // As `pg_autoctl show uri` prints it (README.md "When the database goes away").
+        let url = "postgres://app:pw@10.0.0.1:5432,10.0.0.2:5432/textback?target_session_attrs=read-write&sslmode=prefer";
+        let c = cfg(&[("DATABASE_URL", url)]).expect("several hosts");
+        assert_eq!(c.database_url, url);
+        assert!(!format!("{c:?}").contains("pw@"), "the password is hidden");
+    }
+
+    #[test]
     fn malformed_values_name_their_variable() {
         let table = [
             ("DATABASE_URL", "mysql://x/y"),
             ("DATABASE_URL", "postgres://localhost"),
             ("DATABASE_URL", "not a url"),
             ("DATABASE_URL", ""),
+            ("DATABASE_URL", "postgres://a:5432,b:5432"),
+            ("DATABASE_URL", "postgres://a,,b/textback"),
+            (
+                "DATABASE_URL",
+                "postgres://a,b/textback?target_session_attrs=read-only",
+            ),
             ("TEXTBACK_BIND", "localhost"),
             ("TEXTBACK_BIND", "127.0.0.1:99999"),
             ("TEXTBACK_PUBLIC_URL", "ftp://x.example"),

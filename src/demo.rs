@@ -143,7 +143,9 @@ pub async fn fresh_database(
     database_url: &str,
     suffix: &str,
 ) -> anyhow::Result<(String, String, PgPool)> {
-    let (db_name, db_url) = database_beside(database_url, suffix)?;
+    // With several hosts, beside the database on the one that takes writes now.
+    let primary = crate::db::primary_url(database_url).await?;
+    let (db_name, db_url) = database_beside(&primary, suffix)?;
     let admin = {
         let mut u = Url::parse(&db_url)?;
         u.set_path("/postgres");

@@ -34,8 +34,19 @@ async fn listen(pool: PgPool, tx: broadcast::Sender<(i64, i64)>) {
     loop {
         match PgListener::connect_with(&pool).await {
             Ok(mut listener) => {
+                let moves = crate::store::failover::switches();
                 if listener.listen("textback_inbox").await.is_ok() {
-                    while let Ok(n) = listener.recv().await {
+                    // A listener opened before the primary moved is opened again on the new
+                    // one (crates/store/src/failover.rs), checked at least every 2 s.
+                    loop {
+                        let n = match tokio::time::timeout(Duration::from_secs(2), listener.recv())
+                            .await
+                        {
+                            Ok(Ok(n)) => n,
+                            Ok(Err(_)) => break,
+                            Err(_) if moves != crate::store::failover::switches() => break,
+                            Err(_) => continue,
+                        };
                         if let Some((b, c)) = n.payload().split_once(':')
                             && let (Ok(b), Ok(c)) = (b.parse::<i64>(), c.parse::<i64>())
                         {

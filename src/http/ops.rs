@@ -65,12 +65,16 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
          # TYPE textback_spool_replayed counter\n\
          textback_spool_replayed_total{{outcome=\"applied\"}} {}\n\
          textback_spool_replayed_total{{outcome=\"refused\"}} {}\n\
-         textback_spool_replayed_total{{outcome=\"corrupt\"}} {}\n",
+         textback_spool_replayed_total{{outcome=\"corrupt\"}} {}\n\
+         # HELP textback_db_primary_moves Times the pool followed the primary to another host of DATABASE_URL.\n\
+         # TYPE textback_db_primary_moves counter\n\
+         textback_db_primary_moves_total {}\n",
         spool.pending(),
         u8::from(spool.is_writable()),
         load(&spool.replayed_applied),
         load(&spool.replayed_skipped),
         load(&spool.corrupt),
+        crate::store::failover::switches(),
     );
     match text.rfind("# EOF") {
         Some(at) => text.insert_str(at, &lines),

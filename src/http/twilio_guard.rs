@@ -178,7 +178,14 @@ async fn spool(state: &AppState, endpoint: &'static str, record: crate::spool::R
 fn spooled(state: &AppState, endpoint: &'static str, record: &crate::spool::Record) -> Response {
     state.metrics.webhook(endpoint, "spooled");
     tracing::info!(endpoint, pending = state.spool.pending(), "webhook spooled");
-    super::spooled::answer(state, &record.path, &record.pairs)
+    // Said in a header too, for whoever reads the answer (Twilio's request inspector, the
+    // failover test): this webhook is on disk, not yet in the database.
+    let mut response = super::spooled::answer(state, &record.path, &record.pairs);
+    response.headers_mut().insert(
+        "x-textback-spooled",
+        axum::http::HeaderValue::from_static("1"),
+    );
+    response
 }
 
 fn spool_failed(state: &AppState, endpoint: &'static str, error: &str) -> Response {

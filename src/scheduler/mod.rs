@@ -70,16 +70,25 @@ impl Outcome {
 
 pub use crate::context::crash_point;
 
+/// A `LISTEN` connection, with the count of primary moves when it was opened: after a
+/// failover it is opened again on the new primary (crates/store/src/failover.rs), even if the
+/// old one still answers.
+struct Listening {
+    listener: PgListener,
+    moves: u64,
+}
+
 /// Listens on `channel` (`NOTIFY` from the enqueuing transaction), or `None` when it cannot:
 /// the caller polls until it can.
-async fn listen_on(pool: &sqlx::PgPool, channel: &str) -> Option<PgListener> {
+async fn listen_on(pool: &sqlx::PgPool, channel: &str) -> Option<Listening> {
+    let moves = crate::store::failover::switches();
     let listened = async {
         let mut l = PgListener::connect_with(pool).await?;
         l.listen(channel).await?;
         Ok::<_, sqlx::Error>(l)
     };
     match listened.await {
-        Ok(l) => Some(l),
+        Ok(listener) => Some(Listening { listener, moves }),
         Err(e) => {
             tracing::warn!(error = %e, channel, "cannot listen for notifications; polling instead");
             None
@@ -88,12 +97,13 @@ async fn listen_on(pool: &sqlx::PgPool, channel: &str) -> Option<PgListener> {
 }
 
 /// Waits for the first of: shutdown, `wait`, a notification on the listener. A broken
-/// listener is dropped and opened again (meanwhile the caller's poll covers it).
+/// listener, or one opened before the primary moved, is dropped and opened again (meanwhile
+/// the caller's poll covers it).
 async fn wait_for_work(
     pool: &sqlx::PgPool,
     shutdown: &mut watch::Receiver<bool>,
     wait: StdDuration,
-    listener: &mut Option<PgListener>,
+    listener: &mut Option<Listening>,
     channel: &str,
 ) {
     tokio::select! {
@@ -101,7 +111,7 @@ async fn wait_for_work(
         () = tokio::time::sleep(wait) => {},
         notified = async {
             match listener.as_mut() {
-                Some(l) => l.recv().await.map(|_| ()),
+                Some(l) => l.listener.recv().await.map(|_| ()),
                 None => std::future::pending().await,
             }
         } => {
@@ -110,6 +120,12 @@ async fn wait_for_work(
                 *listener = None;
             }
         }
+    }
+    if listener
+        .as_ref()
+        .is_some_and(|l| l.moves != crate::store::failover::switches())
+    {
+        *listener = None;
     }
     if listener.is_none() {
         *listener = listen_on(pool, channel).await;

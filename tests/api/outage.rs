@@ -199,3 +199,59 @@ async fn a_minute_without_the_database_loses_nothing_and_texts_no_one_who_said_s
         );
     }
 }
+
+/// README.md "When the database goes away": with several hosts in `DATABASE_URL`, the pool
+/// skips one that does not answer and one that does not take writes, and says why when none
+/// will do. (tests/failover.rs follows a real failover.)
+#[tokio::test]
+async fn several_hosts_connect_to_the_first_that_takes_writes() {
+    let db = TestDb::new().await;
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("a port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    // A port nobody listens on first, then the test's server.
+    let (scheme, rest) = db.url.split_once("://").expect("a URL");
+    let (user, rest) = rest.rsplit_once('@').map_or(("", rest), |(u, r)| (u, r));
+    let (host, path) = rest.split_once('/').expect("a database");
+    let at = if user.is_empty() { "" } else { "@" };
+    let url = format!("{scheme}://{user}{at}127.0.0.1:{dead},{host}/{path}");
+    let real_port: i32 = sqlx::query_scalar("select inet_server_port()")
+        .fetch_one(&db.pool)
+        .await
+        .expect("the port");
+    let url = format!("{url}?target_session_attrs=read-write");
+    let pool = textback::db::pool(&url).await.expect("the second host");
+    let port: i32 = sqlx::query_scalar("select inet_server_port()")
+        .fetch_one(&pool)
+        .await
+        .expect("a query");
+    assert_eq!(port, real_port);
+
+    // A server that does not take writes is passed over like a standby.
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "alter database {} set default_transaction_read_only = on",
+        db.name
+    )))
+    .execute(&db.pool)
+    .await
+    .expect("read-only");
+    let err = textback::db::pool(&url)
+        .await
+        .expect_err("no host takes writes")
+        .to_string();
+    assert!(
+        err.contains("no host of DATABASE_URL takes writes"),
+        "{err}"
+    );
+    assert!(err.contains(&format!("127.0.0.1:{dead}")), "{err}");
+    assert!(err.contains("does not take writes"), "{err}");
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "alter database {} reset default_transaction_read_only",
+        db.name
+    )))
+    .execute(&db.pool)
+    .await
+    .expect("writable again");
+}

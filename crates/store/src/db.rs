@@ -7,6 +7,8 @@ use sqlx::migrate::MigrateDatabase as _;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
 use sqlx::{PgPool, Postgres};
 
+use crate::failover;
+
 /// The embedded migrations (`migrations/`), run at start and by `textback migrate`.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
 
@@ -41,6 +43,8 @@ const MAX_CONNECTIONS: u32 = 16;
 /// Creates the database named in `url` if it does not exist yet.
 pub async fn create_if_missing(url: &str) -> anyhow::Result<()> {
     let shown = redact_url_password(url);
+    let primary = primary_url(url).await?;
+    let url = primary.as_str();
     let exists = Postgres::database_exists(url)
         .await
         .map_err(|e| anyhow::anyhow!("{}", advice(&e, url)))?;
@@ -66,7 +70,12 @@ pub async fn create_if_missing(url: &str) -> anyhow::Result<()> {
 /// user name.
 pub fn advice(e: &sqlx::Error, url: &str) -> String {
     let shown = redact_url_password(url);
-    let parsed = url::Url::parse(url).ok();
+    // With several hosts, the first one's (the error is worded for one host).
+    let first = failover::parse(url)
+        .ok()
+        .and_then(|t| t.hosts.into_iter().next())
+        .map(|h| h.url);
+    let parsed = url::Url::parse(first.as_deref().unwrap_or(url)).ok();
     let host = parsed
         .as_ref()
         .and_then(|u| u.host_str().map(str::to_owned))
@@ -128,32 +137,74 @@ fn is_duplicate_database(e: &sqlx::Error) -> bool {
 }
 
 /// A pool for `url`. Acquiring waits at most a few seconds, so a database outage shows up as
-/// quick errors (and `/readyz` 503) rather than piled-up requests.
+/// quick errors (and `/readyz` 503) rather than piled-up requests. A `url` with several hosts
+/// (or `target_session_attrs=read-write`) gets a pool that follows the primary
+/// ([`crate::failover`]).
 pub async fn pool(url: &str) -> anyhow::Result<PgPool> {
     let shown = redact_url_password(url);
-    let options: PgConnectOptions = url
-        .parse()
-        .with_context(|| format!("DATABASE_URL {shown} is not a valid PostgreSQL URL"))?;
-    connect(url, options)
+    let target = failover::parse(url).map_err(|e| anyhow::anyhow!("DATABASE_URL {shown} {e}"))?;
+    if target.is_simple() {
+        let options = options_for(url)
+            .with_context(|| format!("DATABASE_URL {shown} is not a valid PostgreSQL URL"))?;
+        return connect(options)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", advice(&e, url)));
+    }
+    let (first, _) = failover::first_answering(&target, options_for, START_WAIT, advice)
         .await
+        .map_err(|e| anyhow::anyhow!("{e} (DATABASE_URL {shown})"))?;
+    failover::following_pool(&target, first, options_for, pool_options())
         .map_err(|e| anyhow::anyhow!("{}", advice(&e, url)))
 }
 
-/// A pool for `url` with the sqlx error as it is (the caller words it, see [`advice`]).
+/// A pool for `url` with the sqlx error as it is (the caller words it, see [`advice`]). With
+/// several hosts, a pool on the one that takes writes now, which does not follow a failover
+/// (the demo's and the benchmarks' administration).
 pub async fn pool_raw(url: &str) -> Result<PgPool, sqlx::Error> {
-    connect(url, url.parse()?).await
+    let url = primary_url(url)
+        .await
+        .map_err(|e| sqlx::Error::Configuration(e.to_string().into()))?;
+    connect(options_for(&url)?).await
 }
 
-async fn connect(url: &str, options: PgConnectOptions) -> Result<PgPool, sqlx::Error> {
+/// `url` itself when it names one host; otherwise the single-host URL of the first of its
+/// hosts that takes writes now (for what needs one server: creating the database, the demo's
+/// database beside it).
+pub async fn primary_url(url: &str) -> anyhow::Result<String> {
+    let shown = redact_url_password(url);
+    let target = failover::parse(url).map_err(|e| anyhow::anyhow!("DATABASE_URL {shown} {e}"))?;
+    if target.is_simple() {
+        return Ok(url.to_owned());
+    }
+    failover::first_answering(&target, options_for, START_WAIT, advice)
+        .await
+        .map(|(_, url)| url)
+        .map_err(|e| anyhow::anyhow!("{e} (DATABASE_URL {shown})"))
+}
+
+/// The options for a single-host `url`: no JIT, and no TLS on this machine.
+fn options_for(url: &str) -> Result<PgConnectOptions, sqlx::Error> {
+    let options: PgConnectOptions = url.parse()?;
     // No JIT: every query here is short, and compiling one (PostgreSQL's default above a cost
     // of 100,000) took longer than running it: measured on the dashboard's funnel with a year
     // of history, 70 functions compiled for a query that runs in tens of milliseconds.
     let options = options.options([("jit", "off")]);
-    let options = if plain_on_loopback(url, std::env::var_os("PGSSLMODE").is_some()) {
-        options.ssl_mode(PgSslMode::Disable)
-    } else {
-        options
-    };
+    Ok(
+        if plain_on_loopback(url, std::env::var_os("PGSSLMODE").is_some()) {
+            options.ssl_mode(PgSslMode::Disable)
+        } else {
+            options
+        },
+    )
+}
+
+fn pool_options() -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(MAX_CONNECTIONS)
+        .acquire_timeout(ACQUIRE_WAIT)
+}
+
+async fn connect(options: PgConnectOptions) -> Result<PgPool, sqlx::Error> {
     // Direct attempts first, for up to START_WAIT (a database starting beside us gets that
     // long): the last one's error says why (a refused port, a refused role), which is what a
     // person needs to read; a pool would only say that it timed out.
@@ -171,10 +222,7 @@ async fn connect(url: &str, options: PgConnectOptions) -> Result<PgPool, sqlx::E
             Ok(Err(_)) => tokio::time::sleep(Duration::from_millis(250)).await,
         }
     }
-    Ok(PgPoolOptions::new()
-        .max_connections(MAX_CONNECTIONS)
-        .acquire_timeout(ACQUIRE_WAIT)
-        .connect_lazy_with(options))
+    Ok(pool_options().connect_lazy_with(options))
 }
 
 /// How long the server waits for its database at start.
@@ -224,20 +272,47 @@ pub async fn prepare(url: &str) -> anyhow::Result<PgPool> {
     Ok(pool)
 }
 
-/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`, for messages and logs.
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`, for messages and logs
+/// (several hosts too: `postgres://user:***@a:5432,b:5432/db`).
 pub fn redact_url_password(raw: &str) -> String {
-    match url::Url::parse(raw) {
-        Ok(mut url) if url.password().is_some() => {
-            let _ = url.set_password(Some("***"));
-            url.to_string()
-        }
-        _ => raw.to_owned(),
+    let Some((scheme, rest)) = raw.split_once("://") else {
+        return raw.to_owned();
+    };
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    match authority.rfind('@') {
+        Some(at) => match authority[..at].split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***{}", &rest[at..]),
+            None => raw.to_owned(),
+        },
+        None => raw.to_owned(),
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::plain_on_loopback;
+    use super::{plain_on_loopback, redact_url_password};
+
+    #[test]
+    fn the_password_is_hidden_with_one_host_or_several() {
+        let cases = [
+            (
+                "postgres://app:secret@db:5432/textback",
+                "postgres://app:***@db:5432/textback",
+            ),
+            (
+                "postgres://app:s%40c@a:5432,b:5433/textback?target_session_attrs=read-write",
+                "postgres://app:***@a:5432,b:5433/textback?target_session_attrs=read-write",
+            ),
+            ("postgres://app:p@ss@a,b/t", "postgres://app:***@a,b/t"),
+            ("postgres://app@a,b/t", "postgres://app@a,b/t"),
+            ("postgres://localhost/t", "postgres://localhost/t"),
+            ("not a url", "not a url"),
+        ];
+        for (raw, shown) in cases {
+            assert_eq!(redact_url_password(raw), shown, "{raw}");
+        }
+    }
 
     #[test]
     fn tls_is_skipped_only_for_this_machine_and_only_when_no_mode_was_chosen() {

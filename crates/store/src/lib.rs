@@ -12,6 +12,7 @@ pub mod contacts;
 pub mod conversations;
 pub mod dashboard;
 pub mod db;
+pub mod failover;
 #[cfg(feature = "feed")]
 pub mod feed;
 pub mod gate;
