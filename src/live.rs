@@ -32,9 +32,10 @@ impl Hub {
 
 async fn listen(pool: PgPool, tx: broadcast::Sender<(i64, i64)>) {
     loop {
+        // Read before connecting: a listener opened just before a move is opened again.
+        let moves = crate::store::failover::switches();
         match PgListener::connect_with(&pool).await {
             Ok(mut listener) => {
-                let moves = crate::store::failover::switches();
                 if listener.listen("textback_inbox").await.is_ok() {
                     // A listener opened before the primary moved is opened again on the new
                     // one (crates/store/src/failover.rs), checked at least every 2 s.

@@ -197,6 +197,7 @@ impl Formation {
     }
 
     async fn start() -> Formation {
+        remove_stale_formations();
         // Under /tmp: pg_autoctl keeps its state at a path that repeats the data directory's,
         // and failed to make it below the build directory.
         let dir = std::env::temp_dir().join(format!(
@@ -214,12 +215,6 @@ impl Formation {
                 .status()
                 .unwrap();
             assert!(ok.success());
-            // The way down to it must be open to postgres.
-            let mut up = dir.parent();
-            while let Some(p) = up {
-                let _ = Command::new("chmod").args(["o+x"]).arg(p).status();
-                up = p.parent();
-            }
         }
         let node = |name: &str| Node {
             pgdata: dir.join(name),
@@ -287,6 +282,33 @@ impl Formation {
 
     fn node_at(&self, port: u16) -> &Node {
         self.nodes.iter().find(|n| n.port == port).unwrap()
+    }
+}
+
+/// Formations of test runs that were killed before they could clean up (a timeout, Ctrl-C):
+/// their processes are ended and their directories removed. A directory names its test's pid.
+fn remove_stale_formations() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("tb-failover-")
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        // pg_autoctl's and PostgreSQL's command lines name their data directory.
+        let _ = Command::new("pkill")
+            .args(["-KILL", "-f"])
+            .arg(entry.path())
+            .status();
+        let _ = std::fs::remove_dir_all(entry.path());
     }
 }
 
@@ -557,8 +579,13 @@ async fn five_failovers_during_bursts_lose_nothing_and_send_nothing_twice() {
     let log: Arc<Mutex<Vec<Sent>>> = Arc::default();
 
     let mut downtimes = Vec::new();
+    let mut met = 0;
     let mut primary = formation.wait_settled(Duration::from_secs(30)).await;
     for round in 0..FAILOVERS {
+        let mut moves_before = Vec::new();
+        for s in &servers {
+            moves_before.push(metric(&s.base(), "textback_db_primary_moves_total ").await);
+        }
         let round_start = Instant::now();
         let before = log.lock().unwrap().len();
         // The burst: a caller every 200 ms, each on one server (its webhooks in order).
@@ -596,9 +623,20 @@ async fn five_failovers_during_bursts_lose_nothing_and_send_nothing_twice() {
         assert_ne!(new_primary, primary, "round {round}: the primary moved");
         primary = new_primary;
         wait_spools_empty(&servers, Duration::from_secs(120)).await;
+        let spools_empty = Instant::now();
+        // Each server followed this failover by itself.
+        for (s, before) in servers.iter().zip(&moves_before) {
+            let now = metric(&s.base(), "textback_db_primary_moves_total ").await;
+            assert!(
+                now > *before,
+                "round {round}: {} did not follow the primary",
+                s.base()
+            );
+        }
         // Downtime as the webhooks saw it: from the first one that could not be applied at
         // once (spooled, or held over a second waiting for the database) to the first one
-        // applied on the new primary (answered live after it).
+        // applied on the new primary (answered live after it; when every later one joined
+        // the spool, the spool's emptying, found within 100 ms).
         let sent = log.lock().unwrap()[before..].to_vec();
         let down = sent
             .iter()
@@ -611,24 +649,16 @@ async fn five_failovers_during_bursts_lose_nothing_and_send_nothing_twice() {
                 .filter(|s| !s.spooled && s.posted >= down)
                 .map(|s| s.answered)
                 .min()
-                .expect("a webhook applied after the failover");
+                .unwrap_or(spools_empty);
             downtimes.push((up - down).as_secs_f64());
+            met += 1;
         } else {
             // No webhook met the failover: it cost them nothing.
             downtimes.push(0.0);
         }
     }
-    let moves: u64 = {
-        let mut n = 0;
-        for s in &servers {
-            n += metric(&s.base(), "textback_db_primary_moves_total ").await;
-        }
-        n
-    };
-    assert!(
-        moves >= 2 * FAILOVERS as u64,
-        "each server followed every failover: {moves} moves"
-    );
+    // The failovers met the webhooks (else this test would prove little about them).
+    assert!(met > 0, "no failover delayed or spooled a webhook");
 
     // Everything applied, every text decided; then the invariants.
     wait_all_terminal(&pool, Duration::from_secs(180)).await;
@@ -818,12 +848,23 @@ async fn synchronous_replication_is_what_keeps_a_sending_row(f: &Formation, prim
     // The primary is lost; the standby, promoted, never sees the row. (The receiver is killed,
     // not let go: what the old primary had already put in its socket would still arrive.)
     primary.close().await;
-    // Its pg_autoctl too, or it would start it again.
+    // Its pg_autoctl first, or it would start it again; then its PostgreSQL, surely. The
+    // standby's pg_autoctl goes too, so that nothing but this test acts on the standby.
     if let Some(run) = f.node_at(primary_port).run.as_ref() {
         let _ = Command::new("kill")
             .args(["-KILL", "--", &format!("-{}", run.id())])
             .status();
     }
+    let old_pgdata = f.node_at(primary_port).pgdata.display().to_string();
+    let _ = f
+        .command(
+            &format!("{PG_BIN}/pg_ctl"),
+            &["stop", "-m", "immediate", "-D", &old_pgdata],
+        )
+        .output();
+    let _ = Command::new("pkill")
+        .args(["-KILL", "-f", &format!("pg_autoctl.*{standby_pgdata}")])
+        .status();
     signal(receiver, "-KILL");
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {

@@ -126,8 +126,9 @@ enum Ev {
     /// The fake is off the network (connections refused) for this many ms.
     CarrierDown(u64),
     TerminateBackends,
-    /// The database proxy refuses and cuts connections for `ms`; meanwhile a missed call from
-    /// `contact` to `number` and a text (`TEXTS[text]`) arrive, which the server spools
+    /// The database proxy refuses and cuts connections for `ms`; when that is past the 8 s a
+    /// webhook waits, a missed call from `contact` to `number` and a text (`TEXTS[text]`)
+    /// arrive meanwhile, which the server spools
     /// (README.md "When the database goes away") and applies when the database is back.
     DbDown {
         ms: u64,
@@ -227,9 +228,14 @@ fn generate(seed: u64) -> Plan {
                 Ev::CarrierFault(fault, rng.random_range(1..=3))
             }
             88..91 => Ev::TerminateBackends,
-            // Longer than the 8 s a webhook waits for the database before it is spooled.
+            // Half of them a blip (webhooks in flight wait and go on live), half longer than
+            // the 8 s a webhook waits for the database before it is spooled.
             91..93 => Ev::DbDown {
-                ms: rng.random_range(9_000..=11_000),
+                ms: if rng.random_bool(0.5) {
+                    rng.random_range(300..=2_000)
+                } else {
+                    rng.random_range(9_000..=11_000)
+                },
                 contact,
                 number,
                 text: rng.random_range(0..TEXTS.len()),
@@ -677,6 +683,12 @@ async fn play(w: &mut World, seed: u64, i: usize, ev: &Ev) -> String {
             text,
         } => {
             let up_at = Instant::now() + Duration::from_millis(ms);
+            if ms < 8_000 {
+                w.proxy.down();
+                tokio::time::sleep_until(up_at.into()).await;
+                w.proxy.up().await;
+                return "proxy down, up again".into();
+            }
             // To the main server, whose spool the drain waits for.
             w.target = w.base();
             let player = w.fake.player(&w.target);

@@ -201,57 +201,82 @@ async fn a_minute_without_the_database_loses_nothing_and_texts_no_one_who_said_s
 }
 
 /// README.md "When the database goes away": with several hosts in `DATABASE_URL`, the pool
-/// skips one that does not answer and one that does not take writes, and says why when none
-/// will do. (tests/failover.rs follows a real failover.)
+/// skips a host that does not answer, refuses one that does not take writes (and says why when
+/// none will do), and moves to the next host when its own goes away, its old connections
+/// closed. (tests/failover.rs follows a real failover.)
 #[tokio::test]
-async fn several_hosts_connect_to_the_first_that_takes_writes() {
+async fn several_hosts_the_first_that_takes_writes_and_a_move_when_it_goes() {
     let db = TestDb::new().await;
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("a port")
-        .local_addr()
-        .expect("addr")
-        .port();
-    // A port nobody listens on first, then the test's server.
-    let (scheme, rest) = db.url.split_once("://").expect("a URL");
-    let (user, rest) = rest.rsplit_once('@').map_or(("", rest), |(u, r)| (u, r));
-    let (host, path) = rest.split_once('/').expect("a database");
-    let at = if user.is_empty() { "" } else { "@" };
-    let url = format!("{scheme}://{user}{at}127.0.0.1:{dead},{host}/{path}");
-    let real_port: i32 = sqlx::query_scalar("select inet_server_port()")
-        .fetch_one(&db.pool)
-        .await
-        .expect("the port");
-    let url = format!("{url}?target_session_attrs=read-write");
+    // Two ways to the same server: `a` and `b`, each a proxy that can be taken down.
+    let (a, through_a) = DbProxy::in_front_of(&db.url).await;
+    let (b, through_b) = DbProxy::in_front_of(&db.url).await;
+    let host = |u: &url::Url| format!("127.0.0.1:{}", u.port().expect("a port"));
+    let url = format!(
+        "postgres://postgres@{},{}/{}?target_session_attrs=read-write",
+        host(&through_a),
+        host(&through_b),
+        db.name
+    );
+    // The first host refuses connections: the pool starts on the second.
+    a.down();
     let pool = textback::db::pool(&url).await.expect("the second host");
-    let port: i32 = sqlx::query_scalar("select inet_server_port()")
+    let moves = textback::store::failover::switches();
+    let read_only: String = sqlx::query_scalar("show transaction_read_only")
         .fetch_one(&pool)
         .await
         .expect("a query");
-    assert_eq!(port, real_port);
+    assert_eq!(read_only, "off");
+    // Both up, then the second away: the pool moves to the first, and a connection opened
+    // before the move is never handed out again (a query on it would fail: `b` cut it).
+    a.up().await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(pool.acquire().await.expect("a connection through b"));
+    }
+    drop(held);
+    b.down();
+    let deadline = std::time::Instant::now() + StdDuration::from_secs(20);
+    while textback::store::failover::switches() == moves {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the pool did not move to the first host"
+        );
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+    for _ in 0..5 {
+        let one: i32 = sqlx::query_scalar("select 1")
+            .fetch_one(&pool)
+            .await
+            .expect("queries go through the first host");
+        assert_eq!(one, 1);
+    }
+    pool.close().await;
 
-    // A server that does not take writes is passed over like a standby.
+    // A server that does not take writes is passed over like a standby, and the error says so
+    // for each host. (The setting is made and undone on one session, which keeps its own.)
+    b.up().await;
+    let mut admin = db.pool.acquire().await.expect("a session");
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "alter database {} set default_transaction_read_only = on",
         db.name
     )))
-    .execute(&db.pool)
+    .execute(&mut *admin)
     .await
     .expect("read-only");
     let err = textback::db::pool(&url)
         .await
         .expect_err("no host takes writes")
         .to_string();
-    assert!(
-        err.contains("no host of DATABASE_URL takes writes"),
-        "{err}"
-    );
-    assert!(err.contains(&format!("127.0.0.1:{dead}")), "{err}");
-    assert!(err.contains("does not take writes"), "{err}");
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "alter database {} reset default_transaction_read_only",
         db.name
     )))
-    .execute(&db.pool)
+    .execute(&mut *admin)
     .await
     .expect("writable again");
+    assert!(
+        err.contains("no host of DATABASE_URL takes writes"),
+        "{err}"
+    );
+    assert_eq!(err.matches("does not take writes").count(), 2, "{err}");
 }

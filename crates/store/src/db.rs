@@ -176,7 +176,9 @@ pub async fn primary_url(url: &str) -> anyhow::Result<String> {
     if target.is_simple() {
         return Ok(url.to_owned());
     }
-    failover::first_answering(&target, options_for, START_WAIT, advice)
+    // Through the maintenance database: the URL's own may not exist yet (create_if_missing).
+    let maintenance = |url: &str| options_for(url).map(|o| o.database("postgres"));
+    failover::first_answering(&target, maintenance, START_WAIT, advice)
         .await
         .map(|(_, url)| url)
         .map_err(|e| anyhow::anyhow!("{e} (DATABASE_URL {shown})"))
@@ -278,10 +280,10 @@ pub fn redact_url_password(raw: &str) -> String {
     let Some((scheme, rest)) = raw.split_once("://") else {
         return raw.to_owned();
     };
-    let end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let authority = &rest[..end];
-    match authority.rfind('@') {
-        Some(at) => match authority[..at].split_once(':') {
+    // The last `@` of the whole rest, not of the authority: a password with an unencoded `/`
+    // or `?` would otherwise be shown. (An `@` further on only hides a little more.)
+    match rest.rfind('@') {
+        Some(at) => match rest[..at].split_once(':') {
             Some((user, _)) => format!("{scheme}://{user}:***{}", &rest[at..]),
             None => raw.to_owned(),
         },
@@ -305,6 +307,7 @@ mod tests {
                 "postgres://app:***@a:5432,b:5433/textback?target_session_attrs=read-write",
             ),
             ("postgres://app:p@ss@a,b/t", "postgres://app:***@a,b/t"),
+            ("postgres://app:pa/ss?x@db/t", "postgres://app:***@db/t"),
             ("postgres://app@a,b/t", "postgres://app@a,b/t"),
             ("postgres://localhost/t", "postgres://localhost/t"),
             ("not a url", "not a url"),

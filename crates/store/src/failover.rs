@@ -23,13 +23,19 @@ pub struct Target {
     pub writable_only: bool,
 }
 
-/// One host of a [`Target`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One host of a [`Target`]. Its `Debug` shows `host:port` only (the URL holds the password).
+#[derive(Clone, PartialEq, Eq)]
 pub struct Host {
     /// `postgres://user:pw@host:port/db?…`, for sqlx.
     pub url: String,
     /// `host:port`, for messages and logs.
     pub shown: String,
+}
+
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Host").field("shown", &self.shown).finish()
+    }
 }
 
 impl Target {
@@ -58,14 +64,14 @@ pub fn parse(url: &str) -> Result<Target, String> {
         Some((p, q)) => (p, Some(q)),
         None => (tail, None),
     };
-    let mut writable_only = false;
+    let mut writable_only = None;
     let mut kept = Vec::new();
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         if key == "target_session_attrs" {
             writable_only = match value {
-                "read-write" | "primary" => true,
-                "any" => false,
+                "read-write" | "primary" => Some(true),
+                "any" => Some(false),
                 other => {
                     return Err(format!(
                         "has target_session_attrs={other}: textback writes, so it takes read-write, primary or any"
@@ -81,9 +87,23 @@ pub fn parse(url: &str) -> Result<Target, String> {
     } else {
         format!("?{}", kept.join("&"))
     };
+    // A password with an unencoded `/`, `?` or `#` cuts the host list short: say so without
+    // echoing any of it (it may be part of the password).
+    let encode_hint = if tail.contains('@') {
+        " (if the password holds / ? # or @, percent-encode them: / is %2F)"
+    } else {
+        ""
+    };
     let mut hosts = Vec::new();
-    for one in hostlist.split(',') {
-        let (host, port) = split_host_port(one)?;
+    if hostlist.is_empty() {
+        // `postgres:///textback`: libpq's default host (the local socket), one server.
+        hosts.push(Host {
+            url: format!("{scheme}://{userinfo}{path}{query}"),
+            shown: "the default host".to_owned(),
+        });
+    }
+    for one in hostlist.split(',').filter(|_| !hostlist.is_empty()) {
+        let (host, port) = split_host_port(one).map_err(|e| format!("{e}{encode_hint}"))?;
         let shown = format!("{host}:{}", port.unwrap_or(5432));
         let port = port.map(|p| format!(":{p}")).unwrap_or_default();
         hosts.push(Host {
@@ -91,6 +111,9 @@ pub fn parse(url: &str) -> Result<Target, String> {
             shown,
         });
     }
+    // textback writes: with several hosts it always wants the one that takes writes (`any`
+    // would leave it on whichever answered first, a standby perhaps, spooling for ever).
+    let writable_only = hosts.len() > 1 || writable_only == Some(true);
     Ok(Target {
         hosts,
         writable_only,
@@ -98,29 +121,31 @@ pub fn parse(url: &str) -> Result<Target, String> {
 }
 
 fn split_host_port(one: &str) -> Result<(&str, Option<u16>), String> {
-    let bad_port = |p: &str| format!("has a host with port `{p}`, which is not a port number");
+    let bad_port = |_: &str| "has a host whose port is not a number from 1 to 65535".to_owned();
     if one.is_empty() {
-        return Err("names no host (postgres://host/database)".to_owned());
+        return Err("has an empty host in its list (postgres://a:5432,b:5432/database)".to_owned());
     }
     if one.starts_with('[') {
         let close = one
             .find(']')
-            .ok_or_else(|| format!("has an IPv6 host `{one}` without its closing ]"))?;
+            .ok_or_else(|| "has an IPv6 host without its closing ]".to_owned())?;
         let host = &one[..=close];
         return match &one[close + 1..] {
             "" => Ok((host, None)),
             p => match p.strip_prefix(':').map(str::parse::<u16>) {
-                Some(Ok(port)) => Ok((host, Some(port))),
+                Some(Ok(port)) if port > 0 => Ok((host, Some(port))),
                 _ => Err(bad_port(p)),
             },
         };
     }
     match one.rsplit_once(':') {
-        Some(("", _)) => Err(format!("has a port without a host: `{one}`")),
+        Some(("", _)) => Err("has a port without a host".to_owned()),
         Some((host, p)) => p
             .parse::<u16>()
+            .ok()
+            .filter(|port| *port > 0)
             .map(|port| (host, Some(port)))
-            .map_err(|_| bad_port(p)),
+            .ok_or_else(|| bad_port(p)),
         None => Ok((one, None)),
     }
 }
@@ -130,6 +155,10 @@ const WATCH_EVERY: Duration = Duration::from_millis(500);
 
 /// How long one host gets to answer a connection or the check.
 const PER_HOST: Duration = Duration::from_secs(2);
+
+/// Connections opened up to this long after a move are treated as from before it: one whose
+/// connect began on the old host's options may finish just after the move.
+const MOVE_GRACE: Duration = Duration::from_secs(2);
 
 /// How many times a pool in this process moved to another host. The `LISTEN` loops compare it
 /// to the count when they listened, and listen again on the new primary.
@@ -159,10 +188,11 @@ struct Shared {
 }
 
 impl Shared {
-    /// Whether a connection `age` old was opened after the last move (or there was none).
+    /// Whether a connection `age` old was opened after the last move and its grace (or there
+    /// was no move).
     fn is_current(&self, age: Duration) -> bool {
         match self.moved_at.lock().map(|m| *m) {
-            Ok(Some(at)) => age < at.elapsed(),
+            Ok(Some(at)) => age < at.elapsed().saturating_sub(MOVE_GRACE),
             Ok(None) => true,
             // A poisoned lock: treat the connection as old, a new one costs little.
             Err(_) => false,
@@ -178,12 +208,14 @@ async fn takes_writes(conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
     Ok(read_only == "off")
 }
 
-/// The error a connection to a standby ends in: an I/O error, so the pool tries again (by then
-/// on the new primary) and callers see the database as unavailable ([`crate::db::is_unavailable`]).
-fn standby_error(shown: &str) -> sqlx::Error {
+/// The error a new connection to a standby ends in. sqlx 0.9 tries `after_connect` failures
+/// again until the acquire's deadline (by then on the new primary, whose options it reads on
+/// each attempt); a caller that runs out of time sees `PoolTimedOut`, which
+/// [`crate::db::is_unavailable`] counts as the database away.
+fn standby_error() -> sqlx::Error {
     sqlx::Error::Io(std::io::Error::new(
         std::io::ErrorKind::ConnectionRefused,
-        format!("{shown} does not take writes (a standby)"),
+        "a host of DATABASE_URL that does not take writes (a standby)",
     ))
 }
 
@@ -249,8 +281,13 @@ pub async fn first_answering(
                         Passed::Slow => format!("{} did not answer within 2 s", h.shown),
                     })
                     .collect();
+                let what = if target.writable_only {
+                    "takes writes"
+                } else {
+                    "answers"
+                };
                 return Err(format!(
-                    "no host of DATABASE_URL takes writes: {}",
+                    "no host of DATABASE_URL {what}: {}",
                     why.join("; ")
                 ));
             }
@@ -305,19 +342,27 @@ pub fn following_pool(
             Box::pin(async move {
                 if shared.writable_only && !takes_writes(conn).await? {
                     shared.wake.notify_one();
-                    let current = shared.current.load(Ordering::SeqCst);
-                    let shown = shared
-                        .hosts
-                        .get(current)
-                        .map_or("the database", |h| h.shown.as_str());
-                    return Err(standby_error(shown));
+                    return Err(standby_error());
                 }
                 Ok(())
             })
         })
-        .before_acquire(move |_, meta| {
+        // Our own check before a connection is handed out, instead of sqlx's ping (which runs
+        // first and has no time limit: an old primary gone without a reset would hold the
+        // request until the acquire's deadline): a connection from before a move is closed
+        // without a word to it; the others are pinged, for 2 s at most.
+        .test_before_acquire(false)
+        .before_acquire(move |conn, meta| {
             let current = on_acquire.is_current(meta.age);
-            Box::pin(async move { Ok(current) })
+            Box::pin(async move {
+                if !current {
+                    return Ok(false);
+                }
+                Ok(matches!(
+                    tokio::time::timeout(PER_HOST, conn.ping()).await,
+                    Ok(Ok(()))
+                ))
+            })
         })
         .connect_lazy_with(first);
     tokio::spawn(watch(pool.clone(), shared));
@@ -328,8 +373,11 @@ pub fn following_pool(
 async fn watch(pool: PgPool, shared: Arc<Shared>) {
     let mut probe: Option<PgConnection> = None;
     let mut unreachable_since: Option<Instant> = None;
+    let closed = pool.close_event();
+    tokio::pin!(closed);
     while !pool.is_closed() {
         tokio::select! {
+            () = &mut closed => break,
             () = tokio::time::sleep(WATCH_EVERY) => {}
             () = shared.wake.notified() => {}
         }
@@ -353,11 +401,13 @@ async fn watch(pool: PgPool, shared: Arc<Shared>) {
                 probe = Some(conn);
                 unreachable_since = None;
                 if found != current {
+                    // The options first, then the time: a connection stamped after the time
+                    // (and its grace) was opened with the new options.
+                    pool.set_connect_options(shared.hosts[found].options.clone());
+                    shared.current.store(found, Ordering::SeqCst);
                     if let Ok(mut at) = shared.moved_at.lock() {
                         *at = Some(Instant::now());
                     }
-                    shared.current.store(found, Ordering::SeqCst);
-                    pool.set_connect_options(shared.hosts[found].options.clone());
                     SWITCHES.fetch_add(1, Ordering::SeqCst);
                     tracing::warn!(
                         from = %shared.hosts[current].shown,
@@ -417,23 +467,31 @@ mod tests {
             (
                 "postgresql://a,b:5433/t",
                 &["postgresql://a/t", "postgresql://b:5433/t"],
-                false,
+                true,
             ),
             (
                 "postgres://u@[::1]:5432,[fd00::2]/t?target_session_attrs=primary",
                 &["postgres://u@[::1]:5432/t", "postgres://u@[fd00::2]/t"],
                 true,
             ),
+            // Several hosts always want the one that takes writes, `any` or not.
             (
                 "postgres://h1,h2?target_session_attrs=any",
                 &["postgres://h1", "postgres://h2"],
-                false,
+                true,
+            ),
+            // The default host (a local socket), as before.
+            ("postgres:///textback", &["postgres:///textback"], false),
+            (
+                "postgres:///textback?target_session_attrs=read-write",
+                &["postgres:///textback"],
+                true,
             ),
             // A password with an @ (the last one ends the user part).
             (
                 "postgres://u:p@ss@h1:1,h2:2/t",
                 &["postgres://u:p@ss@h1:1/t", "postgres://u:p@ss@h2:2/t"],
-                false,
+                true,
             ),
         ];
         for (url, want, writable) in cases {
@@ -454,9 +512,10 @@ mod tests {
         let cases = [
             ("localhost/textback", "not a URL"),
             ("mysql://h/t", "postgres://"),
-            ("postgres://h1,,h2/t", "names no host"),
-            ("postgres://h1:54x2/t", "not a port number"),
-            ("postgres://h1:99999/t", "not a port number"),
+            ("postgres://h1,,h2/t", "empty host"),
+            ("postgres://h1:54x2/t", "not a number"),
+            ("postgres://h1:99999/t", "not a number"),
+            ("postgres://h1:0/t", "not a number"),
             ("postgres://[::1/t", "closing ]"),
             ("postgres://:5432/t", "without a host"),
             (
@@ -472,6 +531,10 @@ mod tests {
             let e = parse(url).unwrap_err();
             assert!(e.contains(says), "{url}: {e}");
         }
+        // A password with an unencoded `/` is never echoed, and the way out is said.
+        let e = parse("postgres://app:s3cr/et@db/t").unwrap_err();
+        assert!(!e.contains("s3cr") && !e.contains("et@"), "{e}");
+        assert!(e.contains("percent-encode"), "{e}");
     }
 
     #[test]
@@ -486,6 +549,10 @@ mod tests {
         assert!(shared.is_current(Duration::from_secs(3600)));
         *shared.moved_at.lock().unwrap() = Some(Instant::now() - Duration::from_secs(10));
         assert!(shared.is_current(Duration::from_secs(1)));
+        // Opened within the grace after the move, or before it: not current.
+        assert!(!shared.is_current(Duration::from_secs(9)));
         assert!(!shared.is_current(Duration::from_secs(11)));
+        *shared.moved_at.lock().unwrap() = Some(Instant::now());
+        assert!(!shared.is_current(Duration::ZERO));
     }
 }
