@@ -20,7 +20,10 @@ mod db_proxy;
 #[allow(dead_code)]
 mod invariants;
 
-use std::process::{Child, Command, Stdio};
+#[path = "support/servers.rs"]
+#[allow(dead_code)]
+mod servers;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -37,67 +40,7 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 const MAIN_ST: &str = "+15555550100";
 
-/// The demo brokerage with no hold (texts go at once), its follow-up a day later, and room
-/// for many recipients a day (tests that send many texts set the limits they need).
-fn setup_with_follow_ups() -> String {
-    DEMO.replace("delay_secs = 20", "delay_secs = 0").replace(
-        "[compliance]\n",
-        "[compliance]\ndaily_unique_recipients = 1000\ncap_24h = 3\n",
-    )
-}
-
-/// `setup_with_follow_ups` without follow-ups: most scenarios are about one text per caller.
-fn setup() -> String {
-    let demo = setup_with_follow_ups();
-    match demo.find("[[follow_ups]]") {
-        Some(start) => {
-            let end = demo[start..].find("\n\n").map_or(demo.len(), |e| start + e);
-            format!("{}{}", &demo[..start], &demo[end..])
-        }
-        None => demo,
-    }
-}
-
-/// The servers' and the fake's clock starts here (Friday 10:00 in Boston), whatever the time
-/// of the machine: quiet hours (docs/compliance.md R7) must not depend on when CI runs.
-fn test_start() -> chrono::DateTime<chrono::Utc> {
-    "2026-06-12T14:00:00Z".parse().unwrap()
-}
-
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    fn base(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// SIGKILL: no cleanup, no flush.
-    fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// Waits for the process to end on its own (a crash point aborts it).
-    async fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "the server did not stop");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill9();
-    }
-}
+use servers::{Server, setup, setup_with_follow_ups};
 
 struct World {
     db: TestDb,
@@ -154,62 +97,28 @@ impl World {
         db_url: &str,
     ) -> Server {
         let port = if port == 0 {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port()
+            servers::free_port()
         } else {
             port
         };
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_textback"));
-        cmd.arg("serve")
-            .env("DATABASE_URL", db_url)
-            .env("TEXTBACK_BIND", format!("127.0.0.1:{port}"))
-            // One spool per instance's port, kept across its restarts.
-            .env(
-                "TEXTBACK_SPOOL_DIR",
-                format!(
-                    "{}/faults-{}-spool-{port}",
-                    env!("CARGO_TARGET_TMPDIR"),
-                    self.db.name
-                ),
-            )
-            .env("TEXTBACK_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
-            .env("TWILIO_AUTH_TOKEN", TOKEN)
-            .env("TWILIO_ACCOUNT_SID", ACCOUNT_SID)
-            .env("TWILIO_API_BASE", self.fake.base_url())
-            .env("TWILIO_LOOKUP_BASE", self.fake.base_url())
-            .env("TEXTBACK_TEST_TIMING", "fast")
-            .env("TEXTBACK_TEST_CLOCK", clock.to_rfc3339())
-            .env(
-                "RUST_LOG",
-                std::env::var("TEST_LOG").map(|_| "info").unwrap_or("error"),
-            )
-            .stdout(Stdio::null())
-            .stderr(if std::env::var_os("TEST_LOG").is_some() {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            });
+        // One spool per instance's port, kept across its restarts.
+        let spool = format!(
+            "{}/faults-{}-spool-{port}",
+            env!("CARGO_TARGET_TMPDIR"),
+            self.db.name
+        );
+        let mut cmd = servers::serve_command(
+            db_url,
+            port,
+            std::path::Path::new(&spool),
+            &self.fake,
+            clock,
+        );
         match crash {
             Some(point) => cmd.env("TEXTBACK_TEST_CRASH", point),
             None => cmd.env_remove("TEXTBACK_TEST_CRASH"),
         };
-        let child = cmd.spawn().expect("the server starts");
-        let server = Server { child, port };
-        let http = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !http
-            .get(format!("{}/readyz", server.base()))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            assert!(Instant::now() < deadline, "the server did not become ready");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        server
+        servers::start(cmd, port, Duration::from_secs(30)).await
     }
 
     fn player(&self, server: &Server) -> Player {
@@ -258,39 +167,9 @@ impl World {
         self.fake.messages().iter().filter(|m| m.to == to).count()
     }
 
-    /// Waits until every job is terminal (docs/reliability.md I2) and stays so for a second (a
-    /// send that timed out while the database was away may still queue its reconciliation just
-    /// after the last job ended), or fails after `within`.
+    /// Waits until every job is terminal and stays so for a second (`servers::wait_all_terminal`).
     async fn wait_all_terminal(&self, within: Duration) {
-        let deadline = Instant::now() + within;
-        let mut quiet_since: Option<(Instant, i64)> = None;
-        loop {
-            let (pending, jobs): (i64, i64) = sqlx::query_as(
-                "select count(*) filter (where state in ('scheduled', 'running', 'reconciling')), count(*) from job",
-            )
-            .fetch_one(&self.db.pool)
-            .await
-            .unwrap();
-            if pending == 0 {
-                match quiet_since {
-                    Some((since, n)) if n == jobs && since.elapsed() >= Duration::from_secs(1) => {
-                        return;
-                    }
-                    Some((_, n)) if n == jobs => {}
-                    _ => quiet_since = Some((Instant::now(), jobs)),
-                }
-                assert!(Instant::now() < deadline, "jobs kept appearing");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-            quiet_since = None;
-            let states: Vec<(String, String)> = sqlx::query_as("select kind, state from job where state in ('scheduled', 'running', 'reconciling')")
-                .fetch_all(&self.db.pool)
-                .await
-                .unwrap();
-            assert!(Instant::now() < deadline, "jobs still pending: {states:?}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        servers::wait_all_terminal(&self.db.pool, within).await;
     }
 
     /// docs/reliability.md I1–I5 over everything the scenario did (the randomized runs' checker).

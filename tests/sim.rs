@@ -23,6 +23,10 @@ mod db_proxy;
 #[path = "support/invariants.rs"]
 mod invariants;
 
+#[path = "support/servers.rs"]
+#[allow(dead_code)]
+mod servers;
+
 use std::fmt::Write as _;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -528,6 +532,48 @@ impl World {
     }
 }
 
+/// A missed call (`sids`: the call, its dial leg, the text) whose dial result and a text
+/// (`TEXTS[text]`) from the same caller arrive at once, each recorded with our answer; the
+/// answers' statuses.
+async fn missed_call_racing_a_text(
+    w: &mut World,
+    player: &textback_fake_twilio::Player,
+    [call, leg, sms_sid]: &[String; 3],
+    from: &str,
+    to: &str,
+    text: usize,
+) -> [Option<u16>; 3] {
+    let a = w
+        .post("/twilio/voice", player.incoming_call_params(call, from, to))
+        .await;
+    let missed = DialResult {
+        dial_call_sid: Some(leg.clone()),
+        ..DialResult::no_answer()
+    };
+    let dial = player.dial_result_params(call, from, to, &missed);
+    let (body, kind) = TEXTS[text];
+    let sms = player.inbound_sms_params(sms_sid, from, to, body, 0, kind);
+    let (b, c) = tokio::join!(
+        player.post_signed("/twilio/voice/dial", &dial),
+        player.post_signed("/twilio/sms", &sms)
+    );
+    let mut said = [a, None, None];
+    for (i, (path, params, r)) in [("/twilio/voice/dial", dial, b), ("/twilio/sms", sms, c)]
+        .into_iter()
+        .enumerate()
+    {
+        let r = r.ok();
+        if r.as_ref()
+            .is_some_and(|r| r.headers.contains_key("x-textback-spooled"))
+        {
+            w.spooled += 1;
+        }
+        said[i + 1] = r.map(|r| r.status);
+        w.hooks.push((path, params, said[i + 1]));
+    }
+    said
+}
+
 async fn play(w: &mut World, seed: u64, i: usize, ev: &Ev) -> String {
     w.revive().await;
     w.target = match &w.second {
@@ -591,27 +637,10 @@ async fn play(w: &mut World, seed: u64, i: usize, ev: &Ev) -> String {
             number,
             text,
         } => {
-            let (call, from, to) = (sid("CA", 0), contact(c), NUMBERS[number]);
-            let a = w
-                .post(
-                    "/twilio/voice",
-                    player.incoming_call_params(&call, &from, to),
-                )
-                .await;
-            let missed = DialResult {
-                dial_call_sid: Some(sid("CA", 1)),
-                ..DialResult::no_answer()
-            };
-            let dial = player.dial_result_params(&call, &from, to, &missed);
-            let (body, kind) = TEXTS[text];
-            let sms = player.inbound_sms_params(&sid("SM", 0), &from, to, body, 0, kind);
-            let (b, c) = tokio::join!(
-                player.post_signed("/twilio/voice/dial", &dial),
-                player.post_signed("/twilio/sms", &sms)
-            );
-            let (b, c) = (b.ok().map(|r| r.status), c.ok().map(|r| r.status));
-            w.hooks.push(("/twilio/voice/dial", dial, b));
-            w.hooks.push(("/twilio/sms", sms, c));
+            let sids = [sid("CA", 0), sid("CA", 1), sid("SM", 0)];
+            let [a, b, c] =
+                missed_call_racing_a_text(w, &player, &sids, &contact(c), NUMBERS[number], text)
+                    .await;
             format!("voice {a:?}, then at once dial {b:?} and sms {c:?}")
         }
         Ev::Replay(pick, copies) => {
@@ -693,34 +722,13 @@ async fn play(w: &mut World, seed: u64, i: usize, ev: &Ev) -> String {
             w.target = w.base();
             let player = w.fake.player(&w.target);
             w.proxy.down();
-            let (call, from, to) = (sid("CA", 0), contact(c), NUMBERS[number]);
-            let incoming = player.incoming_call_params(&call, &from, to);
-            let missed = DialResult {
-                dial_call_sid: Some(sid("CA", 1)),
-                ..DialResult::no_answer()
-            };
-            let dial = player.dial_result_params(&call, &from, to, &missed);
-            let (body, kind) = TEXTS[text];
-            let sms = player.inbound_sms_params(&sid("SM", 0), &from, to, body, 0, kind);
-            let a = w.post("/twilio/voice", incoming).await;
-            let (b, c) = tokio::join!(
-                player.post_signed("/twilio/voice/dial", &dial),
-                player.post_signed("/twilio/sms", &sms)
-            );
-            let mut said = Vec::new();
-            for (path, params, r) in [("/twilio/voice/dial", dial, b), ("/twilio/sms", sms, c)] {
-                let r = r.ok();
-                if r.as_ref()
-                    .is_some_and(|r| r.headers.contains_key("x-textback-spooled"))
-                {
-                    w.spooled += 1;
-                }
-                said.push(r.as_ref().map(|r| r.status));
-                w.hooks.push((path, params, r.map(|r| r.status)));
-            }
+            let sids = [sid("CA", 0), sid("CA", 1), sid("SM", 0)];
+            let said =
+                missed_call_racing_a_text(w, &player, &sids, &contact(c), NUMBERS[number], text)
+                    .await;
             tokio::time::sleep_until(up_at.into()).await;
             w.proxy.up().await;
-            format!("proxy down; voice {a:?}, dial and sms {said:?}; up again")
+            format!("proxy down; voice, dial and sms {said:?}; up again")
         }
         Ev::Crash(point) => {
             w.start(Some(point)).await;
@@ -738,14 +746,8 @@ async fn play(w: &mut World, seed: u64, i: usize, ev: &Ev) -> String {
 async fn wait_spool_empty(w: &World, base: &str) {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let metrics = match reqwest::get(format!("{base}/metrics")).await {
-            Ok(r) => r.text().await.unwrap_or_default(),
-            Err(_) => return,
-        };
-        let left: u64 = metrics
-            .lines()
-            .find_map(|l| l.strip_prefix("textback_spool_records "))
-            .and_then(|v| v.trim().parse().ok())
+        let left = servers::metric(base, "textback_spool_records")
+            .await
             .unwrap_or(0);
         if left == 0 {
             return;

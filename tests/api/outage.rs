@@ -256,27 +256,30 @@ async fn several_hosts_the_first_that_takes_writes_and_a_move_when_it_goes() {
     // for each host. (The setting is made and undone on one session, which keeps its own.)
     b.up().await;
     let mut admin = db.pool.acquire().await.expect("a session");
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "alter database {} set default_transaction_read_only = on",
-        db.name
-    )))
-    .execute(&mut *admin)
-    .await
-    .expect("read-only");
+    sessions_read_only(&mut admin, &db.name, true).await;
     let err = textback::db::pool(&url)
         .await
         .expect_err("no host takes writes")
         .to_string();
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "alter database {} reset default_transaction_read_only",
-        db.name
-    )))
-    .execute(&mut *admin)
-    .await
-    .expect("writable again");
+    sessions_read_only(&mut admin, &db.name, false).await;
     assert!(
         err.contains("no host of DATABASE_URL takes writes"),
         "{err}"
     );
     assert_eq!(err.matches("does not take writes").count(), 2, "{err}");
+}
+
+/// New sessions of database `name` start read-only (`on`) or as usual.
+async fn sessions_read_only(session: &mut sqlx::PgConnection, name: &str, on: bool) {
+    let change = if on {
+        "set default_transaction_read_only = on"
+    } else {
+        "reset default_transaction_read_only"
+    };
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "alter database {name} {change}"
+    )))
+    .execute(session)
+    .await
+    .expect("alter database");
 }
