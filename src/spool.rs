@@ -1,9 +1,10 @@
 //! Store and forward (README.md "When the database goes away"): a signed webhook that cannot
 //! reach PostgreSQL is appended to a local file and flushed to disk before it is answered; once
 //! the database is back, the file is applied in arrival order through the same handlers as a
-//! live webhook (`http::spool_replay`), then emptied. While it holds anything, this instance's
-//! scheduler sends nothing, and new webhooks join the end of the file (a STOP spooled first is
-//! applied first).
+//! live webhook (`http::spool_replay`; each batch read sorted by [`arrival_order`], since a
+//! webhook that waited out the database is written after one that came later), then emptied.
+//! While it holds anything, this instance's scheduler sends nothing, and new webhooks join the
+//! end of the file (a STOP spooled first is applied first).
 //!
 //! A record is `len (u32 LE) · checksum (the first 8 bytes of SHA-256 of the payload) · payload
 //! (JSON)`. A record whose checksum does not match, or a tail cut short by a crash, is reported
@@ -305,6 +306,59 @@ impl Spool {
     }
 }
 
+impl Entry {
+    /// Where the next entry starts; `None` for a truncated tail.
+    pub fn end(&self) -> Option<u64> {
+        match self {
+            Entry::Record { end, .. } | Entry::Corrupt { end, .. } => Some(*end),
+            Entry::Truncated { .. } => None,
+        }
+    }
+}
+
+/// The order a batch read from the spool is applied in (README.md "When the database goes
+/// away"): its records by when they arrived, not by when they were written (a webhook that
+/// waited out the database's 8 s is written after one that came later and found the spool
+/// already holding something). Records that arrived at the same instant keep their place in
+/// the file; unreadable entries, which are only reported, come first; nothing from a truncated
+/// tail on. Indices into `entries`.
+pub fn arrival_order(entries: &[Entry]) -> Vec<usize> {
+    let mut order: Vec<usize> = entries
+        .iter()
+        .take_while(|e| e.end().is_some())
+        .enumerate()
+        .map(|(i, _)| i)
+        .collect();
+    order.sort_by_key(|&i| match &entries[i] {
+        Entry::Record { record, .. } => Some(record.arrived_at),
+        _ => None,
+    });
+    order
+}
+
+/// How far the file is applied once the entries whose ends are in `done` are (applied or
+/// passed, in [`arrival_order`]): the longest run of them from the batch's start, as the byte
+/// it ends at (`from` when none) and how many entries it holds. What was applied beyond it is
+/// remembered by the replay, not marked, so a stop leaves nothing unapplied behind the mark.
+pub fn applied_prefix(
+    from: u64,
+    entries: &[Entry],
+    done: &std::collections::HashSet<u64>,
+) -> (u64, u64) {
+    let mut end = from;
+    let mut count = 0;
+    for e in entries {
+        match e.end() {
+            Some(e) if done.contains(&e) => {
+                end = e;
+                count += 1;
+            }
+            _ => break,
+        }
+    }
+    (end, count)
+}
+
 fn checksum(payload: &[u8]) -> [u8; 8] {
     let digest = Sha256::digest(payload);
     let mut out = [0u8; 8];
@@ -490,5 +544,69 @@ mod tests {
         bad.extend([0u8; 20]);
         assert!(matches!(&decode_all(&bad, 0)[..], [Entry::Corrupt { .. }]));
         assert!(decode_all(&[], 0).is_empty());
+    }
+
+    fn at(n: u32, arrived: u32) -> Entry {
+        Entry::Record {
+            end: u64::from(n + 1) * 100,
+            record: record(arrived),
+        }
+    }
+
+    #[test]
+    fn a_batch_is_applied_by_arrival_ties_in_the_files_order() {
+        let corrupt = Entry::Corrupt {
+            at: 200,
+            end: 300,
+            why: "its checksum does not match".into(),
+        };
+        let table: Vec<(Vec<Entry>, Vec<usize>)> = vec![
+            (vec![], vec![]),
+            (vec![at(0, 5)], vec![0]),
+            // Written in the order they arrived: unchanged.
+            (vec![at(0, 1), at(1, 2), at(2, 3)], vec![0, 1, 2]),
+            // The STOP that waited less was written first: the START that came before it goes
+            // first.
+            (vec![at(0, 9), at(1, 4)], vec![1, 0]),
+            (vec![at(0, 3), at(1, 1), at(2, 2)], vec![1, 2, 0]),
+            // The same instant: the file's order.
+            (vec![at(0, 7), at(1, 7), at(2, 6)], vec![2, 0, 1]),
+            // Unreadable entries are reported first; they are never applied.
+            (vec![at(0, 4), at(1, 2), corrupt.clone()], vec![2, 1, 0]),
+            // Nothing from a tail being written.
+            (
+                vec![at(0, 4), at(1, 2), Entry::Truncated { at: 200 }, at(3, 1)],
+                vec![1, 0],
+            ),
+            (vec![Entry::Truncated { at: 0 }], vec![]),
+        ];
+        for (entries, want) in table {
+            assert_eq!(arrival_order(&entries), want, "{entries:?}");
+        }
+    }
+
+    #[test]
+    fn the_mark_stops_at_the_first_entry_not_applied() {
+        let entries = vec![at(0, 3), at(1, 1), at(2, 2), Entry::Truncated { at: 300 }];
+        let done = |ends: &[u64]| {
+            ends.iter()
+                .copied()
+                .collect::<std::collections::HashSet<_>>()
+        };
+        let table: Vec<(Vec<u64>, (u64, u64))> = vec![
+            (vec![], (0, 0)),
+            // Applied ahead of the first: nothing marked, kept by the replay instead.
+            (vec![200, 300], (0, 0)),
+            (vec![100], (100, 1)),
+            (vec![100, 300], (100, 1)),
+            (vec![100, 200], (200, 2)),
+            // All of them: up to the truncated tail, never past it.
+            (vec![100, 200, 300], (300, 3)),
+        ];
+        for (ends, want) in table {
+            assert_eq!(applied_prefix(0, &entries, &done(&ends)), want, "{ends:?}");
+        }
+        // A batch that starts further on marks from where it starts.
+        assert_eq!(applied_prefix(4000, &[], &done(&[])), (4000, 0));
     }
 }

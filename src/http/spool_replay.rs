@@ -1,10 +1,11 @@
 //! The spool's replay (README.md "When the database goes away"): once the database answers, the
-//! spooled webhooks are applied in the order they came, each through its handler with the
+//! spooled webhooks are applied in the order they arrived, each through its handler with the
 //! form its guard verified and the time it arrived, then the spool is emptied. A webhook the
 //! database refuses again stops the replay until the next try; one its handler refuses for its
 //! content (it would have been refused live) is counted and passed, like a corrupt record.
 //! The same task keeps the numbers' snapshot that answers calls while the database is away.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -28,6 +29,7 @@ const TRIES: u32 = 120;
 pub async fn run(state: AppState) {
     let mut stopping = state.stopping.subscribe();
     let mut last_snapshot: Option<tokio::time::Instant> = None;
+    let mut ahead = HashSet::new();
     loop {
         if *stopping.borrow() {
             return;
@@ -42,7 +44,7 @@ pub async fn run(state: AppState) {
             let _ = tokio::task::spawn_blocking(move || spool.check_writable()).await;
         }
         if state.spool.has_pending() {
-            match replay(&state).await {
+            match replay(&state, &mut ahead).await {
                 Ok(true) => tracing::info!("the spool is applied and empty: sending resumes"),
                 Ok(false) => {}
                 Err(e) => tracing::warn!(error = %e, "the spool could not be replayed now"),
@@ -91,8 +93,11 @@ async fn reachable(state: &AppState) -> bool {
     )
 }
 
-/// Applies what the spool holds, in order. `Ok(true)` when it is empty after.
-async fn replay(state: &AppState) -> anyhow::Result<bool> {
+/// Applies what the spool holds, batch by batch, each in the order its webhooks arrived
+/// ([`crate::spool::arrival_order`]). `ahead` holds the entries (by where they end) applied
+/// beyond the file's mark by an earlier pass that stopped: they are not applied twice.
+/// `Ok(true)` when the spool is empty after.
+async fn replay(state: &AppState, ahead: &mut HashSet<u64>) -> anyhow::Result<bool> {
     if !reachable(state).await {
         return Ok(false);
     }
@@ -101,73 +106,72 @@ async fn replay(state: &AppState) -> anyhow::Result<bool> {
         let from = state.spool.replayed_to();
         let spool = state.spool.clone();
         let entries = tokio::task::spawn_blocking(move || spool.read_from(from)).await??;
-        let mut end = from;
-        let mut done = 0u64;
         let mut stopped = false;
-        for entry in entries {
+        for i in crate::spool::arrival_order(&entries) {
+            let entry = &entries[i];
+            let Some(e) = entry.end() else { continue };
+            if ahead.contains(&e) {
+                continue;
+            }
             match entry {
-                Entry::Record { end: e, record } => {
-                    match apply(state, &record).await {
-                        Applied::Done(status) if status.is_server_error() => {
-                            // A deadlock or a timeout: tried again on the next passes, and
-                            // passed (reported) only after [`TRIES`] of them, so one webhook
-                            // cannot hold the spool, and the scheduler, for ever.
-                            let tries = {
-                                let mut failed = failures
-                                    .lock()
-                                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                                let n = failed.entry(e).or_insert(0);
-                                *n += 1;
-                                *n
-                            };
-                            if tries < TRIES {
-                                stopped = true;
-                                break;
-                            }
-                            tracing::error!(path = %record.path, status = status.as_u16(), tries, "a spooled webhook failed every replay; passed");
-                            state
-                                .spool
-                                .replayed_skipped
-                                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                        }
-                        Applied::Done(status) if status.is_success() => {
-                            state
-                                .spool
-                                .replayed_applied
-                                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                        }
-                        Applied::Done(status) => {
-                            // Refused for its content: it would have been refused live.
-                            tracing::warn!(path = %record.path, status = status.as_u16(), "a spooled webhook was refused when replayed; passed");
-                            state
-                                .spool
-                                .replayed_skipped
-                                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                        }
-                        Applied::Unavailable => {
+                Entry::Record { record, .. } => match apply(state, record).await {
+                    Applied::Done(status) if status.is_server_error() => {
+                        // A deadlock or a timeout: tried again on the next passes, and
+                        // passed (reported) only after [`TRIES`] of them, so one webhook
+                        // cannot hold the spool, and the scheduler, for ever.
+                        let tries = {
+                            let mut failed = failures
+                                .lock()
+                                .unwrap_or_else(std::sync::PoisonError::into_inner);
+                            let n = failed.entry(e).or_insert(0);
+                            *n += 1;
+                            *n
+                        };
+                        if tries < TRIES {
                             stopped = true;
                             break;
                         }
+                        tracing::error!(path = %record.path, status = status.as_u16(), tries, "a spooled webhook failed every replay; passed");
+                        state
+                            .spool
+                            .replayed_skipped
+                            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     }
-                    end = e;
-                    done += 1;
-                }
-                Entry::Corrupt { at, end: e, why } => {
+                    Applied::Done(status) if status.is_success() => {
+                        state
+                            .spool
+                            .replayed_applied
+                            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    Applied::Done(status) => {
+                        // Refused for its content: it would have been refused live.
+                        tracing::warn!(path = %record.path, status = status.as_u16(), "a spooled webhook was refused when replayed; passed");
+                        state
+                            .spool
+                            .replayed_skipped
+                            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    Applied::Unavailable => {
+                        stopped = true;
+                        break;
+                    }
+                },
+                Entry::Corrupt { at, why, .. } => {
                     tracing::error!(at, %why, "a spooled webhook cannot be read: reported and skipped, never applied");
                     state
                         .spool
                         .corrupt
                         .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    end = e;
-                    done += 1;
                 }
-                // Being written at this moment: the next look takes it.
-                Entry::Truncated { .. } => {
-                    stopped = true;
-                    break;
-                }
+                // Not in the order: a tail being written at this moment is read next time.
+                Entry::Truncated { .. } => continue,
             }
+            ahead.insert(e);
         }
+        // The file is marked up to the first entry not yet applied; what was applied after it
+        // stays in `ahead` until the mark passes it.
+        let (end, done) = crate::spool::applied_prefix(from, &entries, ahead);
+        ahead.retain(|&e| e > end);
         let spool = state.spool.clone();
         let empty = tokio::task::spawn_blocking(move || spool.applied_through(end, done)).await??;
         if empty {
@@ -175,6 +179,7 @@ async fn replay(state: &AppState) -> anyhow::Result<bool> {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .clear();
+            ahead.clear();
             return Ok(true);
         }
         if stopped || done == 0 {

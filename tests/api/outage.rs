@@ -200,6 +200,82 @@ async fn a_minute_without_the_database_loses_nothing_and_texts_no_one_who_said_s
     }
 }
 
+/// README.md "When the database goes away": the spool is applied in the order its webhooks
+/// arrived, not the order they were written. A lead who had opted out texts START, then STOP
+/// again; the STOP is written first (here: the START arrives earlier by the clock but joins the
+/// spool after). Applied as written, the START would lift the later STOP.
+#[tokio::test]
+async fn a_spool_is_applied_in_the_order_its_webhooks_arrived() {
+    let db = TestDb::new().await;
+    let (proxy, through) = DbProxy::in_front_of(&db.url).await;
+    let pool = textback::db::pool(through.as_str())
+        .await
+        .expect("a pool through the proxy");
+    let app = spawn_app_on(
+        db,
+        pool,
+        AppOptions {
+            env: vec![("DATABASE_URL", through.to_string())],
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    let who = lead(0);
+    let t0 = textback::clock::Clock::now(app.clock.as_ref());
+    app.text_in(&who, MAIN_ST, "STOP").await;
+    proxy.down();
+    app.clock.set(t0 + Duration::minutes(2));
+    let stop = app.text_in(&who, MAIN_ST, "STOP").await;
+    app.clock.set(t0 + Duration::minutes(1));
+    let start = app.text_in(&who, MAIN_ST, "START").await;
+    assert_eq!(app.state.spool.pending(), 2, "both texts wait in the spool");
+    app.clock.set(t0 + Duration::minutes(3));
+
+    proxy.up().await;
+    let deadline = Instant::now() + StdDuration::from_secs(60);
+    while app.state.spool.has_pending() {
+        assert!(Instant::now() < deadline, "the spool was not applied");
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+    let ledger: Vec<(String, Option<String>, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+        "select event, evidence, at from consent_event where phone = $1 order by consent_event_id",
+    )
+    .bind(&who)
+    .fetch_all(&app.db.pool)
+    .await
+    .expect("the ledger");
+    let ledger: Vec<(&str, Option<&str>, chrono::DateTime<chrono::Utc>)> = ledger
+        .iter()
+        .map(|(e, s, at)| (e.as_str(), s.as_deref(), *at))
+        .collect();
+    assert_eq!(
+        &ledger[1..],
+        [
+            ("opt_in", Some(start.as_str()), t0 + Duration::minutes(1)),
+            ("opt_out", Some(stop.as_str()), t0 + Duration::minutes(2)),
+        ],
+        "{ledger:?}"
+    );
+    let suppressed: bool =
+        sqlx::query_scalar("select lifted_at is null from suppression where phone = $1")
+            .bind(&who)
+            .fetch_one(&app.db.pool)
+            .await
+            .expect("the suppression");
+    assert!(suppressed, "the lead's last word was STOP");
+    // Nothing goes to them but the confirmations the gate allows.
+    app.run_until_quiet(Duration::minutes(10)).await;
+    assert!(
+        app.fake
+            .messages()
+            .iter()
+            .filter(|m| m.to == who)
+            .all(|m| m.body.contains("STOP") || m.body.contains("START")),
+        "{:?}",
+        app.fake.messages()
+    );
+}
+
 /// README.md "When the database goes away": with several hosts in `DATABASE_URL`, the pool
 /// skips a host that does not answer, refuses one that does not take writes (and says why when
 /// none will do), and moves to the next host when its own goes away, its old connections
