@@ -841,6 +841,46 @@ async fn an_opt_in_lifts_the_suppression_and_a_new_call_gets_a_text_back() {
     assert_eq!(jobs_of(&app, "text_back").await, vec![js("sent", None)]);
 }
 
+/// R5: an opt-in applied after an opt-out that arrived later (another instance's spool
+/// replayed late, README.md "When the database goes away") does not lift it; a new one does.
+#[tokio::test]
+async fn an_opt_in_applied_late_never_lifts_a_later_opt_out() {
+    let app = spawn_app().await;
+    let t0 = textback::clock::Clock::now(app.clock.as_ref());
+    app.clock.set(t0 + Duration::minutes(2));
+    text(&app, LEAD, MAIN_ST, "Stop.").await;
+    // An opt-in that arrived a minute earlier, applied only now.
+    app.clock.set(t0 + Duration::minutes(1));
+    text(&app, LEAD, MAIN_ST, "yes!").await;
+    app.clock.set(t0 + Duration::minutes(3));
+    app.drain().await;
+    assert_eq!(
+        suppression(&app, "harbor", LEAD).await.as_deref(),
+        Some("keyword"),
+        "still suppressed"
+    );
+    assert_eq!(
+        ledger(&app, "harbor", LEAD)
+            .await
+            .iter()
+            .map(|e| e.event.as_str())
+            .collect::<Vec<_>>(),
+        vec!["opt_out"]
+    );
+    let sent = texts_to(&app, LEAD);
+    assert_eq!(sent.len(), 1, "only the opt-out confirmation: {sent:?}");
+    assert!(!sent[0].contains("resubscribed"), "{}", sent[0]);
+
+    // Their next opt-in, after the opt-out, lifts it.
+    app.clock.advance(Duration::minutes(1));
+    text(&app, LEAD, MAIN_ST, "yes!").await;
+    app.drain().await;
+    assert_eq!(suppression(&app, "harbor", LEAD).await, None, "lifted");
+    let sent = texts_to(&app, LEAD);
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert!(sent[1].contains("resubscribed"), "{}", sent[1]);
+}
+
 #[tokio::test]
 async fn a_carrier_exact_start_lifts_without_a_text_from_us() {
     let app = spawn_app().await;

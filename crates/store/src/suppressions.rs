@@ -54,7 +54,9 @@ pub async fn suppress(
 }
 
 /// R5: lifts a suppression (an opt-in by the contact's own text; nothing else may call this).
-/// Returns false when the number was not suppressed.
+/// Returns false when the number was not suppressed, or when an opt-out of it is recorded
+/// after `now`, the time the opt-in arrived: an opt-in applied late (from another instance's
+/// spool, README.md "When the database goes away") never undoes an opt-out that came after it.
 pub async fn lift(
     conn: &mut PgConnection,
     brokerage: BrokerageId,
@@ -63,7 +65,11 @@ pub async fn lift(
     now: DateTime<Utc>,
 ) -> Result<bool> {
     let done = sqlx::query(
-        "update suppression set lifted_at = $3 where brokerage_id = $1 and phone = $2 and lifted_at is null",
+        "update suppression set lifted_at = $3
+          where brokerage_id = $1 and phone = $2 and lifted_at is null
+            and not exists (
+                select 1 from consent_event c
+                 where c.brokerage_id = $1 and c.phone = $2 and c.event = 'opt_out' and c.at > $3)",
     )
     .bind(brokerage)
     .bind(phone)
