@@ -4,7 +4,7 @@
 //! live webhook (`http::spool_replay`; each batch read sorted by [`arrival_order`], since a
 //! webhook that waited out the database is written after one that came later), then emptied.
 //! While it holds anything, this instance's scheduler sends nothing, and new webhooks join the
-//! end of the file (a STOP spooled first is applied first).
+//! end of the file (a STOP that arrived first is applied first).
 //!
 //! A record is `len (u32 LE) · checksum (the first 8 bytes of SHA-256 of the payload) · payload
 //! (JSON)`. A record whose checksum does not match, or a tail cut short by a crash, is reported
@@ -70,6 +70,9 @@ pub struct Spool {
     /// Where the replay goes on from (what is before it was applied; 0 after a restart: the
     /// replay of an applied webhook finds it already there).
     replayed_to: AtomicU64,
+    /// How much of the file is on disk (flushed): the replay reads no further, so it never
+    /// applies a record whose flush failed and which is being cut off again.
+    synced: AtomicU64,
     /// Records replayed, by outcome, for `/metrics`.
     pub replayed_applied: AtomicU64,
     pub replayed_skipped: AtomicU64,
@@ -102,6 +105,7 @@ impl Spool {
             oldest: AtomicU64::new(0),
             broken: AtomicBool::new(false),
             replayed_to: AtomicU64::new(0),
+            synced: AtomicU64::new(u64::MAX),
             replayed_applied: AtomicU64::new(0),
             replayed_skipped: AtomicU64::new(0),
             corrupt: AtomicU64::new(0),
@@ -139,6 +143,13 @@ impl Spool {
                 }
             }
         }
+        let len = spool
+            .file
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .metadata()?
+            .len();
+        spool.synced.store(len, Ordering::SeqCst);
         if entries > 0 {
             tracing::warn!(
                 entries,
@@ -235,6 +246,8 @@ impl Spool {
         match written {
             Ok(()) => {
                 self.broken.store(false, Ordering::SeqCst);
+                self.synced
+                    .store(before + bytes.len() as u64, Ordering::SeqCst);
                 self.pending.fetch_add(1, Ordering::SeqCst);
                 self.note_oldest(record.arrived_at);
                 Ok(true)
@@ -268,10 +281,16 @@ impl Spool {
     /// the batch cuts is read by the next one).
     pub fn read_from(&self, from: u64) -> std::io::Result<Vec<Entry>> {
         let mut file = File::open(&self.path)?;
-        let len = file.metadata()?.len();
+        let len = file
+            .metadata()?
+            .len()
+            .min(self.synced.load(Ordering::SeqCst));
+        if from >= len {
+            return Ok(Vec::new());
+        }
         file.seek(SeekFrom::Start(from))?;
         let mut bytes = Vec::new();
-        file.take(BATCH).read_to_end(&mut bytes)?;
+        file.take(BATCH.min(len - from)).read_to_end(&mut bytes)?;
         let mut entries = decode_all(&bytes, from);
         // A record cut by the batch's end, not by the file's: left for the next batch.
         if from + (bytes.len() as u64) < len
@@ -294,10 +313,15 @@ impl Spool {
         let len = file.metadata()?.len();
         if len == end {
             file.set_len(0)?;
-            file.sync_data()?;
+            self.synced.store(0, Ordering::SeqCst);
             self.pending.store(0, Ordering::SeqCst);
             self.oldest.store(0, Ordering::SeqCst);
             self.replayed_to.store(0, Ordering::SeqCst);
+            // Emptied in this process either way; an emptying lost to a crash only replays
+            // webhooks that are already applied (each is idempotent by its SID).
+            if let Err(e) = file.sync_data() {
+                tracing::warn!(error = %e, "the emptied spool could not be flushed");
+            }
             return Ok(true);
         }
         self.pending.store(left.max(1), Ordering::SeqCst);
@@ -515,6 +539,36 @@ mod tests {
         assert!(spool.has_pending());
         let rest = spool.read_from(*end).expect("rest");
         assert!(matches!(&rest[..], [Entry::Record { record: r, .. }] if *r == record(1)));
+    }
+
+    #[test]
+    fn the_replay_reads_only_what_was_flushed() {
+        let d = dir("flushed");
+        let spool = Spool::open(&d).expect("open");
+        spool.append(&record(0)).expect("append");
+        // Bytes in the file that no append flushed (a write whose flush failed, about to be
+        // cut off again): not read.
+        let mut raw = OpenOptions::new()
+            .append(true)
+            .open(spool.path())
+            .expect("the file");
+        raw.write_all(&encode(&record(1)).expect("encode"))
+            .expect("write");
+        let read = spool.read_from(0).expect("read");
+        assert!(
+            matches!(&read[..], [Entry::Record { record: r, .. }] if *r == record(0)),
+            "{read:?}"
+        );
+        let Some(end) = read[0].end() else {
+            panic!("a record")
+        };
+        assert!(spool.read_from(end).expect("read").is_empty());
+        assert!(
+            spool
+                .read_from(end + 1000)
+                .expect("past the end")
+                .is_empty()
+        );
     }
 
     #[test]

@@ -78,6 +78,10 @@ pub async fn on_inbound_text(
         }
         Class::OptIn => {
             changed = suppressions::lift(conn, brokerage, m.phone, &evidence, now).await?;
+            if !changed {
+                // docs/compliance.md R5: not suppressed, or opted out again after this arrived.
+                tracing::info!("an opt-in lifted nothing");
+            }
             (jobs::AUTOMATION, "inbound_text", Some("opt_in_ack"))
         }
         Class::Help => (jobs::AUTOMATION, "inbound_text", Some("help")),

@@ -171,9 +171,9 @@ async fn replay(state: &AppState, ahead: &mut HashSet<u64>) -> anyhow::Result<bo
         // The file is marked up to the first entry not yet applied; what was applied after it
         // stays in `ahead` until the mark passes it.
         let (end, done) = crate::spool::applied_prefix(from, &entries, ahead);
-        ahead.retain(|&e| e > end);
         let spool = state.spool.clone();
         let empty = tokio::task::spawn_blocking(move || spool.applied_through(end, done)).await??;
+        ahead.retain(|&e| e > end);
         if empty {
             failures
                 .lock()
