@@ -6,6 +6,8 @@
 //! The same task keeps the numbers' snapshot that answers calls while the database is away.
 
 use std::collections::HashSet;
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -15,7 +17,7 @@ use tower::ServiceExt as _;
 use super::AppState;
 use super::error::DbUnavailable;
 use super::twilio_guard::VerifiedForm;
-use crate::spool::{Entry, Record};
+use crate::spool::{Entry, Record, Spool};
 
 /// How often the task looks.
 const EVERY: Duration = Duration::from_millis(500);
@@ -101,11 +103,28 @@ async fn replay(state: &AppState, ahead: &mut HashSet<u64>) -> anyhow::Result<bo
     if !reachable(state).await {
         return Ok(false);
     }
-    let failures = &state.spool.failures;
+    apply_spool(&state.spool, ahead, |record| async move {
+        apply(state, &record).await
+    })
+    .await
+}
+
+/// [`replay`]'s passes over the file, `apply_one` applying one webhook: apart from the
+/// database, so that the order, the marks and the retries are tested on their own.
+async fn apply_spool<F, Fut>(
+    spool: &Arc<Spool>,
+    ahead: &mut HashSet<u64>,
+    mut apply_one: F,
+) -> anyhow::Result<bool>
+where
+    F: FnMut(Record) -> Fut,
+    Fut: Future<Output = Applied>,
+{
+    let failures = &spool.failures;
     loop {
-        let from = state.spool.replayed_to();
-        let spool = state.spool.clone();
-        let entries = tokio::task::spawn_blocking(move || spool.read_from(from)).await??;
+        let from = spool.replayed_to();
+        let reader = spool.clone();
+        let entries = tokio::task::spawn_blocking(move || reader.read_from(from)).await??;
         let mut stopped = false;
         for i in crate::spool::arrival_order(&entries) {
             let entry = &entries[i];
@@ -114,7 +133,7 @@ async fn replay(state: &AppState, ahead: &mut HashSet<u64>) -> anyhow::Result<bo
                 continue;
             }
             match entry {
-                Entry::Record { record, .. } => match apply(state, record).await {
+                Entry::Record { record, .. } => match apply_one(record.clone()).await {
                     Applied::Done(status) if status.is_server_error() => {
                         // A deadlock or a timeout: tried again on the next passes, and
                         // passed (reported) only after [`TRIES`] of them, so one webhook
@@ -132,22 +151,19 @@ async fn replay(state: &AppState, ahead: &mut HashSet<u64>) -> anyhow::Result<bo
                             break;
                         }
                         tracing::error!(path = %record.path, status = status.as_u16(), tries, "a spooled webhook failed every replay; passed");
-                        state
-                            .spool
+                        spool
                             .replayed_skipped
                             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     }
                     Applied::Done(status) if status.is_success() => {
-                        state
-                            .spool
+                        spool
                             .replayed_applied
                             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     }
                     Applied::Done(status) => {
                         // Refused for its content: it would have been refused live.
                         tracing::warn!(path = %record.path, status = status.as_u16(), "a spooled webhook was refused when replayed; passed");
-                        state
-                            .spool
+                        spool
                             .replayed_skipped
                             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     }
@@ -158,8 +174,7 @@ async fn replay(state: &AppState, ahead: &mut HashSet<u64>) -> anyhow::Result<bo
                 },
                 Entry::Corrupt { at, why, .. } => {
                     tracing::error!(at, %why, "a spooled webhook cannot be read: reported and skipped, never applied");
-                    state
-                        .spool
+                    spool
                         .corrupt
                         .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 }
@@ -171,8 +186,9 @@ async fn replay(state: &AppState, ahead: &mut HashSet<u64>) -> anyhow::Result<bo
         // The file is marked up to the first entry not yet applied; what was applied after it
         // stays in `ahead` until the mark passes it.
         let (end, done) = crate::spool::applied_prefix(from, &entries, ahead);
-        let spool = state.spool.clone();
-        let empty = tokio::task::spawn_blocking(move || spool.applied_through(end, done)).await??;
+        let marker = spool.clone();
+        let empty =
+            tokio::task::spawn_blocking(move || marker.applied_through(end, done)).await??;
         ahead.retain(|&e| e > end);
         if empty {
             failures
@@ -188,6 +204,7 @@ async fn replay(state: &AppState, ahead: &mut HashSet<u64>) -> anyhow::Result<bo
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Applied {
     Done(axum::http::StatusCode),
     Unavailable,
@@ -224,5 +241,152 @@ async fn apply(state: &AppState, record: &Record) -> Applied {
         Applied::Unavailable
     } else {
         Applied::Done(response.status())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::StatusCode;
+    use chrono::DateTime;
+    use std::sync::Mutex;
+
+    fn record(sid: &str, arrived: i64) -> Record {
+        Record {
+            arrived_at: DateTime::from_timestamp(1_781_272_800 + arrived, 0).expect("a time"),
+            path: "/twilio/sms".into(),
+            query: None,
+            pairs: vec![
+                ("MessageSid".into(), sid.into()),
+                ("Body".into(), "STOP".into()),
+            ],
+            signed_by: None,
+        }
+    }
+
+    fn sid(record: &Record) -> String {
+        record.pairs[0].1.clone()
+    }
+
+    /// A spool holding `records`, in that order, in a directory of its own.
+    fn spool(name: &str, records: &[Record]) -> Arc<Spool> {
+        let dir = std::env::temp_dir().join(format!("tb-replay-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let spool = Spool::open(&dir).expect("a spool");
+        for r in records {
+            spool.append(r).expect("written");
+        }
+        Arc::new(spool)
+    }
+
+    /// One pass; `outcome` answers each try by the webhook's SID; the SIDs tried are added to
+    /// `tried`.
+    async fn pass(
+        spool: &Arc<Spool>,
+        ahead: &mut HashSet<u64>,
+        tried: &Mutex<Vec<String>>,
+        outcome: impl Fn(&str) -> Applied,
+    ) -> bool {
+        apply_spool(spool, ahead, |r| {
+            let s = sid(&r);
+            let answer = outcome(&s);
+            tried.lock().expect("the list").push(s);
+            async move { answer }
+        })
+        .await
+        .expect("a pass")
+    }
+
+    const OK: Applied = Applied::Done(StatusCode::OK);
+
+    #[tokio::test]
+    async fn a_pass_stopped_midway_applies_nothing_twice_and_keeps_the_arrival_order() {
+        // They arrived B, C, A (A waited out the database longest); the database goes away
+        // at C, after B was applied. Written A, B, C: B is beyond the file's mark (A, first
+        // in the file, is not applied) and remembered; written B, A, C: B is marked.
+        let arrived = |s: &str| match s {
+            "B" => 100,
+            "C" => 200,
+            _ => 300,
+        };
+        let table = [
+            ("ahead", ["A", "B", "C"], 3, 1),
+            ("marked", ["B", "A", "C"], 2, 0),
+        ];
+        for (name, written, pending, remembered) in table {
+            let spool = spool(name, &written.map(|s| record(s, arrived(s))));
+            let tried = Mutex::new(Vec::new());
+            let mut ahead = HashSet::new();
+            let empty = pass(&spool, &mut ahead, &tried, |s| {
+                if s == "C" { Applied::Unavailable } else { OK }
+            })
+            .await;
+            assert!(!empty, "{name}");
+            assert_eq!(spool.pending(), pending, "{name}");
+            assert_eq!(spool.replayed_to() > 0, pending < 3, "{name}");
+            assert_eq!(ahead.len(), remembered, "{name}");
+            // Back: C, then A; B is not applied again.
+            assert!(pass(&spool, &mut ahead, &tried, |_| OK).await, "{name}");
+            assert_eq!(
+                *tried.lock().expect("the list"),
+                ["B", "C", "C", "A"],
+                "{name}"
+            );
+            let applied = spool
+                .replayed_applied
+                .load(std::sync::atomic::Ordering::SeqCst);
+            assert_eq!(applied, 3, "{name}");
+            assert!(!spool.has_pending() && ahead.is_empty(), "{name}");
+            assert_eq!(std::fs::metadata(spool.path()).expect("the file").len(), 0);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_webhook_that_keeps_failing_holds_the_spool_for_a_while_then_is_passed() {
+        let spool = spool("failing", &[record("A", 100), record("B", 200)]);
+        let tried = Mutex::new(Vec::new());
+        let mut ahead = HashSet::new();
+        let failing = |s: &str| {
+            if s == "A" {
+                Applied::Done(StatusCode::INTERNAL_SERVER_ERROR)
+            } else {
+                OK
+            }
+        };
+        for n in 1..TRIES {
+            assert!(!pass(&spool, &mut ahead, &tried, failing).await, "pass {n}");
+            assert_eq!(spool.pending(), 2, "B waits behind A (pass {n})");
+        }
+        assert!(pass(&spool, &mut ahead, &tried, failing).await);
+        let tried = tried.lock().expect("the list");
+        assert_eq!(tried.iter().filter(|s| *s == "A").count(), TRIES as usize);
+        assert_eq!(tried.last().map(String::as_str), Some("B"));
+        let count = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(count(&spool.replayed_skipped), 1);
+        assert_eq!(count(&spool.replayed_applied), 1);
+        assert!(spool.failures.lock().expect("the failures").is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_webhook_refused_for_its_content_is_passed_at_once() {
+        let spool = spool("refused", &[record("A", 100), record("B", 200)]);
+        let tried = Mutex::new(Vec::new());
+        let mut ahead = HashSet::new();
+        let empty = pass(&spool, &mut ahead, &tried, |s| {
+            if s == "A" {
+                Applied::Done(StatusCode::BAD_REQUEST)
+            } else {
+                OK
+            }
+        })
+        .await;
+        assert!(empty);
+        assert_eq!(*tried.lock().expect("the list"), ["A", "B"]);
+        assert_eq!(
+            spool
+                .replayed_skipped
+                .load(std::sync::atomic::Ordering::SeqCst),
+            1
+        );
     }
 }
