@@ -451,24 +451,31 @@ pub fn decode_all(bytes: &[u8], base: u64) -> Vec<Entry> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn record(n: u32) -> Record {
+        arrived(&format!("SM{n:032x}"), n)
+    }
+
+    /// A STOP (with control characters, as a carrier may send) by `sid`, `secs` after a fixed
+    /// instant. Shared with the replay's tests (`src/http/spool_replay.rs`).
+    pub(crate) fn arrived(sid: &str, secs: u32) -> Record {
         Record {
-            arrived_at: DateTime::from_timestamp(1_781_272_800 + i64::from(n), 0)
+            arrived_at: DateTime::from_timestamp(1_781_272_800 + i64::from(secs), 0)
                 .unwrap_or_default(),
             path: "/twilio/sms".into(),
             query: None,
             pairs: vec![
-                ("MessageSid".into(), format!("SM{n:032x}")),
+                ("MessageSid".into(), sid.into()),
                 ("Body".into(), "STOP\u{0}\u{1b}".into()),
             ],
             signed_by: Some("AC00000000000000000000000000000001".into()),
         }
     }
 
-    fn dir(name: &str) -> PathBuf {
+    /// An empty directory of this process's own for a test's spool.
+    pub(crate) fn dir(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("tb-spool-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         d

@@ -103,10 +103,7 @@ async fn replay(state: &AppState, ahead: &mut HashSet<u64>) -> anyhow::Result<bo
     if !reachable(state).await {
         return Ok(false);
     }
-    apply_spool(&state.spool, ahead, |record| async move {
-        apply(state, &record).await
-    })
-    .await
+    apply_spool(&state.spool, ahead, |record| apply(state, record)).await
 }
 
 /// [`replay`]'s passes over the file, `apply_one` applying one webhook: apart from the
@@ -204,14 +201,13 @@ where
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Applied {
     Done(axum::http::StatusCode),
     Unavailable,
 }
 
 /// One spooled webhook through its handler, as if it arrived now, at the time it arrived.
-async fn apply(state: &AppState, record: &Record) -> Applied {
+async fn apply(state: &AppState, record: Record) -> Applied {
     let mut at = state.clone();
     at.clock = crate::clock::ManualClock::new(record.arrived_at);
     let uri = match &record.query {
@@ -247,22 +243,9 @@ async fn apply(state: &AppState, record: &Record) -> Applied {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spool::tests::{arrived as record, dir};
     use axum::http::StatusCode;
-    use chrono::DateTime;
     use std::sync::Mutex;
-
-    fn record(sid: &str, arrived: i64) -> Record {
-        Record {
-            arrived_at: DateTime::from_timestamp(1_781_272_800 + arrived, 0).expect("a time"),
-            path: "/twilio/sms".into(),
-            query: None,
-            pairs: vec![
-                ("MessageSid".into(), sid.into()),
-                ("Body".into(), "STOP".into()),
-            ],
-            signed_by: None,
-        }
-    }
 
     fn sid(record: &Record) -> String {
         record.pairs[0].1.clone()
@@ -270,9 +253,7 @@ mod tests {
 
     /// A spool holding `records`, in that order, in a directory of its own.
     fn spool(name: &str, records: &[Record]) -> Arc<Spool> {
-        let dir = std::env::temp_dir().join(format!("tb-replay-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let spool = Spool::open(&dir).expect("a spool");
+        let spool = Spool::open(&dir(&format!("replay-{name}"))).expect("a spool");
         for r in records {
             spool.append(r).expect("written");
         }

@@ -52,10 +52,10 @@ pub struct VerifiedForm {
 impl VerifiedForm {
     /// A spooled webhook's form, verified when it arrived (README.md "When the database goes
     /// away").
-    pub(super) fn replayed(record: &crate::spool::Record) -> VerifiedForm {
+    pub(super) fn replayed(record: crate::spool::Record) -> VerifiedForm {
         VerifiedForm {
-            pairs: Arc::new(record.pairs.clone()),
-            signed_by: record.signed_by.clone(),
+            pairs: Arc::new(record.pairs),
+            signed_by: record.signed_by,
         }
     }
 }
